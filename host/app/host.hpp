@@ -1,0 +1,81 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/host_config.hpp"
+#include "core/metrics.hpp"
+#include "plugins/host_api.hpp"
+#include "plugins/plugin_manager.hpp"
+#include "processing/engine.hpp"
+#include "queue/dead_letters.hpp"
+#include "queue/event_queue.hpp"
+
+namespace oceand {
+
+class HttpServer;
+
+struct HostOptions {
+  std::optional<std::string> config_path;  // none: the embedded defaults
+  std::vector<std::string> environment;    // "NAME=value" entries for OCEAN__ overrides
+  ResultSink* sink = nullptr;              // none: the configured applier
+};
+
+struct ReloadReport {
+  bool ok = false;
+  uint64_t generation = 0;
+  std::string error;
+};
+
+// The whole oceand process as an object: configuration, plugins, queue, engine and HTTP server.
+// main() runs one; tests run several in one process.
+class Host {
+ public:
+  explicit Host(HostOptions options);
+  ~Host();
+
+  // Loads configuration, mappings and plugins, opens the queue and starts serving. Throws
+  // ConfigError when the configuration or a mapping is invalid.
+  void start();
+  // Stops accepting, drains up to max_wait_seconds_before_shutdown, stops everything.
+  void stop();
+  // Re-reads configuration, mappings and plugins; switches only when all of it is valid.
+  ReloadReport reload();
+
+  const HostConfig& config() const { return *config_; }
+  std::shared_ptr<const HostConfig> config_ptr() const;
+  uint16_t port() const;
+  bool accepting() const { return accepting_.load(); }
+  bool ready() const;
+
+  Metrics& metrics() { return metrics_; }
+  PluginManager& plugins() { return plugins_; }
+  EventQueue& queue() { return *queue_; }
+  DeadLetterStore& dead_letters() { return *dead_letters_; }
+  EventEngine& engine() { return *engine_; }
+  HostServices& services() { return services_; }
+
+ private:
+  void describe_metrics();
+
+  HostOptions options_;
+  std::shared_ptr<const HostConfig> config_;
+  Metrics metrics_;
+  HostServices services_;
+  PluginManager plugins_;
+  std::unique_ptr<EventQueue> queue_;
+  std::unique_ptr<DeadLetterStore> dead_letters_;
+  std::unique_ptr<ResultSink> own_sink_;
+  ResultSink* sink_ = nullptr;
+  std::unique_ptr<EventEngine> engine_;
+  std::unique_ptr<HttpServer> http_;
+  std::atomic<bool> accepting_{false};
+  std::atomic<bool> started_{false};
+  std::mutex reload_mutex_;
+};
+
+}  // namespace oceand

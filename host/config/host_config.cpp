@@ -1,0 +1,239 @@
+#include "config/host_config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+extern char** environ;
+
+namespace oceand {
+
+namespace {
+
+constexpr const char* kEnvPrefix = "OCEAN__";
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::vector<std::string> split_env_path(const std::string& name) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (true) {
+    size_t next = name.find("__", pos);
+    parts.push_back(lower(name.substr(pos, next == std::string::npos ? std::string::npos : next - pos)));
+    if (next == std::string::npos) break;
+    pos = next + 2;
+  }
+  return parts;
+}
+
+// Applies OCEAN__A__B=value as a.b = value. Values that look like YAML flow collections are parsed.
+void apply_environment(YAML::Node& root, const std::vector<std::string>& environment) {
+  for (const auto& entry : environment) {
+    if (entry.rfind(kEnvPrefix, 0) != 0) continue;
+    auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    auto path = split_env_path(entry.substr(std::string(kEnvPrefix).size(), eq - std::string(kEnvPrefix).size()));
+    std::string value = entry.substr(eq + 1);
+    if (std::any_of(path.begin(), path.end(), [](const std::string& p) { return p.empty(); }))
+      throw ConfigError("environment variable " + entry.substr(0, eq) + ": empty path segment");
+    YAML::Node cursor(root);
+    for (size_t i = 0; i + 1 < path.size(); ++i) {
+      if (cursor[path[i]].IsDefined() && !cursor[path[i]].IsMap() && !cursor[path[i]].IsNull())
+        throw ConfigError("environment variable " + entry.substr(0, eq) + ": '" + path[i] + "' is not a section");
+      YAML::Node next = cursor[path[i]];
+      if (!next.IsMap()) next = YAML::Node(YAML::NodeType::Map);
+      cursor[path[i]] = next;
+      cursor.reset(next);
+    }
+    YAML::Node parsed;
+    if (!value.empty() && (value.front() == '{' || value.front() == '[')) {
+      try {
+        parsed = YAML::Load(value);
+      } catch (const YAML::Exception&) {
+        parsed = YAML::Node(value);
+      }
+    } else {
+      parsed = YAML::Node(value);
+    }
+    cursor[path.back()] = parsed;
+  }
+}
+
+void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) flatten(kv.second, prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>(), out);
+  } else if (node.IsScalar()) {
+    out[prefix] = node.Scalar();
+  } else if (node.IsSequence()) {
+    YAML::Emitter emitter;
+    emitter << YAML::Flow << node;
+    out[prefix] = emitter.c_str();
+  } else if (node.IsNull() && !prefix.empty()) {
+    out[prefix] = "";
+  }
+}
+
+class Reader {
+ public:
+  explicit Reader(const YAML::Node& root) : root_(root) {}
+
+  template <class T>
+  void read(const char* section, const char* key, T& out) {
+    YAML::Node node = section ? root_[section] : root_;
+    if (!node.IsDefined() || node.IsNull()) return;
+    if (section && !node.IsMap()) throw ConfigError(std::string(section) + ": must be a mapping");
+    YAML::Node v = node[key];
+    if (!v.IsDefined() || v.IsNull()) return;
+    std::string where = section ? std::string(section) + "." + key : key;
+    if (!v.IsScalar()) throw ConfigError(where + ": must be a scalar");
+    try {
+      out = v.as<T>();
+    } catch (const YAML::Exception&) {
+      throw ConfigError(where + ": '" + v.Scalar() + "' is not a valid value");
+    }
+  }
+
+ private:
+  const YAML::Node& root_;
+};
+
+void check_known(const YAML::Node& node, const std::string& where, std::initializer_list<const char*> known) {
+  if (!node.IsDefined() || node.IsNull()) return;
+  if (!node.IsMap()) throw ConfigError(where + ": must be a mapping");
+  for (const auto& kv : node) {
+    auto key = kv.first.as<std::string>();
+    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; }))
+      throw ConfigError((where.empty() ? "" : where + ".") + key + ": unknown key");
+  }
+}
+
+bool valid_identifier(const std::string& s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::islower(c) || std::isdigit(c) || c == '-' || c == '_';
+  });
+}
+
+}  // namespace
+
+const IntegrationConfig* HostConfig::integration(const std::string& identifier) const {
+  for (const auto& i : integrations)
+    if (i.identifier == identifier) return &i;
+  return nullptr;
+}
+
+std::vector<std::string> process_environment() {
+  std::vector<std::string> out;
+  for (char** e = environ; e && *e; ++e) out.emplace_back(*e);
+  return out;
+}
+
+HostConfig load_host_config(const std::optional<std::string>& path, const std::vector<std::string>& environment) {
+  HostConfig config;
+  YAML::Node root;
+  if (path) {
+    std::ifstream in(*path);
+    if (!in) throw ConfigError("cannot read config file " + *path);
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      root = YAML::Load(text.str());
+    } catch (const YAML::Exception& e) {
+      throw ConfigError(*path + ": " + e.what());
+    }
+    if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+    if (!root.IsMap()) throw ConfigError(*path + ": the top level must be a mapping");
+    config.source = *path;
+    auto dir = std::filesystem::path(*path).parent_path();
+    config.config_dir = dir.empty() ? "." : dir.string();
+  } else {
+    root = YAML::Node(YAML::NodeType::Map);
+  }
+  apply_environment(root, environment);
+
+  check_known(root, "", {"server", "base_url", "event_workers_count", "max_event_processing_seconds",
+                         "max_wait_seconds_before_shutdown", "on_start_timeout_seconds", "plugins", "queue", "port",
+                         "admin", "integrations", "log_level"});
+  check_known(root["server"], "server", {"host", "port", "max_body_bytes", "threads", "max_queued_connections"});
+  check_known(root["plugins"], "plugins", {"dir", "cache_dir"});
+  check_known(root["queue"], "queue", {"backend", "path", "max_pending", "dedupe_window_seconds"});
+  check_known(root["port"], "port", {"applier", "local_db", "base_url", "client_id", "client_secret"});
+  check_known(root["admin"], "admin", {"token"});
+
+  Reader r(root);
+  r.read("server", "host", config.server.host);
+  r.read("server", "port", config.server.port);
+  r.read("server", "max_body_bytes", config.server.max_body_bytes);
+  r.read("server", "threads", config.server.threads);
+  r.read("server", "max_queued_connections", config.server.max_queued_connections);
+  r.read(nullptr, "base_url", config.base_url);
+  r.read(nullptr, "event_workers_count", config.event_workers_count);
+  r.read(nullptr, "max_event_processing_seconds", config.max_event_processing_seconds);
+  r.read(nullptr, "max_wait_seconds_before_shutdown", config.max_wait_seconds_before_shutdown);
+  r.read(nullptr, "on_start_timeout_seconds", config.on_start_timeout_seconds);
+  r.read(nullptr, "log_level", config.log_level);
+  r.read("plugins", "dir", config.plugins_dir);
+  r.read("plugins", "cache_dir", config.plugins_cache_dir);
+  r.read("queue", "backend", config.queue.backend);
+  r.read("queue", "path", config.queue.path);
+  r.read("queue", "max_pending", config.queue.max_pending);
+  r.read("queue", "dedupe_window_seconds", config.queue.dedupe_window_seconds);
+  r.read("port", "applier", config.port.applier);
+  r.read("port", "local_db", config.port.local_db);
+  r.read("port", "base_url", config.port.base_url);
+  r.read("port", "client_id", config.port.client_id);
+  r.read("port", "client_secret", config.port.client_secret);
+  r.read("admin", "token", config.admin_token);
+
+  if (config.server.port < 0 || config.server.port > 65535) throw ConfigError("server.port: must be 0..65535");
+  if (config.server.max_body_bytes == 0 || config.server.max_body_bytes > (1u << 30))
+    throw ConfigError("server.max_body_bytes: must be 1..1073741824");
+  if (config.server.threads < 1 || config.server.threads > 1024) throw ConfigError("server.threads: must be 1..1024");
+  if (config.event_workers_count < 1 || config.event_workers_count > 4096)
+    throw ConfigError("event_workers_count: must be 1..4096");
+  if (!(config.max_event_processing_seconds > 0)) throw ConfigError("max_event_processing_seconds: must be > 0");
+  if (config.max_wait_seconds_before_shutdown < 0) throw ConfigError("max_wait_seconds_before_shutdown: must be >= 0");
+  if (!(config.on_start_timeout_seconds > 0)) throw ConfigError("on_start_timeout_seconds: must be > 0");
+  if (config.queue.backend != "memory" && config.queue.backend != "sqlite")
+    throw ConfigError("queue.backend: '" + config.queue.backend + "' is not one of memory, sqlite");
+  if (config.queue.max_pending == 0) throw ConfigError("queue.max_pending: must be > 0");
+  if (config.queue.dedupe_window_seconds < 0) throw ConfigError("queue.dedupe_window_seconds: must be >= 0");
+  if (config.port.applier != "local" && config.port.applier != "port")
+    throw ConfigError("port.applier: '" + config.port.applier + "' is not one of local, port");
+  if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warning" &&
+      config.log_level != "error")
+    throw ConfigError("log_level: must be one of debug, info, warning, error");
+
+  YAML::Node integrations = root["integrations"];
+  if (integrations.IsDefined() && !integrations.IsNull()) {
+    if (!integrations.IsMap()) throw ConfigError("integrations: must be a mapping of identifier to settings");
+    for (const auto& kv : integrations) {
+      IntegrationConfig ic;
+      ic.identifier = kv.first.as<std::string>();
+      const std::string where = "integrations." + ic.identifier;
+      if (!valid_identifier(ic.identifier))
+        throw ConfigError(where + ": identifiers are 1-64 characters of a-z, 0-9, '-' and '_'");
+      check_known(kv.second, where, {"plugin", "mapping", "config"});
+      if (kv.second.IsMap()) {
+        if (kv.second["plugin"].IsScalar()) ic.plugin = kv.second["plugin"].Scalar();
+        if (kv.second["mapping"].IsScalar()) ic.mapping_path = kv.second["mapping"].Scalar();
+        YAML::Node settings = kv.second["config"];
+        if (settings.IsDefined() && !settings.IsNull()) {
+          if (!settings.IsMap()) throw ConfigError(where + ".config: must be a mapping");
+          flatten(settings, "", ic.settings);
+        }
+      }
+      if (ic.plugin.empty()) ic.plugin = ic.identifier;
+      config.integrations.push_back(std::move(ic));
+    }
+  }
+  return config;
+}
+
+}  // namespace oceand

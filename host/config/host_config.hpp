@@ -1,0 +1,75 @@
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace oceand {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct IntegrationConfig {
+  std::string identifier;
+  std::string plugin;
+  std::string mapping_path;  // empty: none configured
+  std::map<std::string, std::string> settings;  // the `config` block, flattened to dot-separated keys
+  bool implicit = false;  // made for a plugin that no integration names
+};
+
+struct ServerConfig {
+  std::string host = "0.0.0.0";
+  int port = 8000;
+  std::size_t max_body_bytes = 1048576;
+  int threads = 64;
+  int max_queued_connections = 1024;
+};
+
+struct QueueConfig {
+  std::string backend = "sqlite";
+  std::string path = "var/queue.db";
+  std::size_t max_pending = 100000;
+  double dedupe_window_seconds = 3600;
+};
+
+struct PortConfig {
+  std::string applier = "local";
+  std::string local_db = "var/entities.db";
+  std::string base_url = "https://api.getport.io";
+  std::string client_id;
+  std::string client_secret;
+};
+
+struct HostConfig {
+  ServerConfig server;
+  std::string base_url = "http://localhost:8000";
+  int event_workers_count = 4;
+  double max_event_processing_seconds = 90;
+  double max_wait_seconds_before_shutdown = 5;
+  double on_start_timeout_seconds = 30;
+  std::string plugins_dir = "build/plugins";
+  std::string plugins_cache_dir = "var/plugin-cache";
+  QueueConfig queue;
+  PortConfig port;
+  std::string admin_token;
+  std::string log_level = "info";
+  std::vector<IntegrationConfig> integrations;  // in file order
+  std::string config_dir = "config";            // where implicit integrations look for mappings
+  std::string source = "<embedded defaults>";
+
+  const IntegrationConfig* integration(const std::string& identifier) const;
+};
+
+// Reads `path` (or the embedded defaults when empty), applies OCEAN__* overrides from `environment`
+// (entries "NAME=value") and validates. Throws ConfigError naming the key and the problem.
+HostConfig load_host_config(const std::optional<std::string>& path, const std::vector<std::string>& environment);
+
+// The environment of this process as "NAME=value" entries.
+std::vector<std::string> process_environment();
+
+}  // namespace oceand

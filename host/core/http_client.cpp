@@ -1,0 +1,133 @@
+#include "core/http_client.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include <Poco/Exception.h>
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/SSLManager.h>
+#include <Poco/StreamCopier.h>
+#include <Poco/URI.h>
+
+namespace oceand {
+
+namespace {
+
+Poco::Net::Context::Ptr tls_context() {
+  static std::once_flag once;
+  static Poco::Net::Context::Ptr context;
+  std::call_once(once, [] {
+    Poco::Net::initializeSSL();
+    context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", "", "", Poco::Net::Context::VERIFY_RELAXED,
+                                     9, true, "ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH");
+  });
+  return context;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// Per-thread pool of keep-alive sessions, one per origin.
+struct SessionPool {
+  std::map<std::string, std::unique_ptr<Poco::Net::HTTPClientSession>> sessions;
+};
+thread_local SessionPool t_pool;
+
+Poco::Net::HTTPClientSession& session_for(const Poco::URI& uri, bool fresh) {
+  std::string origin = uri.getScheme() + "://" + uri.getHost() + ":" + std::to_string(uri.getPort());
+  auto& slot = t_pool.sessions[origin];
+  if (!slot || fresh) {
+    if (uri.getScheme() == "https")
+      slot = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(), tls_context());
+    else
+      slot = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
+    slot->setKeepAlive(true);
+  }
+  return *slot;
+}
+
+}  // namespace
+
+std::string HttpResult::header(const std::string& lower_name) const {
+  for (const auto& [k, v] : headers)
+    if (k == lower_name) return v;
+  return {};
+}
+
+HttpResult HttpClient::request(const std::string& method, const std::string& url, const HeaderList& headers,
+                               const std::string& body, std::chrono::milliseconds timeout) {
+  HttpResult result;
+  Poco::URI uri;
+  try {
+    uri = Poco::URI(url);
+  } catch (const Poco::Exception& e) {
+    result.error = "invalid URL: " + e.displayText();
+    return result;
+  }
+  if (uri.getScheme() != "http" && uri.getScheme() != "https") {
+    result.error = "unsupported URL scheme '" + uri.getScheme() + "'";
+    return result;
+  }
+  if (timeout.count() <= 0) timeout = std::chrono::seconds(10);
+  std::string target = uri.getPathAndQuery();
+  if (target.empty()) target = "/";
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool reused = t_pool.sessions.count(uri.getScheme() + "://" + uri.getHost() + ":" + std::to_string(uri.getPort())) > 0;
+    auto& session = session_for(uri, attempt > 0);
+    bool sent = false;
+    try {
+      session.setTimeout(Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count()));
+      Poco::Net::HTTPRequest req(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
+      req.setHost(uri.getHost(), uri.getPort());
+      req.setKeepAlive(true);
+      for (const auto& [k, v] : headers) req.set(k, v);
+      if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") req.setContentLength(body.size());
+      auto& out = session.sendRequest(req);
+      out.write(body.data(), static_cast<std::streamsize>(body.size()));
+      sent = true;
+      Poco::Net::HTTPResponse resp;
+      auto& in = session.receiveResponse(resp);
+      result.status = static_cast<int>(resp.getStatus());
+      for (const auto& [k, v] : resp) result.headers.emplace_back(lower(k), v);
+      Poco::StreamCopier::copyToString(in, result.body);
+      result.error.clear();
+      result.timed_out = false;
+      if (!resp.getKeepAlive()) session.reset();
+      return result;
+    } catch (const Poco::TimeoutException& e) {
+      result.error = "timed out after " + std::to_string(timeout.count()) + " ms";
+      result.timed_out = true;
+      session.reset();
+      return result;
+    } catch (const Poco::Net::NoMessageException& e) {
+      result.error = "connection closed without a response";
+    } catch (const Poco::Net::ConnectionResetException& e) {
+      result.error = "connection reset";
+    } catch (const Poco::Exception& e) {
+      result.error = e.displayText();
+      session.reset();
+      if (!reused || !sent) return result;
+    } catch (const std::exception& e) {
+      result.error = e.what();
+      session.reset();
+      return result;
+    }
+    session.reset();
+    // A kept-alive connection the server closed meanwhile: one more try on a fresh connection.
+    if (!reused) return result;
+  }
+  return result;
+}
+
+}  // namespace oceand

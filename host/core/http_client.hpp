@@ -1,0 +1,33 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace oceand {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpResult {
+  int status = 0;  // 0: no response (see error)
+  std::string body;
+  HeaderList headers;  // names lower-cased
+  std::string error;
+  bool timed_out = false;
+
+  bool transport_failed() const { return status == 0; }
+  // What the host treats as a transient failure of a third party: 429, 5xx or no answer in time.
+  bool retryable() const { return status == 0 || status == 429 || status >= 500; }
+  std::string header(const std::string& lower_name) const;
+};
+
+// Blocking HTTP/1.1 client over Poco with TLS (system CAs) and keep-alive connections reused per
+// thread and origin.
+class HttpClient {
+ public:
+  static HttpResult request(const std::string& method, const std::string& url, const HeaderList& headers,
+                            const std::string& body, std::chrono::milliseconds timeout);
+};
+
+}  // namespace oceand

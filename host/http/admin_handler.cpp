@@ -1,0 +1,181 @@
+#include "http/admin_handler.hpp"
+
+#include <openssl/crypto.h>
+
+#include <chrono>
+
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "app/host.hpp"
+#include "http/responses.hpp"
+
+namespace oceand {
+
+namespace {
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void kv(JsonWriter& w, const char* key, const std::string& value) {
+  w.Key(key);
+  w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+}
+}  // namespace
+
+bool AdminHandler::authorized(Poco::Net::HTTPServerRequest& request) const {
+  const std::string& token = host_.config().admin_token;
+  if (token.empty()) return request.clientAddress().host().isLoopback();
+  std::string expected = "Bearer " + token;
+  std::string given = request.get("Authorization", "");
+  return given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
+}
+
+void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
+  std::string uri = request.getURI();
+  std::string path = uri.substr(0, uri.find('?'));
+  const std::string& method = request.getMethod();
+  if (path == "/health") {
+    if (method != "GET" && method != "HEAD") return send_error(response, 405, "method not allowed");
+    return send_json(response, 200, "{\"status\":\"ok\"}");
+  }
+  if (path == "/ready") {
+    if (method != "GET" && method != "HEAD") return send_error(response, 405, "method not allowed");
+    if (host_.ready()) return send_json(response, 200, "{\"status\":\"ready\"}");
+    return send_json(response, 503, "{\"status\":\"not ready\"}");
+  }
+  if (path == "/metrics") {
+    if (method != "GET") return send_error(response, 405, "method not allowed");
+    return send_text(response, 200, host_.metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
+  }
+  if (path.rfind("/admin/", 0) != 0) return send_error(response, 404, "no such route");
+  if (!authorized(request)) return send_error(response, 401, "admin endpoints need the admin token (or loopback)");
+  if (path == "/admin/plugins") {
+    if (method != "GET") return send_error(response, 405, "method not allowed");
+    return plugins(response);
+  }
+  if (path == "/admin/reload") {
+    if (method != "POST") return send_error(response, 405, "method not allowed");
+    return reload(response);
+  }
+  if (path == "/admin/dead-letters") {
+    if (method != "GET") return send_error(response, 405, "method not allowed");
+    return dead_letters(response);
+  }
+  constexpr std::string_view prefix = "/admin/dead-letters/";
+  constexpr std::string_view suffix = "/replay";
+  if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size() + suffix.size() &&
+      path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (method != "POST") return send_error(response, 405, "method not allowed");
+    return replay(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()), response);
+  }
+  send_error(response, 404, "no such route");
+}
+
+void AdminHandler::plugins(Poco::Net::HTTPServerResponse& response) {
+  auto gen = host_.plugins().current();
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  w.Key("generation");
+  w.Uint64(gen ? gen->number : 0);
+  w.Key("plugins");
+  w.StartArray();
+  if (gen) {
+    for (const auto& f : gen->files) {
+      w.StartObject();
+      kv(w, "file", f.file);
+      kv(w, "sha256", f.sha256);
+      kv(w, "name", f.name);
+      kv(w, "version", f.version);
+      kv(w, "abi_version", f.abi_version);
+      kv(w, "state", f.state);
+      kv(w, "error", f.error);
+      w.Key("generation");
+      w.Uint64(f.generation);
+      w.EndObject();
+    }
+  }
+  w.EndArray();
+  w.Key("integrations");
+  w.StartArray();
+  if (gen) {
+    for (const auto& [id, in] : gen->integrations) {
+      w.StartObject();
+      kv(w, "identifier", id);
+      kv(w, "plugin", in.config.plugin);
+      w.Key("loaded");
+      w.Bool(in.plugin != nullptr);
+      kv(w, "mapping", in.config.mapping_path);
+      w.Key("resources");
+      w.Uint64(in.mapping->resources.size());
+      w.EndObject();
+    }
+  }
+  w.EndArray();
+  w.EndObject();
+  send_json(response, 200, std::string(buffer.GetString(), buffer.GetSize()));
+}
+
+void AdminHandler::dead_letters(Poco::Net::HTTPServerResponse& response) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  w.Key("total");
+  w.Uint64(host_.dead_letters().size());
+  w.Key("dead_letters");
+  w.StartArray();
+  for (const auto& d : host_.dead_letters().list(1000)) {
+    w.StartObject();
+    w.Key("id");
+    w.Uint64(d.id);
+    w.Key("event_id");
+    w.Uint64(d.event->id);
+    kv(w, "integration", d.event->integration);
+    kv(w, "route", d.event->route);
+    kv(w, "delivery_id", d.event->delivery_id);
+    kv(w, "reason", d.reason);
+    kv(w, "error", d.error);
+    kv(w, "processor", d.processor);
+    w.Key("attempts");
+    w.Uint(d.attempts);
+    w.Key("received_at_ms");
+    w.Int64(d.event->received_at_ms);
+    w.Key("failed_at_ms");
+    w.Int64(d.failed_at_ms);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  send_json(response, 200, std::string(buffer.GetString(), buffer.GetSize()));
+}
+
+void AdminHandler::replay(const std::string& id_text, Poco::Net::HTTPServerResponse& response) {
+  uint64_t id = 0;
+  if (id_text.empty() || id_text.size() > 19 || id_text.find_first_not_of("0123456789") != std::string::npos)
+    return send_error(response, 400, "dead letter ids are numbers");
+  id = std::stoull(id_text);
+  auto letter = host_.dead_letters().take(id);
+  if (!letter) return send_error(response, 404, "no such dead letter");
+  auto event = std::make_shared<Event>(*letter->event);
+  event->delivery_id.clear();  // a replay is deliberate: never deduplicated away
+  event->accepted = std::chrono::steady_clock::now();
+  PushResult result = host_.queue().push(event);
+  if (result != PushResult::accepted) {
+    host_.dead_letters().add(std::move(*letter));
+    response.set("Retry-After", "1");
+    return send_error(response, 503, "queue is full or closed; the dead letter is kept");
+  }
+  send_json(response, 200, "{\"status\":\"ok\",\"event_id\":" + std::to_string(event->id) + "}");
+}
+
+void AdminHandler::reload(Poco::Net::HTTPServerResponse& response) {
+  ReloadReport report = host_.reload();
+  if (report.ok)
+    return send_json(response, 200, "{\"status\":\"ok\",\"generation\":" + std::to_string(report.generation) + "}");
+  send_json(response, 500,
+            "{\"status\":\"error\",\"generation\":" + std::to_string(report.generation) +
+                ",\"message\":" + json_string(report.error) + "}");
+}
+
+}  // namespace oceand

@@ -1,0 +1,194 @@
+#include "http/ingress_handler.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+
+#include "app/host.hpp"
+#include "core/log.hpp"
+#include "http/body_check.hpp"
+#include "http/responses.hpp"
+
+namespace oceand {
+
+namespace {
+
+constexpr std::string_view kPrefix = "/integration/";
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+enum class BodyKind { json, form, unsupported };
+
+BodyKind body_kind(const Poco::Net::HTTPServerRequest& request) {
+  if (!request.has("Content-Type")) return BodyKind::json;
+  std::string type = lower(request.getContentType());
+  type = type.substr(0, type.find(';'));
+  type.erase(std::remove_if(type.begin(), type.end(), [](unsigned char c) { return std::isspace(c); }), type.end());
+  if (type.empty() || type == "application/json" || type == "text/json" ||
+      (type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0))
+    return BodyKind::json;
+  if (type == "application/x-www-form-urlencoded") return BodyKind::form;
+  return BodyKind::unsupported;
+}
+
+// Reads at most `limit` + 1 bytes; returns false when the body is larger than `limit`.
+bool read_body(Poco::Net::HTTPServerRequest& request, size_t limit, std::string& body) {
+  auto length = request.getContentLength64();
+  if (length != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH) {
+    if (length < 0 || static_cast<uint64_t>(length) > limit) return false;
+    body.resize(static_cast<size_t>(length));
+    request.stream().read(body.data(), length);
+    body.resize(static_cast<size_t>(request.stream().gcount()));
+    return true;
+  }
+  char chunk[16384];
+  while (request.stream()) {
+    request.stream().read(chunk, sizeof chunk);
+    auto n = static_cast<size_t>(request.stream().gcount());
+    if (n == 0) break;
+    if (body.size() + n > limit) return false;
+    body.append(chunk, n);
+  }
+  return true;
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref, Poco::Net::HTTPServerRequest& request,
+                  Poco::Net::HTTPServerResponse& response) {
+  std::string body;
+  if (!read_body(request, host.config().server.max_body_bytes, body)) {
+    response.setKeepAlive(false);
+    send_error(response, 413, "body larger than server.max_body_bytes");
+    return;
+  }
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& [k, v] : request) headers.emplace_back(lower(k), v);
+  std::vector<ocean_header> abi_headers;
+  for (const auto& [k, v] : headers) abi_headers.push_back({to_ocean(k), to_ocean(v)});
+  ocean_string_out out;
+  CallContext context;
+  context.config = gen.config.get();
+  CallScope scope(context);
+  int32_t status = ref.route->handle(ref.route->route_ctx, to_ocean(ref.integration), abi_headers.data(), abi_headers.size(),
+                                     to_ocean(body), &out);
+  if (status < 100 || status > 599) {
+    LOG_ERROR("http") << "direct route " << ref.integration << ref.route->path << " returned status " << status;
+    status = 500;
+  }
+  host.metrics().add("oceand_direct_requests_total", {{"integration", ref.integration}, {"status", std::to_string(status)}});
+  send_json(response, status, out.set ? out.value : std::string("{\"status\":\"ok\"}"));
+}
+
+}  // namespace
+
+void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
+  std::string uri = request.getURI();
+  std::string path = uri.substr(0, uri.find('?'));
+  std::string rest = path.size() > kPrefix.size() ? path.substr(kPrefix.size()) : std::string();
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  auto generation = host_.plugins().current();
+  if (!generation || rest.empty()) {
+    send_error(response, 404, "no such route");
+    return;
+  }
+  const std::string& method = request.getMethod();
+  if (const DirectRouteRef* direct = generation->resolve_direct(method, rest)) {
+    serve_direct(host_, *generation, *direct, request, response);
+    return;
+  }
+  const WebhookRoute* route = generation->resolve_webhook(rest);
+  if (!route) {
+    if (generation->path_exists(rest)) {
+      send_error(response, 405, "method not allowed");
+      return;
+    }
+    send_error(response, 404, "no such route");
+    return;
+  }
+  if (method != "POST") {
+    response.set("Allow", "POST");
+    send_error(response, 405, "webhooks are delivered with POST");
+    return;
+  }
+  auto& metrics = host_.metrics();
+  const std::string& integration = route->integration;
+  auto reject = [&](int status, std::string_view message, const char* reason) {
+    metrics.add("oceand_ingress_rejected_total", {{"integration", integration}, {"reason", reason}});
+    send_error(response, status, message);
+  };
+  if (!host_.accepting()) {
+    response.set("Retry-After", "5");
+    reject(503, "shutting down", "shutting_down");
+    return;
+  }
+  BodyKind kind = body_kind(request);
+  if (kind == BodyKind::unsupported) {
+    reject(415, "unsupported content type: send application/json (or a form with a payload field)", "content_type");
+    return;
+  }
+  auto event = std::make_shared<Event>();
+  if (!read_body(request, host_.config().server.max_body_bytes, event->body)) {
+    response.setKeepAlive(false);
+    reject(413, "body larger than server.max_body_bytes", "too_large");
+    return;
+  }
+  if (kind == BodyKind::form) {
+    auto payload = form_payload(event->body);
+    if (payload) {
+      if (!is_json_object(*payload)) {
+        reject(400, "the form's payload field is not a JSON object", "not_json");
+        return;
+      }
+      event->payload = std::move(*payload);
+    } else if (!is_json_object(event->body)) {
+      reject(400, "form body has no payload field holding a JSON object", "not_json");
+      return;
+    }
+  } else if (!is_json_object(event->body)) {
+    reject(400, "body is not a JSON object", "not_json");
+    return;
+  }
+
+  event->integration = integration;
+  event->route = route->path;
+  event->headers.reserve(request.size());
+  for (const auto& [k, v] : request) {
+    std::string name = lower(k);
+    if (event->delivery_id.empty() &&
+        (name == "x-github-delivery" || name == "x-atlassian-webhook-identifier" || name == "webhook-id"))
+      event->delivery_id = v.substr(0, 256);
+    event->headers.emplace_back(std::move(name), v);
+  }
+  event->received_at_ms = now_ms();
+  event->accepted = std::chrono::steady_clock::now();
+
+  switch (host_.queue().push(event)) {
+    case PushResult::accepted:
+      metrics.add("oceand_events_received_total", {{"integration", integration}});
+      send_json(response, 200, "{\"status\":\"ok\"}");
+      return;
+    case PushResult::duplicate:
+      metrics.add("oceand_events_duplicate_total", {{"integration", integration}});
+      send_json(response, 200, "{\"status\":\"ok\"}");
+      return;
+    case PushResult::full:
+      response.set("Retry-After", "1");
+      reject(503, "queue full: retry later", "queue_full");
+      return;
+    case PushResult::closed:
+      response.set("Retry-After", "5");
+      reject(503, "shutting down", "shutting_down");
+      return;
+  }
+}
+
+}  // namespace oceand

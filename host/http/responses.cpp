@@ -1,0 +1,30 @@
+#include "http/responses.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace oceand {
+
+void send_text(Poco::Net::HTTPServerResponse& response, int status, const std::string& body, const std::string& type) {
+  response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+  response.setContentType(type);
+  response.setContentLength(static_cast<std::streamsize>(body.size()));
+  response.send().write(body.data(), static_cast<std::streamsize>(body.size()));
+}
+
+void send_json(Poco::Net::HTTPServerResponse& response, int status, const std::string& body) {
+  send_text(response, status, body, "application/json");
+}
+
+std::string json_string(std::string_view text) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+void send_error(Poco::Net::HTTPServerResponse& response, int status, std::string_view message) {
+  send_json(response, status, "{\"status\":\"error\",\"message\":" + json_string(message) + "}");
+}
+
+}  // namespace oceand

@@ -1,0 +1,106 @@
+// oceand: the live-events host. See docs/ and README.md.
+#include <signal.h>
+
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "app/host.hpp"
+#include "config/host_config.hpp"
+#include "core/log.hpp"
+#include "ocean/plugin_abi.h"
+#include "plugins/plugin_manager.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: oceand [--config FILE] [--check]\n"
+    "  --config FILE  read FILE (YAML); without it the embedded defaults are used\n"
+    "  --check        validate configuration, mappings and plugins, print what would run, and exit\n"
+    "Every key can be overridden by OCEAN__<PATH> environment variables, e.g. OCEAN__SERVER__PORT=8001.\n";
+
+int check(const std::optional<std::string>& config_path) {
+  using namespace oceand;
+  auto config = std::make_shared<HostConfig>(load_host_config(config_path, process_environment()));
+  Metrics metrics;
+  HostServices services(metrics);
+  PluginManager manager(services);
+  auto generation = manager.build(config);
+  int refused = 0;
+  for (const auto& f : generation->files) {
+    if (f.state == "loaded") {
+      std::cout << "plugin  ok       " << f.name << " " << f.version << " (ABI " << f.abi_version << ") " << f.file << "\n";
+    } else {
+      std::cout << "plugin  REFUSED  " << f.file << ": " << f.error << "\n";
+      ++refused;
+    }
+  }
+  for (const auto& [id, in] : generation->integrations) {
+    std::cout << "integration " << id << " -> plugin " << in.config.plugin << (in.plugin ? "" : " (NOT LOADED)") << ", "
+              << in.mapping->resources.size() << " mapped resource(s)\n";
+  }
+  std::cout << (refused ? "check found problems\n" : "check ok\n");
+  return refused ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::optional<std::string> config_path;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      config_path = arg.substr(9);
+    } else if (arg == "--check") {
+      check_only = true;
+    } else if (arg == "--version") {
+      std::cout << "oceand (plugin ABI " << OCEAN_ABI_VERSION_MAJOR << "." << OCEAN_ABI_VERSION_MINOR << ")\n";
+      return 0;
+    } else if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      std::cerr << "oceand: unknown argument '" << arg << "'\n" << kUsage;
+      return 2;
+    }
+  }
+
+  // Signals are blocked here, before any thread exists, so every thread inherits the mask and only
+  // the sigwait loop below ever sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    if (check_only) return check(config_path);
+    oceand::Host host(oceand::HostOptions{config_path, oceand::process_environment(), nullptr});
+    host.start();
+    while (true) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        LOG_INFO("oceand") << "SIGHUP: reloading";
+        host.reload();
+        continue;
+      }
+      LOG_INFO("oceand") << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << " received";
+      break;
+    }
+    host.stop();
+  } catch (const oceand::ConfigError& e) {
+    oceand::Log::write(oceand::LogLevel::error, "oceand", std::string("configuration error: ") + e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    oceand::Log::write(oceand::LogLevel::error, "oceand", std::string("fatal: ") + e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,194 @@
+#include "plugins/host_api.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "config/host_config.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+
+namespace oceand {
+
+namespace {
+
+thread_local CallContext* t_context = nullptr;
+
+std::string plugin_component(ocean_host* host) { return "plugin:" + (host->plugin_name.empty() ? host->file : host->plugin_name); }
+
+void api_log(ocean_host* host, ocean_log_level level, ocean_str message) {
+  if (!host) return;
+  LogLevel l = LogLevel::info;
+  switch (level) {
+    case OCEAN_LOG_DEBUG: l = LogLevel::debug; break;
+    case OCEAN_LOG_INFO: l = LogLevel::info; break;
+    case OCEAN_LOG_WARNING: l = LogLevel::warning; break;
+    default: l = LogLevel::error; break;
+  }
+  if (Log::enabled(l)) Log::write(l, plugin_component(host), std::string_view(message.ptr ? message.ptr : "", message.len));
+}
+
+bool api_config_get(ocean_host* host, ocean_str integration, ocean_str key, ocean_str* value) {
+  if (!host || !value) return false;
+  const HostConfig* config = t_context ? t_context->config : nullptr;
+  std::shared_ptr<const HostConfig> held;
+  if (!config && host->services->config_source()) {
+    held = host->services->config_source()();
+    config = held.get();
+  }
+  if (!config) return false;
+  const IntegrationConfig* ic = config->integration(from_ocean(integration));
+  if (!ic) return false;
+  auto it = ic->settings.find(from_ocean(key));
+  if (it == ic->settings.end()) return false;
+  // The view points into the generation's config, which outlives the hook (and, for `held`, stays
+  // alive in the plugin manager until the next reload).
+  *value = to_ocean(it->second);
+  return true;
+}
+
+ocean_status api_http_request(ocean_host* host, const ocean_http_request* request, ocean_http_response* response) {
+  if (!host || !request || !response) return OCEAN_STATUS_FAILED;
+  auto* handle = new ocean_http_response_handle();
+  HeaderList headers;
+  for (size_t i = 0; i < request->header_count; ++i)
+    headers.emplace_back(from_ocean(request->headers[i].name), from_ocean(request->headers[i].value));
+  auto timeout = std::chrono::milliseconds(request->timeout_ms ? request->timeout_ms : 10000);
+  std::string method = from_ocean(request->method);
+  if (method.empty()) method = "GET";
+  handle->result = HttpClient::request(method, from_ocean(request->url), headers, from_ocean(request->body), timeout);
+  const HttpResult& r = handle->result;
+  for (const auto& [k, v] : r.headers) handle->headers.push_back({to_ocean(k), to_ocean(v)});
+  host->services->metrics().add("oceand_plugin_http_requests_total",
+                                {{"plugin", host->plugin_name}, {"status", std::to_string(r.status)}});
+  if (t_context && r.retryable()) {
+    t_context->http_retryable_failure = true;
+    t_context->http_failure = method + " " + from_ocean(request->url) + ": " +
+                              (r.status ? "HTTP " + std::to_string(r.status) : r.error);
+  }
+  size_t size = response->struct_size ? response->struct_size : sizeof(ocean_http_response);
+  ocean_http_response out{};
+  out.struct_size = sizeof out;
+  out.status = r.status;
+  out.body = to_ocean(r.body);
+  out.headers = handle->headers.data();
+  out.header_count = handle->headers.size();
+  out.error = to_ocean(r.error);
+  out.handle = handle;
+  std::memcpy(response, &out, std::min(size, sizeof out));
+  if (size < sizeof out) {
+    // A table too small to carry the handle would leak; such a plugin is refused at load.
+    delete handle;
+    return OCEAN_STATUS_FAILED;
+  }
+  return r.status ? OCEAN_STATUS_OK : OCEAN_STATUS_FAILED;
+}
+
+void api_http_response_free(ocean_host*, ocean_http_response_handle* handle) { delete handle; }
+
+bool valid_metric_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::islower(c) || std::isdigit(c) || c == '_';
+  });
+}
+
+void api_metric_add(ocean_host* host, ocean_str name, double delta) {
+  if (!host || !std::isfinite(delta)) return;
+  std::string n = from_ocean(name);
+  if (!valid_metric_name(n)) {
+    LOG_WARN(plugin_component(host)) << "metric name '" << n << "' ignored: use [a-z0-9_]{1,64}";
+    return;
+  }
+  host->services->metrics().add("oceand_plugin_" + n + "_total", {{"plugin", host->plugin_name}}, delta);
+}
+
+void api_string_list_add(ocean_string_list* out, ocean_str value) {
+  if (out) out->items.push_back(from_ocean(value));
+}
+void api_string_out_set(ocean_string_out* out, ocean_str value) {
+  if (!out) return;
+  out->value = from_ocean(value);
+  out->set = true;
+}
+void api_results_add_updated(ocean_results* out, ocean_str json) {
+  if (out) out->updated.push_back(from_ocean(json));
+}
+void api_results_add_deleted(ocean_results* out, ocean_str json) {
+  if (out) out->deleted.push_back(from_ocean(json));
+}
+void api_results_set_error(ocean_results* out, ocean_str message) {
+  if (out) out->error = from_ocean(message);
+}
+void api_results_set_retry_after(ocean_results* out, double seconds) {
+  if (out && std::isfinite(seconds) && seconds > 0) out->retry_after_seconds = std::min(seconds, 3600.0);
+}
+
+void* api_event_cache_get(const ocean_event* event) {
+  if (!event || !event->host_private) return nullptr;
+  return static_cast<EventCacheSlot*>(event->host_private)->data;
+}
+void api_event_cache_set(const ocean_event* event, void* data, void (*free_data)(void*)) {
+  if (!event || !event->host_private) return;
+  auto* slot = static_cast<EventCacheSlot*>(event->host_private);
+  slot->release();
+  slot->data = data;
+  slot->free_data = free_data;
+}
+
+ocean_status raw(ocean_host* host, ocean_str integration, ocean_str kind, ocean_str items, bool deletion) {
+  if (!host) return OCEAN_STATUS_FAILED;
+  const auto& applier = host->services->raw_applier();
+  if (!applier) {
+    LOG_ERROR(plugin_component(host)) << (deletion ? "unregister_raw" : "register_raw") << " is not available";
+    return OCEAN_STATUS_FAILED;
+  }
+  return applier(from_ocean(integration), from_ocean(kind), from_ocean(items), deletion);
+}
+ocean_status api_register_raw(ocean_host* host, ocean_str integration, ocean_str kind, ocean_str items) {
+  return raw(host, integration, kind, items, false);
+}
+ocean_status api_unregister_raw(ocean_host* host, ocean_str integration, ocean_str kind, ocean_str items) {
+  return raw(host, integration, kind, items, true);
+}
+
+}  // namespace
+
+CallContext* CallContext::current() { return t_context; }
+
+CallScope::CallScope(CallContext& context) : previous_(t_context) { t_context = &context; }
+CallScope::~CallScope() { t_context = previous_; }
+
+void EventCacheSlot::release() {
+  if (data && free_data) free_data(data);
+  data = nullptr;
+  free_data = nullptr;
+}
+
+ocean_host_api make_host_api(ocean_host* host) {
+  ocean_host_api api{};
+  api.struct_size = sizeof api;
+  api.abi_major = OCEAN_ABI_VERSION_MAJOR;
+  api.abi_minor = OCEAN_ABI_VERSION_MINOR;
+  api.host = host;
+  api.log = &api_log;
+  api.config_get = &api_config_get;
+  api.http_request = &api_http_request;
+  api.http_response_free = &api_http_response_free;
+  api.metric_add = &api_metric_add;
+  api.string_list_add = &api_string_list_add;
+  api.string_out_set = &api_string_out_set;
+  api.results_add_updated = &api_results_add_updated;
+  api.results_add_deleted = &api_results_add_deleted;
+  api.results_set_error = &api_results_set_error;
+  api.results_set_retry_after = &api_results_set_retry_after;
+  api.event_cache_get = &api_event_cache_get;
+  api.event_cache_set = &api_event_cache_set;
+  api.register_raw = &api_register_raw;
+  api.unregister_raw = &api_unregister_raw;
+  return api;
+}
+
+}  // namespace oceand

@@ -1,0 +1,99 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/http_client.hpp"
+#include "ocean/plugin_abi.h"
+
+namespace oceand {
+
+class Metrics;
+struct HostConfig;
+
+// What the host offers every plugin through ocean_host_api. One instance per host process.
+class HostServices {
+ public:
+  using RawApplier = std::function<ocean_status(const std::string& integration, const std::string& kind,
+                                                const std::string& items_json, bool deletion)>;
+  using ConfigSource = std::function<std::shared_ptr<const HostConfig>()>;
+
+  explicit HostServices(Metrics& metrics) : metrics_(metrics) {}
+
+  Metrics& metrics() { return metrics_; }
+  void set_raw_applier(RawApplier applier) { raw_applier_ = std::move(applier); }
+  const RawApplier& raw_applier() const { return raw_applier_; }
+  // Where config_get looks when it is called outside any hook.
+  void set_config_source(ConfigSource source) { config_source_ = std::move(source); }
+  const ConfigSource& config_source() const { return config_source_; }
+
+ private:
+  Metrics& metrics_;
+  RawApplier raw_applier_;
+  ConfigSource config_source_;
+};
+
+// What a worker thread is doing on behalf of a plugin. Set around every hook call so that host
+// callbacks made from that hook see the generation's configuration and can mark HTTP failures.
+struct CallContext {
+  const HostConfig* config = nullptr;
+  bool http_retryable_failure = false;
+  std::string http_failure;
+
+  static CallContext* current();
+};
+
+class CallScope {
+ public:
+  explicit CallScope(CallContext& context);
+  ~CallScope();
+  CallScope(const CallScope&) = delete;
+  CallScope& operator=(const CallScope&) = delete;
+
+ private:
+  CallContext* previous_;
+};
+
+// The per-event cache slot behind ocean_event.host_private.
+struct EventCacheSlot {
+  void* data = nullptr;
+  void (*free_data)(void*) = nullptr;
+  void release();
+  ~EventCacheSlot() { release(); }
+};
+
+inline ocean_str to_ocean(const std::string& s) { return ocean_str{s.data(), s.size()}; }
+inline std::string from_ocean(ocean_str s) { return s.len ? std::string(s.ptr, s.len) : std::string(); }
+
+}  // namespace oceand
+
+// Definitions of the opaque ABI types (global namespace, as declared in plugin_abi.h).
+struct ocean_host {
+  oceand::HostServices* services = nullptr;
+  std::string plugin_name;  // filled once the descriptor is read
+  std::string file;
+};
+struct ocean_string_list {
+  std::vector<std::string> items;
+};
+struct ocean_string_out {
+  std::string value;
+  bool set = false;
+};
+struct ocean_results {
+  std::vector<std::string> updated;
+  std::vector<std::string> deleted;
+  std::string error;
+  double retry_after_seconds = 0;
+};
+struct ocean_http_response_handle {
+  oceand::HttpResult result;
+  std::vector<ocean_header> headers;
+};
+
+namespace oceand {
+// The table handed to a plugin's entry function. `host` must outlive the library.
+ocean_host_api make_host_api(ocean_host* host);
+}  // namespace oceand

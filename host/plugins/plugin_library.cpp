@@ -1,0 +1,245 @@
+#include "plugins/plugin_library.hpp"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <openssl/evp.h>
+
+#include "core/log.hpp"
+
+namespace oceand {
+
+namespace {
+
+constexpr std::uintmax_t kMaxPluginBytes = 512ull << 20;
+
+std::string read_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) throw PluginLoadError("not a regular file");
+  auto size = std::filesystem::file_size(file, ec);
+  if (ec) throw PluginLoadError("cannot stat: " + ec.message());
+  if (size > kMaxPluginBytes) throw PluginLoadError("larger than 512 MiB");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw PluginLoadError("cannot open for reading");
+  std::string bytes;
+  bytes.resize(size);
+  in.read(bytes.data(), static_cast<std::streamsize>(size));
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  return bytes;
+}
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
+  static const char* digits = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) {
+    hex.push_back(digits[digest[i] >> 4]);
+    hex.push_back(digits[digest[i] & 15]);
+  }
+  return hex;
+}
+
+#if defined(__x86_64__)
+constexpr uint16_t kMachine = EM_X86_64;
+#elif defined(__aarch64__)
+constexpr uint16_t kMachine = EM_AARCH64;
+#else
+constexpr uint16_t kMachine = EM_NONE;
+#endif
+
+// dlopen trusts the file's headers; a truncated or foreign file is refused here first, with a
+// reason an operator can act on.
+void check_elf(const std::string& bytes) {
+  if (bytes.size() < 4 || std::memcmp(bytes.data(), ELFMAG, SELFMAG) != 0) throw PluginLoadError("not an ELF shared library");
+  if (bytes.size() < sizeof(Elf64_Ehdr)) throw PluginLoadError("truncated ELF header");
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, bytes.data(), sizeof eh);
+  if (eh.e_ident[EI_CLASS] != ELFCLASS64) throw PluginLoadError("not a 64-bit ELF library");
+  if (kMachine != EM_NONE && eh.e_machine != kMachine) throw PluginLoadError("built for another CPU architecture");
+  if (eh.e_type != ET_DYN) throw PluginLoadError("an ELF file but not a shared library");
+  const uint64_t size = bytes.size();
+  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > size ||
+      (size - eh.e_phoff) / sizeof(Elf64_Phdr) < eh.e_phnum)
+    throw PluginLoadError("truncated or corrupt ELF program headers");
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    std::memcpy(&ph, bytes.data() + eh.e_phoff + i * sizeof(Elf64_Phdr), sizeof ph);
+    if ((ph.p_type == PT_LOAD || ph.p_type == PT_DYNAMIC) && (ph.p_offset > size || ph.p_filesz > size - ph.p_offset))
+      throw PluginLoadError("truncated file: a segment ends past the end of the file");
+  }
+  if (eh.e_shoff != 0 && (eh.e_shoff > size || eh.e_shentsize != sizeof(Elf64_Shdr) ||
+                          (size - eh.e_shoff) / sizeof(Elf64_Shdr) < eh.e_shnum))
+    throw PluginLoadError("truncated file: section headers end past the end of the file");
+}
+
+// Writes the bytes we hashed (not the file again, which may be changing under us) to
+// <cache>/<sha256>.so, atomically.
+std::filesystem::path write_private_copy(const std::string& bytes, const std::string& sha, const std::filesystem::path& cache_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(cache_dir, ec);
+  if (ec) throw PluginLoadError("cannot create plugin cache " + cache_dir.string() + ": " + ec.message());
+  auto target = cache_dir / (sha + ".so");
+  if (std::filesystem::exists(target, ec)) {
+    try {
+      if (sha256_hex(read_file(target)) == sha) return target;
+    } catch (const PluginLoadError&) {
+    }
+  }
+  auto temp = cache_dir / (sha + ".so.tmp." + std::to_string(::getpid()));
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0500);
+  if (fd < 0) throw PluginLoadError("cannot write private copy " + temp.string() + ": " + std::strerror(errno));
+  size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      ::unlink(temp.c_str());
+      throw PluginLoadError("cannot write private copy: " + std::string(std::strerror(errno)));
+    }
+    written += static_cast<size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
+  std::filesystem::rename(temp, target, ec);
+  if (ec) throw PluginLoadError("cannot place private copy: " + ec.message());
+  return target;
+}
+
+bool valid_plugin_name(const char* s) {
+  if (!s) return false;
+  size_t n = ::strnlen(s, 65);
+  return n > 0 && n <= 64 && std::all_of(s, s + n, [](unsigned char c) {
+    return std::islower(c) || std::isdigit(c) || c == '-' || c == '_';
+  });
+}
+
+bool valid_path(const char* s) {
+  if (!s) return false;
+  size_t n = ::strnlen(s, 257);
+  if (n == 0 || n > 256 || s[0] != '/') return false;
+  return std::all_of(s, s + n, [](unsigned char c) {
+    return std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~';
+  });
+}
+
+bool valid_text(const char* s, size_t max) { return s && ::strnlen(s, max + 1) <= max; }
+
+bool finite_non_negative(double v) { return std::isfinite(v) && v >= 0; }
+
+}  // namespace
+
+std::string check_descriptor(const ocean_plugin_descriptor* d) {
+  if (!d) return "entry function returned no descriptor (the plugin refused this host)";
+  if (d->struct_size < sizeof(ocean_plugin_descriptor)) return "descriptor is smaller than ABI 1.0 requires";
+  if (!valid_plugin_name(d->name)) return "descriptor name must be 1-64 characters of a-z, 0-9, '-' and '_'";
+  if (!valid_text(d->version, 64)) return "descriptor version is missing or longer than 64 characters";
+  if (d->processor_count > 1024) return "more than 1024 processors";
+  if (d->processor_count && !d->processors) return "processor_count is set but processors is NULL";
+  if (d->direct_route_count > 1024) return "more than 1024 direct routes";
+  if (d->direct_route_count && !d->direct_routes) return "direct_route_count is set but direct_routes is NULL";
+  std::set<std::string> processor_routes;
+  for (size_t i = 0; i < d->processor_count; ++i) {
+    const auto& f = d->processors[i];
+    std::string where = "processor #" + std::to_string(i);
+    if (f.struct_size < sizeof(ocean_processor_factory)) return where + ": factory table too small";
+    if (!valid_text(f.name, 128) || !*f.name) return where + ": missing name";
+    where += " (" + std::string(f.name) + ")";
+    if (!valid_path(f.route)) return where + ": route must be a path like /webhook";
+    if (f.retry.struct_size < sizeof(ocean_retry_policy)) return where + ": retry policy table too small";
+    if (f.retry.max_retries > 100) return where + ": max_retries above 100";
+    if (!finite_non_negative(f.retry.initial_retry_delay_seconds) || !finite_non_negative(f.retry.max_retry_delay_seconds) ||
+        !std::isfinite(f.retry.exponential_base_seconds) || f.retry.exponential_base_seconds <= 0)
+      return where + ": retry delays must be finite and non-negative, the base positive";
+    const auto* v = f.vtable;
+    if (!v) return where + ": no vtable";
+    if (v->struct_size < sizeof(ocean_processor_vtable)) return where + ": vtable too small";
+    if (!v->create || !v->destroy || !v->should_process_event || !v->get_matching_kinds || !v->authenticate ||
+        !v->validate_payload || !v->handle_event)
+      return where + ": vtable lacks a required function";
+    processor_routes.insert(f.route);
+  }
+  for (size_t i = 0; i < d->direct_route_count; ++i) {
+    const auto& r = d->direct_routes[i];
+    std::string where = "direct route #" + std::to_string(i);
+    if (r.struct_size < sizeof(ocean_direct_route)) return where + ": table too small";
+    if (!valid_text(r.method, 16) || !*r.method) return where + ": missing method";
+    if (!valid_path(r.path)) return where + ": path must be a path like /hook";
+    if (!r.handle) return where + ": no handler";
+    if (processor_routes.count(r.path)) return where + ": path " + r.path + " is also a processor route";
+  }
+  return {};
+}
+
+std::string PluginLibrary::file_sha256(const std::filesystem::path& file) { return sha256_hex(read_file(file)); }
+
+std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& file, const std::filesystem::path& cache_dir,
+                                                   HostServices& services) {
+  std::string bytes = read_file(file);
+  check_elf(bytes);
+  std::shared_ptr<PluginLibrary> lib(new PluginLibrary());
+  lib->file_ = file.string();
+  lib->sha256_ = sha256_hex(bytes);
+  lib->private_copy_ = write_private_copy(bytes, lib->sha256_, cache_dir).string();
+  bytes.clear();
+  bytes.shrink_to_fit();
+
+  lib->host_ = std::make_unique<ocean_host>();
+  lib->host_->services = &services;
+  lib->host_->file = file.filename().string();
+  lib->api_ = make_host_api(lib->host_.get());
+
+  boost::system::error_code ec;
+  lib->library_.load(lib->private_copy_, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+  if (ec) {
+    // dlerror() names the real cause (missing symbol, bad ELF); boost's message does not.
+    const char* why = ::dlerror();
+    throw PluginLoadError("cannot load: " + std::string(why ? why : ec.message().c_str()));
+  }
+  if (!lib->library_.has(OCEAN_PLUGIN_ENTRY_SYMBOL))
+    throw PluginLoadError("no entry symbol '" OCEAN_PLUGIN_ENTRY_SYMBOL "' (is it an oceand plugin, built with OCEAN_PLUGIN?)");
+  auto entry = lib->library_.get<const ocean_plugin_descriptor*(const ocean_host_api*)>(OCEAN_PLUGIN_ENTRY_SYMBOL);
+  const ocean_plugin_descriptor* d = entry(&lib->api_);
+  if (d && d->struct_size >= offsetof(ocean_plugin_descriptor, name) &&
+      (d->abi_major != OCEAN_ABI_VERSION_MAJOR || d->abi_minor > OCEAN_ABI_VERSION_MINOR)) {
+    std::ostringstream why;
+    why << "built for ABI " << d->abi_major << "." << d->abi_minor << ", this host speaks " << OCEAN_ABI_VERSION_MAJOR
+        << "." << OCEAN_ABI_VERSION_MINOR
+        << (d->abi_major != OCEAN_ABI_VERSION_MAJOR ? " (different major)" : " (plugin needs a newer host)");
+    throw PluginLoadError(why.str());
+  }
+  if (auto problem = check_descriptor(d); !problem.empty()) throw PluginLoadError("malformed descriptor: " + problem);
+  lib->descriptor_ = d;
+  lib->name_ = d->name;
+  lib->version_ = d->version;
+  lib->host_->plugin_name = lib->name_;
+  return lib;
+}
+
+std::string PluginLibrary::abi_version() const {
+  if (!descriptor_) return {};
+  return std::to_string(descriptor_->abi_major) + "." + std::to_string(descriptor_->abi_minor);
+}
+
+PluginLibrary::~PluginLibrary() {
+  if (descriptor_ && descriptor_->shutdown) descriptor_->shutdown();
+  if (library_.is_loaded()) {
+    LOG_DEBUG("plugins") << "unloading " << (name_.empty() ? file_ : name_) << " (" << sha256_.substr(0, 12) << ")";
+    library_.unload();
+  }
+}
+
+}  // namespace oceand

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <boost/dll/shared_library.hpp>
+
+#include "ocean/plugin_abi.h"
+#include "plugins/host_api.hpp"
+
+namespace oceand {
+
+class PluginLoadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One plugin library, loaded from a private content-addressed copy of its file and checked
+// against the ABI. Unloading happens in the destructor, after the plugin's shutdown hook; whoever
+// can still run plugin code holds a shared_ptr to it.
+class PluginLibrary {
+ public:
+  // Throws PluginLoadError with a one-line reason.
+  static std::shared_ptr<PluginLibrary> load(const std::filesystem::path& file, const std::filesystem::path& cache_dir,
+                                             HostServices& services);
+  // SHA-256 (hex) of a file's content, or throws PluginLoadError.
+  static std::string file_sha256(const std::filesystem::path& file);
+
+  ~PluginLibrary();
+  PluginLibrary(const PluginLibrary&) = delete;
+  PluginLibrary& operator=(const PluginLibrary&) = delete;
+
+  const ocean_plugin_descriptor& descriptor() const { return *descriptor_; }
+  const std::string& name() const { return name_; }
+  const std::string& version() const { return version_; }
+  const std::string& file() const { return file_; }
+  const std::string& sha256() const { return sha256_; }
+  const std::string& private_copy() const { return private_copy_; }
+  std::string abi_version() const;
+
+ private:
+  PluginLibrary() = default;
+
+  std::unique_ptr<ocean_host> host_;
+  ocean_host_api api_{};
+  boost::dll::shared_library library_;
+  const ocean_plugin_descriptor* descriptor_ = nullptr;
+  std::string name_, version_, file_, sha256_, private_copy_;
+};
+
+// Checks that a descriptor is complete and consistent; returns an empty string when it is, else
+// the first problem found.
+std::string check_descriptor(const ocean_plugin_descriptor* d);
+
+}  // namespace oceand

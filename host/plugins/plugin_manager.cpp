@@ -1,0 +1,171 @@
+#include "plugins/plugin_manager.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <future>
+#include <thread>
+
+#include "core/log.hpp"
+
+namespace oceand {
+
+namespace {
+
+std::vector<std::filesystem::path> plugin_files(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    LOG_WARN("plugins") << "plugins.dir " << dir << " is not a directory: no plugins loaded";
+    return files;
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".so") continue;
+    files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfig> config) const {
+  auto previous = current();
+  auto gen = std::make_shared<Generation>();
+  gen->number = next_number_.load();
+  gen->config = config;
+
+  for (const auto& file : plugin_files(config->plugins_dir)) {
+    PluginFileStatus status;
+    status.file = file.string();
+    try {
+      status.sha256 = PluginLibrary::file_sha256(file);
+      std::shared_ptr<PluginLibrary> lib;
+      if (previous) {
+        for (const auto& [_, old] : previous->plugins)
+          if (old->sha256() == status.sha256 && old->file() == status.file) lib = old;
+      }
+      if (!lib) {
+        lib = PluginLibrary::load(file, config->plugins_cache_dir, services_);
+        gen->loaded_in[lib->sha256()] = gen->number;
+      } else {
+        gen->loaded_in[lib->sha256()] = previous->loaded_in.count(lib->sha256()) ? previous->loaded_in.at(lib->sha256()) : gen->number;
+      }
+      if (gen->plugins.count(lib->name()))
+        throw PluginLoadError("plugin name '" + lib->name() + "' is already served by " + gen->plugins[lib->name()]->file());
+      status.name = lib->name();
+      status.version = lib->version();
+      status.abi_version = lib->abi_version();
+      status.state = "loaded";
+      status.generation = gen->loaded_in[lib->sha256()];
+      gen->plugins[lib->name()] = lib;
+    } catch (const std::exception& e) {
+      status.state = "refused";
+      status.error = e.what();
+      LOG_ERROR("plugins") << "refused " << file.string() << ": " << e.what();
+    }
+    gen->files.push_back(std::move(status));
+  }
+
+  auto add_integration = [&](IntegrationConfig ic) {
+    Integration integration;
+    auto plugin = gen->plugins.find(ic.plugin);
+    if (plugin == gen->plugins.end()) {
+      LOG_WARN("plugins") << "integration '" << ic.identifier << "' names plugin '" << ic.plugin
+                          << "', which is not loaded: its routes answer 404";
+    } else {
+      integration.plugin = plugin->second;
+    }
+    if (!ic.mapping_path.empty()) {
+      integration.mapping = std::make_shared<PortAppConfig>(load_port_app_config(ic.mapping_path));
+    } else {
+      integration.mapping = std::make_shared<PortAppConfig>();
+    }
+    integration.config = std::move(ic);
+    auto& slot = gen->integrations[integration.config.identifier] = std::move(integration);
+    gen->add_routes(slot);
+  };
+
+  for (const auto& ic : config->integrations) add_integration(ic);
+  for (const auto& [name, lib] : gen->plugins) {
+    if (gen->integrations.count(name)) continue;
+    bool named = std::any_of(config->integrations.begin(), config->integrations.end(),
+                             [&](const IntegrationConfig& ic) { return ic.plugin == name; });
+    if (named) continue;
+    IntegrationConfig ic;
+    ic.identifier = name;
+    ic.plugin = name;
+    ic.implicit = true;
+    auto mapping = std::filesystem::path(config->config_dir) / name / "port-app-config.yaml";
+    std::error_code ec;
+    if (std::filesystem::exists(mapping, ec)) ic.mapping_path = mapping.string();
+    add_integration(std::move(ic));
+  }
+  gen->index_aliases();
+  return gen;
+}
+
+void PluginManager::activate(std::shared_ptr<const Generation> generation) {
+  std::shared_ptr<const Generation> old;
+  {
+    std::lock_guard lock(mutex_);
+    old = std::move(current_);
+    current_ = std::move(generation);
+    next_number_.store(current_->number + 1);
+  }
+  LOG_INFO("plugins") << "generation " << current_->number << " active: " << current_->plugins.size() << " plugin(s), "
+                      << current_->integrations.size() << " integration(s)";
+  // `old` is released here, or later by the last task that pinned it.
+}
+
+std::shared_ptr<const Generation> PluginManager::current() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+void PluginManager::start_integrations(const std::shared_ptr<const Generation>& generation,
+                                       const std::vector<std::string>& identifiers) {
+  for (const auto& [id, integration] : generation->integrations) {
+    if (!integration.plugin || !integration.plugin->descriptor().on_start) continue;
+    if (!identifiers.empty() && std::find(identifiers.begin(), identifiers.end(), id) == identifiers.end()) continue;
+    {
+      std::lock_guard lock(starts_mutex_);
+      ++starts_running_;
+    }
+    auto timeout = std::chrono::duration<double>(generation->config->on_start_timeout_seconds);
+    auto done = std::make_shared<std::promise<ocean_status>>();
+    auto future = done->get_future().share();
+    // The thread pins the generation, so the library stays loaded while on_start runs, however long.
+    std::thread([this, generation, id = id, done] {
+      const Integration& in = generation->integrations.at(id);
+      CallContext context;
+      context.config = generation->config.get();
+      CallScope scope(context);
+      ocean_instance_info info{};
+      info.struct_size = sizeof info;
+      info.integration = to_ocean(in.config.identifier);
+      info.base_url = to_ocean(generation->config->base_url);
+      done->set_value(in.plugin->descriptor().on_start(&info));
+      std::lock_guard lock(starts_mutex_);
+      --starts_running_;
+      starts_cv_.notify_all();
+    }).detach();
+    std::thread([id = id, future, timeout] {
+      if (future.wait_for(timeout) != std::future_status::ready) {
+        LOG_ERROR("plugins") << "on_start of '" << id << "' did not finish within " << timeout.count()
+                             << " s; oceand goes on serving";
+        return;
+      }
+      if (future.get() == OCEAN_STATUS_OK)
+        LOG_INFO("plugins") << "on_start of '" << id << "' done";
+      else
+        LOG_ERROR("plugins") << "on_start of '" << id << "' failed; oceand goes on serving";
+    }).detach();
+  }
+}
+
+bool PluginManager::wait_for_starts(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(starts_mutex_);
+  return starts_cv_.wait_for(lock, timeout, [&] { return starts_running_ == 0; });
+}
+
+}  // namespace oceand

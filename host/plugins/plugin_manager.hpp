@@ -1,0 +1,48 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "plugins/generation.hpp"
+#include "plugins/host_api.hpp"
+
+namespace oceand {
+
+// Owns the current generation: builds a new one from configuration (loading plugin files, reusing
+// libraries whose content did not change), validates it whole, and switches to it atomically.
+class PluginManager {
+ public:
+  explicit PluginManager(HostServices& services) : services_(services) {}
+
+  // Loads plugins.dir and the mappings of `config`. Plugin files that cannot be used are recorded
+  // as refused (they never stop the others); a mapping or an integration that cannot be set up
+  // throws ConfigError.
+  std::shared_ptr<Generation> build(std::shared_ptr<const HostConfig> config) const;
+  void activate(std::shared_ptr<const Generation> generation);
+  std::shared_ptr<const Generation> current() const;
+
+  // Runs on_start of the named integrations (all when empty) on background threads, each bounded
+  // by on_start_timeout_seconds; returns at once.
+  void start_integrations(const std::shared_ptr<const Generation>& generation,
+                          const std::vector<std::string>& identifiers = {});
+  // Waits up to `timeout` for on_start calls in flight; true when none is left.
+  bool wait_for_starts(std::chrono::milliseconds timeout);
+
+ private:
+  HostServices& services_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Generation> current_;
+  std::atomic<uint64_t> next_number_{1};
+
+  std::mutex starts_mutex_;
+  std::condition_variable starts_cv_;
+  int starts_running_ = 0;
+};
+
+}  // namespace oceand

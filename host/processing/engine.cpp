@@ -1,0 +1,369 @@
+#include "processing/engine.hpp"
+
+#include <sstream>
+
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "plugins/plugin_manager.hpp"
+#include "processing/backoff.hpp"
+#include "queue/dead_letters.hpp"
+#include "queue/event_queue.hpp"
+
+namespace oceand {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+double seconds_since(SteadyTime t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+}  // namespace
+
+EventEngine::EventEngine(Settings settings, EventQueue& queue, DeadLetterStore& dead_letters, PluginManager& plugins,
+                         ResultSink& sink, Metrics& metrics)
+    : settings_(settings), queue_(queue), dead_letters_(dead_letters), plugins_(plugins), sink_(sink), metrics_(metrics) {}
+
+EventEngine::~EventEngine() {
+  if (running_) stop(std::chrono::seconds(0));
+}
+
+void EventEngine::start() {
+  running_ = true;
+  taking_ = true;
+  dispatcher_ = std::thread([this] { dispatch_loop(); });
+  for (int i = 0; i < settings_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  LOG_INFO("engine") << "started " << settings_.workers << " event worker(s)";
+}
+
+size_t EventEngine::in_flight() const { return queue_.depth(); }
+
+size_t EventEngine::stop(std::chrono::duration<double> drain) {
+  if (!running_.exchange(false)) return queue_.depth();
+  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(drain);
+  // Keep working until everything accepted is done or the drain time is up.
+  while (queue_.depth() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // shutdown path only; polls a counter
+  }
+  taking_ = false;
+  watchdog_.cancel_all();
+  retry_timer_.stop();
+  scheduler_.close();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  for (auto& w : workers_)
+    if (w.joinable()) w.join();
+  workers_.clear();
+  watchdog_.stop();
+  size_t left = queue_.depth();
+  if (left > 0) {
+    LOG_WARN("engine") << left << " accepted event(s) not finished at shutdown"
+                       << (queue_.backend() == "memory" ? " (memory queue: they are lost)" : " (they resume at next start)");
+  }
+  return left;
+}
+
+void EventEngine::dispatch_loop() {
+  const size_t limit = static_cast<size_t>(std::max(64, settings_.workers * 4));
+  while (taking_) {
+    if (!scheduler_.wait_below(limit, std::chrono::milliseconds(100))) continue;
+    EventPtr event = queue_.pop(std::chrono::milliseconds(100));
+    if (!event) continue;
+    auto job = std::make_shared<EventJob>(event);
+    job->generation = plugins_.current();
+    job->group = group_key(*job, *job->generation);
+    scheduler_.add(job->group, job);
+  }
+}
+
+std::string EventEngine::group_key(EventJob& job, const Generation& generation) {
+  const WebhookRoute* route = generation.webhook_route(job.event->integration, job.event->route);
+  if (route) {
+    for (const auto& p : route->processors) {
+      auto fn = p.factory->vtable->group_key;
+      if (!fn) continue;
+      ocean_string_out out;
+      ocean_event e = job.abi_event(0);
+      CallContext context;
+      context.config = generation.config.get();
+      CallScope scope(context);
+      fn(p.factory->factory_ctx, &e, &out);
+      if (out.set && !out.value.empty()) return job.event->integration + '\n' + out.value;
+    }
+  }
+  return "\x01" + std::to_string(job.event->id);  // no key: its own group
+}
+
+void EventEngine::worker_loop() {
+  while (true) {
+    JobPtr job = scheduler_.next(std::chrono::milliseconds(200));
+    if (!job) {
+      if (!taking_) return;
+      continue;
+    }
+    Step step;
+    try {
+      step = run(*job);
+    } catch (const std::exception& e) {
+      LOG_ERROR("engine") << "event " << job->event->id << ": unexpected host error: " << e.what();
+      for (auto& t : job->tasks)
+        if (t.state == Task::State::pending) fail_task(*job, t, "host error", e.what());
+      step = Step::finished;
+    }
+    if (step == Step::finished) {
+      finish(job);
+      continue;
+    }
+    SteadyTime due = SteadyTime::max();
+    for (const auto& t : job->tasks)
+      if (t.state == Task::State::pending) due = std::min(due, t.due);
+    retry_timer_.schedule(due, [this, job] { scheduler_.resume(job); });
+  }
+}
+
+void EventEngine::route(EventJob& job) {
+  job.routed = true;
+  job.started = Clock::now();
+  job.deadline = job.started + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(settings_.max_event_processing_seconds));
+  auto current = plugins_.current();
+  if (current != job.generation) {
+    job.cache.release();  // made by the old generation's plugin, freed while it is still loaded
+    job.generation = current;
+  }
+  const Generation& gen = *job.generation;
+  job.integration = gen.integration(job.event->integration);
+  job.route = gen.webhook_route(job.event->integration, job.event->route);
+  if (!job.route || !job.integration) return;  // finish() dead-letters it: nothing serves it now
+
+  CallContext context;
+  context.config = gen.config.get();
+  CallScope scope(context);
+  for (const auto& ref : job.route->processors) {
+    const auto* vt = ref.factory->vtable;
+    ocean_event e = job.abi_event(1);
+    void* instance = vt->create(ref.factory->factory_ctx, &e);
+    if (!instance) {
+      LOG_ERROR("engine") << "event " << job.event->id << ": processor " << ref.name << " could not be created";
+      Task t;
+      t.processor = job.processors.size();
+      t.state = Task::State::failed;
+      t.failure_reason = "failed";
+      t.error = "processor " + ref.name + " could not be created";
+      job.processors.push_back(ProcessorRun{&ref, nullptr});
+      job.tasks.push_back(std::move(t));
+      continue;
+    }
+    if (!vt->should_process_event(instance, &e)) {
+      vt->destroy(instance);
+      continue;
+    }
+    size_t index = job.processors.size();
+    job.processors.push_back(ProcessorRun{&ref, instance});
+    ocean_string_list kinds;
+    if (vt->get_matching_kinds(instance, &e, &kinds) != OCEAN_STATUS_OK) {
+      Task t;
+      t.processor = index;
+      t.state = Task::State::failed;
+      t.failure_reason = "failed";
+      t.error = "get_matching_kinds failed";
+      job.tasks.push_back(std::move(t));
+      continue;
+    }
+    for (const auto& kind : kinds.items) {
+      for (const ResourceMapping* resource : job.integration->mapping->resources_of_kind(kind)) {
+        Task t;
+        t.processor = index;
+        t.resource = resource;
+        t.due = job.started;
+        job.tasks.push_back(std::move(t));
+      }
+    }
+  }
+}
+
+EventEngine::Step EventEngine::run(EventJob& job) {
+  if (!job.routed) route(job);
+  auto now = Clock::now();
+  for (auto& task : job.tasks) {
+    if (task.state != Task::State::pending || task.due > now) continue;
+    if (!taking_ && !running_) break;
+    run_task(job, task);
+  }
+  for (const auto& t : job.tasks)
+    if (t.state == Task::State::pending) return Step::waiting;
+  return Step::finished;
+}
+
+void EventEngine::fail_task(EventJob& job, Task& task, const std::string& reason, const std::string& error) {
+  task.state = Task::State::failed;
+  task.failure_reason = reason;
+  task.error = error;
+  const std::string& processor = job.processors.empty() ? std::string() : job.processors[task.processor].ref->name;
+  metrics_.add("oceand_tasks_total", {{"integration", job.event->integration}, {"processor", processor}, {"outcome", reason}});
+}
+
+void EventEngine::run_task(EventJob& job, Task& task) {
+  ProcessorRun& run = job.processors[task.processor];
+  const auto* vt = run.ref->factory->vtable;
+  const ocean_retry_policy& policy = run.ref->factory->retry;
+  const std::string& processor = run.ref->name;
+  const std::string& integration = job.event->integration;
+
+  CallContext context;
+  context.config = job.generation->config.get();
+  CallScope scope(context);
+
+  if (run.gate == ProcessorRun::Gate::unchecked) {
+    ocean_event e = job.abi_event(task.attempts + 1);
+    if (!vt->authenticate(run.instance, &e)) {
+      run.gate = ProcessorRun::Gate::rejected_authentication;
+    } else if (!vt->validate_payload(run.instance, &e)) {
+      run.gate = ProcessorRun::Gate::rejected_payload;
+    } else {
+      run.gate = ProcessorRun::Gate::passed;
+    }
+    if (run.gate != ProcessorRun::Gate::passed) {
+      const char* why = run.gate == ProcessorRun::Gate::rejected_authentication ? "authentication_failed" : "invalid_payload";
+      LOG_WARN("engine") << "event " << job.event->id << " integration=" << integration << " processor=" << processor
+                         << ": " << why << ", dropped";
+      metrics_.add("oceand_events_dropped_total", {{"integration", integration}, {"processor", processor}, {"reason", why}});
+    }
+  }
+  if (run.gate != ProcessorRun::Gate::passed) {
+    task.state = Task::State::dropped;
+    task.failure_reason = run.gate == ProcessorRun::Gate::rejected_authentication ? "authentication_failed" : "invalid_payload";
+    return;
+  }
+
+  if (Clock::now() >= job.deadline || job.timed_out) {
+    fail_task(job, task, "timed_out", "max_event_processing_seconds passed before the attempt");
+    return;
+  }
+
+  ++task.attempts;
+  ocean_event e = job.abi_event(task.attempts);
+  ocean_resource resource{};
+  resource.struct_size = sizeof resource;
+  resource.kind = to_ocean(task.resource->kind);
+  resource.config_json = to_ocean(task.resource->config_json);
+  resource.index = task.resource->index;
+  ocean_results results;
+  context.http_retryable_failure = false;
+  uint64_t token = watchdog_.begin(job, run);
+  ocean_status status = vt->handle_event(run.instance, &e, &resource, &results);
+  watchdog_.end(token);
+
+  if (job.timed_out) {
+    std::string error = "timed out after " + std::to_string(settings_.max_event_processing_seconds) + " s (cancelled)";
+    if (vt->on_error) vt->on_error(run.instance, &e, to_ocean(error));
+    fail_task(job, task, "timed_out", error);
+    return;
+  }
+
+  ApplyOutcome outcome;
+  if (status == OCEAN_STATUS_OK) {
+    RawResults raw{std::move(results.updated), std::move(results.deleted)};
+    outcome = sink_.apply(*job.integration, *task.resource, *job.event, raw);
+    if (outcome.kind == ApplyOutcome::Kind::applied) {
+      task.state = Task::State::done;
+      metrics_.add("oceand_tasks_total", {{"integration", integration}, {"processor", processor}, {"outcome", "ok"}});
+      return;
+    }
+  } else {
+    outcome.kind = (status == OCEAN_STATUS_RETRY || context.http_retryable_failure) ? ApplyOutcome::Kind::retry
+                                                                                     : ApplyOutcome::Kind::failed;
+    outcome.error = results.error;
+    if (outcome.error.empty()) outcome.error = context.http_failure;
+    if (outcome.error.empty()) outcome.error = status == OCEAN_STATUS_RETRY ? "processor asked for a retry" : "processor failed";
+    outcome.retry_after_seconds = results.retry_after_seconds;
+  }
+
+  if (vt->on_error) vt->on_error(run.instance, &e, to_ocean(outcome.error));
+  if (outcome.kind == ApplyOutcome::Kind::failed) {
+    fail_task(job, task, "failed", outcome.error);
+    return;
+  }
+  unsigned retry_number = task.attempts;  // the n-th retry follows the n-th attempt
+  if (retry_number > policy.max_retries) {
+    fail_task(job, task, "retries_exhausted", outcome.error);
+    return;
+  }
+  double delay = retry_delay_seconds(policy, retry_number, outcome.retry_after_seconds);
+  auto due = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
+  if (due >= job.deadline) {
+    fail_task(job, task, "timed_out", outcome.error + " (the next retry would pass max_event_processing_seconds)");
+    return;
+  }
+  task.due = due;
+  metrics_.add("oceand_task_retries_total", {{"integration", integration}, {"processor", processor}});
+  LOG_INFO("engine") << "event " << job.event->id << " integration=" << integration << " processor=" << processor
+                     << " attempt " << task.attempts << " failed: " << outcome.error << "; retry " << retry_number << "/"
+                     << policy.max_retries << " in " << delay << " s";
+  if (retry_observer_) retry_observer_(job.event->id, processor, retry_number, delay);
+}
+
+void EventEngine::finish(const JobPtr& job) {
+  const Event& event = *job->event;
+  std::string outcome = "ok";
+  std::string processor, reason, error;
+  unsigned attempts = job->total_attempts();
+  if (!job->route || !job->integration) {
+    outcome = "failed";
+    reason = "no_route";
+    error = "no loaded plugin serves " + event.integration + event.route + " any more";
+  } else if (job->processors.empty()) {
+    outcome = "unsupported";
+  } else if (job->tasks.empty()) {
+    outcome = "noop";
+  } else {
+    bool any_done = false, any_dropped = false;
+    for (const auto& t : job->tasks) {
+      if (t.state == Task::State::failed && outcome != "failed") {
+        outcome = "failed";
+        processor = job->processors[t.processor].ref ? job->processors[t.processor].ref->name : "";
+        reason = t.failure_reason;
+        error = t.error;
+      }
+      any_done |= t.state == Task::State::done;
+      any_dropped |= t.state == Task::State::dropped;
+    }
+    if (outcome != "failed" && any_dropped && !any_done) outcome = "rejected";
+  }
+  double duration = job->routed ? seconds_since(job->started) : 0;
+  metrics_.add("oceand_events_processed_total", {{"integration", event.integration}, {"outcome", outcome}});
+  metrics_.observe("oceand_event_processing_seconds", {{"integration", event.integration}}, duration);
+  metrics_.observe("oceand_event_end_to_end_seconds", {{"integration", event.integration}}, seconds_since(event.accepted));
+  {
+    std::ostringstream line;
+    line << "event " << event.id << " integration=" << event.integration << " route=" << event.route;
+    for (size_t i = 0; i < job->processors.size(); ++i) line << (i ? "," : " processor=") << job->processors[i].ref->name;
+    line << " outcome=" << outcome << " attempts=" << attempts << " duration_ms=" << static_cast<long>(duration * 1000);
+    if (!event.delivery_id.empty()) line << " delivery=" << event.delivery_id;
+    if (!error.empty()) line << " reason=" << reason << " error=\"" << error << "\"";
+    if (outcome == "failed")
+      Log::write(LogLevel::error, "engine", line.str());
+    else
+      Log::write(LogLevel::info, "engine", line.str());
+  }
+  if (outcome == "failed") {
+    DeadLetter letter;
+    letter.event = job->event;
+    letter.reason = reason;
+    letter.error = error;
+    letter.processor = processor;
+    letter.attempts = attempts;
+    letter.failed_at_ms = now_ms();
+    uint64_t id = dead_letters_.add(std::move(letter));
+    metrics_.add("oceand_events_dead_lettered_total", {{"integration", event.integration}});
+    LOG_DEBUG("engine") << "event " << event.id << " stored as dead letter " << id;
+  }
+  std::string group = job->group;
+  job->release_plugin_state();
+  queue_.complete(event.id);
+  scheduler_.finish(group);
+}
+
+}  // namespace oceand

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "processing/event_job.hpp"
+#include "processing/group_scheduler.hpp"
+#include "processing/result_sink.hpp"
+#include "processing/retry_timer.hpp"
+#include "processing/watchdog.hpp"
+
+namespace oceand {
+
+class EventQueue;
+class DeadLetterStore;
+class Metrics;
+class PluginManager;
+
+// Takes events from the queue in arrival order, orders them per resource, and runs each through
+// routing, authentication, validation and handle_event on `workers` threads, with retries on a
+// timer and a deadline per event.
+class EventEngine {
+ public:
+  struct Settings {
+    int workers = 4;
+    double max_event_processing_seconds = 90;
+  };
+  // Observers for tests and metrics: a retry was scheduled (event id, n-th retry, delay seconds).
+  using RetryObserver = std::function<void(uint64_t event_id, const std::string& processor, unsigned n, double delay)>;
+
+  EventEngine(Settings settings, EventQueue& queue, DeadLetterStore& dead_letters, PluginManager& plugins,
+              ResultSink& sink, Metrics& metrics);
+  ~EventEngine();
+
+  void set_retry_observer(RetryObserver observer) { retry_observer_ = std::move(observer); }
+  void start();
+  // Stops taking events from the queue, lets in-flight work finish for up to `drain`, then cancels
+  // what still runs. Returns the number of accepted events left unfinished.
+  size_t stop(std::chrono::duration<double> drain);
+  // Events accepted and not yet finished (queued, ordered, running or waiting for a retry).
+  size_t in_flight() const;
+
+ private:
+  enum class Step { finished, waiting };
+
+  void dispatch_loop();
+  void worker_loop();
+  std::string group_key(EventJob& job, const Generation& generation);
+  Step run(EventJob& job);
+  void route(EventJob& job);
+  void run_task(EventJob& job, Task& task);
+  void finish(const JobPtr& job);
+  void fail_task(EventJob& job, Task& task, const std::string& reason, const std::string& error);
+
+  Settings settings_;
+  EventQueue& queue_;
+  DeadLetterStore& dead_letters_;
+  PluginManager& plugins_;
+  ResultSink& sink_;
+  Metrics& metrics_;
+  RetryObserver retry_observer_;
+
+  GroupScheduler scheduler_;
+  RetryTimer retry_timer_;
+  Watchdog watchdog_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> taking_{false};
+  std::thread dispatcher_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace oceand

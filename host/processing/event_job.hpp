@@ -1,0 +1,66 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ocean/plugin_abi.h"
+#include "plugins/generation.hpp"
+#include "plugins/host_api.hpp"
+#include "queue/event.hpp"
+
+namespace oceand {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// One processor instance made for this event.
+struct ProcessorRun {
+  const ProcessorRef* ref = nullptr;
+  void* instance = nullptr;
+  enum class Gate { unchecked, passed, rejected_authentication, rejected_payload } gate = Gate::unchecked;
+};
+
+// One (processor, resource) unit of work, with its own retry count.
+struct Task {
+  size_t processor = 0;  // index into EventJob::processors
+  const ResourceMapping* resource = nullptr;
+  unsigned attempts = 0;
+  enum class State { pending, done, dropped, failed } state = State::pending;
+  SteadyTime due{};
+  std::string error;
+  std::string failure_reason;
+};
+
+// An event on its way through the workers: the generation it runs on, its processor instances and
+// its tasks. Owned by the scheduler and the worker that runs it; never run by two threads at once.
+struct EventJob {
+  // Declared first so that it is released last: instances and the cache need the library loaded.
+  std::shared_ptr<const Generation> generation;
+  EventPtr event;
+  std::string group;
+  const WebhookRoute* route = nullptr;
+  const Integration* integration = nullptr;
+  std::vector<ProcessorRun> processors;
+  std::vector<Task> tasks;
+  bool routed = false;
+  SteadyTime started{};
+  SteadyTime deadline{};
+  std::atomic<bool> timed_out{false};
+  EventCacheSlot cache;
+  std::vector<ocean_header> abi_headers;
+
+  explicit EventJob(EventPtr e);
+  ~EventJob();
+  EventJob(const EventJob&) = delete;
+  EventJob& operator=(const EventJob&) = delete;
+
+  // The view handed to plugin hooks; valid while this job lives.
+  ocean_event abi_event(uint32_t attempt);
+  // Destroys processor instances and frees the plugin's cache (the generation stays pinned).
+  void release_plugin_state();
+  unsigned total_attempts() const;
+};
+
+}  // namespace oceand

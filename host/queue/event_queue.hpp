@@ -1,0 +1,38 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "queue/event.hpp"
+
+namespace oceand {
+
+enum class PushResult { accepted, duplicate, full, closed };
+
+// Where accepted events wait, in arrival order, until they are fully processed. One interface for
+// every backend (memory now; durable and shared backends implement the same contract):
+//  - push returns `accepted` only once the event is as safe as the backend makes it;
+//  - pop hands out each accepted event once, oldest first;
+//  - complete removes an event for good (processed, or moved to the dead letters).
+class EventQueue {
+ public:
+  virtual ~EventQueue() = default;
+
+  // Assigns event->id. `duplicate`: the same (integration, delivery id) was accepted within the
+  // dedupe window; `full`: max_pending events are waiting; `closed`: shutting down.
+  virtual PushResult push(const EventPtr& event) = 0;
+  // The oldest event not yet handed out, or null after `wait` or once closed.
+  virtual EventPtr pop(std::chrono::milliseconds wait) = 0;
+  virtual void complete(uint64_t id) = 0;
+  // Accepted and not yet completed.
+  virtual size_t depth() const = 0;
+  // Accepted and not yet handed out by pop.
+  virtual size_t waiting() const = 0;
+  // Stops accepting (push answers `closed`) and wakes pop.
+  virtual void close() = 0;
+  virtual bool is_open() const = 0;
+  virtual std::string backend() const = 0;
+};
+
+}  // namespace oceand

@@ -1,0 +1,55 @@
+// The smallest complete oceand plugin: copy this directory to start your own.
+//
+// It accepts any JSON object POSTed to /integration/example/webhook whose body has an "id", turns it
+// into one raw result of kind "example", and deletes it instead when the body says
+// "action": "deleted". A request without an "id" fails validation and is dropped.
+#include <ocean/sdk.hpp>
+
+namespace {
+
+class ExampleProcessor : public ocean::WebhookProcessor {
+ public:
+  ExampleProcessor() {
+    max_retries = 3;  // Ocean's defaults, spelled out so you can see where to change them
+    initial_retry_delay_seconds = 1.0;
+  }
+
+  bool should_process_event(const ocean::WebhookEvent& event) override { return event.payload().IsObject(); }
+
+  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override { return {"example"}; }
+
+  // With `config: {webhook_secret: ...}` set for the integration, require X-Hub-Signature-256.
+  bool authenticate(const rapidjson::Value&, const ocean::Headers& headers, std::string_view raw_body) override {
+    auto secret = event().config("webhook_secret");
+    if (!secret || secret->empty()) return true;
+    auto signature = headers.get("x-hub-signature-256");
+    return signature && ocean::verify_hmac_sha256(*secret, raw_body, *signature);
+  }
+
+  bool validate_payload(const rapidjson::Value& payload) override {
+    auto id = payload.FindMember("id");
+    return id != payload.MemberEnd() && (id->value.IsString() || id->value.IsNumber());
+  }
+
+  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload, const ocean::ResourceConfig& resource) override {
+    ocean::log_info("example event " + ocean::to_json(payload["id"]) + " for kind " + std::string(resource.kind()));
+    ocean::WebhookEventRawResults results;
+    auto action = payload.FindMember("action");
+    bool deleted = action != payload.MemberEnd() && action->value.IsString() && std::string_view(action->value.GetString()) == "deleted";
+    if (deleted)
+      results.add_deleted(payload);
+    else
+      results.add_updated(payload);
+    return results;
+  }
+
+  // Events about the same id run one at a time, in arrival order.
+  std::string group_key(const ocean::WebhookEvent& event) override {
+    auto id = event.payload().FindMember("id");
+    return id == event.payload().MemberEnd() ? std::string() : ocean::to_json(id->value);
+  }
+};
+
+}  // namespace
+
+OCEAN_PLUGIN("example", "1.0.0") { plugin.add_processor<ExampleProcessor>("/webhook"); }

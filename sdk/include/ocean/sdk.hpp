@@ -1,0 +1,650 @@
+// oceand C++ SDK: write a live-event processor the way Ocean's AbstractWebhookProcessor is written,
+// on RapidJSON values, and register it with one macro. Header-only; link OpenSSL's libcrypto.
+//
+//   class MyProcessor : public ocean::WebhookProcessor { ... };
+//   OCEAN_PLUGIN("my-plugin", "1.0.0") { plugin.add_processor<MyProcessor>("/webhook"); }
+//
+// Everything here sits on plugin_abi.h. No exception leaves a hook: the SDK catches it, logs it and
+// reports an error status to the host.
+#pragma once
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstring>
+#include <cxxabi.h>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "ocean/plugin_abi.h"
+
+namespace ocean {
+
+// ----------------------------------------------------------------------------------------------
+// Host access
+// ----------------------------------------------------------------------------------------------
+
+namespace detail {
+// One per plugin library: plugins are built with hidden visibility, so every .so has its own.
+inline const ocean_host_api* g_api = nullptr;
+
+inline ocean_str view(std::string_view s) { return ocean_str{s.data(), s.size()}; }
+inline std::string_view view(ocean_str s) { return s.len ? std::string_view(s.ptr, s.len) : std::string_view(); }
+}  // namespace detail
+
+enum class LogLevel { debug = OCEAN_LOG_DEBUG, info = OCEAN_LOG_INFO, warning = OCEAN_LOG_WARNING, error = OCEAN_LOG_ERROR };
+
+inline void log(LogLevel level, std::string_view message) {
+  if (detail::g_api) detail::g_api->log(detail::g_api->host, static_cast<ocean_log_level>(level), detail::view(message));
+}
+inline void log_debug(std::string_view m) { log(LogLevel::debug, m); }
+inline void log_info(std::string_view m) { log(LogLevel::info, m); }
+inline void log_warning(std::string_view m) { log(LogLevel::warning, m); }
+inline void log_error(std::string_view m) { log(LogLevel::error, m); }
+
+// A value from the `config` block of an integration in oceand.yaml (dot-separated key).
+inline std::optional<std::string> integration_config(std::string_view integration, std::string_view key) {
+  ocean_str value{};
+  if (!detail::g_api || !detail::g_api->config_get(detail::g_api->host, detail::view(integration), detail::view(key), &value))
+    return std::nullopt;
+  return std::string(detail::view(value));
+}
+
+// Adds to the counter oceand_plugin_<name>_total{plugin="..."}.
+inline void metric_add(std::string_view name, double delta = 1.0) {
+  if (detail::g_api) detail::g_api->metric_add(detail::g_api->host, detail::view(name), delta);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Errors
+// ----------------------------------------------------------------------------------------------
+
+// Thrown from handle_event for a transient failure: the host retries with the processor's backoff,
+// waiting at least `retry_after_seconds` when it is positive (Retry-After, rate-limit reset).
+class RetryableError : public std::runtime_error {
+ public:
+  explicit RetryableError(const std::string& message, double retry_after_seconds = 0)
+      : std::runtime_error(message), retry_after_seconds_(retry_after_seconds) {}
+  double retry_after_seconds() const { return retry_after_seconds_; }
+
+ private:
+  double retry_after_seconds_;
+};
+
+// ----------------------------------------------------------------------------------------------
+// HTTP through the host (TLS, timeouts, retry classification)
+// ----------------------------------------------------------------------------------------------
+
+namespace http {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+struct Response {
+  int status = 0;           // 0: no response arrived, see error
+  std::string body;
+  std::vector<Header> headers;  // names lower-cased
+  std::string error;
+
+  bool ok() const { return status >= 200 && status < 300; }
+  std::optional<std::string> header(std::string_view name) const {
+    for (const auto& h : headers) {
+      if (h.name.size() != name.size()) continue;
+      bool same = true;
+      for (size_t i = 0; i < name.size() && same; ++i)
+        same = std::tolower(static_cast<unsigned char>(h.name[i])) == std::tolower(static_cast<unsigned char>(name[i]));
+      if (same) return h.value;
+    }
+    return std::nullopt;
+  }
+};
+
+inline Response request(std::string_view method, std::string_view url, const std::vector<Header>& headers = {},
+                        std::string_view body = {}, std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+  Response out;
+  if (!detail::g_api) {
+    out.error = "oceand host not available";
+    return out;
+  }
+  std::vector<ocean_header> raw;
+  raw.reserve(headers.size());
+  for (const auto& h : headers) raw.push_back({detail::view(h.name), detail::view(h.value)});
+  ocean_http_request req{};
+  req.struct_size = sizeof req;
+  req.method = detail::view(method);
+  req.url = detail::view(url);
+  req.headers = raw.data();
+  req.header_count = raw.size();
+  req.body = detail::view(body);
+  req.timeout_ms = static_cast<uint32_t>(timeout.count());
+  ocean_http_response resp{};
+  resp.struct_size = sizeof resp;
+  detail::g_api->http_request(detail::g_api->host, &req, &resp);
+  out.status = resp.status;
+  out.body.assign(detail::view(resp.body));
+  out.error.assign(detail::view(resp.error));
+  for (size_t i = 0; i < resp.header_count; ++i)
+    out.headers.push_back({std::string(detail::view(resp.headers[i].name)), std::string(detail::view(resp.headers[i].value))});
+  if (resp.handle) detail::g_api->http_response_free(detail::g_api->host, resp.handle);
+  return out;
+}
+
+inline Response get(std::string_view url, const std::vector<Header>& headers = {}) { return request("GET", url, headers); }
+
+}  // namespace http
+
+// ----------------------------------------------------------------------------------------------
+// Signatures
+// ----------------------------------------------------------------------------------------------
+
+inline std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+            data.size(), mac, &len))
+    return {};
+  return std::string(reinterpret_cast<const char*>(mac), len);
+}
+
+inline std::string to_hex(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+inline std::string hmac_sha256_hex(std::string_view key, std::string_view data) { return to_hex(hmac_sha256(key, data)); }
+
+// Compares in time that depends only on the lengths.
+inline bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// True when `signature` is the hex HMAC-SHA256 of `body` under `secret`. Accepts an optional
+// "sha256=" prefix (GitHub's X-Hub-Signature-256 format) and upper-case hex.
+inline bool verify_hmac_sha256(std::string_view secret, std::string_view body, std::string_view signature) {
+  constexpr std::string_view prefix = "sha256=";
+  if (signature.substr(0, prefix.size()) == prefix) signature.remove_prefix(prefix.size());
+  std::string given(signature);
+  for (auto& c : given) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return constant_time_equal(hmac_sha256_hex(secret, body), given);
+}
+
+inline std::string base64_encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+inline std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::string out(3 * text.size() / 4, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  size_t pad = 0;
+  if (!text.empty() && text.back() == '=') ++pad;
+  if (text.size() > 1 && text[text.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+// Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: "v1,<base64>" entries separated
+// by spaces). `secret` is "whsec_<base64 key>" or the base64 key itself. The timestamp must be within
+// `tolerance_seconds` of `now_unix`.
+inline bool verify_standard_webhook(std::string_view secret, std::string_view webhook_id, std::string_view webhook_timestamp,
+                                    std::string_view body, std::string_view signature_header, long long now_unix,
+                                    long long tolerance_seconds = 300) {
+  constexpr std::string_view prefix = "whsec_";
+  if (secret.substr(0, prefix.size()) == prefix) secret.remove_prefix(prefix.size());
+  auto key = base64_decode(secret);
+  if (!key || webhook_timestamp.empty() || webhook_timestamp.size() > 18) return false;
+  long long ts = 0;
+  for (char c : webhook_timestamp) {
+    if (c < '0' || c > '9') return false;
+    ts = ts * 10 + (c - '0');
+  }
+  if (ts > now_unix + tolerance_seconds || ts < now_unix - tolerance_seconds) return false;
+  std::string content;
+  content.reserve(webhook_id.size() + webhook_timestamp.size() + body.size() + 2);
+  content.append(webhook_id).append(".").append(webhook_timestamp).append(".").append(body);
+  const std::string expected = base64_encode(hmac_sha256(*key, content));
+  bool ok = false;
+  size_t pos = 0;
+  while (pos < signature_header.size()) {
+    size_t end = signature_header.find(' ', pos);
+    if (end == std::string_view::npos) end = signature_header.size();
+    std::string_view entry = signature_header.substr(pos, end - pos);
+    if (entry.substr(0, 3) == "v1,") ok = constant_time_equal(entry.substr(3), expected) || ok;
+    pos = end + 1;
+  }
+  return ok;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Events, resources, results
+// ----------------------------------------------------------------------------------------------
+
+inline std::string to_json(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  value.Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// Headers of the webhook request; names are lower-cased by the host.
+class Headers {
+ public:
+  Headers(const ocean_header* items, size_t count) : items_(items), count_(count) {}
+  std::optional<std::string_view> get(std::string_view name) const {
+    for (size_t i = 0; i < count_; ++i) {
+      std::string_view n = detail::view(items_[i].name);
+      if (n.size() != name.size()) continue;
+      bool same = true;
+      for (size_t k = 0; k < n.size() && same; ++k)
+        same = n[k] == std::tolower(static_cast<unsigned char>(name[k]));
+      if (same) return detail::view(items_[i].value);
+    }
+    return std::nullopt;
+  }
+  std::string_view get_or(std::string_view name, std::string_view fallback) const { return get(name).value_or(fallback); }
+  size_t size() const { return count_; }
+
+ private:
+  const ocean_header* items_;
+  size_t count_;
+};
+
+namespace detail {
+struct EventCache {
+  rapidjson::Document payload;
+  static void release(void* p) { delete static_cast<EventCache*>(p); }
+};
+}  // namespace detail
+
+// One webhook event (Ocean's WebhookEvent): payload, headers, raw body and where it came from.
+class WebhookEvent {
+ public:
+  explicit WebhookEvent(const ocean_event* raw) : raw_(raw) {}
+
+  // The payload, parsed once per event and shared by every hook that sees this event.
+  const rapidjson::Value& payload() const {
+    auto* cache = static_cast<detail::EventCache*>(detail::g_api->event_cache_get(raw_));
+    if (!cache) {
+      cache = new detail::EventCache();
+      auto text = detail::view(raw_->payload);
+      cache->payload.Parse(text.data(), text.size());
+      if (cache->payload.HasParseError() || !cache->payload.IsObject()) cache->payload.SetObject();
+      detail::g_api->event_cache_set(raw_, cache, &detail::EventCache::release);
+    }
+    return cache->payload;
+  }
+  Headers headers() const { return Headers(raw_->headers, raw_->header_count); }
+  std::string_view raw_body() const { return detail::view(raw_->raw_body); }
+  std::string_view integration() const { return detail::view(raw_->integration); }
+  std::string_view route() const { return detail::view(raw_->route); }
+  std::string_view delivery_id() const { return detail::view(raw_->delivery_id); }
+  uint64_t id() const { return raw_->id; }
+  uint32_t attempt() const { return raw_->attempt; }
+  std::optional<std::string> config(std::string_view key) const { return integration_config(integration(), key); }
+  const ocean_event* raw() const { return raw_; }
+
+ private:
+  const ocean_event* raw_;
+};
+
+// One entry of the mapping's resources[] (Ocean's ResourceConfig).
+class ResourceConfig {
+ public:
+  explicit ResourceConfig(const ocean_resource* raw) : raw_(raw) {}
+  std::string_view kind() const { return detail::view(raw_->kind); }
+  uint32_t index() const { return raw_->index; }
+  // The whole resource block (kind, selector, port) as a document.
+  const rapidjson::Document& config() const {
+    if (!parsed_) {
+      auto text = detail::view(raw_->config_json);
+      config_.Parse(text.data(), text.size());
+      if (config_.HasParseError()) config_.SetObject();
+      parsed_ = true;
+    }
+    return config_;
+  }
+
+ private:
+  const ocean_resource* raw_;
+  mutable rapidjson::Document config_;
+  mutable bool parsed_ = false;
+};
+
+// What handle_event returns (Ocean's WebhookEventRawResults): raw objects to upsert and to delete.
+struct WebhookEventRawResults {
+  std::vector<std::string> updated_raw_results;  // JSON objects as text
+  std::vector<std::string> deleted_raw_results;
+
+  void add_updated(const rapidjson::Value& item) { updated_raw_results.push_back(to_json(item)); }
+  void add_deleted(const rapidjson::Value& item) { deleted_raw_results.push_back(to_json(item)); }
+};
+
+// ----------------------------------------------------------------------------------------------
+// The processor base class
+// ----------------------------------------------------------------------------------------------
+
+// Subclass and override, as with Ocean's AbstractWebhookProcessor. One instance is made per
+// (event, processor), so members may hold per-event state. The class must be default-constructible;
+// set the retry fields in its constructor.
+class WebhookProcessor {
+ public:
+  virtual ~WebhookProcessor() = default;
+
+  // Retry policy (Ocean's defaults).
+  unsigned max_retries = 3;
+  double initial_retry_delay_seconds = 1.0;
+  double max_retry_delay_seconds = 30.0;
+  double exponential_base_seconds = 2.0;
+
+  virtual bool should_process_event(const WebhookEvent& event) = 0;
+  virtual std::vector<std::string> get_matching_kinds(const WebhookEvent& event) = 0;
+  virtual bool authenticate(const rapidjson::Value& payload, const Headers& headers, std::string_view raw_body) {
+    (void)payload, (void)headers, (void)raw_body;
+    return true;
+  }
+  virtual bool validate_payload(const rapidjson::Value& payload) = 0;
+  // Throw RetryableError for a transient failure; any other exception fails the event for good.
+  virtual WebhookEventRawResults handle_event(const rapidjson::Value& payload, const ResourceConfig& resource) = 0;
+  virtual void on_error(const std::string& error) { (void)error; }
+  // Called from another thread while handle_event runs; the default sets cancelled().
+  virtual void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+  // Events with the same key run one at a time, in arrival order. Empty: the event is its own group.
+  // Called on a fresh instance without event(); must be cheap and do no I/O.
+  virtual std::string group_key(const WebhookEvent& event) {
+    (void)event;
+    return {};
+  }
+
+  const WebhookEvent& event() const { return *event_; }
+  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+
+ private:
+  template <class T>
+  friend struct ProcessorAdapter;
+  std::optional<WebhookEvent> event_;
+  std::atomic<bool> cancelled_{false};
+};
+
+struct InstanceInfo {
+  std::string integration;
+  std::string base_url;
+};
+
+// ----------------------------------------------------------------------------------------------
+// Registration (implementation detail of OCEAN_PLUGIN)
+// ----------------------------------------------------------------------------------------------
+
+namespace detail {
+
+inline std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
+  std::string s = (status == 0 && out) ? out.get() : name;
+  auto colon = s.rfind("::");
+  return colon == std::string::npos ? s : s.substr(colon + 2);
+}
+
+template <class Fn>
+auto guarded(const char* what, Fn&& fn, decltype(fn()) on_error) noexcept -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    log_error(std::string(what) + " threw: " + e.what());
+  } catch (...) {
+    log_error(std::string(what) + " threw a non-standard exception");
+  }
+  return on_error;
+}
+
+}  // namespace detail
+
+template <class T>
+struct ProcessorAdapter {
+  static void* create(void*, const ocean_event* event) noexcept {
+    return detail::guarded(
+        "processor constructor",
+        [&]() -> void* {
+          auto* p = new T();
+          static_cast<WebhookProcessor*>(p)->event_.emplace(event);
+          return p;
+        },
+        nullptr);
+  }
+  static void destroy(void* p) noexcept {
+    detail::guarded("processor destructor", [&] { delete static_cast<T*>(p); return 0; }, 0);
+  }
+  static T& self(void* p) { return *static_cast<T*>(p); }
+  // The event pointer may differ between calls (retries), so every hook refreshes it.
+  static T& bind(void* p, const ocean_event* event) {
+    static_cast<WebhookProcessor&>(self(p)).event_.emplace(event);
+    return self(p);
+  }
+  static bool should_process_event(void* p, const ocean_event* e) noexcept {
+    return detail::guarded("should_process_event", [&] { auto& s = bind(p, e); return s.should_process_event(s.event()); }, false);
+  }
+  static ocean_status get_matching_kinds(void* p, const ocean_event* e, ocean_string_list* out) noexcept {
+    return detail::guarded(
+        "get_matching_kinds",
+        [&] {
+          auto& s = bind(p, e);
+          for (const auto& kind : s.get_matching_kinds(s.event())) detail::g_api->string_list_add(out, detail::view(kind));
+          return OCEAN_STATUS_OK;
+        },
+        OCEAN_STATUS_FAILED);
+  }
+  static bool authenticate(void* p, const ocean_event* e) noexcept {
+    return detail::guarded(
+        "authenticate", [&] { auto& s = bind(p, e); return s.authenticate(s.event().payload(), s.event().headers(), s.event().raw_body()); },
+        false);
+  }
+  static bool validate_payload(void* p, const ocean_event* e) noexcept {
+    return detail::guarded("validate_payload", [&] { auto& s = bind(p, e); return s.validate_payload(s.event().payload()); }, false);
+  }
+  static ocean_status handle_event(void* p, const ocean_event* e, const ocean_resource* r, ocean_results* out) noexcept {
+    try {
+      auto& s = bind(p, e);
+      ResourceConfig resource(r);
+      WebhookEventRawResults results = s.handle_event(s.event().payload(), resource);
+      for (const auto& item : results.updated_raw_results) detail::g_api->results_add_updated(out, detail::view(item));
+      for (const auto& item : results.deleted_raw_results) detail::g_api->results_add_deleted(out, detail::view(item));
+      return OCEAN_STATUS_OK;
+    } catch (const RetryableError& err) {
+      detail::g_api->results_set_error(out, detail::view(err.what()));
+      if (err.retry_after_seconds() > 0) detail::g_api->results_set_retry_after(out, err.retry_after_seconds());
+      return OCEAN_STATUS_RETRY;
+    } catch (const std::exception& err) {
+      detail::g_api->results_set_error(out, detail::view(std::string("handle_event threw: ") + err.what()));
+    } catch (...) {
+      detail::g_api->results_set_error(out, detail::view("handle_event threw a non-standard exception"));
+    }
+    return OCEAN_STATUS_FAILED;
+  }
+  static void on_error(void* p, const ocean_event* e, ocean_str error) noexcept {
+    detail::guarded("on_error", [&] { bind(p, e).on_error(std::string(detail::view(error))); return 0; }, 0);
+  }
+  static void cancel(void* p) noexcept {
+    detail::guarded("cancel", [&] { self(p).cancel(); return 0; }, 0);
+  }
+  static void group_key(void*, const ocean_event* e, ocean_string_out* out) noexcept {
+    detail::guarded(
+        "group_key",
+        [&] {
+          T probe;
+          static_cast<WebhookProcessor&>(probe).event_.emplace(e);
+          std::string key = probe.group_key(probe.event());
+          if (!key.empty()) detail::g_api->string_out_set(out, detail::view(key));
+          return 0;
+        },
+        0);
+  }
+  static constexpr ocean_processor_vtable vtable = {
+      sizeof(ocean_processor_vtable), &create,       &destroy,     &should_process_event, &get_matching_kinds,
+      &authenticate,                  &validate_payload, &handle_event, &on_error,         &cancel,
+      &group_key};
+};
+
+// A plain synchronous route (Ocean's ocean.router.post). Returns the HTTP status; writes the body.
+using DirectHandler = std::function<int(std::string_view integration, const Headers& headers, std::string_view body,
+                                        std::string& response_body)>;
+
+// Maps and applies raw items of `kind` with the integration's mapping (Ocean's register_raw).
+inline bool register_raw(std::string_view integration, std::string_view kind, std::string_view items_json) {
+  return detail::g_api && detail::g_api->register_raw(detail::g_api->host, detail::view(integration), detail::view(kind),
+                                                      detail::view(items_json)) == OCEAN_STATUS_OK;
+}
+inline bool unregister_raw(std::string_view integration, std::string_view kind, std::string_view items_json) {
+  return detail::g_api && detail::g_api->unregister_raw(detail::g_api->host, detail::view(integration), detail::view(kind),
+                                                        detail::view(items_json)) == OCEAN_STATUS_OK;
+}
+
+class PluginBuilder {
+ public:
+  // Registers processor T on `route` (e.g. "/webhook"). `name` defaults to T's class name.
+  template <class T>
+  void add_processor(const std::string& route, std::string name = {}) {
+    static_assert(std::is_base_of_v<WebhookProcessor, T>, "processors derive from ocean::WebhookProcessor");
+    T defaults;
+    auto& slot = *names_.emplace_back(std::make_unique<std::pair<std::string, std::string>>(
+        name.empty() ? detail::demangle(typeid(T).name()) : name, route));
+    ocean_processor_factory f{};
+    f.struct_size = sizeof f;
+    f.name = slot.first.c_str();
+    f.route = slot.second.c_str();
+    f.retry = ocean_retry_policy{sizeof(ocean_retry_policy), defaults.max_retries, defaults.initial_retry_delay_seconds,
+                                 defaults.max_retry_delay_seconds, defaults.exponential_base_seconds};
+    f.vtable = &ProcessorAdapter<T>::vtable;
+    f.factory_ctx = nullptr;
+    factories_.push_back(f);
+  }
+
+  // Runs once per integration instance after load (register the webhook with the third party).
+  // Return false to log a failure; exceptions are caught and logged.
+  void on_start(std::function<bool(const InstanceInfo&)> fn) { on_start_ = std::move(fn); }
+
+  void add_direct_route(const std::string& method, const std::string& path, DirectHandler handler) {
+    auto& slot = *directs_.emplace_back(std::make_unique<DirectSlot>(DirectSlot{method, path, std::move(handler)}));
+    ocean_direct_route r{};
+    r.struct_size = sizeof r;
+    r.method = slot.method.c_str();
+    r.path = slot.path.c_str();
+    r.handle = &direct_trampoline;
+    r.route_ctx = &slot;
+    direct_routes_.push_back(r);
+  }
+
+  // Filled by OCEAN_PLUGIN; plugin authors do not call these.
+  const ocean_plugin_descriptor* finish(const char* name, const char* version) {
+    descriptor_ = ocean_plugin_descriptor{};
+    descriptor_.struct_size = sizeof descriptor_;
+    descriptor_.abi_major = OCEAN_ABI_VERSION_MAJOR;
+    descriptor_.abi_minor = OCEAN_ABI_VERSION_MINOR;
+    descriptor_.name = name;
+    descriptor_.version = version;
+    descriptor_.processors = factories_.data();
+    descriptor_.processor_count = factories_.size();
+    descriptor_.on_start = on_start_ ? &start_trampoline : nullptr;
+    descriptor_.direct_routes = direct_routes_.data();
+    descriptor_.direct_route_count = direct_routes_.size();
+    descriptor_.shutdown = nullptr;
+    return &descriptor_;
+  }
+  static PluginBuilder& instance() {
+    static PluginBuilder builder;
+    return builder;
+  }
+
+ private:
+  struct DirectSlot {
+    std::string method, path;
+    DirectHandler handler;
+  };
+  static ocean_status start_trampoline(const ocean_instance_info* info) noexcept {
+    return detail::guarded(
+        "on_start",
+        [&] {
+          InstanceInfo i{std::string(detail::view(info->integration)), std::string(detail::view(info->base_url))};
+          return instance().on_start_(i) ? OCEAN_STATUS_OK : OCEAN_STATUS_FAILED;
+        },
+        OCEAN_STATUS_FAILED);
+  }
+  static int32_t direct_trampoline(void* ctx, ocean_str integration, const ocean_header* headers, size_t header_count,
+                                   ocean_str body, ocean_string_out* response_body) noexcept {
+    return detail::guarded(
+        "direct route",
+        [&]() -> int32_t {
+          auto& slot = *static_cast<DirectSlot*>(ctx);
+          std::string out;
+          int status = slot.handler(detail::view(integration), Headers(headers, header_count), detail::view(body), out);
+          detail::g_api->string_out_set(response_body, detail::view(out));
+          return status;
+        },
+        500);
+  }
+
+  std::vector<std::unique_ptr<std::pair<std::string, std::string>>> names_;
+  std::vector<ocean_processor_factory> factories_;
+  std::vector<std::unique_ptr<DirectSlot>> directs_;
+  std::vector<ocean_direct_route> direct_routes_;
+  std::function<bool(const InstanceInfo&)> on_start_;
+  ocean_plugin_descriptor descriptor_{};
+};
+
+namespace detail {
+inline const ocean_plugin_descriptor* entry(const ocean_host_api* api, const char* name, const char* version,
+                                            void (*register_fn)(PluginBuilder&)) noexcept {
+  if (!api || api->abi_major != OCEAN_ABI_VERSION_MAJOR || api->struct_size < sizeof(ocean_host_api)) return nullptr;
+  g_api = api;
+  try {
+    auto& builder = PluginBuilder::instance();
+    register_fn(builder);
+    return builder.finish(name, version);
+  } catch (const std::exception& e) {
+    log_error(std::string("plugin registration threw: ") + e.what());
+  } catch (...) {
+    log_error("plugin registration threw a non-standard exception");
+  }
+  return nullptr;
+}
+}  // namespace detail
+
+}  // namespace ocean
+
+// Declares the plugin and opens the body of its registration function, where `plugin` is the
+// ocean::PluginBuilder:
+//   OCEAN_PLUGIN("github", "1.0.0") { plugin.add_processor<PullRequestProcessor>("/webhook"); }
+#define OCEAN_PLUGIN(NAME, VERSION)                                                                         \
+  static void ocean_sdk_register_plugin(::ocean::PluginBuilder& plugin);                                    \
+  extern "C" OCEAN_EXPORT const ocean_plugin_descriptor* ocean_plugin_entry(const ocean_host_api* api) {    \
+    return ::ocean::detail::entry(api, NAME, VERSION, &ocean_sdk_register_plugin);                          \
+  }                                                                                                         \
+  static void ocean_sdk_register_plugin(::ocean::PluginBuilder& plugin)

@@ -1,0 +1,102 @@
+// A test plugin whose behaviour the test chooses per event, through the payload:
+//   {"id": 1, "mode": "ok" | "retry" | "fail" | "throw" | "hang" | "reject_auth" | "invalid" | "none",
+//    "succeed_on": 3, "kinds": ["thing"], "both": true, "key": "group-a", "delay_ms": 5}
+// It counts every hook call through the host's metrics so tests can see what ran.
+#include <ocean/sdk.hpp>
+
+#include <chrono>
+#include <thread>
+
+namespace {
+
+std::string str(const rapidjson::Value& payload, const char* key, const char* fallback) {
+  auto it = payload.FindMember(key);
+  return it != payload.MemberEnd() && it->value.IsString() ? it->value.GetString() : fallback;
+}
+
+int num(const rapidjson::Value& payload, const char* key, int fallback) {
+  auto it = payload.FindMember(key);
+  return it != payload.MemberEnd() && it->value.IsInt() ? it->value.GetInt() : fallback;
+}
+
+class ScriptedProcessor : public ocean::WebhookProcessor {
+ public:
+  ScriptedProcessor() {
+    max_retries = 3;
+    initial_retry_delay_seconds = 0.05;
+    exponential_base_seconds = 2.0;
+    max_retry_delay_seconds = 0.15;
+  }
+
+  bool should_process_event(const ocean::WebhookEvent& event) override {
+    ocean::metric_add("should_process_event");
+    return str(event.payload(), "mode", "ok") != "none";
+  }
+  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent& event) override {
+    std::vector<std::string> kinds;
+    auto it = event.payload().FindMember("kinds");
+    if (it != event.payload().MemberEnd() && it->value.IsArray()) {
+      for (const auto& k : it->value.GetArray())
+        if (k.IsString()) kinds.emplace_back(k.GetString());
+    } else {
+      kinds.emplace_back("thing");
+    }
+    return kinds;
+  }
+  bool authenticate(const rapidjson::Value& payload, const ocean::Headers&, std::string_view) override {
+    ocean::metric_add("authenticate");
+    return str(payload, "mode", "ok") != "reject_auth";
+  }
+  bool validate_payload(const rapidjson::Value& payload) override {
+    ocean::metric_add("validate_payload");
+    return str(payload, "mode", "ok") != "invalid";
+  }
+  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload, const ocean::ResourceConfig& resource) override {
+    ocean::metric_add("handle_event");
+    ocean::metric_add("handle_event_" + std::string(resource.kind()));
+    if (int delay = num(payload, "delay_ms", 0); delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    std::string mode = str(payload, "mode", "ok");
+    int succeed_on = num(payload, "succeed_on", 0);
+    if (mode == "retry" && (succeed_on == 0 || static_cast<int>(event().attempt()) < succeed_on))
+      throw ocean::RetryableError("transient failure on attempt " + std::to_string(event().attempt()));
+    if (mode == "fail") throw ocean::RetryableError("always failing");
+    if (mode == "throw") throw std::logic_error("processor bug");
+    if (mode == "hang") {
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (!cancelled() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+      ocean::metric_add(cancelled() ? "saw_cancel" : "never_cancelled");
+      return {};
+    }
+    ocean::WebhookEventRawResults results;
+    results.add_updated(payload);
+    return results;
+  }
+  void on_error(const std::string&) override { ocean::metric_add("on_error"); }
+  void cancel() override {
+    ocean::metric_add("cancel");
+    WebhookProcessor::cancel();
+  }
+  std::string group_key(const ocean::WebhookEvent& event) override { return str(event.payload(), "key", ""); }
+};
+
+// Accepts only events with "both": true, to show two processors on one route.
+class SecondProcessor : public ScriptedProcessor {
+ public:
+  bool should_process_event(const ocean::WebhookEvent& event) override {
+    auto it = event.payload().FindMember("both");
+    return it != event.payload().MemberEnd() && it->value.IsTrue();
+  }
+  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload, const ocean::ResourceConfig&) override {
+    ocean::metric_add("second_handle_event");
+    ocean::WebhookEventRawResults results;
+    results.add_updated(payload);
+    return results;
+  }
+};
+
+}  // namespace
+
+OCEAN_PLUGIN("scripted", "0.1.0") {
+  plugin.add_processor<ScriptedProcessor>("/webhook");
+  plugin.add_processor<SecondProcessor>("/webhook");
+}
