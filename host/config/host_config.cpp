@@ -221,8 +221,9 @@ HostConfig load_host_config(const std::optional<std::string>& path, const std::v
         throw ConfigError(where + ": identifiers are 1-64 characters of a-z, 0-9, '-' and '_'");
       check_known(kv.second, where, {"plugin", "mapping", "config"});
       if (kv.second.IsMap()) {
-        if (kv.second["plugin"].IsScalar()) ic.plugin = kv.second["plugin"].Scalar();
-        if (kv.second["mapping"].IsScalar()) ic.mapping_path = kv.second["mapping"].Scalar();
+        YAML::Node plugin = kv.second["plugin"], mapping = kv.second["mapping"];
+        if (plugin.IsDefined() && plugin.IsScalar()) ic.plugin = plugin.Scalar();
+        if (mapping.IsDefined() && mapping.IsScalar()) ic.mapping_path = mapping.Scalar();
         YAML::Node settings = kv.second["config"];
         if (settings.IsDefined() && !settings.IsNull()) {
           if (!settings.IsMap()) throw ConfigError(where + ".config: must be a mapping");

@@ -50,7 +50,7 @@ static const ocean_processor_vtable vtable = {
     sizeof(ocean_processor_vtable), create, destroy, should_process, kinds, authenticate, validate, handle,
     NULL, NULL, NULL};
 
-static const ocean_processor_factory factories[] = {
+static const ocean_processor_factory factories[] __attribute__((unused)) = {
     {sizeof(ocean_processor_factory), "CProcessor", "/c-hook",
      {sizeof(ocean_retry_policy), 3, 1.0, 30.0, 2.0}, &vtable, NULL}};
 
@@ -64,7 +64,7 @@ static const ocean_processor_factory factories[] = {
 #define TEST_PLUGIN_NAME "cplugin"
 #endif
 
-static const ocean_plugin_descriptor descriptor = {
+static const ocean_plugin_descriptor descriptor __attribute__((unused)) = {
     sizeof(ocean_plugin_descriptor), TEST_ABI_MAJOR, TEST_ABI_MINOR, TEST_PLUGIN_NAME, "1.0.0",
 #ifdef TEST_MALFORMED
     NULL, 1,

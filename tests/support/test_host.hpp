@@ -1,0 +1,159 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "app/host.hpp"
+#include "core/http_client.hpp"
+#include "mapping/port_app_config.hpp"
+#include "plugins/generation.hpp"
+#include "processing/result_sink.hpp"
+
+namespace oceand::test {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "oceand-test-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+inline std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline void write_file(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+// Path of a built plugin: test plugins first, then the bundled ones.
+inline fs::path plugin_file(const std::string& name) {
+  fs::path test = fs::path(OCEAN_TEST_PLUGIN_DIR) / (name + ".so");
+  if (fs::exists(test)) return test;
+  return fs::path(OCEAN_PLUGIN_DIR) / (name + ".so");
+}
+
+// Waits for `condition` with a deadline; true when it held in time.
+inline bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return condition();
+}
+
+// Records what processors produced, in the order it arrived.
+class CapturingSink : public ResultSink {
+ public:
+  struct Entry {
+    std::string integration, kind;
+    uint64_t event_id;
+    std::vector<std::string> updated, deleted;
+  };
+  ApplyOutcome apply(const Integration& integration, const ResourceMapping& resource, const Event& event,
+                     RawResults& results) override {
+    std::lock_guard lock(mutex_);
+    entries_.push_back({integration.config.identifier, resource.kind, event.id, results.updated, results.deleted});
+    return ApplyOutcome::applied();
+  }
+  std::vector<Entry> entries() const {
+    std::lock_guard lock(mutex_);
+    return entries_;
+  }
+  size_t size() const {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<Entry> entries_;
+};
+
+inline const char* kScriptedMapping = R"(resources:
+  - kind: thing
+    selector: {query: "true"}
+    port: {entity: {mappings: {identifier: ".id | tostring", blueprint: '"thing"'}}}
+  - kind: other
+    selector: {query: "true"}
+    port: {entity: {mappings: {identifier: ".id | tostring", blueprint: '"other"'}}}
+)";
+
+// An in-process oceand on an ephemeral loopback port, with plugins copied into its own directory.
+class TestHost {
+ public:
+  explicit TestHost(const std::vector<std::string>& plugins, const std::string& extra_yaml = "",
+                    const std::string& integrations_yaml = "") {
+    fs::create_directories(dir_.path() / "plugins");
+    for (const auto& p : plugins) fs::copy_file(plugin_file(p), dir_.path() / "plugins" / (p + ".so"));
+    write_file(dir_.path() / "config" / "scripted" / "port-app-config.yaml", kScriptedMapping);
+    write_file(dir_.path() / "config" / "cplugin" / "port-app-config.yaml",
+               "resources:\n  - kind: c-kind\n    selector: {query: \"true\"}\n");
+    std::string yaml;
+    if (extra_yaml.find("server:") == std::string::npos) yaml += "server: {host: 127.0.0.1, port: 0}\n";
+    if (extra_yaml.find("queue:") == std::string::npos) yaml += "queue: {backend: memory}\n";
+    yaml += "log_level: warning\n"
+            "plugins: {dir: " + (dir_.path() / "plugins").string() + ", cache_dir: " +
+                       (dir_.path() / "cache").string() + "}\n" + extra_yaml;
+    if (!integrations_yaml.empty()) yaml += "integrations:\n" + integrations_yaml;
+    config_path_ = dir_.path() / "config" / "oceand.yaml";
+    write_file(config_path_, yaml);
+    host_ = std::make_unique<Host>(HostOptions{config_path_.string(), {}, &sink_});
+    host_->start();
+  }
+  ~TestHost() { host_->stop(); }
+
+  HttpResult post(const std::string& path, const std::string& body, HeaderList headers = {}) {
+    if (headers.empty()) headers.emplace_back("Content-Type", "application/json");
+    return HttpClient::request("POST", url(path), headers, body, std::chrono::seconds(10));
+  }
+  HttpResult get(const std::string& path) { return HttpClient::request("GET", url(path), {}, "", std::chrono::seconds(10)); }
+  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(host_->port()) + path; }
+
+  double plugin_counter(const std::string& name, const std::string& plugin = "scripted") {
+    return host_->metrics().value("oceand_plugin_" + name + "_total", {{"plugin", plugin}});
+  }
+  double processed(const std::string& integration, const std::string& outcome) {
+    return host_->metrics().value("oceand_events_processed_total", {{"integration", integration}, {"outcome", outcome}});
+  }
+  bool wait_processed(double n) {
+    return wait_until([&] { return host_->metrics().total("oceand_events_processed_total") >= n; });
+  }
+
+  Host& host() { return *host_; }
+  CapturingSink& sink() { return sink_; }
+  const fs::path& dir() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+  fs::path config_path_;
+  CapturingSink sink_;
+  std::unique_ptr<Host> host_;
+};
+
+}  // namespace oceand::test

@@ -1,0 +1,76 @@
+#include <doctest/doctest.h>
+
+#include "config/host_config.hpp"
+#include "config/yaml_json.hpp"
+#include "mapping/port_app_config.hpp"
+#include "support/test_host.hpp"
+
+using namespace oceand;
+using namespace oceand::test;
+
+TEST_CASE("the embedded defaults match DESIGN") {
+  auto c = load_host_config(std::nullopt, {});
+  CHECK(c.server.port == 8000);
+  CHECK(c.server.max_body_bytes == 1048576);
+  CHECK(c.event_workers_count == 4);
+  CHECK(c.max_event_processing_seconds == 90);
+  CHECK(c.max_wait_seconds_before_shutdown == 5);
+  CHECK(c.queue.max_pending == 100000);
+  CHECK(c.port.applier == "local");
+}
+
+TEST_CASE("the shipped config/oceand.yaml loads") {
+  auto c = load_host_config(std::string(OCEAN_SOURCE_DIR) + "/config/oceand.yaml", {});
+  REQUIRE(c.integration("github"));
+  CHECK(c.integration("github")->settings.at("api_url") == "https://api.github.com");
+  CHECK(c.integration("example"));
+}
+
+TEST_CASE("OCEAN__ environment variables override any key") {
+  TempDir dir;
+  write_file(dir.path() / "c.yaml", "server: {port: 9000}\nintegrations:\n  github:\n    config: {webhook_secret: file}\n");
+  auto c = load_host_config((dir.path() / "c.yaml").string(),
+                            {"OCEAN__SERVER__PORT=9100", "OCEAN__EVENT_WORKERS_COUNT=16",
+                             "OCEAN__INTEGRATIONS__GITHUB__CONFIG__WEBHOOK_SECRET=from-env",
+                             "OCEAN__INTEGRATIONS__JIRA__CONFIG__EMAIL=a@b.c", "OTHER=ignored"});
+  CHECK(c.server.port == 9100);
+  CHECK(c.event_workers_count == 16);
+  CHECK(c.integration("github")->settings.at("webhook_secret") == "from-env");
+  REQUIRE(c.integration("jira"));
+  CHECK(c.integration("jira")->settings.at("email") == "a@b.c");
+}
+
+TEST_CASE("bad configuration is refused with the key named") {
+  TempDir dir;
+  auto load = [&](const std::string& yaml) {
+    write_file(dir.path() / "c.yaml", yaml);
+    return load_host_config((dir.path() / "c.yaml").string(), {});
+  };
+  CHECK_THROWS_WITH_AS(load("event_workers_count: 0\n"), doctest::Contains("event_workers_count"), ConfigError);
+  CHECK_THROWS_WITH_AS(load("server: {port: seventy}\n"), doctest::Contains("server.port"), ConfigError);
+  CHECK_THROWS_WITH_AS(load("sever: {}\n"), doctest::Contains("sever: unknown key"), ConfigError);
+  CHECK_THROWS_WITH_AS(load("queue: {backend: kafka}\n"), doctest::Contains("queue.backend"), ConfigError);
+  CHECK_THROWS_WITH_AS(load("server: [1\n"), doctest::Contains("c.yaml"), ConfigError);
+  CHECK_THROWS_WITH_AS(load("integrations:\n  Bad Name: {}\n"), doctest::Contains("identifiers"), ConfigError);
+  CHECK_THROWS_AS(load_host_config(std::string("/nonexistent.yaml"), {}), ConfigError);
+}
+
+TEST_CASE("YAML scalars become JSON types as YAML 1.2 reads them") {
+  auto json = yaml_to_json_text(YAML::Load("{a: true, b: '12', c: 12, d: 1.5, e: null, f: text, g: [1, x]}"));
+  CHECK(json == R"({"a":true,"b":"12","c":12,"d":1.5,"e":null,"f":"text","g":[1,"x"]})");
+}
+
+TEST_CASE("port-app-config: resources, kinds and flags") {
+  auto c = parse_port_app_config(kScriptedMapping, "test");
+  REQUIRE(c.resources.size() == 2);
+  CHECK(c.resources[0].kind == "thing");
+  CHECK(c.resources_of_kind("other").size() == 1);
+  CHECK(c.resources[1].config_json.find(R"("kind":"other")") != std::string::npos);
+  CHECK(c.enable_merge_entity);
+  auto d = parse_port_app_config("deleteDependentEntities: true\nresources: []\n", "test");
+  CHECK(d.delete_dependent_entities);
+  CHECK_THROWS_AS(parse_port_app_config("resources: [{selector: {}}]", "m.yaml"), ConfigError);
+  CHECK_THROWS_AS(parse_port_app_config("- 1", "m.yaml"), ConfigError);
+  auto shipped = load_port_app_config(std::string(OCEAN_SOURCE_DIR) + "/config/github/port-app-config.yaml");
+  CHECK(shipped.resources_of_kind("pull-request").size() == 1);
+}

@@ -1,0 +1,99 @@
+// Loading: bad files are refused with one clear reason while a good plugin beside them serves.
+#include <doctest/doctest.h>
+
+#include "plugins/plugin_library.hpp"
+#include "support/test_host.hpp"
+
+using namespace oceand;
+using namespace oceand::test;
+
+namespace {
+const PluginFileStatus* status_of(const Generation& gen, const std::string& file_name) {
+  for (const auto& f : gen.files)
+    if (fs::path(f.file).filename() == file_name) return &f;
+  return nullptr;
+}
+}  // namespace
+
+TEST_CASE("refused: truncated, not ELF, wrong ABI major, newer minor, no entry symbol, malformed descriptor") {
+  TestHost t({"scripted", "wrong_major", "newer_minor", "no_entry", "malformed"});
+  // Two more made by hand, then a reload picks them up.
+  std::string good = read_file(plugin_file("scripted"));
+  write_file(t.dir() / "plugins" / "truncated.so", good.substr(0, good.size() / 2));
+  write_file(t.dir() / "plugins" / "notelf.so", "this is not a shared library\n");
+  auto report = t.host().reload();
+  REQUIRE(report.ok);
+  auto gen = t.host().plugins().current();
+
+  const auto* scripted = status_of(*gen, "scripted.so");
+  REQUIRE(scripted);
+  CHECK(scripted->state == "loaded");
+  CHECK(scripted->name == "scripted");
+  CHECK(scripted->abi_version == "1.0");
+  CHECK(scripted->sha256.size() == 64);
+
+  struct Expect {
+    const char* file;
+    const char* reason;
+  } expected[] = {
+      {"truncated.so", "truncated"},
+      {"notelf.so", "not an ELF"},
+      {"wrong_major.so", "different major"},
+      {"newer_minor.so", "newer host"},
+      {"no_entry.so", "no entry symbol"},
+      {"malformed.so", "malformed descriptor"},
+  };
+  for (const auto& e : expected) {
+    CAPTURE(e.file);
+    const auto* s = status_of(*gen, e.file);
+    REQUIRE(s);
+    CHECK(s->state == "refused");
+    CHECK(s->error.find(e.reason) != std::string::npos);
+  }
+  CHECK(gen->plugins.size() == 1);
+
+  // The good plugin serves.
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 1})").status == 200);
+  REQUIRE(t.wait_processed(1));
+  CHECK(t.processed("scripted", "ok") == 1);
+
+  auto admin = t.get("/admin/plugins");
+  CHECK(admin.status == 200);
+  CHECK(admin.body.find("\"state\":\"refused\"") != std::string::npos);
+}
+
+TEST_CASE("plugins run from a private content-addressed copy") {
+  TestHost t({"scripted"});
+  auto gen = t.host().plugins().current();
+  auto lib = gen->plugins.at("scripted");
+  CHECK(fs::path(lib->private_copy()).filename() == lib->sha256() + ".so");
+  CHECK(fs::path(lib->private_copy()).parent_path() == t.dir() / "cache");
+  CHECK(PluginLibrary::file_sha256(lib->private_copy()) == lib->sha256());
+  // Overwriting the original in place does not touch the running copy.
+  write_file(t.dir() / "plugins" / "scripted.so", "garbage");
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 1})").status == 200);
+  REQUIRE(t.wait_processed(1));
+  CHECK(t.processed("scripted", "ok") == 1);
+}
+
+TEST_CASE("check_descriptor names what is missing") {
+  CHECK(check_descriptor(nullptr).find("no descriptor") != std::string::npos);
+  ocean_plugin_descriptor d{};
+  d.struct_size = sizeof d;
+  d.abi_major = OCEAN_ABI_VERSION_MAJOR;
+  d.name = "Bad Name";
+  d.version = "1";
+  CHECK(check_descriptor(&d).find("name") != std::string::npos);
+  d.name = "good";
+  CHECK(check_descriptor(&d).empty());
+  ocean_processor_factory f{};
+  f.struct_size = sizeof f;
+  f.name = "P";
+  f.route = "no-slash";
+  d.processors = &f;
+  d.processor_count = 1;
+  CHECK(check_descriptor(&d).find("route") != std::string::npos);
+  f.route = "/webhook";
+  f.retry = ocean_retry_policy{sizeof(ocean_retry_policy), 3, 1.0, 30.0, 2.0};
+  CHECK(check_descriptor(&d).find("no vtable") != std::string::npos);
+}

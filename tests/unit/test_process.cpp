@@ -1,0 +1,116 @@
+// The real oceand binary, as ops run it: start, serve the example plugin, stop on SIGTERM.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <regex>
+
+#include "support/test_host.hpp"
+
+extern char** environ;
+
+using namespace oceand;
+using namespace oceand::test;
+
+namespace {
+
+class OceandProcess {
+ public:
+  OceandProcess(const std::vector<std::string>& args, const fs::path& log) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_APPEND, 0644);
+    std::vector<char*> argv{const_cast<char*>(OCEAND_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    REQUIRE(posix_spawn(&pid_, OCEAND_BINARY, &actions, nullptr, argv.data(), environ) == 0);
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  ~OceandProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  // Exit status, or -1 when it did not exit within the deadline.
+  int wait_exit(std::chrono::milliseconds deadline) {
+    int status = 0;
+    bool exited = wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, deadline);
+    if (!exited) return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  void signal(int sig) { ::kill(pid_, sig); }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+int listening_port(const fs::path& log) {
+  static const std::regex re("listening on [0-9.]+:([0-9]+)");
+  std::smatch m;
+  std::string text = read_file(log);
+  return std::regex_search(text, m, re) ? std::stoi(m[1]) : 0;
+}
+
+}  // namespace
+
+TEST_CASE("oceand serves the example plugin and stops cleanly on SIGTERM") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "plugins");
+  fs::copy_file(plugin_file("example"), dir.path() / "plugins" / "example.so");
+  write_file(dir.path() / "oceand.yaml",
+             "server: {host: 127.0.0.1, port: 0}\nqueue: {backend: memory}\n"
+             "plugins: {dir: " + (dir.path() / "plugins").string() + ", cache_dir: " + (dir.path() / "cache").string() +
+                 "}\nintegrations:\n  example:\n    mapping: " + OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n");
+  fs::path log = dir.path() / "oceand.log";
+  OceandProcess oceand({"--config", (dir.path() / "oceand.yaml").string()}, log);
+  int port = 0;
+  REQUIRE(wait_until([&] { return (port = listening_port(log)) != 0; }));
+  std::string base = "http://127.0.0.1:" + std::to_string(port);
+  auto r = HttpClient::request("POST", base + "/integration/example/webhook",
+                               {{"Content-Type", "application/x-www-form-urlencoded"}},  // what curl -d sends
+                               R"({"id": 42, "title": "hello"})", std::chrono::seconds(5));
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"status":"ok"})");
+  REQUIRE(wait_until([&] { return read_file(log).find("outcome=ok") != std::string::npos; }));
+  std::string text = read_file(log);
+  CHECK(text.find("example event 42 for kind example") != std::string::npos);
+  CHECK(text.find("integration=example route=/webhook processor=ExampleProcessor outcome=ok attempts=1") != std::string::npos);
+  oceand.signal(SIGTERM);
+  CHECK(oceand.wait_exit(std::chrono::seconds(10)) == 0);
+  CHECK(read_file(log).find("stopped") != std::string::npos);
+}
+
+TEST_CASE("oceand --check reports refused plugins and exits non-zero") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "plugins");
+  fs::copy_file(plugin_file("example"), dir.path() / "plugins" / "example.so");
+  write_file(dir.path() / "plugins" / "broken.so", "not a library");
+  write_file(dir.path() / "oceand.yaml", "plugins: {dir: " + (dir.path() / "plugins").string() + ", cache_dir: " +
+                                             (dir.path() / "cache").string() + "}\n");
+  fs::path log = dir.path() / "check.log";
+  OceandProcess check({"--check", "--config", (dir.path() / "oceand.yaml").string()}, log);
+  CHECK(check.wait_exit(std::chrono::seconds(20)) == 1);
+  std::string text = read_file(log);
+  CHECK(text.find("plugin  ok       example") != std::string::npos);
+  CHECK(text.find("REFUSED") != std::string::npos);
+
+  fs::remove(dir.path() / "plugins" / "broken.so");
+  OceandProcess ok({"--check", "--config", (dir.path() / "oceand.yaml").string()}, dir.path() / "ok.log");
+  CHECK(ok.wait_exit(std::chrono::seconds(20)) == 0);
+}
+
+TEST_CASE("oceand refuses a bad configuration with a clear message") {
+  TempDir dir;
+  write_file(dir.path() / "oceand.yaml", "event_workers_count: -1\n");
+  fs::path log = dir.path() / "bad.log";
+  OceandProcess bad({"--config", (dir.path() / "oceand.yaml").string()}, log);
+  CHECK(bad.wait_exit(std::chrono::seconds(20)) == 1);
+  CHECK(read_file(log).find("configuration error: event_workers_count") != std::string::npos);
+}
