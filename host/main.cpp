@@ -17,8 +17,10 @@ namespace {
 constexpr const char* kUsage =
     "usage: oceand [--config FILE] [--check]\n"
     "  --config FILE  read FILE (YAML); without it the embedded defaults are used\n"
-    "  --check        validate configuration, mappings and plugins, print what would run, and exit\n"
-    "Every key can be overridden by OCEAN__<PATH> environment variables, e.g. OCEAN__SERVER__PORT=8001.\n";
+    "  --check        validate configuration, mappings and plugins, print what would run, and "
+    "exit\n"
+    "Every key can be overridden by OCEAN__<PATH> environment variables, e.g. "
+    "OCEAN__SERVER__PORT=8001.\n";
 
 int check(const std::optional<std::string>& config_path) {
   using namespace oceand;
@@ -30,15 +32,17 @@ int check(const std::optional<std::string>& config_path) {
   int refused = 0;
   for (const auto& f : generation->files) {
     if (f.state == "loaded") {
-      std::cout << "plugin  ok       " << f.name << " " << f.version << " (ABI " << f.abi_version << ") " << f.file << "\n";
+      std::cout << "plugin  ok       " << f.name << " " << f.version << " (ABI " << f.abi_version
+                << ") " << f.file << "\n";
     } else {
       std::cout << "plugin  REFUSED  " << f.file << ": " << f.error << "\n";
       ++refused;
     }
   }
   for (const auto& [id, in] : generation->integrations) {
-    std::cout << "integration " << id << " -> plugin " << in.config.plugin << (in.plugin ? "" : " (NOT LOADED)") << ", "
-              << in.mapping->resources.size() << " mapped resource(s)\n";
+    std::cout << "integration " << id << " -> plugin " << in.config.plugin
+              << (in.plugin ? "" : " (NOT LOADED)") << ", " << in.mapping->resources.size()
+              << " mapped resource(s)\n";
   }
   std::cout << (refused ? "check found problems\n" : "check ok\n");
   return refused ? 1 : 0;
@@ -58,7 +62,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--check") {
       check_only = true;
     } else if (arg == "--version") {
-      std::cout << "oceand (plugin ABI " << OCEAN_ABI_VERSION_MAJOR << "." << OCEAN_ABI_VERSION_MINOR << ")\n";
+      std::cout << "oceand (plugin ABI " << OCEAN_ABI_VERSION_MAJOR << "."
+                << OCEAN_ABI_VERSION_MINOR << ")\n";
       return 0;
     } else if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
@@ -96,7 +101,8 @@ int main(int argc, char** argv) {
     }
     host.stop();
   } catch (const oceand::ConfigError& e) {
-    oceand::Log::write(oceand::LogLevel::error, "oceand", std::string("configuration error: ") + e.what());
+    oceand::Log::write(oceand::LogLevel::error, "oceand",
+                       std::string("configuration error: ") + e.what());
     return 1;
   } catch (const std::exception& e) {
     oceand::Log::write(oceand::LogLevel::error, "oceand", std::string("fatal: ") + e.what());

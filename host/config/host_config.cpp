@@ -26,7 +26,8 @@ std::vector<std::string> split_env_path(const std::string& name) {
   size_t pos = 0;
   while (true) {
     size_t next = name.find("__", pos);
-    parts.push_back(lower(name.substr(pos, next == std::string::npos ? std::string::npos : next - pos)));
+    parts.push_back(
+        lower(name.substr(pos, next == std::string::npos ? std::string::npos : next - pos)));
     if (next == std::string::npos) break;
     pos = next + 2;
   }
@@ -39,14 +40,16 @@ void apply_environment(YAML::Node& root, const std::vector<std::string>& environ
     if (entry.rfind(kEnvPrefix, 0) != 0) continue;
     auto eq = entry.find('=');
     if (eq == std::string::npos) continue;
-    auto path = split_env_path(entry.substr(std::string(kEnvPrefix).size(), eq - std::string(kEnvPrefix).size()));
+    auto path = split_env_path(
+        entry.substr(std::string(kEnvPrefix).size(), eq - std::string(kEnvPrefix).size()));
     std::string value = entry.substr(eq + 1);
     if (std::any_of(path.begin(), path.end(), [](const std::string& p) { return p.empty(); }))
       throw ConfigError("environment variable " + entry.substr(0, eq) + ": empty path segment");
     YAML::Node cursor(root);
     for (size_t i = 0; i + 1 < path.size(); ++i) {
       if (cursor[path[i]].IsDefined() && !cursor[path[i]].IsMap() && !cursor[path[i]].IsNull())
-        throw ConfigError("environment variable " + entry.substr(0, eq) + ": '" + path[i] + "' is not a section");
+        throw ConfigError("environment variable " + entry.substr(0, eq) + ": '" + path[i] +
+                          "' is not a section");
       YAML::Node next = cursor[path[i]];
       if (!next.IsMap()) next = YAML::Node(YAML::NodeType::Map);
       cursor[path[i]] = next;
@@ -66,9 +69,14 @@ void apply_environment(YAML::Node& root, const std::vector<std::string>& environ
   }
 }
 
-void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+void flatten(const YAML::Node& node, const std::string& prefix,
+             std::map<std::string, std::string>& out) {
   if (node.IsMap()) {
-    for (const auto& kv : node) flatten(kv.second, prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>(), out);
+    for (const auto& kv : node)
+      flatten(
+          kv.second,
+          prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>(),
+          out);
   } else if (node.IsScalar()) {
     out[prefix] = node.Scalar();
   } else if (node.IsSequence()) {
@@ -104,7 +112,8 @@ class Reader {
   const YAML::Node& root_;
 };
 
-void check_known(const YAML::Node& node, const std::string& where, std::initializer_list<const char*> known) {
+void check_known(const YAML::Node& node, const std::string& where,
+                 std::initializer_list<const char*> known) {
   if (!node.IsDefined() || node.IsNull()) return;
   if (!node.IsMap()) throw ConfigError(where + ": must be a mapping");
   for (const auto& kv : node) {
@@ -134,7 +143,8 @@ std::vector<std::string> process_environment() {
   return out;
 }
 
-HostConfig load_host_config(const std::optional<std::string>& path, const std::vector<std::string>& environment) {
+HostConfig load_host_config(const std::optional<std::string>& path,
+                            const std::vector<std::string>& environment) {
   HostConfig config;
   YAML::Node root;
   if (path) {
@@ -157,13 +167,16 @@ HostConfig load_host_config(const std::optional<std::string>& path, const std::v
   }
   apply_environment(root, environment);
 
-  check_known(root, "", {"server", "base_url", "event_workers_count", "max_event_processing_seconds",
-                         "max_wait_seconds_before_shutdown", "on_start_timeout_seconds", "plugins", "queue", "port",
-                         "admin", "integrations", "log_level"});
-  check_known(root["server"], "server", {"host", "port", "max_body_bytes", "threads", "max_queued_connections"});
+  check_known(root, "",
+              {"server", "base_url", "event_workers_count", "max_event_processing_seconds",
+               "max_wait_seconds_before_shutdown", "on_start_timeout_seconds", "plugins", "queue",
+               "port", "admin", "integrations", "log_level"});
+  check_known(root["server"], "server",
+              {"host", "port", "max_body_bytes", "threads", "max_queued_connections"});
   check_known(root["plugins"], "plugins", {"dir", "cache_dir"});
   check_known(root["queue"], "queue", {"backend", "path", "max_pending", "dedupe_window_seconds"});
-  check_known(root["port"], "port", {"applier", "local_db", "base_url", "client_id", "client_secret"});
+  check_known(root["port"], "port",
+              {"applier", "local_db", "base_url", "client_id", "client_secret"});
   check_known(root["admin"], "admin", {"token"});
 
   Reader r(root);
@@ -191,19 +204,25 @@ HostConfig load_host_config(const std::optional<std::string>& path, const std::v
   r.read("port", "client_secret", config.port.client_secret);
   r.read("admin", "token", config.admin_token);
 
-  if (config.server.port < 0 || config.server.port > 65535) throw ConfigError("server.port: must be 0..65535");
+  if (config.server.port < 0 || config.server.port > 65535)
+    throw ConfigError("server.port: must be 0..65535");
   if (config.server.max_body_bytes == 0 || config.server.max_body_bytes > (1u << 30))
     throw ConfigError("server.max_body_bytes: must be 1..1073741824");
-  if (config.server.threads < 1 || config.server.threads > 1024) throw ConfigError("server.threads: must be 1..1024");
+  if (config.server.threads < 1 || config.server.threads > 1024)
+    throw ConfigError("server.threads: must be 1..1024");
   if (config.event_workers_count < 1 || config.event_workers_count > 4096)
     throw ConfigError("event_workers_count: must be 1..4096");
-  if (!(config.max_event_processing_seconds > 0)) throw ConfigError("max_event_processing_seconds: must be > 0");
-  if (config.max_wait_seconds_before_shutdown < 0) throw ConfigError("max_wait_seconds_before_shutdown: must be >= 0");
-  if (!(config.on_start_timeout_seconds > 0)) throw ConfigError("on_start_timeout_seconds: must be > 0");
+  if (!(config.max_event_processing_seconds > 0))
+    throw ConfigError("max_event_processing_seconds: must be > 0");
+  if (config.max_wait_seconds_before_shutdown < 0)
+    throw ConfigError("max_wait_seconds_before_shutdown: must be >= 0");
+  if (!(config.on_start_timeout_seconds > 0))
+    throw ConfigError("on_start_timeout_seconds: must be > 0");
   if (config.queue.backend != "memory" && config.queue.backend != "sqlite")
     throw ConfigError("queue.backend: '" + config.queue.backend + "' is not one of memory, sqlite");
   if (config.queue.max_pending == 0) throw ConfigError("queue.max_pending: must be > 0");
-  if (config.queue.dedupe_window_seconds < 0) throw ConfigError("queue.dedupe_window_seconds: must be >= 0");
+  if (config.queue.dedupe_window_seconds < 0)
+    throw ConfigError("queue.dedupe_window_seconds: must be >= 0");
   if (config.port.applier != "local" && config.port.applier != "port")
     throw ConfigError("port.applier: '" + config.port.applier + "' is not one of local, port");
   if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warning" &&
@@ -212,7 +231,8 @@ HostConfig load_host_config(const std::optional<std::string>& path, const std::v
 
   YAML::Node integrations = root["integrations"];
   if (integrations.IsDefined() && !integrations.IsNull()) {
-    if (!integrations.IsMap()) throw ConfigError("integrations: must be a mapping of identifier to settings");
+    if (!integrations.IsMap())
+      throw ConfigError("integrations: must be a mapping of identifier to settings");
     for (const auto& kv : integrations) {
       IntegrationConfig ic;
       ic.identifier = kv.first.as<std::string>();

@@ -18,7 +18,8 @@ struct IntegrationConfig {
   std::string identifier;
   std::string plugin;
   std::string mapping_path;  // empty: none configured
-  std::map<std::string, std::string> settings;  // the `config` block, flattened to dot-separated keys
+  std::map<std::string, std::string>
+      settings;           // the `config` block, flattened to dot-separated keys
   bool implicit = false;  // made for a plugin that no integration names
 };
 
@@ -67,7 +68,8 @@ struct HostConfig {
 
 // Reads `path` (or the embedded defaults when empty), applies OCEAN__* overrides from `environment`
 // (entries "NAME=value") and validates. Throws ConfigError naming the key and the problem.
-HostConfig load_host_config(const std::optional<std::string>& path, const std::vector<std::string>& environment);
+HostConfig load_host_config(const std::optional<std::string>& path,
+                            const std::vector<std::string>& environment);
 
 // The environment of this process as "NAME=value" entries.
 std::vector<std::string> process_environment();

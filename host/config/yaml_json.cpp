@@ -1,7 +1,7 @@
 #include "config/yaml_json.hpp"
 
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 
 #include <rapidjson/stringbuffer.h>
@@ -18,7 +18,8 @@ rapidjson::Value plain_scalar(const std::string& s, rapidjson::Document::Allocat
   char* end = nullptr;
   errno = 0;
   long long i = std::strtoll(begin, &end, 10);
-  if (errno == 0 && end && *end == '\0' && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+'))
+  if (errno == 0 && end && *end == '\0' &&
+      (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+'))
     return rapidjson::Value(static_cast<int64_t>(i));
   errno = 0;
   double d = std::strtod(begin, &end);
@@ -35,8 +36,9 @@ rapidjson::Value yaml_to_json(const YAML::Node& node, rapidjson::Document::Alloc
       rapidjson::Value obj(rapidjson::kObjectType);
       for (const auto& kv : node) {
         auto key = kv.first.as<std::string>();
-        obj.AddMember(rapidjson::Value(key.c_str(), static_cast<rapidjson::SizeType>(key.size()), a),
-                      yaml_to_json(kv.second, a), a);
+        obj.AddMember(
+            rapidjson::Value(key.c_str(), static_cast<rapidjson::SizeType>(key.size()), a),
+            yaml_to_json(kv.second, a), a);
       }
       return obj;
     }
@@ -47,7 +49,8 @@ rapidjson::Value yaml_to_json(const YAML::Node& node, rapidjson::Document::Alloc
     }
     case YAML::NodeType::Scalar: {
       const std::string& s = node.Scalar();
-      if (node.Tag() == "!") return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a);
+      if (node.Tag() == "!")
+        return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a);
       return plain_scalar(s, a);
     }
     default:

@@ -26,8 +26,9 @@ Poco::Net::Context::Ptr tls_context() {
   static Poco::Net::Context::Ptr context;
   std::call_once(once, [] {
     Poco::Net::initializeSSL();
-    context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", "", "", Poco::Net::Context::VERIFY_RELAXED,
-                                     9, true, "ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH");
+    context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", "", "",
+                                     Poco::Net::Context::VERIFY_RELAXED, 9, true,
+                                     "ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH");
   });
   return context;
 }
@@ -44,11 +45,13 @@ struct SessionPool {
 thread_local SessionPool t_pool;
 
 Poco::Net::HTTPClientSession& session_for(const Poco::URI& uri, bool fresh) {
-  std::string origin = uri.getScheme() + "://" + uri.getHost() + ":" + std::to_string(uri.getPort());
+  std::string origin =
+      uri.getScheme() + "://" + uri.getHost() + ":" + std::to_string(uri.getPort());
   auto& slot = t_pool.sessions[origin];
   if (!slot || fresh) {
     if (uri.getScheme() == "https")
-      slot = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(), tls_context());
+      slot = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(),
+                                                             tls_context());
     else
       slot = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
     slot->setKeepAlive(true);
@@ -64,8 +67,9 @@ std::string HttpResult::header(const std::string& lower_name) const {
   return {};
 }
 
-HttpResult HttpClient::request(const std::string& method, const std::string& url, const HeaderList& headers,
-                               const std::string& body, std::chrono::milliseconds timeout) {
+HttpResult HttpClient::request(const std::string& method, const std::string& url,
+                               const HeaderList& headers, const std::string& body,
+                               std::chrono::milliseconds timeout) {
   HttpResult result;
   Poco::URI uri;
   try {
@@ -83,16 +87,19 @@ HttpResult HttpClient::request(const std::string& method, const std::string& url
   if (target.empty()) target = "/";
 
   for (int attempt = 0; attempt < 2; ++attempt) {
-    bool reused = t_pool.sessions.count(uri.getScheme() + "://" + uri.getHost() + ":" + std::to_string(uri.getPort())) > 0;
+    bool reused = t_pool.sessions.count(uri.getScheme() + "://" + uri.getHost() + ":" +
+                                        std::to_string(uri.getPort())) > 0;
     auto& session = session_for(uri, attempt > 0);
     bool sent = false;
     try {
-      session.setTimeout(Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count()));
+      session.setTimeout(
+          Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count()));
       Poco::Net::HTTPRequest req(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
       req.setHost(uri.getHost(), uri.getPort());
       req.setKeepAlive(true);
       for (const auto& [k, v] : headers) req.set(k, v);
-      if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") req.setContentLength(body.size());
+      if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+        req.setContentLength(body.size());
       auto& out = session.sendRequest(req);
       out.write(body.data(), static_cast<std::streamsize>(body.size()));
       sent = true;

@@ -26,8 +26,9 @@ struct HttpResult {
 // thread and origin.
 class HttpClient {
  public:
-  static HttpResult request(const std::string& method, const std::string& url, const HeaderList& headers,
-                            const std::string& body, std::chrono::milliseconds timeout);
+  static HttpResult request(const std::string& method, const std::string& url,
+                            const HeaderList& headers, const std::string& body,
+                            std::chrono::milliseconds timeout);
 };
 
 }  // namespace oceand

@@ -38,9 +38,9 @@ class LogLine {
 
 }  // namespace oceand
 
-#define OCEAN_LOG(level, component) \
-  if (!::oceand::Log::enabled(level)) {  \
-  } else                                 \
+#define OCEAN_LOG(level, component)     \
+  if (!::oceand::Log::enabled(level)) { \
+  } else                                \
     ::oceand::LogLine(level, component)
 #define LOG_DEBUG(component) OCEAN_LOG(::oceand::LogLevel::debug, component)
 #define LOG_INFO(component) OCEAN_LOG(::oceand::LogLevel::info, component)

@@ -34,7 +34,8 @@ std::string with_label(const std::string& labels, const std::string& extra) {
 }  // namespace
 
 Metrics::Metrics()
-    : bounds_{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120} {}
+    : bounds_{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120} {
+}
 
 std::string Metrics::render_labels(const Labels& labels) {
   if (labels.empty()) return {};
@@ -110,13 +111,16 @@ std::string Metrics::render() const {
     if (f.values.empty() && f.histograms.empty() && f.gauges.empty()) continue;
     if (!f.help.empty()) out << "# HELP " << name << ' ' << f.help << '\n';
     out << "# TYPE " << name << ' ' << f.type << '\n';
-    for (const auto& [labels, v] : f.values) out << name << labels << ' ' << format_value(v) << '\n';
-    for (const auto& [labels, read] : f.gauges) out << name << labels << ' ' << format_value(read()) << '\n';
+    for (const auto& [labels, v] : f.values)
+      out << name << labels << ' ' << format_value(v) << '\n';
+    for (const auto& [labels, read] : f.gauges)
+      out << name << labels << ' ' << format_value(read()) << '\n';
     for (const auto& [labels, h] : f.histograms) {
       for (size_t i = 0; i < bounds_.size(); ++i)
-        out << name << "_bucket" << with_label(labels, "le=\"" + format_value(bounds_[i]) + "\"") << ' '
-            << format_value(h.counts[i]) << '\n';
-      out << name << "_bucket" << with_label(labels, "le=\"+Inf\"") << ' ' << format_value(h.counts.back()) << '\n';
+        out << name << "_bucket" << with_label(labels, "le=\"" + format_value(bounds_[i]) + "\"")
+            << ' ' << format_value(h.counts[i]) << '\n';
+      out << name << "_bucket" << with_label(labels, "le=\"+Inf\"") << ' '
+          << format_value(h.counts.back()) << '\n';
       out << name << "_sum" << labels << ' ' << format_value(h.sum) << '\n';
       out << name << "_count" << labels << ' ' << format_value(h.count) << '\n';
     }

@@ -28,10 +28,12 @@ bool AdminHandler::authorized(Poco::Net::HTTPServerRequest& request) const {
   if (token.empty()) return request.clientAddress().host().isLoopback();
   std::string expected = "Bearer " + token;
   std::string given = request.get("Authorization", "");
-  return given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
+  return given.size() == expected.size() &&
+         CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
 }
 
-void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
+void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
+                                 Poco::Net::HTTPServerResponse& response) {
   std::string uri = request.getURI();
   std::string path = uri.substr(0, uri.find('?'));
   const std::string& method = request.getMethod();
@@ -46,10 +48,12 @@ void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
   }
   if (path == "/metrics") {
     if (method != "GET") return send_error(response, 405, "method not allowed");
-    return send_text(response, 200, host_.metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
+    return send_text(response, 200, host_.metrics().render(),
+                     "text/plain; version=0.0.4; charset=utf-8");
   }
   if (path.rfind("/admin/", 0) != 0) return send_error(response, 404, "no such route");
-  if (!authorized(request)) return send_error(response, 401, "admin endpoints need the admin token (or loopback)");
+  if (!authorized(request))
+    return send_error(response, 401, "admin endpoints need the admin token (or loopback)");
   if (path == "/admin/plugins") {
     if (method != "GET") return send_error(response, 405, "method not allowed");
     return plugins(response);
@@ -67,7 +71,8 @@ void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Ne
   if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size() + suffix.size() &&
       path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
     if (method != "POST") return send_error(response, 405, "method not allowed");
-    return replay(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()), response);
+    return replay(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()),
+                  response);
   }
   send_error(response, 404, "no such route");
 }
@@ -152,7 +157,8 @@ void AdminHandler::dead_letters(Poco::Net::HTTPServerResponse& response) {
 
 void AdminHandler::replay(const std::string& id_text, Poco::Net::HTTPServerResponse& response) {
   uint64_t id = 0;
-  if (id_text.empty() || id_text.size() > 19 || id_text.find_first_not_of("0123456789") != std::string::npos)
+  if (id_text.empty() || id_text.size() > 19 ||
+      id_text.find_first_not_of("0123456789") != std::string::npos)
     return send_error(response, 400, "dead letter ids are numbers");
   id = std::stoull(id_text);
   auto letter = host_.dead_letters().take(id);
@@ -172,7 +178,9 @@ void AdminHandler::replay(const std::string& id_text, Poco::Net::HTTPServerRespo
 void AdminHandler::reload(Poco::Net::HTTPServerResponse& response) {
   ReloadReport report = host_.reload();
   if (report.ok)
-    return send_json(response, 200, "{\"status\":\"ok\",\"generation\":" + std::to_string(report.generation) + "}");
+    return send_json(
+        response, 200,
+        "{\"status\":\"ok\",\"generation\":" + std::to_string(report.generation) + "}");
   send_json(response, 500,
             "{\"status\":\"error\",\"generation\":" + std::to_string(report.generation) +
                 ",\"message\":" + json_string(report.error) + "}");

@@ -11,7 +11,8 @@ class Host;
 class AdminHandler : public Poco::Net::HTTPRequestHandler {
  public:
   explicit AdminHandler(Host& host) : host_(host) {}
-  void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override;
+  void handleRequest(Poco::Net::HTTPServerRequest& request,
+                     Poco::Net::HTTPServerResponse& response) override;
 
  private:
   bool authorized(Poco::Net::HTTPServerRequest& request) const;

@@ -36,12 +36,16 @@ int hex_value(char c) {
 
 bool is_json_object(std::string_view text) {
   size_t i = 0;
-  while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) ++i;
+  while (i < text.size() &&
+         (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+    ++i;
   if (i == text.size() || text[i] != '{') return false;
   rapidjson::MemoryStream stream(text.data(), text.size());
   rapidjson::Reader reader;
   FirstTokenHandler handler;
-  auto result = reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(stream, handler);
+  auto result =
+      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(stream,
+                                                                                           handler);
   return !result.IsError() && handler.object;
 }
 

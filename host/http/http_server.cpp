@@ -16,7 +16,8 @@ namespace {
 class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
   explicit HandlerFactory(Host& host) : host_(host) {}
-  Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest& request) override {
+  Poco::Net::HTTPRequestHandler* createRequestHandler(
+      const Poco::Net::HTTPServerRequest& request) override {
     if (request.getURI().rfind("/integration/", 0) == 0) return new IngressHandler(host_);
     return new AdminHandler(host_);
   }
@@ -41,14 +42,20 @@ HttpServer::HttpServer(Host& host) {
   server_ = std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(host), socket, params);
 }
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+  stop();
+}
 
-void HttpServer::start() { server_->start(); }
+void HttpServer::start() {
+  server_->start();
+}
 
 void HttpServer::stop() {
   if (server_) server_->stopAll(true);
 }
 
-uint16_t HttpServer::port() const { return server_->port(); }
+uint16_t HttpServer::port() const {
+  return server_->port();
+}
 
 }  // namespace oceand

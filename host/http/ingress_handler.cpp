@@ -29,7 +29,9 @@ BodyKind body_kind(const Poco::Net::HTTPServerRequest& request) {
   if (!request.has("Content-Type")) return BodyKind::json;
   std::string type = lower(request.getContentType());
   type = type.substr(0, type.find(';'));
-  type.erase(std::remove_if(type.begin(), type.end(), [](unsigned char c) { return std::isspace(c); }), type.end());
+  type.erase(
+      std::remove_if(type.begin(), type.end(), [](unsigned char c) { return std::isspace(c); }),
+      type.end());
   if (type.empty() || type == "application/json" || type == "text/json" ||
       (type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0))
     return BodyKind::json;
@@ -59,11 +61,13 @@ bool read_body(Poco::Net::HTTPServerRequest& request, size_t limit, std::string&
 }
 
 int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
-void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref, Poco::Net::HTTPServerRequest& request,
-                  Poco::Net::HTTPServerResponse& response) {
+void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref,
+                  Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
   std::string body;
   if (!read_body(request, host.config().server.max_body_bytes, body)) {
     response.setKeepAlive(false);
@@ -78,19 +82,22 @@ void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref, 
   CallContext context;
   context.config = gen.config.get();
   CallScope scope(context);
-  int32_t status = ref.route->handle(ref.route->route_ctx, to_ocean(ref.integration), abi_headers.data(), abi_headers.size(),
-                                     to_ocean(body), &out);
+  int32_t status = ref.route->handle(ref.route->route_ctx, to_ocean(ref.integration),
+                                     abi_headers.data(), abi_headers.size(), to_ocean(body), &out);
   if (status < 100 || status > 599) {
-    LOG_ERROR("http") << "direct route " << ref.integration << ref.route->path << " returned status " << status;
+    LOG_ERROR("http") << "direct route " << ref.integration << ref.route->path
+                      << " returned status " << status;
     status = 500;
   }
-  host.metrics().add("oceand_direct_requests_total", {{"integration", ref.integration}, {"status", std::to_string(status)}});
+  host.metrics().add("oceand_direct_requests_total",
+                     {{"integration", ref.integration}, {"status", std::to_string(status)}});
   send_json(response, status, out.set ? out.value : std::string("{\"status\":\"ok\"}"));
 }
 
 }  // namespace
 
-void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
+void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
+                                   Poco::Net::HTTPServerResponse& response) {
   std::string uri = request.getURI();
   std::string path = uri.substr(0, uri.find('?'));
   std::string rest = path.size() > kPrefix.size() ? path.substr(kPrefix.size()) : std::string();
@@ -122,7 +129,8 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::
   auto& metrics = host_.metrics();
   const std::string& integration = route->integration;
   auto reject = [&](int status, std::string_view message, const char* reason) {
-    metrics.add("oceand_ingress_rejected_total", {{"integration", integration}, {"reason", reason}});
+    metrics.add("oceand_ingress_rejected_total",
+                {{"integration", integration}, {"reason", reason}});
     send_error(response, status, message);
   };
   if (!host_.accepting()) {
@@ -132,7 +140,8 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::
   }
   BodyKind kind = body_kind(request);
   if (kind == BodyKind::unsupported) {
-    reject(415, "unsupported content type: send application/json (or a form with a payload field)", "content_type");
+    reject(415, "unsupported content type: send application/json (or a form with a payload field)",
+           "content_type");
     return;
   }
   auto event = std::make_shared<Event>();
@@ -164,7 +173,8 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request, Poco::
   for (const auto& [k, v] : request) {
     std::string name = lower(k);
     if (event->delivery_id.empty() &&
-        (name == "x-github-delivery" || name == "x-atlassian-webhook-identifier" || name == "webhook-id"))
+        (name == "x-github-delivery" || name == "x-atlassian-webhook-identifier" ||
+         name == "webhook-id"))
       event->delivery_id = v.substr(0, 256);
     event->headers.emplace_back(std::move(name), v);
   }

@@ -12,7 +12,8 @@ class Host;
 class IngressHandler : public Poco::Net::HTTPRequestHandler {
  public:
   explicit IngressHandler(Host& host) : host_(host) {}
-  void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override;
+  void handleRequest(Poco::Net::HTTPServerRequest& request,
+                     Poco::Net::HTTPServerResponse& response) override;
 
  private:
   Host& host_;

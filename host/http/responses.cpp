@@ -5,7 +5,8 @@
 
 namespace oceand {
 
-void send_text(Poco::Net::HTTPServerResponse& response, int status, const std::string& body, const std::string& type) {
+void send_text(Poco::Net::HTTPServerResponse& response, int status, const std::string& body,
+               const std::string& type) {
   response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
   response.setContentType(type);
   response.setContentLength(static_cast<std::streamsize>(body.size()));

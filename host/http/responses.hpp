@@ -8,7 +8,8 @@
 namespace oceand {
 
 void send_json(Poco::Net::HTTPServerResponse& response, int status, const std::string& body);
-void send_text(Poco::Net::HTTPServerResponse& response, int status, const std::string& body, const std::string& type);
+void send_text(Poco::Net::HTTPServerResponse& response, int status, const std::string& body,
+               const std::string& type);
 // {"status":"error","message":...}
 void send_error(Poco::Net::HTTPServerResponse& response, int status, std::string_view message);
 std::string json_string(std::string_view text);

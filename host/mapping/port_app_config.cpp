@@ -12,7 +12,8 @@
 
 namespace oceand {
 
-std::vector<const ResourceMapping*> PortAppConfig::resources_of_kind(const std::string& kind) const {
+std::vector<const ResourceMapping*> PortAppConfig::resources_of_kind(
+    const std::string& kind) const {
   std::vector<const ResourceMapping*> out;
   for (const auto& r : resources)
     if (r.kind == kind) out.push_back(&r);
@@ -26,7 +27,8 @@ PortAppConfig parse_port_app_config(const std::string& text, const std::string& 
   } catch (const YAML::Exception& e) {
     throw ConfigError(origin + ": " + e.what());
   }
-  if (!root.IsMap()) throw ConfigError(origin + ": a port-app-config is a mapping with a 'resources' list");
+  if (!root.IsMap())
+    throw ConfigError(origin + ": a port-app-config is a mapping with a 'resources' list");
   auto doc = std::make_shared<rapidjson::Document>();
   doc->SetObject();
   static_cast<rapidjson::Value&>(*doc) = yaml_to_json(root, doc->GetAllocator());

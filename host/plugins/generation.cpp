@@ -9,7 +9,8 @@ const Integration* Generation::integration(const std::string& identifier) const 
   return it == integrations.end() ? nullptr : &it->second;
 }
 
-const WebhookRoute* Generation::webhook_route(const std::string& integration, const std::string& path) const {
+const WebhookRoute* Generation::webhook_route(const std::string& integration,
+                                              const std::string& path) const {
   auto it = routes_.find({integration, path});
   return it == routes_.end() ? nullptr : &it->second;
 }
@@ -24,7 +25,8 @@ const WebhookRoute* Generation::resolve_webhook(const std::string& rest) const {
   return alias == aliases_.end() ? nullptr : alias->second;
 }
 
-const DirectRouteRef* Generation::resolve_direct(const std::string& method, const std::string& rest) const {
+const DirectRouteRef* Generation::resolve_direct(const std::string& method,
+                                                 const std::string& rest) const {
   auto slash = rest.find('/');
   if (slash != std::string::npos) {
     auto it = direct_.find({rest.substr(0, slash), method, rest.substr(slash)});
@@ -39,7 +41,9 @@ bool Generation::path_exists(const std::string& rest) const {
   auto slash = rest.find('/');
   for (const auto& [key, _] : direct_) {
     const auto& [integration, method, path] = key;
-    if (slash != std::string::npos && integration == rest.substr(0, slash) && path == rest.substr(slash)) return true;
+    if (slash != std::string::npos && integration == rest.substr(0, slash) &&
+        path == rest.substr(slash))
+      return true;
   }
   return direct_path_owners_.count("/" + rest) && direct_path_owners_.at("/" + rest) == 1;
 }
@@ -73,7 +77,8 @@ void Generation::index_aliases() {
   direct_aliases_.clear();
   for (const auto& [key, ref] : direct_) {
     const auto& [integration, method, path] = key;
-    if (direct_path_owners_[path] == 1 && !by_path.count(path)) direct_aliases_[{method, path}] = &ref;
+    if (direct_path_owners_[path] == 1 && !by_path.count(path))
+      direct_aliases_[{method, path}] = &ref;
   }
 }
 

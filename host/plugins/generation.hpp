@@ -20,7 +20,8 @@ struct ProcessorRef {
   std::string name;
 };
 
-// A running integration: an identifier from oceand.yaml (or a plugin's own name) backed by a plugin.
+// A running integration: an identifier from oceand.yaml (or a plugin's own name) backed by a
+// plugin.
 struct Integration {
   IntegrationConfig config;
   std::shared_ptr<PluginLibrary> plugin;
@@ -78,8 +79,10 @@ class Generation {
  private:
   std::map<std::pair<std::string, std::string>, WebhookRoute> routes_;
   std::map<std::string, const WebhookRoute*> aliases_;
-  std::map<std::tuple<std::string, std::string, std::string>, DirectRouteRef> direct_;  // (integration, method, path)
-  std::map<std::pair<std::string, std::string>, const DirectRouteRef*> direct_aliases_;  // (method, path)
+  std::map<std::tuple<std::string, std::string, std::string>, DirectRouteRef>
+      direct_;  // (integration, method, path)
+  std::map<std::pair<std::string, std::string>, const DirectRouteRef*>
+      direct_aliases_;  // (method, path)
   std::map<std::string, int> direct_path_owners_;
 };
 

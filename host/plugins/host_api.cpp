@@ -17,18 +17,30 @@ namespace {
 
 thread_local CallContext* t_context = nullptr;
 
-std::string plugin_component(ocean_host* host) { return "plugin:" + (host->plugin_name.empty() ? host->file : host->plugin_name); }
+std::string plugin_component(ocean_host* host) {
+  return "plugin:" + (host->plugin_name.empty() ? host->file : host->plugin_name);
+}
 
 void api_log(ocean_host* host, ocean_log_level level, ocean_str message) {
   if (!host) return;
   LogLevel l = LogLevel::info;
   switch (level) {
-    case OCEAN_LOG_DEBUG: l = LogLevel::debug; break;
-    case OCEAN_LOG_INFO: l = LogLevel::info; break;
-    case OCEAN_LOG_WARNING: l = LogLevel::warning; break;
-    default: l = LogLevel::error; break;
+    case OCEAN_LOG_DEBUG:
+      l = LogLevel::debug;
+      break;
+    case OCEAN_LOG_INFO:
+      l = LogLevel::info;
+      break;
+    case OCEAN_LOG_WARNING:
+      l = LogLevel::warning;
+      break;
+    default:
+      l = LogLevel::error;
+      break;
   }
-  if (Log::enabled(l)) Log::write(l, plugin_component(host), std::string_view(message.ptr ? message.ptr : "", message.len));
+  if (Log::enabled(l))
+    Log::write(l, plugin_component(host),
+               std::string_view(message.ptr ? message.ptr : "", message.len));
 }
 
 bool api_config_get(ocean_host* host, ocean_str integration, ocean_str key, ocean_str* value) {
@@ -50,20 +62,24 @@ bool api_config_get(ocean_host* host, ocean_str integration, ocean_str key, ocea
   return true;
 }
 
-ocean_status api_http_request(ocean_host* host, const ocean_http_request* request, ocean_http_response* response) {
+ocean_status api_http_request(ocean_host* host, const ocean_http_request* request,
+                              ocean_http_response* response) {
   if (!host || !request || !response) return OCEAN_STATUS_FAILED;
   auto* handle = new ocean_http_response_handle();
   HeaderList headers;
   for (size_t i = 0; i < request->header_count; ++i)
-    headers.emplace_back(from_ocean(request->headers[i].name), from_ocean(request->headers[i].value));
+    headers.emplace_back(from_ocean(request->headers[i].name),
+                         from_ocean(request->headers[i].value));
   auto timeout = std::chrono::milliseconds(request->timeout_ms ? request->timeout_ms : 10000);
   std::string method = from_ocean(request->method);
   if (method.empty()) method = "GET";
-  handle->result = HttpClient::request(method, from_ocean(request->url), headers, from_ocean(request->body), timeout);
+  handle->result = HttpClient::request(method, from_ocean(request->url), headers,
+                                       from_ocean(request->body), timeout);
   const HttpResult& r = handle->result;
   for (const auto& [k, v] : r.headers) handle->headers.push_back({to_ocean(k), to_ocean(v)});
-  host->services->metrics().add("oceand_plugin_http_requests_total",
-                                {{"plugin", host->plugin_name}, {"status", std::to_string(r.status)}});
+  host->services->metrics().add(
+      "oceand_plugin_http_requests_total",
+      {{"plugin", host->plugin_name}, {"status", std::to_string(r.status)}});
   if (t_context && r.retryable()) {
     t_context->http_retryable_failure = true;
     t_context->http_failure = method + " " + from_ocean(request->url) + ": " +
@@ -87,12 +103,15 @@ ocean_status api_http_request(ocean_host* host, const ocean_http_request* reques
   return r.status ? OCEAN_STATUS_OK : OCEAN_STATUS_FAILED;
 }
 
-void api_http_response_free(ocean_host*, ocean_http_response_handle* handle) { delete handle; }
+void api_http_response_free(ocean_host*, ocean_http_response_handle* handle) {
+  delete handle;
+}
 
 bool valid_metric_name(std::string_view name) {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::islower(c) || std::isdigit(c) || c == '_';
-  });
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(), [](unsigned char c) {
+           return std::islower(c) || std::isdigit(c) || c == '_';
+         });
 }
 
 void api_metric_add(ocean_host* host, ocean_str name, double delta) {
@@ -102,7 +121,8 @@ void api_metric_add(ocean_host* host, ocean_str name, double delta) {
     LOG_WARN(plugin_component(host)) << "metric name '" << n << "' ignored: use [a-z0-9_]{1,64}";
     return;
   }
-  host->services->metrics().add("oceand_plugin_" + n + "_total", {{"plugin", host->plugin_name}}, delta);
+  host->services->metrics().add("oceand_plugin_" + n + "_total", {{"plugin", host->plugin_name}},
+                                delta);
 }
 
 void api_string_list_add(ocean_string_list* out, ocean_str value) {
@@ -123,7 +143,8 @@ void api_results_set_error(ocean_results* out, ocean_str message) {
   if (out) out->error = from_ocean(message);
 }
 void api_results_set_retry_after(ocean_results* out, double seconds) {
-  if (out && std::isfinite(seconds) && seconds > 0) out->retry_after_seconds = std::min(seconds, 3600.0);
+  if (out && std::isfinite(seconds) && seconds > 0)
+    out->retry_after_seconds = std::min(seconds, 3600.0);
 }
 
 void* api_event_cache_get(const ocean_event* event) {
@@ -138,28 +159,38 @@ void api_event_cache_set(const ocean_event* event, void* data, void (*free_data)
   slot->free_data = free_data;
 }
 
-ocean_status raw(ocean_host* host, ocean_str integration, ocean_str kind, ocean_str items, bool deletion) {
+ocean_status raw(ocean_host* host, ocean_str integration, ocean_str kind, ocean_str items,
+                 bool deletion) {
   if (!host) return OCEAN_STATUS_FAILED;
   const auto& applier = host->services->raw_applier();
   if (!applier) {
-    LOG_ERROR(plugin_component(host)) << (deletion ? "unregister_raw" : "register_raw") << " is not available";
+    LOG_ERROR(plugin_component(host))
+        << (deletion ? "unregister_raw" : "register_raw") << " is not available";
     return OCEAN_STATUS_FAILED;
   }
   return applier(from_ocean(integration), from_ocean(kind), from_ocean(items), deletion);
 }
-ocean_status api_register_raw(ocean_host* host, ocean_str integration, ocean_str kind, ocean_str items) {
+ocean_status api_register_raw(ocean_host* host, ocean_str integration, ocean_str kind,
+                              ocean_str items) {
   return raw(host, integration, kind, items, false);
 }
-ocean_status api_unregister_raw(ocean_host* host, ocean_str integration, ocean_str kind, ocean_str items) {
+ocean_status api_unregister_raw(ocean_host* host, ocean_str integration, ocean_str kind,
+                                ocean_str items) {
   return raw(host, integration, kind, items, true);
 }
 
 }  // namespace
 
-CallContext* CallContext::current() { return t_context; }
+CallContext* CallContext::current() {
+  return t_context;
+}
 
-CallScope::CallScope(CallContext& context) : previous_(t_context) { t_context = &context; }
-CallScope::~CallScope() { t_context = previous_; }
+CallScope::CallScope(CallContext& context) : previous_(t_context) {
+  t_context = &context;
+}
+CallScope::~CallScope() {
+  t_context = previous_;
+}
 
 void EventCacheSlot::release() {
   if (data && free_data) free_data(data);

@@ -16,8 +16,9 @@ struct HostConfig;
 // What the host offers every plugin through ocean_host_api. One instance per host process.
 class HostServices {
  public:
-  using RawApplier = std::function<ocean_status(const std::string& integration, const std::string& kind,
-                                                const std::string& items_json, bool deletion)>;
+  using RawApplier =
+      std::function<ocean_status(const std::string& integration, const std::string& kind,
+                                 const std::string& items_json, bool deletion)>;
   using ConfigSource = std::function<std::shared_ptr<const HostConfig>()>;
 
   explicit HostServices(Metrics& metrics) : metrics_(metrics) {}
@@ -64,8 +65,12 @@ struct EventCacheSlot {
   ~EventCacheSlot() { release(); }
 };
 
-inline ocean_str to_ocean(const std::string& s) { return ocean_str{s.data(), s.size()}; }
-inline std::string from_ocean(ocean_str s) { return s.len ? std::string(s.ptr, s.len) : std::string(); }
+inline ocean_str to_ocean(const std::string& s) {
+  return ocean_str{s.data(), s.size()};
+}
+inline std::string from_ocean(ocean_str s) {
+  return s.len ? std::string(s.ptr, s.len) : std::string();
+}
 
 }  // namespace oceand
 

@@ -63,12 +63,14 @@ constexpr uint16_t kMachine = EM_NONE;
 // dlopen trusts the file's headers; a truncated or foreign file is refused here first, with a
 // reason an operator can act on.
 void check_elf(const std::string& bytes) {
-  if (bytes.size() < 4 || std::memcmp(bytes.data(), ELFMAG, SELFMAG) != 0) throw PluginLoadError("not an ELF shared library");
+  if (bytes.size() < 4 || std::memcmp(bytes.data(), ELFMAG, SELFMAG) != 0)
+    throw PluginLoadError("not an ELF shared library");
   if (bytes.size() < sizeof(Elf64_Ehdr)) throw PluginLoadError("truncated ELF header");
   Elf64_Ehdr eh;
   std::memcpy(&eh, bytes.data(), sizeof eh);
   if (eh.e_ident[EI_CLASS] != ELFCLASS64) throw PluginLoadError("not a 64-bit ELF library");
-  if (kMachine != EM_NONE && eh.e_machine != kMachine) throw PluginLoadError("built for another CPU architecture");
+  if (kMachine != EM_NONE && eh.e_machine != kMachine)
+    throw PluginLoadError("built for another CPU architecture");
   if (eh.e_type != ET_DYN) throw PluginLoadError("an ELF file but not a shared library");
   const uint64_t size = bytes.size();
   if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > size ||
@@ -77,7 +79,8 @@ void check_elf(const std::string& bytes) {
   for (unsigned i = 0; i < eh.e_phnum; ++i) {
     Elf64_Phdr ph;
     std::memcpy(&ph, bytes.data() + eh.e_phoff + i * sizeof(Elf64_Phdr), sizeof ph);
-    if ((ph.p_type == PT_LOAD || ph.p_type == PT_DYNAMIC) && (ph.p_offset > size || ph.p_filesz > size - ph.p_offset))
+    if ((ph.p_type == PT_LOAD || ph.p_type == PT_DYNAMIC) &&
+        (ph.p_offset > size || ph.p_filesz > size - ph.p_offset))
       throw PluginLoadError("truncated file: a segment ends past the end of the file");
   }
   if (eh.e_shoff != 0 && (eh.e_shoff > size || eh.e_shentsize != sizeof(Elf64_Shdr) ||
@@ -87,10 +90,12 @@ void check_elf(const std::string& bytes) {
 
 // Writes the bytes we hashed (not the file again, which may be changing under us) to
 // <cache>/<sha256>.so, atomically.
-std::filesystem::path write_private_copy(const std::string& bytes, const std::string& sha, const std::filesystem::path& cache_dir) {
+std::filesystem::path write_private_copy(const std::string& bytes, const std::string& sha,
+                                         const std::filesystem::path& cache_dir) {
   std::error_code ec;
   std::filesystem::create_directories(cache_dir, ec);
-  if (ec) throw PluginLoadError("cannot create plugin cache " + cache_dir.string() + ": " + ec.message());
+  if (ec)
+    throw PluginLoadError("cannot create plugin cache " + cache_dir.string() + ": " + ec.message());
   auto target = cache_dir / (sha + ".so");
   if (std::filesystem::exists(target, ec)) {
     try {
@@ -100,7 +105,9 @@ std::filesystem::path write_private_copy(const std::string& bytes, const std::st
   }
   auto temp = cache_dir / (sha + ".so.tmp." + std::to_string(::getpid()));
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0500);
-  if (fd < 0) throw PluginLoadError("cannot write private copy " + temp.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw PluginLoadError("cannot write private copy " + temp.string() + ": " +
+                          std::strerror(errno));
   size_t written = 0;
   while (written < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
@@ -123,8 +130,8 @@ bool valid_plugin_name(const char* s) {
   if (!s) return false;
   size_t n = ::strnlen(s, 65);
   return n > 0 && n <= 64 && std::all_of(s, s + n, [](unsigned char c) {
-    return std::islower(c) || std::isdigit(c) || c == '-' || c == '_';
-  });
+           return std::islower(c) || std::isdigit(c) || c == '-' || c == '_';
+         });
 }
 
 bool valid_path(const char* s) {
@@ -136,21 +143,29 @@ bool valid_path(const char* s) {
   });
 }
 
-bool valid_text(const char* s, size_t max) { return s && ::strnlen(s, max + 1) <= max; }
+bool valid_text(const char* s, size_t max) {
+  return s && ::strnlen(s, max + 1) <= max;
+}
 
-bool finite_non_negative(double v) { return std::isfinite(v) && v >= 0; }
+bool finite_non_negative(double v) {
+  return std::isfinite(v) && v >= 0;
+}
 
 }  // namespace
 
 std::string check_descriptor(const ocean_plugin_descriptor* d) {
   if (!d) return "entry function returned no descriptor (the plugin refused this host)";
-  if (d->struct_size < sizeof(ocean_plugin_descriptor)) return "descriptor is smaller than ABI 1.0 requires";
-  if (!valid_plugin_name(d->name)) return "descriptor name must be 1-64 characters of a-z, 0-9, '-' and '_'";
-  if (!valid_text(d->version, 64)) return "descriptor version is missing or longer than 64 characters";
+  if (d->struct_size < sizeof(ocean_plugin_descriptor))
+    return "descriptor is smaller than ABI 1.0 requires";
+  if (!valid_plugin_name(d->name))
+    return "descriptor name must be 1-64 characters of a-z, 0-9, '-' and '_'";
+  if (!valid_text(d->version, 64))
+    return "descriptor version is missing or longer than 64 characters";
   if (d->processor_count > 1024) return "more than 1024 processors";
   if (d->processor_count && !d->processors) return "processor_count is set but processors is NULL";
   if (d->direct_route_count > 1024) return "more than 1024 direct routes";
-  if (d->direct_route_count && !d->direct_routes) return "direct_route_count is set but direct_routes is NULL";
+  if (d->direct_route_count && !d->direct_routes)
+    return "direct_route_count is set but direct_routes is NULL";
   std::set<std::string> processor_routes;
   for (size_t i = 0; i < d->processor_count; ++i) {
     const auto& f = d->processors[i];
@@ -159,16 +174,18 @@ std::string check_descriptor(const ocean_plugin_descriptor* d) {
     if (!valid_text(f.name, 128) || !*f.name) return where + ": missing name";
     where += " (" + std::string(f.name) + ")";
     if (!valid_path(f.route)) return where + ": route must be a path like /webhook";
-    if (f.retry.struct_size < sizeof(ocean_retry_policy)) return where + ": retry policy table too small";
+    if (f.retry.struct_size < sizeof(ocean_retry_policy))
+      return where + ": retry policy table too small";
     if (f.retry.max_retries > 100) return where + ": max_retries above 100";
-    if (!finite_non_negative(f.retry.initial_retry_delay_seconds) || !finite_non_negative(f.retry.max_retry_delay_seconds) ||
+    if (!finite_non_negative(f.retry.initial_retry_delay_seconds) ||
+        !finite_non_negative(f.retry.max_retry_delay_seconds) ||
         !std::isfinite(f.retry.exponential_base_seconds) || f.retry.exponential_base_seconds <= 0)
       return where + ": retry delays must be finite and non-negative, the base positive";
     const auto* v = f.vtable;
     if (!v) return where + ": no vtable";
     if (v->struct_size < sizeof(ocean_processor_vtable)) return where + ": vtable too small";
-    if (!v->create || !v->destroy || !v->should_process_event || !v->get_matching_kinds || !v->authenticate ||
-        !v->validate_payload || !v->handle_event)
+    if (!v->create || !v->destroy || !v->should_process_event || !v->get_matching_kinds ||
+        !v->authenticate || !v->validate_payload || !v->handle_event)
       return where + ": vtable lacks a required function";
     processor_routes.insert(f.route);
   }
@@ -179,14 +196,18 @@ std::string check_descriptor(const ocean_plugin_descriptor* d) {
     if (!valid_text(r.method, 16) || !*r.method) return where + ": missing method";
     if (!valid_path(r.path)) return where + ": path must be a path like /hook";
     if (!r.handle) return where + ": no handler";
-    if (processor_routes.count(r.path)) return where + ": path " + r.path + " is also a processor route";
+    if (processor_routes.count(r.path))
+      return where + ": path " + r.path + " is also a processor route";
   }
   return {};
 }
 
-std::string PluginLibrary::file_sha256(const std::filesystem::path& file) { return sha256_hex(read_file(file)); }
+std::string PluginLibrary::file_sha256(const std::filesystem::path& file) {
+  return sha256_hex(read_file(file));
+}
 
-std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& file, const std::filesystem::path& cache_dir,
+std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& file,
+                                                   const std::filesystem::path& cache_dir,
                                                    HostServices& services) {
   std::string bytes = read_file(file);
   check_elf(bytes);
@@ -203,25 +224,30 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& 
   lib->api_ = make_host_api(lib->host_.get());
 
   boost::system::error_code ec;
-  lib->library_.load(lib->private_copy_, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+  lib->library_.load(lib->private_copy_,
+                     boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
   if (ec) {
     // dlerror() names the real cause (missing symbol, bad ELF); boost's message does not.
     const char* why = ::dlerror();
     throw PluginLoadError("cannot load: " + std::string(why ? why : ec.message().c_str()));
   }
   if (!lib->library_.has(OCEAN_PLUGIN_ENTRY_SYMBOL))
-    throw PluginLoadError("no entry symbol '" OCEAN_PLUGIN_ENTRY_SYMBOL "' (is it an oceand plugin, built with OCEAN_PLUGIN?)");
-  auto entry = lib->library_.get<const ocean_plugin_descriptor*(const ocean_host_api*)>(OCEAN_PLUGIN_ENTRY_SYMBOL);
+    throw PluginLoadError("no entry symbol '" OCEAN_PLUGIN_ENTRY_SYMBOL
+                          "' (is it an oceand plugin, built with OCEAN_PLUGIN?)");
+  auto entry = lib->library_.get<const ocean_plugin_descriptor*(const ocean_host_api*)>(
+      OCEAN_PLUGIN_ENTRY_SYMBOL);
   const ocean_plugin_descriptor* d = entry(&lib->api_);
   if (d && d->struct_size >= offsetof(ocean_plugin_descriptor, name) &&
       (d->abi_major != OCEAN_ABI_VERSION_MAJOR || d->abi_minor > OCEAN_ABI_VERSION_MINOR)) {
     std::ostringstream why;
-    why << "built for ABI " << d->abi_major << "." << d->abi_minor << ", this host speaks " << OCEAN_ABI_VERSION_MAJOR
-        << "." << OCEAN_ABI_VERSION_MINOR
-        << (d->abi_major != OCEAN_ABI_VERSION_MAJOR ? " (different major)" : " (plugin needs a newer host)");
+    why << "built for ABI " << d->abi_major << "." << d->abi_minor << ", this host speaks "
+        << OCEAN_ABI_VERSION_MAJOR << "." << OCEAN_ABI_VERSION_MINOR
+        << (d->abi_major != OCEAN_ABI_VERSION_MAJOR ? " (different major)"
+                                                    : " (plugin needs a newer host)");
     throw PluginLoadError(why.str());
   }
-  if (auto problem = check_descriptor(d); !problem.empty()) throw PluginLoadError("malformed descriptor: " + problem);
+  if (auto problem = check_descriptor(d); !problem.empty())
+    throw PluginLoadError("malformed descriptor: " + problem);
   lib->descriptor_ = d;
   lib->name_ = d->name;
   lib->version_ = d->version;
@@ -237,7 +263,8 @@ std::string PluginLibrary::abi_version() const {
 PluginLibrary::~PluginLibrary() {
   if (descriptor_ && descriptor_->shutdown) descriptor_->shutdown();
   if (library_.is_loaded()) {
-    LOG_DEBUG("plugins") << "unloading " << (name_.empty() ? file_ : name_) << " (" << sha256_.substr(0, 12) << ")";
+    LOG_DEBUG("plugins") << "unloading " << (name_.empty() ? file_ : name_) << " ("
+                         << sha256_.substr(0, 12) << ")";
     library_.unload();
   }
 }

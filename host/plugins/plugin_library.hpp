@@ -24,7 +24,8 @@ class PluginLoadError : public std::runtime_error {
 class PluginLibrary {
  public:
   // Throws PluginLoadError with a one-line reason.
-  static std::shared_ptr<PluginLibrary> load(const std::filesystem::path& file, const std::filesystem::path& cache_dir,
+  static std::shared_ptr<PluginLibrary> load(const std::filesystem::path& file,
+                                             const std::filesystem::path& cache_dir,
                                              HostServices& services);
   // SHA-256 (hex) of a file's content, or throws PluginLoadError.
   static std::string file_sha256(const std::filesystem::path& file);

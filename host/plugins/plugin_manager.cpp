@@ -48,10 +48,13 @@ std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfi
         lib = PluginLibrary::load(file, config->plugins_cache_dir, services_);
         gen->loaded_in[lib->sha256()] = gen->number;
       } else {
-        gen->loaded_in[lib->sha256()] = previous->loaded_in.count(lib->sha256()) ? previous->loaded_in.at(lib->sha256()) : gen->number;
+        gen->loaded_in[lib->sha256()] = previous->loaded_in.count(lib->sha256())
+                                            ? previous->loaded_in.at(lib->sha256())
+                                            : gen->number;
       }
       if (gen->plugins.count(lib->name()))
-        throw PluginLoadError("plugin name '" + lib->name() + "' is already served by " + gen->plugins[lib->name()]->file());
+        throw PluginLoadError("plugin name '" + lib->name() + "' is already served by " +
+                              gen->plugins[lib->name()]->file());
       status.name = lib->name();
       status.version = lib->version();
       status.abi_version = lib->abi_version();
@@ -112,7 +115,8 @@ void PluginManager::activate(std::shared_ptr<const Generation> generation) {
     current_ = std::move(generation);
     next_number_.store(current_->number + 1);
   }
-  LOG_INFO("plugins") << "generation " << current_->number << " active: " << current_->plugins.size() << " plugin(s), "
+  LOG_INFO("plugins") << "generation " << current_->number
+                      << " active: " << current_->plugins.size() << " plugin(s), "
                       << current_->integrations.size() << " integration(s)";
   // `old` is released here, or later by the last task that pinned it.
 }
@@ -126,16 +130,19 @@ void PluginManager::start_integrations(const std::shared_ptr<const Generation>& 
                                        const std::vector<std::string>& identifiers) {
   for (const auto& [id, integration] : generation->integrations) {
     if (!integration.plugin || !integration.plugin->descriptor().on_start) continue;
-    if (!identifiers.empty() && std::find(identifiers.begin(), identifiers.end(), id) == identifiers.end()) continue;
+    if (!identifiers.empty() &&
+        std::find(identifiers.begin(), identifiers.end(), id) == identifiers.end())
+      continue;
     {
-      std::lock_guard lock(starts_mutex_);
-      ++starts_running_;
+      std::lock_guard lock(starts_->mutex);
+      ++starts_->running;
     }
     auto timeout = std::chrono::duration<double>(generation->config->on_start_timeout_seconds);
     auto done = std::make_shared<std::promise<ocean_status>>();
     auto future = done->get_future().share();
-    // The thread pins the generation, so the library stays loaded while on_start runs, however long.
-    std::thread([this, generation, id = id, done] {
+    // The thread pins the generation, so the library stays loaded while on_start runs, however
+    // long.
+    std::thread([tracker = starts_, generation, id = id, done] {
       const Integration& in = generation->integrations.at(id);
       CallContext context;
       context.config = generation->config.get();
@@ -145,14 +152,14 @@ void PluginManager::start_integrations(const std::shared_ptr<const Generation>& 
       info.integration = to_ocean(in.config.identifier);
       info.base_url = to_ocean(generation->config->base_url);
       done->set_value(in.plugin->descriptor().on_start(&info));
-      std::lock_guard lock(starts_mutex_);
-      --starts_running_;
-      starts_cv_.notify_all();
+      std::lock_guard lock(tracker->mutex);
+      --tracker->running;
+      tracker->changed.notify_all();
     }).detach();
     std::thread([id = id, future, timeout] {
       if (future.wait_for(timeout) != std::future_status::ready) {
-        LOG_ERROR("plugins") << "on_start of '" << id << "' did not finish within " << timeout.count()
-                             << " s; oceand goes on serving";
+        LOG_ERROR("plugins") << "on_start of '" << id << "' did not finish within "
+                             << timeout.count() << " s; oceand goes on serving";
         return;
       }
       if (future.get() == OCEAN_STATUS_OK)
@@ -164,8 +171,8 @@ void PluginManager::start_integrations(const std::shared_ptr<const Generation>& 
 }
 
 bool PluginManager::wait_for_starts(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(starts_mutex_);
-  return starts_cv_.wait_for(lock, timeout, [&] { return starts_running_ == 0; });
+  std::unique_lock lock(starts_->mutex);
+  return starts_->changed.wait_for(lock, timeout, [&] { return starts_->running == 0; });
 }
 
 }  // namespace oceand

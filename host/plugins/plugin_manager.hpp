@@ -40,9 +40,13 @@ class PluginManager {
   std::shared_ptr<const Generation> current_;
   std::atomic<uint64_t> next_number_{1};
 
-  std::mutex starts_mutex_;
-  std::condition_variable starts_cv_;
-  int starts_running_ = 0;
+  // Shared with the on_start threads, which may outlive this manager when a plugin hangs.
+  struct StartTracker {
+    std::mutex mutex;
+    std::condition_variable changed;
+    int running = 0;
+  };
+  std::shared_ptr<StartTracker> starts_ = std::make_shared<StartTracker>();
 };
 
 }  // namespace oceand

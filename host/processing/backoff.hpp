@@ -9,8 +9,10 @@ namespace oceand {
 
 // Seconds to wait before the n-th retry (n = 1, 2, ...), Ocean's formula:
 // min(initial * base^(n-1), max). A Retry-After the processor asked for raises it (never lowers).
-inline double retry_delay_seconds(const ocean_retry_policy& policy, unsigned n, double retry_after_seconds = 0) {
-  double delay = policy.initial_retry_delay_seconds * std::pow(policy.exponential_base_seconds, n > 0 ? n - 1 : 0);
+inline double retry_delay_seconds(const ocean_retry_policy& policy, unsigned n,
+                                  double retry_after_seconds = 0) {
+  double delay = policy.initial_retry_delay_seconds *
+                 std::pow(policy.exponential_base_seconds, n > 0 ? n - 1 : 0);
   if (!std::isfinite(delay)) delay = policy.max_retry_delay_seconds;
   delay = std::min(delay, policy.max_retry_delay_seconds);
   return std::max(delay, retry_after_seconds);

@@ -16,16 +16,25 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
-double seconds_since(SteadyTime t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(SteadyTime t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 }  // namespace
 
-EventEngine::EventEngine(Settings settings, EventQueue& queue, DeadLetterStore& dead_letters, PluginManager& plugins,
-                         ResultSink& sink, Metrics& metrics)
-    : settings_(settings), queue_(queue), dead_letters_(dead_letters), plugins_(plugins), sink_(sink), metrics_(metrics) {}
+EventEngine::EventEngine(Settings settings, EventQueue& queue, DeadLetterStore& dead_letters,
+                         PluginManager& plugins, ResultSink& sink, Metrics& metrics)
+    : settings_(settings),
+      queue_(queue),
+      dead_letters_(dead_letters),
+      plugins_(plugins),
+      sink_(sink),
+      metrics_(metrics) {}
 
 EventEngine::~EventEngine() {
   if (running_) stop(std::chrono::seconds(0));
@@ -39,14 +48,17 @@ void EventEngine::start() {
   LOG_INFO("engine") << "started " << settings_.workers << " event worker(s)";
 }
 
-size_t EventEngine::in_flight() const { return queue_.depth(); }
+size_t EventEngine::in_flight() const {
+  return queue_.depth();
+}
 
 size_t EventEngine::stop(std::chrono::duration<double> drain) {
   if (!running_.exchange(false)) return queue_.depth();
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(drain);
   // Keep working until everything accepted is done or the drain time is up.
   while (queue_.depth() > 0 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // shutdown path only; polls a counter
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(5));  // shutdown path only; polls a counter
   }
   taking_ = false;
   watchdog_.cancel_all();
@@ -60,7 +72,8 @@ size_t EventEngine::stop(std::chrono::duration<double> drain) {
   size_t left = queue_.depth();
   if (left > 0) {
     LOG_WARN("engine") << left << " accepted event(s) not finished at shutdown"
-                       << (queue_.backend() == "memory" ? " (memory queue: they are lost)" : " (they resume at next start)");
+                       << (queue_.backend() == "memory" ? " (memory queue: they are lost)"
+                                                        : " (they resume at next start)");
   }
   return left;
 }
@@ -126,8 +139,9 @@ void EventEngine::worker_loop() {
 void EventEngine::route(EventJob& job) {
   job.routed = true;
   job.started = Clock::now();
-  job.deadline = job.started + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(settings_.max_event_processing_seconds));
+  job.deadline =
+      job.started + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(settings_.max_event_processing_seconds));
   auto current = plugins_.current();
   if (current != job.generation) {
     job.cache.release();  // made by the old generation's plugin, freed while it is still loaded
@@ -146,7 +160,8 @@ void EventEngine::route(EventJob& job) {
     ocean_event e = job.abi_event(1);
     void* instance = vt->create(ref.factory->factory_ctx, &e);
     if (!instance) {
-      LOG_ERROR("engine") << "event " << job.event->id << ": processor " << ref.name << " could not be created";
+      LOG_ERROR("engine") << "event " << job.event->id << ": processor " << ref.name
+                          << " could not be created";
       Task t;
       t.processor = job.processors.size();
       t.state = Task::State::failed;
@@ -197,12 +212,16 @@ EventEngine::Step EventEngine::run(EventJob& job) {
   return Step::finished;
 }
 
-void EventEngine::fail_task(EventJob& job, Task& task, const std::string& reason, const std::string& error) {
+void EventEngine::fail_task(EventJob& job, Task& task, const std::string& reason,
+                            const std::string& error) {
   task.state = Task::State::failed;
   task.failure_reason = reason;
   task.error = error;
-  const std::string& processor = job.processors.empty() ? std::string() : job.processors[task.processor].ref->name;
-  metrics_.add("oceand_tasks_total", {{"integration", job.event->integration}, {"processor", processor}, {"outcome", reason}});
+  const std::string& processor =
+      job.processors.empty() ? std::string() : job.processors[task.processor].ref->name;
+  metrics_.add(
+      "oceand_tasks_total",
+      {{"integration", job.event->integration}, {"processor", processor}, {"outcome", reason}});
 }
 
 void EventEngine::run_task(EventJob& job, Task& task) {
@@ -226,15 +245,20 @@ void EventEngine::run_task(EventJob& job, Task& task) {
       run.gate = ProcessorRun::Gate::passed;
     }
     if (run.gate != ProcessorRun::Gate::passed) {
-      const char* why = run.gate == ProcessorRun::Gate::rejected_authentication ? "authentication_failed" : "invalid_payload";
-      LOG_WARN("engine") << "event " << job.event->id << " integration=" << integration << " processor=" << processor
-                         << ": " << why << ", dropped";
-      metrics_.add("oceand_events_dropped_total", {{"integration", integration}, {"processor", processor}, {"reason", why}});
+      const char* why = run.gate == ProcessorRun::Gate::rejected_authentication
+                            ? "authentication_failed"
+                            : "invalid_payload";
+      LOG_WARN("engine") << "event " << job.event->id << " integration=" << integration
+                         << " processor=" << processor << ": " << why << ", dropped";
+      metrics_.add("oceand_events_dropped_total",
+                   {{"integration", integration}, {"processor", processor}, {"reason", why}});
     }
   }
   if (run.gate != ProcessorRun::Gate::passed) {
     task.state = Task::State::dropped;
-    task.failure_reason = run.gate == ProcessorRun::Gate::rejected_authentication ? "authentication_failed" : "invalid_payload";
+    task.failure_reason = run.gate == ProcessorRun::Gate::rejected_authentication
+                              ? "authentication_failed"
+                              : "invalid_payload";
     return;
   }
 
@@ -257,7 +281,8 @@ void EventEngine::run_task(EventJob& job, Task& task) {
   watchdog_.end(token);
 
   if (job.timed_out) {
-    std::string error = "timed out after " + std::to_string(settings_.max_event_processing_seconds) + " s (cancelled)";
+    std::string error = "timed out after " +
+                        std::to_string(settings_.max_event_processing_seconds) + " s (cancelled)";
     if (vt->on_error) vt->on_error(run.instance, &e, to_ocean(error));
     fail_task(job, task, "timed_out", error);
     return;
@@ -269,15 +294,19 @@ void EventEngine::run_task(EventJob& job, Task& task) {
     outcome = sink_.apply(*job.integration, *task.resource, *job.event, raw);
     if (outcome.kind == ApplyOutcome::Kind::applied) {
       task.state = Task::State::done;
-      metrics_.add("oceand_tasks_total", {{"integration", integration}, {"processor", processor}, {"outcome", "ok"}});
+      metrics_.add("oceand_tasks_total",
+                   {{"integration", integration}, {"processor", processor}, {"outcome", "ok"}});
       return;
     }
   } else {
-    outcome.kind = (status == OCEAN_STATUS_RETRY || context.http_retryable_failure) ? ApplyOutcome::Kind::retry
-                                                                                     : ApplyOutcome::Kind::failed;
+    outcome.kind = (status == OCEAN_STATUS_RETRY || context.http_retryable_failure)
+                       ? ApplyOutcome::Kind::retry
+                       : ApplyOutcome::Kind::failed;
     outcome.error = results.error;
     if (outcome.error.empty()) outcome.error = context.http_failure;
-    if (outcome.error.empty()) outcome.error = status == OCEAN_STATUS_RETRY ? "processor asked for a retry" : "processor failed";
+    if (outcome.error.empty())
+      outcome.error =
+          status == OCEAN_STATUS_RETRY ? "processor asked for a retry" : "processor failed";
     outcome.retry_after_seconds = results.retry_after_seconds;
   }
 
@@ -292,15 +321,19 @@ void EventEngine::run_task(EventJob& job, Task& task) {
     return;
   }
   double delay = retry_delay_seconds(policy, retry_number, outcome.retry_after_seconds);
-  auto due = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
+  auto due = Clock::now() +
+             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
   if (due >= job.deadline) {
-    fail_task(job, task, "timed_out", outcome.error + " (the next retry would pass max_event_processing_seconds)");
+    fail_task(job, task, "timed_out",
+              outcome.error + " (the next retry would pass max_event_processing_seconds)");
     return;
   }
   task.due = due;
-  metrics_.add("oceand_task_retries_total", {{"integration", integration}, {"processor", processor}});
-  LOG_INFO("engine") << "event " << job.event->id << " integration=" << integration << " processor=" << processor
-                     << " attempt " << task.attempts << " failed: " << outcome.error << "; retry " << retry_number << "/"
+  metrics_.add("oceand_task_retries_total",
+               {{"integration", integration}, {"processor", processor}});
+  LOG_INFO("engine") << "event " << job.event->id << " integration=" << integration
+                     << " processor=" << processor << " attempt " << task.attempts
+                     << " failed: " << outcome.error << "; retry " << retry_number << "/"
                      << policy.max_retries << " in " << delay << " s";
   if (retry_observer_) retry_observer_(job.event->id, processor, retry_number, delay);
 }
@@ -333,14 +366,20 @@ void EventEngine::finish(const JobPtr& job) {
     if (outcome != "failed" && any_dropped && !any_done) outcome = "rejected";
   }
   double duration = job->routed ? seconds_since(job->started) : 0;
-  metrics_.add("oceand_events_processed_total", {{"integration", event.integration}, {"outcome", outcome}});
-  metrics_.observe("oceand_event_processing_seconds", {{"integration", event.integration}}, duration);
-  metrics_.observe("oceand_event_end_to_end_seconds", {{"integration", event.integration}}, seconds_since(event.accepted));
+  metrics_.add("oceand_events_processed_total",
+               {{"integration", event.integration}, {"outcome", outcome}});
+  metrics_.observe("oceand_event_processing_seconds", {{"integration", event.integration}},
+                   duration);
+  metrics_.observe("oceand_event_end_to_end_seconds", {{"integration", event.integration}},
+                   seconds_since(event.accepted));
   {
     std::ostringstream line;
-    line << "event " << event.id << " integration=" << event.integration << " route=" << event.route;
-    for (size_t i = 0; i < job->processors.size(); ++i) line << (i ? "," : " processor=") << job->processors[i].ref->name;
-    line << " outcome=" << outcome << " attempts=" << attempts << " duration_ms=" << static_cast<long>(duration * 1000);
+    line << "event " << event.id << " integration=" << event.integration
+         << " route=" << event.route;
+    for (size_t i = 0; i < job->processors.size(); ++i)
+      line << (i ? "," : " processor=") << job->processors[i].ref->name;
+    line << " outcome=" << outcome << " attempts=" << attempts
+         << " duration_ms=" << static_cast<long>(duration * 1000);
     if (!event.delivery_id.empty()) line << " delivery=" << event.delivery_id;
     if (!error.empty()) line << " reason=" << reason << " error=\"" << error << "\"";
     if (outcome == "failed")

@@ -30,10 +30,11 @@ class EventEngine {
     double max_event_processing_seconds = 90;
   };
   // Observers for tests and metrics: a retry was scheduled (event id, n-th retry, delay seconds).
-  using RetryObserver = std::function<void(uint64_t event_id, const std::string& processor, unsigned n, double delay)>;
+  using RetryObserver = std::function<void(uint64_t event_id, const std::string& processor,
+                                           unsigned n, double delay)>;
 
-  EventEngine(Settings settings, EventQueue& queue, DeadLetterStore& dead_letters, PluginManager& plugins,
-              ResultSink& sink, Metrics& metrics);
+  EventEngine(Settings settings, EventQueue& queue, DeadLetterStore& dead_letters,
+              PluginManager& plugins, ResultSink& sink, Metrics& metrics);
   ~EventEngine();
 
   void set_retry_observer(RetryObserver observer) { retry_observer_ = std::move(observer); }

@@ -7,7 +7,9 @@ EventJob::EventJob(EventPtr e) : event(std::move(e)) {
   for (const auto& [k, v] : event->headers) abi_headers.push_back({to_ocean(k), to_ocean(v)});
 }
 
-EventJob::~EventJob() { release_plugin_state(); }
+EventJob::~EventJob() {
+  release_plugin_state();
+}
 
 void EventJob::release_plugin_state() {
   for (auto& p : processors) {

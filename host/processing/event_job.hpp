@@ -19,7 +19,12 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 struct ProcessorRun {
   const ProcessorRef* ref = nullptr;
   void* instance = nullptr;
-  enum class Gate { unchecked, passed, rejected_authentication, rejected_payload } gate = Gate::unchecked;
+  enum class Gate {
+    unchecked,
+    passed,
+    rejected_authentication,
+    rejected_payload
+  } gate = Gate::unchecked;
 };
 
 // One (processor, resource) unit of work, with its own retry count.

@@ -66,7 +66,8 @@ size_t GroupScheduler::ready() const {
 
 bool GroupScheduler::wait_below(size_t limit, std::chrono::milliseconds wait) {
   std::unique_lock lock(mutex_);
-  return capacity_cv_.wait_for(lock, wait, [&] { return scheduled_ < limit || closed_; }) && !closed_;
+  return capacity_cv_.wait_for(lock, wait, [&] { return scheduled_ < limit || closed_; }) &&
+         !closed_;
 }
 
 void GroupScheduler::close() {

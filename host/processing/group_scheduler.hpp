@@ -38,7 +38,8 @@ class GroupScheduler {
   std::condition_variable ready_cv_;
   std::condition_variable capacity_cv_;
   std::deque<JobPtr> ready_;
-  std::unordered_map<std::string, std::deque<JobPtr>> waiting_;  // groups held, with their queued jobs
+  std::unordered_map<std::string, std::deque<JobPtr>>
+      waiting_;  // groups held, with their queued jobs
   size_t scheduled_ = 0;
   bool closed_ = false;
 };

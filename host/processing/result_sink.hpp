@@ -30,8 +30,8 @@ struct ApplyOutcome {
 class ResultSink {
  public:
   virtual ~ResultSink() = default;
-  virtual ApplyOutcome apply(const Integration& integration, const ResourceMapping& resource, const Event& event,
-                             RawResults& results) = 0;
+  virtual ApplyOutcome apply(const Integration& integration, const ResourceMapping& resource,
+                             const Event& event, RawResults& results) = 0;
 };
 
 }  // namespace oceand

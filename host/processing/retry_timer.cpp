@@ -4,7 +4,9 @@ namespace oceand {
 
 RetryTimer::RetryTimer() : thread_([this] { run(); }) {}
 
-RetryTimer::~RetryTimer() { stop(); }
+RetryTimer::~RetryTimer() {
+  stop();
+}
 
 void RetryTimer::schedule(Clock::time_point due, std::function<void()> callback) {
   {

@@ -28,7 +28,9 @@ class RetryTimer {
     Clock::time_point due;
     uint64_t sequence;
     std::function<void()> callback;
-    bool operator>(const Entry& other) const { return due != other.due ? due > other.due : sequence > other.sequence; }
+    bool operator>(const Entry& other) const {
+      return due != other.due ? due > other.due : sequence > other.sequence;
+    }
   };
   void run();
 

@@ -6,7 +6,9 @@ namespace oceand {
 
 Watchdog::Watchdog() : thread_([this] { run(); }) {}
 
-Watchdog::~Watchdog() { stop(); }
+Watchdog::~Watchdog() {
+  stop();
+}
 
 uint64_t Watchdog::begin(EventJob& job, const ProcessorRun& run) {
   uint64_t token;
@@ -53,7 +55,8 @@ void Watchdog::run() {
     for (auto& [_, r] : running_) {
       if (r.fired) continue;
       if (r.deadline <= now) {
-        LOG_WARN("engine") << "event " << r.job->event->id << " passed max_event_processing_seconds: cancelling";
+        LOG_WARN("engine") << "event " << r.job->event->id
+                           << " passed max_event_processing_seconds: cancelling";
         fire(r);
       } else {
         next = std::min(next, r.deadline);

@@ -20,7 +20,8 @@ class Watchdog {
 
   // Registers a running call; returns a token for end().
   uint64_t begin(EventJob& job, const ProcessorRun& run);
-  // The call returned. Waits for a cancel in progress on it, so the instance can be destroyed after.
+  // The call returned. Waits for a cancel in progress on it, so the instance can be destroyed
+  // after.
   void end(uint64_t token);
   // Cancels every running call (shutdown).
   void cancel_all();

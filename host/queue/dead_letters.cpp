@@ -9,8 +9,9 @@ uint64_t MemoryDeadLetters::add(DeadLetter letter) {
   letter.id = next_id_++;
   letters_.push_back(std::move(letter));
   while (letters_.size() > retention_) {
-    LOG_WARN("dead-letters") << "retention bound " << retention_ << " reached: dropping dead letter "
-                             << letters_.front().id << " (event " << letters_.front().event->id << ")";
+    LOG_WARN("dead-letters") << "retention bound " << retention_
+                             << " reached: dropping dead letter " << letters_.front().id
+                             << " (event " << letters_.front().event->id << ")";
     letters_.pop_front();
   }
   return letters_.back().id;
@@ -19,7 +20,8 @@ uint64_t MemoryDeadLetters::add(DeadLetter letter) {
 std::vector<DeadLetter> MemoryDeadLetters::list(size_t limit) const {
   std::lock_guard lock(mutex_);
   std::vector<DeadLetter> out;
-  for (auto it = letters_.rbegin(); it != letters_.rend() && out.size() < limit; ++it) out.push_back(*it);
+  for (auto it = letters_.rbegin(); it != letters_.rend() && out.size() < limit; ++it)
+    out.push_back(*it);
   return out;
 }
 

@@ -15,14 +15,17 @@ struct Event {
   uint64_t id = 0;
   std::string integration;
   std::string route;
-  std::string body;     // raw bytes as received (signatures are computed over these)
-  std::string payload;  // the JSON payload when the body was a form; empty when the body is the JSON
+  std::string body;  // raw bytes as received (signatures are computed over these)
+  std::string
+      payload;  // the JSON payload when the body was a form; empty when the body is the JSON
   std::vector<std::pair<std::string, std::string>> headers;  // lower-cased names, arrival order
   std::string delivery_id;
   int64_t received_at_ms = 0;  // Unix epoch
   std::chrono::steady_clock::time_point accepted;
 
-  std::string_view payload_json() const { return payload.empty() ? std::string_view(body) : std::string_view(payload); }
+  std::string_view payload_json() const {
+    return payload.empty() ? std::string_view(body) : std::string_view(payload);
+  }
   size_t memory_bytes() const;
 };
 

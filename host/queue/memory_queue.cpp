@@ -3,7 +3,8 @@
 namespace oceand {
 
 size_t Event::memory_bytes() const {
-  size_t n = sizeof(Event) + integration.size() + route.size() + body.size() + payload.size() + delivery_id.size();
+  size_t n = sizeof(Event) + integration.size() + route.size() + body.size() + payload.size() +
+             delivery_id.size();
   for (const auto& [k, v] : headers) n += k.size() + v.size() + 2 * sizeof(std::string);
   return n;
 }
@@ -14,7 +15,8 @@ MemoryQueue::MemoryQueue(size_t max_pending, double dedupe_window_seconds)
 bool MemoryQueue::seen_recently(const std::string& key, std::chrono::steady_clock::time_point now) {
   while (!delivered_order_.empty() && now - delivered_order_.front().first > dedupe_window_) {
     auto it = delivered_.find(delivered_order_.front().second);
-    if (it != delivered_.end() && it->second == delivered_order_.front().first) delivered_.erase(it);
+    if (it != delivered_.end() && it->second == delivered_order_.front().first)
+      delivered_.erase(it);
     delivered_order_.pop_front();
   }
   auto it = delivered_.find(key);
@@ -24,7 +26,8 @@ bool MemoryQueue::seen_recently(const std::string& key, std::chrono::steady_cloc
 PushResult MemoryQueue::push(const EventPtr& event) {
   auto now = std::chrono::steady_clock::now();
   std::string key;
-  if (!event->delivery_id.empty() && dedupe_window_.count() > 0) key = event->integration + '\n' + event->delivery_id;
+  if (!event->delivery_id.empty() && dedupe_window_.count() > 0)
+    key = event->integration + '\n' + event->delivery_id;
   {
     std::lock_guard lock(mutex_);
     if (!open_) return PushResult::closed;

@@ -1,8 +1,8 @@
 // The smallest complete oceand plugin: copy this directory to start your own.
 //
-// It accepts any JSON object POSTed to /integration/example/webhook whose body has an "id", turns it
-// into one raw result of kind "example", and deletes it instead when the body says
-// "action": "deleted". A request without an "id" fails validation and is dropped.
+// It accepts any JSON object POSTed to /integration/example/webhook whose body has an "id", turns
+// it into one raw result of kind "example", and deletes it instead when the body says "action":
+// "deleted". A request without an "id" fails validation and is dropped.
 #include <ocean/sdk.hpp>
 
 namespace {
@@ -14,12 +14,17 @@ class ExampleProcessor : public ocean::WebhookProcessor {
     initial_retry_delay_seconds = 1.0;
   }
 
-  bool should_process_event(const ocean::WebhookEvent& event) override { return event.payload().IsObject(); }
+  bool should_process_event(const ocean::WebhookEvent& event) override {
+    return event.payload().IsObject();
+  }
 
-  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override { return {"example"}; }
+  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override {
+    return {"example"};
+  }
 
   // With `config: {webhook_secret: ...}` set for the integration, require X-Hub-Signature-256.
-  bool authenticate(const rapidjson::Value&, const ocean::Headers& headers, std::string_view raw_body) override {
+  bool authenticate(const rapidjson::Value&, const ocean::Headers& headers,
+                    std::string_view raw_body) override {
     auto secret = event().config("webhook_secret");
     if (!secret || secret->empty()) return true;
     auto signature = headers.get("x-hub-signature-256");
@@ -31,11 +36,14 @@ class ExampleProcessor : public ocean::WebhookProcessor {
     return id != payload.MemberEnd() && (id->value.IsString() || id->value.IsNumber());
   }
 
-  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload, const ocean::ResourceConfig& resource) override {
-    ocean::log_info("example event " + ocean::to_json(payload["id"]) + " for kind " + std::string(resource.kind()));
+  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
+                                             const ocean::ResourceConfig& resource) override {
+    ocean::log_info("example event " + ocean::to_json(payload["id"]) + " for kind " +
+                    std::string(resource.kind()));
     ocean::WebhookEventRawResults results;
     auto action = payload.FindMember("action");
-    bool deleted = action != payload.MemberEnd() && action->value.IsString() && std::string_view(action->value.GetString()) == "deleted";
+    bool deleted = action != payload.MemberEnd() && action->value.IsString() &&
+                   std::string_view(action->value.GetString()) == "deleted";
     if (deleted)
       results.add_deleted(payload);
     else
@@ -52,4 +60,6 @@ class ExampleProcessor : public ocean::WebhookProcessor {
 
 }  // namespace
 
-OCEAN_PLUGIN("example", "1.0.0") { plugin.add_processor<ExampleProcessor>("/webhook"); }
+OCEAN_PLUGIN("example", "1.0.0") {
+  plugin.add_processor<ExampleProcessor>("/webhook");
+}

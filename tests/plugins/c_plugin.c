@@ -16,7 +16,9 @@ static void* create(void* ctx, const ocean_event* event) {
   (void)event;
   return malloc(1);
 }
-static void destroy(void* p) { free(p); }
+static void destroy(void* p) {
+  free(p);
+}
 static bool should_process(void* p, const ocean_event* e) {
   (void)p;
   return e->payload.len > 2;
@@ -37,7 +39,8 @@ static bool validate(void* p, const ocean_event* e) {
   (void)e;
   return true;
 }
-static ocean_status handle(void* p, const ocean_event* e, const ocean_resource* r, ocean_results* out) {
+static ocean_status handle(void* p, const ocean_event* e, const ocean_resource* r,
+                           ocean_results* out) {
   (void)p;
   (void)r;
   g_api->log(g_api->host, OCEAN_LOG_INFO, str("c plugin handled an event"));
@@ -46,13 +49,25 @@ static ocean_status handle(void* p, const ocean_event* e, const ocean_resource* 
   return OCEAN_STATUS_OK;
 }
 
-static const ocean_processor_vtable vtable = {
-    sizeof(ocean_processor_vtable), create, destroy, should_process, kinds, authenticate, validate, handle,
-    NULL, NULL, NULL};
+static const ocean_processor_vtable vtable = {sizeof(ocean_processor_vtable),
+                                              create,
+                                              destroy,
+                                              should_process,
+                                              kinds,
+                                              authenticate,
+                                              validate,
+                                              handle,
+                                              NULL,
+                                              NULL,
+                                              NULL};
 
-static const ocean_processor_factory factories[] __attribute__((unused)) = {
-    {sizeof(ocean_processor_factory), "CProcessor", "/c-hook",
-     {sizeof(ocean_retry_policy), 3, 1.0, 30.0, 2.0}, &vtable, NULL}};
+static const ocean_processor_factory factories[]
+    __attribute__((unused)) = {{sizeof(ocean_processor_factory),
+                                "CProcessor",
+                                "/c-hook",
+                                {sizeof(ocean_retry_policy), 3, 1.0, 30.0, 2.0},
+                                &vtable,
+                                NULL}};
 
 #ifndef TEST_ABI_MAJOR
 #define TEST_ABI_MAJOR OCEAN_ABI_VERSION_MAJOR
@@ -64,14 +79,23 @@ static const ocean_processor_factory factories[] __attribute__((unused)) = {
 #define TEST_PLUGIN_NAME "cplugin"
 #endif
 
-static const ocean_plugin_descriptor descriptor __attribute__((unused)) = {
-    sizeof(ocean_plugin_descriptor), TEST_ABI_MAJOR, TEST_ABI_MINOR, TEST_PLUGIN_NAME, "1.0.0",
+static const ocean_plugin_descriptor descriptor
+    __attribute__((unused)) = {sizeof(ocean_plugin_descriptor),
+                               TEST_ABI_MAJOR,
+                               TEST_ABI_MINOR,
+                               TEST_PLUGIN_NAME,
+                               "1.0.0",
 #ifdef TEST_MALFORMED
-    NULL, 1,
+                               NULL,
+                               1,
 #else
-    factories, 1,
+                                factories,
+                                1,
 #endif
-    NULL, NULL, 0, NULL};
+                               NULL,
+                               NULL,
+                               0,
+                               NULL};
 
 #ifndef TEST_NO_ENTRY
 OCEAN_EXPORT const ocean_plugin_descriptor* ocean_plugin_entry(const ocean_host_api* api) {
@@ -79,5 +103,7 @@ OCEAN_EXPORT const ocean_plugin_descriptor* ocean_plugin_entry(const ocean_host_
   return &descriptor;
 }
 #else
-OCEAN_EXPORT int not_an_oceand_plugin(void) { return 42; }
+OCEAN_EXPORT int not_an_oceand_plugin(void) {
+  return 42;
+}
 #endif

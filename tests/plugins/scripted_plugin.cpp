@@ -1,5 +1,6 @@
 // A test plugin whose behaviour the test chooses per event, through the payload:
-//   {"id": 1, "mode": "ok" | "retry" | "fail" | "throw" | "hang" | "reject_auth" | "invalid" | "none",
+//   {"id": 1, "mode": "ok" | "retry" | "fail" | "throw" | "hang" | "reject_auth" | "invalid" |
+//   "none",
 //    "succeed_on": 3, "kinds": ["thing"], "both": true, "key": "group-a", "delay_ms": 5}
 // It counts every hook call through the host's metrics so tests can see what ran.
 #include <ocean/sdk.hpp>
@@ -43,7 +44,8 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
     }
     return kinds;
   }
-  bool authenticate(const rapidjson::Value& payload, const ocean::Headers&, std::string_view) override {
+  bool authenticate(const rapidjson::Value& payload, const ocean::Headers&,
+                    std::string_view) override {
     ocean::metric_add("authenticate");
     return str(payload, "mode", "ok") != "reject_auth";
   }
@@ -51,14 +53,17 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
     ocean::metric_add("validate_payload");
     return str(payload, "mode", "ok") != "invalid";
   }
-  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload, const ocean::ResourceConfig& resource) override {
+  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
+                                             const ocean::ResourceConfig& resource) override {
     ocean::metric_add("handle_event");
     ocean::metric_add("handle_event_" + std::string(resource.kind()));
-    if (int delay = num(payload, "delay_ms", 0); delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    if (int delay = num(payload, "delay_ms", 0); delay > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay));
     std::string mode = str(payload, "mode", "ok");
     int succeed_on = num(payload, "succeed_on", 0);
     if (mode == "retry" && (succeed_on == 0 || static_cast<int>(event().attempt()) < succeed_on))
-      throw ocean::RetryableError("transient failure on attempt " + std::to_string(event().attempt()));
+      throw ocean::RetryableError("transient failure on attempt " +
+                                  std::to_string(event().attempt()));
     if (mode == "fail") throw ocean::RetryableError("always failing");
     if (mode == "throw") throw std::logic_error("processor bug");
     if (mode == "hang") {
@@ -76,7 +81,9 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
     ocean::metric_add("cancel");
     WebhookProcessor::cancel();
   }
-  std::string group_key(const ocean::WebhookEvent& event) override { return str(event.payload(), "key", ""); }
+  std::string group_key(const ocean::WebhookEvent& event) override {
+    return str(event.payload(), "key", "");
+  }
 };
 
 // Accepts only events with "both": true, to show two processors on one route.
@@ -86,7 +93,8 @@ class SecondProcessor : public ScriptedProcessor {
     auto it = event.payload().FindMember("both");
     return it != event.payload().MemberEnd() && it->value.IsTrue();
   }
-  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload, const ocean::ResourceConfig&) override {
+  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
+                                             const ocean::ResourceConfig&) override {
     ocean::metric_add("second_handle_event");
     ocean::WebhookEventRawResults results;
     results.add_updated(payload);
@@ -99,4 +107,9 @@ class SecondProcessor : public ScriptedProcessor {
 OCEAN_PLUGIN("scripted", "0.1.0") {
   plugin.add_processor<ScriptedProcessor>("/webhook");
   plugin.add_processor<SecondProcessor>("/webhook");
+  plugin.on_start([](const ocean::InstanceInfo& instance) {
+    ocean::metric_add("on_start");
+    if (instance.base_url == "http://on-start.test") ocean::metric_add("on_start_saw_base_url");
+    return true;
+  });
 }

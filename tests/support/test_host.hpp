@@ -58,7 +58,8 @@ inline fs::path plugin_file(const std::string& name) {
 }
 
 // Waits for `condition` with a deadline; true when it held in time.
-inline bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
+inline bool wait_until(const std::function<bool()>& condition,
+                       std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
   auto end = std::chrono::steady_clock::now() + deadline;
   while (std::chrono::steady_clock::now() < end) {
     if (condition()) return true;
@@ -75,10 +76,11 @@ class CapturingSink : public ResultSink {
     uint64_t event_id;
     std::vector<std::string> updated, deleted;
   };
-  ApplyOutcome apply(const Integration& integration, const ResourceMapping& resource, const Event& event,
-                     RawResults& results) override {
+  ApplyOutcome apply(const Integration& integration, const ResourceMapping& resource,
+                     const Event& event, RawResults& results) override {
     std::lock_guard lock(mutex_);
-    entries_.push_back({integration.config.identifier, resource.kind, event.id, results.updated, results.deleted});
+    entries_.push_back(
+        {integration.config.identifier, resource.kind, event.id, results.updated, results.deleted});
     return ApplyOutcome::applied();
   }
   std::vector<Entry> entries() const {
@@ -110,16 +112,20 @@ class TestHost {
   explicit TestHost(const std::vector<std::string>& plugins, const std::string& extra_yaml = "",
                     const std::string& integrations_yaml = "") {
     fs::create_directories(dir_.path() / "plugins");
-    for (const auto& p : plugins) fs::copy_file(plugin_file(p), dir_.path() / "plugins" / (p + ".so"));
+    for (const auto& p : plugins)
+      fs::copy_file(plugin_file(p), dir_.path() / "plugins" / (p + ".so"));
     write_file(dir_.path() / "config" / "scripted" / "port-app-config.yaml", kScriptedMapping);
     write_file(dir_.path() / "config" / "cplugin" / "port-app-config.yaml",
                "resources:\n  - kind: c-kind\n    selector: {query: \"true\"}\n");
     std::string yaml;
-    if (extra_yaml.find("server:") == std::string::npos) yaml += "server: {host: 127.0.0.1, port: 0}\n";
+    if (extra_yaml.find("server:") == std::string::npos)
+      yaml += "server: {host: 127.0.0.1, port: 0}\n";
     if (extra_yaml.find("queue:") == std::string::npos) yaml += "queue: {backend: memory}\n";
-    yaml += "log_level: warning\n"
-            "plugins: {dir: " + (dir_.path() / "plugins").string() + ", cache_dir: " +
-                       (dir_.path() / "cache").string() + "}\n" + extra_yaml;
+    yaml +=
+        "log_level: warning\n"
+        "plugins: {dir: " +
+        (dir_.path() / "plugins").string() + ", cache_dir: " + (dir_.path() / "cache").string() +
+        "}\n" + extra_yaml;
     if (!integrations_yaml.empty()) yaml += "integrations:\n" + integrations_yaml;
     config_path_ = dir_.path() / "config" / "oceand.yaml";
     write_file(config_path_, yaml);
@@ -132,14 +138,19 @@ class TestHost {
     if (headers.empty()) headers.emplace_back("Content-Type", "application/json");
     return HttpClient::request("POST", url(path), headers, body, std::chrono::seconds(10));
   }
-  HttpResult get(const std::string& path) { return HttpClient::request("GET", url(path), {}, "", std::chrono::seconds(10)); }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(host_->port()) + path; }
+  HttpResult get(const std::string& path) {
+    return HttpClient::request("GET", url(path), {}, "", std::chrono::seconds(10));
+  }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(host_->port()) + path;
+  }
 
   double plugin_counter(const std::string& name, const std::string& plugin = "scripted") {
     return host_->metrics().value("oceand_plugin_" + name + "_total", {{"plugin", plugin}});
   }
   double processed(const std::string& integration, const std::string& outcome) {
-    return host_->metrics().value("oceand_events_processed_total", {{"integration", integration}, {"outcome", outcome}});
+    return host_->metrics().value("oceand_events_processed_total",
+                                  {{"integration", integration}, {"outcome", outcome}});
   }
   bool wait_processed(double n) {
     return wait_until([&] { return host_->metrics().total("oceand_events_processed_total") >= n; });

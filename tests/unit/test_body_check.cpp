@@ -17,9 +17,11 @@ TEST_CASE("is_json_object") {
   CHECK_FALSE(is_json_object("{} {}"));
   CHECK_FALSE(is_json_object("{\"a\": \"\xff\"}"));  // not UTF-8
   // Deep nesting does not recurse: 100,000 levels are checked without a stack overflow.
-  std::string deep = std::string("{\"a\":") + std::string(100000, '[') + std::string(100000, ']') + "}";
+  std::string deep =
+      std::string("{\"a\":") + std::string(100000, '[') + std::string(100000, ']') + "}";
   CHECK(is_json_object(deep));
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(OCEAN_CORPORA_DIR) + "/github"))
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(OCEAN_CORPORA_DIR) + "/github"))
     CHECK(is_json_object(oceand::test::read_file(entry.path())));
 }
 

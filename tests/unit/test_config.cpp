@@ -28,7 +28,9 @@ TEST_CASE("the shipped config/oceand.yaml loads") {
 
 TEST_CASE("OCEAN__ environment variables override any key") {
   TempDir dir;
-  write_file(dir.path() / "c.yaml", "server: {port: 9000}\nintegrations:\n  github:\n    config: {webhook_secret: file}\n");
+  write_file(
+      dir.path() / "c.yaml",
+      "server: {port: 9000}\nintegrations:\n  github:\n    config: {webhook_secret: file}\n");
   auto c = load_host_config((dir.path() / "c.yaml").string(),
                             {"OCEAN__SERVER__PORT=9100", "OCEAN__EVENT_WORKERS_COUNT=16",
                              "OCEAN__INTEGRATIONS__GITHUB__CONFIG__WEBHOOK_SECRET=from-env",
@@ -46,17 +48,22 @@ TEST_CASE("bad configuration is refused with the key named") {
     write_file(dir.path() / "c.yaml", yaml);
     return load_host_config((dir.path() / "c.yaml").string(), {});
   };
-  CHECK_THROWS_WITH_AS(load("event_workers_count: 0\n"), doctest::Contains("event_workers_count"), ConfigError);
-  CHECK_THROWS_WITH_AS(load("server: {port: seventy}\n"), doctest::Contains("server.port"), ConfigError);
+  CHECK_THROWS_WITH_AS(load("event_workers_count: 0\n"), doctest::Contains("event_workers_count"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(load("server: {port: seventy}\n"), doctest::Contains("server.port"),
+                       ConfigError);
   CHECK_THROWS_WITH_AS(load("sever: {}\n"), doctest::Contains("sever: unknown key"), ConfigError);
-  CHECK_THROWS_WITH_AS(load("queue: {backend: kafka}\n"), doctest::Contains("queue.backend"), ConfigError);
+  CHECK_THROWS_WITH_AS(load("queue: {backend: kafka}\n"), doctest::Contains("queue.backend"),
+                       ConfigError);
   CHECK_THROWS_WITH_AS(load("server: [1\n"), doctest::Contains("c.yaml"), ConfigError);
-  CHECK_THROWS_WITH_AS(load("integrations:\n  Bad Name: {}\n"), doctest::Contains("identifiers"), ConfigError);
+  CHECK_THROWS_WITH_AS(load("integrations:\n  Bad Name: {}\n"), doctest::Contains("identifiers"),
+                       ConfigError);
   CHECK_THROWS_AS(load_host_config(std::string("/nonexistent.yaml"), {}), ConfigError);
 }
 
 TEST_CASE("YAML scalars become JSON types as YAML 1.2 reads them") {
-  auto json = yaml_to_json_text(YAML::Load("{a: true, b: '12', c: 12, d: 1.5, e: null, f: text, g: [1, x]}"));
+  auto json = yaml_to_json_text(
+      YAML::Load("{a: true, b: '12', c: 12, d: 1.5, e: null, f: text, g: [1, x]}"));
   CHECK(json == R"({"a":true,"b":"12","c":12,"d":1.5,"e":null,"f":"text","g":[1,"x"]})");
 }
 
@@ -71,6 +78,7 @@ TEST_CASE("port-app-config: resources, kinds and flags") {
   CHECK(d.delete_dependent_entities);
   CHECK_THROWS_AS(parse_port_app_config("resources: [{selector: {}}]", "m.yaml"), ConfigError);
   CHECK_THROWS_AS(parse_port_app_config("- 1", "m.yaml"), ConfigError);
-  auto shipped = load_port_app_config(std::string(OCEAN_SOURCE_DIR) + "/config/github/port-app-config.yaml");
+  auto shipped =
+      load_port_app_config(std::string(OCEAN_SOURCE_DIR) + "/config/github/port-app-config.yaml");
   CHECK(shipped.resources_of_kind("pull-request").size() == 1);
 }

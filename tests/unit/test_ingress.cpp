@@ -28,10 +28,12 @@ TEST_CASE("ingress answers 200, 400, 404, 405, 413, 415") {
   std::string big = R"({"pad": ")" + std::string(2000, 'x') + R"("})";
   CHECK(t.post("/integration/scripted/webhook", big).status == 413);
 
-  CHECK(t.post("/integration/scripted/webhook", "<xml/>", {{"Content-Type", "application/xml"}}).status == 415);
+  CHECK(t.post("/integration/scripted/webhook", "<xml/>", {{"Content-Type", "application/xml"}})
+            .status == 415);
 
   REQUIRE(t.wait_processed(2));
-  CHECK(t.host().metrics().value("oceand_events_received_total", {{"integration", "scripted"}}) == 2);
+  CHECK(t.host().metrics().value("oceand_events_received_total", {{"integration", "scripted"}}) ==
+        2);
 }
 
 TEST_CASE("GitHub's form encoding and curl's default content type are accepted") {
@@ -42,7 +44,8 @@ TEST_CASE("GitHub's form encoding and curl's default content type are accepted")
   auto curl_style = t.post("/integration/scripted/webhook", R"({"id": 8})",
                            {{"Content-Type", "application/x-www-form-urlencoded"}});
   CHECK(curl_style.status == 200);
-  CHECK(t.post("/integration/scripted/webhook", "payload=%5B%5D", {{"Content-Type", "application/x-www-form-urlencoded"}})
+  CHECK(t.post("/integration/scripted/webhook", "payload=%5B%5D",
+               {{"Content-Type", "application/x-www-form-urlencoded"}})
             .status == 400);
   REQUIRE(t.wait_processed(2));
   auto entries = t.sink().entries();
@@ -53,25 +56,30 @@ TEST_CASE("GitHub's form encoding and curl's default content type are accepted")
 }
 
 TEST_CASE("queue full answers 503 with Retry-After, and nothing accepted is lost") {
-  TestHost t({"scripted"}, "queue: {backend: memory, max_pending: 1}\nmax_wait_seconds_before_shutdown: 0\n");
+  TestHost t({"scripted"},
+             "queue: {backend: memory, max_pending: 1}\nmax_wait_seconds_before_shutdown: 0\n");
   CHECK(t.post("/integration/scripted/webhook", R"({"id": 1, "mode": "hang"})").status == 200);
   auto full = t.post("/integration/scripted/webhook", R"({"id": 2})");
   CHECK(full.status == 503);
   CHECK(full.header("retry-after") == "1");
-  CHECK(t.host().metrics().value("oceand_ingress_rejected_total", {{"integration", "scripted"}, {"reason", "queue_full"}}) == 1);
+  CHECK(t.host().metrics().value("oceand_ingress_rejected_total",
+                                 {{"integration", "scripted"}, {"reason", "queue_full"}}) == 1);
   CHECK(t.host().queue().depth() == 1);
 }
 
 TEST_CASE("a repeated delivery id is answered 200 and processed once") {
   TestHost t({"scripted"});
-  HeaderList headers{{"Content-Type", "application/json"}, {"X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"}};
+  HeaderList headers{{"Content-Type", "application/json"},
+                     {"X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"}};
   CHECK(t.post("/integration/scripted/webhook", R"({"id": 1})", headers).status == 200);
   CHECK(t.post("/integration/scripted/webhook", R"({"id": 1})", headers).status == 200);
   HeaderList other{{"Content-Type", "application/json"}, {"X-GitHub-Delivery", "another"}};
   CHECK(t.post("/integration/scripted/webhook", R"({"id": 1})", other).status == 200);
   REQUIRE(t.wait_processed(2));
-  CHECK(t.host().metrics().value("oceand_events_duplicate_total", {{"integration", "scripted"}}) == 1);
-  CHECK(t.host().metrics().value("oceand_events_received_total", {{"integration", "scripted"}}) == 2);
+  CHECK(t.host().metrics().value("oceand_events_duplicate_total", {{"integration", "scripted"}}) ==
+        1);
+  CHECK(t.host().metrics().value("oceand_events_received_total", {{"integration", "scripted"}}) ==
+        2);
 }
 
 TEST_CASE("503 while shutting down") {
@@ -90,14 +98,16 @@ TEST_CASE("health, ready, metrics") {
   REQUIRE(t.wait_processed(1));
   auto metrics = t.get("/metrics");
   CHECK(metrics.status == 200);
-  CHECK(metrics.body.find("oceand_events_received_total{integration=\"scripted\"} 1") != std::string::npos);
+  CHECK(metrics.body.find("oceand_events_received_total{integration=\"scripted\"} 1") !=
+        std::string::npos);
   CHECK(metrics.body.find("# TYPE oceand_event_processing_seconds histogram") != std::string::npos);
 }
 
 TEST_CASE("admin endpoints need the token when one is set") {
   TestHost t({"scripted"}, "admin: {token: s3cret}\n");
   CHECK(t.get("/admin/plugins").status == 401);
-  auto ok = HttpClient::request("GET", t.url("/admin/plugins"), {{"Authorization", "Bearer s3cret"}}, "", std::chrono::seconds(5));
+  auto ok = HttpClient::request("GET", t.url("/admin/plugins"),
+                                {{"Authorization", "Bearer s3cret"}}, "", std::chrono::seconds(5));
   CHECK(ok.status == 200);
   CHECK(ok.body.find("\"name\":\"scripted\"") != std::string::npos);
 }

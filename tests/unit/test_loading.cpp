@@ -15,7 +15,9 @@ const PluginFileStatus* status_of(const Generation& gen, const std::string& file
 }
 }  // namespace
 
-TEST_CASE("refused: truncated, not ELF, wrong ABI major, newer minor, no entry symbol, malformed descriptor") {
+TEST_CASE(
+    "refused: truncated, not ELF, wrong ABI major, newer minor, no entry symbol, malformed "
+    "descriptor") {
   TestHost t({"scripted", "wrong_major", "newer_minor", "no_entry", "malformed"});
   // Two more made by hand, then a reload picks them up.
   std::string good = read_file(plugin_file("scripted"));
@@ -36,12 +38,9 @@ TEST_CASE("refused: truncated, not ELF, wrong ABI major, newer minor, no entry s
     const char* file;
     const char* reason;
   } expected[] = {
-      {"truncated.so", "truncated"},
-      {"notelf.so", "not an ELF"},
-      {"wrong_major.so", "different major"},
-      {"newer_minor.so", "newer host"},
-      {"no_entry.so", "no entry symbol"},
-      {"malformed.so", "malformed descriptor"},
+      {"truncated.so", "truncated"},         {"notelf.so", "not an ELF"},
+      {"wrong_major.so", "different major"}, {"newer_minor.so", "newer host"},
+      {"no_entry.so", "no entry symbol"},    {"malformed.so", "malformed descriptor"},
   };
   for (const auto& e : expected) {
     CAPTURE(e.file);

@@ -66,22 +66,29 @@ TEST_CASE("oceand serves the example plugin and stops cleanly on SIGTERM") {
   fs::copy_file(plugin_file("example"), dir.path() / "plugins" / "example.so");
   write_file(dir.path() / "oceand.yaml",
              "server: {host: 127.0.0.1, port: 0}\nqueue: {backend: memory}\n"
-             "plugins: {dir: " + (dir.path() / "plugins").string() + ", cache_dir: " + (dir.path() / "cache").string() +
-                 "}\nintegrations:\n  example:\n    mapping: " + OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n");
+             "plugins: {dir: " +
+                 (dir.path() / "plugins").string() +
+                 ", cache_dir: " + (dir.path() / "cache").string() +
+                 "}\nintegrations:\n  example:\n    mapping: " + OCEAN_SOURCE_DIR +
+                 "/config/example/port-app-config.yaml\n");
   fs::path log = dir.path() / "oceand.log";
   OceandProcess oceand({"--config", (dir.path() / "oceand.yaml").string()}, log);
   int port = 0;
   REQUIRE(wait_until([&] { return (port = listening_port(log)) != 0; }));
   std::string base = "http://127.0.0.1:" + std::to_string(port);
-  auto r = HttpClient::request("POST", base + "/integration/example/webhook",
-                               {{"Content-Type", "application/x-www-form-urlencoded"}},  // what curl -d sends
-                               R"({"id": 42, "title": "hello"})", std::chrono::seconds(5));
+  auto r = HttpClient::request(
+      "POST", base + "/integration/example/webhook",
+      {{"Content-Type", "application/x-www-form-urlencoded"}},  // what curl -d sends
+      R"({"id": 42, "title": "hello"})", std::chrono::seconds(5));
   CHECK(r.status == 200);
   CHECK(r.body == R"({"status":"ok"})");
   REQUIRE(wait_until([&] { return read_file(log).find("outcome=ok") != std::string::npos; }));
   std::string text = read_file(log);
   CHECK(text.find("example event 42 for kind example") != std::string::npos);
-  CHECK(text.find("integration=example route=/webhook processor=ExampleProcessor outcome=ok attempts=1") != std::string::npos);
+  CHECK(
+      text.find(
+          "integration=example route=/webhook processor=ExampleProcessor outcome=ok attempts=1") !=
+      std::string::npos);
   oceand.signal(SIGTERM);
   CHECK(oceand.wait_exit(std::chrono::seconds(10)) == 0);
   CHECK(read_file(log).find("stopped") != std::string::npos);
@@ -92,8 +99,9 @@ TEST_CASE("oceand --check reports refused plugins and exits non-zero") {
   fs::create_directories(dir.path() / "plugins");
   fs::copy_file(plugin_file("example"), dir.path() / "plugins" / "example.so");
   write_file(dir.path() / "plugins" / "broken.so", "not a library");
-  write_file(dir.path() / "oceand.yaml", "plugins: {dir: " + (dir.path() / "plugins").string() + ", cache_dir: " +
-                                             (dir.path() / "cache").string() + "}\n");
+  write_file(dir.path() / "oceand.yaml", "plugins: {dir: " + (dir.path() / "plugins").string() +
+                                             ", cache_dir: " + (dir.path() / "cache").string() +
+                                             "}\n");
   fs::path log = dir.path() / "check.log";
   OceandProcess check({"--check", "--config", (dir.path() / "oceand.yaml").string()}, log);
   CHECK(check.wait_exit(std::chrono::seconds(20)) == 1);
@@ -102,7 +110,8 @@ TEST_CASE("oceand --check reports refused plugins and exits non-zero") {
   CHECK(text.find("REFUSED") != std::string::npos);
 
   fs::remove(dir.path() / "plugins" / "broken.so");
-  OceandProcess ok({"--check", "--config", (dir.path() / "oceand.yaml").string()}, dir.path() / "ok.log");
+  OceandProcess ok({"--check", "--config", (dir.path() / "oceand.yaml").string()},
+                   dir.path() / "ok.log");
   CHECK(ok.wait_exit(std::chrono::seconds(20)) == 0);
 }
 

@@ -28,7 +28,9 @@ TEST_CASE("one matching processor makes one task per mapped resource of its kind
 
 TEST_CASE("an event matching two kinds runs one task per kind") {
   TestHost t({"scripted"});
-  CHECK(t.post("/integration/scripted/webhook", R"({"id": 2, "kinds": ["thing", "other"]})").status == 200);
+  CHECK(
+      t.post("/integration/scripted/webhook", R"({"id": 2, "kinds": ["thing", "other"]})").status ==
+      200);
   REQUIRE(t.wait_processed(1));
   CHECK(t.plugin_counter("handle_event_thing") == 1);
   CHECK(t.plugin_counter("handle_event_other") == 1);
@@ -56,7 +58,8 @@ TEST_CASE("two processors accept: both run") {
 
 TEST_CASE("a processor accepts but the mapping lacks its kind: no-op") {
   TestHost t({"scripted"});
-  CHECK(t.post("/integration/scripted/webhook", R"({"id": 5, "kinds": ["unmapped"]})").status == 200);
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 5, "kinds": ["unmapped"]})").status ==
+        200);
   REQUIRE(t.wait_processed(1));
   CHECK(t.processed("scripted", "noop") == 1);
   CHECK(t.plugin_counter("authenticate") == 0);
@@ -65,16 +68,18 @@ TEST_CASE("a processor accepts but the mapping lacks its kind: no-op") {
 
 TEST_CASE("authenticate false: dropped, handle_event never called, no retry") {
   TestHost t({"scripted"});
-  CHECK(t.post("/integration/scripted/webhook", R"({"id": 6, "mode": "reject_auth"})").status == 200);
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 6, "mode": "reject_auth"})").status ==
+        200);
   REQUIRE(t.wait_processed(1));
   CHECK(t.processed("scripted", "rejected") == 1);
   CHECK(t.plugin_counter("authenticate") == 1);
   CHECK(t.plugin_counter("validate_payload") == 0);
   CHECK(t.plugin_counter("handle_event") == 0);
   CHECK(t.host().dead_letters().size() == 0);
-  CHECK(t.host().metrics().value("oceand_events_dropped_total", {{"integration", "scripted"},
-                                                                 {"processor", "ScriptedProcessor"},
-                                                                 {"reason", "authentication_failed"}}) == 1);
+  CHECK(t.host().metrics().value("oceand_events_dropped_total",
+                                 {{"integration", "scripted"},
+                                  {"processor", "ScriptedProcessor"},
+                                  {"reason", "authentication_failed"}}) == 1);
 }
 
 TEST_CASE("validate_payload false: dropped, handle_event never called") {
@@ -91,10 +96,11 @@ struct RetryLog {
   std::mutex mutex;
   std::vector<std::pair<unsigned, double>> delays;
   void attach(Host& host) {
-    host.engine().set_retry_observer([this](uint64_t, const std::string&, unsigned n, double delay) {
-      std::lock_guard lock(mutex);
-      delays.emplace_back(n, delay);
-    });
+    host.engine().set_retry_observer(
+        [this](uint64_t, const std::string&, unsigned n, double delay) {
+          std::lock_guard lock(mutex);
+          delays.emplace_back(n, delay);
+        });
   }
   std::vector<std::pair<unsigned, double>> get() {
     std::lock_guard lock(mutex);
@@ -107,7 +113,8 @@ TEST_CASE("a retryable failure twice then success: three attempts with the backo
   TestHost t({"scripted"});
   RetryLog log;
   log.attach(t.host());
-  CHECK(t.post("/integration/scripted/webhook", R"({"id": 8, "mode": "retry", "succeed_on": 3})").status == 200);
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 8, "mode": "retry", "succeed_on": 3})")
+            .status == 200);
   REQUIRE(t.wait_processed(1));
   CHECK(t.processed("scripted", "ok") == 1);
   CHECK(t.plugin_counter("handle_event") == 3);
@@ -139,7 +146,8 @@ TEST_CASE("retries exhausted: failed, dead-lettered, on_error on every failure")
   CHECK(letters[0].reason == "retries_exhausted");
   CHECK(letters[0].attempts == 4);
   CHECK(letters[0].error.find("always failing") != std::string::npos);
-  CHECK(t.host().metrics().value("oceand_events_dead_lettered_total", {{"integration", "scripted"}}) == 1);
+  CHECK(t.host().metrics().value("oceand_events_dead_lettered_total",
+                                 {{"integration", "scripted"}}) == 1);
 }
 
 TEST_CASE("a handler past max_event_processing_seconds is cancelled") {
@@ -177,7 +185,8 @@ TEST_CASE("events of one group run one at a time in arrival order; groups run in
   const char* groups[] = {"a", "b", "c", "d"};
   for (int i = 0; i < per_group; ++i)
     for (const char* g : groups)
-      REQUIRE(t.post("/integration/scripted/webhook", std::string(R"({"id": )") + std::to_string(i) + R"(, "key": ")" + g +
+      REQUIRE(t.post("/integration/scripted/webhook", std::string(R"({"id": )") +
+                                                          std::to_string(i) + R"(, "key": ")" + g +
                                                           R"(", "delay_ms": 1})")
                   .status == 200);
   REQUIRE(t.wait_processed(per_group * 4));
@@ -228,4 +237,11 @@ TEST_CASE("shutdown drains work in flight before stopping") {
   t->host().stop();
   CHECK(t->sink().size() == 1);
   CHECK(t->host().queue().depth() == 0);
+}
+
+TEST_CASE("on_start runs once per integration after load, with base_url") {
+  TestHost t({"scripted"}, "base_url: http://on-start.test\n");
+  REQUIRE(wait_until([&] { return t.plugin_counter("on_start_saw_base_url") == 1; }));
+  CHECK(t.host().plugins().wait_for_starts(std::chrono::seconds(5)));
+  CHECK(t.plugin_counter("on_start") == 1);
 }

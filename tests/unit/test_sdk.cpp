@@ -1,4 +1,5 @@
-// The SDK's signature helpers against published test vectors (shared/corpora/signature_vectors.json).
+// The SDK's signature helpers against published test vectors
+// (shared/corpora/signature_vectors.json).
 #include <doctest/doctest.h>
 
 #include <rapidjson/document.h>
@@ -35,7 +36,8 @@ TEST_CASE("verify_hmac_sha256 accepts GitHub's published vector and rejects tamp
   CHECK_FALSE(ocean::verify_hmac_sha256(secret, payload, ""));
 }
 
-TEST_CASE("verify_standard_webhook accepts the reference vector and rejects the negative examples") {
+TEST_CASE(
+    "verify_standard_webhook accepts the reference vector and rejects the negative examples") {
   auto d = vectors();
   const auto& sw = d["standard_webhooks_v1"];
   std::string secret = sw["secret"].GetString();
@@ -49,7 +51,8 @@ TEST_CASE("verify_standard_webhook accepts the reference vector and rejects the 
   for (const auto& neg : sw["negative_examples_from_go_tests"].GetArray())
     CHECK_FALSE(ocean::verify_standard_webhook(secret, id, ts, payload, neg.GetString(), now));
   CHECK_FALSE(ocean::verify_standard_webhook(secret, id, ts, payload + " ", sig, now));
-  CHECK_FALSE(ocean::verify_standard_webhook(secret, id, ts, payload, sig, now + 301));  // outside tolerance
+  CHECK_FALSE(ocean::verify_standard_webhook(secret, id, ts, payload, sig,
+                                             now + 301));  // outside tolerance
   CHECK(ocean::verify_standard_webhook(secret, id, ts, payload, sig, now + 299));
 }
 

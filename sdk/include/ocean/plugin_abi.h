@@ -74,7 +74,7 @@ typedef enum ocean_log_level {
 } ocean_log_level;
 
 /* Opaque host objects. Plugins only ever hold pointers to them and pass them back. */
-typedef struct ocean_host ocean_host;             /* one per loaded plugin library */
+typedef struct ocean_host ocean_host;               /* one per loaded plugin library */
 typedef struct ocean_string_list ocean_string_list; /* host-owned output: a list of strings */
 typedef struct ocean_string_out ocean_string_out;   /* host-owned output: one string */
 typedef struct ocean_results ocean_results;         /* host-owned output of handle_event */
@@ -85,16 +85,16 @@ typedef struct ocean_http_response_handle ocean_http_response_handle;
  * several times; the pointer itself may differ between calls. */
 typedef struct ocean_event {
   size_t struct_size;
-  uint64_t id;              /* unique per host database; stable across retries and restarts */
-  ocean_str integration;    /* integration identifier, e.g. "github" */
-  ocean_str route;          /* the registered path that received it, e.g. "/webhook" */
-  ocean_str payload;        /* the payload as JSON text: always one JSON object */
-  ocean_str raw_body;       /* the request body exactly as received (for signatures) */
+  uint64_t id;                 /* unique per host database; stable across retries and restarts */
+  ocean_str integration;       /* integration identifier, e.g. "github" */
+  ocean_str route;             /* the registered path that received it, e.g. "/webhook" */
+  ocean_str payload;           /* the payload as JSON text: always one JSON object */
+  ocean_str raw_body;          /* the request body exactly as received (for signatures) */
   const ocean_header* headers; /* lower-cased names, in arrival order */
   size_t header_count;
-  ocean_str delivery_id;    /* from x-github-delivery, x-atlassian-webhook-identifier or webhook-id */
-  int64_t received_at_ms;   /* Unix epoch milliseconds */
-  uint32_t attempt;         /* 1 for the first attempt of a task, 2 for its first retry, ... */
+  ocean_str delivery_id;  /* from x-github-delivery, x-atlassian-webhook-identifier or webhook-id */
+  int64_t received_at_ms; /* Unix epoch milliseconds */
+  uint32_t attempt;       /* 1 for the first attempt of a task, 2 for its first retry, ... */
   /* A per-event slot the plugin may use to cache work (a parsed payload) between hook calls for
    * this event. Read and written only with the host callbacks event_cache_get/event_cache_set. */
   void* host_private;
@@ -113,17 +113,17 @@ typedef struct ocean_resource {
  * min(initial_retry_delay_seconds * exponential_base_seconds^(n-1), max_retry_delay_seconds). */
 typedef struct ocean_retry_policy {
   size_t struct_size;
-  uint32_t max_retries;                 /* Ocean's default: 3 */
-  double initial_retry_delay_seconds;   /* 1.0 */
-  double max_retry_delay_seconds;       /* 30.0 */
-  double exponential_base_seconds;      /* 2.0 */
+  uint32_t max_retries;               /* Ocean's default: 3 */
+  double initial_retry_delay_seconds; /* 1.0 */
+  double max_retry_delay_seconds;     /* 30.0 */
+  double exponential_base_seconds;    /* 2.0 */
 } ocean_retry_policy;
 
 /* An outgoing HTTP request made through the host. Owned by the caller; borrowed for the call. */
 typedef struct ocean_http_request {
   size_t struct_size;
-  ocean_str method;  /* "GET", "POST", ... */
-  ocean_str url;     /* absolute http:// or https:// URL */
+  ocean_str method; /* "GET", "POST", ... */
+  ocean_str url;    /* absolute http:// or https:// URL */
   const ocean_header* headers;
   size_t header_count;
   ocean_str body;
@@ -134,11 +134,11 @@ typedef struct ocean_http_request {
  * host and stays valid until the plugin passes `handle` to http_response_free. */
 typedef struct ocean_http_response {
   size_t struct_size;
-  int32_t status;      /* HTTP status, or 0 when no response arrived (see `error`) */
+  int32_t status; /* HTTP status, or 0 when no response arrived (see `error`) */
   ocean_str body;
   const ocean_header* headers; /* lower-cased names */
   size_t header_count;
-  ocean_str error;     /* transport error (DNS, connect, TLS, timeout); empty when status != 0 */
+  ocean_str error; /* transport error (DNS, connect, TLS, timeout); empty when status != 0 */
   ocean_http_response_handle* handle;
 } ocean_http_response;
 
@@ -234,8 +234,8 @@ typedef struct ocean_direct_route {
 /* What a plugin is. Returned by the entry function; plugin-owned, static, valid until unload. */
 typedef struct ocean_plugin_descriptor {
   size_t struct_size;
-  uint16_t abi_major; /* OCEAN_ABI_VERSION_MAJOR the plugin was built with */
-  uint16_t abi_minor; /* OCEAN_ABI_VERSION_MINOR the plugin was built with */
+  uint16_t abi_major;  /* OCEAN_ABI_VERSION_MAJOR the plugin was built with */
+  uint16_t abi_minor;  /* OCEAN_ABI_VERSION_MINOR the plugin was built with */
   const char* name;    /* NUL-terminated; [a-z0-9_-]+ */
   const char* version; /* NUL-terminated, free form, e.g. "1.2.0" */
   const ocean_processor_factory* processors;

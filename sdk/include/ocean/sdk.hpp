@@ -12,11 +12,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <cxxabi.h>
 #include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstring>
-#include <cxxabi.h>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -43,24 +43,45 @@ namespace detail {
 // One per plugin library: plugins are built with hidden visibility, so every .so has its own.
 inline const ocean_host_api* g_api = nullptr;
 
-inline ocean_str view(std::string_view s) { return ocean_str{s.data(), s.size()}; }
-inline std::string_view view(ocean_str s) { return s.len ? std::string_view(s.ptr, s.len) : std::string_view(); }
+inline ocean_str view(std::string_view s) {
+  return ocean_str{s.data(), s.size()};
+}
+inline std::string_view view(ocean_str s) {
+  return s.len ? std::string_view(s.ptr, s.len) : std::string_view();
+}
 }  // namespace detail
 
-enum class LogLevel { debug = OCEAN_LOG_DEBUG, info = OCEAN_LOG_INFO, warning = OCEAN_LOG_WARNING, error = OCEAN_LOG_ERROR };
+enum class LogLevel {
+  debug = OCEAN_LOG_DEBUG,
+  info = OCEAN_LOG_INFO,
+  warning = OCEAN_LOG_WARNING,
+  error = OCEAN_LOG_ERROR
+};
 
 inline void log(LogLevel level, std::string_view message) {
-  if (detail::g_api) detail::g_api->log(detail::g_api->host, static_cast<ocean_log_level>(level), detail::view(message));
+  if (detail::g_api)
+    detail::g_api->log(detail::g_api->host, static_cast<ocean_log_level>(level),
+                       detail::view(message));
 }
-inline void log_debug(std::string_view m) { log(LogLevel::debug, m); }
-inline void log_info(std::string_view m) { log(LogLevel::info, m); }
-inline void log_warning(std::string_view m) { log(LogLevel::warning, m); }
-inline void log_error(std::string_view m) { log(LogLevel::error, m); }
+inline void log_debug(std::string_view m) {
+  log(LogLevel::debug, m);
+}
+inline void log_info(std::string_view m) {
+  log(LogLevel::info, m);
+}
+inline void log_warning(std::string_view m) {
+  log(LogLevel::warning, m);
+}
+inline void log_error(std::string_view m) {
+  log(LogLevel::error, m);
+}
 
 // A value from the `config` block of an integration in oceand.yaml (dot-separated key).
-inline std::optional<std::string> integration_config(std::string_view integration, std::string_view key) {
+inline std::optional<std::string> integration_config(std::string_view integration,
+                                                     std::string_view key) {
   ocean_str value{};
-  if (!detail::g_api || !detail::g_api->config_get(detail::g_api->host, detail::view(integration), detail::view(key), &value))
+  if (!detail::g_api || !detail::g_api->config_get(detail::g_api->host, detail::view(integration),
+                                                   detail::view(key), &value))
     return std::nullopt;
   return std::string(detail::view(value));
 }
@@ -98,7 +119,7 @@ struct Header {
 };
 
 struct Response {
-  int status = 0;           // 0: no response arrived, see error
+  int status = 0;  // 0: no response arrived, see error
   std::string body;
   std::vector<Header> headers;  // names lower-cased
   std::string error;
@@ -109,15 +130,17 @@ struct Response {
       if (h.name.size() != name.size()) continue;
       bool same = true;
       for (size_t i = 0; i < name.size() && same; ++i)
-        same = std::tolower(static_cast<unsigned char>(h.name[i])) == std::tolower(static_cast<unsigned char>(name[i]));
+        same = std::tolower(static_cast<unsigned char>(h.name[i])) ==
+               std::tolower(static_cast<unsigned char>(name[i]));
       if (same) return h.value;
     }
     return std::nullopt;
   }
 };
 
-inline Response request(std::string_view method, std::string_view url, const std::vector<Header>& headers = {},
-                        std::string_view body = {}, std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+inline Response request(std::string_view method, std::string_view url,
+                        const std::vector<Header>& headers = {}, std::string_view body = {},
+                        std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
   Response out;
   if (!detail::g_api) {
     out.error = "oceand host not available";
@@ -141,12 +164,15 @@ inline Response request(std::string_view method, std::string_view url, const std
   out.body.assign(detail::view(resp.body));
   out.error.assign(detail::view(resp.error));
   for (size_t i = 0; i < resp.header_count; ++i)
-    out.headers.push_back({std::string(detail::view(resp.headers[i].name)), std::string(detail::view(resp.headers[i].value))});
+    out.headers.push_back({std::string(detail::view(resp.headers[i].name)),
+                           std::string(detail::view(resp.headers[i].value))});
   if (resp.handle) detail::g_api->http_response_free(detail::g_api->host, resp.handle);
   return out;
 }
 
-inline Response get(std::string_view url, const std::vector<Header>& headers = {}) { return request("GET", url, headers); }
+inline Response get(std::string_view url, const std::vector<Header>& headers = {}) {
+  return request("GET", url, headers);
+}
 
 }  // namespace http
 
@@ -157,8 +183,8 @@ inline Response get(std::string_view url, const std::vector<Header>& headers = {
 inline std::string hmac_sha256(std::string_view key, std::string_view data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-            data.size(), mac, &len))
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+            reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len))
     return {};
   return std::string(reinterpret_cast<const char*>(mac), len);
 }
@@ -174,7 +200,9 @@ inline std::string to_hex(std::string_view bytes) {
   return out;
 }
 
-inline std::string hmac_sha256_hex(std::string_view key, std::string_view data) { return to_hex(hmac_sha256(key, data)); }
+inline std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+  return to_hex(hmac_sha256(key, data));
+}
 
 // Compares in time that depends only on the lengths.
 inline bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -184,7 +212,8 @@ inline bool constant_time_equal(std::string_view a, std::string_view b) {
 
 // True when `signature` is the hex HMAC-SHA256 of `body` under `secret`. Accepts an optional
 // "sha256=" prefix (GitHub's X-Hub-Signature-256 format) and upper-case hex.
-inline bool verify_hmac_sha256(std::string_view secret, std::string_view body, std::string_view signature) {
+inline bool verify_hmac_sha256(std::string_view secret, std::string_view body,
+                               std::string_view signature) {
   constexpr std::string_view prefix = "sha256=";
   if (signature.substr(0, prefix.size()) == prefix) signature.remove_prefix(prefix.size());
   std::string given(signature);
@@ -194,7 +223,8 @@ inline bool verify_hmac_sha256(std::string_view secret, std::string_view body, s
 
 inline std::string base64_encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(bytes.data()),
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()),
                           static_cast<int>(bytes.size()));
   out.resize(n > 0 ? static_cast<size_t>(n) : 0);
   return out;
@@ -203,7 +233,8 @@ inline std::string base64_encode(std::string_view bytes) {
 inline std::optional<std::string> base64_decode(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;
   std::string out(3 * text.size() / 4, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()),
                           static_cast<int>(text.size()));
   if (n < 0) return std::nullopt;
   size_t pad = 0;
@@ -213,11 +244,12 @@ inline std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
-// Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: "v1,<base64>" entries separated
-// by spaces). `secret` is "whsec_<base64 key>" or the base64 key itself. The timestamp must be within
-// `tolerance_seconds` of `now_unix`.
-inline bool verify_standard_webhook(std::string_view secret, std::string_view webhook_id, std::string_view webhook_timestamp,
-                                    std::string_view body, std::string_view signature_header, long long now_unix,
+// Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: "v1,<base64>" entries
+// separated by spaces). `secret` is "whsec_<base64 key>" or the base64 key itself. The timestamp
+// must be within `tolerance_seconds` of `now_unix`.
+inline bool verify_standard_webhook(std::string_view secret, std::string_view webhook_id,
+                                    std::string_view webhook_timestamp, std::string_view body,
+                                    std::string_view signature_header, long long now_unix,
                                     long long tolerance_seconds = 300) {
   constexpr std::string_view prefix = "whsec_";
   if (secret.substr(0, prefix.size()) == prefix) secret.remove_prefix(prefix.size());
@@ -271,7 +303,9 @@ class Headers {
     }
     return std::nullopt;
   }
-  std::string_view get_or(std::string_view name, std::string_view fallback) const { return get(name).value_or(fallback); }
+  std::string_view get_or(std::string_view name, std::string_view fallback) const {
+    return get(name).value_or(fallback);
+  }
   size_t size() const { return count_; }
 
  private:
@@ -310,7 +344,9 @@ class WebhookEvent {
   std::string_view delivery_id() const { return detail::view(raw_->delivery_id); }
   uint64_t id() const { return raw_->id; }
   uint32_t attempt() const { return raw_->attempt; }
-  std::optional<std::string> config(std::string_view key) const { return integration_config(integration(), key); }
+  std::optional<std::string> config(std::string_view key) const {
+    return integration_config(integration(), key);
+  }
   const ocean_event* raw() const { return raw_; }
 
  private:
@@ -368,18 +404,20 @@ class WebhookProcessor {
 
   virtual bool should_process_event(const WebhookEvent& event) = 0;
   virtual std::vector<std::string> get_matching_kinds(const WebhookEvent& event) = 0;
-  virtual bool authenticate(const rapidjson::Value& payload, const Headers& headers, std::string_view raw_body) {
+  virtual bool authenticate(const rapidjson::Value& payload, const Headers& headers,
+                            std::string_view raw_body) {
     (void)payload, (void)headers, (void)raw_body;
     return true;
   }
   virtual bool validate_payload(const rapidjson::Value& payload) = 0;
   // Throw RetryableError for a transient failure; any other exception fails the event for good.
-  virtual WebhookEventRawResults handle_event(const rapidjson::Value& payload, const ResourceConfig& resource) = 0;
+  virtual WebhookEventRawResults handle_event(const rapidjson::Value& payload,
+                                              const ResourceConfig& resource) = 0;
   virtual void on_error(const std::string& error) { (void)error; }
   // Called from another thread while handle_event runs; the default sets cancelled().
   virtual void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
-  // Events with the same key run one at a time, in arrival order. Empty: the event is its own group.
-  // Called on a fresh instance without event(); must be cheap and do no I/O.
+  // Events with the same key run one at a time, in arrival order. Empty: the event is its own
+  // group. Called on a fresh instance without event(); must be cheap and do no I/O.
   virtual std::string group_key(const WebhookEvent& event) {
     (void)event;
     return {};
@@ -408,7 +446,8 @@ namespace detail {
 
 inline std::string demangle(const char* name) {
   int status = 0;
-  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
+  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status),
+                                             std::free);
   std::string s = (status == 0 && out) ? out.get() : name;
   auto colon = s.rfind("::");
   return colon == std::string::npos ? s : s.substr(colon + 2);
@@ -441,7 +480,13 @@ struct ProcessorAdapter {
         nullptr);
   }
   static void destroy(void* p) noexcept {
-    detail::guarded("processor destructor", [&] { delete static_cast<T*>(p); return 0; }, 0);
+    detail::guarded(
+        "processor destructor",
+        [&] {
+          delete static_cast<T*>(p);
+          return 0;
+        },
+        0);
   }
   static T& self(void* p) { return *static_cast<T*>(p); }
   // The event pointer may differ between calls (retries), so every hook refreshes it.
@@ -450,50 +495,86 @@ struct ProcessorAdapter {
     return self(p);
   }
   static bool should_process_event(void* p, const ocean_event* e) noexcept {
-    return detail::guarded("should_process_event", [&] { auto& s = bind(p, e); return s.should_process_event(s.event()); }, false);
+    return detail::guarded(
+        "should_process_event",
+        [&] {
+          auto& s = bind(p, e);
+          return s.should_process_event(s.event());
+        },
+        false);
   }
-  static ocean_status get_matching_kinds(void* p, const ocean_event* e, ocean_string_list* out) noexcept {
+  static ocean_status get_matching_kinds(void* p, const ocean_event* e,
+                                         ocean_string_list* out) noexcept {
     return detail::guarded(
         "get_matching_kinds",
         [&] {
           auto& s = bind(p, e);
-          for (const auto& kind : s.get_matching_kinds(s.event())) detail::g_api->string_list_add(out, detail::view(kind));
+          for (const auto& kind : s.get_matching_kinds(s.event()))
+            detail::g_api->string_list_add(out, detail::view(kind));
           return OCEAN_STATUS_OK;
         },
         OCEAN_STATUS_FAILED);
   }
   static bool authenticate(void* p, const ocean_event* e) noexcept {
     return detail::guarded(
-        "authenticate", [&] { auto& s = bind(p, e); return s.authenticate(s.event().payload(), s.event().headers(), s.event().raw_body()); },
+        "authenticate",
+        [&] {
+          auto& s = bind(p, e);
+          return s.authenticate(s.event().payload(), s.event().headers(), s.event().raw_body());
+        },
         false);
   }
   static bool validate_payload(void* p, const ocean_event* e) noexcept {
-    return detail::guarded("validate_payload", [&] { auto& s = bind(p, e); return s.validate_payload(s.event().payload()); }, false);
+    return detail::guarded(
+        "validate_payload",
+        [&] {
+          auto& s = bind(p, e);
+          return s.validate_payload(s.event().payload());
+        },
+        false);
   }
-  static ocean_status handle_event(void* p, const ocean_event* e, const ocean_resource* r, ocean_results* out) noexcept {
+  static ocean_status handle_event(void* p, const ocean_event* e, const ocean_resource* r,
+                                   ocean_results* out) noexcept {
     try {
       auto& s = bind(p, e);
       ResourceConfig resource(r);
       WebhookEventRawResults results = s.handle_event(s.event().payload(), resource);
-      for (const auto& item : results.updated_raw_results) detail::g_api->results_add_updated(out, detail::view(item));
-      for (const auto& item : results.deleted_raw_results) detail::g_api->results_add_deleted(out, detail::view(item));
+      for (const auto& item : results.updated_raw_results)
+        detail::g_api->results_add_updated(out, detail::view(item));
+      for (const auto& item : results.deleted_raw_results)
+        detail::g_api->results_add_deleted(out, detail::view(item));
       return OCEAN_STATUS_OK;
     } catch (const RetryableError& err) {
       detail::g_api->results_set_error(out, detail::view(err.what()));
-      if (err.retry_after_seconds() > 0) detail::g_api->results_set_retry_after(out, err.retry_after_seconds());
+      if (err.retry_after_seconds() > 0)
+        detail::g_api->results_set_retry_after(out, err.retry_after_seconds());
       return OCEAN_STATUS_RETRY;
     } catch (const std::exception& err) {
-      detail::g_api->results_set_error(out, detail::view(std::string("handle_event threw: ") + err.what()));
+      detail::g_api->results_set_error(
+          out, detail::view(std::string("handle_event threw: ") + err.what()));
     } catch (...) {
-      detail::g_api->results_set_error(out, detail::view("handle_event threw a non-standard exception"));
+      detail::g_api->results_set_error(out,
+                                       detail::view("handle_event threw a non-standard exception"));
     }
     return OCEAN_STATUS_FAILED;
   }
   static void on_error(void* p, const ocean_event* e, ocean_str error) noexcept {
-    detail::guarded("on_error", [&] { bind(p, e).on_error(std::string(detail::view(error))); return 0; }, 0);
+    detail::guarded(
+        "on_error",
+        [&] {
+          bind(p, e).on_error(std::string(detail::view(error)));
+          return 0;
+        },
+        0);
   }
   static void cancel(void* p) noexcept {
-    detail::guarded("cancel", [&] { self(p).cancel(); return 0; }, 0);
+    detail::guarded(
+        "cancel",
+        [&] {
+          self(p).cancel();
+          return 0;
+        },
+        0);
   }
   static void group_key(void*, const ocean_event* e, ocean_string_out* out) noexcept {
     detail::guarded(
@@ -507,24 +588,35 @@ struct ProcessorAdapter {
         },
         0);
   }
-  static constexpr ocean_processor_vtable vtable = {
-      sizeof(ocean_processor_vtable), &create,       &destroy,     &should_process_event, &get_matching_kinds,
-      &authenticate,                  &validate_payload, &handle_event, &on_error,         &cancel,
-      &group_key};
+  static constexpr ocean_processor_vtable vtable = {sizeof(ocean_processor_vtable),
+                                                    &create,
+                                                    &destroy,
+                                                    &should_process_event,
+                                                    &get_matching_kinds,
+                                                    &authenticate,
+                                                    &validate_payload,
+                                                    &handle_event,
+                                                    &on_error,
+                                                    &cancel,
+                                                    &group_key};
 };
 
 // A plain synchronous route (Ocean's ocean.router.post). Returns the HTTP status; writes the body.
-using DirectHandler = std::function<int(std::string_view integration, const Headers& headers, std::string_view body,
-                                        std::string& response_body)>;
+using DirectHandler = std::function<int(std::string_view integration, const Headers& headers,
+                                        std::string_view body, std::string& response_body)>;
 
 // Maps and applies raw items of `kind` with the integration's mapping (Ocean's register_raw).
-inline bool register_raw(std::string_view integration, std::string_view kind, std::string_view items_json) {
-  return detail::g_api && detail::g_api->register_raw(detail::g_api->host, detail::view(integration), detail::view(kind),
+inline bool register_raw(std::string_view integration, std::string_view kind,
+                         std::string_view items_json) {
+  return detail::g_api && detail::g_api->register_raw(detail::g_api->host,
+                                                      detail::view(integration), detail::view(kind),
                                                       detail::view(items_json)) == OCEAN_STATUS_OK;
 }
-inline bool unregister_raw(std::string_view integration, std::string_view kind, std::string_view items_json) {
-  return detail::g_api && detail::g_api->unregister_raw(detail::g_api->host, detail::view(integration), detail::view(kind),
-                                                        detail::view(items_json)) == OCEAN_STATUS_OK;
+inline bool unregister_raw(std::string_view integration, std::string_view kind,
+                           std::string_view items_json) {
+  return detail::g_api && detail::g_api->unregister_raw(
+                              detail::g_api->host, detail::view(integration), detail::view(kind),
+                              detail::view(items_json)) == OCEAN_STATUS_OK;
 }
 
 class PluginBuilder {
@@ -532,7 +624,8 @@ class PluginBuilder {
   // Registers processor T on `route` (e.g. "/webhook"). `name` defaults to T's class name.
   template <class T>
   void add_processor(const std::string& route, std::string name = {}) {
-    static_assert(std::is_base_of_v<WebhookProcessor, T>, "processors derive from ocean::WebhookProcessor");
+    static_assert(std::is_base_of_v<WebhookProcessor, T>,
+                  "processors derive from ocean::WebhookProcessor");
     T defaults;
     auto& slot = *names_.emplace_back(std::make_unique<std::pair<std::string, std::string>>(
         name.empty() ? detail::demangle(typeid(T).name()) : name, route));
@@ -540,8 +633,9 @@ class PluginBuilder {
     f.struct_size = sizeof f;
     f.name = slot.first.c_str();
     f.route = slot.second.c_str();
-    f.retry = ocean_retry_policy{sizeof(ocean_retry_policy), defaults.max_retries, defaults.initial_retry_delay_seconds,
-                                 defaults.max_retry_delay_seconds, defaults.exponential_base_seconds};
+    f.retry = ocean_retry_policy{
+        sizeof(ocean_retry_policy), defaults.max_retries, defaults.initial_retry_delay_seconds,
+        defaults.max_retry_delay_seconds, defaults.exponential_base_seconds};
     f.vtable = &ProcessorAdapter<T>::vtable;
     f.factory_ctx = nullptr;
     factories_.push_back(f);
@@ -552,7 +646,8 @@ class PluginBuilder {
   void on_start(std::function<bool(const InstanceInfo&)> fn) { on_start_ = std::move(fn); }
 
   void add_direct_route(const std::string& method, const std::string& path, DirectHandler handler) {
-    auto& slot = *directs_.emplace_back(std::make_unique<DirectSlot>(DirectSlot{method, path, std::move(handler)}));
+    auto& slot = *directs_.emplace_back(
+        std::make_unique<DirectSlot>(DirectSlot{method, path, std::move(handler)}));
     ocean_direct_route r{};
     r.struct_size = sizeof r;
     r.method = slot.method.c_str();
@@ -592,19 +687,22 @@ class PluginBuilder {
     return detail::guarded(
         "on_start",
         [&] {
-          InstanceInfo i{std::string(detail::view(info->integration)), std::string(detail::view(info->base_url))};
+          InstanceInfo i{std::string(detail::view(info->integration)),
+                         std::string(detail::view(info->base_url))};
           return instance().on_start_(i) ? OCEAN_STATUS_OK : OCEAN_STATUS_FAILED;
         },
         OCEAN_STATUS_FAILED);
   }
-  static int32_t direct_trampoline(void* ctx, ocean_str integration, const ocean_header* headers, size_t header_count,
-                                   ocean_str body, ocean_string_out* response_body) noexcept {
+  static int32_t direct_trampoline(void* ctx, ocean_str integration, const ocean_header* headers,
+                                   size_t header_count, ocean_str body,
+                                   ocean_string_out* response_body) noexcept {
     return detail::guarded(
         "direct route",
         [&]() -> int32_t {
           auto& slot = *static_cast<DirectSlot*>(ctx);
           std::string out;
-          int status = slot.handler(detail::view(integration), Headers(headers, header_count), detail::view(body), out);
+          int status = slot.handler(detail::view(integration), Headers(headers, header_count),
+                                    detail::view(body), out);
           detail::g_api->string_out_set(response_body, detail::view(out));
           return status;
         },
@@ -620,9 +718,12 @@ class PluginBuilder {
 };
 
 namespace detail {
-inline const ocean_plugin_descriptor* entry(const ocean_host_api* api, const char* name, const char* version,
+inline const ocean_plugin_descriptor* entry(const ocean_host_api* api, const char* name,
+                                            const char* version,
                                             void (*register_fn)(PluginBuilder&)) noexcept {
-  if (!api || api->abi_major != OCEAN_ABI_VERSION_MAJOR || api->struct_size < sizeof(ocean_host_api)) return nullptr;
+  if (!api || api->abi_major != OCEAN_ABI_VERSION_MAJOR ||
+      api->struct_size < sizeof(ocean_host_api))
+    return nullptr;
   g_api = api;
   try {
     auto& builder = PluginBuilder::instance();
@@ -642,9 +743,10 @@ inline const ocean_plugin_descriptor* entry(const ocean_host_api* api, const cha
 // Declares the plugin and opens the body of its registration function, where `plugin` is the
 // ocean::PluginBuilder:
 //   OCEAN_PLUGIN("github", "1.0.0") { plugin.add_processor<PullRequestProcessor>("/webhook"); }
-#define OCEAN_PLUGIN(NAME, VERSION)                                                                         \
-  static void ocean_sdk_register_plugin(::ocean::PluginBuilder& plugin);                                    \
-  extern "C" OCEAN_EXPORT const ocean_plugin_descriptor* ocean_plugin_entry(const ocean_host_api* api) {    \
-    return ::ocean::detail::entry(api, NAME, VERSION, &ocean_sdk_register_plugin);                          \
-  }                                                                                                         \
+#define OCEAN_PLUGIN(NAME, VERSION)                                                \
+  static void ocean_sdk_register_plugin(::ocean::PluginBuilder& plugin);           \
+  extern "C" OCEAN_EXPORT const ocean_plugin_descriptor* ocean_plugin_entry(       \
+      const ocean_host_api* api) {                                                 \
+    return ::ocean::detail::entry(api, NAME, VERSION, &ocean_sdk_register_plugin); \
+  }                                                                                \
   static void ocean_sdk_register_plugin(::ocean::PluginBuilder& plugin)

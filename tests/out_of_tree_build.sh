@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the example plugin out of tree, exactly as docs/plugin-authoring.md says, and checks that
+# oceand loads it. Usage: out_of_tree_build.sh <source dir> <oceand binary>
+set -euo pipefail
+src="$1"
+oceand="$2"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/plugins"
+g++ -std=c++20 -O2 -shared -fPIC -fvisibility=hidden -fvisibility-inlines-hidden \
+    -I "$src/sdk/include" "$src/plugins/example/example_plugin.cpp" -lcrypto -o "$work/plugins/example.so"
+printf 'plugins: {dir: %s, cache_dir: %s}\n' "$work/plugins" "$work/cache" > "$work/oceand.yaml"
+out=$("$oceand" --check --config "$work/oceand.yaml" 2>&1)
+echo "$out"
+grep -q "plugin  ok       example 1.0.0 (ABI 1.0)" <<<"$out"
+nm -D --defined-only "$work/plugins/example.so" | grep -q ' T ocean_plugin_entry$'
+if nm -D --defined-only "$work/plugins/example.so" | grep ' T ' | grep -vq ' ocean_plugin_entry$'; then
+  echo "the plugin exports more than ocean_plugin_entry" >&2
+  exit 1
+fi
+echo "out-of-tree plugin build: ok"
