@@ -1,5 +1,6 @@
 #include "mapping/port_app_config.hpp"
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 
@@ -60,6 +61,8 @@ PortAppConfig parse_port_app_config(const std::string& text, const std::string& 
     ResourceMapping r;
     r.kind = kind->value.GetString();
     r.index = index;
+    static std::atomic<uint64_t> next_uid{1};
+    r.uid = next_uid++;
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
     item.Accept(writer);

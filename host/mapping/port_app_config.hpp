@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@ struct ResourceMapping {
   std::string kind;
   unsigned index = 0;
   std::string config_json;  // the whole block as JSON text, handed to processors
+  uint64_t uid = 0;         // unique per loaded mapping: keys per-thread compiled programs
 };
 
 // Ocean's port-app-config.yaml as users write it.

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mapping/port_app_config.hpp"
+#include "processing/result_sink.hpp"
+
+namespace oceand {
+
+// A Port entity produced by a mapping: {"identifier", "blueprint", "title"?, "icon"?, "team"?,
+// "properties": {...}, "relations": {...}} as JSON text.
+struct MappedEntity {
+  std::string blueprint;
+  std::string identifier;
+  std::string json;
+};
+
+struct MappingResult {
+  std::vector<MappedEntity> upserts;
+  std::vector<MappedEntity> deletions;
+  size_t skipped = 0;  // items without identifier or blueprint
+};
+
+// Ocean's JQ entity processing for one resource block:
+//  - `port.itemsToParse` expands each raw item into one item per element (the element under
+//    `itemsToParseName`, default "item", beside the raw item's own fields);
+//  - `selector.query` must yield true; an updated item that fails it becomes a deletion;
+//  - every leaf string of `port.entity.mappings` is a jq expression whose first output is taken; an
+//    expression that errors yields null and is logged once;
+//  - items with an empty identifier or blueprint are skipped (logged);
+//  - a deletion of an entity that is also upserted is dropped.
+// Thread-safe: expressions are compiled once per thread and reused.
+class EntityMapper {
+ public:
+  static MappingResult map(const ResourceMapping& resource, const RawResults& raw);
+};
+
+}  // namespace oceand

@@ -1,0 +1,134 @@
+#include "mapping/jq_program.hpp"
+
+#include <cmath>
+
+namespace oceand {
+
+namespace {
+void collect_message(void* data, jv message) {
+  auto* out = static_cast<std::string*>(data);
+  if (jv_get_kind(message) == JV_KIND_STRING) {
+    if (!out->empty()) out->append("; ");
+    out->append(jv_string_value(message));
+  }
+  jv_free(message);
+}
+
+std::string invalid_message(jv invalid) {
+  jv msg = jv_invalid_get_msg(invalid);
+  std::string text;
+  if (jv_get_kind(msg) == JV_KIND_STRING) {
+    text = jv_string_value(msg);
+  } else if (jv_get_kind(msg) != JV_KIND_NULL) {
+    jv dumped = jv_dump_string(jv_copy(msg), 0);
+    text = jv_string_value(dumped);
+    jv_free(dumped);
+  }
+  jv_free(msg);
+  return text;
+}
+}  // namespace
+
+JqProgram::JqProgram(const std::string& expression) : expression_(expression) {
+  state_ = jq_init();
+  if (!state_) throw JqCompileError("jq_init failed");
+  jq_set_error_cb(state_, &collect_message, &messages_);
+  if (!jq_compile(state_, expression.c_str())) {
+    std::string why = messages_.empty() ? "does not compile" : messages_;
+    jq_teardown(&state_);
+    throw JqCompileError("jq expression '" + expression + "': " + why);
+  }
+}
+
+JqProgram::~JqProgram() {
+  if (state_) jq_teardown(&state_);
+}
+
+std::optional<jv> JqProgram::first(jv input, std::string& error) {
+  jq_start(state_, input, 0);
+  jv result = jq_next(state_);
+  if (jv_is_valid(result)) return result;
+  bool has_message = jv_invalid_has_msg(jv_copy(result));
+  if (!has_message) {
+    jv_free(result);
+    return jv_null();  // no output
+  }
+  error = invalid_message(result);
+  return std::nullopt;
+}
+
+jv to_jv(const rapidjson::Value& v) {
+  switch (v.GetType()) {
+    case rapidjson::kNullType:
+      return jv_null();
+    case rapidjson::kFalseType:
+      return jv_false();
+    case rapidjson::kTrueType:
+      return jv_true();
+    case rapidjson::kNumberType:
+      return jv_number(v.GetDouble());
+    case rapidjson::kStringType:
+      return jv_string_sized(v.GetString(), static_cast<int>(v.GetStringLength()));
+    case rapidjson::kArrayType: {
+      jv arr = jv_array_sized(static_cast<int>(v.Size()));
+      for (const auto& item : v.GetArray()) arr = jv_array_append(arr, to_jv(item));
+      return arr;
+    }
+    case rapidjson::kObjectType: {
+      jv obj = jv_object();
+      for (const auto& m : v.GetObject())
+        obj = jv_object_set(
+            obj, jv_string_sized(m.name.GetString(), static_cast<int>(m.name.GetStringLength())),
+            to_jv(m.value));
+      return obj;
+    }
+  }
+  return jv_null();
+}
+
+rapidjson::Value from_jv(jv v, rapidjson::Document::AllocatorType& a) {
+  rapidjson::Value out;
+  switch (jv_get_kind(v)) {
+    case JV_KIND_TRUE:
+      out.SetBool(true);
+      break;
+    case JV_KIND_FALSE:
+      out.SetBool(false);
+      break;
+    case JV_KIND_NUMBER: {
+      double d = jv_number_value(v);
+      if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9007199254740992.0)
+        out.SetInt64(static_cast<int64_t>(d));
+      else if (std::isfinite(d))
+        out.SetDouble(d);
+      break;
+    }
+    case JV_KIND_STRING:
+      out.SetString(jv_string_value(v),
+                    static_cast<rapidjson::SizeType>(jv_string_length_bytes(jv_copy(v))), a);
+      break;
+    case JV_KIND_ARRAY: {
+      out.SetArray();
+      int n = jv_array_length(jv_copy(v));
+      for (int i = 0; i < n; ++i) out.PushBack(from_jv(jv_array_get(jv_copy(v), i), a), a);
+      break;
+    }
+    case JV_KIND_OBJECT: {
+      out.SetObject();
+      jv_object_foreach(v, key, value) {
+        rapidjson::Value name(
+            jv_string_value(key),
+            static_cast<rapidjson::SizeType>(jv_string_length_bytes(jv_copy(key))), a);
+        out.AddMember(name, from_jv(value, a), a);
+        jv_free(key);
+      }
+      break;
+    }
+    default:
+      break;  // null and invalid stay null
+  }
+  jv_free(v);
+  return out;
+}
+
+}  // namespace oceand

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+// libjq 1.6 headers have no extern "C" of their own.
+extern "C" {
+#include <jq.h>
+#include <jv.h>
+}
+#include <rapidjson/document.h>
+
+namespace oceand {
+
+class JqCompileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One compiled jq expression. A jq_state is not thread-safe and never moves between threads: make
+// one JqProgram per thread (see EntityMapper) and reuse it.
+class JqProgram {
+ public:
+  explicit JqProgram(const std::string& expression);  // throws JqCompileError
+  ~JqProgram();
+  JqProgram(const JqProgram&) = delete;
+  JqProgram& operator=(const JqProgram&) = delete;
+
+  // Runs on `input` (consumed) and returns the first output, or jv_null() when there is none.
+  // On a jq error returns nullopt and sets `error`.
+  std::optional<jv> first(jv input, std::string& error);
+  const std::string& expression() const { return expression_; }
+
+ private:
+  jq_state* state_ = nullptr;
+  std::string expression_;
+  std::string messages_;
+};
+
+// RapidJSON <-> jv without going through text.
+jv to_jv(const rapidjson::Value& value);
+rapidjson::Value from_jv(jv value,
+                         rapidjson::Document::AllocatorType& allocator);  // consumes value
+
+}  // namespace oceand

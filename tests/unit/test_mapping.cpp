@@ -1,0 +1,136 @@
+// Ocean's mapping semantics with libjq, over the real corpus payloads.
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include <rapidjson/document.h>
+
+#include "mapping/entity_mapper.hpp"
+#include "ocean/sdk.hpp"
+#include "support/test_host.hpp"
+
+using namespace oceand;
+using namespace oceand::test;
+
+namespace {
+std::string pull_request(const char* file) {
+  rapidjson::Document d;
+  d.Parse(read_file(fs::path(OCEAN_CORPORA_DIR) / "github" / file).c_str());
+  REQUIRE(d.IsObject());
+  return ocean::to_json(d["pull_request"]);
+}
+}  // namespace
+
+TEST_CASE(
+    "the shipped pull-request mapping over the corpus PR gives the entity written out by hand") {
+  auto config =
+      load_port_app_config(std::string(OCEAN_SOURCE_DIR) + "/config/github/port-app-config.yaml");
+  const ResourceMapping* pr = config.resources_of_kind("pull-request").at(0);
+  RawResults raw{{pull_request("pull_request__opened.payload.json")}, {}};
+  MappingResult out = EntityMapper::map(*pr, raw);
+  REQUIRE(out.upserts.size() == 1);
+  CHECK(out.deletions.empty());
+  const auto& e = out.upserts[0];
+  CHECK(e.identifier == "Hello-World279147437");
+  CHECK(e.blueprint == "githubPullRequest");
+  rapidjson::Document entity;
+  entity.Parse(e.json.c_str());
+  rapidjson::Document expected;
+  expected.Parse(R"({
+    "identifier": "Hello-World279147437",
+    "title": "Update the README with new information.",
+    "blueprint": "githubPullRequest",
+    "properties": {
+      "creator": "Codertocat",
+      "assignees": ["Codertocat"],
+      "reviewers": ["octocat"],
+      "status": "open",
+      "closedAt": null,
+      "updatedAt": "2019-05-15T15:20:33Z",
+      "mergedAt": null,
+      "prNumber": 2,
+      "link": "https://github.com/Codertocat/Hello-World/pull/2"
+    },
+    "relations": {"repository": "Hello-World"}
+  })");
+  REQUIRE_FALSE(expected.HasParseError());
+  CHECK(entity == expected);
+}
+
+TEST_CASE("an updated item failing the selector becomes a deletion") {
+  auto config = parse_port_app_config(R"(resources:
+  - kind: pull-request
+    selector: {query: '.state == "closed"'}
+    port: {entity: {mappings: {identifier: ".id | tostring", blueprint: '"pr"'}}}
+)",
+                                      "test");
+  RawResults raw{{pull_request("pull_request__opened.payload.json"),
+                  pull_request("pull_request__closed.payload.json")},
+                 {}};
+  auto out = EntityMapper::map(config.resources[0], raw);
+  REQUIRE(out.upserts.size() == 1);    // the closed one
+  REQUIRE(out.deletions.size() == 0);  // same PR id in both payloads: the deletion is dropped
+  auto only_open = EntityMapper::map(
+      config.resources[0], RawResults{{pull_request("pull_request__opened.payload.json")}, {}});
+  CHECK(only_open.upserts.empty());
+  REQUIRE(only_open.deletions.size() == 1);
+  CHECK(only_open.deletions[0].identifier == "279147437");
+}
+
+TEST_CASE("itemsToParse expands, jq errors yield null, missing identifiers are skipped") {
+  auto config = parse_port_app_config(R"(resources:
+  - kind: team
+    selector: {query: "true"}
+    port:
+      itemsToParse: ".members"
+      entity:
+        mappings:
+          identifier: ".item.login"
+          title: ".name + \"/\" + .item.login"
+          blueprint: '"member"'
+          properties:
+            broken: 'error("boom")'
+            team: ".name"
+)",
+                                      "test");
+  RawResults raw{
+      {R"({"name": "core", "members": [{"login": "ada"}, {"login": "bob"}, {"nologin": 1}]})"}, {}};
+  auto out = EntityMapper::map(config.resources[0], raw);
+  REQUIRE(out.upserts.size() == 2);
+  CHECK(out.skipped == 1);
+  CHECK(
+      out.upserts[0].json ==
+      R"({"identifier":"ada","title":"core/ada","blueprint":"member","properties":{"broken":null,"team":"core"},"relations":{}})");
+  CHECK(out.upserts[1].identifier == "bob");
+}
+
+TEST_CASE("deleted raw results map to deletions") {
+  auto config = parse_port_app_config(R"(resources:
+  - kind: thing
+    port: {entity: {mappings: {identifier: ".id", blueprint: '"thing"'}}}
+)",
+                                      "test");
+  auto out =
+      EntityMapper::map(config.resources[0], RawResults{{}, {R"({"id": "gone"})", "not json"}});
+  REQUIRE(out.deletions.size() == 1);
+  CHECK(out.deletions[0].identifier == "gone");
+  CHECK(out.skipped == 1);
+}
+
+TEST_CASE("mapping from two threads at once") {
+  auto config =
+      load_port_app_config(std::string(OCEAN_SOURCE_DIR) + "/config/github/port-app-config.yaml");
+  const ResourceMapping* pr = config.resources_of_kind("pull-request").at(0);
+  RawResults raw{{pull_request("pull_request__opened.payload.json")}, {}};
+  std::atomic<int> good{0};
+  auto work = [&] {
+    for (int i = 0; i < 200; ++i) {
+      auto out = EntityMapper::map(*pr, raw);
+      if (out.upserts.size() == 1 && out.upserts[0].identifier == "Hello-World279147437") ++good;
+    }
+  };
+  std::thread a(work), b(work);
+  a.join();
+  b.join();
+  CHECK(good == 400);
+}
