@@ -2,7 +2,8 @@
 
 #include "core/log.hpp"
 #include "http/http_server.hpp"
-#include "processing/log_sink.hpp"
+#include "port/local_applier.hpp"
+#include "port/port_applier.hpp"
 #include "queue/memory_queue.hpp"
 
 namespace oceand {
@@ -13,8 +14,68 @@ Host::Host(HostOptions options)
       std::make_shared<HostConfig>(load_host_config(options_.config_path, options_.environment));
   LogLevel level;
   if (Log::parse_level(config_->log_level, level)) Log::set_level(level);
-  services_.set_config_source(
-      [this] { return plugins_.current() ? plugins_.current()->config : config_ptr(); });
+  services_.set_config_source([this] {
+    auto current = plugins_.current();
+    return current ? current->config : config_ptr();
+  });
+  services_.set_raw_applier(
+      [this](const std::string& integration, const std::string& kind, const std::string& items,
+             bool deletion) { return apply_raw(integration, kind, items, deletion); });
+}
+
+void Host::make_applier() {
+  const PortConfig& port = config_->port;
+  if (port.applier == "port") {
+    PortSettings settings;
+    settings.base_url = port.base_url;
+    settings.client_id = port.client_id;
+    settings.client_secret = port.client_secret;
+    settings.timeout =
+        std::chrono::milliseconds(static_cast<long>(port.request_timeout_seconds * 1000));
+    port_client_ = std::make_unique<PortClient>(settings, metrics_);
+    PortApplierSettings applier;
+    applier.max_retries = port.max_retries;
+    applier.max_concurrent_requests = port.max_concurrent_requests;
+    applier_ = std::make_unique<PortApplier>(*port_client_, applier, metrics_);
+    plugins_.set_mapping_fetcher([client = port_client_.get()](const std::string& id) {
+      return client->integration_config(id);
+    });
+    LOG_INFO("oceand") << "entities go to Port at " << port.base_url;
+  } else {
+    try {
+      store_ = std::make_unique<EntityStore>(port.local_db);
+    } catch (const StoreError& e) {
+      throw ConfigError(e.what());
+    }
+    applier_ = std::make_unique<LocalApplier>(*store_, metrics_);
+    LOG_INFO("oceand") << "entities go to the embedded store " << port.local_db
+                       << " (GET /api/entities?blueprint=...)";
+  }
+  catalog_ = std::make_unique<CatalogSink>(*applier_, metrics_);
+}
+
+ocean_status Host::apply_raw(const std::string& integration, const std::string& kind,
+                             const std::string& items_json, bool deletion) {
+  const char* what = deletion ? "unregister_raw" : "register_raw";
+  auto generation = plugins_.current();
+  const Integration* in = generation ? generation->integration(integration) : nullptr;
+  if (!in) {
+    LOG_ERROR("oceand") << what << ": no integration '" << integration << "'";
+    return OCEAN_STATUS_FAILED;
+  }
+  if (!catalog_) {
+    LOG_ERROR("oceand") << what << ": results go to a test sink in this host";
+    return OCEAN_STATUS_FAILED;
+  }
+  auto timeout =
+      std::chrono::milliseconds(static_cast<long>(config_->max_event_processing_seconds * 1000));
+  std::string error = catalog_->apply_raw(*in, kind, items_json, deletion, timeout);
+  if (!error.empty()) {
+    LOG_ERROR("oceand") << integration << " " << what << " of kind " << kind
+                        << " failed: " << error;
+    return OCEAN_STATUS_FAILED;
+  }
+  return OCEAN_STATUS_OK;
 }
 
 Host::~Host() {
@@ -46,6 +107,17 @@ void Host::describe_metrics() {
                     "Time from accept to the end of processing.");
   metrics_.describe("oceand_queue_depth", "gauge", "Events accepted and not yet finished.");
   metrics_.describe("oceand_dead_letters", "gauge", "Events held in the dead letters.");
+  metrics_.describe("oceand_entities_mapped_total", "counter",
+                    "Entities produced by mappings, by integration and operation.");
+  metrics_.describe("oceand_entities_skipped_total", "counter",
+                    "Mapped items without identifier or blueprint.");
+  metrics_.describe("oceand_port_requests_total", "counter",
+                    "Port API calls, by endpoint and status.");
+  metrics_.describe("oceand_port_entities_total", "counter",
+                    "Entities sent to Port, by final outcome.");
+  metrics_.describe("oceand_port_retries_total", "counter", "Port API calls retried.");
+  metrics_.describe("oceand_local_entities_total", "counter",
+                    "Entities written to the embedded store, by operation.");
   metrics_.gauge("oceand_queue_depth", {},
                  [this] { return queue_ ? static_cast<double>(queue_->depth()) : 0.0; });
   metrics_.gauge("oceand_dead_letters", {}, [this] {
@@ -56,6 +128,7 @@ void Host::describe_metrics() {
 void Host::start() {
   describe_metrics();
   LOG_INFO("oceand") << "configuration from " << config_->source;
+  if (!options_.sink) make_applier();
   auto generation = plugins_.build(config_);
   plugins_.activate(generation);
 
@@ -67,12 +140,7 @@ void Host::start() {
   queue_ = std::make_unique<MemoryQueue>(config_->queue.max_pending,
                                          config_->queue.dedupe_window_seconds);
   dead_letters_ = std::make_unique<MemoryDeadLetters>();
-  if (options_.sink) {
-    sink_ = options_.sink;
-  } else {
-    own_sink_ = std::make_unique<LogSink>(metrics_);
-    sink_ = own_sink_.get();
-  }
+  sink_ = options_.sink ? options_.sink : catalog_.get();
   EventEngine::Settings settings;
   settings.workers = config_->event_workers_count;
   settings.max_event_processing_seconds = config_->max_event_processing_seconds;
@@ -95,6 +163,7 @@ void Host::stop() {
   accepting_ = false;
   queue_->close();
   engine_->stop(std::chrono::duration<double>(config_->max_wait_seconds_before_shutdown));
+  if (applier_) applier_->stop();
   http_->stop();
   plugins_.wait_for_starts(
       std::chrono::milliseconds(static_cast<long>(config_->on_start_timeout_seconds * 1000)));

@@ -11,6 +11,10 @@
 #include "core/metrics.hpp"
 #include "plugins/host_api.hpp"
 #include "plugins/plugin_manager.hpp"
+#include "port/applier.hpp"
+#include "port/catalog_sink.hpp"
+#include "port/entity_store.hpp"
+#include "port/port_client.hpp"
 #include "processing/engine.hpp"
 #include "queue/dead_letters.hpp"
 #include "queue/event_queue.hpp"
@@ -22,7 +26,7 @@ class HttpServer;
 struct HostOptions {
   std::optional<std::string> config_path;  // none: the embedded defaults
   std::vector<std::string> environment;    // "NAME=value" entries for OCEAN__ overrides
-  ResultSink* sink = nullptr;              // none: the configured applier
+  ResultSink* sink = nullptr;              // none: mapping and the configured applier
 };
 
 struct ReloadReport {
@@ -58,9 +62,14 @@ class Host {
   DeadLetterStore& dead_letters() { return *dead_letters_; }
   EventEngine& engine() { return *engine_; }
   HostServices& services() { return services_; }
+  // The embedded catalog when port.applier is local (and no test sink replaces the applier).
+  EntityStore* entity_store() { return store_.get(); }
 
  private:
   void describe_metrics();
+  void make_applier();
+  ocean_status apply_raw(const std::string& integration, const std::string& kind,
+                         const std::string& items_json, bool deletion);
 
   HostOptions options_;
   std::shared_ptr<const HostConfig> config_;
@@ -69,7 +78,10 @@ class Host {
   PluginManager plugins_;
   std::unique_ptr<EventQueue> queue_;
   std::unique_ptr<DeadLetterStore> dead_letters_;
-  std::unique_ptr<ResultSink> own_sink_;
+  std::unique_ptr<EntityStore> store_;
+  std::unique_ptr<PortClient> port_client_;
+  std::unique_ptr<Applier> applier_;
+  std::unique_ptr<CatalogSink> catalog_;
   ResultSink* sink_ = nullptr;
   std::unique_ptr<EventEngine> engine_;
   std::unique_ptr<HttpServer> http_;

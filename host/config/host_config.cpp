@@ -176,7 +176,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   check_known(root["plugins"], "plugins", {"dir", "cache_dir"});
   check_known(root["queue"], "queue", {"backend", "path", "max_pending", "dedupe_window_seconds"});
   check_known(root["port"], "port",
-              {"applier", "local_db", "base_url", "client_id", "client_secret"});
+              {"applier", "local_db", "base_url", "client_id", "client_secret",
+               "request_timeout_seconds", "max_retries", "max_concurrent_requests"});
   check_known(root["admin"], "admin", {"token"});
 
   Reader r(root);
@@ -202,6 +203,9 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read("port", "base_url", config.port.base_url);
   r.read("port", "client_id", config.port.client_id);
   r.read("port", "client_secret", config.port.client_secret);
+  r.read("port", "request_timeout_seconds", config.port.request_timeout_seconds);
+  r.read("port", "max_retries", config.port.max_retries);
+  r.read("port", "max_concurrent_requests", config.port.max_concurrent_requests);
   r.read("admin", "token", config.admin_token);
 
   if (config.server.port < 0 || config.server.port > 65535)
@@ -225,6 +229,16 @@ HostConfig load_host_config(const std::optional<std::string>& path,
     throw ConfigError("queue.dedupe_window_seconds: must be >= 0");
   if (config.port.applier != "local" && config.port.applier != "port")
     throw ConfigError("port.applier: '" + config.port.applier + "' is not one of local, port");
+  if (!(config.port.request_timeout_seconds > 0) || config.port.request_timeout_seconds > 3600)
+    throw ConfigError("port.request_timeout_seconds: must be > 0 and <= 3600");
+  if (config.port.max_retries > 100) throw ConfigError("port.max_retries: must be 0..100");
+  if (config.port.max_concurrent_requests < 1 || config.port.max_concurrent_requests > 256)
+    throw ConfigError("port.max_concurrent_requests: must be 1..256");
+  if (config.port.applier == "port" &&
+      (config.port.client_id.empty() || config.port.client_secret.empty()))
+    throw ConfigError(
+        "port.applier is 'port' but port.client_id or port.client_secret is empty (set them, or "
+        "OCEAN__PORT__CLIENT_ID and OCEAN__PORT__CLIENT_SECRET)");
   if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warning" &&
       config.log_level != "error")
     throw ConfigError("log_level: must be one of debug, info, warning, error");

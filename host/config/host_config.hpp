@@ -44,6 +44,9 @@ struct PortConfig {
   std::string base_url = "https://api.getport.io";
   std::string client_id;
   std::string client_secret;
+  double request_timeout_seconds = 30;
+  unsigned max_retries = 8;
+  int max_concurrent_requests = 8;
 };
 
 struct HostConfig {

@@ -8,6 +8,7 @@
 
 #include "app/host.hpp"
 #include "http/admin_handler.hpp"
+#include "http/entities_handler.hpp"
 #include "http/ingress_handler.hpp"
 
 namespace oceand {
@@ -19,6 +20,7 @@ class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest& request) override {
     if (request.getURI().rfind("/integration/", 0) == 0) return new IngressHandler(host_);
+    if (request.getURI().rfind("/api/", 0) == 0) return new EntitiesHandler(host_);
     return new AdminHandler(host_);
   }
 

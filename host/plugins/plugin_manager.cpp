@@ -28,6 +28,28 @@ std::vector<std::filesystem::path> plugin_files(const std::filesystem::path& dir
 
 }  // namespace
 
+std::shared_ptr<PortAppConfig> PluginManager::mapping_of(const IntegrationConfig& ic) const {
+  if (!ic.mapping_path.empty())
+    return std::make_shared<PortAppConfig>(load_port_app_config(ic.mapping_path));
+  if (!mapping_fetcher_) return std::make_shared<PortAppConfig>();
+  try {
+    auto mapping = std::make_shared<PortAppConfig>(parse_port_app_config(
+        mapping_fetcher_(ic.identifier), "Port's mapping of " + ic.identifier));
+    LOG_INFO("plugins") << "integration '" << ic.identifier << "': mapping from Port, "
+                        << mapping->resources.size() << " resource(s)";
+    return mapping;
+  } catch (const std::exception& e) {
+    if (ic.implicit) {
+      LOG_WARN("plugins") << "integration '" << ic.identifier
+                          << "' has no local mapping and none could be read from Port (" << e.what()
+                          << "): its events map to no entities";
+      return std::make_shared<PortAppConfig>();
+    }
+    throw ConfigError("integration '" + ic.identifier + "': no mapping file is configured and " +
+                      e.what());
+  }
+}
+
 std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfig> config) const {
   auto previous = current();
   auto gen = std::make_shared<Generation>();
@@ -78,11 +100,7 @@ std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfi
     } else {
       integration.plugin = plugin->second;
     }
-    if (!ic.mapping_path.empty()) {
-      integration.mapping = std::make_shared<PortAppConfig>(load_port_app_config(ic.mapping_path));
-    } else {
-      integration.mapping = std::make_shared<PortAppConfig>();
-    }
+    integration.mapping = mapping_of(ic);
     integration.config = std::move(ic);
     auto& slot = gen->integrations[integration.config.identifier] = std::move(integration);
     gen->add_routes(slot);

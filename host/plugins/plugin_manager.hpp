@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,7 +19,12 @@ namespace oceand {
 // libraries whose content did not change), validates it whole, and switches to it atomically.
 class PluginManager {
  public:
+  // Returns an integration's port-app-config text from elsewhere (Port) when none is configured
+  // locally; throws when it cannot.
+  using MappingFetcher = std::function<std::string(const std::string& identifier)>;
+
   explicit PluginManager(HostServices& services) : services_(services) {}
+  void set_mapping_fetcher(MappingFetcher fetcher) { mapping_fetcher_ = std::move(fetcher); }
 
   // Loads plugins.dir and the mappings of `config`. Plugin files that cannot be used are recorded
   // as refused (they never stop the others); a mapping or an integration that cannot be set up
@@ -35,7 +41,10 @@ class PluginManager {
   bool wait_for_starts(std::chrono::milliseconds timeout);
 
  private:
+  std::shared_ptr<PortAppConfig> mapping_of(const IntegrationConfig& ic) const;
+
   HostServices& services_;
+  MappingFetcher mapping_fetcher_;
   mutable std::mutex mutex_;
   std::shared_ptr<const Generation> current_;
   std::atomic<uint64_t> next_number_{1};

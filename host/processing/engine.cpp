@@ -118,17 +118,19 @@ void EventEngine::worker_loop() {
     }
     Step step;
     try {
-      step = run(*job);
+      step = run(job);
     } catch (const std::exception& e) {
       LOG_ERROR("engine") << "event " << job->event->id << ": unexpected host error: " << e.what();
       for (auto& t : job->tasks)
         if (t.state == Task::State::pending) fail_task(*job, t, "host error", e.what());
-      step = Step::finished;
+      // Completions still outstanding resume the job; the last one finishes it.
+      step = job->outstanding.fetch_sub(1) == 1 ? Step::finished : Step::applying;
     }
     if (step == Step::finished) {
       finish(job);
       continue;
     }
+    if (step == Step::applying) continue;  // the sink's last completion resumes the job
     SteadyTime due = SteadyTime::max();
     for (const auto& t : job->tasks)
       if (t.state == Task::State::pending) due = std::min(due, t.due);
@@ -199,14 +201,20 @@ void EventEngine::route(EventJob& job) {
   }
 }
 
-EventEngine::Step EventEngine::run(EventJob& job) {
+EventEngine::Step EventEngine::run(const JobPtr& job_ptr) {
+  EventJob& job = *job_ptr;
+  job.outstanding.store(1);  // this worker's hold
   if (!job.routed) route(job);
   auto now = Clock::now();
-  for (auto& task : job.tasks) {
+  for (size_t i = 0; i < job.tasks.size(); ++i) {
+    const Task& task = job.tasks[i];
     if (task.state != Task::State::pending || task.due > now) continue;
     if (!taking_ && !running_) break;
-    run_task(job, task);
+    run_task(job_ptr, i);
   }
+  if (job.outstanding.fetch_sub(1) != 1) return Step::applying;
+  for (auto& t : job.tasks)
+    if (t.state == Task::State::applying) settle_apply(job, t);
   for (const auto& t : job.tasks)
     if (t.state == Task::State::pending) return Step::waiting;
   return Step::finished;
@@ -224,10 +232,11 @@ void EventEngine::fail_task(EventJob& job, Task& task, const std::string& reason
       {{"integration", job.event->integration}, {"processor", processor}, {"outcome", reason}});
 }
 
-void EventEngine::run_task(EventJob& job, Task& task) {
+void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
+  EventJob& job = *job_ptr;
+  Task& task = job.tasks[index];
   ProcessorRun& run = job.processors[task.processor];
   const auto* vt = run.ref->factory->vtable;
-  const ocean_retry_policy& policy = run.ref->factory->retry;
   const std::string& processor = run.ref->name;
   const std::string& integration = job.event->integration;
 
@@ -288,29 +297,69 @@ void EventEngine::run_task(EventJob& job, Task& task) {
     return;
   }
 
-  ApplyOutcome outcome;
   if (status == OCEAN_STATUS_OK) {
-    RawResults raw{std::move(results.updated), std::move(results.deleted)};
-    outcome = sink_.apply(*job.integration, *task.resource, *job.event, raw);
-    if (outcome.kind == ApplyOutcome::Kind::applied) {
-      task.state = Task::State::done;
-      metrics_.add("oceand_tasks_total",
-                   {{"integration", integration}, {"processor", processor}, {"outcome", "ok"}});
-      return;
+    task.state = Task::State::applying;
+    job.outstanding.fetch_add(1);
+    auto done = [this, job_ptr, index](ApplyOutcome outcome) {
+      job_ptr->tasks[index].applied = std::move(outcome);
+      if (job_ptr->outstanding.fetch_sub(1) == 1) scheduler_.resume(job_ptr);
+    };
+    try {
+      sink_.apply(*job.integration, *task.resource, *job.event,
+                  RawResults{std::move(results.updated), std::move(results.deleted)}, done);
+    } catch (const std::exception& e) {
+      done(ApplyOutcome::failed(std::string("applying failed: ") + e.what()));
     }
-  } else {
-    outcome.kind = (status == OCEAN_STATUS_RETRY || context.http_retryable_failure)
-                       ? ApplyOutcome::Kind::retry
-                       : ApplyOutcome::Kind::failed;
-    outcome.error = results.error;
-    if (outcome.error.empty()) outcome.error = context.http_failure;
-    if (outcome.error.empty())
-      outcome.error =
-          status == OCEAN_STATUS_RETRY ? "processor asked for a retry" : "processor failed";
-    outcome.retry_after_seconds = results.retry_after_seconds;
+    return;
   }
 
+  ApplyOutcome outcome;
+  outcome.kind = (status == OCEAN_STATUS_RETRY || context.http_retryable_failure)
+                     ? ApplyOutcome::Kind::retry
+                     : ApplyOutcome::Kind::failed;
+  outcome.error = results.error;
+  if (outcome.error.empty()) outcome.error = context.http_failure;
+  if (outcome.error.empty())
+    outcome.error =
+        status == OCEAN_STATUS_RETRY ? "processor asked for a retry" : "processor failed";
+  outcome.retry_after_seconds = results.retry_after_seconds;
   if (vt->on_error) vt->on_error(run.instance, &e, to_ocean(outcome.error));
+  schedule_retry(job, task, outcome);
+}
+
+// The sink has answered for a task whose handle_event succeeded.
+void EventEngine::settle_apply(EventJob& job, Task& task) {
+  ApplyOutcome outcome = std::move(task.applied);
+  task.applied = ApplyOutcome{};
+  ProcessorRun& run = job.processors[task.processor];
+  if (outcome.kind == ApplyOutcome::Kind::applied) {
+    task.state = Task::State::done;
+    metrics_.add(
+        "oceand_tasks_total",
+        {{"integration", job.event->integration}, {"processor", run.ref->name}, {"outcome", "ok"}});
+    return;
+  }
+  task.state = Task::State::pending;
+  if (run.instance && run.ref->factory->vtable->on_error) {
+    CallContext context;
+    context.config = job.generation->config.get();
+    CallScope scope(context);
+    ocean_event e = job.abi_event(task.attempts);
+    run.ref->factory->vtable->on_error(run.instance, &e, to_ocean(outcome.error));
+  }
+  if (outcome.kind == ApplyOutcome::Kind::failed) {
+    fail_task(job, task, "apply_failed", outcome.error);
+    return;
+  }
+  schedule_retry(job, task, outcome);
+}
+
+// After a retryable failure: the task waits for its next attempt, or fails when it may not.
+void EventEngine::schedule_retry(EventJob& job, Task& task, const ApplyOutcome& outcome) {
+  const ProcessorRun& run = job.processors[task.processor];
+  const ocean_retry_policy& policy = run.ref->factory->retry;
+  const std::string& processor = run.ref->name;
+  const std::string& integration = job.event->integration;
   if (outcome.kind == ApplyOutcome::Kind::failed) {
     fail_task(job, task, "failed", outcome.error);
     return;

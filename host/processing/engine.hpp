@@ -46,14 +46,16 @@ class EventEngine {
   size_t in_flight() const;
 
  private:
-  enum class Step { finished, waiting };
+  enum class Step { finished, waiting, applying };
 
   void dispatch_loop();
   void worker_loop();
   std::string group_key(EventJob& job, const Generation& generation);
-  Step run(EventJob& job);
+  Step run(const JobPtr& job);
   void route(EventJob& job);
-  void run_task(EventJob& job, Task& task);
+  void run_task(const JobPtr& job, size_t index);
+  void settle_apply(EventJob& job, Task& task);
+  void schedule_retry(EventJob& job, Task& task, const ApplyOutcome& outcome);
   void finish(const JobPtr& job);
   void fail_task(EventJob& job, Task& task, const std::string& reason, const std::string& error);
 

@@ -9,6 +9,7 @@
 #include "ocean/plugin_abi.h"
 #include "plugins/generation.hpp"
 #include "plugins/host_api.hpp"
+#include "processing/result_sink.hpp"
 #include "queue/event.hpp"
 
 namespace oceand {
@@ -32,10 +33,11 @@ struct Task {
   size_t processor = 0;  // index into EventJob::processors
   const ResourceMapping* resource = nullptr;
   unsigned attempts = 0;
-  enum class State { pending, done, dropped, failed } state = State::pending;
+  enum class State { pending, applying, done, dropped, failed } state = State::pending;
   SteadyTime due{};
   std::string error;
   std::string failure_reason;
+  ApplyOutcome applied;  // set by the sink's completion while the task is `applying`
 };
 
 // An event on its way through the workers: the generation it runs on, its processor instances and
@@ -53,6 +55,9 @@ struct EventJob {
   SteadyTime started{};
   SteadyTime deadline{};
   std::atomic<bool> timed_out{false};
+  // Completions still to come from the sink, plus one while a worker runs the job: whoever brings
+  // it to zero moves the job on, so it is never run by two threads at once.
+  std::atomic<int> outstanding{0};
   EventCacheSlot cache;
   std::vector<ocean_header> abi_headers;
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,16 +23,24 @@ struct ApplyOutcome {
   double retry_after_seconds = 0;
 
   static ApplyOutcome applied() { return {}; }
+  static ApplyOutcome retry(std::string why, double after_seconds = 0) {
+    return {Kind::retry, std::move(why), after_seconds};
+  }
   static ApplyOutcome failed(std::string why) { return {Kind::failed, std::move(why), 0}; }
 };
 
+using ApplyDone = std::function<void(ApplyOutcome)>;
+
 // Where processor results go: mapping to entities and applying them to the catalog. Called on
-// worker threads, concurrently.
+// worker threads, concurrently. `integration` and `resource` are valid only during the call;
+// `done` is called exactly once, from any thread, possibly before apply returns, once every
+// entity is applied or has finally failed. Applying waits off the worker, so a worker never idles
+// while Port answers.
 class ResultSink {
  public:
   virtual ~ResultSink() = default;
-  virtual ApplyOutcome apply(const Integration& integration, const ResourceMapping& resource,
-                             const Event& event, RawResults& results) = 0;
+  virtual void apply(const Integration& integration, const ResourceMapping& resource,
+                     const Event& event, RawResults results, ApplyDone done) = 0;
 };
 
 }  // namespace oceand

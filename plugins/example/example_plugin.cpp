@@ -3,6 +3,10 @@
 // It accepts any JSON object POSTed to /integration/example/webhook whose body has an "id", turns
 // it into one raw result of kind "example", and deletes it instead when the body says "action":
 // "deleted". A request without an "id" fails validation and is dropped.
+//
+// It also shows a legacy direct route (Ocean's ocean.router.post): POST /integration/example/items
+// with {"upsert": [...], "delete": [...]} maps and applies the items at once through
+// register_raw / unregister_raw, and answers when they are applied. No queue, no retry.
 #include <ocean/sdk.hpp>
 
 namespace {
@@ -58,8 +62,41 @@ class ExampleProcessor : public ocean::WebhookProcessor {
   }
 };
 
+// The direct route's handler: answers 200 once every item is applied, 400 for a body it cannot
+// use, 502 when applying failed (the host has logged why).
+int sync_items(std::string_view integration, const ocean::Headers&, std::string_view body,
+               std::string& response) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    response = R"({"ok":false,"error":"expected a JSON object with upsert and delete arrays"})";
+    return 400;
+  }
+  size_t applied = 0;
+  for (const char* key : {"upsert", "delete"}) {
+    auto items = doc.FindMember(key);
+    if (items == doc.MemberEnd()) continue;
+    if (!items->value.IsArray()) {
+      response = std::string(R"({"ok":false,"error":")") + key + R"( must be an array"})";
+      return 400;
+    }
+    std::string json = ocean::to_json(items->value);
+    bool ok = std::string_view(key) == "upsert"
+                  ? ocean::register_raw(integration, "example", json)
+                  : ocean::unregister_raw(integration, "example", json);
+    if (!ok) {
+      response = R"({"ok":false,"error":"applying the items failed; see the oceand log"})";
+      return 502;
+    }
+    applied += items->value.Size();
+  }
+  response = R"({"ok":true,"applied":)" + std::to_string(applied) + "}";
+  return 200;
+}
+
 }  // namespace
 
 OCEAN_PLUGIN("example", "1.0.0") {
   plugin.add_processor<ExampleProcessor>("/webhook");
+  plugin.add_direct_route("POST", "/items", &sync_items);
 }

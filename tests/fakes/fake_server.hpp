@@ -26,8 +26,8 @@ namespace oceand::test {
 
 struct FakeRequest {
   std::string method;
-  std::string path;   // without the query
-  std::string query;  // without '?'
+  std::string path;                            // without the query
+  std::string query;                           // without '?'
   std::map<std::string, std::string> headers;  // lower-cased names
   std::string body;
 
@@ -125,7 +125,8 @@ class FakeServer {
         server_.requests_.push_back(request);
       }
       FakeResponse response = server_.handler_(request);
-      if (response.delay.count() > 0) std::this_thread::sleep_for(response.delay);  // the fake is slow on purpose
+      if (response.delay.count() > 0)
+        std::this_thread::sleep_for(response.delay);  // the fake is slow on purpose
       out.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(response.status));
       out.setContentType(response.content_type);
       for (const auto& [name, value] : response.headers) out.set(name, value);

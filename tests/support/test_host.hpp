@@ -76,12 +76,14 @@ class CapturingSink : public ResultSink {
     uint64_t event_id;
     std::vector<std::string> updated, deleted;
   };
-  ApplyOutcome apply(const Integration& integration, const ResourceMapping& resource,
-                     const Event& event, RawResults& results) override {
-    std::lock_guard lock(mutex_);
-    entries_.push_back(
-        {integration.config.identifier, resource.kind, event.id, results.updated, results.deleted});
-    return ApplyOutcome::applied();
+  void apply(const Integration& integration, const ResourceMapping& resource, const Event& event,
+             RawResults results, ApplyDone done) override {
+    {
+      std::lock_guard lock(mutex_);
+      entries_.push_back({integration.config.identifier, resource.kind, event.id,
+                          std::move(results.updated), std::move(results.deleted)});
+    }
+    done(ApplyOutcome::applied());
   }
   std::vector<Entry> entries() const {
     std::lock_guard lock(mutex_);
@@ -107,10 +109,15 @@ inline const char* kScriptedMapping = R"(resources:
 )";
 
 // An in-process oceand on an ephemeral loopback port, with plugins copied into its own directory.
+// Results go to a CapturingSink, or with `Results::applied` through mapping to the configured
+// applier (the embedded store in the test's directory unless extra_yaml sets `port:`).
 class TestHost {
  public:
+  enum class Results { captured, applied };
+
   explicit TestHost(const std::vector<std::string>& plugins, const std::string& extra_yaml = "",
-                    const std::string& integrations_yaml = "") {
+                    const std::string& integrations_yaml = "",
+                    Results results = Results::captured) {
     fs::create_directories(dir_.path() / "plugins");
     for (const auto& p : plugins)
       fs::copy_file(plugin_file(p), dir_.path() / "plugins" / (p + ".so"));
@@ -121,6 +128,8 @@ class TestHost {
     if (extra_yaml.find("server:") == std::string::npos)
       yaml += "server: {host: 127.0.0.1, port: 0}\n";
     if (extra_yaml.find("queue:") == std::string::npos) yaml += "queue: {backend: memory}\n";
+    if (extra_yaml.find("port:") == std::string::npos)
+      yaml += "port: {local_db: " + (dir_.path() / "entities.db").string() + "}\n";
     yaml +=
         "log_level: warning\n"
         "plugins: {dir: " +
@@ -129,7 +138,8 @@ class TestHost {
     if (!integrations_yaml.empty()) yaml += "integrations:\n" + integrations_yaml;
     config_path_ = dir_.path() / "config" / "oceand.yaml";
     write_file(config_path_, yaml);
-    host_ = std::make_unique<Host>(HostOptions{config_path_.string(), {}, &sink_});
+    host_ = std::make_unique<Host>(
+        HostOptions{config_path_.string(), {}, results == Results::captured ? &sink_ : nullptr});
     host_->start();
   }
   ~TestHost() { host_->stop(); }

@@ -1,0 +1,84 @@
+#include "http/entities_handler.hpp"
+
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/URI.h>
+
+#include <charconv>
+
+#include "app/host.hpp"
+#include "http/admin_handler.hpp"
+#include "http/responses.hpp"
+
+namespace oceand {
+
+namespace {
+
+bool to_size(const std::string& text, size_t& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+}  // namespace
+
+void EntitiesHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
+                                    Poco::Net::HTTPServerResponse& response) {
+  if (request.getMethod() != "GET") return send_error(response, 405, "method not allowed");
+  if (!AdminHandler::authorized(host_, request))
+    return send_error(response, 401, "the catalog needs the admin token (or loopback)");
+  EntityStore* store = host_.entity_store();
+  if (!store)
+    return send_error(response, 404,
+                      "no embedded catalog: port.applier is 'port', entities are in Port");
+  Poco::URI uri;
+  try {
+    uri = Poco::URI(request.getURI());
+  } catch (const std::exception&) {
+    return send_error(response, 400, "malformed URI");
+  }
+  std::vector<std::string> segments;
+  uri.getPathSegments(segments);  // decoded
+  if (segments.size() < 2 || segments[0] != "api" || segments[1] != "entities")
+    return send_error(response, 404, "no such route");
+  try {
+    if (segments.size() == 4) {
+      auto entity = store->get(segments[2], segments[3]);
+      if (!entity) return send_error(response, 404, "no such entity");
+      return send_json(response, 200, "{\"ok\":true,\"entity\":" + *entity + "}");
+    }
+    if (segments.size() != 2) return send_error(response, 404, "no such route");
+    std::string blueprint;
+    size_t limit = 100, offset = 0;
+    for (const auto& [key, value] : uri.getQueryParameters()) {
+      if (key == "blueprint") {
+        blueprint = value;
+      } else if (key == "limit") {
+        if (!to_size(value, limit) || limit == 0 || limit > 10000)
+          return send_error(response, 400, "limit: must be 1..10000");
+      } else if (key == "offset") {
+        if (!to_size(value, offset)) return send_error(response, 400, "offset: must be a number");
+      }
+    }
+    if (blueprint.empty()) {
+      std::string body = "{\"ok\":true,\"blueprints\":[";
+      auto names = store->blueprints();
+      for (size_t i = 0; i < names.size(); ++i) {
+        if (i) body += ',';
+        body += json_string(names[i]);
+      }
+      return send_json(response, 200, body + "]}");
+    }
+    auto rows = store->list(blueprint, limit, offset);
+    std::string body =
+        "{\"ok\":true,\"total\":" + std::to_string(store->count(blueprint)) + ",\"entities\":[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (i) body += ',';
+      body += rows[i];
+    }
+    return send_json(response, 200, body + "]}");
+  } catch (const std::exception& e) {
+    return send_error(response, 500, std::string("entity store: ") + e.what());
+  }
+}
+
+}  // namespace oceand

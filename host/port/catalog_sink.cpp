@@ -1,0 +1,93 @@
+#include "port/catalog_sink.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <future>
+
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "mapping/entity_mapper.hpp"
+#include "plugins/generation.hpp"
+#include "queue/event.hpp"
+
+namespace oceand {
+
+ApplyOptions CatalogSink::options_of(const PortAppConfig& mapping) {
+  ApplyOptions options;
+  options.merge = mapping.enable_merge_entity;
+  options.create_missing_related = mapping.create_missing_related_entities;
+  options.delete_dependents = mapping.delete_dependent_entities;
+  return options;
+}
+
+void CatalogSink::map_and_apply(const Integration& integration, const ResourceMapping& resource,
+                                const RawResults& results, std::string origin, ApplyDone done) {
+  MappingResult mapped = EntityMapper::map(resource, results);
+  const std::string& id = integration.config.identifier;
+  metrics_.add("oceand_entities_mapped_total", {{"integration", id}, {"op", "upsert"}},
+               static_cast<double>(mapped.upserts.size()));
+  metrics_.add("oceand_entities_mapped_total", {{"integration", id}, {"op", "delete"}},
+               static_cast<double>(mapped.deletions.size()));
+  if (mapped.skipped)
+    metrics_.add("oceand_entities_skipped_total", {{"integration", id}},
+                 static_cast<double>(mapped.skipped));
+  LOG_DEBUG("mapping") << origin << " kind=" << resource.kind << ": " << mapped.upserts.size()
+                       << " upsert(s), " << mapped.deletions.size() << " deletion(s)";
+  EntityChanges changes;
+  changes.upserts = std::move(mapped.upserts);
+  changes.deletions = std::move(mapped.deletions);
+  changes.options = integration.mapping ? options_of(*integration.mapping) : ApplyOptions{};
+  changes.origin = std::move(origin);
+  applier_.apply(std::move(changes), std::move(done));
+}
+
+void CatalogSink::apply(const Integration& integration, const ResourceMapping& resource,
+                        const Event& event, RawResults results, ApplyDone done) {
+  map_and_apply(integration, resource, results,
+                integration.config.identifier + " event " + std::to_string(event.id),
+                std::move(done));
+}
+
+std::string CatalogSink::apply_raw(const Integration& integration, const std::string& kind,
+                                   const std::string& items_json, bool deletion,
+                                   std::chrono::milliseconds timeout) {
+  rapidjson::Document doc;
+  doc.Parse(items_json.data(), items_json.size());
+  if (doc.HasParseError() || !doc.IsArray()) return "items must be a JSON array of objects";
+  RawResults raw;
+  for (const auto& item : doc.GetArray()) {
+    if (!item.IsObject()) return "items must be a JSON array of objects";
+    rapidjson::StringBuffer out;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(out);
+    item.Accept(writer);
+    (deletion ? raw.deleted : raw.updated).emplace_back(out.GetString(), out.GetSize());
+  }
+  if (!integration.mapping) return "integration has no mapping";
+  auto resources = integration.mapping->resources_of_kind(kind);
+  if (resources.empty()) {
+    LOG_WARN("mapping") << integration.config.identifier << ": "
+                        << (deletion ? "unregister_raw" : "register_raw") << " of kind '" << kind
+                        << "', which no resource of the mapping selects: nothing to apply";
+    return {};
+  }
+  std::vector<std::future<ApplyOutcome>> pending;
+  for (const ResourceMapping* resource : resources) {
+    auto promise = std::make_shared<std::promise<ApplyOutcome>>();
+    pending.push_back(promise->get_future());
+    map_and_apply(integration, *resource, raw,
+                  integration.config.identifier + (deletion ? " unregister_raw" : " register_raw"),
+                  [promise](ApplyOutcome outcome) { promise->set_value(std::move(outcome)); });
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (auto& f : pending) {
+    if (f.wait_until(deadline) != std::future_status::ready)
+      return "not applied within " + std::to_string(timeout.count() / 1000) + " s";
+    ApplyOutcome outcome = f.get();
+    if (outcome.kind != ApplyOutcome::Kind::applied) return outcome.error;
+  }
+  return {};
+}
+
+}  // namespace oceand

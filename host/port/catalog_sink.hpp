@@ -1,0 +1,42 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "port/applier.hpp"
+#include "processing/result_sink.hpp"
+
+namespace oceand {
+
+class Metrics;
+struct Integration;
+struct PortAppConfig;
+
+// Turns processor results into entities with the integration's mapping (on the calling thread,
+// where the compiled jq programs live) and hands them to the applier.
+class CatalogSink final : public ResultSink {
+ public:
+  CatalogSink(Applier& applier, Metrics& metrics) : applier_(applier), metrics_(metrics) {}
+
+  void apply(const Integration& integration, const ResourceMapping& resource, const Event& event,
+             RawResults results, ApplyDone done) override;
+
+  // A direct handler's register_raw / unregister_raw: maps `items` (a JSON array of objects) with
+  // every resource of `kind` and applies the result, blocking until it is applied or `timeout`
+  // passes. Returns an empty string on success, the error otherwise.
+  std::string apply_raw(const Integration& integration, const std::string& kind,
+                        const std::string& items_json, bool deletion,
+                        std::chrono::milliseconds timeout);
+
+  static ApplyOptions options_of(const PortAppConfig& mapping);
+
+ private:
+  void map_and_apply(const Integration& integration, const ResourceMapping& resource,
+                     const RawResults& results, std::string origin, ApplyDone done);
+
+  Applier& applier_;
+  Metrics& metrics_;
+};
+
+}  // namespace oceand

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "port/applier.hpp"
+
+namespace Poco::Data {
+class Session;
+}
+
+namespace oceand {
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The embedded catalog (`port.applier: local`): Port entities in one SQLite file, written with
+// Port's upsert semantics and read back as Port's API shows them. Safe to use from many threads.
+class EntityStore {
+ public:
+  // Opens or creates the store; throws StoreError with the path when it cannot.
+  explicit EntityStore(const std::string& path);
+  ~EntityStore();
+
+  // Applies the changes in one transaction. Upsert with `merge`: the new properties and relations
+  // are laid over the stored ones, key by key; without it the entity is replaced. Deleting an
+  // entity that does not exist succeeds. Throws StoreError.
+  void write(const EntityChanges& changes);
+
+  // The entity as JSON: identifier, blueprint, title, icon, team, properties, relations,
+  // createdAt, updatedAt.
+  std::optional<std::string> get(const std::string& blueprint, const std::string& identifier);
+  // Entities of a blueprint ordered by identifier.
+  std::vector<std::string> list(const std::string& blueprint, size_t limit, size_t offset);
+  size_t count(const std::string& blueprint);
+  std::vector<std::string> blueprints();
+
+ private:
+  std::optional<std::string> get_locked(const std::string& blueprint,
+                                        const std::string& identifier);
+
+  std::string path_;
+  std::mutex mutex_;
+  std::unique_ptr<Poco::Data::Session> session_;
+};
+
+}  // namespace oceand

@@ -1,0 +1,410 @@
+#include "port/port_applier.hpp"
+
+#include <rapidjson/document.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+#include "core/http_client.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+
+namespace oceand {
+
+namespace {
+
+const char* flag(bool b) {
+  return b ? "true" : "false";
+}
+
+std::string excerpt(const std::string& body) {
+  return body.size() > 300 ? body.substr(0, 300) + "..." : body;
+}
+
+std::string describe(const HttpResult& result) {
+  if (result.status == 0) return result.timed_out ? "timed out" : "no answer: " + result.error;
+  return "HTTP " + std::to_string(result.status) + " " + excerpt(result.body);
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// Port's description of one refused entity: {"index", "identifier", "statusCode", "error",
+// "message"}.
+std::string entity_error(const rapidjson::Value& e) {
+  std::string text;
+  for (const char* key : {"statusCode", "error", "message"}) {
+    auto m = e.FindMember(key);
+    if (m == e.MemberEnd()) continue;
+    if (!text.empty()) text += ' ';
+    if (m->value.IsString())
+      text += m->value.GetString();
+    else if (m->value.IsNumber())
+      text += std::to_string(m->value.GetInt64());
+  }
+  return text.empty() ? "refused" : text;
+}
+
+}  // namespace
+
+struct PortApplier::Completion {
+  std::atomic<size_t> remaining{0};
+  std::mutex mutex;
+  std::string error;
+  ApplyDone done;
+
+  void settle(const std::string& failure) {
+    if (!failure.empty()) {
+      std::lock_guard lock(mutex);
+      if (error.empty()) error = failure;
+    }
+    if (remaining.fetch_sub(1) != 1) return;
+    std::string e;
+    {
+      std::lock_guard lock(mutex);
+      e = error;
+    }
+    done(e.empty() ? ApplyOutcome::applied() : ApplyOutcome::failed(e));
+  }
+};
+
+PortApplier::PortApplier(PortClient& client, PortApplierSettings settings, Metrics& metrics)
+    : client_(client), settings_(settings), metrics_(metrics) {
+  int n = std::max(1, settings_.max_concurrent_requests);
+  for (int i = 0; i < n; ++i) senders_.emplace_back([this] { send_loop(); });
+}
+
+PortApplier::~PortApplier() {
+  stop();
+}
+
+void PortApplier::stop() {
+  size_t dropped = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && senders_.empty()) return;
+    stopping_ = true;
+    for (const auto& [_, b] : open_) dropped += b->items.size();
+    for (const auto& b : ready_) dropped += b->items.size();
+    for (const auto& b : retries_) dropped += b->items.size();
+  }
+  wake_.notify_all();
+  for (auto& t : senders_)
+    if (t.joinable()) t.join();
+  senders_.clear();
+  if (dropped > 0) {
+    LOG_WARN("port") << dropped
+                     << " entity change(s) not sent at shutdown: their events stay unfinished";
+  }
+}
+
+void PortApplier::apply(EntityChanges changes, ApplyDone done) {
+  const size_t total = changes.upserts.size() + changes.deletions.size();
+  if (total == 0) {
+    done(ApplyOutcome::applied());
+    return;
+  }
+  auto completion = std::make_shared<Completion>();
+  completion->remaining = total;
+  completion->done = std::move(done);
+  std::vector<BatchPtr> closed;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;  // the event stays unfinished; see Applier
+    for (const auto& e : changes.upserts)
+      add(Batch::Op::upsert, e, changes.options, completion, closed);
+    for (const auto& e : changes.deletions)
+      add(Batch::Op::remove, e, changes.options, completion, closed);
+    for (auto& b : closed) ready_.push_back(std::move(b));
+  }
+  wake_.notify_all();
+}
+
+void PortApplier::add(Batch::Op op, const MappedEntity& entity, const ApplyOptions& options,
+                      const CompletionPtr& completion, std::vector<BatchPtr>& closed) {
+  std::string key = std::string(op == Batch::Op::upsert ? "u" : "d") + '\n' + entity.blueprint +
+                    '\n' + flag(options.merge) + flag(options.create_missing_related) +
+                    flag(options.delete_dependents);
+  const size_t size =
+      op == Batch::Op::upsert ? entity.json.size() + 1 : entity.identifier.size() + 3;
+  const size_t max_items =
+      op == Batch::Op::upsert ? settings_.batch_max_entities : settings_.delete_batch_max;
+  auto it = open_.find(key);
+  if (it != open_.end()) {
+    Batch& b = *it->second;
+    auto known = b.index.find(entity.identifier);
+    if (known != b.index.end()) {
+      Item& item = b.items[known->second];
+      if (op == Batch::Op::upsert) {  // the last write of an identifier wins
+        b.bytes = b.bytes - item.json.size() + entity.json.size();
+        item.json = entity.json;
+      }
+      item.waiters.push_back(completion);
+      return;
+    }
+    if (b.bytes + size > settings_.batch_max_bytes) {
+      closed.push_back(std::move(it->second));
+      open_.erase(it);
+      it = open_.end();
+    }
+  }
+  if (it == open_.end()) {
+    auto b = std::make_unique<Batch>();
+    b->op = op;
+    b->blueprint = entity.blueprint;
+    b->options = options;
+    b->flush_at = Clock::now() + settings_.linger;
+    it = open_.emplace(key, std::move(b)).first;
+  }
+  Batch& b = *it->second;
+  b.index[entity.identifier] = b.items.size();
+  b.items.push_back(
+      Item{entity.identifier, op == Batch::Op::upsert ? entity.json : std::string(), {completion}});
+  b.bytes += size;
+  if (b.items.size() >= max_items || b.bytes >= settings_.batch_max_bytes) {
+    closed.push_back(std::move(it->second));
+    open_.erase(it);
+  }
+}
+
+PortApplier::BatchPtr PortApplier::take() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (!ready_.empty()) {
+      BatchPtr b = std::move(ready_.front());
+      ready_.pop_front();
+      return b;
+    }
+    auto now = Clock::now();
+    auto wake = Clock::time_point::max();
+    for (auto it = retries_.begin(); it != retries_.end(); ++it) {
+      if ((*it)->due <= now) {
+        BatchPtr b = std::move(*it);
+        retries_.erase(it);
+        return b;
+      }
+      wake = std::min(wake, (*it)->due);
+    }
+    for (auto it = open_.begin(); it != open_.end(); ++it) {
+      if (it->second->flush_at <= now) {
+        BatchPtr b = std::move(it->second);
+        open_.erase(it);
+        return b;
+      }
+      wake = std::min(wake, it->second->flush_at);
+    }
+    if (wake == Clock::time_point::max())
+      wake_.wait(lock);
+    else
+      wake_.wait_until(lock, wake);
+  }
+  return nullptr;
+}
+
+void PortApplier::send_loop() {
+  while (BatchPtr batch = take()) {
+    try {
+      send(std::move(batch));
+    } catch (const std::exception& e) {
+      LOG_ERROR("port") << "unexpected error while applying: " << e.what();
+    }
+  }
+}
+
+void PortApplier::send(BatchPtr batch) {
+  ++batch->attempts;
+  if (batch->single)
+    send_single(std::move(batch));
+  else if (batch->op == Batch::Op::upsert)
+    send_upserts(std::move(batch));
+  else
+    send_deletes(std::move(batch));
+}
+
+void PortApplier::settle(Item& item, const std::string& error) {
+  metrics_.add("oceand_port_entities_total", {{"outcome", error.empty() ? "applied" : "failed"}});
+  for (auto& w : item.waiters) w->settle(error);
+  item.waiters.clear();
+}
+
+void PortApplier::fail_all(Batch& batch, const std::string& error) {
+  LOG_WARN("port") << (batch.op == Batch::Op::upsert ? "upsert" : "delete") << " of "
+                   << batch.items.size() << " entit" << (batch.items.size() == 1 ? "y" : "ies")
+                   << " of blueprint " << batch.blueprint << " failed: " << error;
+  for (auto& item : batch.items) settle(item, error);
+}
+
+void PortApplier::retry_or_fail(BatchPtr batch, const HttpResult& result, const char* what) {
+  if (!result.retryable() || batch->attempts > settings_.max_retries) {
+    std::string error = std::string("Port ") + what + " of blueprint " + batch->blueprint +
+                        " failed: " + describe(result);
+    if (result.retryable()) error += " (after " + std::to_string(batch->attempts) + " attempts)";
+    fail_all(*batch, error);
+    return;
+  }
+  double delay = settings_.initial_retry_delay_seconds * std::pow(2.0, batch->attempts - 1);
+  delay = std::min(delay, settings_.max_retry_delay_seconds);
+  delay = std::max(delay, parse_retry_after(result.header("retry-after")));
+  LOG_INFO("port") << what << " of " << batch->items.size() << " entit"
+                   << (batch->items.size() == 1 ? "y" : "ies") << " of blueprint "
+                   << batch->blueprint << ": " << describe(result) << "; retry " << batch->attempts
+                   << "/" << settings_.max_retries << " in " << delay << " s";
+  metrics_.add("oceand_port_retries_total", {{"operation", what}});
+  batch->due = Clock::now() +
+               std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    retries_.push_back(std::move(batch));
+  }
+  wake_.notify_one();
+}
+
+void PortApplier::send_upserts(BatchPtr batch) {
+  std::string body = "{\"entities\":[";
+  body.reserve(batch->bytes + 16);
+  for (size_t i = 0; i < batch->items.size(); ++i) {
+    if (i) body += ',';
+    body += batch->items[i].json;
+  }
+  body += "]}";
+  std::string path =
+      "/v1/blueprints/" + encode_path_segment(batch->blueprint) +
+      "/entities/bulk?upsert=true&merge=" + flag(batch->options.merge) +
+      "&create_missing_related_entities=" + flag(batch->options.create_missing_related);
+  HttpResult result = client_.send("POST", path, body, "bulk_upsert");
+
+  if (result.status == 413 && batch->items.size() > 1) {
+    LOG_INFO("port") << "Port refused a bulk upsert of " << batch->items.size()
+                     << " entities as too large (413): sending them one by one";
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      for (auto& item : batch->items) {
+        auto one = std::make_unique<Batch>();
+        one->op = Batch::Op::upsert;
+        one->blueprint = batch->blueprint;
+        one->options = batch->options;
+        one->single = true;
+        one->bytes = item.json.size();
+        one->items.push_back(std::move(item));
+        ready_.push_back(std::move(one));
+      }
+    }
+    wake_.notify_all();
+    return;
+  }
+  if (result.status < 200 || result.status >= 300) {
+    retry_or_fail(std::move(batch), result, "bulk upsert");
+    return;
+  }
+  rapidjson::Document doc;
+  doc.Parse(result.body.data(), result.body.size());
+  const rapidjson::Value* entities = nullptr;
+  const rapidjson::Value* errors = nullptr;
+  if (!doc.HasParseError() && doc.IsObject()) {
+    auto e = doc.FindMember("entities");
+    if (e != doc.MemberEnd() && e->value.IsArray()) entities = &e->value;
+    auto r = doc.FindMember("errors");
+    if (r != doc.MemberEnd() && r->value.IsArray()) errors = &r->value;
+  }
+  if (!entities && !errors) {  // nothing itemised: the request as a whole succeeded
+    for (auto& item : batch->items) settle(item, "");
+    return;
+  }
+  std::vector<std::string> outcome(batch->items.size(), "Port did not report this entity");
+  auto index_of = [&](const rapidjson::Value& v) -> long {
+    if (!v.IsObject()) return -1;
+    auto i = v.FindMember("index");
+    if (i != v.MemberEnd() && i->value.IsInt()) return i->value.GetInt();
+    auto id = v.FindMember("identifier");
+    if (id != v.MemberEnd() && id->value.IsString()) {
+      auto known = batch->index.find(id->value.GetString());
+      if (known != batch->index.end()) return static_cast<long>(known->second);
+    }
+    return -1;
+  };
+  if (entities)
+    for (const auto& v : entities->GetArray()) {
+      long i = index_of(v);
+      if (i >= 0 && static_cast<size_t>(i) < outcome.size()) outcome[i].clear();
+    }
+  if (errors)
+    for (const auto& v : errors->GetArray()) {
+      long i = index_of(v);
+      if (i >= 0 && static_cast<size_t>(i) < outcome.size())
+        outcome[i] = "Port refused entity " + batch->blueprint + "/" + batch->items[i].identifier +
+                     ": " + entity_error(v);
+    }
+  for (size_t i = 0; i < batch->items.size(); ++i) {
+    if (!outcome[i].empty()) {
+      LOG_WARN("port") << outcome[i];
+    }
+    settle(batch->items[i], outcome[i]);
+  }
+}
+
+void PortApplier::send_single(BatchPtr batch) {
+  Item& item = batch->items.front();
+  std::string path =
+      "/v1/blueprints/" + encode_path_segment(batch->blueprint) +
+      "/entities?upsert=true&merge=" + flag(batch->options.merge) +
+      "&create_missing_related_entities=" + flag(batch->options.create_missing_related);
+  HttpResult result = client_.send("POST", path, item.json, "upsert");
+  if (result.status >= 200 && result.status < 300) {
+    settle(item, "");
+    return;
+  }
+  retry_or_fail(std::move(batch), result, "upsert");
+}
+
+void PortApplier::send_deletes(BatchPtr batch) {
+  std::string body = "{\"entities\":[";
+  for (size_t i = 0; i < batch->items.size(); ++i) {
+    if (i) body += ',';
+    body += json_string(batch->items[i].identifier);
+  }
+  body += "]}";
+  std::string path =
+      "/v1/blueprints/" + encode_path_segment(batch->blueprint) +
+      "/bulk/entities/delete?delete_dependents=" + flag(batch->options.delete_dependents);
+  HttpResult result = client_.send("POST", path, body, "bulk_delete");
+  // Deleting what is already gone succeeds: that is what makes replays and at-least-once safe.
+  if (result.status == 404 || (result.status >= 200 && result.status < 300)) {
+    for (auto& item : batch->items) settle(item, "");
+    return;
+  }
+  retry_or_fail(std::move(batch), result, "bulk delete");
+}
+
+}  // namespace oceand

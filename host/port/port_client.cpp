@@ -1,0 +1,161 @@
+#include "port/port_client.hpp"
+
+#include <Poco/DateTimeParser.h>
+#include <Poco/Timestamp.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+
+namespace oceand {
+
+namespace {
+
+std::string json_string(const std::string& s) {
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(out);
+  writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(out.GetString(), out.GetSize());
+}
+
+std::string trim_slash(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+}  // namespace
+
+double parse_retry_after(const std::string& value) {
+  if (value.empty()) return 0;
+  char* end = nullptr;
+  double seconds = std::strtod(value.c_str(), &end);
+  if (end != value.c_str() && *end == '\0') return std::clamp(seconds, 0.0, 3600.0);
+  try {
+    int tz = 0;
+    Poco::DateTime when = Poco::DateTimeParser::parse(value, tz);
+    double delta = static_cast<double>(when.timestamp().epochMicroseconds() -
+                                       Poco::Timestamp().epochMicroseconds()) /
+                   1e6;
+    return std::clamp(delta, 0.0, 3600.0);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+std::string encode_path_segment(const std::string& segment) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(segment.size());
+  for (unsigned char c : segment) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+PortClient::PortClient(PortSettings settings, Metrics& metrics)
+    : settings_(std::move(settings)), metrics_(metrics) {
+  settings_.base_url = trim_slash(settings_.base_url);
+}
+
+HttpResult PortClient::call(const std::string& method, const std::string& path_and_query,
+                            const std::string& body, const std::string& token,
+                            const char* endpoint) {
+  HeaderList headers{{"Content-Type", "application/json"},
+                     {"Accept", "application/json"},
+                     {"User-Agent", "oceand/0.1"}};
+  if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+  HttpResult result = HttpClient::request(method, settings_.base_url + path_and_query, headers,
+                                          body, settings_.timeout);
+  std::string status = result.status ? std::to_string(result.status)
+                                     : (result.timed_out ? "timeout" : "no_response");
+  metrics_.add("oceand_port_requests_total", {{"endpoint", endpoint}, {"status", status}});
+  return result;
+}
+
+std::string PortClient::token(const std::string& rejected, HttpResult& failure) {
+  std::lock_guard lock(token_mutex_);
+  auto now = std::chrono::steady_clock::now();
+  // Another thread may have refreshed it already after the same 401.
+  if (!token_.empty() && token_ != rejected && now < token_expiry_) return token_;
+  std::string body = "{\"clientId\":" + json_string(settings_.client_id) +
+                     ",\"clientSecret\":" + json_string(settings_.client_secret) + "}";
+  HttpResult result = call("POST", "/v1/auth/access_token", body, "", "auth");
+  if (result.status != 200) {
+    failure = std::move(result);
+    if (failure.status == 401 || failure.status == 403 || failure.status == 422) {
+      LOG_ERROR("port") << "Port refused the client credentials (HTTP " << failure.status
+                        << "): check port.client_id and port.client_secret";
+    }
+    return {};
+  }
+  rapidjson::Document doc;
+  doc.Parse(result.body.data(), result.body.size());
+  auto access = doc.IsObject() ? doc.FindMember("accessToken") : rapidjson::Value::MemberIterator();
+  if (!doc.IsObject() || access == doc.MemberEnd() || !access->value.IsString()) {
+    failure = std::move(result);
+    failure.status = 502;  // an answer we cannot use is a fault on Port's side: worth a retry
+    failure.error = "Port's access_token answer has no accessToken";
+    return {};
+  }
+  double expires_in = 3600;
+  auto exp = doc.FindMember("expiresIn");
+  if (exp != doc.MemberEnd() && exp->value.IsNumber()) expires_in = exp->value.GetDouble();
+  double margin = std::min(60.0, expires_in / 10);
+  token_ = access->value.GetString();
+  token_expiry_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(std::max(0.0, expires_in - margin)));
+  LOG_DEBUG("port") << "access token fetched, valid for " << expires_in << " s";
+  return token_;
+}
+
+HttpResult PortClient::send(const std::string& method, const std::string& path_and_query,
+                            const std::string& body, const char* endpoint) {
+  HttpResult failure;
+  std::string t = token("", failure);
+  if (t.empty()) return failure;
+  HttpResult result = call(method, path_and_query, body, t, endpoint);
+  if (result.status != 401) return result;
+  LOG_INFO("port") << "Port answered 401: fetching a new access token and trying once more";
+  t = token(t, failure);
+  if (t.empty()) return failure;
+  return call(method, path_and_query, body, t, endpoint);
+}
+
+std::string PortClient::integration_config(const std::string& identifier) {
+  HttpResult result =
+      send("GET", "/v1/integration/" + encode_path_segment(identifier), "", "integration");
+  if (result.status != 200)
+    throw PortError("GET /v1/integration/" + identifier + " failed: " +
+                    (result.status ? "HTTP " + std::to_string(result.status) + " " + result.body
+                                   : result.error));
+  rapidjson::Document doc;
+  doc.Parse(result.body.data(), result.body.size());
+  if (doc.HasParseError() || !doc.IsObject())
+    throw PortError("GET /v1/integration/" + identifier + ": the answer is not a JSON object");
+  auto integration = doc.FindMember("integration");
+  const rapidjson::Value* config = nullptr;
+  if (integration != doc.MemberEnd() && integration->value.IsObject()) {
+    auto c = integration->value.FindMember("config");
+    if (c != integration->value.MemberEnd() && c->value.IsObject()) config = &c->value;
+  }
+  if (!config)
+    throw PortError("GET /v1/integration/" + identifier +
+                    ": the answer has no integration.config (is a mapping set in Port?)");
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(out);
+  config->Accept(writer);
+  return std::string(out.GetString(), out.GetSize());
+}
+
+}  // namespace oceand

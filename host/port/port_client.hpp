@@ -1,0 +1,62 @@
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "core/http_client.hpp"
+
+namespace oceand {
+
+class Metrics;
+
+class PortError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct PortSettings {
+  std::string base_url = "https://api.getport.io";
+  std::string client_id;
+  std::string client_secret;
+  std::chrono::milliseconds timeout{30000};
+};
+
+// Port's REST API with client-credentials authentication: the access token is fetched once,
+// shared by every thread, kept until shortly before it expires, and fetched again once when Port
+// answers 401.
+class PortClient {
+ public:
+  PortClient(PortSettings settings, Metrics& metrics);
+
+  // `path_and_query` starts with /v1/. `endpoint` names the call in metrics. Safe from any thread.
+  HttpResult send(const std::string& method, const std::string& path_and_query,
+                  const std::string& body, const char* endpoint);
+
+  // The integration's port-app-config as Port stores it (GET /v1/integration/{identifier}), as
+  // JSON text. Throws PortError.
+  std::string integration_config(const std::string& identifier);
+
+  const PortSettings& settings() const { return settings_; }
+
+ private:
+  // A valid token; "" with `failure` set when Port would not give one.
+  std::string token(const std::string& rejected, HttpResult& failure);
+  HttpResult call(const std::string& method, const std::string& path_and_query,
+                  const std::string& body, const std::string& token, const char* endpoint);
+
+  PortSettings settings_;
+  Metrics& metrics_;
+  std::mutex token_mutex_;
+  std::string token_;
+  std::chrono::steady_clock::time_point token_expiry_{};
+};
+
+// Seconds from a Retry-After header (delta-seconds or an HTTP date); 0 when absent or unreadable.
+double parse_retry_after(const std::string& value);
+
+// Percent-encodes one path segment.
+std::string encode_path_segment(const std::string& segment);
+
+}  // namespace oceand

@@ -1,0 +1,286 @@
+#pragma once
+
+// A fake of Port's REST API (https://api.getport.io) for the endpoints oceand calls, speaking
+// Port's wire format: client-credentials tokens, bulk and single upserts with merge, bulk delete,
+// and an integration's mapping. Tests script faults: expired tokens (401), 413, 429 with
+// Retry-After, 5xx, slow answers and per-entity refusals.
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fakes/fake_server.hpp"
+
+namespace oceand::test {
+
+class FakePort {
+ public:
+  struct Fault {
+    std::string path_contains;  // which requests it hits
+    int status = 500;
+    int remaining = 1;        // how many requests it answers
+    std::string retry_after;  // Retry-After header, when set
+    std::chrono::milliseconds delay{0};
+  };
+
+  FakePort() : server_([this](const FakeRequest& r) { return handle(r); }, 16) {}
+
+  std::string url() const { return server_.url(); }
+  FakeServer& server() { return server_; }
+
+  // The next `count` requests whose path contains `path_contains` get `status`.
+  void fail_next(const std::string& path_contains, int status, int count = 1,
+                 const std::string& retry_after = "",
+                 std::chrono::milliseconds delay = std::chrono::milliseconds(0)) {
+    std::lock_guard lock(mutex_);
+    faults_.push_back({path_contains, status, count, retry_after, delay});
+  }
+  // Every token issued so far stops working: the next call with one gets 401.
+  void expire_tokens() {
+    std::lock_guard lock(mutex_);
+    valid_tokens_.clear();
+  }
+  // Bulk upserts name this identifier in `errors` (422) and leave it out.
+  void refuse_entity(const std::string& identifier) {
+    std::lock_guard lock(mutex_);
+    refused_.insert(identifier);
+  }
+  // Bulk requests with a body larger than this get 413.
+  void set_max_bulk_bytes(size_t bytes) { max_bulk_bytes_ = bytes; }
+  void set_integration_config(const std::string& identifier, const std::string& config_json) {
+    std::lock_guard lock(mutex_);
+    integrations_[identifier] = config_json;
+  }
+
+  std::optional<std::string> entity(const std::string& blueprint, const std::string& identifier) {
+    std::lock_guard lock(mutex_);
+    auto it = entities_.find({blueprint, identifier});
+    if (it == entities_.end()) return std::nullopt;
+    return it->second;
+  }
+  // A property of a stored entity as JSON text ("" when absent).
+  std::string property(const std::string& blueprint, const std::string& identifier,
+                       const std::string& name) {
+    auto e = entity(blueprint, identifier);
+    if (!e) return {};
+    rapidjson::Document d;
+    d.Parse(e->c_str());
+    if (!d.IsObject() || !d.HasMember("properties") || !d["properties"].IsObject()) return {};
+    auto& props = d["properties"];
+    auto m = props.FindMember(name.c_str());
+    return m == props.MemberEnd() ? std::string() : text(m->value);
+  }
+  size_t entity_count(const std::string& blueprint) {
+    std::lock_guard lock(mutex_);
+    size_t n = 0;
+    for (const auto& [key, _] : entities_) n += key.first == blueprint;
+    return n;
+  }
+  int tokens_issued() const { return tokens_issued_.load(); }
+  // Upserts Port accepted per identifier (bulk or single), to see that nothing ran twice.
+  int upserts_of(const std::string& identifier) {
+    std::lock_guard lock(mutex_);
+    auto it = upsert_counts_.find(identifier);
+    return it == upsert_counts_.end() ? 0 : it->second;
+  }
+  // Sizes of the bulk upsert requests received, in entities.
+  std::vector<size_t> bulk_sizes() {
+    std::lock_guard lock(mutex_);
+    return bulk_sizes_;
+  }
+
+ private:
+  static std::string text(const rapidjson::Value& v) {
+    rapidjson::StringBuffer out;
+    rapidjson::Writer<rapidjson::StringBuffer> w(out);
+    v.Accept(w);
+    return std::string(out.GetString(), out.GetSize());
+  }
+  static FakeResponse error(int status, const std::string& code, const std::string& message) {
+    return FakeResponse::json(
+        status, "{\"ok\":false,\"error\":\"" + code + "\",\"message\":\"" + message + "\"}");
+  }
+  static std::vector<std::string> segments(const std::string& path) {
+    std::vector<std::string> out;
+    size_t pos = 1;
+    while (pos <= path.size()) {
+      size_t end = path.find('/', pos);
+      if (end == std::string::npos) end = path.size();
+      out.push_back(path.substr(pos, end - pos));
+      pos = end + 1;
+    }
+    return out;
+  }
+
+  FakeResponse handle(const FakeRequest& r) {
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = faults_.begin(); it != faults_.end(); ++it) {
+        if (r.path.find(it->path_contains) == std::string::npos) continue;
+        FakeResponse f = error(it->status, "scripted", "scripted fault");
+        if (!it->retry_after.empty()) f.headers.emplace_back("Retry-After", it->retry_after);
+        f.delay = it->delay;
+        if (--it->remaining <= 0) faults_.erase(it);
+        return f;
+      }
+    }
+    if (r.method == "POST" && r.path == "/v1/auth/access_token") return token(r);
+    {
+      std::string auth = r.header("authorization");
+      std::lock_guard lock(mutex_);
+      if (auth.rfind("Bearer ", 0) != 0 || !valid_tokens_.count(auth.substr(7)))
+        return error(401, "invalid_token", "the access token is missing, invalid or expired");
+    }
+    auto seg = segments(r.path);
+    // /v1/blueprints/{bp}/entities/bulk, /v1/blueprints/{bp}/entities,
+    // /v1/blueprints/{bp}/bulk/entities/delete, /v1/integration/{id}
+    if (r.method == "POST" && seg.size() == 5 && seg[1] == "blueprints" && seg[3] == "entities" &&
+        seg[4] == "bulk")
+      return bulk_upsert(seg[2], r);
+    if (r.method == "POST" && seg.size() == 4 && seg[1] == "blueprints" && seg[3] == "entities")
+      return single_upsert(seg[2], r);
+    if (r.method == "POST" && seg.size() == 6 && seg[1] == "blueprints" && seg[3] == "bulk" &&
+        seg[4] == "entities" && seg[5] == "delete")
+      return bulk_delete(seg[2], r);
+    if (r.method == "GET" && seg.size() == 3 && seg[1] == "integration") {
+      std::lock_guard lock(mutex_);
+      auto it = integrations_.find(seg[2]);
+      if (it == integrations_.end()) return error(404, "not_found", "no such integration");
+      return FakeResponse::json(200, "{\"ok\":true,\"integration\":{\"identifier\":\"" + seg[2] +
+                                         "\",\"config\":" + it->second + "}}");
+    }
+    return error(404, "not_found", "no such route in the fake");
+  }
+
+  FakeResponse token(const FakeRequest& r) {
+    rapidjson::Document d;
+    d.Parse(r.body.c_str());
+    if (!d.IsObject() || !d.HasMember("clientId") || !d.HasMember("clientSecret") ||
+        !d["clientId"].IsString() || std::string(d["clientSecret"].GetString()) != "secret")
+      return error(401, "invalid_credentials", "bad client credentials");
+    std::string t = "tok-" + std::to_string(++tokens_issued_);
+    {
+      std::lock_guard lock(mutex_);
+      valid_tokens_.insert(t);
+    }
+    return FakeResponse::json(200, "{\"ok\":true,\"accessToken\":\"" + t +
+                                       "\",\"expiresIn\":3600,\"tokenType\":\"Bearer\"}");
+  }
+
+  // Port's merge: with merge=true the new properties and relations are laid over the old ones.
+  void store(const std::string& blueprint, const rapidjson::Value& entity, bool merge) {
+    std::string id = entity["identifier"].GetString();
+    auto key = std::make_pair(blueprint, id);
+    ++upsert_counts_[id];
+    auto old = entities_.find(key);
+    if (!merge || old == entities_.end()) {
+      entities_[key] = text(entity);
+      return;
+    }
+    rapidjson::Document merged;
+    merged.Parse(old->second.c_str());
+    auto& a = merged.GetAllocator();
+    for (auto m = entity.MemberBegin(); m != entity.MemberEnd(); ++m) {
+      std::string name = m->name.GetString();
+      if ((name == "properties" || name == "relations") && m->value.IsObject() &&
+          merged.HasMember(m->name) && merged[m->name].IsObject()) {
+        for (auto p = m->value.MemberBegin(); p != m->value.MemberEnd(); ++p) {
+          if (merged[m->name].HasMember(p->name))
+            merged[m->name][p->name].CopyFrom(p->value, a);
+          else
+            merged[m->name].AddMember(rapidjson::Value(p->name, a), rapidjson::Value(p->value, a),
+                                      a);
+        }
+      } else if (merged.HasMember(m->name)) {
+        merged[m->name].CopyFrom(m->value, a);
+      } else {
+        merged.AddMember(rapidjson::Value(m->name, a), rapidjson::Value(m->value, a), a);
+      }
+    }
+    entities_[key] = text(merged);
+  }
+
+  FakeResponse bulk_upsert(const std::string& blueprint, const FakeRequest& r) {
+    if (r.body.size() > max_bulk_bytes_)
+      return error(413, "payload_too_large", "request too large");
+    rapidjson::Document d;
+    d.Parse(r.body.c_str());
+    if (!d.IsObject() || !d.HasMember("entities") || !d["entities"].IsArray())
+      return error(422, "invalid_request", "body must be {entities: [...]}");
+    auto& list = d["entities"];
+    if (list.Size() > 20) return error(422, "invalid_request", "at most 20 entities");
+    bool merge = r.query_param("merge") == "true";
+    std::string ok = "[", errors = "[";
+    std::lock_guard lock(mutex_);
+    bulk_sizes_.push_back(list.Size());
+    for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
+      const auto& e = list[i];
+      std::string id = e.HasMember("identifier") && e["identifier"].IsString()
+                           ? e["identifier"].GetString()
+                           : "unknown";
+      if (id == "unknown" || refused_.count(id)) {
+        if (errors.size() > 1) errors += ',';
+        errors += "{\"identifier\":\"" + id + "\",\"index\":" + std::to_string(i) +
+                  ",\"statusCode\":422,\"error\":\"invalid_entity\",\"message\":\"refused by the "
+                  "fake\"}";
+        continue;
+      }
+      store(blueprint, e, merge);
+      if (ok.size() > 1) ok += ',';
+      ok += "{\"identifier\":\"" + id + "\",\"index\":" + std::to_string(i) + ",\"created\":true}";
+    }
+    return FakeResponse::json(207,
+                              "{\"ok\":true,\"entities\":" + ok + "],\"errors\":" + errors + "]}");
+  }
+
+  FakeResponse single_upsert(const std::string& blueprint, const FakeRequest& r) {
+    rapidjson::Document d;
+    d.Parse(r.body.c_str());
+    if (!d.IsObject() || !d.HasMember("identifier") || !d["identifier"].IsString())
+      return error(422, "invalid_request", "an entity needs an identifier");
+    std::lock_guard lock(mutex_);
+    if (refused_.count(d["identifier"].GetString()))
+      return error(422, "invalid_entity", "refused by the fake");
+    store(blueprint, d, r.query_param("merge") == "true");
+    return FakeResponse::json(201, "{\"ok\":true,\"entity\":" + text(d) + "}");
+  }
+
+  FakeResponse bulk_delete(const std::string& blueprint, const FakeRequest& r) {
+    rapidjson::Document d;
+    d.Parse(r.body.c_str());
+    if (!d.IsObject() || !d.HasMember("entities") || !d["entities"].IsArray())
+      return error(422, "invalid_request", "body must be {entities: [identifiers]}");
+    std::string deleted = "[";
+    std::lock_guard lock(mutex_);
+    for (const auto& id : d["entities"].GetArray()) {
+      if (!id.IsString()) continue;
+      entities_.erase({blueprint, id.GetString()});
+      if (deleted.size() > 1) deleted += ',';
+      deleted += text(id);
+    }
+    return FakeResponse::json(200, "{\"ok\":true,\"deletedEntities\":" + deleted + "]}");
+  }
+
+  std::mutex mutex_;
+  std::vector<Fault> faults_;
+  std::set<std::string> valid_tokens_;
+  std::set<std::string> refused_;
+  std::map<std::string, std::string> integrations_;
+  std::map<std::pair<std::string, std::string>, std::string> entities_;
+  std::map<std::string, int> upsert_counts_;
+  std::vector<size_t> bulk_sizes_;
+  std::atomic<int> tokens_issued_{0};
+  std::atomic<size_t> max_bulk_bytes_{1 << 20};
+  FakeServer server_;  // last: it calls handle() until it is destroyed first
+};
+
+}  // namespace oceand::test

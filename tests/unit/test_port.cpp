@@ -1,0 +1,394 @@
+// The Port side: the embedded entity store, the Port REST applier against a fake Port, and whole
+// events ending as entities in either.
+#include <doctest/doctest.h>
+
+#include <rapidjson/document.h>
+
+#include <future>
+
+#include "config/host_config.hpp"
+#include "core/metrics.hpp"
+#include "fakes/fake_port.hpp"
+#include "port/entity_store.hpp"
+#include "port/port_applier.hpp"
+#include "port/port_client.hpp"
+#include "queue/dead_letters.hpp"
+#include "support/test_host.hpp"
+
+using namespace oceand;
+using namespace oceand::test;
+
+namespace {
+
+MappedEntity entity(const std::string& blueprint, const std::string& id,
+                    const std::string& properties = "{}", const std::string& relations = "{}") {
+  return {blueprint, id,
+          R"({"identifier":")" + id + R"(","blueprint":")" + blueprint + R"(","title":"T )" + id +
+              R"(","properties":)" + properties + R"(,"relations":)" + relations + "}"};
+}
+
+EntityChanges upserts(std::vector<MappedEntity> entities, bool merge = true) {
+  EntityChanges c;
+  c.upserts = std::move(entities);
+  c.options.merge = merge;
+  c.origin = "test";
+  return c;
+}
+
+rapidjson::Document parse(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  return d;
+}
+
+// Applies and waits for the outcome with a deadline.
+ApplyOutcome apply_now(Applier& applier, EntityChanges changes,
+                       std::chrono::seconds deadline = std::chrono::seconds(20)) {
+  auto promise = std::make_shared<std::promise<ApplyOutcome>>();
+  auto future = promise->get_future();
+  applier.apply(std::move(changes),
+                [promise](ApplyOutcome o) { promise->set_value(std::move(o)); });
+  if (future.wait_for(deadline) != std::future_status::ready)
+    return ApplyOutcome::failed("no outcome within the deadline");
+  return future.get();
+}
+
+struct PortRig {
+  FakePort fake;
+  Metrics metrics;
+  PortClient client;
+  PortApplier applier;
+  explicit PortRig(PortApplierSettings settings = {},
+                   std::chrono::milliseconds timeout = std::chrono::seconds(10))
+      : client(PortSettings{fake.url(), "id", "secret", timeout}, metrics),
+        applier(client, fast(settings), metrics) {}
+  static PortApplierSettings fast(PortApplierSettings s) {
+    s.initial_retry_delay_seconds = std::min(s.initial_retry_delay_seconds, 0.05);
+    return s;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("entity store: merge lays new properties over old ones, no merge replaces, delete") {
+  TempDir dir;
+  EntityStore store((dir.path() / "sub" / "entities.db").string());
+  EntityChanges first = upserts({entity("service", "a", R"({"x":1,"y":2})", R"({"team":"t1"})")});
+  store.write(first);
+  store.write(upserts({entity("service", "a", R"({"y":3,"z":4})")}));
+  auto a = parse(*store.get("service", "a"));
+  CHECK(a["properties"]["x"].GetInt() == 1);
+  CHECK(a["properties"]["y"].GetInt() == 3);
+  CHECK(a["properties"]["z"].GetInt() == 4);
+  CHECK(std::string(a["relations"]["team"].GetString()) == "t1");
+  CHECK(a.HasMember("createdAt"));
+  CHECK(a.HasMember("updatedAt"));
+
+  store.write(upserts({entity("service", "a", R"({"only":true})")}, /*merge=*/false));
+  a = parse(*store.get("service", "a"));
+  CHECK_FALSE(a["properties"].HasMember("x"));
+  CHECK(a["properties"]["only"].GetBool());
+
+  store.write(upserts({entity("service", "b"), entity("other", "c")}));
+  CHECK(store.count("service") == 2);
+  CHECK(store.list("service", 10, 0).size() == 2);
+  CHECK(store.list("service", 1, 1).size() == 1);
+  CHECK(store.blueprints() == std::vector<std::string>{"other", "service"});
+
+  EntityChanges del;
+  del.deletions = {entity("service", "a"), entity("service", "never-existed")};
+  store.write(del);
+  CHECK_FALSE(store.get("service", "a"));
+  CHECK(store.count("service") == 1);
+}
+
+TEST_CASE("entity store: an unusable path gives a clear error") {
+  TempDir dir;
+  write_file(dir.path() / "not-a-db", std::string(4096, 'x'));
+  bool refused = false;
+  try {
+    EntityStore store((dir.path() / "not-a-db").string());
+    store.write(upserts({entity("s", "a")}));
+  } catch (const StoreError& e) {
+    refused = std::string(e.what()).find("not-a-db") != std::string::npos ||
+              std::string(e.what()).find("entity store") != std::string::npos;
+  }
+  CHECK(refused);
+}
+
+TEST_CASE("port client: one token for many calls, a new one once after 401") {
+  PortRig rig;
+  CHECK(apply_now(rig.applier, upserts({entity("service", "a")})).kind ==
+        ApplyOutcome::Kind::applied);
+  CHECK(apply_now(rig.applier, upserts({entity("service", "b")})).kind ==
+        ApplyOutcome::Kind::applied);
+  CHECK(rig.fake.tokens_issued() == 1);
+
+  rig.fake.expire_tokens();
+  CHECK(apply_now(rig.applier, upserts({entity("service", "c")})).kind ==
+        ApplyOutcome::Kind::applied);
+  CHECK(rig.fake.tokens_issued() == 2);
+  CHECK(rig.fake.entity("service", "c"));
+  CHECK(rig.metrics.value("oceand_port_requests_total",
+                          {{"endpoint", "bulk_upsert"}, {"status", "401"}}) == 1);
+}
+
+TEST_CASE("port client: wrong credentials fail the apply with Port's answer") {
+  FakePort fake;
+  Metrics metrics;
+  PortClient client(PortSettings{fake.url(), "id", "wrong", std::chrono::seconds(5)}, metrics);
+  PortApplier applier(client, {}, metrics);
+  auto outcome = apply_now(applier, upserts({entity("service", "a")}));
+  CHECK(outcome.kind == ApplyOutcome::Kind::failed);
+  CHECK(outcome.error.find("401") != std::string::npos);
+}
+
+TEST_CASE("port applier: concurrent upserts are batched per blueprint, at most 20 per request") {
+  PortRig rig;
+  std::vector<std::future<ApplyOutcome>> outcomes;
+  for (int i = 0; i < 50; ++i) {
+    auto promise = std::make_shared<std::promise<ApplyOutcome>>();
+    outcomes.push_back(promise->get_future());
+    rig.applier.apply(upserts({entity(i % 2 ? "odd" : "even", "e" + std::to_string(i))}),
+                      [promise](ApplyOutcome o) { promise->set_value(std::move(o)); });
+  }
+  for (auto& f : outcomes) {
+    REQUIRE(f.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+    CHECK(f.get().kind == ApplyOutcome::Kind::applied);
+  }
+  CHECK(rig.fake.entity_count("odd") == 25);
+  CHECK(rig.fake.entity_count("even") == 25);
+  auto sizes = rig.fake.bulk_sizes();
+  size_t total = 0;
+  for (size_t s : sizes) {
+    CHECK(s <= 20);
+    total += s;
+  }
+  CHECK(total == 50);
+  CHECK(sizes.size() < 50);  // really batched across events
+}
+
+TEST_CASE("port applier: the last write of one identifier wins within a batch") {
+  PortApplierSettings settings;
+  settings.linger = std::chrono::milliseconds(200);  // both writes land in one batch
+  PortRig rig(settings);
+  auto p1 = std::make_shared<std::promise<ApplyOutcome>>();
+  auto p2 = std::make_shared<std::promise<ApplyOutcome>>();
+  auto f1 = p1->get_future(), f2 = p2->get_future();
+  rig.applier.apply(upserts({entity("service", "a", R"({"v":1})")}),
+                    [p1](ApplyOutcome o) { p1->set_value(o); });
+  rig.applier.apply(upserts({entity("service", "a", R"({"v":2})")}),
+                    [p2](ApplyOutcome o) { p2->set_value(o); });
+  REQUIRE(f1.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  REQUIRE(f2.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(f1.get().kind == ApplyOutcome::Kind::applied);
+  CHECK(f2.get().kind == ApplyOutcome::Kind::applied);
+  CHECK(rig.fake.property("service", "a", "v") == "2");
+  CHECK(rig.fake.bulk_sizes() == std::vector<size_t>{1});
+  CHECK(rig.fake.upserts_of("a") == 1);
+}
+
+TEST_CASE("port applier: 413 falls back to one request per entity") {
+  PortRig rig;
+  rig.fake.set_max_bulk_bytes(150);  // two entities do not fit, one does
+  auto outcome = apply_now(rig.applier, upserts({entity("service", "a"), entity("service", "b")}));
+  CHECK(outcome.kind == ApplyOutcome::Kind::applied);
+  CHECK(rig.fake.entity("service", "a"));
+  CHECK(rig.fake.entity("service", "b"));
+  CHECK(rig.fake.server().count("POST", "/v1/blueprints/service/entities/bulk") == 1);
+  size_t singles = 0;
+  for (const auto& r : rig.fake.server().requests())
+    singles += r.path == "/v1/blueprints/service/entities";
+  CHECK(singles == 2);
+}
+
+TEST_CASE("port applier: 429 waits at least as long as Retry-After says") {
+  PortRig rig;
+  rig.fake.fail_next("/entities/bulk", 429, 1, "1");
+  auto start = std::chrono::steady_clock::now();
+  auto outcome = apply_now(rig.applier, upserts({entity("service", "a")}));
+  auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(outcome.kind == ApplyOutcome::Kind::applied);
+  CHECK(waited >= std::chrono::milliseconds(1000));
+  CHECK(rig.fake.server().count("POST", "/v1/blueprints/service/entities/bulk") == 2);
+  CHECK(rig.metrics.value("oceand_port_retries_total", {{"operation", "bulk upsert"}}) == 1);
+}
+
+TEST_CASE("port applier: 500 and timeouts are retried; a lasting 500 fails with Port's error") {
+  PortApplierSettings settings;
+  settings.max_retries = 2;
+  PortRig rig(settings, std::chrono::milliseconds(300));
+  rig.fake.fail_next("/entities/bulk", 500, 1);
+  rig.fake.fail_next("/entities/bulk", 200, 1, "", std::chrono::milliseconds(1000));  // too slow
+  CHECK(apply_now(rig.applier, upserts({entity("service", "a")})).kind ==
+        ApplyOutcome::Kind::applied);
+  CHECK(rig.fake.entity("service", "a"));
+
+  rig.fake.fail_next("/entities/bulk", 503, 100);
+  auto outcome = apply_now(rig.applier, upserts({entity("service", "b")}));
+  CHECK(outcome.kind == ApplyOutcome::Kind::failed);
+  CHECK(outcome.error.find("HTTP 503") != std::string::npos);
+  CHECK(outcome.error.find("after 3 attempts") != std::string::npos);
+  CHECK_FALSE(rig.fake.entity("service", "b"));
+}
+
+TEST_CASE("port applier: a per-entity error fails only the event whose entity Port refused") {
+  PortApplierSettings settings;
+  settings.linger = std::chrono::milliseconds(100);  // same batch
+  PortRig rig(settings);
+  rig.fake.refuse_entity("bad");
+  auto pg = std::make_shared<std::promise<ApplyOutcome>>();
+  auto pb = std::make_shared<std::promise<ApplyOutcome>>();
+  auto good = pg->get_future(), bad = pb->get_future();
+  rig.applier.apply(upserts({entity("service", "good")}),
+                    [pg](ApplyOutcome o) { pg->set_value(o); });
+  rig.applier.apply(upserts({entity("service", "bad")}),
+                    [pb](ApplyOutcome o) { pb->set_value(o); });
+  REQUIRE(good.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  REQUIRE(bad.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(good.get().kind == ApplyOutcome::Kind::applied);
+  auto refused = bad.get();
+  CHECK(refused.kind == ApplyOutcome::Kind::failed);
+  CHECK(refused.error.find("Port refused entity service/bad") != std::string::npos);
+  CHECK(rig.fake.bulk_sizes() == std::vector<size_t>{2});
+}
+
+TEST_CASE("port applier: bulk delete; deleting what is gone succeeds") {
+  PortRig rig;
+  REQUIRE(apply_now(rig.applier, upserts({entity("service", "a"), entity("service", "b")})).kind ==
+          ApplyOutcome::Kind::applied);
+  EntityChanges del;
+  del.deletions = {entity("service", "a"), entity("service", "gone")};
+  del.options.delete_dependents = true;
+  CHECK(apply_now(rig.applier, del).kind == ApplyOutcome::Kind::applied);
+  CHECK_FALSE(rig.fake.entity("service", "a"));
+  CHECK(rig.fake.entity("service", "b"));
+  auto requests = rig.fake.server().requests();
+  auto it = std::find_if(requests.begin(), requests.end(), [](const FakeRequest& r) {
+    return r.path == "/v1/blueprints/service/bulk/entities/delete";
+  });
+  REQUIRE(it != requests.end());
+  CHECK(it->query_param("delete_dependents") == "true");
+  CHECK(parse(it->body)["entities"].Size() == 2);
+}
+
+TEST_CASE("config: the port applier needs client credentials") {
+  TempDir dir;
+  write_file(dir.path() / "o.yaml", "port: {applier: port}\n");
+  CHECK_THROWS_AS(load_host_config((dir.path() / "o.yaml").string(), {}), ConfigError);
+  CHECK_NOTHROW(load_host_config((dir.path() / "o.yaml").string(),
+                                 {"OCEAN__PORT__CLIENT_ID=a", "OCEAN__PORT__CLIENT_SECRET=b"}));
+}
+
+namespace {
+
+std::string example_integration(bool with_mapping = true) {
+  std::string yaml = "  example:\n    plugin: example\n";
+  if (with_mapping)
+    yaml +=
+        std::string("    mapping: ") + OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n";
+  return yaml;
+}
+
+std::string port_yaml(const FakePort& fake) {
+  return "port: {applier: port, base_url: " + fake.url() +
+         ", client_id: id, client_secret: secret, request_timeout_seconds: 5}\n";
+}
+
+}  // namespace
+
+TEST_CASE("end to end: a webhook to the example plugin ends as the entity in Port") {
+  FakePort fake;
+  TestHost t({"example"}, port_yaml(fake), example_integration(), TestHost::Results::applied);
+  auto r = t.post("/integration/example/webhook", R"({"id": 7, "title": "seven", "status": "ok"})");
+  CHECK(r.status == 200);
+  REQUIRE(wait_until([&] { return fake.entity("example", "7").has_value(); }));
+  auto e = parse(*fake.entity("example", "7"));
+  CHECK(std::string(e["title"].GetString()) == "seven");
+  CHECK(std::string(e["properties"]["status"].GetString()) == "ok");
+  auto upsert = fake.server().requests();
+  auto it = std::find_if(upsert.begin(), upsert.end(), [](const FakeRequest& q) {
+    return q.path == "/v1/blueprints/example/entities/bulk";
+  });
+  REQUIRE(it != upsert.end());
+  CHECK(it->query_param("upsert") == "true");
+  CHECK(it->query_param("merge") == "true");
+  CHECK(it->query_param("create_missing_related_entities") == "true");
+
+  CHECK(t.post("/integration/example/webhook", R"({"id": 7, "action": "deleted"})").status == 200);
+  REQUIRE(wait_until([&] { return !fake.entity("example", "7").has_value(); }));
+  REQUIRE(t.wait_processed(2));
+  CHECK(t.processed("example", "ok") == 2);
+}
+
+TEST_CASE("end to end: Port refusing the entity fails the event with Port's error") {
+  FakePort fake;
+  fake.refuse_entity("9");
+  TestHost t({"example"}, port_yaml(fake), example_integration(), TestHost::Results::applied);
+  CHECK(t.post("/integration/example/webhook", R"({"id": 9})").status == 200);
+  REQUIRE(wait_until([&] { return t.host().dead_letters().size() == 1; }));
+  auto letters = t.host().dead_letters().list(10);
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].reason == "apply_failed");
+  CHECK(letters[0].error.find("Port refused entity example/9") != std::string::npos);
+  CHECK(t.processed("example", "failed") == 1);
+}
+
+TEST_CASE("end to end: with no mapping file the mapping comes from Port") {
+  FakePort fake;
+  fake.set_integration_config("example", R"({"resources":[{"kind":"example",
+    "selector":{"query":"true"},
+    "port":{"entity":{"mappings":{"identifier":".id | tostring","blueprint":"\"fromPort\"",
+    "properties":{"n":".n"}}}}}]})");
+  TestHost t({"example"}, port_yaml(fake), example_integration(false), TestHost::Results::applied);
+  CHECK(t.post("/integration/example/webhook", R"({"id": 1, "n": 42})").status == 200);
+  REQUIRE(wait_until([&] { return fake.entity("fromPort", "1").has_value(); }));
+  CHECK(fake.property("fromPort", "1", "n") == "42");
+  CHECK(fake.server().count("GET", "/v1/integration/example") == 1);
+}
+
+TEST_CASE("end to end: the default local applier; GET /api/entities shows the entity") {
+  TestHost t({"example"}, "", example_integration(), TestHost::Results::applied);
+  CHECK(t.post("/integration/example/webhook", R"({"id": 5, "title": "five"})").status == 200);
+  REQUIRE(wait_until([&] { return t.get("/api/entities/example/5").status == 200; }));
+  auto one = parse(t.get("/api/entities/example/5").body);
+  CHECK(std::string(one["entity"]["title"].GetString()) == "five");
+  auto list = parse(t.get("/api/entities?blueprint=example").body);
+  CHECK(list["total"].GetInt() == 1);
+  CHECK(list["entities"].Size() == 1);
+  CHECK(parse(t.get("/api/entities").body)["blueprints"].Size() == 1);
+  CHECK(t.get("/api/entities/example/404").status == 404);
+  CHECK(t.get("/api/entities?blueprint=example&limit=0").status == 400);
+
+  CHECK(t.post("/integration/example/webhook", R"({"id": 5, "action": "deleted"})").status == 200);
+  REQUIRE(wait_until([&] { return t.get("/api/entities/example/5").status == 404; }));
+}
+
+TEST_CASE("legacy direct handler: register_raw and unregister_raw map and apply at once") {
+  TestHost t({"example"}, "", example_integration(), TestHost::Results::applied);
+  auto r = t.post("/integration/example/items",
+                  R"({"upsert": [{"id": "a", "status": "new"}, {"id": "b"}]})");
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"ok":true,"applied":2})");
+  // Synchronous: applied before the answer.
+  CHECK(t.get("/api/entities/example/a").status == 200);
+  CHECK(t.get("/api/entities/example/b").status == 200);
+
+  r = t.post("/integration/example/items", R"({"delete": [{"id": "a"}]})");
+  CHECK(r.status == 200);
+  CHECK(t.get("/api/entities/example/a").status == 404);
+  CHECK(t.get("/api/entities/example/b").status == 200);
+
+  CHECK(t.post("/integration/example/items", R"([1, 2])").status == 400);
+  CHECK(t.post("/integration/example/items", R"({"upsert": [1]})").status == 502);
+}
+
+TEST_CASE("legacy direct handler against Port: register_raw waits for Port") {
+  FakePort fake;
+  TestHost t({"example"}, port_yaml(fake), example_integration(), TestHost::Results::applied);
+  auto r = t.post("/integration/example/items", R"({"upsert": [{"id": "x"}]})");
+  CHECK(r.status == 200);
+  CHECK(fake.entity("example", "x").has_value());
+  fake.refuse_entity("y");
+  CHECK(t.post("/integration/example/items", R"({"upsert": [{"id": "y"}]})").status == 502);
+}
