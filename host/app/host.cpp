@@ -116,6 +116,9 @@ void Host::describe_metrics() {
   metrics_.describe("oceand_port_entities_total", "counter",
                     "Entities sent to Port, by final outcome.");
   metrics_.describe("oceand_port_retries_total", "counter", "Port API calls retried.");
+  metrics_.describe("oceand_reloads_total", "counter", "Reloads, by outcome.");
+  metrics_.describe("oceand_reload_seconds", "histogram",
+                    "Time from the start of a reload to the switch (or the failure).");
   metrics_.describe("oceand_local_entities_total", "counter",
                     "Entities written to the embedded store, by operation.");
   metrics_.gauge("oceand_queue_depth", {},
@@ -179,25 +182,113 @@ uint16_t Host::port() const {
 }
 
 ReloadReport Host::reload() {
+  std::unique_lock lock(reload_mutex_);
+  const uint64_t ticket = ++reloads_requested_;
+  if (reloading_) {
+    // Folded into the reload that starts after the running one.
+    reload_done_.wait(lock, [&] { return reloads_finished_ >= ticket; });
+    return last_reload_;
+  }
+  reloading_ = true;
+  while (reloads_finished_ < reloads_requested_) {
+    const uint64_t covers = reloads_requested_;
+    lock.unlock();
+    ReloadReport report;
+    try {
+      report = reload_once();
+    } catch (const std::exception& e) {
+      report.error = e.what();
+    }
+    lock.lock();
+    last_reload_ = std::move(report);
+    reloads_finished_ = covers;
+    reload_done_.notify_all();
+  }
+  reloading_ = false;
+  return last_reload_;
+}
+
+ReloadReport Host::last_reload() const {
   std::lock_guard lock(reload_mutex_);
+  return last_reload_;
+}
+
+namespace {
+
+int64_t epoch_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
+  return out.empty() ? "-" : out;
+}
+
+}  // namespace
+
+ReloadReport Host::reload_once() {
+  auto began = std::chrono::steady_clock::now();
   ReloadReport report;
   auto current = plugins_.current();
   report.generation = current ? current->number : 0;
+  auto finish = [&](bool ok) {
+    report.ok = ok;
+    report.at_ms = epoch_ms();
+    report.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    metrics_.add("oceand_reloads_total", {{"outcome", ok ? "ok" : "failed"}});
+    metrics_.observe("oceand_reload_seconds", {}, report.seconds);
+  };
   try {
     auto config =
         std::make_shared<HostConfig>(load_host_config(options_.config_path, options_.environment));
     auto generation = plugins_.build(config);
+    report.files = generation->files;
+
+    // A file that is refused now and was not refused as the same bytes before is a failed change:
+    // keep serving what works rather than drop the plugin it was meant to replace.
+    for (const auto& f : generation->files) {
+      if (f.state == "loaded") continue;
+      bool known = false;
+      if (current)
+        for (const auto& old : current->files)
+          known |= old.file == f.file && old.sha256 == f.sha256 && old.state != "loaded";
+      if (!known) throw PluginLoadError(f.file + " refused: " + f.error);
+    }
+    for (const auto& [name, lib] : generation->plugins) {
+      const PluginLibrary* before = nullptr;
+      if (current) {
+        auto it = current->plugins.find(name);
+        if (it != current->plugins.end()) before = it->second.get();
+      }
+      if (!before)
+        report.added.push_back(name);
+      else if (before->sha256() != lib->sha256())
+        report.changed.push_back(name);
+    }
+    if (current)
+      for (const auto& [name, _] : current->plugins)
+        if (!generation->plugins.count(name)) report.removed.push_back(name);
+
     std::vector<std::string> started;
     for (const auto& [id, in] : generation->integrations) {
       const Integration* before = current ? current->integration(id) : nullptr;
       if (!before || before->plugin != in.plugin) started.push_back(id);
     }
     plugins_.activate(generation);
-    report.ok = true;
     report.generation = generation->number;
+    finish(true);
+    LOG_INFO("oceand") << "reload: generation " << generation->number << " serving after "
+                       << static_cast<long>(report.seconds * 1000) << " ms; plugins added "
+                       << joined(report.added) << ", changed " << joined(report.changed)
+                       << ", removed " << joined(report.removed);
     if (!started.empty()) plugins_.start_integrations(generation, started);
   } catch (const std::exception& e) {
     report.error = e.what();
+    finish(false);
     LOG_ERROR("oceand") << "reload failed, generation " << report.generation
                         << " keeps serving: " << e.what();
   }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,8 +32,12 @@ struct HostOptions {
 
 struct ReloadReport {
   bool ok = false;
-  uint64_t generation = 0;
+  uint64_t generation = 0;  // serving after the reload (the old one when it failed)
   std::string error;
+  int64_t at_ms = 0;   // Unix epoch, when it finished
+  double seconds = 0;  // from the start of the reload to the switch (or the failure)
+  std::vector<std::string> added, changed, removed;  // plugins, by name
+  std::vector<PluginFileStatus> files;               // what the reload found in plugins.dir
 };
 
 // The whole oceand process as an object: configuration, plugins, queue, engine and HTTP server.
@@ -47,8 +52,12 @@ class Host {
   void start();
   // Stops accepting, drains up to max_wait_seconds_before_shutdown, stops everything.
   void stop();
-  // Re-reads configuration, mappings and plugins; switches only when all of it is valid.
+  // Re-reads configuration, mappings and plugins; switches only when all of it is valid. Safe from
+  // any thread: requests that arrive while a reload runs fold into one more reload, and each caller
+  // gets the report of a reload that began after its request.
   ReloadReport reload();
+  // The last reload's report (none yet: generation 0).
+  ReloadReport last_reload() const;
 
   const HostConfig& config() const { return *config_; }
   std::shared_ptr<const HostConfig> config_ptr() const;
@@ -68,6 +77,7 @@ class Host {
  private:
   void describe_metrics();
   void make_applier();
+  ReloadReport reload_once();
   ocean_status apply_raw(const std::string& integration, const std::string& kind,
                          const std::string& items_json, bool deletion);
 
@@ -87,7 +97,11 @@ class Host {
   std::unique_ptr<HttpServer> http_;
   std::atomic<bool> accepting_{false};
   std::atomic<bool> started_{false};
-  std::mutex reload_mutex_;
+  mutable std::mutex reload_mutex_;
+  std::condition_variable reload_done_;
+  uint64_t reloads_requested_ = 0, reloads_finished_ = 0;
+  bool reloading_ = false;
+  ReloadReport last_reload_;
 };
 
 }  // namespace oceand

@@ -77,6 +77,52 @@ void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   send_error(response, 404, "no such route");
 }
 
+static void write_files(JsonWriter& w, const std::vector<PluginFileStatus>& files) {
+  w.StartArray();
+  for (const auto& f : files) {
+    w.StartObject();
+    kv(w, "file", f.file);
+    kv(w, "sha256", f.sha256);
+    kv(w, "name", f.name);
+    kv(w, "version", f.version);
+    kv(w, "abi_version", f.abi_version);
+    kv(w, "state", f.state);
+    kv(w, "error", f.error);
+    w.Key("generation");
+    w.Uint64(f.generation);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+static void write_names(JsonWriter& w, const char* key, const std::vector<std::string>& names) {
+  w.Key(key);
+  w.StartArray();
+  for (const auto& n : names) w.String(n.c_str(), static_cast<rapidjson::SizeType>(n.size()));
+  w.EndArray();
+}
+
+// A reload's report, as /admin/reload answers it and /admin/plugins shows the last one.
+static void write_reload(JsonWriter& w, const ReloadReport& r, bool with_files) {
+  w.StartObject();
+  kv(w, "status", r.ok ? "ok" : "error");
+  w.Key("generation");
+  w.Uint64(r.generation);
+  if (!r.ok) kv(w, "message", r.error);
+  w.Key("at_ms");
+  w.Int64(r.at_ms);
+  w.Key("duration_ms");
+  w.Double(r.seconds * 1000);
+  write_names(w, "added", r.added);
+  write_names(w, "changed", r.changed);
+  write_names(w, "removed", r.removed);
+  if (with_files) {
+    w.Key("plugins");
+    write_files(w, r.files);
+  }
+  w.EndObject();
+}
+
 void AdminHandler::plugins(Poco::Net::HTTPServerResponse& response) {
   auto gen = host_.plugins().current();
   rapidjson::StringBuffer buffer;
@@ -85,23 +131,13 @@ void AdminHandler::plugins(Poco::Net::HTTPServerResponse& response) {
   w.Key("generation");
   w.Uint64(gen ? gen->number : 0);
   w.Key("plugins");
-  w.StartArray();
-  if (gen) {
-    for (const auto& f : gen->files) {
-      w.StartObject();
-      kv(w, "file", f.file);
-      kv(w, "sha256", f.sha256);
-      kv(w, "name", f.name);
-      kv(w, "version", f.version);
-      kv(w, "abi_version", f.abi_version);
-      kv(w, "state", f.state);
-      kv(w, "error", f.error);
-      w.Key("generation");
-      w.Uint64(f.generation);
-      w.EndObject();
-    }
-  }
-  w.EndArray();
+  write_files(w, gen ? gen->files : std::vector<PluginFileStatus>{});
+  ReloadReport last = host_.last_reload();
+  w.Key("last_reload");
+  if (last.at_ms == 0)
+    w.Null();
+  else
+    write_reload(w, last, /*with_files=*/!last.ok);
   w.Key("integrations");
   w.StartArray();
   if (gen) {
@@ -177,13 +213,10 @@ void AdminHandler::replay(const std::string& id_text, Poco::Net::HTTPServerRespo
 
 void AdminHandler::reload(Poco::Net::HTTPServerResponse& response) {
   ReloadReport report = host_.reload();
-  if (report.ok)
-    return send_json(
-        response, 200,
-        "{\"status\":\"ok\",\"generation\":" + std::to_string(report.generation) + "}");
-  send_json(response, 500,
-            "{\"status\":\"error\",\"generation\":" + std::to_string(report.generation) +
-                ",\"message\":" + json_string(report.error) + "}");
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  write_reload(w, report, /*with_files=*/true);
+  send_json(response, report.ok ? 200 : 500, std::string(buffer.GetString(), buffer.GetSize()));
 }
 
 }  // namespace oceand

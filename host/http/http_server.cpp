@@ -1,10 +1,14 @@
 #include "http/http_server.hpp"
 
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServerResponse.h>
+
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
+#include <algorithm>
+#include <memory>
 
 #include "app/host.hpp"
 #include "http/admin_handler.hpp"
@@ -14,14 +18,45 @@
 namespace oceand {
 
 namespace {
+
+// Runs a handler, then makes sure the connection can carry the next request: a body the handler
+// did not read (a 404, a 405, a refusal before reading) would otherwise be parsed as the start of
+// the next request on the kept-alive connection. Small leftovers are read and dropped; a large one
+// closes the connection instead of being read.
+class ConnectionKeeper : public Poco::Net::HTTPRequestHandler {
+ public:
+  explicit ConnectionKeeper(Poco::Net::HTTPRequestHandler* inner) : inner_(inner) {}
+  void handleRequest(Poco::Net::HTTPServerRequest& request,
+                     Poco::Net::HTTPServerResponse& response) override {
+    inner_->handleRequest(request, response);
+    if (!response.getKeepAlive()) return;
+    if (!request.hasContentLength() && !request.getChunkedTransferEncoding()) return;
+    std::istream& in = request.stream();
+    char scratch[4096];
+    std::streamsize left = 64 * 1024;
+    while (left > 0) {
+      in.read(scratch, std::min<std::streamsize>(sizeof scratch, left));
+      std::streamsize got = in.gcount();
+      if (got <= 0) break;
+      left -= got;
+    }
+    if (left == 0 && in.peek() != std::char_traits<char>::eof()) response.setKeepAlive(false);
+  }
+
+ private:
+  std::unique_ptr<Poco::Net::HTTPRequestHandler> inner_;
+};
+
 class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
   explicit HandlerFactory(Host& host) : host_(host) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest& request) override {
-    if (request.getURI().rfind("/integration/", 0) == 0) return new IngressHandler(host_);
-    if (request.getURI().rfind("/api/", 0) == 0) return new EntitiesHandler(host_);
-    return new AdminHandler(host_);
+    if (request.getURI().rfind("/integration/", 0) == 0)
+      return new ConnectionKeeper(new IngressHandler(host_));
+    if (request.getURI().rfind("/api/", 0) == 0)
+      return new ConnectionKeeper(new EntitiesHandler(host_));
+    return new ConnectionKeeper(new AdminHandler(host_));
   }
 
  private:

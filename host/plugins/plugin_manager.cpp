@@ -28,6 +28,21 @@ std::vector<std::filesystem::path> plugin_files(const std::filesystem::path& dir
 
 }  // namespace
 
+std::shared_ptr<PluginLibrary> PluginManager::live_library(const std::string& sha256,
+                                                           uint64_t& loaded_in) const {
+  std::lock_guard lock(live_mutex_);
+  for (auto it = live_.begin(); it != live_.end();) {
+    if (it->second.library.expired())
+      it = live_.erase(it);
+    else
+      ++it;
+  }
+  auto it = live_.find(sha256);
+  if (it == live_.end()) return nullptr;
+  loaded_in = it->second.loaded_in;
+  return it->second.library.lock();
+}
+
 std::shared_ptr<PortAppConfig> PluginManager::mapping_of(const IntegrationConfig& ic) const {
   if (!ic.mapping_path.empty())
     return std::make_shared<PortAppConfig>(load_port_app_config(ic.mapping_path));
@@ -51,7 +66,6 @@ std::shared_ptr<PortAppConfig> PluginManager::mapping_of(const IntegrationConfig
 }
 
 std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfig> config) const {
-  auto previous = current();
   auto gen = std::make_shared<Generation>();
   gen->number = next_number_.load();
   gen->config = config;
@@ -61,19 +75,15 @@ std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfi
     status.file = file.string();
     try {
       status.sha256 = PluginLibrary::file_sha256(file);
-      std::shared_ptr<PluginLibrary> lib;
-      if (previous) {
-        for (const auto& [_, old] : previous->plugins)
-          if (old->sha256() == status.sha256 && old->file() == status.file) lib = old;
-      }
+      uint64_t loaded_in = 0;
+      std::shared_ptr<PluginLibrary> lib = live_library(status.sha256, loaded_in);
       if (!lib) {
         lib = PluginLibrary::load(file, config->plugins_cache_dir, services_);
-        gen->loaded_in[lib->sha256()] = gen->number;
-      } else {
-        gen->loaded_in[lib->sha256()] = previous->loaded_in.count(lib->sha256())
-                                            ? previous->loaded_in.at(lib->sha256())
-                                            : gen->number;
+        loaded_in = gen->number;
+        std::lock_guard lock(live_mutex_);
+        live_[lib->sha256()] = LiveLibrary{lib, loaded_in};
       }
+      gen->loaded_in[lib->sha256()] = loaded_in;
       if (gen->plugins.count(lib->name()))
         throw PluginLoadError("plugin name '" + lib->name() + "' is already served by " +
                               gen->plugins[lib->name()]->file());

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -43,8 +44,18 @@ class PluginManager {
  private:
   std::shared_ptr<PortAppConfig> mapping_of(const IntegrationConfig& ic) const;
 
+  // Libraries alive in any generation, by content: the same bytes are never loaded twice at once,
+  // since the dynamic loader would hand back the image that is already mapped.
+  struct LiveLibrary {
+    std::weak_ptr<PluginLibrary> library;
+    uint64_t loaded_in = 0;
+  };
+  std::shared_ptr<PluginLibrary> live_library(const std::string& sha256, uint64_t& loaded_in) const;
+
   HostServices& services_;
   MappingFetcher mapping_fetcher_;
+  mutable std::mutex live_mutex_;
+  mutable std::map<std::string, LiveLibrary> live_;
   mutable std::mutex mutex_;
   std::shared_ptr<const Generation> current_;
   std::atomic<uint64_t> next_number_{1};

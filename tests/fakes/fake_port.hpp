@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <utility>
@@ -43,6 +44,18 @@ class FakePort {
                  std::chrono::milliseconds delay = std::chrono::milliseconds(0)) {
     std::lock_guard lock(mutex_);
     faults_.push_back({path_contains, status, count, retry_after, delay});
+  }
+  // From now on each request fails at random: 429 (with Retry-After: 0), 500, or an answer later
+  // than `slow`, with these probabilities; the rest succeed. Seeded, so runs repeat.
+  void set_chaos(double p429, double p500, double p_slow, std::chrono::milliseconds slow,
+                 unsigned seed = 42) {
+    std::lock_guard lock(mutex_);
+    chaos_ = {p429, p500, p_slow, slow};
+    rng_.seed(seed);
+  }
+  void stop_chaos() {
+    std::lock_guard lock(mutex_);
+    chaos_ = {};
   }
   // Every token issued so far stops working: the next call with one gets 401.
   void expire_tokens() {
@@ -131,6 +144,20 @@ class FakePort {
         f.delay = it->delay;
         if (--it->remaining <= 0) faults_.erase(it);
         return f;
+      }
+      if (chaos_.p429 + chaos_.p500 + chaos_.p_slow > 0) {
+        double roll = std::uniform_real_distribution<double>(0, 1)(rng_);
+        if (roll < chaos_.p429) {
+          FakeResponse f = error(429, "rate_limited", "chaos");
+          f.headers.emplace_back("Retry-After", "0");
+          return f;
+        }
+        if (roll < chaos_.p429 + chaos_.p500) return error(500, "internal", "chaos");
+        if (roll < chaos_.p429 + chaos_.p500 + chaos_.p_slow) {
+          FakeResponse f = error(503, "slow", "chaos: answered after the client gave up");
+          f.delay = chaos_.slow;
+          return f;
+        }
       }
     }
     if (r.method == "POST" && r.path == "/v1/auth/access_token") return token(r);
@@ -270,7 +297,13 @@ class FakePort {
     return FakeResponse::json(200, "{\"ok\":true,\"deletedEntities\":" + deleted + "]}");
   }
 
+  struct Chaos {
+    double p429 = 0, p500 = 0, p_slow = 0;
+    std::chrono::milliseconds slow{0};
+  };
   std::mutex mutex_;
+  Chaos chaos_;
+  std::mt19937 rng_;
   std::vector<Fault> faults_;
   std::set<std::string> valid_tokens_;
   std::set<std::string> refused_;

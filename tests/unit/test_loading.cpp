@@ -18,16 +18,25 @@ const PluginFileStatus* status_of(const Generation& gen, const std::string& file
 TEST_CASE(
     "refused: truncated, not ELF, wrong ABI major, newer minor, no entry symbol, malformed "
     "descriptor") {
+  // At start a bad file is refused and the rest serve.
   TestHost t({"scripted", "wrong_major", "newer_minor", "no_entry", "malformed"});
-  // Two more made by hand, then a reload picks them up.
+  auto gen = t.host().plugins().current();
+  const uint64_t first = gen->number;
+
+  // Two more made by hand: a reload that meets a new bad file keeps the running generation and
+  // reports every file it found.
   std::string good = read_file(plugin_file("scripted"));
   write_file(t.dir() / "plugins" / "truncated.so", good.substr(0, good.size() / 2));
   write_file(t.dir() / "plugins" / "notelf.so", "this is not a shared library\n");
   auto report = t.host().reload();
-  REQUIRE(report.ok);
-  auto gen = t.host().plugins().current();
+  CHECK_FALSE(report.ok);
+  CHECK(report.generation == first);
+  CHECK(report.error.find("refused") != std::string::npos);
+  CHECK(t.host().plugins().current()->number == first);
 
-  const auto* scripted = status_of(*gen, "scripted.so");
+  Generation attempted;
+  attempted.files = report.files;
+  const auto* scripted = status_of(attempted, "scripted.so");
   REQUIRE(scripted);
   CHECK(scripted->state == "loaded");
   CHECK(scripted->name == "scripted");
@@ -44,7 +53,7 @@ TEST_CASE(
   };
   for (const auto& e : expected) {
     CAPTURE(e.file);
-    const auto* s = status_of(*gen, e.file);
+    const auto* s = status_of(attempted, e.file);
     REQUIRE(s);
     CHECK(s->state == "refused");
     CHECK(s->error.find(e.reason) != std::string::npos);
@@ -59,6 +68,15 @@ TEST_CASE(
   auto admin = t.get("/admin/plugins");
   CHECK(admin.status == 200);
   CHECK(admin.body.find("\"state\":\"refused\"") != std::string::npos);
+  CHECK(admin.body.find("\"last_reload\":{\"status\":\"error\"") != std::string::npos);
+  CHECK(admin.body.find("notelf.so") != std::string::npos);
+
+  // Files refused before, unchanged, do not block a reload.
+  fs::remove(t.dir() / "plugins" / "truncated.so");
+  fs::remove(t.dir() / "plugins" / "notelf.so");
+  report = t.host().reload();
+  CHECK(report.ok);
+  CHECK(report.generation == first + 1);
 }
 
 TEST_CASE("plugins run from a private content-addressed copy") {

@@ -1,64 +1,12 @@
 // The real oceand binary, as ops run it: start, serve the example plugin, stop on SIGTERM.
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <regex>
-
-#include "support/test_host.hpp"
-
-extern char** environ;
+#include "support/oceand_process.hpp"
 
 using namespace oceand;
 using namespace oceand::test;
-
-namespace {
-
-class OceandProcess {
- public:
-  OceandProcess(const std::vector<std::string>& args, const fs::path& log) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_APPEND, 0644);
-    std::vector<char*> argv{const_cast<char*>(OCEAND_BINARY)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    REQUIRE(posix_spawn(&pid_, OCEAND_BINARY, &actions, nullptr, argv.data(), environ) == 0);
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~OceandProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  // Exit status, or -1 when it did not exit within the deadline.
-  int wait_exit(std::chrono::milliseconds deadline) {
-    int status = 0;
-    bool exited = wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, deadline);
-    if (!exited) return -1;
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-
- private:
-  pid_t pid_ = -1;
-};
-
-int listening_port(const fs::path& log) {
-  static const std::regex re("listening on [0-9.]+:([0-9]+)");
-  std::smatch m;
-  std::string text = read_file(log);
-  return std::regex_search(text, m, re) ? std::stoi(m[1]) : 0;
-}
-
-}  // namespace
 
 TEST_CASE("oceand serves the example plugin and stops cleanly on SIGTERM") {
   TempDir dir;

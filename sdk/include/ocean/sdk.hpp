@@ -726,9 +726,14 @@ inline const ocean_plugin_descriptor* entry(const ocean_host_api* api, const cha
     return nullptr;
   g_api = api;
   try {
+    // Registration runs once per loaded image: if the host enters again, the descriptor it already
+    // holds stays valid (re-registering would move the tables it points into).
+    static const ocean_plugin_descriptor* registered = nullptr;
+    if (registered) return registered;
     auto& builder = PluginBuilder::instance();
     register_fn(builder);
-    return builder.finish(name, version);
+    registered = builder.finish(name, version);
+    return registered;
   } catch (const std::exception& e) {
     log_error(std::string("plugin registration threw: ") + e.what());
   } catch (...) {
