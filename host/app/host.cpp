@@ -3,7 +3,7 @@
 #include "core/log.hpp"
 #include "http/http_server.hpp"
 #include "processing/log_sink.hpp"
-#include "queue/memory_queue.hpp"
+#include "queue/queue_stores.hpp"
 
 namespace oceand {
 
@@ -59,14 +59,9 @@ void Host::start() {
   auto generation = plugins_.build(config_);
   plugins_.activate(generation);
 
-  if (config_->queue.backend != "memory") {
-    LOG_WARN("queue")
-        << "queue.backend '" << config_->queue.backend
-        << "' is not available in this build yet: using the memory queue (events are lost on exit)";
-  }
-  queue_ = std::make_unique<MemoryQueue>(config_->queue.max_pending,
-                                         config_->queue.dedupe_window_seconds);
-  dead_letters_ = std::make_unique<MemoryDeadLetters>();
+  QueueStores stores = open_queue_stores(config_->queue);
+  queue_ = std::move(stores.queue);
+  dead_letters_ = std::move(stores.dead_letters);
   if (options_.sink) {
     sink_ = options_.sink;
   } else {
