@@ -28,8 +28,15 @@ SqliteDb::SqliteDb(const std::string& path, std::string_view synchronous) : path
   sqlite3_busy_timeout(db_, 10000);
   try {
     // The first statement that reads the file: a file that is not a database fails here.
-    Statement mode(*this, "PRAGMA journal_mode=WAL");
-    if (!mode.step() || mode.text(0) != "wal") fail("cannot switch to WAL mode");
+    std::string mode_name;
+    try {
+      Statement mode(*this, "PRAGMA journal_mode=WAL");
+      if (mode.step()) mode_name = mode.text(0);
+    } catch (const StoreError&) {
+      throw StoreError(path_ + " is not a usable SQLite database: " + sqlite3_errmsg(db_));
+    }
+    if (mode_name != "wal")
+      throw StoreError(path_ + ": cannot switch to WAL mode (journal_mode is " + mode_name + ")");
     exec(("PRAGMA synchronous=" + std::string(synchronous)).c_str());
     Statement version(*this, "PRAGMA user_version");
     version.step();

@@ -1,5 +1,7 @@
 #include "queue/sqlite_queue.hpp"
 
+#include <algorithm>
+
 #include "core/log.hpp"
 #include "queue/file_lock.hpp"
 #include "queue/sqlite_db.hpp"
@@ -65,7 +67,9 @@ class SqliteQueue::Writer {
 
 SqliteQueue::SqliteQueue(SqliteQueueOptions options)
     : options_(std::move(options)),
-      dedupe_window_ms_(static_cast<int64_t>(options_.dedupe_window_seconds * 1000)) {
+      // Clamped to a century so that any configured window converts to milliseconds safely.
+      dedupe_window_ms_(static_cast<int64_t>(
+          std::clamp(options_.dedupe_window_seconds, 0.0, 100.0 * 365 * 86400) * 1000)) {
   open_store();
   committer_ = std::thread([this] { commit_loop(); });
 }
@@ -263,8 +267,10 @@ EventPtr SqliteQueue::pop(std::chrono::milliseconds wait) {
   if (waiting_ == 0) return nullptr;
   if (window_.empty()) {
     lock.unlock();
-    page_in();
+    bool ok = page_in();
     lock.lock();
+    // A failing disk: wait before the caller asks again, rather than spin on the error.
+    if (!ok && window_.empty()) ready_cv_.wait_for(lock, wait, [&] { return stopping_; });
     if (window_.empty()) return nullptr;
   }
   EventPtr event = std::move(window_.front().event);
@@ -274,13 +280,13 @@ EventPtr SqliteQueue::pop(std::chrono::milliseconds wait) {
   return event;
 }
 
-void SqliteQueue::page_in() {
+bool SqliteQueue::page_in() {
   std::lock_guard page(page_mutex_);
   uint64_t after;
   size_t room_events, room_bytes;
   {
     std::lock_guard lock(mutex_);
-    if (!window_.empty()) return;  // another popper filled it
+    if (!window_.empty()) return true;  // another popper filled it
     after = loaded_through_;
     room_events = options_.window_events;
     room_bytes = options_.window_bytes;
@@ -289,20 +295,23 @@ void SqliteQueue::page_in() {
   size_t read_bytes = 0;
   std::vector<uint64_t> unreadable;
   uint64_t last = after;
+  bool ok = true;
   try {
     page_select_->bind(1, static_cast<int64_t>(after)).bind(2, static_cast<int64_t>(room_events));
-    // Always at least one event, so one event larger than the window still moves.
-    while ((read.empty() || read_bytes < room_bytes) && page_select_->step()) {
+    while (page_select_->step()) {
       auto id = static_cast<uint64_t>(page_select_->int64(0));
-      last = id;
       try {
         EventPtr event = StoredEvent::read(*page_select_, 1, id);
         size_t bytes = event->memory_bytes();
+        // Always at least one event, so one event larger than the window still moves.
+        if (!read.empty() && read_bytes + bytes > room_bytes) break;
+        last = id;
         read_bytes += bytes;
         read.push_back({std::move(event), bytes});
       } catch (const StoreError& e) {
         LOG_ERROR("queue") << options_.path << ": event " << id
                            << " cannot be read back and is dropped: " << e.what();
+        last = id;
         unreadable.push_back(id);
       }
     }
@@ -310,6 +319,7 @@ void SqliteQueue::page_in() {
   } catch (const StoreError& e) {
     page_select_->reset();
     LOG_ERROR("queue") << "reading queued events failed: " << e.what();
+    ok = false;
   }
   std::lock_guard lock(mutex_);
   ++stats_.page_ins;
@@ -322,6 +332,7 @@ void SqliteQueue::page_in() {
     window_bytes_ += entry.bytes;
     window_.push_back(std::move(entry));
   }
+  return ok;
 }
 
 void SqliteQueue::complete(uint64_t id) {

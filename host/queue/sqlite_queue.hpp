@@ -27,7 +27,8 @@ struct SqliteQueueOptions {
   // crash only. See docs/reliability.md for the measured cost.
   std::string synchronous = "FULL";
   bool deflate_bodies = false;
-  // The read-ahead window: at most this many events, or this many bytes, are held in memory.
+  // The read-ahead window: at most this many events, or this many bytes (or one event when that
+  // one is larger), are held in memory.
   size_t window_events = 256;
   size_t window_bytes = 8u << 20;
 };
@@ -75,7 +76,7 @@ class SqliteQueue final : public EventQueue {
   void commit_loop();
   bool write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed);
   void publish(std::vector<PendingPush*>& batch, bool committed);
-  void page_in();
+  bool page_in();  // false when reading failed
 
   const SqliteQueueOptions options_;
   const int64_t dedupe_window_ms_;

@@ -271,6 +271,32 @@ TEST_CASE("sqlite queue: a second queue on the same file is refused") {
                        StoreError);
 }
 
+TEST_CASE("sqlite queue: a damaged row is logged and skipped, the rest still flows") {
+  TempDir dir;
+  auto o = options_for(dir.path());
+  o.deflate_bodies = true;
+  std::string big(2000, 'y');
+  {
+    SqliteQueue q(o);
+    for (int i = 0; i < 3; ++i)
+      REQUIRE(q.push(make_event(big + std::to_string(i))) == PushResult::accepted);
+  }
+  {
+    SqliteDb db(o.path, "FULL");
+    db.exec("UPDATE events SET body = x'00ff00ff0102' WHERE id = 2");
+  }
+  SqliteQueue q(o);
+  CHECK(q.depth() == 3);
+  auto first = q.pop(1s);
+  REQUIRE(first);
+  CHECK(first->body == big + "0");
+  auto third = q.pop(1s);
+  REQUIRE(third);
+  CHECK(third->body == big + "2");
+  CHECK(q.depth() == 2);
+  CHECK(q.waiting() == 0);
+}
+
 TEST_CASE("sqlite queue: deflated bodies round-trip") {
   TempDir dir;
   auto o = options_for(dir.path());
