@@ -4,7 +4,7 @@
 #include "http/http_server.hpp"
 #include "port/local_applier.hpp"
 #include "port/port_applier.hpp"
-#include "queue/memory_queue.hpp"
+#include "queue/queue_stores.hpp"
 
 namespace oceand {
 
@@ -44,7 +44,7 @@ void Host::make_applier() {
   } else {
     try {
       store_ = std::make_unique<EntityStore>(port.local_db);
-    } catch (const StoreError& e) {
+    } catch (const EntityStoreError& e) {
       throw ConfigError(e.what());
     }
     applier_ = std::make_unique<LocalApplier>(*store_, metrics_);
@@ -135,14 +135,9 @@ void Host::start() {
   auto generation = plugins_.build(config_);
   plugins_.activate(generation);
 
-  if (config_->queue.backend != "memory") {
-    LOG_WARN("queue")
-        << "queue.backend '" << config_->queue.backend
-        << "' is not available in this build yet: using the memory queue (events are lost on exit)";
-  }
-  queue_ = std::make_unique<MemoryQueue>(config_->queue.max_pending,
-                                         config_->queue.dedupe_window_seconds);
-  dead_letters_ = std::make_unique<MemoryDeadLetters>();
+  QueueStores stores = open_queue_stores(config_->queue);
+  queue_ = std::move(stores.queue);
+  dead_letters_ = std::move(stores.dead_letters);
   sink_ = options_.sink ? options_.sink : catalog_.get();
   EventEngine::Settings settings;
   settings.workers = config_->event_workers_count;

@@ -54,7 +54,7 @@ void merge_object(rapidjson::Value& base, const rapidjson::Value& update,
 std::string upserted(const std::string& incoming, const std::string* stored, bool merge) {
   rapidjson::Document in;
   in.Parse(incoming.data(), incoming.size());
-  if (in.HasParseError() || !in.IsObject()) throw StoreError("entity is not a JSON object");
+  if (in.HasParseError() || !in.IsObject()) throw EntityStoreError("entity is not a JSON object");
   rapidjson::Document out;
   out.SetObject();
   auto& alloc = out.GetAllocator();
@@ -118,7 +118,7 @@ EntityStore::EntityStore(const std::string& path) : path_(path) {
                  " PRIMARY KEY (blueprint, identifier)) WITHOUT ROWID",
         now;
   } catch (const std::exception& e) {
-    throw StoreError("port.local_db " + path + ": cannot open the entity store: " + e.what());
+    throw EntityStoreError("port.local_db " + path + ": cannot open the entity store: " + e.what());
   }
 }
 
@@ -157,7 +157,7 @@ void EntityStore::write(const EntityChanges& changes) {
       if (session_->isTransaction()) session_->rollback();
     } catch (...) {
     }
-    throw StoreError(std::string("entity store write failed: ") + e.what());
+    throw EntityStoreError(std::string("entity store write failed: ") + e.what());
   }
 }
 

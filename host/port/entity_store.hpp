@@ -15,7 +15,7 @@ class Session;
 
 namespace oceand {
 
-class StoreError : public std::runtime_error {
+class EntityStoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -24,13 +24,13 @@ class StoreError : public std::runtime_error {
 // Port's upsert semantics and read back as Port's API shows them. Safe to use from many threads.
 class EntityStore {
  public:
-  // Opens or creates the store; throws StoreError with the path when it cannot.
+  // Opens or creates the store; throws EntityStoreError with the path when it cannot.
   explicit EntityStore(const std::string& path);
   ~EntityStore();
 
   // Applies the changes in one transaction. Upsert with `merge`: the new properties and relations
   // are laid over the stored ones, key by key; without it the entity is replaced. Deleting an
-  // entity that does not exist succeeds. Throws StoreError.
+  // entity that does not exist succeeds. Throws EntityStoreError.
   void write(const EntityChanges& changes);
 
   // The entity as JSON: identifier, blueprint, title, icon, team, properties, relations,

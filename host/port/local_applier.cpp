@@ -8,7 +8,7 @@ namespace oceand {
 void LocalApplier::apply(EntityChanges changes, ApplyDone done) {
   try {
     store_.write(changes);
-  } catch (const StoreError& e) {
+  } catch (const EntityStoreError& e) {
     // A full disk or a locked file may pass; the engine retries the task with backoff.
     LOG_ERROR("store") << changes.origin << ": " << e.what();
     done(ApplyOutcome::retry(e.what()));

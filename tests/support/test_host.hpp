@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -127,7 +128,15 @@ class TestHost {
     std::string yaml;
     if (extra_yaml.find("server:") == std::string::npos)
       yaml += "server: {host: 127.0.0.1, port: 0}\n";
-    if (extra_yaml.find("queue:") == std::string::npos) yaml += "queue: {backend: memory}\n";
+    // OCEAN_TEST_QUEUE=sqlite runs the whole suite on the durable queue.
+    if (extra_yaml.find("queue:") == std::string::npos) {
+      const char* backend = std::getenv("OCEAN_TEST_QUEUE");
+      yaml +=
+          backend && std::string(backend) == "sqlite"
+              ? "queue: {backend: sqlite, path: " + (dir_.path() / "var" / "queue.db").string() +
+                    "}\n"
+              : "queue: {backend: memory}\n";
+    }
     if (extra_yaml.find("port:") == std::string::npos)
       yaml += "port: {local_db: " + (dir_.path() / "entities.db").string() + "}\n";
     yaml +=

@@ -109,7 +109,7 @@ TEST_CASE("entity store: an unusable path gives a clear error") {
   try {
     EntityStore store((dir.path() / "not-a-db").string());
     store.write(upserts({entity("s", "a")}));
-  } catch (const StoreError& e) {
+  } catch (const EntityStoreError& e) {
     refused = std::string(e.what()).find("not-a-db") != std::string::npos ||
               std::string(e.what()).find("entity store") != std::string::npos;
   }

@@ -141,6 +141,8 @@ TEST_CASE("retries exhausted: failed, dead-lettered, on_error on every failure")
   auto delays = log.get();
   REQUIRE(delays.size() == 3);
   CHECK(delays[2].second == doctest::Approx(0.15));  // 0.2 capped at max_retry_delay_seconds
+  // The outcome is counted before the dead letter is written (a commit, on the sqlite queue).
+  REQUIRE(wait_until([&] { return t.host().dead_letters().size() == 1; }));
   auto letters = t.host().dead_letters().list(10);
   REQUIRE(letters.size() == 1);
   CHECK(letters[0].reason == "retries_exhausted");
@@ -157,6 +159,8 @@ TEST_CASE("a handler past max_event_processing_seconds is cancelled") {
   CHECK(t.plugin_counter("cancel") == 1);
   CHECK(t.plugin_counter("saw_cancel") == 1);
   CHECK(t.processed("scripted", "failed") == 1);
+  // The outcome is counted before the dead letter is written (a commit, on the sqlite queue).
+  REQUIRE(wait_until([&] { return t.host().dead_letters().size() == 1; }));
   auto letters = t.host().dead_letters().list(10);
   REQUIRE(letters.size() == 1);
   CHECK(letters[0].reason == "timed_out");
@@ -169,6 +173,8 @@ TEST_CASE("a C++ exception in a processor is reported, not propagated") {
   CHECK(t.processed("scripted", "failed") == 1);
   CHECK(t.plugin_counter("handle_event") == 1);  // not retryable: one attempt
   CHECK(t.plugin_counter("on_error") == 1);
+  // The outcome is counted before the dead letter is written (a commit, on the sqlite queue).
+  REQUIRE(wait_until([&] { return t.host().dead_letters().size() == 1; }));
   auto letters = t.host().dead_letters().list(10);
   REQUIRE(letters.size() == 1);
   CHECK(letters[0].error.find("processor bug") != std::string::npos);
@@ -218,6 +224,7 @@ TEST_CASE("a dead letter can be listed and replayed") {
   TestHost t({"scripted"});
   CHECK(t.post("/integration/scripted/webhook", R"({"id": 13, "mode": "throw"})").status == 200);
   REQUIRE(t.wait_processed(1));
+  REQUIRE(wait_until([&] { return t.host().dead_letters().size() == 1; }));
   auto list = t.get("/admin/dead-letters");
   CHECK(list.status == 200);
   CHECK(list.body.find("\"reason\":\"failed\"") != std::string::npos);

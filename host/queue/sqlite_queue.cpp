@@ -1,0 +1,378 @@
+#include "queue/sqlite_queue.hpp"
+
+#include <algorithm>
+
+#include "core/log.hpp"
+#include "queue/file_lock.hpp"
+#include "queue/sqlite_db.hpp"
+#include "queue/stored_event.hpp"
+
+namespace oceand {
+
+namespace {
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Old delivery ids are pruned at most this often, inside a group commit.
+constexpr int64_t kPruneEveryMs = 1000;
+// After a failed write the committer waits this long before retrying completions alone, so a full
+// disk does not turn into a busy loop.
+constexpr auto kRetryAfterFailure = std::chrono::milliseconds(100);
+
+constexpr const char* kSchema = R"(
+CREATE TABLE IF NOT EXISTS events(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  integration TEXT NOT NULL, route TEXT NOT NULL, delivery_id TEXT NOT NULL,
+  received_at_ms INTEGER NOT NULL, headers BLOB NOT NULL, body BLOB NOT NULL,
+  payload BLOB NOT NULL, deflated INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries(key TEXT PRIMARY KEY, seen_at_ms INTEGER NOT NULL)
+  WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(seen_at_ms);
+)";
+
+}  // namespace
+
+struct SqliteQueue::PendingPush {
+  StoredEvent stored;
+  std::string key;  // integration + '\n' + delivery id; empty: not deduplicated
+  PushResult result = PushResult::full;
+  bool done = false;
+};
+
+// The committer thread's connection and statements: the only writer of the events table.
+class SqliteQueue::Writer {
+ public:
+  Writer(const std::string& path, const std::string& synchronous)
+      : db(path, synchronous),
+        schema_ready((db.exec(kSchema), true)),
+        insert_event(db, (std::string("INSERT INTO events(id, ") + StoredEvent::kColumns +
+                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                             .c_str()),
+        insert_delivery(db, "INSERT OR REPLACE INTO deliveries(key, seen_at_ms) VALUES (?, ?)"),
+        delete_event(db, "DELETE FROM events WHERE id = ?"),
+        prune_deliveries(db, "DELETE FROM deliveries WHERE seen_at_ms < ?") {}
+
+  SqliteDb db;
+  bool schema_ready;
+  Statement insert_event;
+  Statement insert_delivery;
+  Statement delete_event;
+  Statement prune_deliveries;
+  int64_t last_prune_ms = 0;
+};
+
+SqliteQueue::SqliteQueue(SqliteQueueOptions options)
+    : options_(std::move(options)),
+      // Clamped to a century so that any configured window converts to milliseconds safely.
+      dedupe_window_ms_(static_cast<int64_t>(
+          std::clamp(options_.dedupe_window_seconds, 0.0, 100.0 * 365 * 86400) * 1000)) {
+  open_store();
+  committer_ = std::thread([this] { commit_loop(); });
+}
+
+void SqliteQueue::open_store() {
+  lock_ = std::make_unique<ExclusiveFileLock>(options_.path + ".lock");
+  writer_ = std::make_unique<Writer>(options_.path, options_.synchronous);
+  SqliteDb& db = writer_->db;
+
+  Statement last(db,
+                 "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
+                 " coalesce((SELECT max(id) FROM events), 0)), (SELECT count(*) FROM events)");
+  last.step();
+  committed_through_ = static_cast<uint64_t>(last.int64(0));
+  next_id_ = committed_through_ + 1;
+  depth_ = waiting_ = static_cast<size_t>(last.int64(1));
+  // Nothing is in the window yet: with a backlog the first pop pages in from the oldest row.
+  loaded_through_ = waiting_ > 0 ? 0 : committed_through_;
+
+  dedupe_db_ = std::make_unique<SqliteDb>(options_.path, options_.synchronous);
+  dedupe_lookup_ = std::make_unique<Statement>(
+      *dedupe_db_, "SELECT 1 FROM deliveries WHERE key = ? AND seen_at_ms >= ?");
+  page_db_ = std::make_unique<SqliteDb>(options_.path, options_.synchronous);
+  page_select_ =
+      std::make_unique<Statement>(*page_db_, (std::string("SELECT id, ") + StoredEvent::kColumns +
+                                              " FROM events WHERE id > ? ORDER BY id LIMIT ?")
+                                                 .c_str());
+  if (waiting_ > 0) {
+    LOG_INFO("queue") << options_.path << ": " << waiting_
+                      << " unfinished event(s) resume in arrival order";
+  }
+}
+
+SqliteQueue::~SqliteQueue() {
+  {
+    std::lock_guard lock(mutex_);
+    open_ = false;
+    stopping_ = true;
+  }
+  commit_cv_.notify_all();
+  ready_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+bool SqliteQueue::seen_recently(const std::string& key) {
+  // Held across the set and the table so that a key is always in one of them from its first push
+  // on: the committer drops it from the set only after its row is committed.
+  std::lock_guard lock(dedupe_mutex_);
+  if (keys_in_commit_.count(key)) return true;
+  bool seen = false;
+  try {
+    dedupe_lookup_->bind(1, key).bind(2, wall_ms() - dedupe_window_ms_);
+    seen = dedupe_lookup_->step();
+    dedupe_lookup_->reset();
+  } catch (const StoreError& e) {
+    // Unreadable: accept rather than lose the event; at worst it is processed twice.
+    LOG_ERROR("queue") << "delivery id lookup failed: " << e.what();
+  }
+  if (!seen) keys_in_commit_.insert(key);
+  return seen;
+}
+
+PushResult SqliteQueue::push(const EventPtr& event) {
+  if (!is_open()) return PushResult::closed;
+  std::string key;
+  if (!event->delivery_id.empty() && dedupe_window_ms_ > 0)
+    key = event->integration + '\n' + event->delivery_id;
+  // Encoding and deflating happen here, on the pushing thread, in parallel with other pushers.
+  PendingPush pending{StoredEvent(event, options_.deflate_bodies), key};
+  if (!key.empty() && seen_recently(key)) return PushResult::duplicate;
+
+  std::unique_lock lock(mutex_);
+  PushResult refused = !open_                           ? PushResult::closed
+                       : depth_ >= options_.max_pending ? PushResult::full
+                                                        : PushResult::accepted;
+  if (refused != PushResult::accepted) {
+    lock.unlock();
+    if (!key.empty()) {
+      std::lock_guard dedupe(dedupe_mutex_);
+      keys_in_commit_.erase(key);
+    }
+    return refused;
+  }
+  ++depth_;
+  pending_.push_back(&pending);
+  commit_cv_.notify_one();
+  committed_cv_.wait(lock, [&] { return pending.done; });
+  return pending.result;
+}
+
+void SqliteQueue::commit_loop() {
+  std::vector<PendingPush*> batch;
+  std::vector<uint64_t> completed;
+  bool last_failed = false;
+  std::unique_lock lock(mutex_);
+  while (true) {
+    if (last_failed) {
+      commit_cv_.wait_for(lock, kRetryAfterFailure, [&] { return stopping_ || !pending_.empty(); });
+    } else {
+      commit_cv_.wait(lock, [&] { return stopping_ || !pending_.empty() || !completed_.empty(); });
+    }
+    if (pending_.empty() && completed_.empty()) {
+      if (stopping_) return;
+      last_failed = false;
+      continue;
+    }
+    // A failing disk at shutdown: the unwritten completions only mean those events run again.
+    if (stopping_ && last_failed && pending_.empty()) return;
+    batch.swap(pending_);
+    completed.swap(completed_);
+    uint64_t first_id = next_id_;
+    for (PendingPush* p : batch) p->stored.event()->id = next_id_++;
+    lock.unlock();
+
+    bool committed = write(batch, completed);
+
+    if (!batch.empty()) {
+      std::lock_guard dedupe(dedupe_mutex_);
+      for (PendingPush* p : batch)
+        if (!p->key.empty()) keys_in_commit_.erase(p->key);
+    }
+    lock.lock();
+    if (!committed) {
+      next_id_ = first_id;  // nothing of the batch exists: its ids are free again
+      completed_.insert(completed_.begin(), completed.begin(), completed.end());
+    }
+    completed.clear();
+    publish(batch, committed);
+    batch.clear();
+    last_failed = !committed;
+    committed_cv_.notify_all();
+    ready_cv_.notify_all();
+  }
+}
+
+bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed) {
+  Writer& w = *writer_;
+  try {
+    int64_t now = wall_ms();
+    Transaction tx(w.db);
+    for (PendingPush* p : batch) {
+      w.insert_event.bind(1, static_cast<int64_t>(p->stored.event()->id));
+      p->stored.bind(w.insert_event, 2);
+      w.insert_event.run();
+      if (!p->key.empty()) w.insert_delivery.bind(1, p->key).bind(2, now).run();
+    }
+    for (uint64_t id : completed) w.delete_event.bind(1, static_cast<int64_t>(id)).run();
+    if (dedupe_window_ms_ > 0 && now - w.last_prune_ms >= kPruneEveryMs) {
+      w.prune_deliveries.bind(1, now - dedupe_window_ms_).run();
+      w.last_prune_ms = now;
+    }
+    tx.commit();
+    return true;
+  } catch (const StoreError& e) {
+    LOG_ERROR("queue") << "group commit of " << batch.size() << " event(s) and " << completed.size()
+                       << " completion(s) failed: " << e.what()
+                       << (batch.empty() ? "" : "; the senders get 503 and retry");
+    return false;
+  }
+}
+
+void SqliteQueue::publish(std::vector<PendingPush*>& batch, bool committed) {
+  if (committed) {
+    ++stats_.commits;
+    stats_.events_committed += batch.size();
+  }
+  for (PendingPush* p : batch) {
+    p->done = true;
+    const EventPtr& event = p->stored.event();
+    if (!committed) {
+      event->id = 0;
+      --depth_;
+      p->result = PushResult::full;
+      continue;
+    }
+    p->result = PushResult::accepted;
+    bool caught_up = loaded_through_ == committed_through_;
+    committed_through_ = event->id;
+    ++waiting_;
+    size_t bytes = event->memory_bytes();
+    // The window takes the event only when it holds everything before it; otherwise the event is
+    // read from disk when pop reaches it.
+    if (caught_up && window_.size() < options_.window_events &&
+        window_bytes_ + bytes <= options_.window_bytes) {
+      window_.push_back({event, bytes});
+      window_bytes_ += bytes;
+      loaded_through_ = event->id;
+    }
+  }
+}
+
+EventPtr SqliteQueue::pop(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex_);
+  if (!ready_cv_.wait_for(lock, wait, [&] { return waiting_ > 0 || !open_; })) return nullptr;
+  if (waiting_ == 0) return nullptr;
+  if (window_.empty()) {
+    lock.unlock();
+    bool ok = page_in();
+    lock.lock();
+    // A failing disk: wait before the caller asks again, rather than spin on the error.
+    if (!ok && window_.empty()) ready_cv_.wait_for(lock, wait, [&] { return stopping_; });
+    if (window_.empty()) return nullptr;
+  }
+  EventPtr event = std::move(window_.front().event);
+  window_bytes_ -= window_.front().bytes;
+  window_.pop_front();
+  --waiting_;
+  return event;
+}
+
+bool SqliteQueue::page_in() {
+  std::lock_guard page(page_mutex_);
+  uint64_t after;
+  size_t room_events, room_bytes;
+  {
+    std::lock_guard lock(mutex_);
+    if (!window_.empty()) return true;  // another popper filled it
+    after = loaded_through_;
+    room_events = options_.window_events;
+    room_bytes = options_.window_bytes;
+  }
+  std::deque<WindowEntry> read;
+  size_t read_bytes = 0;
+  std::vector<uint64_t> unreadable;
+  uint64_t last = after;
+  bool ok = true;
+  try {
+    page_select_->bind(1, static_cast<int64_t>(after)).bind(2, static_cast<int64_t>(room_events));
+    while (page_select_->step()) {
+      auto id = static_cast<uint64_t>(page_select_->int64(0));
+      try {
+        EventPtr event = StoredEvent::read(*page_select_, 1, id);
+        size_t bytes = event->memory_bytes();
+        // Always at least one event, so one event larger than the window still moves.
+        if (!read.empty() && read_bytes + bytes > room_bytes) break;
+        last = id;
+        read_bytes += bytes;
+        read.push_back({std::move(event), bytes});
+      } catch (const StoreError& e) {
+        LOG_ERROR("queue") << options_.path << ": event " << id
+                           << " cannot be read back and is dropped: " << e.what();
+        last = id;
+        unreadable.push_back(id);
+      }
+    }
+    page_select_->reset();
+  } catch (const StoreError& e) {
+    page_select_->reset();
+    LOG_ERROR("queue") << "reading queued events failed: " << e.what();
+    ok = false;
+  }
+  std::lock_guard lock(mutex_);
+  ++stats_.page_ins;
+  loaded_through_ = std::max(loaded_through_, last);
+  waiting_ -= std::min(waiting_, unreadable.size());
+  depth_ -= std::min(depth_, unreadable.size());
+  completed_.insert(completed_.end(), unreadable.begin(), unreadable.end());
+  if (!unreadable.empty()) commit_cv_.notify_one();
+  for (auto& entry : read) {
+    window_bytes_ += entry.bytes;
+    window_.push_back(std::move(entry));
+  }
+  return ok;
+}
+
+void SqliteQueue::complete(uint64_t id) {
+  {
+    std::lock_guard lock(mutex_);
+    if (depth_ > 0) --depth_;
+    completed_.push_back(id);
+  }
+  commit_cv_.notify_one();
+}
+
+size_t SqliteQueue::depth() const {
+  std::lock_guard lock(mutex_);
+  return depth_;
+}
+
+size_t SqliteQueue::waiting() const {
+  std::lock_guard lock(mutex_);
+  return waiting_;
+}
+
+void SqliteQueue::close() {
+  {
+    std::lock_guard lock(mutex_);
+    open_ = false;
+  }
+  ready_cv_.notify_all();
+}
+
+bool SqliteQueue::is_open() const {
+  std::lock_guard lock(mutex_);
+  return open_;
+}
+
+SqliteQueue::Stats SqliteQueue::stats() const {
+  std::lock_guard lock(mutex_);
+  Stats s = stats_;
+  s.window_events = window_.size();
+  s.window_bytes = window_bytes_;
+  return s;
+}
+
+}  // namespace oceand

@@ -1,0 +1,116 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "queue/event_queue.hpp"
+
+namespace oceand {
+
+class ExclusiveFileLock;
+class SqliteDb;
+class Statement;
+class StoredEvent;
+
+struct SqliteQueueOptions {
+  std::string path = "var/queue.db";
+  size_t max_pending = 100000;
+  double dedupe_window_seconds = 3600;
+  // FULL: a commit survives power loss (one fsync per group commit). NORMAL: survives a process
+  // crash only. See docs/reliability.md for the measured cost.
+  std::string synchronous = "FULL";
+  bool deflate_bodies = false;
+  // The read-ahead window: at most this many events, or this many bytes (or one event when that
+  // one is larger), are held in memory.
+  size_t window_events = 256;
+  size_t window_bytes = 8u << 20;
+};
+
+// The durable queue: one SQLite file in WAL mode. push() returns `accepted` only after the event's
+// row is committed; concurrent pushes share one transaction (group commit), written by one
+// committer thread. Pending events stay on disk; only a bounded read-ahead window is held in memory
+// and pop() pages in more as it drains. Completions are deleted in the next group commit, so an
+// event whose completion was not yet written runs again after a crash (at-least-once). Delivery ids
+// are stored with their time, so deduplication survives a restart.
+class SqliteQueue final : public EventQueue {
+ public:
+  // Throws StoreError (naming the file) when the database cannot be opened or is not ours.
+  explicit SqliteQueue(SqliteQueueOptions options);
+  ~SqliteQueue() override;
+
+  PushResult push(const EventPtr& event) override;
+  EventPtr pop(std::chrono::milliseconds wait) override;
+  void complete(uint64_t id) override;
+  size_t depth() const override;
+  size_t waiting() const override;
+  void close() override;
+  bool is_open() const override;
+  std::string backend() const override { return "sqlite"; }
+
+  struct Stats {
+    uint64_t commits = 0;           // transactions written
+    uint64_t events_committed = 0;  // pushes made durable by them
+    uint64_t page_ins = 0;          // reads from disk into the window
+    size_t window_events = 0;
+    size_t window_bytes = 0;  // event bytes held in memory by the queue
+  };
+  Stats stats() const;
+
+ private:
+  struct PendingPush;
+  class Writer;
+  struct WindowEntry {
+    EventPtr event;
+    size_t bytes;  // as counted when it entered the window
+  };
+
+  void open_store();
+  bool seen_recently(const std::string& key);
+  void commit_loop();
+  bool write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed);
+  void publish(std::vector<PendingPush*>& batch, bool committed);
+  bool page_in();  // false when reading failed
+
+  const SqliteQueueOptions options_;
+  const int64_t dedupe_window_ms_;
+  std::unique_ptr<ExclusiveFileLock> lock_;
+  std::unique_ptr<Writer> writer_;  // committer thread only
+
+  // Dedupe lookups from pushing threads: keys still being committed, then the deliveries table.
+  std::mutex dedupe_mutex_;
+  std::unordered_set<std::string> keys_in_commit_;
+  std::unique_ptr<SqliteDb> dedupe_db_;
+  std::unique_ptr<Statement> dedupe_lookup_;
+
+  // Page-in from popping threads.
+  std::mutex page_mutex_;
+  std::unique_ptr<SqliteDb> page_db_;
+  std::unique_ptr<Statement> page_select_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable commit_cv_;     // committer: work arrived
+  std::condition_variable committed_cv_;  // pushers: their batch is written
+  std::condition_variable ready_cv_;      // poppers: an event is waiting
+  std::vector<PendingPush*> pending_;     // pushes waiting for the next group commit
+  std::vector<uint64_t> completed_;       // completions waiting to be deleted
+  std::deque<WindowEntry> window_;        // events with ids in (last popped, loaded_through_]
+  size_t window_bytes_ = 0;
+  uint64_t next_id_ = 1;
+  uint64_t committed_through_ = 0;  // highest committed id
+  uint64_t loaded_through_ = 0;     // highest id in the window or already popped
+  size_t depth_ = 0;
+  size_t waiting_ = 0;
+  bool open_ = true;
+  bool stopping_ = false;
+  Stats stats_;
+  std::thread committer_;
+};
+
+}  // namespace oceand
