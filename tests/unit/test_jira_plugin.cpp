@@ -319,6 +319,8 @@ TEST_CASE("jira: API failures: 404 deletes, 500 is retried, 401 fails, 429 waits
     rig.api.require_authorization("");
     CHECK(rig.outcome("failed") == 1);
     CHECK(rig.take().api_calls.size() == 1);
+    // The host counts the event as processed just before it stores the dead letter.
+    REQUIRE(wait_until([&] { return rig.host.host().dead_letters().size() == 1; }));
     auto letters = rig.host.host().dead_letters().list(10);
     REQUIRE(letters.size() == 1);
     CHECK(letters[0].error.find("401") != std::string::npos);
