@@ -1,0 +1,187 @@
+#pragma once
+
+// A fake Jira Cloud REST API on loopback. It answers GET /rest/api/3/issue/{key} and
+// /rest/api/3/project/{key} from objects it was given (normally the webhook payload's own issue or
+// project), keeps admin webhooks (/rest/webhooks/1.0/webhook: list, create, update) in memory, and
+// can be told to fail the way Jira fails: 404, 429 with Retry-After, 401, 500.
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "fakes/fake_github.hpp"  // json_text
+#include "fakes/fake_server.hpp"
+
+namespace oceand::test {
+
+class FakeJira {
+ public:
+  enum class Failure { none, not_found, rate_limited, unauthorized, server_error };
+
+  FakeJira() : server_([this](const FakeRequest& r) { return handle(r); }) {}
+
+  std::string url() const { return server_.url(); }
+  FakeServer& server() { return server_; }
+
+  // Serves the payload's issue (and its project) or its project at their REST paths.
+  void serve_payload(const std::string& payload_json) {
+    rapidjson::Document d;
+    d.Parse(payload_json.c_str());
+    if (!d.IsObject()) return;
+    if (d.HasMember("issue") && d["issue"].IsObject() && d["issue"].HasMember("key")) {
+      serve("/rest/api/3/issue/" + std::string(d["issue"]["key"].GetString()),
+            json_text(d["issue"]));
+    }
+    if (d.HasMember("project") && d["project"].IsObject() && d["project"].HasMember("key")) {
+      serve("/rest/api/3/project/" + std::string(d["project"]["key"].GetString()),
+            json_text(d["project"]));
+    }
+  }
+  void serve(const std::string& path, const std::string& json) {
+    std::lock_guard lock(mutex_);
+    objects_[path] = json;
+  }
+
+  // The next `times` object GETs (all with -1) fail with `failure`; 429s ask for
+  // `retry_after_seconds`.
+  void fail(Failure failure, int times = -1, int retry_after_seconds = 1) {
+    std::lock_guard lock(mutex_);
+    failure_ = failure;
+    failures_left_ = times;
+    retry_after_ = retry_after_seconds;
+  }
+  // Answers object GETs only after `delay`, like a slow API.
+  void delay_objects(std::chrono::milliseconds delay) {
+    std::lock_guard lock(mutex_);
+    delay_ = delay;
+  }
+  void require_authorization(const std::string& value) {
+    std::lock_guard lock(mutex_);
+    authorization_ = value;
+  }
+
+  struct Webhook {
+    long id;
+    std::string name, url, secret;
+    std::vector<std::string> events;
+  };
+  std::vector<Webhook> webhooks() {
+    std::lock_guard lock(mutex_);
+    return webhooks_;
+  }
+  void add_webhook(const std::string& url, const std::vector<std::string>& events) {
+    std::lock_guard lock(mutex_);
+    webhooks_.push_back(Webhook{next_id_++, "existing", url, "", events});
+  }
+
+  size_t object_gets() const {
+    size_t n = 0;
+    for (const auto& r : server_.requests())
+      if (r.method == "GET" && r.path.rfind("/rest/api/3/", 0) == 0) ++n;
+    return n;
+  }
+
+ private:
+  static FakeResponse error(int status, const std::string& text) {
+    return FakeResponse::json(status, R"({"errorMessages":[")" + text + R"("],"errors":{}})");
+  }
+
+  std::string listed(const Webhook& w) const {
+    rapidjson::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    std::string self = url() + "/rest/webhooks/1.0/webhook/" + std::to_string(w.id);
+    d.AddMember("self", rapidjson::Value(self.c_str(), a), a);
+    d.AddMember("name", rapidjson::Value(w.name.c_str(), a), a);
+    d.AddMember("url", rapidjson::Value(w.url.c_str(), a), a);
+    rapidjson::Value ev(rapidjson::kArrayType);
+    for (const auto& e : w.events) ev.PushBack(rapidjson::Value(e.c_str(), a), a);
+    d.AddMember("events", ev, a);
+    d.AddMember("enabled", true, a);
+    return json_text(d);
+  }
+
+  FakeResponse handle(const FakeRequest& r) {
+    std::lock_guard lock(mutex_);
+    if (!authorization_.empty() && r.header("authorization") != authorization_)
+      return error(401, "Client must be authenticated to access this resource.");
+    const std::string hooks = "/rest/webhooks/1.0/webhook";
+    if (r.path.rfind(hooks, 0) == 0) return webhook_call(r, r.path.substr(hooks.size()));
+    if (r.method != "GET") return error(405, "Method not allowed");
+    if (failure_ != Failure::none && failures_left_ != 0) {
+      if (failures_left_ > 0) --failures_left_;
+      switch (failure_) {
+        case Failure::not_found:
+          return error(404, "Issue does not exist or you do not have permission to see it.");
+        case Failure::unauthorized:
+          return error(401, "Client must be authenticated to access this resource.");
+        case Failure::server_error:
+          return error(500, "Internal server error");
+        case Failure::rate_limited: {
+          auto resp = error(429, "Rate limit exceeded");
+          resp.headers = {{"Retry-After", std::to_string(retry_after_)}};
+          return resp;
+        }
+        case Failure::none:
+          break;
+      }
+    }
+    auto it = objects_.find(r.path);
+    if (it == objects_.end()) return error(404, "Not found");
+    auto found = FakeResponse::json(200, it->second);
+    found.delay = delay_;
+    return found;
+  }
+
+  FakeResponse webhook_call(const FakeRequest& r, const std::string& rest) {
+    if (rest.empty() && r.method == "GET") {
+      std::string out = "[";
+      for (size_t i = 0; i < webhooks_.size(); ++i) out += (i ? "," : "") + listed(webhooks_[i]);
+      return FakeResponse::json(200, out + "]");
+    }
+    rapidjson::Document body;
+    body.Parse(r.body.c_str());
+    if (!body.IsObject()) return error(400, "Invalid JSON");
+    auto fill = [&](Webhook& w) {
+      if (body.HasMember("name") && body["name"].IsString()) w.name = body["name"].GetString();
+      if (body.HasMember("url") && body["url"].IsString()) w.url = body["url"].GetString();
+      w.secret =
+          body.HasMember("secret") && body["secret"].IsString() ? body["secret"].GetString() : "";
+      w.events.clear();
+      if (body.HasMember("events") && body["events"].IsArray())
+        for (const auto& e : body["events"].GetArray())
+          if (e.IsString()) w.events.push_back(e.GetString());
+    };
+    if (rest.empty() && r.method == "POST") {
+      Webhook w{next_id_++, "", "", "", {}};
+      fill(w);
+      if (w.url.empty()) return error(400, "url is required");
+      webhooks_.push_back(w);
+      return FakeResponse::json(201, listed(w));
+    }
+    if (r.method == "PUT" && rest.size() > 1) {
+      long id = std::atol(rest.c_str() + 1);
+      for (auto& w : webhooks_)
+        if (w.id == id) {
+          fill(w);
+          return FakeResponse::json(200, listed(w));
+        }
+    }
+    return error(404, "Webhook not found");
+  }
+
+  std::mutex mutex_;
+  std::map<std::string, std::string> objects_;
+  std::vector<Webhook> webhooks_;
+  long next_id_ = 1;
+  Failure failure_ = Failure::none;
+  int failures_left_ = 0;
+  int retry_after_ = 1;
+  std::chrono::milliseconds delay_{0};
+  std::string authorization_;
+  FakeServer server_;  // last: it calls handle() and must stop before the state above goes
+};
+
+}  // namespace oceand::test
