@@ -1,4 +1,5 @@
 #include "config/host_config.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -15,11 +16,6 @@ namespace oceand {
 namespace {
 
 constexpr const char* kEnvPrefix = "OCEAN__";
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 std::vector<std::string> split_env_path(const std::string& name) {
   std::vector<std::string> parts;

@@ -1,4 +1,5 @@
 #include "core/http_client.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -31,11 +32,6 @@ Poco::Net::Context::Ptr tls_context() {
                                      "ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH");
   });
   return context;
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
 }
 
 // Per-thread pool of keep-alive sessions, one per origin.

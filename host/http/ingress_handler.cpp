@@ -1,4 +1,5 @@
 #include "http/ingress_handler.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -17,11 +18,6 @@ namespace oceand {
 namespace {
 
 constexpr std::string_view kPrefix = "/integration/";
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 enum class BodyKind { json, form, unsupported };
 

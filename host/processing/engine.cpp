@@ -55,12 +55,13 @@ size_t EventEngine::in_flight() const {
 size_t EventEngine::stop(std::chrono::duration<double> drain) {
   if (!running_.exchange(false)) return queue_.depth();
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(drain);
-  // Keep working until everything accepted is done or the drain time is up.
-  while (queue_.depth() > 0 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(
-        std::chrono::milliseconds(5));  // shutdown path only; polls a counter
+  {
+    // Keep working until everything accepted is done or the drain time is up.
+    std::unique_lock lock(progress_mutex_);
+    progress_.wait_until(lock, deadline, [&] { return queue_.depth() == 0; });
+    taking_ = false;
   }
-  taking_ = false;
+  progress_.notify_all();
   watchdog_.cancel_all();
   retry_timer_.stop();
   scheduler_.close();
@@ -83,7 +84,13 @@ void EventEngine::dispatch_loop() {
   while (taking_) {
     if (!scheduler_.wait_below(limit, std::chrono::milliseconds(100))) continue;
     EventPtr event = queue_.pop(std::chrono::milliseconds(100));
-    if (!event) continue;
+    if (!event) {
+      if (!queue_.is_open()) {  // closed and drained: nothing will come; wait for stop()
+        std::unique_lock lock(progress_mutex_);
+        progress_.wait_for(lock, std::chrono::milliseconds(100), [&] { return !taking_; });
+      }
+      continue;
+    }
     auto job = std::make_shared<EventJob>(event);
     job->generation = plugins_.current();
     job->group = group_key(*job, *job->generation);
@@ -414,6 +421,29 @@ void EventEngine::finish(const JobPtr& job) {
     }
     if (outcome != "failed" && any_dropped && !any_done) outcome = "rejected";
   }
+  if (outcome == "failed" && reason == "timed_out" && !taking_) {
+    // Cancelled by shutdown, not by its own deadline: it stays in the queue and, with the durable
+    // queue, runs again at the next start (at-least-once), instead of becoming a dead letter.
+    LOG_WARN("engine") << "event " << event.id << " integration=" << event.integration
+                       << " interrupted by shutdown after " << attempts
+                       << " attempt(s): left unfinished in the queue";
+    std::string group = job->group;
+    job->release_plugin_state();
+    scheduler_.finish(group);
+    return;
+  }
+  if (outcome == "failed") {
+    DeadLetter letter;
+    letter.event = job->event;
+    letter.reason = reason;
+    letter.error = error;
+    letter.processor = processor;
+    letter.attempts = attempts;
+    letter.failed_at_ms = now_ms();
+    uint64_t id = dead_letters_.add(std::move(letter));
+    metrics_.add("oceand_events_dead_lettered_total", {{"integration", event.integration}});
+    LOG_DEBUG("engine") << "event " << event.id << " stored as dead letter " << id;
+  }
   double duration = job->routed ? seconds_since(job->started) : 0;
   metrics_.add("oceand_events_processed_total",
                {{"integration", event.integration}, {"outcome", outcome}});
@@ -436,22 +466,12 @@ void EventEngine::finish(const JobPtr& job) {
     else
       Log::write(LogLevel::info, "engine", line.str());
   }
-  if (outcome == "failed") {
-    DeadLetter letter;
-    letter.event = job->event;
-    letter.reason = reason;
-    letter.error = error;
-    letter.processor = processor;
-    letter.attempts = attempts;
-    letter.failed_at_ms = now_ms();
-    uint64_t id = dead_letters_.add(std::move(letter));
-    metrics_.add("oceand_events_dead_lettered_total", {{"integration", event.integration}});
-    LOG_DEBUG("engine") << "event " << event.id << " stored as dead letter " << id;
-  }
   std::string group = job->group;
   job->release_plugin_state();
   queue_.complete(event.id);
   scheduler_.finish(group);
+  { std::lock_guard lock(progress_mutex_); }  // a waiter between its check and its wait sees this
+  progress_.notify_all();
 }
 
 }  // namespace oceand

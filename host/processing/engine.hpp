@@ -2,8 +2,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -72,6 +74,10 @@ class EventEngine {
   Watchdog watchdog_;
   std::atomic<bool> running_{false};
   std::atomic<bool> taking_{false};
+  // Signalled when an event finishes and when the engine stops taking events: stop() waits on it
+  // for the drain, the dispatcher for the end once the queue is closed and empty.
+  std::mutex progress_mutex_;
+  std::condition_variable progress_;
   std::thread dispatcher_;
   std::vector<std::thread> workers_;
 };

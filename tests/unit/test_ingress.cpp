@@ -111,3 +111,22 @@ TEST_CASE("admin endpoints need the token when one is set") {
   CHECK(ok.status == 200);
   CHECK(ok.body.find("\"name\":\"scripted\"") != std::string::npos);
 }
+
+TEST_CASE("a refused request's unread body does not poison the kept-alive connection") {
+  TestHost t({"scripted"});
+  // HttpClient reuses one kept-alive connection per thread and origin: each next request travels
+  // on the connection the refused one left behind.
+  std::string body(20000, ' ');
+  body += R"({"id": 1})";
+  CHECK(t.post("/integration/nothing-here/webhook", body).status == 404);
+  CHECK(t.get("/health").status == 200);
+  CHECK(t.post("/integration/scripted/webhook", body, {{"Content-Type", "text/xml"}}).status ==
+        415);
+  CHECK(t.get("/health").status == 200);
+  // Larger than what is worth reading: the connection is closed instead, and the client reconnects.
+  std::string big(200000, ' ');
+  big += "{}";
+  CHECK(t.post("/integration/nothing-here/webhook", big).status == 404);
+  CHECK(t.get("/health").status == 200);
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 2})").status == 200);
+}
