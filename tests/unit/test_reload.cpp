@@ -206,7 +206,8 @@ TEST_CASE("reload under load: replace, add, remove, corrupt plugin and a changed
   reload_ms.push_back(number(report, "duration_ms"));
   REQUIRE(wait_until([&] { return rig.metric(v2) >= 20; }));
   bool saw_v2 = false;
-  for (const auto& f : rig.admin_plugins()["plugins"].GetArray())
+  rapidjson::Document plugins = rig.admin_plugins();
+  for (const auto& f : plugins["plugins"].GetArray())
     saw_v2 |= std::string(f["name"].GetString()) == "versioned" &&
               std::string(f["version"].GetString()) == "2.0.0";
   CHECK(saw_v2);

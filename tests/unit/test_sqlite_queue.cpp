@@ -451,12 +451,8 @@ TEST_CASE("sqlite host: events still queued at shutdown are processed by the nex
   CHECK(std::is_sorted(second_run.begin(), second_run.end()));
   std::set<int> all(first_run.begin(), first_run.end());
   all.insert(second_run.begin(), second_run.end());
-  // The engine cancels what runs at shutdown and dead-letters it (reason timed_out); the dead
-  // letters are durable too, so every event is accounted for after the restart.
-  for (const auto& letter : h.host().dead_letters().list(100)) {
-    const std::string& body = letter.event->body;
-    all.insert(std::stoi(body.substr(body.find("\"id\":") + 5)));
-  }
+  // What the shutdown cut short ran again after the restart: nothing became a dead letter.
+  CHECK(h.host().dead_letters().size() == 0);
   CHECK(all.size() == static_cast<size_t>(total));
 }
 
