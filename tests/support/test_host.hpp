@@ -100,6 +100,27 @@ class CapturingSink : public ResultSink {
   std::vector<Entry> entries_;
 };
 
+// The delays of the retries a host schedules, as its engine reports them.
+struct RetryLog {
+  std::mutex mutex;
+  std::vector<std::pair<unsigned, double>> retries;  // (n-th retry, delay in seconds)
+  void attach(Host& host) {
+    host.engine().set_retry_observer([this](uint64_t, const std::string&, unsigned n, double d) {
+      std::lock_guard lock(mutex);
+      retries.emplace_back(n, d);
+    });
+  }
+  std::vector<std::pair<unsigned, double>> numbered() {
+    std::lock_guard lock(mutex);
+    return retries;
+  }
+  std::vector<double> get() {
+    std::vector<double> delays;
+    for (const auto& r : numbered()) delays.push_back(r.second);
+    return delays;
+  }
+};
+
 inline const char* kScriptedMapping = R"(resources:
   - kind: thing
     selector: {query: "true"}

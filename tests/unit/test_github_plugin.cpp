@@ -215,21 +215,6 @@ std::string workflow_run_payload(const std::string& action, const std::string& s
          R"(, "sender": {"login": "Codertocat"}})";
 }
 
-struct RetryLog {
-  std::mutex mutex;
-  std::vector<double> delays;
-  void attach(Host& host) {
-    host.engine().set_retry_observer([this](uint64_t, const std::string&, unsigned, double d) {
-      std::lock_guard lock(mutex);
-      delays.push_back(d);
-    });
-  }
-  std::vector<double> get() {
-    std::lock_guard lock(mutex);
-    return delays;
-  }
-};
-
 }  // namespace
 
 TEST_CASE(

@@ -146,21 +146,6 @@ std::string project_payload(const std::string& event) {
       "projectLead": {"accountId": "5c5f880629be9642ba529340", "displayName": "admin"}}})";
 }
 
-struct RetryLog {
-  std::mutex mutex;
-  std::vector<double> delays;
-  void attach(Host& host) {
-    host.engine().set_retry_observer([this](uint64_t, const std::string&, unsigned, double d) {
-      std::lock_guard lock(mutex);
-      delays.push_back(d);
-    });
-  }
-  std::vector<double> get() {
-    std::lock_guard lock(mutex);
-    return delays;
-  }
-};
-
 }  // namespace
 
 TEST_CASE(

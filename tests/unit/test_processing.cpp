@@ -91,24 +91,6 @@ TEST_CASE("validate_payload false: dropped, handle_event never called") {
   CHECK(t.plugin_counter("handle_event") == 0);
 }
 
-namespace {
-struct RetryLog {
-  std::mutex mutex;
-  std::vector<std::pair<unsigned, double>> delays;
-  void attach(Host& host) {
-    host.engine().set_retry_observer(
-        [this](uint64_t, const std::string&, unsigned n, double delay) {
-          std::lock_guard lock(mutex);
-          delays.emplace_back(n, delay);
-        });
-  }
-  std::vector<std::pair<unsigned, double>> get() {
-    std::lock_guard lock(mutex);
-    return delays;
-  }
-};
-}  // namespace
-
 TEST_CASE("a retryable failure twice then success: three attempts with the backoff delays") {
   TestHost t({"scripted"});
   RetryLog log;
@@ -120,7 +102,7 @@ TEST_CASE("a retryable failure twice then success: three attempts with the backo
   CHECK(t.plugin_counter("handle_event") == 3);
   CHECK(t.plugin_counter("on_error") == 2);
   // The scripted processor's policy: initial 0.05 s, base 2, max 0.15 s.
-  auto delays = log.get();
+  auto delays = log.numbered();
   REQUIRE(delays.size() == 2);
   CHECK(delays[0].first == 1);
   CHECK(delays[0].second == doctest::Approx(0.05));
@@ -138,7 +120,7 @@ TEST_CASE("retries exhausted: failed, dead-lettered, on_error on every failure")
   CHECK(t.processed("scripted", "failed") == 1);
   CHECK(t.plugin_counter("handle_event") == 4);  // the first attempt and max_retries = 3
   CHECK(t.plugin_counter("on_error") == 4);
-  auto delays = log.get();
+  auto delays = log.numbered();
   REQUIRE(delays.size() == 3);
   CHECK(delays[2].second == doctest::Approx(0.15));  // 0.2 capped at max_retry_delay_seconds
   // The outcome is counted before the dead letter is written (a commit, on the sqlite queue).
