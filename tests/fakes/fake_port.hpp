@@ -3,13 +3,15 @@
 // A fake of Port's REST API (https://api.getport.io) for the endpoints oceand calls, speaking
 // Port's wire format: client-credentials tokens, bulk and single upserts with merge, bulk delete,
 // and an integration's mapping. Tests script faults: expired tokens (401), 413, 429 with
-// Retry-After, 5xx, slow answers and per-entity refusals.
+// Retry-After, 5xx, slow answers, per-entity refusals, and a stall that holds every call until
+// released.
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -34,6 +36,7 @@ class FakePort {
   };
 
   FakePort() : server_([this](const FakeRequest& r) { return handle(r); }, 16) {}
+  ~FakePort() { release(); }  // before the server waits for its held handlers
 
   std::string url() const { return server_.url(); }
   FakeServer& server() { return server_; }
@@ -57,6 +60,25 @@ class FakePort {
     std::lock_guard lock(mutex_);
     chaos_ = {};
   }
+  // Until release(), every request but the token's waits unanswered (Port stalled): the events
+  // stay in progress, so tests can hold the queue full or kill oceand with calls in flight.
+  void hold() {
+    std::lock_guard lock(hold_mutex_);
+    held_ = true;
+  }
+  void release() {
+    {
+      std::lock_guard lock(hold_mutex_);
+      held_ = false;
+    }
+    hold_cv_.notify_all();
+  }
+  // Requests waiting in hold().
+  int waiting() {
+    std::lock_guard lock(hold_mutex_);
+    return waiting_;
+  }
+
   // Every token issued so far stops working: the next call with one gets 401.
   void expire_tokens() {
     std::lock_guard lock(mutex_);
@@ -135,6 +157,12 @@ class FakePort {
   }
 
   FakeResponse handle(const FakeRequest& r) {
+    if (r.path != "/v1/auth/access_token") {
+      std::unique_lock lock(hold_mutex_);
+      ++waiting_;
+      hold_cv_.wait(lock, [this] { return !held_; });
+      --waiting_;
+    }
     {
       std::lock_guard lock(mutex_);
       for (auto it = faults_.begin(); it != faults_.end(); ++it) {
@@ -313,6 +341,10 @@ class FakePort {
   std::vector<size_t> bulk_sizes_;
   std::atomic<int> tokens_issued_{0};
   std::atomic<size_t> max_bulk_bytes_{1 << 20};
+  std::mutex hold_mutex_;
+  std::condition_variable hold_cv_;
+  bool held_ = false;
+  int waiting_ = 0;
   FakeServer server_;  // last: it calls handle() until it is destroyed first
 };
 

@@ -70,6 +70,23 @@ inline const rapidjson::Value* at_path(const rapidjson::Value& root, const std::
   return v;
 }
 
+// The entity (JSON text: a mapped entity, or one stored in Port or the local store) has the
+// expected field values.
+inline void check_fields(const std::string& entity_json, const ExpectedEntity& want) {
+  rapidjson::Document entity;
+  entity.Parse(entity_json.c_str());
+  REQUIRE(entity.IsObject());
+  for (const auto& [path, value] : want.fields) {
+    INFO("field " << path << " of " << entity_json);
+    rapidjson::Document expected_value;
+    expected_value.Parse(value.c_str());
+    REQUIRE_FALSE(expected_value.HasParseError());
+    const rapidjson::Value* actual = at_path(entity, path);
+    REQUIRE(actual != nullptr);
+    CHECK(*actual == expected_value);
+  }
+}
+
 // The mapped entities are exactly `expected` (in any order), with the expected field values.
 inline void check_entities(const MappedEntities& got, const std::vector<ExpectedEntity>& expected) {
   size_t upserts = 0, removals = 0;
@@ -82,20 +99,87 @@ inline void check_entities(const MappedEntities& got, const std::vector<Expected
       if (e.blueprint == want.blueprint && e.identifier == want.identifier) found = &e;
     INFO(std::string(up ? "upsert " : "deletion ") << want.blueprint << "/" << want.identifier);
     REQUIRE(found != nullptr);
-    rapidjson::Document entity;
-    entity.Parse(found->json.c_str());
-    for (const auto& [path, value] : want.fields) {
-      INFO("field " << path << " of " << found->json);
-      rapidjson::Document expected_value;
-      expected_value.Parse(value.c_str());
-      REQUIRE_FALSE(expected_value.HasParseError());
-      const rapidjson::Value* actual = at_path(entity, path);
-      REQUIRE(actual != nullptr);
-      CHECK(*actual == expected_value);
-    }
+    check_fields(found->json, want);
   }
   CHECK(got.upserts.size() == upserts);
   CHECK(got.deletions.size() == removals);
+}
+
+// One payload of shared/corpora/<integration> and what it must become when signed right.
+struct CorpusCase {
+  std::string file;
+  std::string fetch_path;  // the REST call expected, or "" when none
+  std::string outcome;     // oceand_events_processed_total outcome with a right signature
+  std::vector<ExpectedEntity> entities;
+};
+
+// Expected by hand from the payloads (octokit/webhooks examples) and config/github's mapping.
+inline std::vector<CorpusCase> github_corpus_cases() {
+  return {
+      {"installation__created.payload.json", "", "unsupported", {}},
+      {"ping__payload.json", "", "unsupported", {}},
+      {"issues__opened.payload.json",
+       "/repos/Codertocat/Hello-World/issues/1",
+       "ok",
+       {upsert("githubIssue", "Hello-World-1",
+               {{"title", R"("Spelling error in the README file")"},
+                {"properties.status", R"("open")"},
+                {"properties.issueNumber", "1"},
+                {"properties.creator", R"("Codertocat")"},
+                {"properties.labels", R"(["bug"])"},
+                {"properties.link", R"("https://github.com/Codertocat/Hello-World/issues/1")"},
+                {"relations.repository", R"("Hello-World")"}})}},
+      {"issues__deleted.payload.json", "", "ok", {removal("githubIssue", "Hello-World-1")}},
+      {"pull_request__opened.payload.json",
+       "/repos/Codertocat/Hello-World/pulls/2",
+       "ok",
+       {upsert("githubPullRequest", "Hello-World279147437",
+               {{"title", R"("Update the README with new information.")"},
+                {"properties.status", R"("open")"},
+                {"properties.prNumber", "2"},
+                {"properties.reviewers", R"(["octocat"])"},
+                {"relations.repository", R"("Hello-World")"}})}},
+      // Closed, and the default selector keeps only open pull requests: deleted, no fetch.
+      {"pull_request__closed.payload.json",
+       "",
+       "ok",
+       {removal("githubPullRequest", "Hello-World279147437")}},
+      {"push__payload.json",
+       "/repos/Codertocat/Hello-World",
+       "ok",
+       {upsert("githubRepository", "Hello-World",
+               {{"properties.url", R"("https://github.com/Codertocat/Hello-World")"},
+                {"properties.defaultBranch", R"("master")"}})}},
+      {"repository__created.payload.json",
+       "/repos/Octocoders/Hello-World",
+       "ok",
+       {upsert("githubRepository", "Hello-World",
+               {{"properties.url", R"("https://github.com/Octocoders/Hello-World")"},
+                {"properties.visibility", R"("public")"}})}},
+  };
+}
+
+// Expected by hand from the payloads (mattermost-plugin-jira test data) and config/jira's mapping.
+inline std::vector<CorpusCase> jira_corpus_cases() {
+  return {
+      {"mattermost__webhook-cloud-comment-created.json", "", "unsupported", {}},
+      {"mattermost__webhook-issue-created.json",
+       "/rest/api/3/issue/TES-41",
+       "ok",
+       {upsert("jiraIssue", "TES-41",
+               {{"title", R"("Unit test summary")"},
+                {"properties.url", R"("https://some-instance-test.atlassian.net/browse/TES-41")"},
+                {"properties.status", R"("To Do")"},
+                {"properties.issueType", R"("Story")"},
+                {"properties.priority", R"("High")"},
+                {"relations.project", R"("TES")"}})}},
+      {"mattermost__webhook-issue-updated-edited.json",
+       "/rest/api/3/issue/TES-41",
+       "ok",
+       {upsert("jiraIssue", "TES-41",
+               {{"title", R"("Unit test summary 1")"}, {"relations.project", R"("TES")"}})}},
+      {"mattermost__webhook-issue-deleted.json", "", "ok", {removal("jiraIssue", "IDT-19")}},
+  };
 }
 
 }  // namespace oceand::test

@@ -11,6 +11,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <regex>
 #include <sstream>
 
@@ -59,6 +60,63 @@ inline int listening_port(const fs::path& log) {
   std::smatch m;
   std::string text = read_file(log);
   return std::regex_search(text, m, re) ? std::stoi(m[1]) : 0;
+}
+
+// An oceand started on `config`, once it listens (its log says where; the log must be info or
+// finer, and a new file for each start so that an older "listening on" is not read).
+class ServingOceand {
+ public:
+  ServingOceand(const fs::path& config, const fs::path& log)
+      : process_({"--config", config.string()}, log) {
+    REQUIRE_MESSAGE(wait_until([&] { return (port_ = listening_port(log)) != 0; }), read_file(log));
+  }
+  OceandProcess& process() { return process_; }
+  int port() const { return port_; }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  HttpResult post(const std::string& path, const std::string& body, const HeaderList& headers) {
+    return HttpClient::request("POST", url(path), headers, body, std::chrono::seconds(10));
+  }
+  HttpResult get(const std::string& path) {
+    return HttpClient::request("GET", url(path), {}, "", std::chrono::seconds(10));
+  }
+  double metric(const std::string& name,
+                const std::vector<std::pair<std::string, std::string>>& labels = {});
+
+ private:
+  OceandProcess process_;
+  int port_ = 0;
+};
+
+// Sum of the samples of `name` in Prometheus text whose labels include every one of `labels`
+// (a process under test is only reachable through /metrics).
+inline double prometheus_sum(const std::string& text, const std::string& name,
+                             const std::vector<std::pair<std::string, std::string>>& labels = {}) {
+  double sum = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t name_end = line.find_first_of("{ ");
+    if (name_end == std::string::npos || line.compare(0, name_end, name) != 0 ||
+        name_end != name.size())
+      continue;
+    size_t value_at = line.rfind(' ');
+    std::string label_text = line.substr(name_end, value_at - name_end);
+    bool all = true;
+    for (const auto& [k, v] : labels)
+      all = all && label_text.find(k + "=\"" + v + "\"") != std::string::npos;
+    if (all) sum += std::stod(line.substr(value_at + 1));
+  }
+  return sum;
+}
+
+// NaN when /metrics does not answer, so a comparison with it fails.
+inline double ServingOceand::metric(
+    const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels) {
+  HttpResult r = get("/metrics");
+  return r.status == 200 ? prometheus_sum(r.body, name, labels) : std::nan("");
 }
 
 // What /proc says about a process: open descriptors, threads, resident memory.

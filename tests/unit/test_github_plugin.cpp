@@ -133,59 +133,6 @@ struct Rig {
   }
 };
 
-struct CorpusCase {
-  std::string file;
-  std::string fetch_path;  // the REST call expected, or "" when none
-  std::string outcome;     // oceand_events_processed_total outcome with a right signature
-  std::vector<ExpectedEntity> entities;
-};
-
-// Expected by hand from the payloads (octokit/webhooks examples) and config/github's mapping.
-std::vector<CorpusCase> corpus_cases() {
-  return {
-      {"installation__created.payload.json", "", "unsupported", {}},
-      {"ping__payload.json", "", "unsupported", {}},
-      {"issues__opened.payload.json",
-       "/repos/Codertocat/Hello-World/issues/1",
-       "ok",
-       {upsert("githubIssue", "Hello-World-1",
-               {{"title", R"("Spelling error in the README file")"},
-                {"properties.status", R"("open")"},
-                {"properties.issueNumber", "1"},
-                {"properties.creator", R"("Codertocat")"},
-                {"properties.labels", R"(["bug"])"},
-                {"properties.link", R"("https://github.com/Codertocat/Hello-World/issues/1")"},
-                {"relations.repository", R"("Hello-World")"}})}},
-      {"issues__deleted.payload.json", "", "ok", {removal("githubIssue", "Hello-World-1")}},
-      {"pull_request__opened.payload.json",
-       "/repos/Codertocat/Hello-World/pulls/2",
-       "ok",
-       {upsert("githubPullRequest", "Hello-World279147437",
-               {{"title", R"("Update the README with new information.")"},
-                {"properties.status", R"("open")"},
-                {"properties.prNumber", "2"},
-                {"properties.reviewers", R"(["octocat"])"},
-                {"relations.repository", R"("Hello-World")"}})}},
-      // Closed, and the default selector keeps only open pull requests: deleted, no fetch.
-      {"pull_request__closed.payload.json",
-       "",
-       "ok",
-       {removal("githubPullRequest", "Hello-World279147437")}},
-      {"push__payload.json",
-       "/repos/Codertocat/Hello-World",
-       "ok",
-       {upsert("githubRepository", "Hello-World",
-               {{"properties.url", R"("https://github.com/Codertocat/Hello-World")"},
-                {"properties.defaultBranch", R"("master")"}})}},
-      {"repository__created.payload.json",
-       "/repos/Octocoders/Hello-World",
-       "ok",
-       {upsert("githubRepository", "Hello-World",
-               {{"properties.url", R"("https://github.com/Octocoders/Hello-World")"},
-                {"properties.visibility", R"("public")"}})}},
-  };
-}
-
 std::string event_of(const std::string& file) {
   return file.substr(0, file.find("__"));
 }
@@ -221,7 +168,7 @@ TEST_CASE(
     "github: the corpus signed right gives the hand-written entities; wrong or unsigned "
     "never reaches handle_event") {
   Rig rig;
-  for (const auto& c : corpus_cases()) {
+  for (const auto& c : github_corpus_cases()) {
     CAPTURE(c.file);
     std::string body = corpus(c.file);
     rig.api.serve_payload(body);
@@ -248,7 +195,7 @@ TEST_CASE(
 
   double handled = rig.handled();
   for (auto signature : {Signature::wrong, Signature::none}) {
-    for (const auto& c : corpus_cases()) {
+    for (const auto& c : github_corpus_cases()) {
       CAPTURE(c.file);
       rig.deliver(event_of(c.file), corpus(c.file), signature);
     }

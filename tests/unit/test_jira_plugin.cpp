@@ -109,36 +109,6 @@ struct Rig {
   }
 };
 
-struct CorpusCase {
-  std::string file;
-  std::string fetch_path;
-  std::string outcome;
-  std::vector<ExpectedEntity> entities;
-};
-
-// Expected by hand from the payloads (mattermost-plugin-jira test data) and config/jira's mapping.
-std::vector<CorpusCase> corpus_cases() {
-  return {
-      {"mattermost__webhook-cloud-comment-created.json", "", "unsupported", {}},
-      {"mattermost__webhook-issue-created.json",
-       "/rest/api/3/issue/TES-41",
-       "ok",
-       {upsert("jiraIssue", "TES-41",
-               {{"title", R"("Unit test summary")"},
-                {"properties.url", R"("https://some-instance-test.atlassian.net/browse/TES-41")"},
-                {"properties.status", R"("To Do")"},
-                {"properties.issueType", R"("Story")"},
-                {"properties.priority", R"("High")"},
-                {"relations.project", R"("TES")"}})}},
-      {"mattermost__webhook-issue-updated-edited.json",
-       "/rest/api/3/issue/TES-41",
-       "ok",
-       {upsert("jiraIssue", "TES-41",
-               {{"title", R"("Unit test summary 1")"}, {"relations.project", R"("TES")"}})}},
-      {"mattermost__webhook-issue-deleted.json", "", "ok", {removal("jiraIssue", "IDT-19")}},
-  };
-}
-
 std::string project_payload(const std::string& event) {
   return R"({"timestamp": 1550286113023, "webhookEvent": ")" + event + R"(",
     "project": {"self": "https://some-instance-test.atlassian.net/rest/api/2/project/10000",
@@ -152,7 +122,7 @@ TEST_CASE(
     "jira: the corpus signed right gives the hand-written entities; wrong or unsigned "
     "never reaches handle_event") {
   Rig rig;
-  for (const auto& c : corpus_cases()) {
+  for (const auto& c : jira_corpus_cases()) {
     CAPTURE(c.file);
     std::string body = corpus(c.file);
     rig.api.serve_payload(body);
@@ -174,7 +144,7 @@ TEST_CASE(
 
   double handled = rig.handled();
   for (auto signature : {Signature::wrong, Signature::none})
-    for (const auto& c : corpus_cases()) rig.deliver(corpus(c.file), signature);
+    for (const auto& c : jira_corpus_cases()) rig.deliver(corpus(c.file), signature);
   CHECK(rig.outcome("rejected") == 6);
   CHECK(rig.dropped("authentication_failed") == 6);
   CHECK(rig.outcome("unsupported") == 1 + 2);
