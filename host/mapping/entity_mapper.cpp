@@ -27,6 +27,7 @@ struct CompiledResource {
   std::string items_name = "item";
   std::vector<Field> fields;
   bool valid = true;
+  std::string source;  // the resource block it was compiled from
 };
 
 void log_once(const std::string& key, const std::string& message) {
@@ -74,6 +75,7 @@ const rapidjson::Value* find(const rapidjson::Value& v, std::initializer_list<co
 
 std::unique_ptr<CompiledResource> compile_resource(const ResourceMapping& resource) {
   auto c = std::make_unique<CompiledResource>();
+  c->source = resource.config_json;
   rapidjson::Document doc;
   doc.Parse(resource.config_json.c_str());
   const rapidjson::Value* query = find(doc, {"selector", "query"});
@@ -93,7 +95,7 @@ std::unique_ptr<CompiledResource> compile_resource(const ResourceMapping& resour
 CompiledResource& compiled(const ResourceMapping& resource) {
   thread_local std::unordered_map<uint64_t, std::unique_ptr<CompiledResource>> cache;
   auto it = cache.find(resource.uid);
-  if (it != cache.end()) return *it->second;
+  if (it != cache.end() && it->second->source == resource.config_json) return *it->second;
   if (cache.size() > 4096) cache.clear();  // mappings replaced by reloads
   return *(cache[resource.uid] = compile_resource(resource));
 }

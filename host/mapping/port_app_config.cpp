@@ -61,12 +61,15 @@ PortAppConfig parse_port_app_config(const std::string& text, const std::string& 
     ResourceMapping r;
     r.kind = kind->value.GetString();
     r.index = index;
-    static std::atomic<uint64_t> next_uid{1};
-    r.uid = next_uid++;
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
     item.Accept(writer);
     r.config_json.assign(buffer.GetString(), buffer.GetSize());
+    // By content, so a reload that leaves a resource unchanged keeps every worker's compiled
+    // programs (compiling them is the costly part of mapping).
+    uint64_t hash = 1469598103934665603ull;  // FNV-1a
+    for (unsigned char c : r.config_json) hash = (hash ^ c) * 1099511628211ull;
+    r.uid = hash;
     config.resources.push_back(std::move(r));
     ++index;
   }

@@ -408,7 +408,7 @@ void EventEngine::finish(const JobPtr& job) {
   } else if (job->tasks.empty()) {
     outcome = "noop";
   } else {
-    bool any_done = false, any_dropped = false;
+    bool any_done = false, any_dropped = false, unauthenticated = false;
     for (const auto& t : job->tasks) {
       if (t.state == Task::State::failed && outcome != "failed") {
         outcome = "failed";
@@ -418,7 +418,11 @@ void EventEngine::finish(const JobPtr& job) {
       }
       any_done |= t.state == Task::State::done;
       any_dropped |= t.state == Task::State::dropped;
+      unauthenticated |=
+          t.state == Task::State::dropped && t.failure_reason == "authentication_failed";
     }
+    // A delivery that failed authentication did not count: its genuine redelivery must get through.
+    if (unauthenticated && !any_done) queue_.forget_delivery(event);
     if (outcome != "failed" && any_dropped && !any_done) outcome = "rejected";
   }
   if (outcome == "failed" && reason == "timed_out" && !taking_) {

@@ -25,6 +25,9 @@ class EventQueue {
   // The oldest event not yet handed out, or null after `wait` or once closed.
   virtual EventPtr pop(std::chrono::milliseconds wait) = 0;
   virtual void complete(uint64_t id) = 0;
+  // The event's delivery id no longer counts as delivered: a redelivery of it (say, after a wrong
+  // webhook secret was fixed) is accepted rather than answered as a duplicate.
+  virtual void forget_delivery(const Event& event) = 0;
   // Accepted and not yet completed.
   virtual size_t depth() const = 0;
   // Accepted and not yet handed out by pop.

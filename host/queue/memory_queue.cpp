@@ -82,4 +82,10 @@ bool MemoryQueue::is_open() const {
   return open_;
 }
 
+void MemoryQueue::forget_delivery(const Event& event) {
+  if (event.delivery_id.empty()) return;
+  std::lock_guard lock(mutex_);
+  delivered_.erase(event.integration + '\n' + event.delivery_id);
+}
+
 }  // namespace oceand

@@ -18,6 +18,7 @@ class MemoryQueue final : public EventQueue {
   PushResult push(const EventPtr& event) override;
   EventPtr pop(std::chrono::milliseconds wait) override;
   void complete(uint64_t id) override;
+  void forget_delivery(const Event& event) override;
   size_t depth() const override;
   size_t waiting() const override;
   void close() override;

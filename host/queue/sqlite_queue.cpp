@@ -54,7 +54,8 @@ class SqliteQueue::Writer {
                              .c_str()),
         insert_delivery(db, "INSERT OR REPLACE INTO deliveries(key, seen_at_ms) VALUES (?, ?)"),
         delete_event(db, "DELETE FROM events WHERE id = ?"),
-        prune_deliveries(db, "DELETE FROM deliveries WHERE seen_at_ms < ?") {}
+        prune_deliveries(db, "DELETE FROM deliveries WHERE seen_at_ms < ?"),
+        forget_delivery(db, "DELETE FROM deliveries WHERE key = ?") {}
 
   SqliteDb db;
   bool schema_ready;
@@ -62,6 +63,7 @@ class SqliteQueue::Writer {
   Statement insert_delivery;
   Statement delete_event;
   Statement prune_deliveries;
+  Statement forget_delivery;
   int64_t last_prune_ms = 0;
 };
 
@@ -163,6 +165,7 @@ PushResult SqliteQueue::push(const EventPtr& event) {
 void SqliteQueue::commit_loop() {
   std::vector<PendingPush*> batch;
   std::vector<uint64_t> completed;
+  std::vector<std::string> forgotten;
   bool last_failed = false;
   std::unique_lock lock(mutex_);
   while (true) {
@@ -180,11 +183,12 @@ void SqliteQueue::commit_loop() {
     if (stopping_ && last_failed && pending_.empty()) return;
     batch.swap(pending_);
     completed.swap(completed_);
+    forgotten.swap(forgotten_);
     uint64_t first_id = next_id_;
     for (PendingPush* p : batch) p->stored.event()->id = next_id_++;
     lock.unlock();
 
-    bool committed = write(batch, completed);
+    bool committed = write(batch, completed, forgotten);
 
     if (!batch.empty()) {
       std::lock_guard dedupe(dedupe_mutex_);
@@ -195,8 +199,10 @@ void SqliteQueue::commit_loop() {
     if (!committed) {
       next_id_ = first_id;  // nothing of the batch exists: its ids are free again
       completed_.insert(completed_.begin(), completed.begin(), completed.end());
+      forgotten_.insert(forgotten_.begin(), forgotten.begin(), forgotten.end());
     }
     completed.clear();
+    forgotten.clear();
     publish(batch, committed);
     batch.clear();
     last_failed = !committed;
@@ -205,7 +211,8 @@ void SqliteQueue::commit_loop() {
   }
 }
 
-bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed) {
+bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed,
+                        const std::vector<std::string>& forgotten) {
   Writer& w = *writer_;
   try {
     int64_t now = wall_ms();
@@ -217,6 +224,7 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
       if (!p->key.empty()) w.insert_delivery.bind(1, p->key).bind(2, now).run();
     }
     for (uint64_t id : completed) w.delete_event.bind(1, static_cast<int64_t>(id)).run();
+    for (const auto& key : forgotten) w.forget_delivery.bind(1, key).run();
     if (dedupe_window_ms_ > 0 && now - w.last_prune_ms >= kPruneEveryMs) {
       w.prune_deliveries.bind(1, now - dedupe_window_ms_).run();
       w.last_prune_ms = now;
@@ -333,6 +341,13 @@ bool SqliteQueue::page_in() {
     window_.push_back(std::move(entry));
   }
   return ok;
+}
+
+void SqliteQueue::forget_delivery(const Event& event) {
+  if (event.delivery_id.empty() || dedupe_window_ms_ <= 0) return;
+  std::lock_guard lock(mutex_);
+  // Written with the next commit, which the event's completion (always next) wakes.
+  forgotten_.push_back(event.integration + '\n' + event.delivery_id);
 }
 
 void SqliteQueue::complete(uint64_t id) {

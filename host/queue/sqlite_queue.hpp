@@ -48,6 +48,7 @@ class SqliteQueue final : public EventQueue {
   PushResult push(const EventPtr& event) override;
   EventPtr pop(std::chrono::milliseconds wait) override;
   void complete(uint64_t id) override;
+  void forget_delivery(const Event& event) override;
   size_t depth() const override;
   size_t waiting() const override;
   void close() override;
@@ -74,7 +75,8 @@ class SqliteQueue final : public EventQueue {
   void open_store();
   bool seen_recently(const std::string& key);
   void commit_loop();
-  bool write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed);
+  bool write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed,
+             const std::vector<std::string>& forgotten);
   void publish(std::vector<PendingPush*>& batch, bool committed);
   bool page_in();  // false when reading failed
 
@@ -100,6 +102,7 @@ class SqliteQueue final : public EventQueue {
   std::condition_variable ready_cv_;      // poppers: an event is waiting
   std::vector<PendingPush*> pending_;     // pushes waiting for the next group commit
   std::vector<uint64_t> completed_;       // completions waiting to be deleted
+  std::vector<std::string> forgotten_;    // delivery keys to drop from the deliveries table
   std::deque<WindowEntry> window_;        // events with ids in (last popped, loaded_through_]
   size_t window_bytes_ = 0;
   uint64_t next_id_ = 1;

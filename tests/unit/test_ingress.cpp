@@ -130,3 +130,20 @@ TEST_CASE("a refused request's unread body does not poison the kept-alive connec
   CHECK(t.get("/health").status == 200);
   CHECK(t.post("/integration/scripted/webhook", R"({"id": 2})").status == 200);
 }
+
+TEST_CASE("a delivery that failed authentication does not block its genuine redelivery") {
+  TestHost t({"scripted"});
+  HeaderList headers{{"Content-Type", "application/json"}, {"X-GitHub-Delivery", "D1"}};
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 1, "mode": "reject_auth"})", headers)
+            .status == 200);
+  REQUIRE(t.wait_processed(1));
+  CHECK(t.processed("scripted", "rejected") == 1);
+  // GitHub's "Redeliver" reuses the delivery id.
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 1})", headers).status == 200);
+  REQUIRE(t.wait_processed(2));
+  CHECK(t.processed("scripted", "ok") == 1);
+  // A delivery that was processed still counts as delivered.
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 1})", headers).status == 200);
+  CHECK(t.host().metrics().value("oceand_events_duplicate_total", {{"integration", "scripted"}}) ==
+        1);
+}
