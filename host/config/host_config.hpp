@@ -52,7 +52,7 @@ struct PortConfig {
 struct HostConfig {
   ServerConfig server;
   std::string base_url = "http://localhost:8000";
-  int event_workers_count = 4;
+  int event_workers_count = 32;  // docs/benchmarks.md: slow third-party APIs are the usual limit
   double max_event_processing_seconds = 90;
   double max_wait_seconds_before_shutdown = 5;
   double on_start_timeout_seconds = 30;

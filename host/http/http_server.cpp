@@ -25,7 +25,8 @@ namespace {
 // closes the connection instead of being read.
 class ConnectionKeeper : public Poco::Net::HTTPRequestHandler {
  public:
-  explicit ConnectionKeeper(Poco::Net::HTTPRequestHandler* inner) : inner_(inner) {}
+  ConnectionKeeper(Poco::Net::HTTPRequestHandler* inner, size_t max_body_bytes)
+      : inner_(inner), max_body_bytes_(max_body_bytes) {}
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override {
     inner_->handleRequest(request, response);
@@ -33,7 +34,7 @@ class ConnectionKeeper : public Poco::Net::HTTPRequestHandler {
     if (!request.hasContentLength() && !request.getChunkedTransferEncoding()) return;
     std::istream& in = request.stream();
     char scratch[4096];
-    std::streamsize left = 64 * 1024;
+    std::streamsize left = static_cast<std::streamsize>(max_body_bytes_);
     while (left > 0) {
       in.read(scratch, std::min<std::streamsize>(sizeof scratch, left));
       std::streamsize got = in.gcount();
@@ -45,6 +46,7 @@ class ConnectionKeeper : public Poco::Net::HTTPRequestHandler {
 
  private:
   std::unique_ptr<Poco::Net::HTTPRequestHandler> inner_;
+  size_t max_body_bytes_;
 };
 
 class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
@@ -53,13 +55,14 @@ class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest& request) override {
     if (request.getURI().rfind("/integration/", 0) == 0)
-      return new ConnectionKeeper(new IngressHandler(host_));
+      return new ConnectionKeeper(new IngressHandler(host_), limit());
     if (request.getURI().rfind("/api/", 0) == 0)
-      return new ConnectionKeeper(new EntitiesHandler(host_));
-    return new ConnectionKeeper(new AdminHandler(host_));
+      return new ConnectionKeeper(new EntitiesHandler(host_), limit());
+    return new ConnectionKeeper(new AdminHandler(host_), limit());
   }
 
  private:
+  size_t limit() const { return host_.config().server.max_body_bytes; }
   Host& host_;
 };
 }  // namespace

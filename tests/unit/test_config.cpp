@@ -12,7 +12,7 @@ TEST_CASE("the embedded defaults match DESIGN") {
   auto c = load_host_config(std::nullopt, {});
   CHECK(c.server.port == 8000);
   CHECK(c.server.max_body_bytes == 1048576);
-  CHECK(c.event_workers_count == 4);
+  CHECK(c.event_workers_count == 32);
   CHECK(c.max_event_processing_seconds == 90);
   CHECK(c.max_wait_seconds_before_shutdown == 5);
   CHECK(c.queue.max_pending == 100000);
