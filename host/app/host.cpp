@@ -1,5 +1,6 @@
 #include "app/host.hpp"
 
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "http/http_server.hpp"
 #include "port/local_applier.hpp"
@@ -210,12 +211,6 @@ ReloadReport Host::last_reload() const {
 
 namespace {
 
-int64_t epoch_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string joined(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
@@ -231,7 +226,7 @@ ReloadReport Host::reload_once() {
   report.generation = current ? current->number : 0;
   auto finish = [&](bool ok) {
     report.ok = ok;
-    report.at_ms = epoch_ms();
+    report.at_ms = unix_ms();
     report.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     metrics_.add("oceand_reloads_total", {{"outcome", ok ? "ok" : "failed"}});

@@ -1,4 +1,5 @@
 #include "http/ingress_handler.hpp"
+#include "core/clock.hpp"
 #include "core/text.hpp"
 
 #include <algorithm>
@@ -54,12 +55,6 @@ bool read_body(Poco::Net::HTTPServerRequest& request, size_t limit, std::string&
     body.append(chunk, n);
   }
   return true;
-}
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref,
@@ -174,7 +169,7 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
       event->delivery_id = v.substr(0, 256);
     event->headers.emplace_back(std::move(name), v);
   }
-  event->received_at_ms = now_ms();
+  event->received_at_ms = unix_ms();
   event->accepted = std::chrono::steady_clock::now();
 
   switch (host_.queue().push(event)) {

@@ -17,13 +17,6 @@ void send_json(Poco::Net::HTTPServerResponse& response, int status, const std::s
   send_text(response, status, body, "application/json");
 }
 
-std::string json_string(std::string_view text) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
-
 void send_error(Poco::Net::HTTPServerResponse& response, int status, std::string_view message) {
   send_json(response, status, "{\"status\":\"error\",\"message\":" + json_string(message) + "}");
 }

@@ -5,6 +5,8 @@
 
 #include <Poco/Net/HTTPServerResponse.h>
 
+#include "core/json_text.hpp"
+
 namespace oceand {
 
 void send_json(Poco::Net::HTTPServerResponse& response, int status, const std::string& body);
@@ -12,6 +14,5 @@ void send_text(Poco::Net::HTTPServerResponse& response, int status, const std::s
                const std::string& type);
 // {"status":"error","message":...}
 void send_error(Poco::Net::HTTPServerResponse& response, int status, std::string_view message);
-std::string json_string(std::string_view text);
 
 }  // namespace oceand

@@ -8,6 +8,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "mapping/jq_program.hpp"
 
@@ -162,10 +163,7 @@ bool map_item(CompiledResource& c, jv item, uint64_t uid, MappedEntity& entity) 
   for (const char* section : {"properties", "relations"})
     if (!doc.HasMember(section))
       doc.AddMember(rapidjson::StringRef(section), rapidjson::Value(rapidjson::kObjectType), a);
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  doc.Accept(writer);
-  entity.json.assign(buffer.GetString(), buffer.GetSize());
+  entity.json = json_text(doc);
   return true;
 }
 

@@ -10,6 +10,7 @@
 
 #include "config/host_config.hpp"
 #include "config/yaml_json.hpp"
+#include "core/json_text.hpp"
 
 namespace oceand {
 
@@ -61,10 +62,7 @@ PortAppConfig parse_port_app_config(const std::string& text, const std::string& 
     ResourceMapping r;
     r.kind = kind->value.GetString();
     r.index = index;
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    item.Accept(writer);
-    r.config_json.assign(buffer.GetString(), buffer.GetSize());
+    r.config_json = json_text(item);
     // By content, so a reload that leaves a resource unchanged keeps every worker's compiled
     // programs (compiling them is the costly part of mapping).
     uint64_t hash = 1469598103934665603ull;  // FNV-1a

@@ -1,11 +1,10 @@
 #include "port/catalog_sink.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <future>
 
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "mapping/entity_mapper.hpp"
@@ -59,10 +58,7 @@ std::string CatalogSink::apply_raw(const Integration& integration, const std::st
   RawResults raw;
   for (const auto& item : doc.GetArray()) {
     if (!item.IsObject()) return "items must be a JSON array of objects";
-    rapidjson::StringBuffer out;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(out);
-    item.Accept(writer);
-    (deletion ? raw.deleted : raw.updated).emplace_back(out.GetString(), out.GetSize());
+    (deletion ? raw.deleted : raw.updated).push_back(json_text(item));
   }
   if (!integration.mapping) return "integration has no mapping";
   auto resources = integration.mapping->resources_of_kind(kind);

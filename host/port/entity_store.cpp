@@ -4,12 +4,12 @@
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Statement.h>
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+
+#include "core/json_text.hpp"
 
 namespace oceand {
 
@@ -28,13 +28,6 @@ std::string iso_now() {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   return buf;
-}
-
-std::string to_text(const rapidjson::Value& v) {
-  rapidjson::StringBuffer out;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(out);
-  v.Accept(writer);
-  return std::string(out.GetString(), out.GetSize());
 }
 
 // Lays `update` over `base` key by key (both objects): Port's merge=true for properties and
@@ -98,7 +91,7 @@ std::string upserted(const std::string& incoming, const std::string* stored, boo
     else
       out.AddMember(rapidjson::Value(name, alloc), v, alloc);
   }
-  return to_text(out);
+  return json_text(out);
 }
 
 }  // namespace

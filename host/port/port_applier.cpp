@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/http_client.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 
@@ -25,38 +26,6 @@ std::string excerpt(const std::string& body) {
 std::string describe(const HttpResult& result) {
   if (result.status == 0) return result.timed_out ? "timed out" : "no answer: " + result.error;
   return "HTTP " + std::to_string(result.status) + " " + excerpt(result.body);
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
 }
 
 // Port's description of one refused entity: {"index", "identifier", "statusCode", "error",

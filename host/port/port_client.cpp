@@ -3,25 +3,17 @@
 #include <Poco/DateTimeParser.h>
 #include <Poco/Timestamp.h>
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <cstdlib>
 
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 
 namespace oceand {
 
 namespace {
-
-std::string json_string(const std::string& s) {
-  rapidjson::StringBuffer out;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(out);
-  writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  return std::string(out.GetString(), out.GetSize());
-}
 
 std::string trim_slash(std::string url) {
   while (!url.empty() && url.back() == '/') url.pop_back();
@@ -152,10 +144,7 @@ std::string PortClient::integration_config(const std::string& identifier) {
   if (!config)
     throw PortError("GET /v1/integration/" + identifier +
                     ": the answer has no integration.config (is a mapping set in Port?)");
-  rapidjson::StringBuffer out;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(out);
-  config->Accept(writer);
-  return std::string(out.GetString(), out.GetSize());
+  return json_text(*config);
 }
 
 }  // namespace oceand

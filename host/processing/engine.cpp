@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "plugins/plugin_manager.hpp"
@@ -14,12 +15,6 @@ namespace oceand {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 double seconds_since(SteadyTime t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -443,7 +438,7 @@ void EventEngine::finish(const JobPtr& job) {
     letter.error = error;
     letter.processor = processor;
     letter.attempts = attempts;
-    letter.failed_at_ms = now_ms();
+    letter.failed_at_ms = unix_ms();
     uint64_t id = dead_letters_.add(std::move(letter));
     metrics_.add("oceand_events_dead_lettered_total", {{"integration", event.integration}});
     LOG_DEBUG("engine") << "event " << event.id << " stored as dead letter " << id;

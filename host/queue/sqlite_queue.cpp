@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "queue/file_lock.hpp"
 #include "queue/sqlite_db.hpp"
@@ -10,12 +11,6 @@
 namespace oceand {
 
 namespace {
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Old delivery ids are pruned at most this often, inside a group commit.
 constexpr int64_t kPruneEveryMs = 1000;
@@ -123,7 +118,7 @@ bool SqliteQueue::seen_recently(const std::string& key) {
   if (keys_in_commit_.count(key)) return true;
   bool seen = false;
   try {
-    dedupe_lookup_->bind(1, key).bind(2, wall_ms() - dedupe_window_ms_);
+    dedupe_lookup_->bind(1, key).bind(2, unix_ms() - dedupe_window_ms_);
     seen = dedupe_lookup_->step();
     dedupe_lookup_->reset();
   } catch (const StoreError& e) {
@@ -215,7 +210,7 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
                         const std::vector<std::string>& forgotten) {
   Writer& w = *writer_;
   try {
-    int64_t now = wall_ms();
+    int64_t now = unix_ms();
     Transaction tx(w.db);
     for (PendingPush* p : batch) {
       w.insert_event.bind(1, static_cast<int64_t>(p->stored.event()->id));

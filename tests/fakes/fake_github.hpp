@@ -16,16 +16,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "core/json_text.hpp"
 #include "fakes/fake_server.hpp"
 
 namespace oceand::test {
-
-inline std::string json_text(const rapidjson::Value& v) {
-  rapidjson::StringBuffer b;
-  rapidjson::Writer<rapidjson::StringBuffer> w(b);
-  v.Accept(w);
-  return std::string(b.GetString(), b.GetSize());
-}
 
 class FakeGithub {
  public:

@@ -12,7 +12,7 @@
 
 #include <rapidjson/document.h>
 
-#include "fakes/fake_github.hpp"  // json_text
+#include "core/json_text.hpp"
 #include "fakes/fake_server.hpp"
 
 namespace oceand::test {

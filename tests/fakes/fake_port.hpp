@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/json_text.hpp"
 #include "fakes/fake_server.hpp"
 
 namespace oceand::test {
@@ -112,7 +113,7 @@ class FakePort {
     if (!d.IsObject() || !d.HasMember("properties") || !d["properties"].IsObject()) return {};
     auto& props = d["properties"];
     auto m = props.FindMember(name.c_str());
-    return m == props.MemberEnd() ? std::string() : text(m->value);
+    return m == props.MemberEnd() ? std::string() : json_text(m->value);
   }
   size_t entity_count(const std::string& blueprint) {
     std::lock_guard lock(mutex_);
@@ -134,12 +135,6 @@ class FakePort {
   }
 
  private:
-  static std::string text(const rapidjson::Value& v) {
-    rapidjson::StringBuffer out;
-    rapidjson::Writer<rapidjson::StringBuffer> w(out);
-    v.Accept(w);
-    return std::string(out.GetString(), out.GetSize());
-  }
   static FakeResponse error(int status, const std::string& code, const std::string& message) {
     return FakeResponse::json(
         status, "{\"ok\":false,\"error\":\"" + code + "\",\"message\":\"" + message + "\"}");
@@ -238,7 +233,7 @@ class FakePort {
     ++upsert_counts_[id];
     auto old = entities_.find(key);
     if (!merge || old == entities_.end()) {
-      entities_[key] = text(entity);
+      entities_[key] = json_text(entity);
       return;
     }
     rapidjson::Document merged;
@@ -261,7 +256,7 @@ class FakePort {
         merged.AddMember(rapidjson::Value(m->name, a), rapidjson::Value(m->value, a), a);
       }
     }
-    entities_[key] = text(merged);
+    entities_[key] = json_text(merged);
   }
 
   FakeResponse bulk_upsert(const std::string& blueprint, const FakeRequest& r) {
@@ -306,7 +301,7 @@ class FakePort {
     if (refused_.count(d["identifier"].GetString()))
       return error(422, "invalid_entity", "refused by the fake");
     store(blueprint, d, r.query_param("merge") == "true");
-    return FakeResponse::json(201, "{\"ok\":true,\"entity\":" + text(d) + "}");
+    return FakeResponse::json(201, "{\"ok\":true,\"entity\":" + json_text(d) + "}");
   }
 
   FakeResponse bulk_delete(const std::string& blueprint, const FakeRequest& r) {
@@ -320,7 +315,7 @@ class FakePort {
       if (!id.IsString()) continue;
       entities_.erase({blueprint, id.GetString()});
       if (deleted.size() > 1) deleted += ',';
-      deleted += text(id);
+      deleted += json_text(id);
     }
     return FakeResponse::json(200, "{\"ok\":true,\"deletedEntities\":" + deleted + "]}");
   }

@@ -28,18 +28,9 @@ const char* kVersionedMapping = R"(resources:
             version: ".version"
 )";
 
-const char* kVersionedMappingChanged = R"(resources:
-  - kind: thing
-    selector: {query: "true"}
-    port:
-      entity:
-        mappings:
-          identifier: ".id | tostring"
-          blueprint: '"versioned"'
-          properties:
-            version: ".version"
-            mapped: '"second"'
-)";
+// The same mapping with one more property.
+const std::string kVersionedMappingChanged =
+    std::string(kVersionedMapping) + "            mapped: '\"second\"'\n";
 
 class ReloadRig {
  public:
