@@ -7,11 +7,13 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <rapidjson/document.h>
 
+#include "fakes/fake_server.hpp"
 #include "mapping/entity_mapper.hpp"
 #include "mapping/port_app_config.hpp"
 #include "support/test_host.hpp"
@@ -54,6 +56,46 @@ inline MappedEntities map_captured(const std::vector<CapturingSink::Entry>& entr
     }
   }
   return out;
+}
+
+// What one step of a plugin test produced: the third party's API calls, the raw results the
+// test host captured, and the entities the mapping makes of them.
+struct Step {
+  std::vector<FakeRequest> api_calls;
+  std::vector<CapturingSink::Entry> results;
+  MappedEntities entities;
+};
+
+// Reads a test host's captured results step by step, mapping each step's results with one mapping
+// file (loaded once: the mapper compiles each expression once per mapping and thread).
+class CaptureCursor {
+ public:
+  explicit CaptureCursor(std::string mapping_path) : mapping_path_(std::move(mapping_path)) {}
+  // The results captured since the previous call, and their entities.
+  void next(TestHost& host, Step& step) {
+    auto all = host.sink().entries();
+    step.results.assign(all.begin() + static_cast<long>(seen_), all.end());
+    seen_ = all.size();
+    if (!mapping_) mapping_ = std::make_unique<PortAppConfig>(load_port_app_config(mapping_path_));
+    step.entities = map_captured(step.results, *mapping_);
+  }
+
+ private:
+  std::string mapping_path_;
+  size_t seen_ = 0;
+  std::unique_ptr<PortAppConfig> mapping_;
+};
+
+// Events dropped by any of `processors` of `integration` for `reason`.
+template <size_t N>
+double dropped_by(TestHost& host, const std::string& integration,
+                  const char* const (&processors)[N], const std::string& reason) {
+  double n = 0;
+  for (const char* p : processors)
+    n += host.host().metrics().value(
+        "oceand_events_dropped_total",
+        {{"integration", integration}, {"processor", p}, {"reason", reason}});
+  return n;
 }
 
 inline const rapidjson::Value* at_path(const rapidjson::Value& root, const std::string& path) {

@@ -57,13 +57,6 @@ struct Options {
   std::string mapping = kMapping;
 };
 
-// What one step produced.
-struct Step {
-  std::vector<FakeRequest> api_calls;  // object fetches (webhook registration calls left out)
-  std::vector<CapturingSink::Entry> results;
-  MappedEntities entities;
-};
-
 // One oceand with the github plugin, and the fake GitHub it talks to.
 struct Rig {
   FakeGithub own_api;
@@ -71,8 +64,7 @@ struct Rig {
   Options options;
   TestHost host;
   int deliveries = 0;
-  size_t results_seen = 0;
-  std::unique_ptr<PortAppConfig> mapping;
+  CaptureCursor captured{options.mapping};
 
   // `shared`: a fake GitHub that outlives this oceand (to start several against one GitHub).
   explicit Rig(Options o = {}, FakeGithub* shared = nullptr)
@@ -106,30 +98,20 @@ struct Rig {
     REQUIRE(send(event, body, signature).status == 200);
     REQUIRE(wait_until([&] { return finished() >= before + 1; }));
   }
-  // What happened since the previous take().
+  // What happened since the previous take(); api_calls leaves webhook registration out.
   Step take() {
     Step s;
     for (auto& r : api.server().requests())
       if (r.path.find("/hooks") == std::string::npos) s.api_calls.push_back(r);
     api.server().clear_requests();
-    auto all = host.sink().entries();
-    s.results.assign(all.begin() + static_cast<long>(results_seen), all.end());
-    results_seen = all.size();
-    // Loaded once: the mapper compiles each expression once per mapping and thread.
-    if (!mapping) mapping = std::make_unique<PortAppConfig>(load_port_app_config(options.mapping));
-    s.entities = map_captured(s.results, *mapping);
+    captured.next(host, s);
     return s;
   }
 
   double handled() { return host.plugin_counter("github_events_handled", "github"); }
   double outcome(const std::string& o) { return host.processed("github", o); }
   double dropped(const std::string& reason) {
-    double n = 0;
-    for (const char* p : kProcessors)
-      n += host.host().metrics().value(
-          "oceand_events_dropped_total",
-          {{"integration", "github"}, {"processor", p}, {"reason", reason}});
-    return n;
+    return dropped_by(host, "github", kProcessors, reason);
   }
 };
 

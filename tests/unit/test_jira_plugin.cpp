@@ -41,20 +41,13 @@ struct Options {
   std::string extra_yaml = "base_url: \"\"\n";
 };
 
-struct Step {
-  std::vector<FakeRequest> api_calls;  // REST API calls (webhook registration left out)
-  std::vector<CapturingSink::Entry> results;
-  MappedEntities entities;
-};
-
 struct Rig {
   FakeJira own_api;
   FakeJira& api;
   Options options;
   TestHost host;
   int deliveries = 0;
-  size_t results_seen = 0;
-  std::unique_ptr<PortAppConfig> mapping;
+  CaptureCursor captured{kMapping};
 
   // `shared`: a fake Jira that outlives this oceand. The api_url has a trailing slash on purpose.
   explicit Rig(Options o = {}, FakeJira* shared = nullptr)
@@ -84,28 +77,19 @@ struct Rig {
     REQUIRE(send(body, signature).status == 200);
     REQUIRE(wait_until([&] { return finished() >= before + 1; }));
   }
+  // What happened since the previous take(); api_calls leaves webhook registration out.
   Step take() {
     Step s;
     for (auto& r : api.server().requests())
       if (r.path.rfind("/rest/webhooks/", 0) != 0) s.api_calls.push_back(r);
     api.server().clear_requests();
-    auto all = host.sink().entries();
-    s.results.assign(all.begin() + static_cast<long>(results_seen), all.end());
-    results_seen = all.size();
-    // Loaded once: the mapper compiles each expression once per mapping and thread.
-    if (!mapping) mapping = std::make_unique<PortAppConfig>(load_port_app_config(kMapping));
-    s.entities = map_captured(s.results, *mapping);
+    captured.next(host, s);
     return s;
   }
   double handled() { return host.plugin_counter("jira_events_handled", "jira"); }
   double outcome(const std::string& o) { return host.processed("jira", o); }
   double dropped(const std::string& reason) {
-    double n = 0;
-    for (const char* p : kProcessors)
-      n += host.host().metrics().value(
-          "oceand_events_dropped_total",
-          {{"integration", "jira"}, {"processor", p}, {"reason", reason}});
-    return n;
+    return dropped_by(host, "jira", kProcessors, reason);
   }
 };
 
