@@ -10,6 +10,10 @@ namespace oceand {
 // with a SAX reader, iteratively: no document is built, no recursion depth to exhaust.
 bool is_json_object(std::string_view text);
 
+// True when `text` is well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points
+// above U+10FFFF).
+bool is_valid_utf8(std::string_view text);
+
 // application/x-www-form-urlencoded decoding ('+' is a space). nullopt on a malformed escape.
 std::optional<std::string> url_decode(std::string_view text);
 

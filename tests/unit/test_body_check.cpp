@@ -1,6 +1,10 @@
 #include <doctest/doctest.h>
 
+#include <random>
 #include <string>
+
+#include <rapidjson/encodings.h>
+#include <rapidjson/memorystream.h>
 
 #include "http/body_check.hpp"
 #include "support/test_host.hpp"
@@ -23,6 +27,53 @@ TEST_CASE("is_json_object") {
   for (const auto& entry :
        std::filesystem::directory_iterator(std::string(OCEAN_CORPORA_DIR) + "/github"))
     CHECK(is_json_object(oceand::test::read_file(entry.path())));
+}
+
+namespace {
+// RapidJSON's byte-at-a-time validator, the check is_valid_utf8 replaced, as the oracle.
+bool rapidjson_valid_utf8(const std::string& text) {
+  rapidjson::MemoryStream in(text.data(), text.size());
+  struct Sink {
+    void Put(char) {}
+  } sink;
+  while (in.Tell() < text.size())
+    if (!rapidjson::UTF8<>::Validate(in, sink)) return false;
+  return true;
+}
+}  // namespace
+
+TEST_CASE("is_valid_utf8 agrees with RapidJSON's validator") {
+  CHECK(is_valid_utf8(""));
+  CHECK(is_valid_utf8("plain ascii, longer than eight bytes"));
+  CHECK(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  CHECK_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
+  CHECK_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // overlong
+  CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate U+D800
+  CHECK_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  CHECK_FALSE(is_valid_utf8("abcdefgh\xe2\x82"));   // truncated after the fast path
+  // Every one- and two-byte sequence, every three-byte one with a lead byte of E0, ED or EF, and a
+  // million random strings of up to 12 bytes (mostly high bytes, so the slow path runs).
+  for (int a = 0; a < 256; ++a)
+    for (int b = 0; b < 256; ++b) {
+      std::string s{static_cast<char>(a), static_cast<char>(b)};
+      REQUIRE(is_valid_utf8(s) == rapidjson_valid_utf8(s));
+      for (int lead : {0xE0, 0xED, 0xEF, 0xF0, 0xF4}) {
+        std::string t{static_cast<char>(lead), static_cast<char>(a), static_cast<char>(b)};
+        REQUIRE(is_valid_utf8(t) == rapidjson_valid_utf8(t));
+      }
+    }
+  std::mt19937 random(7);
+  for (int n = 0; n < 1000000; ++n) {
+    std::string s(random() % 13, '\0');
+    for (auto& c : s) c = static_cast<char>(random() % 3 ? 0x80 + random() % 128 : random() % 128);
+    REQUIRE(is_valid_utf8(s) == rapidjson_valid_utf8(s));
+  }
+}
+
+TEST_CASE("is_json_object refuses NUL and text after the object") {
+  CHECK_FALSE(is_json_object(std::string("{}\0", 3)));
+  CHECK_FALSE(is_json_object(std::string("{\"a\":\"\0\"}", 8)));
+  CHECK(is_json_object("{\"a\":\"\\u0000\"}"));  // an escaped NUL is fine
 }
 
 TEST_CASE("form decoding") {
