@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -10,26 +11,13 @@
 
 #include "core/json_text.hpp"
 #include "core/log.hpp"
+#include "mapping/input_paths.hpp"
 #include "mapping/jq_program.hpp"
+#include "mapping/raw_input.hpp"
 
 namespace oceand {
 
 namespace {
-
-struct Field {
-  std::vector<std::string> path;  // e.g. {"properties", "status"}
-  std::unique_ptr<JqProgram> program;
-};
-
-// One resource block compiled for one thread.
-struct CompiledResource {
-  std::unique_ptr<JqProgram> selector;
-  std::unique_ptr<JqProgram> items_to_parse;
-  std::string items_name = "item";
-  std::vector<Field> fields;
-  bool valid = true;
-  std::string source;  // the resource block it was compiled from
-};
 
 void log_once(const std::string& key, const std::string& message) {
   static std::mutex mutex;
@@ -50,19 +38,6 @@ std::unique_ptr<JqProgram> compile(const std::string& expression, uint64_t uid) 
   }
 }
 
-void collect_fields(const rapidjson::Value& node, std::vector<std::string>& path,
-                    std::vector<Field>& out, uint64_t uid) {
-  if (node.IsString()) {
-    out.push_back(Field{path, compile(node.GetString(), uid)});
-  } else if (node.IsObject()) {
-    for (const auto& m : node.GetObject()) {
-      path.emplace_back(m.name.GetString(), m.name.GetStringLength());
-      collect_fields(m.value, path, out, uid);
-      path.pop_back();
-    }
-  }
-}
-
 const rapidjson::Value* find(const rapidjson::Value& v, std::initializer_list<const char*> keys) {
   const rapidjson::Value* cur = &v;
   for (const char* k : keys) {
@@ -74,31 +49,187 @@ const rapidjson::Value* find(const rapidjson::Value& v, std::initializer_list<co
   return cur;
 }
 
-std::unique_ptr<CompiledResource> compile_resource(const ResourceMapping& resource) {
-  auto c = std::make_unique<CompiledResource>();
-  c->source = resource.config_json;
+// How an expression is evaluated. Mappings are mostly constants and field chains; those the
+// mapper evaluates itself, which costs a hash lookup per field instead of a jq run.
+enum class How { Constant, Path, Jq };
+
+struct Expression {
+  explicit Expression(std::string t) : text(std::move(t)) {}
+  std::string text;
+  How how = How::Jq;
+  FieldPath path;       // How::Path
+  size_t jq_index = 0;  // How::Jq: its element in the combined program's output
+};
+
+// A constant expression: a JSON scalar without escapes, which jq reads as the same value.
+bool is_constant(const std::string& text) {
+  if (text.find('\\') != std::string::npos) return false;
+  jv value = jv_parse_sized(text.data(), static_cast<int>(text.size()));
+  jv_kind kind = jv_get_kind(value);
+  jv_free(value);
+  return kind == JV_KIND_STRING || kind == JV_KIND_NUMBER || kind == JV_KIND_TRUE ||
+         kind == JV_KIND_FALSE || kind == JV_KIND_NULL;
+}
+
+// What a resource block asks for, read once per mapping text and shared by every thread.
+struct ResourcePlan {
+  std::string source;  // the resource block it was read from
+  std::optional<std::string> items_to_parse;
+  std::string items_name = "item";
+  // [0] is the selector, then one per entity field; `paths[i]` is where expression i+1 goes.
+  std::vector<Expression> expressions;
+  std::vector<std::vector<std::string>> paths;
+  // The parts of a raw result the expressions read (see input_paths).
+  InputShape shape;
+  // The expressions jq evaluates, as one program yielding one array, element i for the i-th of
+  // them: `[v]` for its first output, `[]` for none, the error message as a string. libjq 1.6
+  // re-binds its builtins for every program it compiles (~170 M instructions), so one program
+  // instead of one per expression is what makes a cold start affordable. Empty when there is none.
+  std::string combined;
+  size_t jq_count = 0;
+};
+
+void collect_fields(const rapidjson::Value& node, std::vector<std::string>& path,
+                    ResourcePlan& plan) {
+  if (node.IsString()) {
+    plan.expressions.push_back(Expression{std::string(node.GetString(), node.GetStringLength())});
+    plan.paths.push_back(path);
+  } else if (node.IsObject()) {
+    for (const auto& m : node.GetObject()) {
+      path.emplace_back(m.name.GetString(), m.name.GetStringLength());
+      collect_fields(m.value, path, plan);
+      path.pop_back();
+    }
+  }
+}
+
+std::shared_ptr<const ResourcePlan> make_plan(const ResourceMapping& resource) {
+  auto plan = std::make_shared<ResourcePlan>();
+  plan->source = resource.config_json;
   rapidjson::Document doc;
   doc.Parse(resource.config_json.c_str());
   const rapidjson::Value* query = find(doc, {"selector", "query"});
-  c->selector = compile(query && query->IsString() ? query->GetString() : "true", resource.uid);
+  plan->expressions.push_back(
+      Expression{query && query->IsString() ? query->GetString() : std::string("true")});
   if (const auto* items = find(doc, {"port", "itemsToParse"}); items && items->IsString())
-    c->items_to_parse = compile(items->GetString(), resource.uid);
+    plan->items_to_parse = items->GetString();
   if (const auto* name = find(doc, {"port", "itemsToParseName"}); name && name->IsString())
-    c->items_name = name->GetString();
+    plan->items_name = name->GetString();
   if (const auto* mappings = find(doc, {"port", "entity", "mappings"});
       mappings && mappings->IsObject()) {
     std::vector<std::string> path;
-    collect_fields(*mappings, path, c->fields, resource.uid);
+    collect_fields(*mappings, path, *plan);
   }
-  return c;
+
+  bool whole = false;
+  auto add_paths = [&](const std::string& expression, bool on_item) {
+    auto read = input_paths(expression);
+    if (!read) {
+      whole = true;
+      return;
+    }
+    for (const auto& path : *read) {
+      // With itemsToParse the item is the raw result plus `items_name`, which is not read from it.
+      if (!(on_item && plan->items_to_parse && path.front() == plan->items_name))
+        plan->shape.add(path);
+    }
+  };
+  if (plan->items_to_parse) add_paths(*plan->items_to_parse, false);
+  for (const auto& expression : plan->expressions) add_paths(expression.text, true);
+  if (whole) plan->shape = InputShape::whole();
+
+  for (auto& expression : plan->expressions) {
+    if (is_constant(expression.text)) {
+      expression.how = How::Constant;
+    } else if (auto path = field_path(expression.text)) {
+      expression.how = How::Path;
+      expression.path = std::move(*path);
+    } else {
+      expression.how = How::Jq;
+      expression.jq_index = plan->jq_count++;
+      plan->combined += plan->combined.empty() ? "[" : ",";
+      // New lines keep a `#` comment in an expression from swallowing what follows it.
+      plan->combined += "(try [first(\n" + expression.text + "\n)] catch tostring)";
+    }
+  }
+  if (!plan->combined.empty()) plan->combined += "]";
+  return plan;
 }
 
-CompiledResource& compiled(const ResourceMapping& resource) {
-  thread_local std::unordered_map<uint64_t, std::unique_ptr<CompiledResource>> cache;
-  auto it = cache.find(resource.uid);
-  if (it != cache.end() && it->second->source == resource.config_json) return *it->second;
-  if (cache.size() > 4096) cache.clear();  // mappings replaced by reloads
-  return *(cache[resource.uid] = compile_resource(resource));
+// One thread's compiled copy of a plan: a jq_state, and jq values' reference counts, are
+// single-threaded.
+struct ResourcePrograms {
+  std::unique_ptr<JqProgram> items_to_parse;
+  std::unique_ptr<JqProgram> combined;
+  std::vector<std::unique_ptr<JqProgram>> separate;  // compiled when `combined` cannot serve
+  bool separate_compiled = false;
+  std::vector<jv> constants;  // per expression; null for the others
+
+  ResourcePrograms() = default;
+  ResourcePrograms(const ResourcePrograms&) = delete;
+  ResourcePrograms& operator=(const ResourcePrograms&) = delete;
+  ~ResourcePrograms() {
+    for (jv value : constants) jv_free(value);
+  }
+};
+
+// The compiled copies of one plan that no thread is using. A worker borrows one for a map() call,
+// so the number compiled follows how many threads map at once, not the number of workers.
+class ProgramPool {
+ public:
+  explicit ProgramPool(std::shared_ptr<const ResourcePlan> plan) : plan_(std::move(plan)) {}
+  const ResourcePlan& plan() const { return *plan_; }
+
+  std::unique_ptr<ResourcePrograms> borrow(uint64_t uid) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_.empty()) {
+        auto programs = std::move(idle_.back());
+        idle_.pop_back();
+        return programs;
+      }
+    }
+    auto programs = std::make_unique<ResourcePrograms>();
+    if (plan_->items_to_parse) programs->items_to_parse = compile(*plan_->items_to_parse, uid);
+    if (!plan_->combined.empty()) {
+      try {
+        programs->combined = std::make_unique<JqProgram>(plan_->combined);
+      } catch (const JqCompileError&) {
+        // One expression does not compile: each is compiled alone, that one yields null.
+      }
+    }
+    for (const auto& expression : plan_->expressions)
+      programs->constants.push_back(
+          expression.how == How::Constant
+              ? jv_parse_sized(expression.text.data(), static_cast<int>(expression.text.size()))
+              : jv_null());
+    return programs;
+  }
+
+  void give_back(std::unique_ptr<ResourcePrograms> programs) {
+    std::lock_guard lock(mutex_);
+    idle_.push_back(std::move(programs));
+  }
+
+ private:
+  std::shared_ptr<const ResourcePlan> plan_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<ResourcePrograms>> idle_;
+};
+
+std::shared_ptr<ProgramPool> pool_of(const ResourceMapping& resource) {
+  static std::mutex mutex;
+  static std::unordered_map<uint64_t, std::shared_ptr<ProgramPool>> pools;
+  std::lock_guard lock(mutex);
+  auto it = pools.find(resource.uid);
+  if (it != pools.end() && it->second->plan().source == resource.config_json) return it->second;
+  if (pools.size() > 1024) {
+    // Mappings replaced by reloads: drop the pools nobody is borrowing from.
+    std::erase_if(pools, [](const auto& entry) { return entry.second.use_count() == 1; });
+  }
+  auto pool = std::make_shared<ProgramPool>(make_plan(resource));
+  pools[resource.uid] = pool;
+  return pool;
 }
 
 // Evaluates `program` on `input` (borrowed); null on error (logged once).
@@ -114,6 +245,99 @@ jv evaluate(JqProgram* program, jv input, uint64_t uid) {
   return *out;
 }
 
+void log_failure(const std::string& expression, const std::string& error, uint64_t uid) {
+  log_once(std::to_string(uid) + "\n" + expression,
+           "jq expression '" + expression + "' failed: " + error + " (yields null)");
+}
+
+// `.a.b…` on `item` (borrowed), as jq does it: a missing field or a null gives null, indexing
+// anything else but an object is an error.
+jv follow(const Expression& expression, jv item, uint64_t uid) {
+  jv value = jv_copy(item);
+  for (const auto& key : expression.path) {
+    jv_kind kind = jv_get_kind(value);
+    if (kind == JV_KIND_NULL) continue;
+    if (kind != JV_KIND_OBJECT) {
+      log_failure(expression.text,
+                  std::string("Cannot index ") + jv_kind_name(kind) + " with \"" + key + "\"", uid);
+      jv_free(value);
+      return jv_null();
+    }
+    value = jv_object_get(value, jv_string_sized(key.data(), static_cast<int>(key.size())));
+    if (!jv_is_valid(value)) {
+      jv_free(value);
+      value = jv_null();
+    }
+  }
+  return value;
+}
+
+// The outputs of the expressions jq evaluates, in jq_index order, on `item` (borrowed).
+std::vector<jv> run_jq(const ResourcePlan& plan, ResourcePrograms& programs, jv item,
+                       uint64_t uid) {
+  std::vector<const Expression*> by_index(plan.jq_count);
+  for (const auto& expression : plan.expressions)
+    if (expression.how == How::Jq) by_index[expression.jq_index] = &expression;
+  std::vector<jv> values;
+  values.reserve(plan.jq_count);
+  if (programs.combined) {
+    std::string error;
+    auto out = programs.combined->first(jv_copy(item), error);
+    // Anything but one element per expression (a jq 1.6 `error(null)` vanishes inside `try`)
+    // sends this item through the expressions one by one.
+    if (out && jv_get_kind(*out) == JV_KIND_ARRAY &&
+        static_cast<size_t>(jv_array_length(jv_copy(*out))) == plan.jq_count) {
+      for (size_t i = 0; i < plan.jq_count; ++i) {
+        jv element = jv_array_get(jv_copy(*out), static_cast<int>(i));
+        if (jv_get_kind(element) == JV_KIND_ARRAY) {
+          values.push_back(jv_array_length(jv_copy(element)) ? jv_array_get(jv_copy(element), 0)
+                                                             : jv_null());
+        } else {
+          log_failure(by_index[i]->text,
+                      jv_get_kind(element) == JV_KIND_STRING ? jv_string_value(element) : "", uid);
+          values.push_back(jv_null());
+        }
+        jv_free(element);
+      }
+      jv_free(*out);
+      return values;
+    }
+    if (out) jv_free(*out);
+  }
+  if (!programs.separate_compiled) {
+    for (const Expression* expression : by_index)
+      programs.separate.push_back(compile(expression->text, uid));
+    programs.separate_compiled = true;
+  }
+  for (size_t i = 0; i < plan.jq_count; ++i)
+    values.push_back(evaluate(programs.separate[i].get(), item, uid));
+  return values;
+}
+
+// Each expression's value on `item` (borrowed): [0] the selector, then the fields.
+std::vector<jv> evaluate_all(const ResourcePlan& plan, ResourcePrograms& programs, jv item,
+                             uint64_t uid) {
+  std::vector<jv> from_jq;
+  if (plan.jq_count) from_jq = run_jq(plan, programs, item, uid);
+  std::vector<jv> values;
+  values.reserve(plan.expressions.size());
+  for (size_t i = 0; i < plan.expressions.size(); ++i) {
+    const Expression& expression = plan.expressions[i];
+    switch (expression.how) {
+      case How::Constant:
+        values.push_back(jv_copy(programs.constants[i]));
+        break;
+      case How::Path:
+        values.push_back(follow(expression, item, uid));
+        break;
+      case How::Jq:
+        values.push_back(from_jq[expression.jq_index]);
+        break;
+    }
+  }
+  return values;
+}
+
 std::string as_text(jv value) {
   std::string out;
   if (jv_get_kind(value) == JV_KIND_STRING) out = jv_string_value(value);
@@ -121,15 +345,17 @@ std::string as_text(jv value) {
   return out;
 }
 
-// Maps one item; false when it has no identifier or blueprint.
-bool map_item(CompiledResource& c, jv item, uint64_t uid, MappedEntity& entity) {
+// Builds the entity from the fields' values (consumed; values[0], the selector's, is not used);
+// false when it has no identifier or blueprint.
+bool build_entity(const ResourcePlan& plan, std::vector<jv>& values, MappedEntity& entity) {
   rapidjson::Document doc;
   doc.SetObject();
   auto& a = doc.GetAllocator();
-  for (auto& field : c.fields) {
-    jv value = evaluate(field.program.get(), item, uid);
-    const std::string& head = field.path.front();
-    if (field.path.size() == 1) {
+  for (size_t i = 0; i < plan.paths.size(); ++i) {
+    const auto& path = plan.paths[i];
+    jv value = values[i + 1];
+    const std::string& head = path.front();
+    if (path.size() == 1) {
       if (head == "identifier" || head == "blueprint") {
         std::string text;
         if (jv_get_kind(value) == JV_KIND_NUMBER) {
@@ -148,16 +374,16 @@ bool map_item(CompiledResource& c, jv item, uint64_t uid, MappedEntity& entity) 
     }
     // properties.x / relations.x (and deeper paths): nested objects
     rapidjson::Value* cur = &doc;
-    for (size_t i = 0; i + 1 < field.path.size(); ++i) {
-      auto it = cur->FindMember(field.path[i].c_str());
+    for (size_t k = 0; k + 1 < path.size(); ++k) {
+      auto it = cur->FindMember(path[k].c_str());
       if (it == cur->MemberEnd()) {
-        cur->AddMember(rapidjson::Value(field.path[i].c_str(), a),
+        cur->AddMember(rapidjson::Value(path[k].c_str(), a),
                        rapidjson::Value(rapidjson::kObjectType), a);
-        it = cur->FindMember(field.path[i].c_str());
+        it = cur->FindMember(path[k].c_str());
       }
       cur = &it->value;
     }
-    cur->AddMember(rapidjson::Value(field.path.back().c_str(), a), from_jv(value, a), a);
+    cur->AddMember(rapidjson::Value(path.back().c_str(), a), from_jv(value, a), a);
   }
   if (entity.identifier.empty() || entity.blueprint.empty()) return false;
   for (const char* section : {"properties", "relations"})
@@ -168,17 +394,17 @@ bool map_item(CompiledResource& c, jv item, uint64_t uid, MappedEntity& entity) 
 }
 
 // The items one raw result stands for (itemsToParse), as owned jv values.
-std::vector<jv> expand(CompiledResource& c, jv raw, uint64_t uid) {
+std::vector<jv> expand(const ResourcePlan& plan, ResourcePrograms& programs, jv raw, uint64_t uid) {
   std::vector<jv> items;
-  if (!c.items_to_parse) {
+  if (!plan.items_to_parse) {
     items.push_back(raw);
     return items;
   }
-  jv list = evaluate(c.items_to_parse.get(), raw, uid);
+  jv list = evaluate(programs.items_to_parse.get(), raw, uid);
   if (jv_get_kind(list) == JV_KIND_ARRAY) {
     int n = jv_array_length(jv_copy(list));
     for (int i = 0; i < n; ++i)
-      items.push_back(jv_object_set(jv_copy(raw), jv_string(c.items_name.c_str()),
+      items.push_back(jv_object_set(jv_copy(raw), jv_string(plan.items_name.c_str()),
                                     jv_array_get(jv_copy(list), i)));
   }
   jv_free(list);
@@ -190,41 +416,45 @@ std::vector<jv> expand(CompiledResource& c, jv raw, uint64_t uid) {
 
 MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResults& raw) {
   MappingResult result;
-  CompiledResource& c = compiled(resource);
+  std::shared_ptr<ProgramPool> pool = pool_of(resource);
+  const ResourcePlan& plan = pool->plan();
+  std::unique_ptr<ResourcePrograms> programs = pool->borrow(resource.uid);
   auto each = [&](const std::vector<std::string>& texts, bool updated) {
     for (const auto& text : texts) {
-      jv parsed = jv_parse_sized(text.data(), static_cast<int>(text.size()));
+      jv parsed = parse_input(text, plan.shape);
       if (!jv_is_valid(parsed)) {
         jv_free(parsed);
         LOG_WARN("mapping") << "a raw result of kind " << resource.kind << " is not JSON: skipped";
         ++result.skipped;
         continue;
       }
-      for (jv item : expand(c, parsed, resource.uid)) {
+      for (jv item : expand(plan, *programs, parsed, resource.uid)) {
+        std::vector<jv> values = evaluate_all(plan, *programs, item, resource.uid);
+        jv_free(item);
         bool selected = true;
         if (updated) {
-          jv verdict = evaluate(c.selector.get(), item, resource.uid);
+          jv verdict = values[0];
           if (jv_get_kind(verdict) != JV_KIND_TRUE && jv_get_kind(verdict) != JV_KIND_FALSE)
             log_once(std::to_string(resource.uid) + "selector",
                      "selector.query of kind " + resource.kind +
                          " did not yield a boolean: the item counts as not selected");
           selected = jv_get_kind(verdict) == JV_KIND_TRUE;
-          jv_free(verdict);
         }
+        jv_free(values[0]);
         MappedEntity entity;
-        if (map_item(c, item, resource.uid, entity)) {
+        if (build_entity(plan, values, entity)) {
           (updated && selected ? result.upserts : result.deletions).push_back(std::move(entity));
         } else {
           ++result.skipped;
           LOG_DEBUG("mapping") << "an item of kind " << resource.kind
                                << " has no identifier or blueprint: skipped";
         }
-        jv_free(item);
       }
     }
   };
   each(raw.updated, true);
   each(raw.deleted, false);
+  pool->give_back(std::move(programs));
   std::set<std::pair<std::string, std::string>> upserted;
   for (const auto& e : result.upserts) upserted.emplace(e.blueprint, e.identifier);
   std::erase_if(result.deletions, [&](const MappedEntity& e) {

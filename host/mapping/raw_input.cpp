@@ -1,0 +1,216 @@
+#include "mapping/raw_input.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+
+namespace oceand {
+
+void InputShape::add(const FieldPath& path) {
+  InputShape* node = this;
+  for (const auto& key : path) {
+    if (node->whole_) return;
+    std::unique_ptr<InputShape>* slot = &node->each_;
+    if (key != kEachElement) {
+      auto it = std::find_if(node->children_.begin(), node->children_.end(),
+                             [&](const auto& child) { return child.first == key; });
+      if (it == node->children_.end())
+        it = node->children_.insert(node->children_.end(), {key, nullptr});
+      slot = &it->second;
+    }
+    auto& next = *slot;
+    if (!next) next = std::make_unique<InputShape>();
+    if (node->each_ && !node->children_.empty()) {
+      // Read both by name and through `[]`: kept whole rather than merging the two shapes.
+      node->whole_ = true;
+      node->children_.clear();
+      node->each_.reset();
+      return;
+    }
+    node = next.get();
+  }
+  node->whole_ = true;
+  node->children_.clear();
+  node->each_.reset();
+}
+
+const InputShape* InputShape::child(std::string_view key) const {
+  for (const auto& [name, shape] : children_)
+    if (name.size() == key.size() && std::memcmp(name.data(), key.data(), key.size()) == 0)
+      return shape.get();
+  return nullptr;
+}
+
+namespace {
+
+// A RapidJSON SAX handler building jv values for the parts of the document a shape keeps.
+class ProjectingHandler
+    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ProjectingHandler> {
+ public:
+  // `shape`: nullptr keeps the whole document.
+  explicit ProjectingHandler(const InputShape* shape) : next_shape_(shape) {}
+  ~ProjectingHandler() {
+    for (auto& frame : stack_) {
+      jv_free(frame.value);
+      if (frame.has_key) jv_free(frame.key);
+    }
+    if (has_result_) jv_free(result_);
+  }
+
+  jv take_result() {
+    has_result_ = false;
+    return result_;
+  }
+
+  bool Null() { return scalar([] { return jv_null(); }); }
+  bool Bool(bool b) { return scalar([b] { return jv_bool(b); }); }
+  bool Int(int i) { return number(i); }
+  bool Uint(unsigned u) { return number(u); }
+  bool Int64(int64_t i) { return number(static_cast<double>(i)); }
+  bool Uint64(uint64_t u) { return number(static_cast<double>(u)); }
+  bool Double(double d) { return number(d); }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    return scalar([s, n] { return jv_string_sized(s, static_cast<int>(n)); });
+  }
+
+  bool StartObject() { return start(true); }
+  bool StartArray() { return start(false); }
+  bool EndObject(rapidjson::SizeType) { return end(); }
+  bool EndArray(rapidjson::SizeType) { return end(); }
+
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (skipping_) return true;
+    Frame& frame = stack_.back();
+    if (!frame.shape) {
+      next_shape_ = nullptr;
+    } else if (frame.shape->each()) {
+      next_shape_ = cut(frame.shape->each());
+    } else {
+      next_shape_ = frame.shape->child(std::string_view(s, n));
+      if (!next_shape_) {
+        skip_next_ = true;
+        return true;
+      }
+      next_shape_ = cut(next_shape_);
+    }
+    frame.key = jv_string_sized(s, static_cast<int>(n));
+    frame.has_key = true;
+    return true;
+  }
+
+ private:
+  struct Frame {
+    jv value;
+    const InputShape* shape;  // nullptr: keep all of it
+    jv key;
+    bool has_key = false;
+    bool object = false;
+  };
+
+  // nullptr for a shape that keeps everything.
+  static const InputShape* cut(const InputShape* shape) {
+    return shape && !shape->is_whole() ? shape : nullptr;
+  }
+
+  // The shape of an array's next element.
+  void next_element() {
+    if (!stack_.empty() && !stack_.back().object)
+      next_shape_ = stack_.back().shape ? cut(stack_.back().shape->each()) : nullptr;
+  }
+
+  bool number(double d) {
+    return scalar([d] { return jv_number(d); });
+  }
+
+  template <class Make>
+  bool scalar(Make make) {
+    if (skipping_) return true;
+    if (skip_next_) {
+      skip_next_ = false;
+      return true;
+    }
+    return place(make());
+  }
+
+  bool start(bool object) {
+    if (++depth_ > kMaxInputDepth) return false;
+    if (skipping_) {
+      ++skipping_;
+      return true;
+    }
+    if (skip_next_) {
+      skip_next_ = false;
+      skipping_ = 1;
+      return true;
+    }
+    next_element();
+    const InputShape* shape = cut(next_shape_);
+    // An object is cut by name or through `[]`, an array only through `[]`; a container of the
+    // other kind than its shape expects is kept whole.
+    if (shape && !object && !shape->each()) shape = nullptr;
+    stack_.push_back(Frame{object ? jv_object() : jv_array(), shape, jv_null(), false, object});
+    next_shape_ = nullptr;
+    return true;
+  }
+
+  bool end() {
+    --depth_;
+    if (skipping_) {
+      --skipping_;
+      return true;
+    }
+    Frame frame = stack_.back();
+    stack_.pop_back();
+    return place(frame.value);
+  }
+
+  // Puts a finished value into its parent, or makes it the result.
+  bool place(jv value) {
+    if (stack_.empty()) {
+      result_ = value;
+      has_result_ = true;
+      return true;
+    }
+    Frame& parent = stack_.back();
+    if (parent.has_key) {
+      parent.value = jv_object_set(parent.value, parent.key, value);
+      parent.has_key = false;
+    } else {
+      parent.value = jv_array_append(parent.value, value);
+    }
+    return true;
+  }
+
+  std::vector<Frame> stack_;
+  const InputShape* next_shape_;  // for the next value started
+  bool skip_next_ = false;
+  int skipping_ = 0;  // depth inside a skipped container
+  int depth_ = 0;
+  jv result_ = jv_null();
+  bool has_result_ = false;
+};
+
+}  // namespace
+
+jv parse_input(std::string_view text, const InputShape& shape) {
+  // JSON text never holds a raw NUL, and the in-situ stream below would stop at one.
+  if (text.find('\0') != std::string_view::npos)
+    return jv_invalid_with_msg(jv_string("NUL byte in JSON text"));
+  // In situ: strings are unescaped inside this copy instead of into a separate buffer each.
+  thread_local std::string buffer;
+  buffer.assign(text.data(), text.size());
+  rapidjson::InsituStringStream stream(buffer.data());
+  rapidjson::Reader reader;
+  ProjectingHandler handler(shape.is_whole() ? nullptr : &shape);
+  auto result = reader.Parse<rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag |
+                             rapidjson::kParseFullPrecisionFlag>(stream, handler);
+  if (buffer.capacity() > (4u << 20)) std::string().swap(buffer);  // one huge result stays not
+  if (result.IsError())
+    return jv_invalid_with_msg(jv_string(rapidjson::GetParseError_En(result.Code())));
+  return handler.take_result();
+}
+
+}  // namespace oceand
