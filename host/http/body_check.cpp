@@ -3,7 +3,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
 namespace oceand {
@@ -78,7 +77,7 @@ bool is_valid_utf8(std::string_view text) {
   return true;
 }
 
-bool is_json_object(std::string_view text) {
+bool is_json_object(const std::string& text) {
   size_t i = 0;
   while (i < text.size() &&
          (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
@@ -87,8 +86,10 @@ bool is_json_object(std::string_view text) {
   // RapidJSON's own encoding check goes through its transcoder one byte at a time and was half of
   // ingress CPU (docs/benchmarks.md); the check above does the same job with an ASCII fast path.
   // NUL is never valid in JSON text; refusing it here also keeps a NUL-terminated view honest.
-  if (!is_valid_utf8(text) || text.find('\0', i) != std::string_view::npos) return false;
-  rapidjson::MemoryStream stream(text.data(), text.size());
+  // With no NUL inside, c_str() ends exactly at the end of the text, and RapidJSON reads a
+  // NUL-terminated stream 16 bytes at a time where a sized one goes byte by byte.
+  if (!is_valid_utf8(text) || text.find('\0', i) != std::string::npos) return false;
+  rapidjson::StringStream stream(text.c_str());
   rapidjson::Reader reader;
   FirstTokenHandler handler;
   auto result = reader.Parse<rapidjson::kParseIterativeFlag>(stream, handler);

@@ -185,8 +185,7 @@ Fetched interpret(const ocean::http::Response& r, std::string_view what,
   if (r.status == 0) throw ocean::RetryableError(subject + ": no answer (" + r.error + ")");
   if (r.ok()) {
     Fetched f;
-    f.object.Parse(r.body.data(), r.body.size());
-    if (f.object.HasParseError() || !f.object.IsObject())
+    if (!ocean::parse_json(f.object, r.body) || !f.object.IsObject())
       throw std::runtime_error(subject + ": the answer is not a JSON object: " + excerpt(r.body));
     return f;
   }
