@@ -84,15 +84,20 @@ bool is_json_object(const std::string& text) {
     ++i;
   if (i == text.size() || text[i] != '{') return false;
   // RapidJSON's own encoding check goes through its transcoder one byte at a time and was half of
-  // ingress CPU (docs/benchmarks.md); the check above does the same job with an ASCII fast path.
-  // NUL is never valid in JSON text; refusing it here also keeps a NUL-terminated view honest.
-  // With no NUL inside, c_str() ends exactly at the end of the text, and RapidJSON reads a
-  // NUL-terminated stream 16 bytes at a time where a sized one goes byte by byte.
+  // ingress CPU (docs/benchmarks.md); is_valid_utf8 does the same job with an ASCII fast path.
+  // NUL is never valid in JSON text; refusing it here also keeps the NUL-terminated copy honest.
   if (!is_valid_utf8(text) || text.find('\0', i) != std::string::npos) return false;
-  rapidjson::StringStream stream(text.c_str());
+  // In situ, on a copy: RapidJSON then scans the text 16 bytes at a time (NUL-terminated, and
+  // there is no NUL inside) without copying each string out, which a sized read of `text` does
+  // byte by byte.
+  thread_local std::string scratch;
+  scratch.assign(text);
+  rapidjson::InsituStringStream stream(scratch.data());
   rapidjson::Reader reader;
   FirstTokenHandler handler;
-  auto result = reader.Parse<rapidjson::kParseIterativeFlag>(stream, handler);
+  auto result =
+      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag>(stream, handler);
+  if (scratch.capacity() > (1u << 20)) std::string().swap(scratch);
   return !result.IsError() && handler.object;
 }
 
