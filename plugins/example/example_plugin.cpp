@@ -67,8 +67,7 @@ class ExampleProcessor : public ocean::WebhookProcessor {
 int sync_items(std::string_view integration, const ocean::Headers&, std::string_view body,
                std::string& response) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  if (!ocean::parse_json(doc, body) || !doc.IsObject()) {
     response = R"({"ok":false,"error":"expected a JSON object with upsert and delete arrays"})";
     return 400;
   }

@@ -94,8 +94,7 @@ bool ensure_webhook(const ocean::InstanceInfo& info) {
   auto list = api.call("GET", *path + "?per_page=100");
   if (!answered(list, "GET " + *path)) return false;
   rapidjson::Document hooks;
-  hooks.Parse(list.body.data(), list.body.size());
-  if (hooks.HasParseError() || !hooks.IsArray()) {
+  if (!ocean::parse_json(hooks, list.body) || !hooks.IsArray()) {
     ocean::log_error("GitHub webhook registration: GET " + *path + " did not answer a list");
     return false;
   }

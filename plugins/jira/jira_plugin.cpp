@@ -225,10 +225,10 @@ bool ensure_webhook(const ocean::InstanceInfo& info) {
   auto list = api.call("GET", path);
   if (!answered(list, "GET " + path)) return false;
   rapidjson::Document doc;
-  doc.Parse(list.body.data(), list.body.size());
+  bool parsed = ocean::parse_json(doc, list.body);
   const rapidjson::Value* hooks = &doc;
-  if (!doc.HasParseError() && doc.IsObject()) hooks = find(doc, {"values"});
-  if (doc.HasParseError() || !hooks || !hooks->IsArray()) {
+  if (parsed && doc.IsObject()) hooks = find(doc, {"values"});
+  if (!parsed || !hooks || !hooks->IsArray()) {
     ocean::log_error("Jira webhook registration: GET " + path + " did not answer a list");
     return false;
   }
