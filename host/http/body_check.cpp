@@ -91,6 +91,9 @@ bool is_json_object(const std::string& text) {
   // there is no NUL inside) without copying each string out, which a sized read of `text` does
   // byte by byte.
   thread_local std::string scratch;
+  // Slack for RapidJSON's SIMD scans, which read aligned 16-byte blocks up to 15 bytes past the
+  // terminating NUL.
+  scratch.reserve(text.size() + 16);
   scratch.assign(text);
   rapidjson::InsituStringStream stream(scratch.data());
   rapidjson::Reader reader;

@@ -291,7 +291,11 @@ inline bool parse_json(rapidjson::Document& doc, std::string_view text) {
     doc.SetNull();
     return false;
   }
-  std::string terminated(text);
+  // RapidJSON's SIMD scans read aligned 16-byte blocks and may reach up to 15 bytes past the
+  // terminating NUL: the slack keeps those reads inside this allocation.
+  std::string terminated;
+  terminated.reserve(text.size() + 16);
+  terminated.assign(text.data(), text.size());
   doc.Parse(terminated.c_str());
   return !doc.HasParseError();
 }
