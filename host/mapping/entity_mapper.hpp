@@ -30,7 +30,8 @@ struct MappingResult {
 //    expression that errors yields null and is logged once;
 //  - items with an empty identifier or blueprint are skipped (logged);
 //  - a deletion of an entity that is also upserted is dropped.
-// Thread-safe: expressions are compiled once per thread and reused.
+// Thread-safe: compiled programs are pooled per resource and borrowed for one call (see
+// docs/mapping.md, "How a resource is evaluated").
 class EntityMapper {
  public:
   static MappingResult map(const ResourceMapping& resource, const RawResults& raw);

@@ -17,8 +17,12 @@ struct Token {
   std::string text;  // the field name, identifier, variable, format or operator
 };
 
-bool ident_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool ident_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
+bool ident_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 // A recursive-descent reader of jq's expression grammar that tracks one thing: whether the input a
 // term receives is the expression's own input ("top") or something derived from it. Only the

@@ -19,8 +19,9 @@ inline const std::string kEachElement{"\0[]", 3};
 
 // The field paths through which the jq `expression` reads its input, when its text shows that it
 // reads it no other way: every place where the expression sees its whole input is a field access
-// (`.name`, `."name"`, `.["name"]`, `{name}`, followed by more `.name`s and `[]`s) or a constant. nullopt
-// when it may see more — a bare `.`, `..`, `.[]`, a function applied to the input, a binding
+// (`.name`, `."name"`, `.["name"]`, `{name}`, followed by more `.name`s and `[]`s) or a constant.
+// nullopt when it may see more — a bare `.`, `..`, `.[]`, a function applied to the input, a
+// binding
 // (`as`, `reduce`, `def`…), an assignment — or when the text is outside the subset read here; the
 // caller then gives jq the whole input. Paths the input lacks are harmless: jq reads null either
 // way.

@@ -14,7 +14,7 @@ struct ResourceMapping {
   std::string kind;
   unsigned index = 0;
   std::string config_json;  // the whole block as JSON text, handed to processors
-  uint64_t uid = 0;         // hash of config_json: keys per-thread compiled programs
+  uint64_t uid = 0;         // hash of config_json: keys the pool of compiled programs
 };
 
 // Ocean's port-app-config.yaml as users write it.

@@ -65,8 +65,12 @@ class ProjectingHandler
     return result_;
   }
 
-  bool Null() { return scalar([] { return jv_null(); }); }
-  bool Bool(bool b) { return scalar([b] { return jv_bool(b); }); }
+  bool Null() {
+    return scalar([] { return jv_null(); });
+  }
+  bool Bool(bool b) {
+    return scalar([b] { return jv_bool(b); });
+  }
   bool Int(int i) { return number(i); }
   bool Uint(unsigned u) { return number(u); }
   bool Int64(int64_t i) { return number(static_cast<double>(i)); }

@@ -1,10 +1,10 @@
 #pragma once
 
-#include <utility>
-#include <vector>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "mapping/input_paths.hpp"
 #include "mapping/jq_program.hpp"

@@ -50,7 +50,7 @@ TEST_CASE("is_valid_utf8 agrees with RapidJSON's validator") {
   CHECK_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // overlong
   CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate U+D800
   CHECK_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
-  CHECK_FALSE(is_valid_utf8("abcdefgh\xe2\x82"));   // truncated after the fast path
+  CHECK_FALSE(is_valid_utf8("abcdefgh\xe2\x82"));  // truncated after the fast path
   // Every one- and two-byte sequence, every three-byte one with a lead byte of E0, ED or EF, and a
   // million random strings of up to 12 bytes (mostly high bytes, so the slow path runs).
   for (int a = 0; a < 256; ++a)

@@ -9,9 +9,9 @@
 #include <rapidjson/document.h>
 
 #include "mapping/input_paths.hpp"
-#include "mapping/raw_input.hpp"
 #include "mapping/jq_program.hpp"
 #include "mapping/port_app_config.hpp"
+#include "mapping/raw_input.hpp"
 #include "ocean/sdk.hpp"
 #include "support/test_host.hpp"
 
@@ -24,7 +24,8 @@ namespace {
 class Outputs {
  public:
   explicit Outputs(const std::string& expression) : jq_(jq_init()) {
-    jq_set_error_cb(jq_, [](void*, jv m) { jv_free(m); }, nullptr);
+    jq_set_error_cb(
+        jq_, [](void*, jv m) { jv_free(m); }, nullptr);
     REQUIRE_MESSAGE(jq_compile(jq_, expression.c_str()), expression);
   }
   ~Outputs() { jq_teardown(&jq_); }
@@ -171,13 +172,42 @@ TEST_CASE("parse_input keeps what the shape names, and refuses what jq's parser 
 }
 
 TEST_CASE("input_paths refuses expressions that may see the whole input") {
-  for (const char* whole :
-       {".", "..", ".[]", "keys", "to_entries", "tostring", "length", ". as $x | $x.a",
-        "reduce .[] as $x (0; . + 1)", "def f: .; f", ".a = 1", ".a |= 1", "select(.a)",
-        "map(.a)", "@base64", ".[.a]", ".[0]", "{(.a): .}", "label $out | 1", "input",
-        "getpath([\"a\"])", "del(.a)", "with_entries(.)", ".a as [$x] | $x", "\"\\(.)\"",
-        "if . then 1 else 2 end", ".a?.b // . ", "[.[] | .x]", "{a: 1} + .", "mod::f",
-        "(1) (2)", "\"unterminated", "{a: 1 + 2}", ".. | .a?", "error", "$__loc__, keys"})
+  for (const char* whole : {".",
+                            "..",
+                            ".[]",
+                            "keys",
+                            "to_entries",
+                            "tostring",
+                            "length",
+                            ". as $x | $x.a",
+                            "reduce .[] as $x (0; . + 1)",
+                            "def f: .; f",
+                            ".a = 1",
+                            ".a |= 1",
+                            "select(.a)",
+                            "map(.a)",
+                            "@base64",
+                            ".[.a]",
+                            ".[0]",
+                            "{(.a): .}",
+                            "label $out | 1",
+                            "input",
+                            "getpath([\"a\"])",
+                            "del(.a)",
+                            "with_entries(.)",
+                            ".a as [$x] | $x",
+                            "\"\\(.)\"",
+                            "if . then 1 else 2 end",
+                            ".a?.b // . ",
+                            "[.[] | .x]",
+                            "{a: 1} + .",
+                            "mod::f",
+                            "(1) (2)",
+                            "\"unterminated",
+                            "{a: 1 + 2}",
+                            ".. | .a?",
+                            "error",
+                            "$__loc__, keys"})
     CHECK_MESSAGE(!input_paths(whole).has_value(), std::string(whole));
 }
 
@@ -196,14 +226,30 @@ TEST_CASE("jq gives the same answer on the projection as on the whole input") {
     }
   REQUIRE(docs.size() > 20);
   std::vector<std::string> expressions = {
-      ".title",  ".head.repo.name + (.id|tostring)", "[.assignees[]?.login]", ".missing",
-      ".a[.b]?", "{id, number, x: .user.login}",     "try error(.title) catch .",
-      "\"\\(.id)\"", ".number > 1 and .state == \"open\"", "(.labels // []) | map(.name)",
+      ".title",
+      ".head.repo.name + (.id|tostring)",
+      "[.assignees[]?.login]",
+      ".missing",
+      ".a[.b]?",
+      "{id, number, x: .user.login}",
+      "try error(.title) catch .",
+      "\"\\(.id)\"",
+      ".number > 1 and .state == \"open\"",
+      "(.labels // []) | map(.name)",
       "if .merged then \"merged\" elif .state then .state else null end",
-      ".[\"html_url\"] | ascii_downcase", ".head.repo.owner.login", ".user.login.x",
-      ".fields.status.name", ".a.b.c", "{number, t: .title.x?}", "[.labels[].name]",
-      "[.assignees[].login, .title]", ".fields.components[]?.name", "[.head[]] | length",
-      "[.user[]] | length", ".fields.issuelinks[].type.name", "[.labels[] | .id]"};
+      ".[\"html_url\"] | ascii_downcase",
+      ".head.repo.owner.login",
+      ".user.login.x",
+      ".fields.status.name",
+      ".a.b.c",
+      "{number, t: .title.x?}",
+      "[.labels[].name]",
+      "[.assignees[].login, .title]",
+      ".fields.components[]?.name",
+      "[.head[]] | length",
+      "[.user[]] | length",
+      ".fields.issuelinks[].type.name",
+      "[.labels[] | .id]"};
   for (const char* project : {"github", "jira", "example"}) {
     auto config = load_port_app_config(std::string(OCEAN_SOURCE_DIR) + "/config/" + project +
                                        "/port-app-config.yaml");

@@ -282,10 +282,10 @@ inline bool verify_standard_webhook(std::string_view secret, std::string_view we
 // ----------------------------------------------------------------------------------------------
 
 // Parses `text` into `doc`; false when it is not exactly one JSON value. Prefer it to
-// doc.Parse(data, size): RapidJSON reads a sized buffer one byte at a time, but scans NUL-terminated
-// text 16 bytes at a time (with RAPIDJSON_SSE2, which the SDK's CMake target defines on x86-64),
-// so the copy made here to terminate the text pays for itself several times over. A NUL inside
-// the text is refused, as the sized parse refuses it.
+// doc.Parse(data, size): RapidJSON reads a sized buffer one byte at a time, but scans
+// NUL-terminated text 16 bytes at a time (with RAPIDJSON_SSE2, which the SDK's CMake target defines
+// on x86-64), so the copy made here to terminate the text pays for itself several times over. A NUL
+// inside the text is refused, as the sized parse refuses it.
 inline bool parse_json(rapidjson::Document& doc, std::string_view text) {
   if (text.find('\0') != std::string_view::npos) {
     doc.SetNull();
