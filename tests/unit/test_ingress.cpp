@@ -1,6 +1,9 @@
 // DESIGN step 1: every status code the ingress answers, against a real listener.
 #include <doctest/doctest.h>
 
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+
 #include "support/test_host.hpp"
 
 using namespace oceand;
@@ -146,4 +149,23 @@ TEST_CASE("a delivery that failed authentication does not block its genuine rede
   CHECK(t.post("/integration/scripted/webhook", R"({"id": 1})", headers).status == 200);
   CHECK(t.host().metrics().value("oceand_events_duplicate_total", {{"integration", "scripted"}}) ==
         1);
+}
+
+TEST_CASE("server.threads is honoured: 40 stalled uploads do not starve a health check") {
+  // Each sender stalled mid-body holds a server thread until the 30 s read timeout. A server
+  // capped below 41 threads (Poco's default pool holds 16) would leave /health in the queue.
+  TestHost t({"scripted"}, "server: {host: 127.0.0.1, port: 0, threads: 64}\n");
+  std::vector<Poco::Net::StreamSocket> stalled;
+  for (int i = 0; i < 40; ++i) {
+    Poco::Net::StreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", t.host().port()));
+    std::string head =
+        "POST /integration/scripted/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "application/json\r\nContent-Length: 100\r\n\r\n{\"id\":";
+    socket.sendBytes(head.data(), static_cast<int>(head.size()));
+    stalled.push_back(std::move(socket));
+  }
+  // The server takes connections in order: the stalled ones are ahead of the health check, and
+  // the check gets an answer only if a thread is left for it (HttpClient gives up after 10 s).
+  CHECK(t.get("/health").status == 200);
+  for (auto& socket : stalled) socket.close();
 }
