@@ -161,6 +161,8 @@ TEST_CASE("parse_input keeps what the shape names, and refuses what jq's parser 
   CHECK(parsed(deep) != "invalid");
   CHECK(parsed("[" + deep + "]") == "invalid");
   CHECK(parsed("{\"e\": [" + deep + "]}") == "invalid");  // skipped parts count too
+  // Far deeper: refused at the limit, long before the parser's recursion could matter.
+  CHECK(parsed(std::string(100000, '[') + std::string(100000, ']')) == "invalid");
   // The whole shape gives what jq's own parser gives.
   for (const auto& entry : fs::directory_iterator(fs::path(OCEAN_CORPORA_DIR) / "github")) {
     std::string text = read_file(entry.path());
