@@ -57,8 +57,7 @@ struct Expression {
   explicit Expression(std::string t) : text(std::move(t)) {}
   std::string text;
   How how = How::Jq;
-  FieldPath path;       // How::Path
-  size_t jq_index = 0;  // How::Jq: its element in the combined program's output
+  FieldPath path;  // How::Path
 };
 
 // A constant expression: a JSON scalar without escapes, which jq reads as the same value.
@@ -81,12 +80,13 @@ struct ResourcePlan {
   std::vector<std::vector<std::string>> paths;
   // The parts of a raw result the expressions read (see input_paths).
   InputShape shape;
-  // The expressions jq evaluates, as one program yielding one array, element i for the i-th of
-  // them: `[v]` for its first output, `[]` for none, the error message as a string. libjq 1.6
-  // re-binds its builtins for every program it compiles (~170 M instructions), so one program
-  // instead of one per expression is what makes a cold start affordable. Empty when there is none.
+  // The expressions jq evaluates (indices into `expressions`), and the one program yielding one
+  // array for them, element k for expression jq_expressions[k]: `[v]` for its first output, `[]`
+  // for none, the error message as a string. libjq 1.6 re-binds its builtins for every program it
+  // compiles (~170 M instructions), so one program instead of one per expression is what makes a
+  // cold start affordable. Empty when there is none.
+  std::vector<size_t> jq_expressions;
   std::string combined;
-  size_t jq_count = 0;
 };
 
 void collect_fields(const rapidjson::Value& node, std::vector<std::string>& path,
@@ -138,7 +138,8 @@ std::shared_ptr<const ResourcePlan> make_plan(const ResourceMapping& resource) {
   for (const auto& expression : plan->expressions) add_paths(expression.text, true);
   if (whole) plan->shape = InputShape::whole();
 
-  for (auto& expression : plan->expressions) {
+  for (size_t i = 0; i < plan->expressions.size(); ++i) {
+    Expression& expression = plan->expressions[i];
     if (is_constant(expression.text)) {
       expression.how = How::Constant;
     } else if (auto path = field_path(expression.text)) {
@@ -146,7 +147,7 @@ std::shared_ptr<const ResourcePlan> make_plan(const ResourceMapping& resource) {
       expression.path = std::move(*path);
     } else {
       expression.how = How::Jq;
-      expression.jq_index = plan->jq_count++;
+      plan->jq_expressions.push_back(i);
       plan->combined += plan->combined.empty() ? "[" : ",";
       // New lines keep a `#` comment in an expression from swallowing what follows it.
       plan->combined += "(try [first(\n" + expression.text + "\n)] catch tostring)";
@@ -232,22 +233,21 @@ std::shared_ptr<ProgramPool> pool_of(const ResourceMapping& resource) {
   return pool;
 }
 
+void log_failure(const std::string& expression, const std::string& error, uint64_t uid) {
+  log_once(std::to_string(uid) + "\n" + expression,
+           "jq expression '" + expression + "' failed: " + error + " (yields null)");
+}
+
 // Evaluates `program` on `input` (borrowed); null on error (logged once).
 jv evaluate(JqProgram* program, jv input, uint64_t uid) {
   if (!program) return jv_null();
   std::string error;
   auto out = program->first(jv_copy(input), error);
   if (!out) {
-    log_once(std::to_string(uid) + "\n" + program->expression(),
-             "jq expression '" + program->expression() + "' failed: " + error + " (yields null)");
+    log_failure(program->expression(), error, uid);
     return jv_null();
   }
   return *out;
-}
-
-void log_failure(const std::string& expression, const std::string& error, uint64_t uid) {
-  log_once(std::to_string(uid) + "\n" + expression,
-           "jq expression '" + expression + "' failed: " + error + " (yields null)");
 }
 
 // `.a.b…` on `item` (borrowed), as jq does it: a missing field or a null gives null, indexing
@@ -272,69 +272,53 @@ jv follow(const Expression& expression, jv item, uint64_t uid) {
   return value;
 }
 
-// The outputs of the expressions jq evaluates, in jq_index order, on `item` (borrowed).
-std::vector<jv> run_jq(const ResourcePlan& plan, ResourcePrograms& programs, jv item,
-                       uint64_t uid) {
-  std::vector<const Expression*> by_index(plan.jq_count);
-  for (const auto& expression : plan.expressions)
-    if (expression.how == How::Jq) by_index[expression.jq_index] = &expression;
-  std::vector<jv> values;
-  values.reserve(plan.jq_count);
+// Puts the outputs of the expressions jq evaluates, on `item` (borrowed), into `values`.
+void run_jq(const ResourcePlan& plan, ResourcePrograms& programs, jv item, uint64_t uid,
+            std::vector<jv>& values) {
+  const size_t count = plan.jq_expressions.size();
   if (programs.combined) {
     std::string error;
     auto out = programs.combined->first(jv_copy(item), error);
     // Anything but one element per expression (a jq 1.6 `error(null)` vanishes inside `try`)
     // sends this item through the expressions one by one.
     if (out && jv_get_kind(*out) == JV_KIND_ARRAY &&
-        static_cast<size_t>(jv_array_length(jv_copy(*out))) == plan.jq_count) {
-      for (size_t i = 0; i < plan.jq_count; ++i) {
-        jv element = jv_array_get(jv_copy(*out), static_cast<int>(i));
+        static_cast<size_t>(jv_array_length(jv_copy(*out))) == count) {
+      for (size_t k = 0; k < count; ++k) {
+        size_t i = plan.jq_expressions[k];
+        jv element = jv_array_get(jv_copy(*out), static_cast<int>(k));
         if (jv_get_kind(element) == JV_KIND_ARRAY) {
-          values.push_back(jv_array_length(jv_copy(element)) ? jv_array_get(jv_copy(element), 0)
-                                                             : jv_null());
+          values[i] =
+              jv_array_length(jv_copy(element)) ? jv_array_get(jv_copy(element), 0) : jv_null();
         } else {
-          log_failure(by_index[i]->text,
+          log_failure(plan.expressions[i].text,
                       jv_get_kind(element) == JV_KIND_STRING ? jv_string_value(element) : "", uid);
-          values.push_back(jv_null());
         }
         jv_free(element);
       }
       jv_free(*out);
-      return values;
+      return;
     }
     if (out) jv_free(*out);
   }
   if (!programs.separate_compiled) {
-    for (const Expression* expression : by_index)
-      programs.separate.push_back(compile(expression->text, uid));
+    for (size_t i : plan.jq_expressions)
+      programs.separate.push_back(compile(plan.expressions[i].text, uid));
     programs.separate_compiled = true;
   }
-  for (size_t i = 0; i < plan.jq_count; ++i)
-    values.push_back(evaluate(programs.separate[i].get(), item, uid));
-  return values;
+  for (size_t k = 0; k < count; ++k)
+    values[plan.jq_expressions[k]] = evaluate(programs.separate[k].get(), item, uid);
 }
 
 // Each expression's value on `item` (borrowed): [0] the selector, then the fields.
 std::vector<jv> evaluate_all(const ResourcePlan& plan, ResourcePrograms& programs, jv item,
                              uint64_t uid) {
-  std::vector<jv> from_jq;
-  if (plan.jq_count) from_jq = run_jq(plan, programs, item, uid);
-  std::vector<jv> values;
-  values.reserve(plan.expressions.size());
+  std::vector<jv> values(plan.expressions.size(), jv_null());
   for (size_t i = 0; i < plan.expressions.size(); ++i) {
     const Expression& expression = plan.expressions[i];
-    switch (expression.how) {
-      case How::Constant:
-        values.push_back(jv_copy(programs.constants[i]));
-        break;
-      case How::Path:
-        values.push_back(follow(expression, item, uid));
-        break;
-      case How::Jq:
-        values.push_back(from_jq[expression.jq_index]);
-        break;
-    }
+    if (expression.how == How::Constant) values[i] = jv_copy(programs.constants[i]);
+    if (expression.how == How::Path) values[i] = follow(expression, item, uid);
   }
+  if (!plan.jq_expressions.empty()) run_jq(plan, programs, item, uid, values);
   return values;
 }
 

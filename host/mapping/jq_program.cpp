@@ -57,50 +57,6 @@ std::optional<jv> JqProgram::first(jv input, std::string& error) {
   return std::nullopt;
 }
 
-jv to_jv(const rapidjson::Value& v, int max_depth) {
-  if ((v.IsArray() || v.IsObject()) && max_depth <= 0)
-    return jv_invalid_with_msg(jv_string("nested too deeply"));
-  switch (v.GetType()) {
-    case rapidjson::kNullType:
-      return jv_null();
-    case rapidjson::kFalseType:
-      return jv_false();
-    case rapidjson::kTrueType:
-      return jv_true();
-    case rapidjson::kNumberType:
-      return jv_number(v.GetDouble());
-    case rapidjson::kStringType:
-      return jv_string_sized(v.GetString(), static_cast<int>(v.GetStringLength()));
-    case rapidjson::kArrayType: {
-      jv arr = jv_array_sized(static_cast<int>(v.Size()));
-      for (const auto& item : v.GetArray()) {
-        jv element = to_jv(item, max_depth - 1);
-        if (!jv_is_valid(element)) {
-          jv_free(arr);
-          return element;
-        }
-        arr = jv_array_append(arr, element);
-      }
-      return arr;
-    }
-    case rapidjson::kObjectType: {
-      jv obj = jv_object();
-      for (const auto& m : v.GetObject()) {
-        jv value = to_jv(m.value, max_depth - 1);
-        if (!jv_is_valid(value)) {
-          jv_free(obj);
-          return value;
-        }
-        obj = jv_object_set(
-            obj, jv_string_sized(m.name.GetString(), static_cast<int>(m.name.GetStringLength())),
-            value);
-      }
-      return obj;
-    }
-  }
-  return jv_null();
-}
-
 rapidjson::Value from_jv(jv v, rapidjson::Document::AllocatorType& a) {
   rapidjson::Value out;
   switch (jv_get_kind(v)) {

@@ -38,10 +38,7 @@ class JqProgram {
   std::string messages_;
 };
 
-// RapidJSON <-> jv without going through text. to_jv returns an invalid jv when `value` nests
-// deeper than `max_depth` (it recurses, and jq's own parser stops at 256).
-jv to_jv(const rapidjson::Value& value, int max_depth);
-rapidjson::Value from_jv(jv value,
-                         rapidjson::Document::AllocatorType& allocator);  // consumes value
+// jq's output as RapidJSON, without going through text. Consumes `value`.
+rapidjson::Value from_jv(jv value, rapidjson::Document::AllocatorType& allocator);
 
 }  // namespace oceand

@@ -134,3 +134,30 @@ TEST_CASE("mapping from two threads at once") {
   b.join();
   CHECK(good == 400);
 }
+
+TEST_CASE("one expression that does not compile yields null; the others still map") {
+  // The broken expression keeps the resource's combined jq program from compiling, so the jq
+  // expressions run one by one; error(null) makes the combined program's answer short instead.
+  for (const char* broken : {".a |||", "error(null)"}) {
+    auto config = parse_port_app_config(std::string(R"(resources:
+  - kind: thing
+    port:
+      entity:
+        mappings:
+          identifier: ".id | tostring"
+          blueprint: '"thing"'
+          properties:
+            broken: ')") + broken + R"('
+            upper: ".name | ascii_upcase"
+            plain: ".name"
+)",
+                                        "test");
+    auto out =
+        EntityMapper::map(config.resources[0], RawResults{{R"({"id": 7, "name": "ab"})"}, {}});
+    REQUIRE(out.upserts.size() == 1);
+    CHECK_MESSAGE(
+        out.upserts[0].json ==
+            R"({"identifier":"7","blueprint":"thing","properties":{"broken":null,"upper":"AB","plain":"ab"},"relations":{}})",
+        broken);
+  }
+}
