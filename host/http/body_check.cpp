@@ -5,6 +5,8 @@
 
 #include <rapidjson/reader.h>
 
+#include "core/insitu_copy.hpp"
+
 namespace oceand {
 
 namespace {
@@ -77,7 +79,7 @@ bool is_valid_utf8(std::string_view text) {
   return true;
 }
 
-bool is_json_object(const std::string& text) {
+bool is_json_object(std::string_view text) {
   size_t i = 0;
   while (i < text.size() &&
          (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
@@ -86,21 +88,14 @@ bool is_json_object(const std::string& text) {
   // RapidJSON's own encoding check goes through its transcoder one byte at a time and was half of
   // ingress CPU (docs/benchmarks.md); is_valid_utf8 does the same job with an ASCII fast path.
   // NUL is never valid in JSON text; refusing it here also keeps the NUL-terminated copy honest.
-  if (!is_valid_utf8(text) || text.find('\0', i) != std::string::npos) return false;
-  // In situ, on a copy: RapidJSON then scans the text 16 bytes at a time (NUL-terminated, and
-  // there is no NUL inside) without copying each string out, which a sized read of `text` does
-  // byte by byte.
+  if (!is_valid_utf8(text) || text.find('\0', i) != std::string_view::npos) return false;
   thread_local std::string scratch;
-  // Slack for RapidJSON's SIMD scans, which read aligned 16-byte blocks up to 15 bytes past the
-  // terminating NUL.
-  scratch.reserve(text.size() + 16);
-  scratch.assign(text);
-  rapidjson::InsituStringStream stream(scratch.data());
+  InsituCopy copy(scratch, text, 1u << 20);
+  rapidjson::InsituStringStream stream(copy.data());
   rapidjson::Reader reader;
   FirstTokenHandler handler;
   auto result =
       reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag>(stream, handler);
-  if (scratch.capacity() > (1u << 20)) std::string().swap(scratch);
   return !result.IsError() && handler.object;
 }
 

@@ -8,7 +8,7 @@ namespace oceand {
 
 // True when `text` is exactly one well-formed JSON object (whitespace around it allowed). Checks
 // with a SAX reader, iteratively: no document is built, no recursion depth to exhaust.
-bool is_json_object(const std::string& text);
+bool is_json_object(std::string_view text);
 
 // True when `text` is well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points
 // above U+10FFFF).

@@ -7,6 +7,8 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
+#include "core/insitu_copy.hpp"
+
 namespace oceand {
 
 void InputShape::add(const FieldPath& path) {
@@ -203,20 +205,15 @@ jv parse_input(std::string_view text, const InputShape& shape) {
   // JSON text never holds a raw NUL, and the in-situ stream below would stop at one.
   if (text.find('\0') != std::string_view::npos)
     return jv_invalid_with_msg(jv_string("NUL byte in JSON text"));
-  // In situ: strings are unescaped inside this copy instead of into a separate buffer each.
-  thread_local std::string buffer;
-  // Slack for RapidJSON's SIMD scans, which read aligned 16-byte blocks up to 15 bytes past the
-  // terminating NUL.
-  buffer.reserve(text.size() + 16);
-  buffer.assign(text.data(), text.size());
-  rapidjson::InsituStringStream stream(buffer.data());
-  rapidjson::Reader reader;
   ProjectingHandler handler(shape.is_whole() ? nullptr : &shape);
+  thread_local std::string buffer;
+  InsituCopy copy(buffer, text, 4u << 20);  // one huge result stays not
+  rapidjson::InsituStringStream stream(copy.data());
+  rapidjson::Reader reader;
   // The recursive reader (≈ 15 % faster here than the iterative one) is safe: the handler stops
   // the parse past kMaxInputDepth levels, skipped ones included, so the recursion stays shallow.
   auto result = reader.Parse<rapidjson::kParseInsituFlag | rapidjson::kParseFullPrecisionFlag>(
       stream, handler);
-  if (buffer.capacity() > (4u << 20)) std::string().swap(buffer);  // one huge result stays not
   if (result.IsError())
     return jv_invalid_with_msg(jv_string(rapidjson::GetParseError_En(result.Code())));
   return handler.take_result();
