@@ -33,6 +33,12 @@ inline int64_t now_ns() {
       .count();
 }
 
+// The value of command-line flag argv[i], which is argv[i + 1]; advances i past it.
+inline std::string flag_value(int argc, char** argv, int& i) {
+  if (i + 1 >= argc) throw std::runtime_error(std::string(argv[i]) + " needs a value");
+  return argv[++i];
+}
+
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + path);

@@ -303,10 +303,7 @@ Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
-      return argv[++i];
-    };
+    auto next = [&] { return bench::flag_value(argc, argv, i); };
     if (a == "--target-port")
       o.target_port = static_cast<uint16_t>(std::stoi(next()));
     else if (a == "--github-port")

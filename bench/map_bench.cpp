@@ -97,10 +97,7 @@ int main(int argc, char** argv) try {
   double seconds = 3;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
-      return argv[++i];
-    };
+    auto next = [&] { return bench::flag_value(argc, argv, i); };
     if (a == "--mapping")
       mapping = next();
     else if (a == "--kind")
