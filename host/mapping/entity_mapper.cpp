@@ -1,5 +1,6 @@
 #include "mapping/entity_mapper.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,15 +50,16 @@ const rapidjson::Value* find(const rapidjson::Value& v, std::initializer_list<co
   return cur;
 }
 
-// How an expression is evaluated. Mappings are mostly constants and field chains; those the
-// mapper evaluates itself, which costs a hash lookup per field instead of a jq run.
-enum class How { Constant, Path, Jq };
+// How an expression is evaluated. Mappings are mostly constants, field chains and chains collected
+// through `[]`; those the mapper evaluates itself, which costs a hash lookup per field instead of a
+// jq run.
+enum class How { Constant, Path, Collect, Jq };
 
 struct Expression {
   explicit Expression(std::string t) : text(std::move(t)) {}
   std::string text;
   How how = How::Jq;
-  FieldPath path;  // How::Path
+  FieldPath path;  // How::Path, and How::Collect with one kEachElement
 };
 
 // A constant expression: a JSON scalar without escapes, which jq reads as the same value.
@@ -145,6 +147,9 @@ std::shared_ptr<const ResourcePlan> make_plan(const ResourceMapping& resource) {
     } else if (auto path = field_path(expression.text)) {
       expression.how = How::Path;
       expression.path = std::move(*path);
+    } else if (auto collected = collected_path(expression.text)) {
+      expression.how = How::Collect;
+      expression.path = std::move(*collected);
     } else {
       expression.how = How::Jq;
       plan->jq_expressions.push_back(i);
@@ -250,26 +255,65 @@ jv evaluate(JqProgram* program, jv input, uint64_t uid) {
   return *out;
 }
 
-// `.a.b…` on `item` (borrowed), as jq does it: a missing field or a null gives null, indexing
-// anything else but an object is an error.
-jv follow(const Expression& expression, jv item, uint64_t uid) {
-  jv value = jv_copy(item);
-  for (const auto& key : expression.path) {
+// The fields [first, last) of `value` (consumed), as jq reads `.a.b…`: a missing field or a null
+// gives null, indexing anything but an object is an error (jq's message in `error`).
+jv walk(FieldPath::const_iterator first, FieldPath::const_iterator last, jv value,
+        std::string& error) {
+  for (; first != last; ++first) {
     jv_kind kind = jv_get_kind(value);
     if (kind == JV_KIND_NULL) continue;
     if (kind != JV_KIND_OBJECT) {
-      log_failure(expression.text,
-                  std::string("Cannot index ") + jv_kind_name(kind) + " with \"" + key + "\"", uid);
+      error = std::string("Cannot index ") + jv_kind_name(kind) + " with string \"" + *first + "\"";
       jv_free(value);
       return jv_null();
     }
-    value = jv_object_get(value, jv_string_sized(key.data(), static_cast<int>(key.size())));
+    value = jv_object_get(value, jv_string_sized(first->data(), static_cast<int>(first->size())));
     if (!jv_is_valid(value)) {
       jv_free(value);
       value = jv_null();
     }
   }
   return value;
+}
+
+// `.a.b…` on `item` (borrowed), as jq does it; null on error (logged once).
+jv follow(const Expression& expression, jv item, uint64_t uid) {
+  std::string error;
+  jv value = walk(expression.path.begin(), expression.path.end(), jv_copy(item), error);
+  if (!error.empty()) log_failure(expression.text, error, uid);
+  return value;
+}
+
+// `[.a[].b…]` on `item` (borrowed), as jq does it: every element of an array, or every value of an
+// object in jq's iteration order, each followed by the rest of the chain; iterating anything else
+// is an error, and any error fails the whole expression. Null on error (logged once).
+jv collect(const Expression& expression, jv item, uint64_t uid) {
+  auto each = std::find(expression.path.begin(), expression.path.end(), kEachElement);
+  std::string error;
+  jv container = walk(expression.path.begin(), each, jv_copy(item), error);
+  jv out = jv_array();
+  jv_kind kind = jv_get_kind(container);
+  auto rest = [&](jv element) { return walk(each + 1, expression.path.end(), element, error); };
+  if (!error.empty()) {
+    // the chain before `[]` failed
+  } else if (kind == JV_KIND_ARRAY) {
+    int length = jv_array_length(jv_copy(container));
+    for (int i = 0; i < length && error.empty(); ++i)
+      out = jv_array_append(out, rest(jv_array_get(jv_copy(container), i)));
+  } else if (kind == JV_KIND_OBJECT) {
+    for (int it = jv_object_iter(container); jv_object_iter_valid(container, it) && error.empty();
+         it = jv_object_iter_next(container, it))
+      out = jv_array_append(out, rest(jv_object_iter_value(container, it)));
+  } else {
+    char shown[15];  // jq shows the value cut to this size
+    error = std::string("Cannot iterate over ") + jv_kind_name(kind) + " (" +
+            jv_dump_string_trunc(jv_copy(container), shown, sizeof shown) + ")";
+  }
+  jv_free(container);
+  if (error.empty()) return out;
+  jv_free(out);
+  log_failure(expression.text, error, uid);
+  return jv_null();
 }
 
 // Puts the outputs of the expressions jq evaluates, on `item` (borrowed), into `values`.
@@ -317,6 +361,7 @@ std::vector<jv> evaluate_all(const ResourcePlan& plan, ResourcePrograms& program
     const Expression& expression = plan.expressions[i];
     if (expression.how == How::Constant) values[i] = jv_copy(programs.constants[i]);
     if (expression.how == How::Path) values[i] = follow(expression, item, uid);
+    if (expression.how == How::Collect) values[i] = collect(expression, item, uid);
   }
   if (!plan.jq_expressions.empty()) run_jq(plan, programs, item, uid, values);
   return values;

@@ -51,6 +51,23 @@ class KeyReader {
     return path;
   }
 
+  // The path when the whole text is `[.a.b[].c…]` and nothing else.
+  std::optional<FieldPath> collection_only() {
+    if (!at("[")) return std::nullopt;
+    take();
+    FieldPath path;
+    while (peek().kind == Kind::Field) path.push_back(take().text);
+    if (path.empty() || !at("[") || !next_char_is(']')) return std::nullopt;
+    take();
+    take();
+    path.push_back(kEachElement);
+    while (peek().kind == Kind::Field) path.push_back(take().text);
+    if (!at("]")) return std::nullopt;
+    take();
+    if (peek().kind != Kind::End) return std::nullopt;
+    return path;
+  }
+
  private:
   // ---- tokens ----
   void skip_space() {
@@ -447,6 +464,14 @@ std::optional<std::set<FieldPath>> input_paths(std::string_view expression) {
 std::optional<FieldPath> field_path(std::string_view expression) {
   try {
     return KeyReader(expression).chain_only();
+  } catch (const WholeInput&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<FieldPath> collected_path(std::string_view expression) {
+  try {
+    return KeyReader(expression).collection_only();
   } catch (const WholeInput&) {
     return std::nullopt;
   }

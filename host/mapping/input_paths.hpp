@@ -34,4 +34,9 @@ std::optional<std::set<FieldPath>> input_paths(std::string_view expression);
 // mapper evaluates itself instead of running jq.
 std::optional<FieldPath> field_path(std::string_view expression);
 
+// The path, with one kEachElement, when `expression` is nothing but `[.a.b[].c…]`: a field chain,
+// every element (or value) of what it reaches, and a field chain (possibly empty) on each, all
+// collected into an array — the mapper evaluates `[.assignees[].login]` itself as well.
+std::optional<FieldPath> collected_path(std::string_view expression);
+
 }  // namespace oceand

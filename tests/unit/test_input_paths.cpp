@@ -124,6 +124,16 @@ TEST_CASE("field_path recognises a bare chain of fields only") {
   CHECK_FALSE(field_path("\"x\""));
 }
 
+TEST_CASE("collected_path recognises a field chain collected through one []") {
+  CHECK(collected_path("[.assignees[].login]") == FieldPath{"assignees", kEachElement, "login"});
+  CHECK(collected_path("[.a[]]") == FieldPath{"a", kEachElement});
+  CHECK(collected_path(" [ .a.b [] .c .d ] ") == FieldPath{"a", "b", kEachElement, "c", "d"});
+  for (const char* other :
+       {"[.a[].b?]", "[.a[]?.b]", "[.a[][]]", "[.[]]", "[.a[0]]", "[.a[].b, .c]", "[.a[]] | length",
+        ".a[]", "[.a[].b] + []", "[.a[] | .b]", "[.a]", "[]", "[.a[].b"})
+    CHECK_MESSAGE(!collected_path(other), other);
+}
+
 TEST_CASE("parse_input keeps what the shape names, and refuses what jq's parser refuses") {
   InputShape shape;
   shape.add({"a", "b"});
@@ -171,6 +181,58 @@ TEST_CASE("parse_input keeps what the shape names, and refuses what jq's parser 
     REQUIRE(jv_is_valid(mine));
     CHECK(dump(mine) == dump(jqs));
   }
+}
+
+TEST_CASE("parse_input reads numbers, strings and odd texts as jq's parser does") {
+  // Each text is read whole and through a shape, and compared with jq's own parser.
+  InputShape shape;
+  shape.add({"v"});
+  auto mine = [](const std::string& text, const InputShape& s) {
+    jv value = parse_input(text, s);
+    if (!jv_is_valid(value)) {
+      jv_free(value);
+      return std::string("invalid");
+    }
+    return dump(value);
+  };
+  auto jqs = [](const std::string& text) {
+    jv value = jv_parse_sized(text.data(), static_cast<int>(text.size()));
+    if (!jv_is_valid(value)) {
+      jv_free(value);
+      return std::string("invalid");
+    }
+    return dump(value);
+  };
+  const std::vector<std::string> agreed = {
+      "0", "-0.0", "1.5", "0.1", "1E2", "-1e-2", "1e-400", "123456789", "9007199254740993",
+      "-9223372036854775808", "9223372036854775808", "18446744073709551615", "18446744073709551616",
+      "123456789012345678901234567890", "2.2250738585072014e-308", "\"plain\"", "\"\\u0000x\"",
+      "\"\\ud83d\\ude00\"", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"caf\xc3\xa9\"",
+      // Invalid UTF-8: refused by the fast reader, read again and replaced by U+FFFD as jq does.
+      "\"\xff\"", "\"a\xc3\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
+      // Refused by both.
+      "\"\\ud800\"", "[1,]", "{\"a\" 1}", "\"a\x01\"", "tru", "{} {}", "", "nul",
+      // Duplicates: the last wins.
+      "{\"a\": 1, \"a\": 2}", "true", "null", "[]", "{}"};
+  for (const auto& text : agreed) {
+    CHECK_MESSAGE(mine(text, InputShape::whole()) == jqs(text), text);
+    std::string wrapped = "{\"v\": " + text + ", \"w\": " + text + "}";
+    CHECK_MESSAGE(mine(wrapped, shape) == (text.empty() || jqs(text) == "invalid"
+                                               ? std::string("invalid")
+                                               : "{\"v\":" + jqs(text) + "}"),
+                  wrapped);
+  }
+  // A skipped part is still read: a text is refused whole, whatever the mapping reads.
+  CHECK(mine("{\"v\": 1, \"w\": [1,]}", shape) == "invalid");
+  CHECK(mine("{\"v\": 1, \"w\": 01}", shape) == "invalid");
+  // Where we part from jq 1.6, which is lenient: leading zeros, and numbers beyond a double
+  // (jq rounds them to the largest double), are refused; `-0` reads as 0.
+  CHECK(jqs("01") == "1");
+  CHECK(mine("01", InputShape::whole()) == "invalid");
+  CHECK(jqs("1e400") == "1.7976931348623157e+308");
+  CHECK(mine("1e400", InputShape::whole()) == "invalid");
+  CHECK(jqs("-0") == "-0");
+  CHECK(mine("-0", InputShape::whole()) == "0");
 }
 
 TEST_CASE("input_paths refuses expressions that may see the whole input") {

@@ -161,3 +161,61 @@ TEST_CASE("one expression that does not compile yields null; the others still ma
         broken);
   }
 }
+
+TEST_CASE("field chains and [.a[].b] collections, evaluated natively, agree with jq") {
+  // Each expression is mapped twice: as written, which the mapper evaluates itself, and followed
+  // by `| .`, which only jq evaluates. Errors yield null either way.
+  const std::vector<std::string> expressions = {"[.a[].b]",    "[.a[]]", "[.a.c.d[]]", "[.a[].b.c]",
+                                                "[ .a[] .b ]", ".a.b",   ".a",         ".s.t"};
+  std::string yaml = R"(resources:
+  - kind: thing
+    port:
+      entity:
+        mappings:
+          identifier: '"x"'
+          blueprint: '"thing"'
+          properties:
+)";
+  for (size_t i = 0; i < expressions.size(); ++i) {
+    yaml += "            native" + std::to_string(i) + ": '" + expressions[i] + "'\n";
+    yaml += "            jq" + std::to_string(i) + ": '" + expressions[i] + " | .'\n";
+  }
+  auto config = parse_port_app_config(yaml, "test");
+  const std::vector<std::string> items = {R"({"a": [{"b": 1}, {"b": null}, {}, null], "s": "x"})",
+                                          R"({"a": {"y": {"b": 2}, "x": {"b": 1}}})",
+                                          R"({"a": {"k": {"b": 1}, "j": {"b": 3}, "k": {"b": 2}}})",
+                                          R"({"a": [{"b": 1}, "x"]})",
+                                          R"({"a": null})",
+                                          R"({"a": 5})",
+                                          R"({"a": 12345678901234567890})",
+                                          R"({})",
+                                          R"({"a": []})",
+                                          R"({"a": [[1]]})",
+                                          R"({"a": [{"b": {"c": [1]}}, {"b": null}]})",
+                                          R"({"a": {"c": {"d": [1, {"e": 2}]}}, "s": {"t": true}})",
+                                          R"({"a": "text", "s": [1]})",
+                                          R"([1, 2])",
+                                          R"("text")",
+                                          R"(null)"};
+  for (const auto& item : items) {
+    auto out = EntityMapper::map(config.resources[0], RawResults{{item}, {}});
+    REQUIRE_MESSAGE(out.upserts.size() == 1, item);
+    rapidjson::Document entity;
+    entity.Parse(out.upserts[0].json.c_str());
+    const auto& properties = entity["properties"];
+    for (size_t i = 0; i < expressions.size(); ++i)
+      CHECK_MESSAGE(ocean::to_json(properties[("native" + std::to_string(i)).c_str()]) ==
+                        ocean::to_json(properties[("jq" + std::to_string(i)).c_str()]),
+                    std::string(expressions[i] + " on " + item));
+  }
+  // And what that agreement means on three of them, so both cannot be wrong alike.
+  auto first = [&](const std::string& item) {
+    auto out = EntityMapper::map(config.resources[0], RawResults{{item}, {}});
+    rapidjson::Document entity;
+    entity.Parse(out.upserts[0].json.c_str());
+    return ocean::to_json(entity["properties"]["native0"]);
+  };
+  CHECK(first(items[0]) == "[1,null,null,null]");
+  CHECK(first(items[1]) == "[2,1]");  // an object's values, in jq's order
+  CHECK(first(items[3]) == "null");   // "x" has no field b: the whole expression fails
+}
