@@ -52,8 +52,8 @@ struct SqliteDeadLetters::Statements {
 };
 
 SqliteDeadLetters::SqliteDeadLetters(const std::string& path, const std::string& synchronous,
-                                     size_t retention, bool deflate_bodies)
-    : retention_(retention), deflate_(deflate_bodies) {
+                                     size_t retention, bool compress_bodies)
+    : retention_(retention), compress_(compress_bodies) {
   db_ = std::make_unique<SqliteDb>(path, synchronous);
   db_->exec(kSchema);
   sql_ = std::make_unique<Statements>(*db_);
@@ -65,7 +65,7 @@ SqliteDeadLetters::SqliteDeadLetters(const std::string& path, const std::string&
 SqliteDeadLetters::~SqliteDeadLetters() = default;
 
 uint64_t SqliteDeadLetters::add(DeadLetter letter) {
-  StoredEvent stored(letter.event, deflate_);
+  StoredEvent stored(letter.event, compress_);
   std::lock_guard lock(mutex_);
   try {
     Transaction tx(*db_);

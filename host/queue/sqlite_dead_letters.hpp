@@ -18,7 +18,7 @@ class SqliteDeadLetters final : public DeadLetterStore {
  public:
   // Throws StoreError (naming the file) when the database cannot be opened or is not ours.
   SqliteDeadLetters(const std::string& path, const std::string& synchronous,
-                    size_t retention = 10000, bool deflate_bodies = false);
+                    size_t retention = 10000, bool compress_bodies = true);
   ~SqliteDeadLetters() override;
 
   // A letter that cannot be written is logged as an error with its event id; the result is then 0.
@@ -31,7 +31,7 @@ class SqliteDeadLetters final : public DeadLetterStore {
   struct Statements;
 
   const size_t retention_;
-  const bool deflate_;
+  const bool compress_;
   mutable std::mutex mutex_;
   std::unique_ptr<SqliteDb> db_;
   std::unique_ptr<Statements> sql_;

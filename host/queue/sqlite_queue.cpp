@@ -1,5 +1,7 @@
 #include "queue/sqlite_queue.hpp"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 
 #include "core/clock.hpp"
@@ -14,6 +16,20 @@ namespace {
 
 // Old delivery ids are pruned at most this often, inside a group commit.
 constexpr int64_t kPruneEveryMs = 1000;
+// Completions alone are written at most this long after the first of them, or once this many are
+// waiting, instead of an fsync each: a lost completion only runs its event again (at-least-once),
+// and while events arrive, completions ride along with their commits anyway.
+constexpr auto kCompletionDelay = std::chrono::milliseconds(50);
+constexpr size_t kCompletionBatch = 256;
+// SQLite's own checkpoint runs inside the commit that finds the WAL past 1,000 pages, and that
+// commit's pushers wait for it to copy them all back into the database. Here the commit that finds
+// the WAL past kCheckpointFrames asks a thread of its own to copy it back; the first commit after
+// that pass copies only what was written meanwhile, so the next commit starts the WAL over from
+// the top. If the WAL still reaches kWalLimitFrames, commits checkpoint inline as SQLite would.
+constexpr int kCheckpointFrames = 1000;
+constexpr int kWalLimitFrames = 16000;
+// The WAL file is cut back to this size when it restarts after growing past it.
+constexpr int64_t kWalKeepBytes = 64ll << 20;
 // After a failed write the committer waits this long before retrying completions alone, so a full
 // disk does not turn into a busy loop.
 constexpr auto kRetryAfterFailure = std::chrono::milliseconds(100);
@@ -32,10 +48,14 @@ CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(seen_at_ms);
 }  // namespace
 
 struct SqliteQueue::PendingPush {
+  PendingPush(StoredEvent s, std::string k) : stored(std::move(s)), key(std::move(k)) {}
   StoredEvent stored;
   std::string key;  // integration + '\n' + delivery id; empty: not deduplicated
   PushResult result = PushResult::full;
   bool done = false;
+  // Each pusher waits on its own: one shared condition would wake every connection waiting for a
+  // later commit too, and those wake-ups were a large part of a durable ingest's CPU.
+  std::condition_variable committed;
 };
 
 // The committer thread's connection and statements: the only writer of the events table.
@@ -69,12 +89,17 @@ SqliteQueue::SqliteQueue(SqliteQueueOptions options)
           std::clamp(options_.dedupe_window_seconds, 0.0, 100.0 * 365 * 86400) * 1000)) {
   open_store();
   committer_ = std::thread([this] { commit_loop(); });
+  checkpointer_ = std::thread([this] { checkpoint_loop(); });
 }
 
 void SqliteQueue::open_store() {
   lock_ = std::make_unique<ExclusiveFileLock>(options_.path + ".lock");
   writer_ = std::make_unique<Writer>(options_.path, options_.synchronous);
   SqliteDb& db = writer_->db;
+  db.exec(("PRAGMA journal_size_limit=" + std::to_string(kWalKeepBytes)).c_str());
+  // Replaces SQLite's automatic checkpoint for this connection (see kCheckpointFrames).
+  sqlite3_wal_hook(db.handle(), &SqliteQueue::on_wal_commit, this);
+  checkpoint_db_ = std::make_unique<SqliteDb>(options_.path, options_.synchronous);
 
   Statement last(db,
                  "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
@@ -109,6 +134,65 @@ SqliteQueue::~SqliteQueue() {
   commit_cv_.notify_all();
   ready_cv_.notify_all();
   if (committer_.joinable()) committer_.join();
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
+}
+
+int SqliteQueue::on_wal_commit(void* queue, sqlite3* db, const char* name, int frames) {
+  auto* self = static_cast<SqliteQueue*>(queue);
+  bool finish = false, request = false;
+  {
+    std::lock_guard lock(self->checkpoint_mutex_);
+    if (self->checkpoint_finished_) {
+      // The background pass copied all but the frames written while it ran: copy those here, so
+      // that the next commit finds the WAL fully copied back and starts it over from the top.
+      self->checkpoint_finished_ = false;
+      finish = true;
+    } else if (frames >= kWalLimitFrames) {
+      finish = true;  // the background passes fall behind: as SQLite itself would
+    } else if (frames >= kCheckpointFrames && !self->checkpoint_due_ &&
+               !self->checkpoint_running_) {
+      self->checkpoint_due_ = request = true;
+    }
+  }
+  if (request) self->checkpoint_cv_.notify_one();
+  if (finish) {
+    // PASSIVE never waits for readers.
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    std::lock_guard lock(self->mutex_);
+    ++self->stats_.checkpoints;
+  }
+  return SQLITE_OK;
+}
+
+void SqliteQueue::checkpoint_loop() {
+  std::unique_lock lock(checkpoint_mutex_);
+  while (true) {
+    checkpoint_cv_.wait(lock, [&] { return checkpoint_stopping_ || checkpoint_due_; });
+    if (checkpoint_stopping_) return;
+    checkpoint_due_ = false;
+    checkpoint_running_ = true;
+    lock.unlock();
+    // PASSIVE: copies what it can without blocking the committer or the readers; SQLITE_BUSY only
+    // means another checkpoint is running, and the next request tries again.
+    int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      LOG_WARN("queue") << options_.path
+                        << ": WAL checkpoint failed: " << sqlite3_errmsg(checkpoint_db_->handle());
+    }
+    {
+      std::lock_guard stats(mutex_);
+      ++stats_.checkpoints;
+    }
+    lock.lock();
+    checkpoint_running_ = false;
+    checkpoint_finished_ = rc == SQLITE_OK;
+  }
 }
 
 bool SqliteQueue::seen_recently(const std::string& key) {
@@ -134,8 +218,8 @@ PushResult SqliteQueue::push(const EventPtr& event) {
   std::string key;
   if (!event->delivery_id.empty() && dedupe_window_ms_ > 0)
     key = event->integration + '\n' + event->delivery_id;
-  // Encoding and deflating happen here, on the pushing thread, in parallel with other pushers.
-  PendingPush pending{StoredEvent(event, options_.deflate_bodies), key};
+  // Encoding and compressing happen here, on the pushing thread, in parallel with other pushers.
+  PendingPush pending{StoredEvent(event, options_.compress_bodies), key};
   if (!key.empty() && seen_recently(key)) return PushResult::duplicate;
 
   std::unique_lock lock(mutex_);
@@ -153,7 +237,7 @@ PushResult SqliteQueue::push(const EventPtr& event) {
   ++depth_;
   pending_.push_back(&pending);
   commit_cv_.notify_one();
-  committed_cv_.wait(lock, [&] { return pending.done; });
+  pending.committed.wait(lock, [&] { return pending.done; });
   return pending.result;
 }
 
@@ -168,6 +252,10 @@ void SqliteQueue::commit_loop() {
       commit_cv_.wait_for(lock, kRetryAfterFailure, [&] { return stopping_ || !pending_.empty(); });
     } else {
       commit_cv_.wait(lock, [&] { return stopping_ || !pending_.empty() || !completed_.empty(); });
+      if (pending_.empty())
+        commit_cv_.wait_for(lock, kCompletionDelay, [&] {
+          return stopping_ || !pending_.empty() || completed_.size() >= kCompletionBatch;
+        });
     }
     if (pending_.empty() && completed_.empty()) {
       if (stopping_) return;
@@ -198,11 +286,10 @@ void SqliteQueue::commit_loop() {
     }
     completed.clear();
     forgotten.clear();
-    publish(batch, committed);
+    size_t arrived = publish(batch, committed);
     batch.clear();
     last_failed = !committed;
-    committed_cv_.notify_all();
-    ready_cv_.notify_all();
+    for (size_t i = 0; i < arrived; ++i) ready_cv_.notify_one();
   }
 }
 
@@ -234,13 +321,15 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
   }
 }
 
-void SqliteQueue::publish(std::vector<PendingPush*>& batch, bool committed) {
+size_t SqliteQueue::publish(std::vector<PendingPush*>& batch, bool committed) {
   if (committed) {
     ++stats_.commits;
     stats_.events_committed += batch.size();
   }
   for (PendingPush* p : batch) {
     p->done = true;
+    // Under the lock, so the pusher cannot return and free `p` before this call.
+    p->committed.notify_one();
     const EventPtr& event = p->stored.event();
     if (!committed) {
       event->id = 0;
@@ -262,6 +351,7 @@ void SqliteQueue::publish(std::vector<PendingPush*>& batch, bool committed) {
       loaded_through_ = event->id;
     }
   }
+  return committed ? batch.size() : 0;
 }
 
 EventPtr SqliteQueue::pop(std::chrono::milliseconds wait) {
@@ -350,6 +440,8 @@ void SqliteQueue::complete(uint64_t id) {
     std::lock_guard lock(mutex_);
     if (depth_ > 0) --depth_;
     completed_.push_back(id);
+    // The committer needs waking only to start its delay, or to end it early.
+    if (completed_.size() != 1 && completed_.size() != kCompletionBatch) return;
   }
   commit_cv_.notify_one();
 }

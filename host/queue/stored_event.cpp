@@ -7,17 +7,17 @@ namespace oceand {
 
 namespace {
 
-// Below this, zlib's header and the size prefix eat most of what deflate saves.
-constexpr size_t kDeflateFrom = 512;
+// Below this, the size prefix and LZ4's literal runs eat most of what compression saves.
+constexpr size_t kCompressFrom = 512;
 
 }  // namespace
 
-StoredEvent::StoredEvent(EventPtr event, bool deflate)
+StoredEvent::StoredEvent(EventPtr event, bool compress)
     : event_(std::move(event)), headers_(encode_headers(event_->headers)) {
-  if (deflate && event_->body.size() + event_->payload.size() >= kDeflateFrom) {
-    deflated_ = true;
-    body_ = deflate_bytes(event_->body);
-    payload_ = event_->payload.empty() ? std::string() : deflate_bytes(event_->payload);
+  if (compress && event_->body.size() + event_->payload.size() >= kCompressFrom) {
+    compressed_ = true;
+    body_ = compress_bytes(event_->body);
+    payload_ = event_->payload.empty() ? std::string() : compress_bytes(event_->payload);
   }
 }
 
@@ -28,9 +28,9 @@ void StoredEvent::bind(Statement& s, int first) const {
   s.bind(first + 2, e.delivery_id);
   s.bind(first + 3, static_cast<int64_t>(e.received_at_ms));
   s.bind_blob(first + 4, headers_);
-  s.bind_blob(first + 5, deflated_ ? std::string_view(body_) : std::string_view(e.body));
-  s.bind_blob(first + 6, deflated_ ? std::string_view(payload_) : std::string_view(e.payload));
-  s.bind(first + 7, static_cast<int64_t>(deflated_ ? 1 : 0));
+  s.bind_blob(first + 5, compressed_ ? std::string_view(body_) : std::string_view(e.body));
+  s.bind_blob(first + 6, compressed_ ? std::string_view(payload_) : std::string_view(e.payload));
+  s.bind(first + 7, static_cast<int64_t>(compressed_ ? BodyCodec::kLz4 : BodyCodec::kPlain));
 }
 
 EventPtr StoredEvent::read(const Statement& s, int first, uint64_t id) {
@@ -41,12 +41,13 @@ EventPtr StoredEvent::read(const Statement& s, int first, uint64_t id) {
   e->delivery_id = s.text(first + 2);
   e->received_at_ms = s.int64(first + 3);
   e->headers = decode_headers(s.text(first + 4));
-  bool deflated = s.int64(first + 7) != 0;
+  auto codec = static_cast<BodyCodec>(s.int64(first + 7));
   e->body = s.text(first + 5);
   e->payload = s.text(first + 6);
-  if (deflated) {
-    e->body = inflate_bytes(e->body);
-    if (!e->payload.empty()) e->payload = inflate_bytes(e->payload);
+  if (codec != BodyCodec::kPlain) {
+    e->body = decompress_bytes(e->body, codec);
+    // An event without a payload stores it empty, whatever the codec.
+    if (!e->payload.empty()) e->payload = decompress_bytes(e->payload, codec);
   }
   e->accepted = std::chrono::steady_clock::now();
   return e;

@@ -10,6 +10,7 @@ class Statement;
 
 // An event's columns as both the queue and the dead letters store them:
 //   integration, route, delivery_id, received_at_ms, headers, body, payload, deflated
+// (`deflated` holds the BodyCodec of body and payload.)
 // Encoding (and compression) happens on the caller's thread, so the single writer thread only
 // binds.
 class StoredEvent {
@@ -18,7 +19,8 @@ class StoredEvent {
       "integration, route, delivery_id, received_at_ms, headers, body, payload, deflated";
   static constexpr int kColumnCount = 8;
 
-  StoredEvent(EventPtr event, bool deflate);
+  // `compress`: LZ4 for body and payload together at least 512 bytes.
+  StoredEvent(EventPtr event, bool compress);
   // Binds the columns to parameters first .. first + kColumnCount - 1.
   void bind(Statement& statement, int first) const;
   // Reads the columns from result columns first .. ; `id` becomes the event's id. The steady
@@ -30,9 +32,9 @@ class StoredEvent {
  private:
   EventPtr event_;
   std::string headers_;
-  bool deflated_ = false;
-  std::string body_;     // deflated body when deflated_
-  std::string payload_;  // deflated payload when deflated_
+  bool compressed_ = false;
+  std::string body_;     // compressed body when compressed_
+  std::string payload_;  // compressed payload when compressed_
 };
 
 }  // namespace oceand

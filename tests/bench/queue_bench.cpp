@@ -1,5 +1,5 @@
 // Measures the durable queue: N threads pushing one payload, then one thread draining.
-//   oceand_queue_bench [--threads N] [--events M] [--sync FULL|NORMAL] [--deflate]
+//   oceand_queue_bench [--threads N] [--events M] [--sync FULL|NORMAL] [--plain]
 //                      [--payload FILE] [--dir DIR]
 // Prints one line per phase; docs/reliability.md quotes its numbers.
 #include <atomic>
@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   std::string sync = "FULL",
               payload_file = OCEAN_CORPORA_DIR "/github/pull_request__opened.payload.json";
   std::string dir = (fs::temp_directory_path() / "oceand-queue-bench").string();
-  bool deflate = false;
+  bool compress = true;  // as oceand stores them
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -34,8 +34,8 @@ int main(int argc, char** argv) {
       events = std::stoi(next());
     else if (a == "--sync")
       sync = next();
-    else if (a == "--deflate")
-      deflate = true;
+    else if (a == "--plain")
+      compress = false;
     else if (a == "--payload")
       payload_file = next();
     else if (a == "--dir")
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   options.path = (fs::path(dir) / "queue.db").string();
   options.max_pending = static_cast<size_t>(events) + 1;
   options.synchronous = sync;
-  options.deflate_bodies = deflate;
+  options.compress_bodies = compress;
   oceand::SqliteQueue queue(options);
 
   auto start = Clock::now();
@@ -83,9 +83,9 @@ int main(int argc, char** argv) {
       fs::file_size(options.path) +
       (fs::exists(options.path + "-wal") ? fs::file_size(options.path + "-wal") : 0);
   std::printf(
-      "push  sync=%s deflate=%d threads=%d events=%d bytes=%zu: %.0f events/s, %.0f commits/s, "
+      "push  sync=%s compress=%d threads=%d events=%d bytes=%zu: %.0f events/s, %.0f commits/s, "
       "%.1f events/commit, %.1f MB/s of bodies, db+wal %.0f MB\n",
-      sync.c_str(), deflate ? 1 : 0, threads, events, payload.size(), events / push_s,
+      sync.c_str(), compress ? 1 : 0, threads, events, payload.size(), events / push_s,
       stats.commits / push_s, double(stats.events_committed) / double(stats.commits),
       events * double(payload.size()) / push_s / 1e6, file_bytes / 1e6);
 
