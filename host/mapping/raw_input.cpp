@@ -6,9 +6,9 @@
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
-#include <simdjson.h>
 
 #include "core/insitu_copy.hpp"
+#include "core/simd_parser.hpp"
 
 namespace oceand {
 
@@ -209,32 +209,13 @@ class FastReader {
  public:
   // false when simdjson refused the text.
   bool read(std::string_view text, const InputShape* shape, jv& out) {
-    buffer_.reserve(text.size() + simdjson::SIMDJSON_PADDING);
-    buffer_.assign(text.data(), text.size());
-    simdjson::dom::element root;
-    // A parser whose allocation failed would not hold our depth limit.
-    bool ok = parser_.max_depth() == kParserDepth &&
-              parser_.parse(buffer_.data(), buffer_.size(), false).get(root) == simdjson::SUCCESS;
-    if (ok) out = convert(root, shape);
-    if (buffer_.capacity() > kKeepBytes) {
-      std::string().swap(buffer_);
-      parser_ = make_parser();
-    }
-    return ok;
+    auto root = parser_.parse(text);
+    if (root) out = convert(*root, shape);
+    parser_.done();
+    return root.has_value();
   }
 
  private:
-  // One huge result is parsed, then its memory given back.
-  static constexpr size_t kKeepBytes = 1u << 20;
-  static constexpr size_t kParserDepth = kMaxInputDepth;
-
-  static simdjson::dom::parser make_parser() {
-    simdjson::dom::parser parser;
-    if (parser.allocate(64u << 10, kParserDepth) != simdjson::SUCCESS)
-      return simdjson::dom::parser();
-    return parser;
-  }
-
   static const InputShape* cut(const InputShape* shape) {
     return shape && !shape->is_whole() ? shape : nullptr;
   }
@@ -290,8 +271,8 @@ class FastReader {
     return jv_null();
   }
 
-  simdjson::dom::parser parser_ = make_parser();
-  std::string buffer_;
+  // One huge result is parsed, then its memory given back.
+  SimdParser parser_{kMaxInputDepth, 1u << 20};
 };
 
 jv read_exactly(std::string_view text, const InputShape* shape) {

@@ -58,8 +58,11 @@ std::optional<Subject> subject_of(std::string_view event_name) {
 // parallel. Events about other things (ping, installation) get no key.
 std::string group_key_of(const ocean::WebhookEvent& event) {
   auto subject = subject_of(event.headers().get_or("x-github-event", ""));
+  // Checked before the payload is parsed: most of what GitHub sends (check runs, statuses, stars…)
+  // no processor here handles.
+  if (!subject) return {};
   auto repo = repo_of(event.payload());
-  if (!subject || !repo) return {};
+  if (!repo) return {};
   std::string key = repo->full_name + "#" + subject->kind;
   if (subject->object) {
     auto id = get_id(event.payload(), {subject->object, subject->id});

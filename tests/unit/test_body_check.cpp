@@ -5,6 +5,7 @@
 
 #include <rapidjson/encodings.h>
 #include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 #include "http/body_check.hpp"
 #include "support/test_host.hpp"
@@ -74,6 +75,75 @@ TEST_CASE("is_json_object refuses NUL and text after the object") {
   CHECK_FALSE(is_json_object(std::string("{}\0", 3)));
   CHECK_FALSE(is_json_object(std::string("{\"a\":\"\0\"}", 8)));
   CHECK(is_json_object("{\"a\":\"\\u0000\"}"));  // an escaped NUL is fine
+}
+
+namespace {
+// The check without simdjson's fast path: RapidJSON's iterative reader validating UTF-8 itself,
+// after the same first-character and NUL rules.
+bool rapidjson_object(const std::string& text) {
+  size_t i = text.find_first_not_of(" \t\r\n");
+  if (i == std::string::npos || text[i] != '{' || text.find('\0') != std::string::npos)
+    return false;
+  rapidjson::StringStream in(text.c_str());
+  rapidjson::Reader reader;
+  rapidjson::BaseReaderHandler<> ignore;
+  return !reader
+              .Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(in,
+                                                                                             ignore)
+              .IsError();
+}
+}  // namespace
+
+TEST_CASE("is_json_object's fast path answers as RapidJSON alone does") {
+  const std::vector<std::string> texts = {
+      "{\"n\": 18446744073709551616}",
+      "{\"n\": 123456789012345678901234567890}",
+      "{\"n\": 1e400}",
+      "{\"n\": -0}",
+      "{\"n\": 01}",
+      "{\"n\": 1.}",
+      "{\"n\": .5}",
+      "{\"n\": -}",
+      "{\"n\": 1e}",
+      "{\"s\": \"\\ud800\"}",
+      "{\"s\": \"\\udc00\"}",
+      "{\"s\": \"\\ud83d\\ude00\"}",
+      "{\"s\": \"\\x\"}",
+      "{\"s\": \"a\x01\"}",
+      "{\"s\": \"a\x7f\"}",
+      "{\"s\": \"\xc0\xaf\"}",
+      "{\"s\": \"\xed\xa0\x80\"}",
+      "{\"s\": \"\xf8\x88\x80\x80\x80\"}",
+      "{\"s\": \"\xe2\x82\"}",
+      "{\"a\": [1,]}",
+      "{\"a\": 1,}",
+      "{,}",
+      "{\"a\" 1}",
+      "{\"a\": tru}",
+      "{\"a\": nul}",
+      "{\"a\": NaN}",
+      "{\"a\": 1} x",
+      "{\"a\": 1}\n\t ",
+      "{'a': 1}",
+      "{\"a\": [" + std::string(2000, '[') + std::string(2000, ']') + "]}"};
+  for (const auto& text : texts)
+    CHECK_MESSAGE(is_json_object(text) == rapidjson_object(text), text);
+  // And on thousands of damaged copies of a real payload.
+  std::string payload = oceand::test::read_file(std::string(OCEAN_CORPORA_DIR) +
+                                                "/github/pull_request__opened.payload.json");
+  std::mt19937 random(7);
+  const std::string bytes = "{}[]\",:0123456789.eE-+ \\utfnl\x01\x80\xbf\xc3\xe2\xff";
+  size_t refused = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string damaged = payload;
+    int edits = 1 + static_cast<int>(random() % 3);
+    for (int e = 0; e < edits; ++e)
+      damaged[random() % damaged.size()] = bytes[random() % bytes.size()];
+    bool expected = rapidjson_object(damaged);
+    refused += !expected;
+    REQUIRE_MESSAGE(is_json_object(damaged) == expected, damaged);
+  }
+  CHECK(refused > 1000);  // the damage really reaches the checks
 }
 
 TEST_CASE("form decoding") {
