@@ -9,8 +9,9 @@ void send_text(Poco::Net::HTTPServerResponse& response, int status, const std::s
                const std::string& type) {
   response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
   response.setContentType(type);
-  response.setContentLength(static_cast<std::streamsize>(body.size()));
-  response.send().write(body.data(), static_cast<std::streamsize>(body.size()));
+  // Header and body leave in one send(): send() would flush the header on its own first, which
+  // costs a second syscall and wakes the client twice per answer.
+  response.sendBuffer(body.data(), body.size());
 }
 
 void send_json(Poco::Net::HTTPServerResponse& response, int status, const std::string& body) {
