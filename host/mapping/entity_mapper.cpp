@@ -86,7 +86,7 @@ struct ResourcePlan {
   // array for them, element k for expression jq_expressions[k]: `[v]` for its first output, `[]`
   // for none, the error message as a string. libjq 1.6 re-binds its builtins for every program it
   // compiles (~170 M instructions), so one program instead of one per expression is what makes a
-  // cold start affordable. Empty when there is none.
+  // cold start affordable. Empty when there is none, or one: it then runs as written.
   std::vector<size_t> jq_expressions;
   std::string combined;
 };
@@ -158,7 +158,11 @@ std::shared_ptr<const ResourcePlan> make_plan(const ResourceMapping& resource) {
       plan->combined += "(try [first(\n" + expression.text + "\n)] catch tostring)";
     }
   }
-  if (!plan->combined.empty()) plan->combined += "]";
+  // One expression runs as it is: the wrapper would only add its try/first/array steps to every run.
+  if (plan->jq_expressions.size() == 1)
+    plan->combined.clear();
+  else if (!plan->combined.empty())
+    plan->combined += "]";
   return plan;
 }
 

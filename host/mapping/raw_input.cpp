@@ -293,13 +293,14 @@ jv read_exactly(std::string_view text, const InputShape* shape) {
 }  // namespace
 
 jv parse_input(std::string_view text, const InputShape& shape) {
-  // JSON text never holds a raw NUL, and the in-situ stream of the exact reader would stop at one.
-  if (text.find('\0') != std::string_view::npos)
-    return jv_invalid_with_msg(jv_string("NUL byte in JSON text"));
   const InputShape* kept = shape.is_whole() ? nullptr : &shape;
   thread_local FastReader fast;
   jv out;
+  // simdjson refuses a raw NUL wherever it is, as JSON does.
   if (fast.read(text, kept, out)) return out;
+  // The in-situ stream of the exact reader would stop at a NUL instead.
+  if (text.find('\0') != std::string_view::npos)
+    return jv_invalid_with_msg(jv_string("NUL byte in JSON text"));
   return read_exactly(text, kept);
 }
 
