@@ -219,3 +219,29 @@ TEST_CASE("field chains and [.a[].b] collections, evaluated natively, agree with
   CHECK(first(items[1]) == "[2,1]");  // an object's values, in jq's order
   CHECK(first(items[3]) == "null");   // "x" has no field b: the whole expression fails
 }
+
+TEST_CASE("a resource's only jq expression: outputs, errors and no output") {
+  auto config = parse_port_app_config(R"(resources:
+  - kind: thing
+    port:
+      entity:
+        mappings:
+          identifier: ".id"
+          blueprint: '"thing"'
+          properties:
+            p: '.n | ascii_downcase | select(. != "skip")'
+)",
+                                      "test");
+  auto out = EntityMapper::map(
+      config.resources[0], RawResults{{R"({"id": "a", "n": "X"})", R"({"id": "b", "n": 5})",
+                                       R"({"id": "c", "n": "SKIP"})", R"({"id": "d", "n": "Y"})"},
+                                      {}});
+  REQUIRE(out.upserts.size() == 4);
+  std::vector<std::string> p;
+  for (const auto& entity : out.upserts) {
+    rapidjson::Document d;
+    d.Parse(entity.json.c_str());
+    p.push_back(ocean::to_json(d["properties"]["p"]));
+  }
+  CHECK(p == std::vector<std::string>{"\"x\"", "null", "null", "\"y\""});
+}
