@@ -3,6 +3,10 @@
 
 #include <thread>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include <rapidjson/document.h>
 
 #include "mapping/entity_mapper.hpp"
@@ -13,6 +17,21 @@ using namespace oceand;
 using namespace oceand::test;
 
 namespace {
+// libjq 1.6 leaks one object key when an error is raised while it iterates an object (`[.a[].b.c]`
+// on {"a": {"y": {"b": 2}}}; reproduced with jq alone). A test that makes jq meet that case on
+// purpose leaves its allocations out of the leak check while this is alive.
+class JqLeaksIgnored {
+ public:
+#if defined(__SANITIZE_ADDRESS__)
+  JqLeaksIgnored() {
+    __lsan_disable();
+  }
+  ~JqLeaksIgnored() {
+    __lsan_enable();
+  }
+#endif
+};
+
 std::string pull_request(const char* file) {
   rapidjson::Document d;
   d.Parse(read_file(fs::path(OCEAN_CORPORA_DIR) / "github" / file).c_str());
@@ -176,11 +195,14 @@ TEST_CASE("field chains and [.a[].b] collections, evaluated natively, agree with
           blueprint: '"thing"'
           properties:
 )";
+  std::string native_yaml = yaml;
   for (size_t i = 0; i < expressions.size(); ++i) {
-    yaml += "            native" + std::to_string(i) + ": '" + expressions[i] + "'\n";
-    yaml += "            jq" + std::to_string(i) + ": '" + expressions[i] + " | .'\n";
+    std::string native = "            native" + std::to_string(i) + ": '" + expressions[i] + "'\n";
+    yaml += native + "            jq" + std::to_string(i) + ": '" + expressions[i] + " | .'\n";
+    native_yaml += native;
   }
   auto config = parse_port_app_config(yaml, "test");
+  auto native_only = parse_port_app_config(native_yaml, "test");
   const std::vector<std::string> items = {R"({"a": [{"b": 1}, {"b": null}, {}, null], "s": "x"})",
                                           R"({"a": {"y": {"b": 2}, "x": {"b": 1}}})",
                                           R"({"a": {"k": {"b": 1}, "j": {"b": 3}, "k": {"b": 2}}})",
@@ -198,7 +220,11 @@ TEST_CASE("field chains and [.a[].b] collections, evaluated natively, agree with
                                           R"("text")",
                                           R"(null)"};
   for (const auto& item : items) {
-    auto out = EntityMapper::map(config.resources[0], RawResults{{item}, {}});
+    MappingResult out;
+    {
+      [[maybe_unused]] JqLeaksIgnored jq_side;
+      out = EntityMapper::map(config.resources[0], RawResults{{item}, {}});
+    }
     REQUIRE_MESSAGE(out.upserts.size() == 1, item);
     rapidjson::Document entity;
     entity.Parse(out.upserts[0].json.c_str());
@@ -208,9 +234,12 @@ TEST_CASE("field chains and [.a[].b] collections, evaluated natively, agree with
                         ocean::to_json(properties[("jq" + std::to_string(i)).c_str()]),
                     std::string(expressions[i] + " on " + item));
   }
-  // And what that agreement means on three of them, so both cannot be wrong alike.
+  // The native side alone, leak-checked, on every item; and what the agreement means on three of
+  // them, so both sides cannot be wrong alike.
+  for (const auto& item : items)
+    CHECK(EntityMapper::map(native_only.resources[0], RawResults{{item}, {}}).upserts.size() == 1);
   auto first = [&](const std::string& item) {
-    auto out = EntityMapper::map(config.resources[0], RawResults{{item}, {}});
+    auto out = EntityMapper::map(native_only.resources[0], RawResults{{item}, {}});
     rapidjson::Document entity;
     entity.Parse(out.upserts[0].json.c_str());
     return ocean::to_json(entity["properties"]["native0"]);
