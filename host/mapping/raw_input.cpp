@@ -1,7 +1,10 @@
 #include "mapping/raw_input.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <rapidjson/error/en.h>
@@ -49,162 +52,71 @@ const InputShape* InputShape::child(std::string_view key) const {
 
 namespace {
 
-// A RapidJSON SAX handler building jv values for the parts of the document a shape keeps.
-class ProjectingHandler
-    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ProjectingHandler> {
- public:
-  // `shape`: nullptr keeps the whole document.
-  explicit ProjectingHandler(const InputShape* shape) : next_shape_(shape) {}
-  ~ProjectingHandler() {
-    for (auto& frame : stack_) {
-      jv_free(frame.value);
-      if (frame.has_key) jv_free(frame.key);
-    }
-    if (has_result_) jv_free(result_);
-  }
+// nullptr for a shape that keeps everything.
+const InputShape* cut(const InputShape* shape) {
+  return shape && !shape->is_whole() ? shape : nullptr;
+}
 
-  jv take_result() {
-    has_result_ = false;
-    return result_;
-  }
-
-  bool Null() {
-    return scalar([] { return jv_null(); });
-  }
-  bool Bool(bool b) {
-    return scalar([b] { return jv_bool(b); });
-  }
-  bool Int(int i) { return number(i); }
-  bool Uint(unsigned u) { return number(u); }
-  bool Int64(int64_t i) { return number(static_cast<double>(i)); }
-  bool Uint64(uint64_t u) { return number(static_cast<double>(u)); }
-  bool Double(double d) { return number(d); }
-  bool String(const char* s, rapidjson::SizeType n, bool) {
-    return scalar([s, n] { return jv_string_sized(s, static_cast<int>(n)); });
-  }
-
-  bool StartObject() { return start(true); }
-  bool StartArray() { return start(false); }
-  bool EndObject(rapidjson::SizeType) { return end(); }
-  bool EndArray(rapidjson::SizeType) { return end(); }
-
-  bool Key(const char* s, rapidjson::SizeType n, bool) {
-    if (skipping_) return true;
-    Frame& frame = stack_.back();
-    if (!frame.shape) {
-      next_shape_ = nullptr;
-    } else if (frame.shape->each()) {
-      next_shape_ = cut(frame.shape->each());
-    } else {
-      next_shape_ = frame.shape->child(std::string_view(s, n));
-      if (!next_shape_) {
-        skip_next_ = true;
-        return true;
+// The parts of `value` (consumed) that `shape` keeps, by the rules FastReader::convert follows.
+jv cut_to(jv value, const InputShape* shape) {
+  if (!shape) return value;
+  jv_kind kind = jv_get_kind(value);
+  if (kind == JV_KIND_OBJECT) {
+    jv out = jv_object();
+    const InputShape* each = cut(shape->each());
+    jv_object_foreach(value, key, field) {
+      const InputShape* below = each;
+      if (!shape->each()) {
+        below = shape->child(std::string_view(
+            jv_string_value(key), static_cast<size_t>(jv_string_length_bytes(jv_copy(key)))));
+        if (!below) {
+          jv_free(key);
+          jv_free(field);
+          continue;
+        }
+        below = cut(below);
       }
-      next_shape_ = cut(next_shape_);
+      out = jv_object_set(out, key, cut_to(field, below));
     }
-    frame.key = jv_string_sized(s, static_cast<int>(n));
-    frame.has_key = true;
-    return true;
+    jv_free(value);
+    return out;
   }
+  // An array is cut only through `[]`; read by name it is kept whole, as is any other value.
+  if (kind != JV_KIND_ARRAY || !shape->each()) return value;
+  const InputShape* each = cut(shape->each());
+  jv out = jv_array();
+  jv_array_foreach(value, i, element) out = jv_array_append(out, cut_to(element, each));
+  jv_free(value);
+  return out;
+}
 
- private:
-  struct Frame {
-    jv value;
-    const InputShape* shape;  // nullptr: keep all of it
-    jv key;
-    bool has_key = false;
-    bool object = false;
-  };
-
-  // nullptr for a shape that keeps everything.
-  static const InputShape* cut(const InputShape* shape) {
-    return shape && !shape->is_whole() ? shape : nullptr;
-  }
-
-  // The shape of an array's next element.
-  void next_element() {
-    if (!stack_.empty() && !stack_.back().object)
-      next_shape_ = stack_.back().shape ? cut(stack_.back().shape->each()) : nullptr;
-  }
-
-  bool number(double d) {
-    return scalar([d] { return jv_number(d); });
-  }
-
-  template <class Make>
-  bool scalar(Make make) {
-    if (skipping_) return true;
-    if (skip_next_) {
-      skip_next_ = false;
-      return true;
-    }
-    return place(make());
-  }
-
-  bool start(bool object) {
-    if (++depth_ > kMaxInputDepth) return false;
-    if (skipping_) {
-      ++skipping_;
-      return true;
-    }
-    if (skip_next_) {
-      skip_next_ = false;
-      skipping_ = 1;
-      return true;
-    }
-    next_element();
-    const InputShape* shape = cut(next_shape_);
-    // An object is cut by name or through `[]`, an array only through `[]`; a container of the
-    // other kind than its shape expects is kept whole.
-    if (shape && !object && !shape->each()) shape = nullptr;
-    stack_.push_back(Frame{object ? jv_object() : jv_array(), shape, jv_null(), false, object});
-    next_shape_ = nullptr;
-    return true;
-  }
-
-  bool end() {
-    --depth_;
-    if (skipping_) {
-      --skipping_;
-      return true;
-    }
-    Frame frame = stack_.back();
-    stack_.pop_back();
-    return place(frame.value);
-  }
-
-  // Puts a finished value into its parent, or makes it the result.
-  bool place(jv value) {
-    if (stack_.empty()) {
-      result_ = value;
-      has_result_ = true;
-      return true;
-    }
-    Frame& parent = stack_.back();
-    if (parent.has_key) {
-      parent.value = jv_object_set(parent.value, parent.key, value);
-      parent.has_key = false;
-    } else {
-      parent.value = jv_array_append(parent.value, value);
-    }
-    return true;
-  }
-
-  std::vector<Frame> stack_;
-  const InputShape* next_shape_;  // for the next value started
-  bool skip_next_ = false;
-  int skipping_ = 0;  // depth inside a skipped container
-  int depth_ = 0;
-  jv result_ = jv_null();
-  bool has_result_ = false;
+// Counts nesting for RapidJSON's check of a text simdjson refused: no deeper than jq's limit.
+struct DepthLimit : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, DepthLimit> {
+  int depth = 0;
+  bool StartObject() { return ++depth <= kMaxInputDepth; }
+  bool StartArray() { return ++depth <= kMaxInputDepth; }
+  bool EndObject(rapidjson::SizeType) { return --depth >= 0; }
+  bool EndArray(rapidjson::SizeType) { return --depth >= 0; }
 };
 
+// Whether RapidJSON reads `text` (which holds no NUL) as one JSON value nesting at most
+// kMaxInputDepth levels; the reason when not. Its encoding check is off: invalid UTF-8 is jq's to
+// replace.
+std::optional<std::string> json_error(std::string_view text) {
+  thread_local std::string scratch;
+  InsituCopy copy(scratch, text, 1u << 20);
+  rapidjson::InsituStringStream stream(copy.data());
+  rapidjson::Reader reader;
+  DepthLimit limit;
+  auto result =
+      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag>(stream, limit);
+  if (!result.IsError()) return std::nullopt;
+  if (result.Code() == rapidjson::kParseErrorTermination) return "nested deeper than 256 levels";
+  return rapidjson::GetParseError_En(result.Code());
+}
+
 // simdjson's DOM parser: it validates the whole text (structure, UTF-8, numbers, strings and the
-// depth limit) at several GB/s, which leaves a walk over only the parts the shape keeps. It refuses
-// a little more than jq's parser accepts (invalid UTF-8, which jq replaces with U+FFFD; integers
-// beyond 64 bits and numbers beyond a double's range, which jq rounds), so every text it refuses
-// is read again by the RapidJSON handler above, which reads those as jq does and names the error.
+// depth limit) at over 1 GB/s, which leaves a walk over only the parts the shape keeps.
 class FastReader {
  public:
   // false when simdjson refused the text.
@@ -216,10 +128,6 @@ class FastReader {
   }
 
  private:
-  static const InputShape* cut(const InputShape* shape) {
-    return shape && !shape->is_whole() ? shape : nullptr;
-  }
-
   // Bounded by kMaxInputDepth, which the parser enforced on the whole text.
   static jv convert(simdjson::dom::element element, const InputShape* shape) {
     using Type = simdjson::dom::element_type;
@@ -275,33 +183,25 @@ class FastReader {
   SimdParser parser_{kMaxInputDepth, 1u << 20};
 };
 
-jv read_exactly(std::string_view text, const InputShape* shape) {
-  ProjectingHandler handler(shape);
-  thread_local std::string buffer;
-  InsituCopy copy(buffer, text, 1u << 20);
-  rapidjson::InsituStringStream stream(copy.data());
-  rapidjson::Reader reader;
-  // The recursive reader (≈ 15 % faster here than the iterative one) is safe: the handler stops
-  // the parse past kMaxInputDepth levels, skipped ones included, so the recursion stays shallow.
-  auto result = reader.Parse<rapidjson::kParseInsituFlag | rapidjson::kParseFullPrecisionFlag>(
-      stream, handler);
-  if (result.IsError())
-    return jv_invalid_with_msg(jv_string(rapidjson::GetParseError_En(result.Code())));
-  return handler.take_result();
-}
-
 }  // namespace
 
 jv parse_input(std::string_view text, const InputShape& shape) {
   const InputShape* kept = shape.is_whole() ? nullptr : &shape;
   thread_local FastReader fast;
   jv out;
-  // simdjson refuses a raw NUL wherever it is, as JSON does.
   if (fast.read(text, kept, out)) return out;
-  // The in-situ stream of the exact reader would stop at a NUL instead.
+  // simdjson also refuses some JSON: invalid UTF-8, integers beyond 64 bits. RapidJSON decides
+  // whether the text is JSON at all (it also refuses jq 1.6's leniencies: NaN, 01, 1e400), then
+  // jq's own parser reads it, so invalid UTF-8 becomes U+FFFD and big numbers round as in jq. jq's
+  // parser is not given malformed text: it leaks on some of it. Texts simdjson refuses are rare,
+  // so building the whole document before the cut does not matter.
   if (text.find('\0') != std::string_view::npos)
     return jv_invalid_with_msg(jv_string("NUL byte in JSON text"));
-  return read_exactly(text, kept);
+  if (text.size() > static_cast<size_t>(INT_MAX))
+    return jv_invalid_with_msg(jv_string("JSON text too large"));
+  if (auto error = json_error(text)) return jv_invalid_with_msg(jv_string(error->c_str()));
+  jv whole = jv_parse_sized(text.data(), static_cast<int>(text.size()));
+  return jv_is_valid(whole) ? cut_to(whole, kept) : whole;
 }
 
 }  // namespace oceand

@@ -41,9 +41,11 @@ class InputShape {
 // jq's nesting limit for parsed documents, which the mapper keeps.
 constexpr int kMaxInputDepth = 256;
 
-// Parses the raw result `text` straight into a jq value holding only what `shape` reads: no
-// document is built for the parts it skips. Invalid (with a message) when `text` is not one JSON
-// value or nests deeper than kMaxInputDepth. Duplicate keys: the last wins, as in jq.
+// Parses the raw result `text` into a jq value holding only what `shape` reads: no jq value is
+// built for the parts it skips. A text simdjson refuses is read whole by jq's own parser, so what
+// jq reads is read (invalid UTF-8, numbers beyond 64 bits or a double, jq's leniencies). Invalid
+// (with a message) when `text` is not one JSON value for jq either, holds a raw NUL or nests deeper
+// than kMaxInputDepth. Duplicate keys: the last wins, as in jq.
 jv parse_input(std::string_view text, const InputShape& shape);
 
 }  // namespace oceand

@@ -3,14 +3,13 @@
 #include <random>
 #include <string>
 
-#include <rapidjson/encodings.h>
-#include <rapidjson/memorystream.h>
-#include <rapidjson/reader.h>
-
 #include "http/body_check.hpp"
+#include "support/rapidjson_oracle.hpp"
 #include "support/test_host.hpp"
 
 using namespace oceand;
+using oceand::test::rapidjson_object;
+using oceand::test::rapidjson_valid_utf8;
 
 TEST_CASE("is_json_object") {
   CHECK(is_json_object("{}"));
@@ -29,19 +28,6 @@ TEST_CASE("is_json_object") {
        std::filesystem::directory_iterator(std::string(OCEAN_CORPORA_DIR) + "/github"))
     CHECK(is_json_object(oceand::test::read_file(entry.path())));
 }
-
-namespace {
-// RapidJSON's byte-at-a-time validator, the check is_valid_utf8 replaced, as the oracle.
-bool rapidjson_valid_utf8(const std::string& text) {
-  rapidjson::MemoryStream in(text.data(), text.size());
-  struct Sink {
-    void Put(char) {}
-  } sink;
-  while (in.Tell() < text.size())
-    if (!rapidjson::UTF8<>::Validate(in, sink)) return false;
-  return true;
-}
-}  // namespace
 
 TEST_CASE("is_valid_utf8 agrees with RapidJSON's validator") {
   CHECK(is_valid_utf8(""));
@@ -76,23 +62,6 @@ TEST_CASE("is_json_object refuses NUL and text after the object") {
   CHECK_FALSE(is_json_object(std::string("{\"a\":\"\0\"}", 8)));
   CHECK(is_json_object("{\"a\":\"\\u0000\"}"));  // an escaped NUL is fine
 }
-
-namespace {
-// The check without simdjson's fast path: RapidJSON's iterative reader validating UTF-8 itself,
-// after the same first-character and NUL rules.
-bool rapidjson_object(const std::string& text) {
-  size_t i = text.find_first_not_of(" \t\r\n");
-  if (i == std::string::npos || text[i] != '{' || text.find('\0') != std::string::npos)
-    return false;
-  rapidjson::StringStream in(text.c_str());
-  rapidjson::Reader reader;
-  rapidjson::BaseReaderHandler<> ignore;
-  return !reader
-              .Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(in,
-                                                                                             ignore)
-              .IsError();
-}
-}  // namespace
 
 TEST_CASE("is_json_object's fast path answers as RapidJSON alone does") {
   const std::vector<std::string> texts = {
