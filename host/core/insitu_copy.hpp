@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include <rapidjson/reader.h>
+
 namespace oceand {
 
 // A NUL-terminated copy of JSON text in a reused per-thread buffer, for RapidJSON's in-situ parse:
@@ -31,5 +33,17 @@ class InsituCopy {
   std::string& buffer_;
   size_t keep_bytes_;
 };
+
+// One iterative (no recursion, whatever the nesting), in-situ RapidJSON SAX pass of `text`, which
+// must hold no NUL, into `handler`, over a per-thread copy kept up to 1 MiB.
+template <class Handler>
+rapidjson::ParseResult parse_insitu(std::string_view text, Handler& handler) {
+  thread_local std::string scratch;
+  InsituCopy copy(scratch, text, 1u << 20);
+  rapidjson::InsituStringStream stream(copy.data());
+  rapidjson::Reader reader;
+  return reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag>(stream,
+                                                                                    handler);
+}
 
 }  // namespace oceand

@@ -103,14 +103,8 @@ bool is_json_object(std::string_view text) {
   // ingress CPU (docs/benchmarks.md); is_valid_utf8 does the same job with an ASCII fast path.
   // NUL is never valid in JSON text; refusing it here also keeps the NUL-terminated copy honest.
   if (!is_valid_utf8(text) || text.find('\0', i) != std::string_view::npos) return false;
-  thread_local std::string scratch;
-  InsituCopy copy(scratch, text, 1u << 20);
-  rapidjson::InsituStringStream stream(copy.data());
-  rapidjson::Reader reader;
   FirstTokenHandler handler;
-  auto result =
-      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag>(stream, handler);
-  return !result.IsError() && handler.object;
+  return !parse_insitu(text, handler).IsError() && handler.object;
 }
 
 std::optional<std::string> url_decode(std::string_view text) {

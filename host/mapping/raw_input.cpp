@@ -103,13 +103,8 @@ struct DepthLimit : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, DepthLimit> 
 // kMaxInputDepth levels; the reason when not. Its encoding check is off: invalid UTF-8 is jq's to
 // replace.
 std::optional<std::string> json_error(std::string_view text) {
-  thread_local std::string scratch;
-  InsituCopy copy(scratch, text, 1u << 20);
-  rapidjson::InsituStringStream stream(copy.data());
-  rapidjson::Reader reader;
   DepthLimit limit;
-  auto result =
-      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag>(stream, limit);
+  auto result = parse_insitu(text, limit);
   if (!result.IsError()) return std::nullopt;
   if (result.Code() == rapidjson::kParseErrorTermination) return "nested deeper than 256 levels";
   return rapidjson::GetParseError_En(result.Code());
