@@ -7,62 +7,30 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
-#include <algorithm>
 #include <memory>
 
 #include "app/host.hpp"
+#include "core/log.hpp"
 #include "http/admin_handler.hpp"
 #include "http/entities_handler.hpp"
+#include "http/http_connection.hpp"
 #include "http/ingress_handler.hpp"
 
 namespace oceand {
 
 namespace {
 
-// Runs a handler, then makes sure the connection can carry the next request: a body the handler
-// did not read (a 404, a 405, a refusal before reading) would otherwise be parsed as the start of
-// the next request on the kept-alive connection. Small leftovers are read and dropped; a large one
-// closes the connection instead of being read.
-class ConnectionKeeper : public Poco::Net::HTTPRequestHandler {
- public:
-  ConnectionKeeper(Poco::Net::HTTPRequestHandler* inner, size_t max_body_bytes)
-      : inner_(inner), max_body_bytes_(max_body_bytes) {}
-  void handleRequest(Poco::Net::HTTPServerRequest& request,
-                     Poco::Net::HTTPServerResponse& response) override {
-    inner_->handleRequest(request, response);
-    if (!response.getKeepAlive()) return;
-    if (!request.hasContentLength() && !request.getChunkedTransferEncoding()) return;
-    std::istream& in = request.stream();
-    char scratch[4096];
-    std::streamsize left = static_cast<std::streamsize>(max_body_bytes_);
-    while (left > 0) {
-      in.read(scratch, std::min<std::streamsize>(sizeof scratch, left));
-      std::streamsize got = in.gcount();
-      if (got <= 0) break;
-      left -= got;
-    }
-    if (left == 0 && in.peek() != std::char_traits<char>::eof()) response.setKeepAlive(false);
-  }
-
- private:
-  std::unique_ptr<Poco::Net::HTTPRequestHandler> inner_;
-  size_t max_body_bytes_;
-};
-
 class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
   explicit HandlerFactory(Host& host) : host_(host) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest& request) override {
-    if (request.getURI().rfind("/integration/", 0) == 0)
-      return new ConnectionKeeper(new IngressHandler(host_), limit());
-    if (request.getURI().rfind("/api/", 0) == 0)
-      return new ConnectionKeeper(new EntitiesHandler(host_), limit());
-    return new ConnectionKeeper(new AdminHandler(host_), limit());
+    if (request.getURI().rfind("/integration/", 0) == 0) return new IngressHandler(host_);
+    if (request.getURI().rfind("/api/", 0) == 0) return new EntitiesHandler(host_);
+    return new AdminHandler(host_);
   }
 
  private:
-  size_t limit() const { return host_.config().server.max_body_bytes; }
   Host& host_;
 };
 }  // namespace
@@ -72,14 +40,22 @@ HttpServer::HttpServer(Host& host) {
   Poco::Net::ServerSocket socket;
   socket.bind(Poco::Net::SocketAddress(cfg.host, static_cast<Poco::UInt16>(cfg.port)), true, false);
   socket.listen(cfg.max_queued_connections);
-  auto* params = new Poco::Net::HTTPServerParams();
+  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams();
   params->setMaxThreads(cfg.threads);
   params->setMaxQueued(cfg.max_queued_connections);
   params->setKeepAlive(true);
-  params->setMaxKeepAliveRequests(0);
   params->setKeepAliveTimeout(Poco::Timespan(15, 0));
   params->setTimeout(Poco::Timespan(30, 0));
-  server_ = std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(host), socket, params);
+  // An idle dispatcher thread notices a stop only when its wait ends.
+  params->setThreadIdleTime(Poco::Timespan(1, 0));
+  ConnectionLimits limits;
+  limits.max_body_bytes = cfg.max_body_bytes;
+  // A pool of our own: Poco's default pool stops at 16 threads, and every kept-alive connection
+  // holds one.
+  pool_ = std::make_unique<Poco::ThreadPool>("http", 1, cfg.threads, 60);
+  server_ = std::make_unique<Poco::Net::TCPServer>(
+      new HttpConnectionFactory(new HandlerFactory(host), params, registry_, limits), *pool_,
+      socket, params);
 }
 
 HttpServer::~HttpServer() {
@@ -91,11 +67,22 @@ void HttpServer::start() {
 }
 
 void HttpServer::stop() {
-  if (server_) server_->stopAll(true);
+  if (stopped_ || !server_) return;
+  stopped_ = true;
+  server_->stop();
+  if (registry_.close_all(std::chrono::seconds(2))) {
+    pool_->joinAll();
+    return;
+  }
+  // A handler that does not return (a plugin's direct route stuck in a call) keeps its thread;
+  // the pool is left behind rather than destroyed under it.
+  LOG_WARN("http") << "connections still running after the shutdown grace; leaving their threads";
+  (void)pool_.release();
+  (void)server_.release();
 }
 
 uint16_t HttpServer::port() const {
-  return server_->port();
+  return server_ ? server_->port() : 0;
 }
 
 }  // namespace oceand

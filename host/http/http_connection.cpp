@@ -1,0 +1,206 @@
+#include "http/http_connection.hpp"
+
+#include <memory>
+
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/NetException.h>
+
+#include "core/log.hpp"
+#include "core/text.hpp"
+#include "http/outbound_response.hpp"
+#include "http/responses.hpp"
+#include "http/socket_reader.hpp"
+
+namespace oceand {
+
+namespace {
+
+// An answer the connection gives itself, before or instead of a handler; it closes the connection.
+void refuse(Poco::Net::StreamSocket& socket, int status, std::string_view message) {
+  OutboundResponse response(socket);
+  response.setVersion(Poco::Net::HTTPMessage::HTTP_1_1);
+  response.set("Date", http_date_now());
+  response.setKeepAlive(false);
+  send_error(response, status, message);
+}
+
+// Closing a socket whose receive queue still holds bytes makes the kernel send a reset, which can
+// destroy the answer just sent before the client reads it (RFC 9112 section 9.6). So: half-close,
+// then read and drop what the client still sends, bounded in time and bytes.
+void close_gracefully(Poco::Net::StreamSocket& socket) {
+  try {
+    socket.shutdownSend();
+    socket.setReceiveTimeout(Poco::Timespan(2, 0));
+    char scratch[16384];
+    size_t dropped = 0;
+    while (dropped < 1024 * 1024) {
+      int n = socket.receiveBytes(scratch, sizeof scratch);
+      if (n <= 0) break;
+      dropped += static_cast<size_t>(n);
+    }
+  } catch (const Poco::Exception&) {
+    // Reset or timed out: the socket closes either way.
+  }
+}
+
+struct Framing {
+  RequestBody::Framing kind = RequestBody::Framing::none;
+  uint64_t length = 0;
+  int refusal = 0;  // non-zero: the status that refuses the request
+  const char* why = "";
+};
+
+bool parse_length(const std::string& text, uint64_t& length) {
+  std::string_view digits = trim(text);
+  if (digits.empty() || digits.size() > 18) return false;
+  length = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    length = length * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return true;
+}
+
+// RFC 9112 section 6: a request with both framings, several lengths, or a transfer coding other
+// than chunked alone could be read differently by a proxy in front of us; it is refused.
+Framing framing_of(const Poco::Net::HTTPRequest& request) {
+  Framing f;
+  std::string length_text;
+  int lengths = 0;
+  bool transfer_coding = false;
+  std::string coding;
+  for (const auto& [name, value] : request) {
+    if (Poco::icompare(name, "Content-Length") == 0) {
+      if (lengths++ > 0 && value != length_text)
+        return {RequestBody::Framing::none, 0, 400, "conflicting Content-Length headers"};
+      length_text = value;
+    } else if (Poco::icompare(name, "Transfer-Encoding") == 0) {
+      if (transfer_coding)
+        return {RequestBody::Framing::none, 0, 501, "several Transfer-Encoding headers"};
+      transfer_coding = true;
+      coding = lower(std::string(trim(value)));
+    }
+  }
+  if (transfer_coding) {
+    if (lengths > 0)
+      return {RequestBody::Framing::none, 0, 400, "both Content-Length and Transfer-Encoding"};
+    if (coding != "chunked")
+      return {RequestBody::Framing::none, 0, 501, "only the chunked transfer coding is supported"};
+    f.kind = RequestBody::Framing::chunked;
+    return f;
+  }
+  if (lengths > 0) {
+    if (!parse_length(length_text, f.length))
+      return {RequestBody::Framing::none, 0, 400, "invalid Content-Length"};
+    f.kind = f.length > 0 ? RequestBody::Framing::length : RequestBody::Framing::none;
+  }
+  return f;
+}
+
+}  // namespace
+
+HttpConnection::HttpConnection(const Poco::Net::StreamSocket& socket,
+                               Poco::Net::HTTPRequestHandlerFactory& handlers,
+                               Poco::Net::HTTPServerParams::Ptr params,
+                               ConnectionRegistry& registry, ConnectionLimits limits)
+    : Poco::Net::TCPServerConnection(socket),
+      handlers_(handlers),
+      params_(std::move(params)),
+      registry_(registry),
+      limits_(limits) {}
+
+void HttpConnection::run() {
+  auto& sock = socket();
+  if (!registry_.enter(sock)) return;
+  try {
+    sock.setReceiveTimeout(params_->getTimeout());
+    sock.setSendTimeout(params_->getTimeout());
+    sock.setNoDelay(true);
+    ConnectionInfo info{sock.peerAddress(), sock.address(), params_};
+    SocketReader reader(sock);
+    bool first = true;
+    while (!registry_.closing()) {
+      if (!reader.wait_readable(first ? params_->getTimeout() : params_->getKeepAliveTimeout()))
+        break;
+      first = false;
+      if (!serve_one(reader, info)) break;
+    }
+    close_gracefully(sock);
+  } catch (const Poco::TimeoutException&) {
+    // A client that stalls mid-request past server timeout loses its connection.
+  } catch (const Poco::Net::NetException&) {
+    // Reset or closed by the client.
+  } catch (const Poco::IOException&) {
+  } catch (const std::exception& e) {
+    LOG_WARN("http") << "connection ended: " << e.what();
+  }
+  registry_.leave(sock);
+}
+
+bool HttpConnection::serve_one(SocketReader& reader, const ConnectionInfo& info) {
+  auto& sock = socket();
+  size_t head_size = 0;
+  try {
+    head_size = reader.read_head(limits_.max_head_bytes);
+  } catch (const SocketReader::HeadTooLarge&) {
+    refuse(sock, 431,
+           "request head larger than " + std::to_string(limits_.max_head_bytes) + " bytes");
+    return false;
+  } catch (const Poco::Net::MessageException&) {
+    return false;  // the client closed mid-head: nobody to answer
+  }
+  if (head_size == 0) return false;
+
+  OutboundResponse response(sock);
+  InboundRequest request(info, response);
+  try {
+    request.parse_head(reader.buffered().substr(0, head_size));
+  } catch (const Poco::Exception& e) {
+    refuse(sock, 400, "malformed request head: " + e.message());
+    return false;
+  }
+  reader.consume(head_size);
+  const std::string& version = request.getVersion();
+  if (version != Poco::Net::HTTPMessage::HTTP_1_1 && version != Poco::Net::HTTPMessage::HTTP_1_0) {
+    refuse(sock, 505, "only HTTP versions 1.0 and 1.1 are served");
+    return false;
+  }
+  Framing framing = framing_of(request);
+  if (framing.refusal) {
+    refuse(sock, framing.refusal, framing.why);
+    return false;
+  }
+  std::function<void()> before_body;
+  if (request.getExpectContinue() && framing.kind != RequestBody::Framing::none)
+    before_body = [&response] { response.sendContinue(); };
+  request.attach_body(reader, framing.kind, framing.length, std::move(before_body));
+
+  response.setVersion(version);
+  response.set("Date", http_date_now());
+  response.setKeepAlive(params_->getKeepAlive() && request.getKeepAlive());
+  response.set_head_only(request.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD);
+  try {
+    std::unique_ptr<Poco::Net::HTTPRequestHandler> handler(handlers_.createRequestHandler(request));
+    if (handler) handler->handleRequest(request, response);
+  } catch (const Poco::Net::NetException&) {
+    throw;  // the socket broke: nobody to answer
+  } catch (const Poco::TimeoutException&) {
+    throw;
+  } catch (const std::exception& e) {
+    LOG_ERROR("http") << request.getMethod() << " " << request.getURI() << ": " << e.what();
+    if (!response.sent()) refuse(sock, 500, "internal error");
+    return false;
+  }
+  if (!response.sent()) {
+    LOG_ERROR("http") << request.getMethod() << " " << request.getURI() << ": no answer given";
+    refuse(sock, 500, "internal error: no answer given");
+    return false;
+  }
+  response.finish();
+  if (!response.getKeepAlive()) return false;
+  // A body the handler did not read (a 404, a refusal before reading) must not be parsed as the
+  // next request: small leftovers are read and dropped, a large one closes the connection.
+  return request.body()->discard_rest(limits_.max_body_bytes);
+}
+
+}  // namespace oceand

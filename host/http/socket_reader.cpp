@@ -1,0 +1,88 @@
+#include "http/socket_reader.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <Poco/Net/NetException.h>
+
+namespace oceand {
+
+SocketReader::SocketReader(Poco::Net::StreamSocket& socket) : socket_(socket), buffer_(kCapacity) {}
+
+bool SocketReader::wait_readable(Poco::Timespan timeout) {
+  if (begin_ < end_) return true;
+  // One poll(2): Poco 1.11's Socket::poll builds and closes an epoll instance for every wait,
+  // which cost four system calls per kept-alive request.
+  pollfd fd{socket_.impl()->sockfd(), POLLIN, 0};
+  const int ms = static_cast<int>(timeout.totalMilliseconds());
+  for (;;) {
+    int rc = ::poll(&fd, 1, ms);
+    if (rc >= 0) return rc > 0;
+    if (errno != EINTR) return false;
+  }
+}
+
+size_t SocketReader::fill() {
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+  } else if (end_ == buffer_.size() && begin_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (end_ == buffer_.size()) return 0;
+  int n = socket_.receiveBytes(buffer_.data() + end_, static_cast<int>(buffer_.size() - end_));
+  if (n <= 0) return 0;
+  end_ += static_cast<size_t>(n);
+  return static_cast<size_t>(n);
+}
+
+size_t SocketReader::read_head(size_t limit) {
+  size_t scanned = 0;
+  for (;;) {
+    while (begin_ < end_ && (buffer_[begin_] == '\r' || buffer_[begin_] == '\n')) ++begin_;
+    std::string_view data = buffered();
+    // A head ends at an empty line; Poco's parser, like most, also takes bare LF line ends.
+    for (size_t i = scanned; i < data.size(); ++i) {
+      if (data[i] != '\n') continue;
+      if (i + 1 < data.size() && data[i + 1] == '\n') return i + 2;
+      if (i + 2 < data.size() && data[i + 1] == '\r' && data[i + 2] == '\n') return i + 3;
+    }
+    scanned = data.size() >= 2 ? data.size() - 2 : 0;
+    if (data.size() >= limit) throw HeadTooLarge{};
+    if (begin_ > 0 && end_ == buffer_.size()) {
+      std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (fill() == 0) {
+      if (data.empty()) return 0;
+      throw Poco::Net::MessageException("connection closed in the middle of a request head");
+    }
+  }
+}
+
+size_t SocketReader::read_some(char* destination, size_t n) {
+  if (n == 0) return 0;
+  if (begin_ < end_) {
+    size_t take = std::min(n, end_ - begin_);
+    std::memcpy(destination, buffer_.data() + begin_, take);
+    begin_ += take;
+    return take;
+  }
+  if (n < 4096) {
+    if (fill() == 0) return 0;
+    return read_some(destination, n);
+  }
+  int got = socket_.receiveBytes(destination, static_cast<int>(std::min<size_t>(n, 1 << 30)));
+  return got > 0 ? static_cast<size_t>(got) : 0;
+}
+
+int SocketReader::get() {
+  if (begin_ == end_ && fill() == 0) return -1;
+  return static_cast<unsigned char>(buffer_[begin_++]);
+}
+
+}  // namespace oceand

@@ -1,0 +1,209 @@
+// The HTTP connection layer (host/http/http_connection.cpp) against raw sockets: what a client
+// can send on one connection, and what the server answers and when it closes.
+#include <doctest/doctest.h>
+
+#include <future>
+#include <set>
+
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+
+#include "core/text.hpp"
+#include "support/test_host.hpp"
+
+using namespace oceand;
+using namespace oceand::test;
+
+namespace {
+
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) : socket_(Poco::Net::SocketAddress("127.0.0.1", port)) {
+    socket_.setReceiveTimeout(Poco::Timespan(10, 0));
+  }
+  void send(const std::string& bytes) {
+    size_t done = 0;
+    while (done < bytes.size())
+      done += static_cast<size_t>(
+          socket_.sendBytes(bytes.data() + done, static_cast<int>(bytes.size() - done)));
+  }
+  // Everything the server sends until it closes the connection.
+  std::string read_to_close() {
+    std::string out;
+    char buffer[16384];
+    for (;;) {
+      int n = socket_.receiveBytes(buffer, sizeof buffer);
+      if (n <= 0) return out;
+      out.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  // Reads until `text` has arrived.
+  std::string read_until(const std::string& text) {
+    std::string out;
+    char c;
+    while (out.find(text) == std::string::npos) {
+      if (socket_.receiveBytes(&c, 1) <= 0) break;
+      out.push_back(c);
+    }
+    return out;
+  }
+  Poco::Net::StreamSocket& socket() { return socket_; }
+
+ private:
+  Poco::Net::StreamSocket socket_;
+};
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+std::string post(const std::string& body, const std::string& extra = "") {
+  return "POST /integration/scripted/webhook HTTP/1.1\r\nHost: t\r\nContent-Type: "
+         "application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
+}
+
+const std::string kHealthAndClose = "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+
+}  // namespace
+
+TEST_CASE("pipelined requests on one connection are answered in order") {
+  TestHost t({"scripted"});
+  RawClient client(t.host().port());
+  client.send(post(R"({"id": 1})") + post(R"({"id": 2})") + "\r\n" + kHealthAndClose);
+  std::string answers = client.read_to_close();
+  CHECK(count(answers, "HTTP/1.1 200 OK\r\n") == 3);
+  CHECK(lower(answers).rfind("connection: close") != std::string::npos);
+  REQUIRE(t.wait_processed(2));
+  auto entries = t.sink().entries();
+  REQUIRE(entries.size() == 2);
+  std::set<std::string> bodies{entries[0].updated.at(0), entries[1].updated.at(0)};
+  CHECK(bodies == std::set<std::string>{R"({"id":1})", R"({"id":2})"});
+}
+
+TEST_CASE("a chunked body is decoded, and a malformed chunk closes the connection") {
+  TestHost t({"scripted"});
+  {
+    RawClient client(t.host().port());
+    client.send(
+        "POST /integration/scripted/webhook HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n4;ext=1\r\n{\"id\r\n6\r\n\": 42}\r\n0\r\nX-Trailer: yes\r\n\r\n" +
+        kHealthAndClose);
+    std::string answers = client.read_to_close();
+    CHECK(count(answers, "HTTP/1.1 200 OK\r\n") == 2);
+    REQUIRE(t.wait_processed(1));
+    CHECK(t.sink().entries().at(0).updated.at(0) == R"({"id":42})");
+  }
+  RawClient client(t.host().port());
+  client.send(
+      "POST /integration/scripted/webhook HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+      "chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n" +
+      kHealthAndClose);
+  std::string answers = client.read_to_close();
+  CHECK(answers.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(count(answers, "HTTP/1.1 ") == 1);  // closed: the health check behind it is not read
+}
+
+TEST_CASE("Expect: 100-continue gets 100 Continue before the body is sent") {
+  TestHost t({"scripted"});
+  RawClient client(t.host().port());
+  std::string body = R"({"id": 5})";
+  client.send(
+      "POST /integration/scripted/webhook HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+      "Connection: close\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n");
+  CHECK(client.read_until("\r\n\r\n") == "HTTP/1.1 100 Continue\r\n\r\n");
+  client.send(body);
+  CHECK(client.read_to_close().rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  REQUIRE(t.wait_processed(1));
+
+  // Refused before the body is read: no 100, and the connection closes instead of waiting for
+  // a body the client holds back.
+  RawClient refused(t.host().port());
+  refused.send(
+      "POST /integration/nothing/webhook HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+      "Content-Length: 10\r\n\r\n");
+  std::string answer = refused.read_to_close();
+  CHECK(answer.rfind("HTTP/1.1 404 Not Found\r\n", 0) == 0);
+  CHECK(answer.find("100 Continue") == std::string::npos);
+}
+
+TEST_CASE("requests that cannot be framed are refused and the connection closed") {
+  TestHost t({"scripted"});
+  struct Case {
+    std::string request;
+    std::string status;
+  };
+  std::vector<Case> cases = {
+      {"GET\r\n\r\n", "400"},
+      {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", "505"},
+      {"POST /integration/scripted/webhook HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n0\r\n\r\n",
+       "400"},
+      {"POST /integration/scripted/webhook HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "501"},
+      {"POST /integration/scripted/webhook HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: "
+       "3\r\n\r\n{}",
+       "400"},
+      {"POST /integration/scripted/webhook HTTP/1.1\r\nContent-Length: -2\r\n\r\n{}", "400"},
+      {"GET / HTTP/1.1\r\nX-Big: " + std::string(70 * 1024, 'a') + "\r\n\r\n", "431"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.request.substr(0, 80));
+    RawClient client(t.host().port());
+    client.send(c.request + kHealthAndClose);
+    std::string answer = client.read_to_close();
+    CHECK(answer.rfind("HTTP/1.1 " + c.status, 0) == 0);
+    CHECK(count(answer, "HTTP/1.1 ") == 1);
+    CHECK(answer.find("\"status\":\"error\"") != std::string::npos);
+  }
+  CHECK(t.get("/health").status == 200);
+  CHECK(t.host().metrics().value("oceand_events_received_total", {{"integration", "scripted"}}) ==
+        0);
+}
+
+TEST_CASE("a body cut short by the client is refused and loses nothing else") {
+  TestHost t({"scripted"});
+  {
+    RawClient client(t.host().port());
+    client.send(
+        "POST /integration/scripted/webhook HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{");
+    client.socket().shutdownSend();
+    std::string answer = client.read_to_close();
+    CHECK((answer.empty() || answer.rfind("HTTP/1.1 400", 0) == 0));
+  }
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 3})").status == 200);
+  REQUIRE(t.wait_processed(1));
+  CHECK(t.sink().entries().size() == 1);
+}
+
+TEST_CASE("HEAD gets the head only, and HTTP/1.0 closes after the answer") {
+  TestHost t({"scripted"});
+  RawClient head(t.host().port());
+  head.send("HEAD /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  std::string answer = head.read_to_close();
+  CHECK(answer.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(answer.find("Content-Length: ") != std::string::npos);
+  CHECK(answer.substr(answer.find("\r\n\r\n") + 4).empty());
+
+  RawClient old(t.host().port());
+  old.send("GET /health HTTP/1.0\r\n\r\n");
+  answer = old.read_to_close();  // returns only because the server closes
+  CHECK(answer.rfind("HTTP/1.0 200 OK\r\n", 0) == 0);
+  CHECK(lower(answer).find("connection: close") != std::string::npos);
+}
+
+TEST_CASE("stopping the server ends idle kept-alive connections without waiting for them") {
+  auto t = std::make_unique<TestHost>(std::vector<std::string>{"scripted"});
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 8; ++i) {
+    idle.push_back(std::make_unique<RawClient>(t->host().port()));
+    idle.back()->send("HEAD /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(idle.back()->read_until("\r\n\r\n").rfind("HTTP/1.1 200", 0) == 0);
+  }
+  // Kept alive for 15 s each: a stop that waited for them would not end within the deadline.
+  auto stopped = std::async(std::launch::async, [&] { t.reset(); });
+  CHECK(stopped.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  for (auto& client : idle) CHECK(client->read_to_close().empty());
+}
