@@ -57,6 +57,13 @@ inline std::optional<unsigned long long> get_id(const rapidjson::Value& root,
   return std::nullopt;
 }
 
+// A third-party API's answer for one object.
+struct Fetched {
+  bool gone = false;  // the API says the object does not exist (any more)
+  rapidjson::Document object;
+  std::string text;  // the answer's body, which `object` was parsed from
+};
+
 // Copies `value` into a fresh document, adding string members (Ocean's `__repository` style
 // enrichment) so the mapping can reach context the API object lacks.
 inline rapidjson::Document enriched(
@@ -71,6 +78,55 @@ inline rapidjson::Document enriched(
     doc.AddMember(rapidjson::Value(name, a), rapidjson::Value(text.c_str(), a), a);
   }
   return doc;
+}
+
+// enriched(), for a fetched object passed on as the text the API sent: the members are spliced in
+// before the closing brace, where enriched() appends them, so the mapping sees the same object
+// without a copy and a serialisation of the whole document. Empty when the object already has
+// one of the members (enriched() replaces it; the text would then hold it twice).
+inline std::optional<std::string> enriched_text(
+    const Fetched& fetched, std::initializer_list<std::pair<const char*, std::string>> extra) {
+  if (!fetched.object.IsObject()) return std::nullopt;
+  for (const auto& [name, text] : extra)
+    if (fetched.object.HasMember(name)) return std::nullopt;
+  const std::string& body = fetched.text;
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  size_t first = 0;
+  while (first < body.size() && is_space(body[first])) ++first;
+  size_t close = body.size();
+  while (close > first && is_space(body[close - 1])) --close;
+  if (close - first < 2 || body[first] != '{' || body[close - 1] != '}') return std::nullopt;
+  --close;
+  std::string members;
+  auto append_string = [&members](std::string_view text) {
+    members.push_back('"');
+    for (unsigned char c : text) {
+      if (c == '"' || c == '\\') {
+        members.push_back('\\');
+        members.push_back(static_cast<char>(c));
+      } else if (c < 0x20) {
+        static const char* hex = "0123456789abcdef";
+        members += "\\u00";
+        members.push_back(hex[c >> 4]);
+        members.push_back(hex[c & 15]);
+      } else {
+        members.push_back(static_cast<char>(c));
+      }
+    }
+    members.push_back('"');
+  };
+  for (const auto& [name, text] : extra) {
+    if (!members.empty() || fetched.object.MemberCount() > 0) members.push_back(',');
+    append_string(name);
+    members.push_back(':');
+    append_string(text);
+  }
+  std::string out;
+  out.reserve(close - first + members.size() + 1);
+  out.append(body, first, close - first);
+  out += members;
+  out.push_back('}');
+  return out;
 }
 
 // ---- Configuration
@@ -166,11 +222,6 @@ inline std::string excerpt(std::string_view body, size_t limit = 200) {
   return out;
 }
 
-struct Fetched {
-  bool gone = false;  // the API says the object does not exist (any more)
-  rapidjson::Document object;
-};
-
 // What a third-party API answer means for a live event:
 //  - 2xx with a JSON object: the fresh object;
 //  - a status in `gone_statuses` (404, ...): the object is gone, the caller deletes it;
@@ -179,7 +230,7 @@ struct Fetched {
 //  - anything else (401, a plain 403, 400, a body that is not an object): a permanent error, the
 //    event goes to the dead letters with the reason.
 template <class RateLimited>
-Fetched interpret(const ocean::http::Response& r, std::string_view what,
+Fetched interpret(ocean::http::Response r, std::string_view what,
                   std::initializer_list<int> gone_statuses, RateLimited&& rate_limited) {
   const std::string subject(what);
   if (r.status == 0) throw ocean::RetryableError(subject + ": no answer (" + r.error + ")");
@@ -187,6 +238,7 @@ Fetched interpret(const ocean::http::Response& r, std::string_view what,
     Fetched f;
     if (!ocean::parse_json(f.object, r.body) || !f.object.IsObject())
       throw std::runtime_error(subject + ": the answer is not a JSON object: " + excerpt(r.body));
+    f.text = std::move(r.body);
     return f;
   }
   for (int s : gone_statuses)

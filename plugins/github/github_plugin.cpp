@@ -134,9 +134,15 @@ class GithubProcessor : public ocean::WebhookProcessor {
     out.add_deleted(enrich(object, repo));
     return out;
   }
-  ocean::WebhookEventRawResults updated(const rapidjson::Value& object, const Repo& repo) const {
+  // A fetched object goes on as the text GitHub sent, enriched in place.
+  ocean::WebhookEventRawResults updated(const ocean_plugins::Fetched& fresh,
+                                        const Repo& repo) const {
     ocean::WebhookEventRawResults out;
-    out.add_updated(enrich(object, repo));
+    if (auto text = ocean_plugins::enriched_text(
+            fresh, {{"__repository", repo.name}, {"__organization", repo.owner}}))
+      out.add_updated_text(std::move(*text));
+    else
+      out.add_updated(enrich(fresh.object, repo));
     return out;
   }
 
@@ -175,7 +181,7 @@ class RepositoryProcessor : public GithubProcessor {
     auto fresh = api().fetch(repo.path());
     if (fresh.gone) return removed(object);
     ocean::WebhookEventRawResults out;
-    out.add_updated(fresh.object);
+    out.add_updated_text(std::move(fresh.text));
     return out;
   }
 
@@ -218,7 +224,7 @@ class PullRequestProcessor : public GithubProcessor {
     if (fresh.gone) return deleted(pr, repo);
     auto state = get_string(fresh.object, {"state"}).value_or("");
     if (!states.count(state)) return deleted(fresh.object, repo);
-    return updated(fresh.object, repo);
+    return updated(fresh, repo);
   }
 };
 
@@ -250,7 +256,7 @@ class IssueProcessor : public GithubProcessor {
     if (fresh.gone) return deleted(issue, repo);
     if (!states.count(get_string(fresh.object, {"state"}).value_or("")))
       return deleted(fresh.object, repo);
-    return updated(fresh.object, repo);
+    return updated(fresh, repo);
   }
 };
 
@@ -275,7 +281,7 @@ class ReleaseProcessor : public GithubProcessor {
     auto id = *get_id(payload, {"release", "id"});
     auto fresh = api().fetch(repo.path() + "/releases/" + std::to_string(id));
     if (fresh.gone) return deleted(release, repo);
-    return updated(fresh.object, repo);
+    return updated(fresh, repo);
   }
 };
 
@@ -301,7 +307,7 @@ class WorkflowRunProcessor : public GithubProcessor {
     auto id = *get_id(payload, {"workflow_run", "id"});
     auto fresh = api().fetch(repo.path() + "/actions/runs/" + std::to_string(id));
     if (fresh.gone) return deleted(run, repo);
-    return updated(fresh.object, repo);
+    return updated(fresh, repo);
   }
 };
 

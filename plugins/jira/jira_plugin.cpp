@@ -132,7 +132,7 @@ class JiraProcessor : public ocean::WebhookProcessor {
     if (fresh.gone)
       out.add_deleted(object);
     else
-      out.add_updated(fresh.object);
+      out.add_updated_text(std::move(fresh.text));
     return out;
   }
 };

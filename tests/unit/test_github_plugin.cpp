@@ -566,3 +566,29 @@ TEST_CASE("github and jira: the shipped oceand.yaml integrations start with no s
   CHECK(t.processed("github", "unsupported") == 1);
   CHECK(t.processed("jira", "unsupported") == 1);
 }
+
+TEST_CASE("enriched_text splices the members in as enriched() adds them, or declines") {
+  auto fetched = [](const std::string& text) {
+    ocean_plugins::Fetched f;
+    REQUIRE(ocean::parse_json(f.object, text));
+    f.text = text;
+    return f;
+  };
+  const std::initializer_list<std::pair<const char*, std::string>> extra = {
+      {"__repository", "re\"po\\\x01"}, {"__organization", "org\xc3\xa9"}};
+  for (std::string text :
+       {std::string("{}"), std::string(" \n{ }\r\n"),
+        std::string(R"({"a":1,"b":[{"c":"}"}],"d":"x\"}"})"),
+        std::string("\t{\"number\": 7, \"nested\": {\"__repository\": 1}}  "),
+        read_file(fs::path(OCEAN_CORPORA_DIR) / "github" / "pull_request__opened.payload.json")}) {
+    CAPTURE(text.substr(0, 60));
+    auto f = fetched(text);
+    auto spliced = ocean_plugins::enriched_text(f, extra);
+    REQUIRE(spliced.has_value());
+    rapidjson::Document got;
+    REQUIRE(ocean::parse_json(got, *spliced));
+    CHECK(ocean::to_json(got) == ocean::to_json(ocean_plugins::enriched(f.object, extra)));
+  }
+  CHECK_FALSE(ocean_plugins::enriched_text(fetched(R"({"__organization":"x"})"), extra));
+  CHECK_FALSE(ocean_plugins::enriched_text(fetched("[1]"), extra));
+}

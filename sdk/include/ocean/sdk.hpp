@@ -401,6 +401,15 @@ struct WebhookEventRawResults {
 
   void add_updated(const rapidjson::Value& item) { updated_raw_results.push_back(to_json(item)); }
   void add_deleted(const rapidjson::Value& item) { deleted_raw_results.push_back(to_json(item)); }
+  // The same, for an object the plugin already holds as JSON text (an API answer as received):
+  // no parse-and-serialise round trip. The host parses it; text that is not one JSON object fails
+  // the event as a malformed result.
+  void add_updated_text(std::string object_json) {
+    updated_raw_results.push_back(std::move(object_json));
+  }
+  void add_deleted_text(std::string object_json) {
+    deleted_raw_results.push_back(std::move(object_json));
+  }
 };
 
 // ----------------------------------------------------------------------------------------------
