@@ -21,4 +21,12 @@ inline std::string_view trim(std::string_view s) {
   return s;
 }
 
+// The value of one hexadecimal digit, or -1.
+inline int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace oceand

@@ -7,6 +7,7 @@
 
 #include "core/insitu_copy.hpp"
 #include "core/simd_parser.hpp"
+#include "core/text.hpp"
 
 namespace oceand {
 
@@ -31,13 +32,6 @@ struct FirstTokenHandler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, First
     return true;
   }
 };
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 }  // namespace
 
 bool is_valid_utf8(std::string_view text) {

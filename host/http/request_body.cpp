@@ -5,18 +5,13 @@
 
 #include <Poco/Exception.h>
 
+#include "core/text.hpp"
+
 namespace oceand {
 
 namespace {
 constexpr size_t kChunkLineLimit = 4096;
 constexpr size_t kTrailerLimit = 16 * 1024;
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 }  // namespace
 
 RequestBody::RequestBody(SocketReader& reader, Framing framing, uint64_t length,
