@@ -3,6 +3,7 @@
 // may crash, leak, hang or read past what was sent; each answer must be a well-formed status line.
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -47,7 +48,8 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
 struct Fixture {
   Poco::Net::ServerSocket listener{Poco::Net::SocketAddress("127.0.0.1", 0)};
   Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams();
-  oceand::ConnectionRegistry registry;
+  std::shared_ptr<oceand::ConnectionRegistry> registry =
+      std::make_shared<oceand::ConnectionRegistry>();
   Factory factory;
   Fixture() {
     params->setTimeout(Poco::Timespan(2, 0));

@@ -1,9 +1,15 @@
 #include "http/http_connection.hpp"
 
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstring>
 #include <memory>
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/NetException.h>
+#include <Poco/String.h>
 
 #include "core/log.hpp"
 #include "core/text.hpp"
@@ -30,17 +36,58 @@ void refuse(Poco::Net::StreamSocket& socket, int status, std::string_view messag
 void close_gracefully(Poco::Net::StreamSocket& socket) {
   try {
     socket.shutdownSend();
-    socket.setReceiveTimeout(Poco::Timespan(2, 0));
-    char scratch[16384];
-    size_t dropped = 0;
-    while (dropped < 1024 * 1024) {
-      int n = socket.receiveBytes(scratch, sizeof scratch);
-      if (n <= 0) break;
-      dropped += static_cast<size_t>(n);
-    }
   } catch (const Poco::Exception&) {
-    // Reset or timed out: the socket closes either way.
+    return;  // reset already: the socket closes either way
   }
+  const int fd = socket.impl()->sockfd();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  char scratch[16384];
+  size_t dropped = 0;
+  while (dropped < 1024 * 1024) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd readable{fd, POLLIN, 0};
+    if (::poll(&readable, 1, static_cast<int>(left.count())) <= 0) break;
+    ssize_t n = ::recv(fd, scratch, sizeof scratch, MSG_DONTWAIT);
+    if (n <= 0) break;
+    dropped += static_cast<size_t>(n);
+  }
+}
+
+// What Poco's header parser would read differently from a proxy in front of us (RFC 9112 §2.2,
+// §5.1, §5.2): a bare CR (Poco ends the header section there), a NUL, a folded line, a line
+// without a colon, a field name with blanks or separators (Poco keeps "Content-Length " as
+// another name), and an encoded word in a framing header (Poco decodes "=?UTF-8?B?NQ==?=" to 5).
+// Empty when the head is clean.
+std::string head_problem(std::string_view head) {
+  for (size_t i = 0; i < head.size(); ++i) {
+    if (head[i] == '\0') return "a NUL in the request head";
+    if (head[i] == '\r' && (i + 1 == head.size() || head[i + 1] != '\n'))
+      return "a bare CR in the request head";
+  }
+  size_t at = head.find('\n');
+  while (at != std::string_view::npos && at + 1 < head.size()) {
+    size_t end = head.find('\n', at + 1);
+    std::string_view line = head.substr(at + 1, end == std::string_view::npos ? end : end - at - 1);
+    at = end;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;  // the end of the head
+    if (line.front() == ' ' || line.front() == '\t') return "a folded header line";
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return "a header line without a colon";
+    std::string_view name = line.substr(0, colon);
+    if (name.empty()) return "an empty header name";
+    for (unsigned char c : name)
+      if (c <= 0x20 || c >= 0x7f || std::strchr("()<>@,;:\\\"/[]?={}", c))
+        return "an invalid header name";
+    std::string_view value = line.substr(colon + 1);
+    if ((Poco::icompare(std::string(name), "Content-Length") == 0 ||
+         Poco::icompare(std::string(name), "Transfer-Encoding") == 0) &&
+        value.find("=?") != std::string_view::npos)
+      return "an encoded framing header";
+  }
+  return {};
 }
 
 struct Framing {
@@ -82,6 +129,8 @@ Framing framing_of(const Poco::Net::HTTPRequest& request) {
     }
   }
   if (transfer_coding) {
+    if (request.getVersion() == Poco::Net::HTTPMessage::HTTP_1_0)
+      return {RequestBody::Framing::none, 0, 400, "Transfer-Encoding in an HTTP/1.0 request"};
     if (lengths > 0)
       return {RequestBody::Framing::none, 0, 400, "both Content-Length and Transfer-Encoding"};
     if (coding != "chunked")
@@ -102,39 +151,48 @@ Framing framing_of(const Poco::Net::HTTPRequest& request) {
 HttpConnection::HttpConnection(const Poco::Net::StreamSocket& socket,
                                Poco::Net::HTTPRequestHandlerFactory& handlers,
                                Poco::Net::HTTPServerParams::Ptr params,
-                               ConnectionRegistry& registry, ConnectionLimits limits)
+                               std::shared_ptr<ConnectionRegistry> registry,
+                               ConnectionLimits limits)
     : Poco::Net::TCPServerConnection(socket),
       handlers_(handlers),
       params_(std::move(params)),
-      registry_(registry),
+      registry_(std::move(registry)),
       limits_(limits) {}
 
 void HttpConnection::run() {
   auto& sock = socket();
-  if (!registry_.enter(sock)) return;
+  if (!registry_->enter(sock)) return;
+  struct Leave {
+    ConnectionRegistry& registry;
+    Poco::Net::StreamSocket& socket;
+    ~Leave() { registry.leave(socket); }
+  } leave{*registry_, sock};
   try {
     sock.setReceiveTimeout(params_->getTimeout());
     sock.setSendTimeout(params_->getTimeout());
     sock.setNoDelay(true);
     ConnectionInfo info{sock.peerAddress(), sock.address(), params_};
-    SocketReader reader(sock);
+    SocketReader reader(sock, params_->getTimeout());
     bool first = true;
-    while (!registry_.closing()) {
+    while (!registry_->closing()) {
       if (!reader.wait_readable(first ? params_->getTimeout() : params_->getKeepAliveTimeout()))
         break;
       first = false;
+      reader.set_deadline(SocketReader::Clock::now() + limits_.request_deadline);
       if (!serve_one(reader, info)) break;
+      reader.clear_deadline();
     }
     close_gracefully(sock);
   } catch (const Poco::TimeoutException&) {
-    // A client that stalls mid-request past server timeout loses its connection.
+    // A client that stalls mid-request past its deadline loses its connection.
   } catch (const Poco::Net::NetException&) {
     // Reset or closed by the client.
   } catch (const Poco::IOException&) {
   } catch (const std::exception& e) {
     LOG_WARN("http") << "connection ended: " << e.what();
+  } catch (...) {
+    LOG_WARN("http") << "connection ended by an unknown exception";
   }
-  registry_.leave(sock);
 }
 
 bool HttpConnection::serve_one(SocketReader& reader, const ConnectionInfo& info) {
@@ -148,8 +206,16 @@ bool HttpConnection::serve_one(SocketReader& reader, const ConnectionInfo& info)
     return false;
   } catch (const Poco::Net::MessageException&) {
     return false;  // the client closed mid-head: nobody to answer
+  } catch (const Poco::TimeoutException&) {
+    if (!reader.buffered().empty()) refuse(sock, 408, "the request head did not arrive in time");
+    return false;
   }
   if (head_size == 0) return false;
+  if (std::string problem = head_problem(reader.buffered().substr(0, head_size));
+      !problem.empty()) {
+    refuse(sock, 400, "malformed request head: " + problem);
+    return false;
+  }
 
   OutboundResponse response(sock);
   InboundRequest request(info, response);
@@ -171,7 +237,8 @@ bool HttpConnection::serve_one(SocketReader& reader, const ConnectionInfo& info)
     return false;
   }
   std::function<void()> before_body;
-  if (request.getExpectContinue() && framing.kind != RequestBody::Framing::none)
+  if (request.getExpectContinue() && version == Poco::Net::HTTPMessage::HTTP_1_1 &&
+      framing.kind != RequestBody::Framing::none)
     before_body = [&response] { response.sendContinue(); };
   request.attach_body(reader, framing.kind, framing.length, std::move(before_body));
 
@@ -182,13 +249,13 @@ bool HttpConnection::serve_one(SocketReader& reader, const ConnectionInfo& info)
   try {
     std::unique_ptr<Poco::Net::HTTPRequestHandler> handler(handlers_.createRequestHandler(request));
     if (handler) handler->handleRequest(request, response);
-  } catch (const Poco::Net::NetException&) {
-    throw;  // the socket broke: nobody to answer
-  } catch (const Poco::TimeoutException&) {
-    throw;
   } catch (const std::exception& e) {
-    LOG_ERROR("http") << request.getMethod() << " " << request.getURI() << ": " << e.what();
-    if (!response.sent()) refuse(sock, 500, "internal error");
+    // Once the answer has started to leave, the failure was the socket's (the client went away):
+    // nothing to answer and nothing to report.
+    if (!response.committed()) {
+      LOG_ERROR("http") << request.getMethod() << " " << request.getURI() << ": " << e.what();
+      refuse(sock, 500, "internal error");
+    }
     return false;
   }
   if (!response.sent()) {

@@ -70,7 +70,7 @@ void HttpServer::stop() {
   if (stopped_ || !server_) return;
   stopped_ = true;
   server_->stop();
-  if (registry_.close_all(std::chrono::seconds(2))) {
+  if (registry_->close_all(std::chrono::seconds(2))) {
     pool_->joinAll();
     return;
   }

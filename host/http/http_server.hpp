@@ -26,7 +26,7 @@ class HttpServer {
 
  private:
   std::unique_ptr<Poco::ThreadPool> pool_;
-  ConnectionRegistry registry_;
+  std::shared_ptr<ConnectionRegistry> registry_ = std::make_shared<ConnectionRegistry>();
   std::unique_ptr<Poco::Net::TCPServer> server_;
   bool stopped_ = false;
 };

@@ -36,34 +36,46 @@ BodyKind body_kind(const Poco::Net::HTTPServerRequest& request) {
   return BodyKind::unsupported;
 }
 
-// Reads at most `limit` + 1 bytes; returns false when the body is larger than `limit`.
-bool read_body(Poco::Net::HTTPServerRequest& request, size_t limit, std::string& body) {
+enum class BodyRead { ok, too_large, incomplete };
+
+// Reads the whole body, refusing one larger than `limit` (by its Content-Length, before reading,
+// or once `limit` is passed). A body cut short (the client closed or stalled, a malformed chunk)
+// is incomplete, never taken for a whole one.
+BodyRead read_body(Poco::Net::HTTPServerRequest& request, size_t limit, std::string& body) {
   auto length = request.getContentLength64();
+  std::istream& in = request.stream();
   if (length != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH) {
-    if (length < 0 || static_cast<uint64_t>(length) > limit) return false;
+    if (length < 0 || static_cast<uint64_t>(length) > limit) return BodyRead::too_large;
     body.resize(static_cast<size_t>(length));
-    request.stream().read(body.data(), length);
-    body.resize(static_cast<size_t>(request.stream().gcount()));
-    return true;
+    in.read(body.data(), length);
+    if (in.bad() || in.gcount() != length) return BodyRead::incomplete;
+    return BodyRead::ok;
   }
   char chunk[16384];
-  while (request.stream()) {
-    request.stream().read(chunk, sizeof chunk);
-    auto n = static_cast<size_t>(request.stream().gcount());
+  while (in) {
+    in.read(chunk, sizeof chunk);
+    auto n = static_cast<size_t>(in.gcount());
     if (n == 0) break;
-    if (body.size() + n > limit) return false;
+    if (body.size() + n > limit) return BodyRead::too_large;
     body.append(chunk, n);
   }
-  return true;
+  return in.bad() ? BodyRead::incomplete : BodyRead::ok;
 }
 
 void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref,
                   Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
   std::string body;
-  if (!read_body(request, host.config().server.max_body_bytes, body)) {
-    response.setKeepAlive(false);
-    send_error(response, 413, "body larger than server.max_body_bytes");
-    return;
+  switch (read_body(request, host.config().server.max_body_bytes, body)) {
+    case BodyRead::ok:
+      break;
+    case BodyRead::too_large:
+      response.setKeepAlive(false);
+      send_error(response, 413, "body larger than server.max_body_bytes");
+      return;
+    case BodyRead::incomplete:
+      response.setKeepAlive(false);
+      send_error(response, 400, "the body ended before it was complete");
+      return;
   }
   std::vector<std::pair<std::string, std::string>> headers;
   for (const auto& [k, v] : request) headers.emplace_back(lower(k), v);
@@ -136,10 +148,17 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     return;
   }
   auto event = std::make_shared<Event>();
-  if (!read_body(request, host_.config().server.max_body_bytes, event->body)) {
-    response.setKeepAlive(false);
-    reject(413, "body larger than server.max_body_bytes", "too_large");
-    return;
+  switch (read_body(request, host_.config().server.max_body_bytes, event->body)) {
+    case BodyRead::ok:
+      break;
+    case BodyRead::too_large:
+      response.setKeepAlive(false);
+      reject(413, "body larger than server.max_body_bytes", "too_large");
+      return;
+    case BodyRead::incomplete:
+      response.setKeepAlive(false);
+      reject(400, "the body ended before it was complete", "incomplete_body");
+      return;
   }
   if (kind == BodyKind::form) {
     auto payload = form_payload(event->body);

@@ -24,6 +24,7 @@ const std::string& http_date_now() {
 }
 
 void OutboundResponse::write_all(const char* data, size_t size) {
+  committed_ = true;
   while (size > 0) {
     int n = socket_.sendBytes(data, static_cast<int>(std::min<size_t>(size, 1 << 30)));
     if (n <= 0) throw Poco::Net::NetException("connection closed while sending an answer");
@@ -56,6 +57,7 @@ void OutboundResponse::sendContinue() {
   continue_sent_ = true;
   static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
   write_all(kContinue, sizeof kContinue - 1);
+  committed_ = false;  // an interim answer: the final one is still to come
 }
 
 std::ostream& OutboundResponse::send() {

@@ -20,6 +20,10 @@ class OutboundResponse : public Poco::Net::HTTPServerResponse {
   // Sends what was written to send()'s stream. The connection calls it after the handler.
   void finish();
   bool continue_sent() const { return continue_sent_; }
+  // True once the answer's first byte was handed to the socket. An answer written through send()
+  // is only collected until finish(), so a handler that fails after send() can still be answered
+  // with a 500.
+  bool committed() const { return committed_; }
 
   void sendContinue() override;
   std::ostream& send() override;
@@ -37,6 +41,7 @@ class OutboundResponse : public Poco::Net::HTTPServerResponse {
   bool head_only_ = false;
   bool sent_ = false;
   bool continue_sent_ = false;
+  bool committed_ = false;
   std::optional<std::ostringstream> streamed_;
 };
 

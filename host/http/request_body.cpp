@@ -62,8 +62,10 @@ bool RequestBody::next_chunk() {
     }
     size = size * 16 + static_cast<uint64_t>(v);
   }
-  if (digits == 0 || (digits < line.size() && line[digits] != ';' && line[digits] != ' ' &&
-                      line[digits] != '\t')) {
+  // After the size: optional blanks, then the end of the line or a chunk extension.
+  size_t rest = digits;
+  while (rest < line.size() && (line[rest] == ' ' || line[rest] == '\t')) ++rest;
+  if (digits == 0 || (rest < line.size() && line[rest] != ';')) {
     broken_ = true;
     return false;
   }
@@ -90,12 +92,12 @@ bool RequestBody::next_chunk() {
 
 size_t RequestBody::read_decoded(char* destination, size_t n) {
   if (broken_ || n == 0) return 0;
-  if (before_first_read_) {
-    auto call = std::move(before_first_read_);
-    before_first_read_ = nullptr;
-    call();
-  }
   try {
+    if (before_first_read_) {
+      auto call = std::move(before_first_read_);
+      before_first_read_ = nullptr;
+      call();
+    }
     if (framing_ == Framing::chunked && left_ == 0) {
       if (chunks_done_ || !next_chunk()) return 0;
     }
@@ -116,6 +118,7 @@ size_t RequestBody::read_decoded(char* destination, size_t n) {
 RequestBody::int_type RequestBody::underflow() {
   if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
   size_t got = read_decoded(buffer_, sizeof buffer_);
+  if (broken_) throw Broken{};
   if (got == 0) return traits_type::eof();
   setg(buffer_, buffer_, buffer_ + got);
   return traits_type::to_int_type(*gptr());
@@ -133,6 +136,7 @@ std::streamsize RequestBody::xsgetn(char* destination, std::streamsize n) {
   // socket) straight into the caller's string.
   while (done < n) {
     size_t got = read_decoded(destination + done, static_cast<size_t>(n - done));
+    if (broken_) throw Broken{};
     if (got == 0) break;
     done += static_cast<std::streamsize>(got);
   }

@@ -9,8 +9,9 @@
 namespace oceand {
 
 // A request's body as the handler reads it through std::istream: exactly Content-Length bytes or
-// the decoded chunks, never a byte of the next request. A body that ends early, a malformed chunk
-// or a socket error ends the stream and marks the body broken, and the connection is then closed.
+// the decoded chunks, never a byte of the next request. A body that ends early, a malformed chunk,
+// a socket error or the request's deadline marks the body broken: the stream reading it gets
+// badbit (so a cut body is never taken for a whole one), and the connection is then closed.
 class RequestBody : public std::streambuf {
  public:
   enum class Framing { none, length, chunked };
@@ -22,6 +23,9 @@ class RequestBody : public std::streambuf {
   // or the body broke: the connection cannot carry another request then.
   bool discard_rest(size_t limit);
   bool broken() const { return broken_; }
+
+  // Thrown through the istream, which turns it into badbit.
+  struct Broken {};
 
  protected:
   int_type underflow() override;

@@ -2,14 +2,38 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include <Poco/Exception.h>
 #include <Poco/Net/NetException.h>
 
 namespace oceand {
 
-SocketReader::SocketReader(Poco::Net::StreamSocket& socket) : socket_(socket), buffer_(kCapacity) {}
+SocketReader::SocketReader(Poco::Net::StreamSocket& socket, Poco::Timespan timeout)
+    : timeout_(timeout), socket_(socket), buffer_(kCapacity) {}
+
+void SocketReader::clear_deadline() {
+  deadline_ = Clock::time_point::max();
+  if (timeout_shortened_) {
+    socket_.setReceiveTimeout(timeout_);
+    timeout_shortened_ = false;
+  }
+}
+
+int SocketReader::receive(char* destination, size_t n) {
+  if (deadline_ != Clock::time_point::max()) {
+    auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline_ - Clock::now());
+    if (left.count() <= 0) throw Poco::TimeoutException("the request took longer than allowed");
+    // Only a request that has already taken longer than one receive timeout pays for this.
+    if (left.count() < timeout_.totalMicroseconds()) {
+      socket_.setReceiveTimeout(Poco::Timespan(std::max<int64_t>(left.count(), 1000)));
+      timeout_shortened_ = true;
+    }
+  }
+  return socket_.receiveBytes(destination, static_cast<int>(std::min<size_t>(n, 1 << 30)));
+}
 
 bool SocketReader::wait_readable(Poco::Timespan timeout) {
   if (begin_ < end_) return true;
@@ -33,16 +57,21 @@ size_t SocketReader::fill() {
     begin_ = 0;
   }
   if (end_ == buffer_.size()) return 0;
-  int n = socket_.receiveBytes(buffer_.data() + end_, static_cast<int>(buffer_.size() - end_));
+  int n = receive(buffer_.data() + end_, buffer_.size() - end_);
   if (n <= 0) return 0;
   end_ += static_cast<size_t>(n);
   return static_cast<size_t>(n);
 }
 
 size_t SocketReader::read_head(size_t limit) {
+  limit = std::min(limit, kCapacity);
   size_t scanned = 0;
+  size_t skipped = 0;
   for (;;) {
-    while (begin_ < end_ && (buffer_[begin_] == '\r' || buffer_[begin_] == '\n')) ++begin_;
+    while (begin_ < end_ && (buffer_[begin_] == '\r' || buffer_[begin_] == '\n')) {
+      ++begin_;
+      ++skipped;
+    }
     std::string_view data = buffered();
     // A head ends at an empty line; Poco's parser, like most, also takes bare LF line ends.
     for (size_t i = scanned; i < data.size(); ++i) {
@@ -51,7 +80,7 @@ size_t SocketReader::read_head(size_t limit) {
       if (i + 2 < data.size() && data[i + 1] == '\r' && data[i + 2] == '\n') return i + 3;
     }
     scanned = data.size() >= 2 ? data.size() - 2 : 0;
-    if (data.size() >= limit) throw HeadTooLarge{};
+    if (data.size() + skipped >= limit) throw HeadTooLarge{};
     if (begin_ > 0 && end_ == buffer_.size()) {
       std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
       end_ -= begin_;
@@ -76,7 +105,7 @@ size_t SocketReader::read_some(char* destination, size_t n) {
     if (fill() == 0) return 0;
     return read_some(destination, n);
   }
-  int got = socket_.receiveBytes(destination, static_cast<int>(std::min<size_t>(n, 1 << 30)));
+  int got = receive(destination, n);
   return got > 0 ? static_cast<size_t>(got) : 0;
 }
 

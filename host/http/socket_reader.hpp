@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string_view>
 #include <vector>
@@ -16,14 +17,24 @@ class SocketReader {
  public:
   static constexpr size_t kCapacity = 64 * 1024;
 
-  explicit SocketReader(Poco::Net::StreamSocket& socket);
+  using Clock = std::chrono::steady_clock;
+
+  // `timeout`: the socket's receive timeout (SO_RCVTIMEO), which bounds each single wait.
+  SocketReader(Poco::Net::StreamSocket& socket, Poco::Timespan timeout);
+
+  // Bounds all waits for bytes until clear_deadline(), whatever their number: a client that
+  // trickles a request a byte at a time cannot hold the thread longer than that. Past it, a
+  // receive throws Poco::TimeoutException.
+  void set_deadline(Clock::time_point deadline) { deadline_ = deadline; }
+  void clear_deadline();
 
   // True when a byte is buffered or the socket becomes readable (data or EOF) within `timeout`.
   bool wait_readable(Poco::Timespan timeout);
 
   // Reads until the buffer holds a request head ending in an empty line and returns its length,
-  // after skipping the empty lines RFC 9112 lets a client send between requests. Returns 0 when
-  // the peer closed before sending anything. Throws HeadTooLarge past `limit` bytes, and
+  // after skipping the empty lines RFC 9112 lets a client send between requests (they count
+  // against `limit`, which is at most kCapacity). Returns 0 when the peer closed before sending
+  // anything. Throws HeadTooLarge past `limit` bytes, and
   // Poco::Net::MessageException when the peer closes in the middle of a head.
   size_t read_head(size_t limit);
 
@@ -41,6 +52,11 @@ class SocketReader {
 
  private:
   size_t fill();
+  int receive(char* destination, size_t n);
+
+  Clock::time_point deadline_ = Clock::time_point::max();
+  Poco::Timespan timeout_;
+  bool timeout_shortened_ = false;
 
   Poco::Net::StreamSocket& socket_;
   std::vector<char> buffer_;
