@@ -21,6 +21,16 @@ inline std::string_view trim(std::string_view s) {
   return s;
 }
 
+// ASCII case-insensitive equality (header names).
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
 // The value of one hexadecimal digit, or -1.
 inline int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';

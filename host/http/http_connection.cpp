@@ -9,7 +9,6 @@
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/NetException.h>
-#include <Poco/String.h>
 
 #include "core/log.hpp"
 #include "core/text.hpp"
@@ -82,8 +81,7 @@ std::string head_problem(std::string_view head) {
       if (c <= 0x20 || c >= 0x7f || std::strchr("()<>@,;:\\\"/[]?={}", c))
         return "an invalid header name";
     std::string_view value = line.substr(colon + 1);
-    if ((Poco::icompare(std::string(name), "Content-Length") == 0 ||
-         Poco::icompare(std::string(name), "Transfer-Encoding") == 0) &&
+    if ((iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding")) &&
         value.find("=?") != std::string_view::npos)
       return "an encoded framing header";
   }
@@ -117,11 +115,11 @@ Framing framing_of(const Poco::Net::HTTPRequest& request) {
   bool transfer_coding = false;
   std::string coding;
   for (const auto& [name, value] : request) {
-    if (Poco::icompare(name, "Content-Length") == 0) {
+    if (iequals(name, "Content-Length")) {
       if (lengths++ > 0 && value != length_text)
         return {RequestBody::Framing::none, 0, 400, "conflicting Content-Length headers"};
       length_text = value;
-    } else if (Poco::icompare(name, "Transfer-Encoding") == 0) {
+    } else if (iequals(name, "Transfer-Encoding")) {
       if (transfer_coding)
         return {RequestBody::Framing::none, 0, 501, "several Transfer-Encoding headers"};
       transfer_coding = true;
