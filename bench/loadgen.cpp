@@ -498,6 +498,9 @@ int main(int argc, char** argv) try {
   fflush(stdout);
   // The fakes may hold handler threads asleep in a long delay; nothing needs tearing down.
   _exit(0);
+} catch (const Poco::Exception& e) {
+  std::cerr << "oceand_loadgen: " << e.displayText() << "\n";
+  _exit(2);
 } catch (const std::exception& e) {
   std::cerr << "oceand_loadgen: " << e.what() << "\n";
   _exit(2);

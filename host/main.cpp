@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include <Poco/Exception.h>
+
 #include "app/host.hpp"
 #include "config/host_config.hpp"
 #include "core/log.hpp"
@@ -103,6 +105,11 @@ int main(int argc, char** argv) {
   } catch (const oceand::ConfigError& e) {
     oceand::Log::write(oceand::LogLevel::error, "oceand",
                        std::string("configuration error: ") + e.what());
+    return 1;
+  } catch (const Poco::Exception& e) {
+    // what() is only the exception's name ("Net Exception"); displayText() says what failed, e.g.
+    // "Net Exception: Address already in use: 127.0.0.1:8000".
+    oceand::Log::write(oceand::LogLevel::error, "oceand", "fatal: " + e.displayText());
     return 1;
   } catch (const std::exception& e) {
     oceand::Log::write(oceand::LogLevel::error, "oceand", std::string("fatal: ") + e.what());

@@ -3,6 +3,9 @@
 
 #include <signal.h>
 
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+
 #include "support/oceand_process.hpp"
 
 using namespace oceand;
@@ -70,4 +73,20 @@ TEST_CASE("oceand refuses a bad configuration with a clear message") {
   OceandProcess bad({"--config", (dir.path() / "oceand.yaml").string()}, log);
   CHECK(bad.wait_exit(std::chrono::seconds(20)) == 1);
   CHECK(read_file(log).find("configuration error: event_workers_count") != std::string::npos);
+}
+
+TEST_CASE("oceand names the address when its port is taken") {
+  // Poco's exceptions say only their kind in what() ("Net Exception"); the log must say why.
+  Poco::Net::ServerSocket taken(Poco::Net::SocketAddress("127.0.0.1", 0));
+  TempDir dir;
+  write_file(dir.path() / "oceand.yaml",
+             "server: {host: 127.0.0.1, port: " + std::to_string(taken.address().port()) +
+                 "}\nplugins: {dir: " + (dir.path() / "plugins").string() +
+                 "}\nqueue: {backend: memory}\n");
+  fs::path log = dir.path() / "taken.log";
+  OceandProcess oceand({"--config", (dir.path() / "oceand.yaml").string()}, log);
+  CHECK(oceand.wait_exit(std::chrono::seconds(20)) == 1);
+  std::string text = read_file(log);
+  CAPTURE(text);
+  CHECK(text.find("fatal: Net Exception: Address already in use") != std::string::npos);
 }
