@@ -113,7 +113,7 @@ Framing framing_of(const Poco::Net::HTTPRequest& request) {
   std::string length_text;
   int lengths = 0;
   bool transfer_coding = false;
-  std::string coding;
+  bool chunked = false;
   for (const auto& [name, value] : request) {
     if (iequals(name, "Content-Length")) {
       if (lengths++ > 0 && value != length_text)
@@ -123,7 +123,7 @@ Framing framing_of(const Poco::Net::HTTPRequest& request) {
       if (transfer_coding)
         return {RequestBody::Framing::none, 0, 501, "several Transfer-Encoding headers"};
       transfer_coding = true;
-      coding = lower(std::string(trim(value)));
+      chunked = iequals(trim(value), "chunked");
     }
   }
   if (transfer_coding) {
@@ -131,7 +131,7 @@ Framing framing_of(const Poco::Net::HTTPRequest& request) {
       return {RequestBody::Framing::none, 0, 400, "Transfer-Encoding in an HTTP/1.0 request"};
     if (lengths > 0)
       return {RequestBody::Framing::none, 0, 400, "both Content-Length and Transfer-Encoding"};
-    if (coding != "chunked")
+    if (!chunked)
       return {RequestBody::Framing::none, 0, 501, "only the chunked transfer coding is supported"};
     f.kind = RequestBody::Framing::chunked;
     return f;

@@ -71,24 +71,22 @@ void OutboundResponse::finish() {
   if (!streamed_) return;
   std::string body = streamed_->str();
   streamed_.reset();
-  setChunkedTransferEncoding(false);
-  setContentLength64(static_cast<Poco::Int64>(body.size()));
-  std::string out;
-  out.reserve(256 + body.size());
-  append_head(out);
-  if (!head_only_) out += body;
-  write_all(out.data(), out.size());
+  write_answer(body.data(), body.size());
 }
 
 void OutboundResponse::sendBuffer(const void* buffer, std::size_t length) {
   if (sent_) throw Poco::IllegalStateException("the answer was already sent");
   sent_ = true;
+  write_answer(static_cast<const char*>(buffer), length);
+}
+
+void OutboundResponse::write_answer(const char* body, size_t length) {
   setChunkedTransferEncoding(false);
   setContentLength64(static_cast<Poco::Int64>(length));
   std::string out;
   out.reserve(256 + length);
   append_head(out);
-  if (!head_only_ && length > 0) out.append(static_cast<const char*>(buffer), length);
+  if (!head_only_ && length > 0) out.append(body, length);
   write_all(out.data(), out.size());
 }
 

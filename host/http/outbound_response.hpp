@@ -19,7 +19,6 @@ class OutboundResponse : public Poco::Net::HTTPServerResponse {
   void set_head_only(bool head_only) { head_only_ = head_only; }
   // Sends what was written to send()'s stream. The connection calls it after the handler.
   void finish();
-  bool continue_sent() const { return continue_sent_; }
   // True once the answer's first byte was handed to the socket. An answer written through send()
   // is only collected until finish(), so a handler that fails after send() can still be answered
   // with a 500.
@@ -34,6 +33,8 @@ class OutboundResponse : public Poco::Net::HTTPServerResponse {
   bool sent() const override { return sent_; }
 
  private:
+  // Head (with the body's Content-Length) and body in one send().
+  void write_answer(const char* body, size_t length);
   void write_all(const char* data, size_t size);
   void append_head(std::string& out) const;
 

@@ -97,29 +97,17 @@ inline std::optional<std::string> enriched_text(
   while (close > first && is_space(body[close - 1])) --close;
   if (close - first < 2 || body[first] != '{' || body[close - 1] != '}') return std::nullopt;
   --close;
-  std::string members;
-  auto append_string = [&members](std::string_view text) {
-    members.push_back('"');
-    for (unsigned char c : text) {
-      if (c == '"' || c == '\\') {
-        members.push_back('\\');
-        members.push_back(static_cast<char>(c));
-      } else if (c < 0x20) {
-        static const char* hex = "0123456789abcdef";
-        members += "\\u00";
-        members.push_back(hex[c >> 4]);
-        members.push_back(hex[c & 15]);
-      } else {
-        members.push_back(static_cast<char>(c));
-      }
-    }
-    members.push_back('"');
+  // Names and values written as JSON strings by the SDK's serialiser (escapes included).
+  auto json_string = [](std::string_view text) {
+    return ocean::to_json(rapidjson::Value(
+        rapidjson::StringRef(text.data(), static_cast<rapidjson::SizeType>(text.size()))));
   };
+  std::string members;
   for (const auto& [name, text] : extra) {
     if (!members.empty() || fetched.object.MemberCount() > 0) members.push_back(',');
-    append_string(name);
+    members += json_string(name);
     members.push_back(':');
-    append_string(text);
+    members += json_string(text);
   }
   std::string out;
   out.reserve(close - first + members.size() + 1);
