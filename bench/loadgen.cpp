@@ -27,6 +27,7 @@
 #include <rapidjson/writer.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -71,7 +72,17 @@ struct Run {
   std::atomic<size_t> applied{0}, posted{0}, ok{0}, refused{0}, broken{0}, late{0};
   std::atomic<size_t> github_gets{0}, port_bulks{0};
   std::string repo_name;  // identifiers are repo_name + id
+  // Closed loop: senders wait here for room in the window; the fake Port wakes one per entity
+  // applied (polling instead cost the generator a dozen thread switches per event).
+  std::mutex window_mutex;
+  std::condition_variable window_cv;
+  size_t window_waiters = 0;
   explicit Run(size_t n) : sent_ns(n), applied_ns(n) {}
+
+  void note_applied(size_t n) {
+    std::lock_guard lock(window_mutex);
+    for (size_t i = 0; i < n && i < window_waiters; ++i) window_cv.notify_one();
+  }
 };
 
 // --- a fake HTTP peer: Poco's server with a pool large enough that every oceand worker can hold a
@@ -206,6 +217,7 @@ std::unique_ptr<Fake> fake_port(const Options& o, Run& run) {
     }
     std::string answer = R"({"ok":true,"entities":[)";
     rapidjson::SizeType i = 0;
+    size_t newly_applied = 0;
     for (const auto& e : d["entities"].GetArray()) {
       std::string id = e.HasMember("identifier") && e["identifier"].IsString()
                            ? e["identifier"].GetString()
@@ -214,13 +226,17 @@ std::unique_ptr<Fake> fake_port(const Options& o, Run& run) {
         int64_t seq = std::atoll(id.c_str() + run.repo_name.size()) - kIdBase - 1;
         if (seq >= 0 && static_cast<size_t>(seq) < run.applied_ns.size()) {
           int64_t zero = 0;
-          if (run.applied_ns[seq].compare_exchange_strong(zero, at)) ++run.applied;
+          if (run.applied_ns[seq].compare_exchange_strong(zero, at)) {
+            ++run.applied;
+            ++newly_applied;
+          }
         }
       }
       if (i) answer += ',';
       answer +=
           R"({"identifier":")" + id + R"(","index":)" + std::to_string(i++) + R"(,"created":true})";
     }
+    run.note_applied(newly_applied);
     send(out, 207, answer + R"(],"errors":[]})");
   });
 }
@@ -257,10 +273,15 @@ void load(const Options& o, const Templates& t, Run& run, int64_t start, int64_t
   const std::string run_id = std::to_string(start % 1000000007);
   while (true) {
     if (rate <= 0) {  // closed loop: stay within the window of unapplied events
+      std::unique_lock lock(run.window_mutex);
       while (next.load() >=
                  run.applied.load() + run.refused.load() + run.broken.load() + o.window &&
-             now_ns() < stop)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // not a spin: 2 cores
+             now_ns() < stop) {
+        ++run.window_waiters;
+        // Bounded, so that the end of the run is seen even if nothing more is applied.
+        run.window_cv.wait_for(lock, std::chrono::milliseconds(50));
+        --run.window_waiters;
+      }
     }
     size_t seq = next.fetch_add(1);
     if (seq >= last) break;

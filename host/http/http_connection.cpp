@@ -12,6 +12,7 @@
 
 #include "core/log.hpp"
 #include "core/text.hpp"
+#include "core/thread_name.hpp"
 #include "http/outbound_response.hpp"
 #include "http/responses.hpp"
 #include "http/socket_reader.hpp"
@@ -158,6 +159,7 @@ HttpConnection::HttpConnection(const Poco::Net::StreamSocket& socket,
       limits_(limits) {}
 
 void HttpConnection::run() {
+  name_this_thread("http");
   auto& sock = socket();
   if (!registry_->enter(sock)) return;
   struct Leave {

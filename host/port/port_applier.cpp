@@ -10,6 +10,7 @@
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/thread_name.hpp"
 
 namespace oceand {
 
@@ -70,7 +71,11 @@ struct PortApplier::Completion {
 PortApplier::PortApplier(PortClient& client, PortApplierSettings settings, Metrics& metrics)
     : client_(client), settings_(settings), metrics_(metrics) {
   int n = std::max(1, settings_.max_concurrent_requests);
-  for (int i = 0; i < n; ++i) senders_.emplace_back([this] { send_loop(); });
+  for (int i = 0; i < n; ++i)
+    senders_.emplace_back([this] {
+      name_this_thread("port-sender");
+      send_loop();
+    });
 }
 
 PortApplier::~PortApplier() {
@@ -87,7 +92,8 @@ void PortApplier::stop() {
     for (const auto& b : ready_) dropped += b->items.size();
     for (const auto& b : retries_) dropped += b->items.size();
   }
-  wake_.notify_all();
+  idle_.notify_all();
+  timer_.notify_all();
   for (auto& t : senders_)
     if (t.joinable()) t.join();
   senders_.clear();
@@ -107,16 +113,16 @@ void PortApplier::apply(EntityChanges changes, ApplyDone done) {
   completion->remaining = total;
   completion->done = std::move(done);
   std::vector<BatchPtr> closed;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;  // the event stays unfinished; see Applier
-    for (const auto& e : changes.upserts)
-      add(Batch::Op::upsert, e, changes.options, completion, closed);
-    for (const auto& e : changes.deletions)
-      add(Batch::Op::remove, e, changes.options, completion, closed);
-    for (auto& b : closed) ready_.push_back(std::move(b));
+  std::lock_guard lock(mutex_);
+  if (stopping_) return;  // the event stays unfinished; see Applier
+  for (const auto& e : changes.upserts)
+    add(Batch::Op::upsert, e, changes.options, completion, closed);
+  for (const auto& e : changes.deletions)
+    add(Batch::Op::remove, e, changes.options, completion, closed);
+  for (auto& b : closed) {
+    ready_.push_back(std::move(b));
+    wake_for_ready();
   }
-  wake_.notify_all();
 }
 
 void PortApplier::add(Batch::Op op, const MappedEntity& entity, const ApplyOptions& options,
@@ -153,6 +159,7 @@ void PortApplier::add(Batch::Op op, const MappedEntity& entity, const ApplyOptio
     b->blueprint = entity.blueprint;
     b->options = options;
     b->flush_at = Clock::now() + settings_.linger;
+    wake_for(b->flush_at);
     it = open_.emplace(key, std::move(b)).first;
   }
   Batch& b = *it->second;
@@ -166,38 +173,79 @@ void PortApplier::add(Batch::Op op, const MappedEntity& entity, const ApplyOptio
   }
 }
 
+// Moves the retries and open batches that are due into ready_; returns when the next one is due.
+PortApplier::Clock::time_point PortApplier::promote_due() {
+  auto now = Clock::now();
+  auto next = Clock::time_point::max();
+  for (auto it = retries_.begin(); it != retries_.end();) {
+    if ((*it)->due <= now) {
+      ready_.push_back(std::move(*it));
+      it = retries_.erase(it);
+    } else {
+      next = std::min(next, (*it)->due);
+      ++it;
+    }
+  }
+  for (auto it = open_.begin(); it != open_.end();) {
+    if (it->second->flush_at <= now) {
+      ready_.push_back(std::move(it->second));
+      it = open_.erase(it);
+    } else {
+      next = std::min(next, it->second->flush_at);
+      ++it;
+    }
+  }
+  return next;
+}
+
+// At most one sender sleeps until the next batch is due (the timekeeper); the others sleep until a
+// batch is ready. Waking every sender for every change cost several thread switches per event.
 PortApplier::BatchPtr PortApplier::take() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
+    auto next = promote_due();
     if (!ready_.empty()) {
       BatchPtr b = std::move(ready_.front());
       ready_.pop_front();
+      // What is left needs a sender, or a timekeeper now that this one goes sending.
+      if (!ready_.empty())
+        wake_for_ready();
+      else if (next != Clock::time_point::max() && !timekeeper_)
+        idle_.notify_one();
       return b;
     }
-    auto now = Clock::now();
-    auto wake = Clock::time_point::max();
-    for (auto it = retries_.begin(); it != retries_.end(); ++it) {
-      if ((*it)->due <= now) {
-        BatchPtr b = std::move(*it);
-        retries_.erase(it);
-        return b;
-      }
-      wake = std::min(wake, (*it)->due);
+    if (next == Clock::time_point::max() || timekeeper_) {
+      ++idle_senders_;
+      idle_.wait(lock);
+      --idle_senders_;
+      continue;
     }
-    for (auto it = open_.begin(); it != open_.end(); ++it) {
-      if (it->second->flush_at <= now) {
-        BatchPtr b = std::move(it->second);
-        open_.erase(it);
-        return b;
-      }
-      wake = std::min(wake, it->second->flush_at);
-    }
-    if (wake == Clock::time_point::max())
-      wake_.wait(lock);
-    else
-      wake_.wait_until(lock, wake);
+    timekeeper_ = true;
+    timekeeper_until_ = next;
+    timer_.wait_until(lock, next);
+    timekeeper_ = false;
+    timekeeper_until_ = Clock::time_point::max();
   }
   return nullptr;
+}
+
+// Called under mutex_ after a batch went into ready_: an idle sender takes it, or else the
+// timekeeper (with one sender, or all others busy, nobody else would until the timekeeper's time
+// comes).
+void PortApplier::wake_for_ready() {
+  if (idle_senders_ > 0)
+    idle_.notify_one();
+  else if (timekeeper_)
+    timer_.notify_one();
+}
+
+// Called under mutex_ after a batch became due at `due`: a sleeping timekeeper is woken only when
+// the batch is due before the time it waits for; without a timekeeper an idle sender becomes one.
+void PortApplier::wake_for(Clock::time_point due) {
+  if (!timekeeper_)
+    idle_.notify_one();
+  else if (due < timekeeper_until_)
+    timer_.notify_one();
 }
 
 void PortApplier::send_loop() {
@@ -251,12 +299,10 @@ void PortApplier::retry_or_fail(BatchPtr batch, const HttpResult& result, const 
   metrics_.add("oceand_port_retries_total", {{"operation", what}});
   batch->due = Clock::now() +
                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    retries_.push_back(std::move(batch));
-  }
-  wake_.notify_one();
+  std::lock_guard lock(mutex_);
+  if (stopping_) return;
+  wake_for(batch->due);
+  retries_.push_back(std::move(batch));
 }
 
 void PortApplier::send_upserts(BatchPtr batch) {
@@ -289,8 +335,9 @@ void PortApplier::send_upserts(BatchPtr batch) {
         one->items.push_back(std::move(item));
         ready_.push_back(std::move(one));
       }
+      idle_.notify_all();
+      timer_.notify_all();
     }
-    wake_.notify_all();
     return;
   }
   if (result.status < 200 || result.status >= 300) {

@@ -71,6 +71,9 @@ class PortApplier final : public Applier {
   void add(Batch::Op op, const MappedEntity& entity, const ApplyOptions& options,
            const CompletionPtr& completion, std::vector<BatchPtr>& closed);
   BatchPtr take();
+  Clock::time_point promote_due();
+  void wake_for(Clock::time_point due);
+  void wake_for_ready();
   void send_loop();
   void send(BatchPtr batch);
   void send_upserts(BatchPtr batch);
@@ -85,7 +88,11 @@ class PortApplier final : public Applier {
   Metrics& metrics_;
 
   std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable idle_;   // senders waiting for a ready batch
+  std::condition_variable timer_;  // the timekeeper, waiting until timekeeper_until_
+  int idle_senders_ = 0;
+  bool timekeeper_ = false;
+  Clock::time_point timekeeper_until_ = Clock::time_point::max();
   std::map<std::string, BatchPtr> open_;  // gathering, by op + blueprint + options
   std::deque<BatchPtr> ready_;            // full, or split out for single requests
   std::vector<BatchPtr> retries_;         // waiting for their due time

@@ -5,6 +5,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/thread_name.hpp"
 #include "plugins/plugin_manager.hpp"
 #include "processing/backoff.hpp"
 #include "queue/dead_letters.hpp"
@@ -38,8 +39,15 @@ EventEngine::~EventEngine() {
 void EventEngine::start() {
   running_ = true;
   taking_ = true;
-  dispatcher_ = std::thread([this] { dispatch_loop(); });
-  for (int i = 0; i < settings_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  dispatcher_ = std::thread([this] {
+    name_this_thread("dispatcher");
+    dispatch_loop();
+  });
+  for (int i = 0; i < settings_.workers; ++i)
+    workers_.emplace_back([this] {
+      name_this_thread("worker");
+      worker_loop();
+    });
   LOG_INFO("engine") << "started " << settings_.workers << " event worker(s)";
 }
 

@@ -1,5 +1,7 @@
 #include "processing/retry_timer.hpp"
 
+#include "core/thread_name.hpp"
+
 namespace oceand {
 
 RetryTimer::RetryTimer() : thread_([this] { run(); }) {}
@@ -34,6 +36,7 @@ size_t RetryTimer::pending() const {
 }
 
 void RetryTimer::run() {
+  name_this_thread("retry-timer");
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     if (entries_.empty()) {

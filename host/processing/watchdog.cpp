@@ -1,6 +1,7 @@
 #include "processing/watchdog.hpp"
 
 #include "core/log.hpp"
+#include "core/thread_name.hpp"
 
 namespace oceand {
 
@@ -16,6 +17,9 @@ uint64_t Watchdog::begin(EventJob& job, const ProcessorRun& run) {
     std::lock_guard lock(mutex_);
     token = next_token_++;
     running_[token] = Running{&job, run.instance, run.ref->factory->vtable->cancel, job.deadline};
+    // The watchdog sleeps until the earliest deadline it knows; a later one needs no wake-up (every
+    // call would otherwise switch to this thread and back).
+    if (job.deadline >= sleeping_until_) return token;
   }
   changed_.notify_one();
   return token;
@@ -48,6 +52,7 @@ void Watchdog::stop() {
 }
 
 void Watchdog::run() {
+  name_this_thread("watchdog");
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     auto now = std::chrono::steady_clock::now();
@@ -62,10 +67,12 @@ void Watchdog::run() {
         next = std::min(next, r.deadline);
       }
     }
+    sleeping_until_ = next;
     if (next == SteadyTime::max())
       changed_.wait(lock);
     else
       changed_.wait_until(lock, next);
+    sleeping_until_ = SteadyTime::min();
   }
 }
 

@@ -42,6 +42,7 @@ class Watchdog {
   std::condition_variable changed_;
   std::map<uint64_t, Running> running_;
   uint64_t next_token_ = 1;
+  SteadyTime sleeping_until_ = SteadyTime::min();  // the deadline run() waits for, while it waits
   bool stopping_ = false;
   std::thread thread_;
 };

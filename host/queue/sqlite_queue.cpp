@@ -6,6 +6,7 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "core/thread_name.hpp"
 #include "queue/file_lock.hpp"
 #include "queue/sqlite_db.hpp"
 #include "queue/stored_event.hpp"
@@ -88,8 +89,14 @@ SqliteQueue::SqliteQueue(SqliteQueueOptions options)
       dedupe_window_ms_(static_cast<int64_t>(
           std::clamp(options_.dedupe_window_seconds, 0.0, 100.0 * 365 * 86400) * 1000)) {
   open_store();
-  committer_ = std::thread([this] { commit_loop(); });
-  checkpointer_ = std::thread([this] { checkpoint_loop(); });
+  committer_ = std::thread([this] {
+    name_this_thread("committer");
+    commit_loop();
+  });
+  checkpointer_ = std::thread([this] {
+    name_this_thread("checkpointer");
+    checkpoint_loop();
+  });
 }
 
 void SqliteQueue::open_store() {

@@ -5,6 +5,7 @@
 #include <rapidjson/document.h>
 
 #include <future>
+#include <thread>
 
 #include "config/host_config.hpp"
 #include "core/metrics.hpp"
@@ -212,6 +213,34 @@ TEST_CASE("port applier: 429 waits at least as long as Retry-After says") {
   CHECK(waited >= std::chrono::milliseconds(1000));
   CHECK(rig.fake.server().count("POST", "/v1/blueprints/service/entities/bulk") == 2);
   CHECK(rig.metrics.value("oceand_port_retries_total", {{"operation", "bulk upsert"}}) == 1);
+}
+
+TEST_CASE("port applier: a batch waiting for its retry does not hold back new ones") {
+  // One sender, which sleeps until the retry is due; a full batch and a lingering one that come in
+  // meanwhile must wake it, not wait the 30 s.
+  PortApplierSettings settings;
+  settings.max_concurrent_requests = 1;
+  settings.batch_max_entities = 2;
+  PortRig rig(settings);
+  rig.fake.fail_next("/entities/bulk", 429, 1, "30");
+  auto waiting = std::make_shared<std::promise<ApplyOutcome>>();
+  rig.applier.apply(upserts({entity("service", "a")}),
+                    [waiting](ApplyOutcome o) { waiting->set_value(std::move(o)); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (rig.fake.server().count("POST", "/v1/blueprints/service/entities/bulk") < 1 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(rig.fake.server().count("POST", "/v1/blueprints/service/entities/bulk") == 1);
+
+  auto full = apply_now(rig.applier, upserts({entity("service", "b"), entity("service", "c")}),
+                        std::chrono::seconds(10));
+  CHECK(full.kind == ApplyOutcome::Kind::applied);
+  auto lingering =
+      apply_now(rig.applier, upserts({entity("service", "d")}), std::chrono::seconds(10));
+  CHECK(lingering.kind == ApplyOutcome::Kind::applied);
+  CHECK(rig.fake.entity("service", "b"));
+  CHECK(rig.fake.entity("service", "d"));
+  CHECK_FALSE(rig.fake.entity("service", "a"));  // still waiting for its retry
 }
 
 TEST_CASE("port applier: 500 and timeouts are retried; a lasting 500 fails with Port's error") {
