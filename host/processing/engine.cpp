@@ -72,6 +72,12 @@ size_t EventEngine::stop(std::chrono::duration<double> drain) {
   for (auto& w : workers_)
     if (w.joinable()) w.join();
   workers_.clear();
+  {
+    // From here a job finished off a worker releases its plugin state where it finishes.
+    std::lock_guard lock(retired_mutex_);
+    workers_gone_ = true;
+  }
+  release_retired();
   watchdog_.stop();
   size_t left = queue_.depth();
   if (left > 0) {
@@ -121,8 +127,10 @@ std::string EventEngine::group_key(EventJob& job, const Generation& generation) 
 
 void EventEngine::worker_loop() {
   while (true) {
+    if (has_retired_.load(std::memory_order_relaxed)) release_retired();
     JobPtr job = scheduler_.next(std::chrono::milliseconds(200));
     if (!job) {
+      release_retired();
       if (!taking_) return;
       continue;
     }
@@ -312,7 +320,7 @@ void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
     job.outstanding.fetch_add(1);
     auto done = [this, job_ptr, index](ApplyOutcome outcome) {
       job_ptr->tasks[index].applied = std::move(outcome);
-      if (job_ptr->outstanding.fetch_sub(1) == 1) scheduler_.resume(job_ptr);
+      if (job_ptr->outstanding.fetch_sub(1) == 1) complete_applied(job_ptr);
     };
     try {
       sink_.apply(*job.integration, *task.resource, *job.event,
@@ -335,6 +343,24 @@ void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   outcome.retry_after_seconds = results.retry_after_seconds;
   if (vt->on_error) vt->on_error(run.instance, &e, to_ocean(outcome.error));
   schedule_retry(job, task, outcome);
+}
+
+// The sink's last answer for a job, on the sender thread that got it. A job whose every change was
+// applied is finished right here, which spares a worker's wake-up per event; one with a failure or
+// a task still to run goes back to a worker, which tells the plugin (on_error) and retries.
+void EventEngine::complete_applied(const JobPtr& job) {
+  for (const auto& t : job->tasks) {
+    bool applied =
+        t.state == Task::State::applying && t.applied.kind == ApplyOutcome::Kind::applied;
+    // A failed task is dead-lettered, which stays on the workers with the other failure paths.
+    if (!applied && t.state != Task::State::done && t.state != Task::State::dropped) {
+      scheduler_.resume(job);
+      return;
+    }
+  }
+  for (auto& t : job->tasks)
+    if (t.state == Task::State::applying) settle_apply(*job, t);
+  finish(job, false);
 }
 
 // The sink has answered for a task whose handle_event succeeded.
@@ -397,7 +423,35 @@ void EventEngine::schedule_retry(EventJob& job, Task& task, const ApplyOutcome& 
   if (retry_observer_) retry_observer_(job.event->id, processor, retry_number, delay);
 }
 
-void EventEngine::finish(const JobPtr& job) {
+void EventEngine::retire(const JobPtr& job) {
+  bool backlog = false;
+  {
+    std::lock_guard lock(retired_mutex_);
+    if (!workers_gone_) {
+      retired_.push_back(job);
+      has_retired_.store(true, std::memory_order_relaxed);
+      // Busy workers come by often; idle ones sleep until woken, so a backlog wakes one.
+      backlog = retired_.size() % 64 == 0;
+      if (!backlog) return;
+    }
+  }
+  if (backlog)
+    scheduler_.wake_idle();
+  else  // shutting down: no worker is left to release it
+    job->release_plugin_state();
+}
+
+void EventEngine::release_retired() {
+  std::vector<JobPtr> jobs;
+  {
+    std::lock_guard lock(retired_mutex_);
+    jobs.swap(retired_);
+    has_retired_.store(false, std::memory_order_relaxed);
+  }
+  for (auto& job : jobs) job->release_plugin_state();
+}
+
+void EventEngine::finish(const JobPtr& job, bool on_worker) {
   const Event& event = *job->event;
   std::string outcome = "ok";
   std::string processor, reason, error;
@@ -435,7 +489,10 @@ void EventEngine::finish(const JobPtr& job) {
                        << " interrupted by shutdown after " << attempts
                        << " attempt(s): left unfinished in the queue";
     std::string group = job->group;
-    job->release_plugin_state();
+    if (on_worker)
+      job->release_plugin_state();
+    else
+      retire(job);
     scheduler_.finish(group);
     return;
   }
@@ -474,7 +531,10 @@ void EventEngine::finish(const JobPtr& job) {
       Log::write(LogLevel::info, "engine", line.str());
   }
   std::string group = job->group;
-  job->release_plugin_state();
+  if (on_worker)
+    job->release_plugin_state();
+  else
+    retire(job);
   queue_.complete(event.id);
   scheduler_.finish(group);
   { std::lock_guard lock(progress_mutex_); }  // a waiter between its check and its wait sees this

@@ -58,7 +58,10 @@ class EventEngine {
   void run_task(const JobPtr& job, size_t index);
   void settle_apply(EventJob& job, Task& task);
   void schedule_retry(EventJob& job, Task& task, const ApplyOutcome& outcome);
-  void finish(const JobPtr& job);
+  void complete_applied(const JobPtr& job);
+  void finish(const JobPtr& job, bool on_worker = true);
+  void retire(const JobPtr& job);
+  void release_retired();
   void fail_task(EventJob& job, Task& task, const std::string& reason, const std::string& error);
 
   Settings settings_;
@@ -78,6 +81,12 @@ class EventEngine {
   // for the drain, the dispatcher for the end once the queue is closed and empty.
   std::mutex progress_mutex_;
   std::condition_variable progress_;
+  // Jobs finished on a Port sender thread: their processor instances and plugin caches are released
+  // by the next worker that comes by, since plugin hooks run on worker threads.
+  std::mutex retired_mutex_;
+  std::vector<JobPtr> retired_;
+  std::atomic<bool> has_retired_{false};
+  bool workers_gone_ = false;
   std::thread dispatcher_;
   std::vector<std::thread> workers_;
 };

@@ -19,8 +19,12 @@ void GroupScheduler::add(const std::string& group, JobPtr job) {
 
 JobPtr GroupScheduler::next(std::chrono::milliseconds wait) {
   std::unique_lock lock(mutex_);
-  if (!ready_cv_.wait_for(lock, wait, [&] { return !ready_.empty() || closed_; })) return nullptr;
-  if (ready_.empty()) return nullptr;
+  if (!ready_cv_.wait_for(lock, wait, [&] { return !ready_.empty() || closed_ || woken_; }))
+    return nullptr;
+  if (ready_.empty()) {
+    woken_ = false;
+    return nullptr;
+  }
   JobPtr job = std::move(ready_.front());
   ready_.pop_front();
   return job;
@@ -68,6 +72,14 @@ bool GroupScheduler::wait_below(size_t limit, std::chrono::milliseconds wait) {
   std::unique_lock lock(mutex_);
   return capacity_cv_.wait_for(lock, wait, [&] { return scheduled_ < limit || closed_; }) &&
          !closed_;
+}
+
+void GroupScheduler::wake_idle() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  ready_cv_.notify_one();
 }
 
 void GroupScheduler::close() {

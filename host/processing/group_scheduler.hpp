@@ -29,6 +29,9 @@ class GroupScheduler {
   // Jobs added and not finished.
   size_t scheduled() const;
   size_t ready() const;
+  // Makes one waiting next() return null even though nothing is ready: the engine has work for an
+  // idle worker that is not a job.
+  void wake_idle();
   // Waits until fewer than `limit` jobs are scheduled; false on timeout.
   bool wait_below(size_t limit, std::chrono::milliseconds wait);
   void close();
@@ -42,6 +45,7 @@ class GroupScheduler {
       waiting_;  // groups held, with their queued jobs
   size_t scheduled_ = 0;
   bool closed_ = false;
+  bool woken_ = false;
 };
 
 }  // namespace oceand
