@@ -5,6 +5,7 @@
 #include <cctype>
 #include <ctime>
 #include <initializer_list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -59,7 +60,8 @@ inline std::optional<unsigned long long> get_id(const rapidjson::Value& root,
 
 // A third-party API's answer for one object.
 struct Fetched {
-  bool gone = false;  // the API says the object does not exist (any more)
+  bool gone = false;               // the API says the object does not exist (any more)
+  std::unique_ptr<char[]> parsed;  // the copy `object` was parsed from in place; outlives it
   rapidjson::Document object;
   std::string text;  // the answer's body, which `object` was parsed from
 };
@@ -224,7 +226,7 @@ Fetched interpret(ocean::http::Response r, std::string_view what,
   if (r.status == 0) throw ocean::RetryableError(subject + ": no answer (" + r.error + ")");
   if (r.ok()) {
     Fetched f;
-    if (!ocean::parse_json(f.object, r.body) || !f.object.IsObject())
+    if (!ocean::parse_json_in_place(f.object, r.body, f.parsed) || !f.object.IsObject())
       throw std::runtime_error(subject + ": the answer is not a JSON object: " + excerpt(r.body));
     f.text = std::move(r.body);
     return f;

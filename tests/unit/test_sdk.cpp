@@ -1,5 +1,5 @@
-// The SDK's signature helpers against published test vectors
-// (shared/corpora/signature_vectors.json).
+// The SDK's helpers: signatures against published test vectors
+// (shared/corpora/signature_vectors.json), and JSON parsing.
 #include <doctest/doctest.h>
 
 #include <rapidjson/document.h>
@@ -63,4 +63,30 @@ TEST_CASE("base64 round trip and constant-time compare") {
   CHECK(ocean::constant_time_equal("abc", "abc"));
   CHECK_FALSE(ocean::constant_time_equal("abc", "abd"));
   CHECK_FALSE(ocean::constant_time_equal("abc", "abcd"));
+}
+
+TEST_CASE(
+    "parse_json_in_place reads what parse_json reads, escapes included, and outlives a move") {
+  const std::string text =
+      read_file(fs::path(OCEAN_CORPORA_DIR) / "github" / "pull_request__opened.payload.json");
+  rapidjson::Document copied;
+  REQUIRE(ocean::parse_json(copied, text));
+  std::unique_ptr<char[]> storage;
+  rapidjson::Document in_place;
+  REQUIRE(ocean::parse_json_in_place(in_place, text, storage));
+  CHECK(in_place == copied);
+
+  const std::string escaped = R"({"a":"line\nbreak \"quoted\" \u00e9","b":[1,2.5,null,true]})";
+  REQUIRE(ocean::parse_json(copied, escaped));
+  REQUIRE(ocean::parse_json_in_place(in_place, escaped, storage));
+  CHECK(in_place == copied);
+  CHECK(std::string(in_place["a"].GetString()) == "line\nbreak \"quoted\" \xc3\xa9");
+
+  // Moved together, as plugins keep them: the strings still read the same.
+  std::unique_ptr<char[]> moved_storage = std::move(storage);
+  rapidjson::Document moved(std::move(in_place));
+  CHECK(std::string(moved["a"].GetString()) == "line\nbreak \"quoted\" \xc3\xa9");
+
+  CHECK_FALSE(ocean::parse_json_in_place(in_place, std::string_view("{\"a\":1}\0", 8), storage));
+  CHECK_FALSE(ocean::parse_json_in_place(in_place, "{\"a\":", storage));
 }
