@@ -6,11 +6,11 @@
 #include <atomic>
 #include <cmath>
 
-#include "core/http_client.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/thread_name.hpp"
+#include "http/http_client.hpp"
 
 namespace oceand {
 

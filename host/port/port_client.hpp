@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/http_client.hpp"
+#include "http/http_client.hpp"
 
 namespace oceand {
 

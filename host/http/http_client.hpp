@@ -22,8 +22,9 @@ struct HttpResult {
   std::string header(const std::string& lower_name) const;
 };
 
-// Blocking HTTP/1.1 client over Poco with TLS (system CAs) and keep-alive connections reused per
-// thread and origin.
+// Blocking HTTP/1.1 client with keep-alive connections reused per thread and origin: plain HTTP on
+// our own connection (http/client_connection.hpp), HTTPS through Poco's session with TLS (system
+// CAs).
 class HttpClient {
  public:
   static HttpResult request(const std::string& method, const std::string& url,

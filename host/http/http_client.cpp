@@ -1,5 +1,4 @@
-#include "core/http_client.hpp"
-#include "core/text.hpp"
+#include "http/http_client.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -18,6 +17,9 @@
 #include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 
+#include "core/text.hpp"
+#include "http/client_connection.hpp"
+
 namespace oceand {
 
 namespace {
@@ -34,11 +36,53 @@ Poco::Net::Context::Ptr tls_context() {
   return context;
 }
 
-// Per-thread pool of keep-alive sessions, one per origin.
+// Per-thread pools of kept-alive connections, one per origin: our own for plain HTTP, Poco's
+// sessions for HTTPS.
 struct SessionPool {
   std::map<std::string, std::unique_ptr<Poco::Net::HTTPClientSession>> sessions;
+  std::map<std::string, std::unique_ptr<ClientConnection>> plain;
 };
 thread_local SessionPool t_pool;
+
+HttpResult plain_request(const std::string& method, const Poco::URI& uri, const std::string& target,
+                         const HeaderList& headers, const std::string& body,
+                         std::chrono::milliseconds timeout) {
+  HttpResult result;
+  const auto deadline = ClientConnection::Clock::now() + timeout;
+  auto& slot = t_pool.plain[uri.getHost() + ":" + std::to_string(uri.getPort())];
+  if (!slot) slot = std::make_unique<ClientConnection>(uri.getHost(), uri.getPort());
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const bool reused = slot->connected();
+    bool sent = false;
+    try {
+      slot->exchange(method, target, headers, body, deadline, result, sent);
+      result.error.clear();
+      return result;
+    } catch (const Poco::TimeoutException&) {
+      result = HttpResult{};
+      result.error = "timed out after " + std::to_string(timeout.count()) + " ms";
+      result.timed_out = true;
+      return result;
+    } catch (const Poco::Net::NoMessageException&) {
+      result = HttpResult{};
+      result.error = "connection closed without a response";
+    } catch (const Poco::Net::ConnectionResetException&) {
+      result = HttpResult{};
+      result.error = "connection reset";
+    } catch (const Poco::Exception& e) {
+      result = HttpResult{};
+      result.error = e.displayText();
+      if (!reused || !sent) return result;
+    } catch (const std::exception& e) {
+      result = HttpResult{};
+      result.error = e.what();
+      return result;
+    }
+    // A kept-alive connection the server closed meanwhile: one more try on a fresh connection.
+    if (!reused) return result;
+  }
+  return result;
+}
 
 Poco::Net::HTTPClientSession& session_for(const Poco::URI& uri, bool fresh) {
   std::string origin =
@@ -81,6 +125,8 @@ HttpResult HttpClient::request(const std::string& method, const std::string& url
   if (timeout.count() <= 0) timeout = std::chrono::seconds(10);
   std::string target = uri.getPathAndQuery();
   if (target.empty()) target = "/";
+
+  if (uri.getScheme() == "http") return plain_request(method, uri, target, headers, body, timeout);
 
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool reused = t_pool.sessions.count(uri.getScheme() + "://" + uri.getHost() + ":" +

@@ -1,0 +1,229 @@
+#include "http/client_connection.hpp"
+
+#include <algorithm>
+
+#include <Poco/Exception.h>
+#include <Poco/MemoryStream.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/SocketAddress.h>
+
+#include "core/text.hpp"
+#include "http/request_body.hpp"
+
+namespace oceand {
+
+namespace {
+
+// The receive timeout a connection keeps between exchanges; each exchange's deadline shortens the
+// waits inside it (SocketReader::set_deadline).
+const Poco::Timespan kIdleReceiveTimeout(3600, 0);
+
+Poco::Timespan time_left(ClientConnection::Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline -
+                                                                    ClientConnection::Clock::now());
+  if (left.count() <= 0) throw Poco::TimeoutException("no time left for the request");
+  return Poco::Timespan(std::max<int64_t>(left.count(), 1000));
+}
+
+bool has_line_break(const std::string& s) {
+  return s.find_first_of("\r\n") != std::string::npos;
+}
+
+// How the answer's body is delimited (RFC 9112 section 6.3).
+struct BodyFraming {
+  enum class Kind { none, length, chunked, until_close } kind = Kind::until_close;
+  uint64_t length = 0;
+};
+
+BodyFraming framing_of(const std::string& method, const Poco::Net::HTTPResponse& response) {
+  const int status = static_cast<int>(response.getStatus());
+  if (method == "HEAD" || status == 204 || status == 304) return {BodyFraming::Kind::none};
+  if (response.has("Transfer-Encoding")) {
+    // Chunked when it is the last coding; otherwise the body runs until the server closes.
+    std::string_view codings = trim(response.get("Transfer-Encoding"));
+    size_t comma = codings.rfind(',');
+    std::string_view last =
+        trim(comma == std::string_view::npos ? codings : codings.substr(comma + 1));
+    if (iequals(last, "chunked")) return {BodyFraming::Kind::chunked};
+    return {BodyFraming::Kind::until_close};
+  }
+  if (response.has("Content-Length")) {
+    const std::string value(trim(response.get("Content-Length")));
+    uint64_t n = 0;
+    if (value.empty() || value.size() > 15 ||
+        !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      throw Poco::Net::MessageException("the answer's Content-Length is not a number: " + value);
+    for (char c : value) n = n * 10 + static_cast<uint64_t>(c - '0');
+    return {BodyFraming::Kind::length, n};
+  }
+  return {BodyFraming::Kind::until_close};
+}
+
+void check_size(size_t size) {
+  if (size > ClientConnection::kMaxBodyBytes)
+    throw Poco::Net::MessageException("the answer's body is larger than " +
+                                      std::to_string(ClientConnection::kMaxBodyBytes) + " bytes");
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(std::string host, uint16_t port)
+    : host_(std::move(host)), port_(port) {
+  // As Poco writes it: the port only when it is not HTTP's default.
+  host_header_ = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
+  if (port_ != 80) host_header_ += ":" + std::to_string(port_);
+}
+
+void ClientConnection::close() {
+  reader_.reset();
+  if (socket_) {
+    try {
+      socket_->close();
+    } catch (const Poco::Exception&) {
+    }
+  }
+  socket_.reset();
+}
+
+void ClientConnection::connect(Clock::time_point deadline) {
+  Poco::Net::StreamSocket socket;
+  socket.connect(Poco::Net::SocketAddress(host_, port_), time_left(deadline));
+  socket.setNoDelay(true);
+  socket.setReceiveTimeout(kIdleReceiveTimeout);
+  socket_.emplace(socket);
+  reader_.emplace(*socket_, kIdleReceiveTimeout);
+}
+
+void ClientConnection::send_all(const std::string& bytes, Clock::time_point deadline) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    socket_->setSendTimeout(time_left(deadline));
+    int n = socket_->sendBytes(bytes.data() + done,
+                               static_cast<int>(std::min<size_t>(bytes.size() - done, 1 << 30)));
+    if (n <= 0) throw Poco::Net::ConnectionResetException("the server stopped reading");
+    done += static_cast<size_t>(n);
+  }
+}
+
+void ClientConnection::exchange(const std::string& method, const std::string& target,
+                                const HeaderList& headers, const std::string& body,
+                                Clock::time_point deadline, HttpResult& result, bool& sent) {
+  sent = false;
+  if (has_line_break(method) || has_line_break(target))
+    throw Poco::InvalidArgumentException("line break in the request line");
+  std::string request;
+  request.reserve(256 + body.size());
+  request.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
+  bool host_given = false;
+  for (const auto& [name, value] : headers) {
+    if (has_line_break(name) || has_line_break(value) || name.empty())
+      throw Poco::InvalidArgumentException("invalid request header '" + name + "'");
+    // The message's framing and the connection are the client's to state: a caller's own
+    // length, coding or connection header would contradict them, so it is left out.
+    if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+        iequals(name, "connection"))
+      continue;
+    if (iequals(name, "host")) host_given = true;
+    request.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!host_given) request.append("Host: ").append(host_header_).append("\r\n");
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+    request.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+  request.append("Connection: keep-alive\r\n\r\n").append(body);
+
+  try {
+    if (!socket_) connect(deadline);
+    reader_->set_deadline(deadline);
+    send_all(request, deadline);
+    sent = true;
+    read_answer(method, deadline, result);
+    if (reader_) reader_->clear_deadline();
+  } catch (...) {
+    close();
+    throw;
+  }
+}
+
+void ClientConnection::read_answer(const std::string& method, Clock::time_point deadline,
+                                   HttpResult& result) {
+  Poco::Net::HTTPResponse response;
+  for (;;) {  // informational answers (100, 103) precede the real one
+    size_t head_size = 0;
+    try {
+      head_size = reader_->read_head(kMaxHeadBytes);
+    } catch (const SocketReader::HeadTooLarge&) {
+      throw Poco::Net::MessageException("the answer's head is larger than " +
+                                        std::to_string(kMaxHeadBytes) + " bytes");
+    }
+    if (head_size == 0) throw Poco::Net::NoMessageException("closed without an answer");
+    std::string_view head = reader_->buffered().substr(0, head_size);
+    response.clear();
+    Poco::MemoryInputStream in(head.data(), head.size());
+    response.read(in);
+    reader_->consume(head_size);
+    const int status = static_cast<int>(response.getStatus());
+    if (status == 101) throw Poco::Net::MessageException("the server switched protocols");
+    if (status >= 200 || status < 100) break;
+  }
+
+  result.status = static_cast<int>(response.getStatus());
+  result.headers.clear();
+  for (const auto& [name, value] : response) result.headers.emplace_back(lower(name), value);
+  result.body.clear();
+
+  const BodyFraming framing = framing_of(method, response);
+  bool keep = response.getKeepAlive();
+  switch (framing.kind) {
+    case BodyFraming::Kind::none:
+      break;
+    case BodyFraming::Kind::length: {
+      check_size(framing.length);
+      RequestBody body(*reader_, RequestBody::Framing::length, framing.length, nullptr);
+      result.body.resize(framing.length);
+      size_t got = 0;
+      try {
+        got = static_cast<size_t>(
+            body.sgetn(result.body.data(), static_cast<std::streamsize>(framing.length)));
+      } catch (const RequestBody::Broken&) {
+      }
+      if (got != framing.length) {
+        if (Clock::now() >= deadline) throw Poco::TimeoutException("the answer was too slow");
+        throw Poco::Net::MessageException("the answer ended before its body was complete");
+      }
+      break;
+    }
+    case BodyFraming::Kind::chunked: {
+      RequestBody body(*reader_, RequestBody::Framing::chunked, 0, nullptr);
+      char piece[16384];
+      try {
+        for (;;) {
+          auto got = body.sgetn(piece, sizeof piece);
+          if (got <= 0) break;
+          result.body.append(piece, static_cast<size_t>(got));
+          check_size(result.body.size());
+        }
+      } catch (const RequestBody::Broken&) {
+      }
+      if (body.broken()) {
+        if (Clock::now() >= deadline) throw Poco::TimeoutException("the answer was too slow");
+        throw Poco::Net::MessageException("the answer's chunked body is broken or cut short");
+      }
+      break;
+    }
+    case BodyFraming::Kind::until_close: {
+      char piece[16384];
+      for (;;) {
+        size_t got = reader_->read_some(piece, sizeof piece);
+        if (got == 0) break;
+        result.body.append(piece, got);
+        check_size(result.body.size());
+      }
+      keep = false;
+      break;
+    }
+  }
+  if (!keep) close();
+}
+
+}  // namespace oceand
