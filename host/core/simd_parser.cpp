@@ -11,14 +11,18 @@ simdjson::dom::parser SimdParser::make_parser() const {
   return parser;
 }
 
-std::optional<simdjson::dom::element> SimdParser::parse(std::string_view text) {
+std::optional<simdjson::dom::element> SimdParser::parse(std::string_view text,
+                                                        size_t readable_after) {
   // A parser whose allocation failed would not hold the depth limit.
   if (parser_.max_depth() != max_depth_) return std::nullopt;
-  buffer_.reserve(text.size() + simdjson::SIMDJSON_PADDING);
-  buffer_.assign(text.data(), text.size());
+  const char* data = text.data();
+  if (readable_after < kPadding) {
+    buffer_.reserve(text.size() + kPadding);
+    buffer_.assign(text.data(), text.size());
+    data = buffer_.data();
+  }
   simdjson::dom::element root;
-  if (parser_.parse(buffer_.data(), buffer_.size(), false).get(root) != simdjson::SUCCESS)
-    return std::nullopt;
+  if (parser_.parse(data, text.size(), false).get(root) != simdjson::SUCCESS) return std::nullopt;
   return root;
 }
 

@@ -19,9 +19,14 @@ class SimdParser {
   // `keep_bytes`: see done().
   SimdParser(size_t max_depth, size_t keep_bytes);
 
+  // Bytes past the end of a text that simdjson may read (never write, never act on).
+  static constexpr size_t kPadding = simdjson::SIMDJSON_PADDING;
+
   // The document's root, valid until done() or the next parse; nullopt when simdjson refuses the
-  // text.
-  std::optional<simdjson::dom::element> parse(std::string_view text);
+  // text. When at least kPadding bytes after the text are readable memory of the caller's (a
+  // string's spare capacity), `readable_after` says so and the text is parsed where it is;
+  // otherwise it is copied into a padded buffer first.
+  std::optional<simdjson::dom::element> parse(std::string_view text, size_t readable_after = 0);
   // Ends the use of the last document: after a text larger than `keep_bytes` its memory is given
   // back (simdjson's buffers take about four times the text).
   void done();

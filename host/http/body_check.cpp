@@ -76,7 +76,11 @@ bool is_valid_utf8(std::string_view text) {
   return true;
 }
 
-bool is_json_object(std::string_view text) {
+size_t body_check_slack() {
+  return SimdParser::kPadding;
+}
+
+bool is_json_object(std::string_view text, size_t readable_after) {
   size_t i = 0;
   while (i < text.size() &&
          (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
@@ -89,7 +93,7 @@ bool is_json_object(std::string_view text) {
   // bodies go straight below, which keeps each ingress thread's memory to about the body itself.
   if (text.size() <= kFastCheckBytes) {
     thread_local SimdParser parser(1024, kFastCheckBytes);
-    bool valid = parser.parse(text).has_value();
+    bool valid = parser.parse(text, readable_after).has_value();
     parser.done();
     if (valid) return true;  // it starts with `{`: an object
   }

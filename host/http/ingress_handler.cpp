@@ -12,6 +12,7 @@
 #include "app/host.hpp"
 #include "core/log.hpp"
 #include "http/body_check.hpp"
+#include "http/inbound_request.hpp"
 #include "http/responses.hpp"
 
 namespace oceand {
@@ -41,11 +42,24 @@ enum class BodyRead { ok, too_large, incomplete };
 // Reads the whole body, refusing one larger than `limit` (by its Content-Length, before reading,
 // or once `limit` is passed). A body cut short (the client closed or stalled, a malformed chunk)
 // is incomplete, never taken for a whole one.
+// The string keeps body_check_slack() bytes of spare capacity, so that the body check reads it
+// where it is.
 BodyRead read_body(Poco::Net::HTTPServerRequest& request, size_t limit, std::string& body) {
   auto length = request.getContentLength64();
-  std::istream& in = request.stream();
   if (length != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH) {
     if (length < 0 || static_cast<uint64_t>(length) > limit) return BodyRead::too_large;
+    const auto size = static_cast<size_t>(length);
+    body.reserve(size + body_check_slack());
+    auto* inbound = dynamic_cast<InboundRequest*>(&request);
+    if (RequestBody* source = inbound ? inbound->body() : nullptr) {
+      // Straight from the connection's buffer into the string: no zero-filled resize first.
+      while (body.size() < size)
+        if (source->append_to(body, size - body.size()) == 0) break;
+      return body.size() == size ? BodyRead::ok : BodyRead::incomplete;
+    }
+  }
+  std::istream& in = request.stream();
+  if (length != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH) {
     body.resize(static_cast<size_t>(length));
     in.read(body.data(), length);
     if (in.bad() || in.gcount() != length) return BodyRead::incomplete;
@@ -163,16 +177,16 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   if (kind == BodyKind::form) {
     auto payload = form_payload(event->body);
     if (payload) {
-      if (!is_json_object(*payload)) {
+      if (!is_json_object(*payload, payload->capacity() - payload->size())) {
         reject(400, "the form's payload field is not a JSON object", "not_json");
         return;
       }
       event->payload = std::move(*payload);
-    } else if (!is_json_object(event->body)) {
+    } else if (!is_json_object(event->body, event->body.capacity() - event->body.size())) {
       reject(400, "form body has no payload field holding a JSON object", "not_json");
       return;
     }
-  } else if (!is_json_object(event->body)) {
+  } else if (!is_json_object(event->body, event->body.capacity() - event->body.size())) {
     reject(400, "body is not a JSON object", "not_json");
     return;
   }

@@ -90,7 +90,8 @@ bool RequestBody::next_chunk() {
   return false;
 }
 
-size_t RequestBody::read_decoded(char* destination, size_t n) {
+template <class Read>
+size_t RequestBody::decode(size_t n, Read read) {
   if (broken_ || n == 0) return 0;
   try {
     if (before_first_read_) {
@@ -102,7 +103,7 @@ size_t RequestBody::read_decoded(char* destination, size_t n) {
       if (chunks_done_ || !next_chunk()) return 0;
     }
     if (left_ == 0) return 0;
-    size_t got = reader_.read_some(destination, static_cast<size_t>(std::min<uint64_t>(n, left_)));
+    size_t got = read(static_cast<size_t>(std::min<uint64_t>(n, left_)));
     if (got == 0) {
       broken_ = true;  // the peer closed before the whole body arrived
       return 0;
@@ -113,6 +114,20 @@ size_t RequestBody::read_decoded(char* destination, size_t n) {
     broken_ = true;  // receive timeout or reset
     return 0;
   }
+}
+
+size_t RequestBody::read_decoded(char* destination, size_t n) {
+  return decode(n, [&](size_t count) { return reader_.read_some(destination, count); });
+}
+
+size_t RequestBody::append_to(std::string& out, size_t n) {
+  if (gptr() < egptr()) {
+    size_t take = std::min<size_t>(n, static_cast<size_t>(egptr() - gptr()));
+    out.append(gptr(), take);
+    gbump(static_cast<int>(take));
+    return take;
+  }
+  return decode(n, [&](size_t count) { return reader_.append_some(out, count); });
 }
 
 RequestBody::int_type RequestBody::underflow() {

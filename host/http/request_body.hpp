@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <streambuf>
+#include <string>
 
 #include "http/socket_reader.hpp"
 
@@ -24,6 +25,11 @@ class RequestBody : public std::streambuf {
   bool discard_rest(size_t limit);
   bool broken() const { return broken_; }
 
+  // Appends up to `n` bytes of the body to `out`, taking them from the connection's buffer without
+  // the zero-filled resize a read into the string would need first. Returns 0 at the end of the
+  // body; broken() then tells whether it was cut short.
+  size_t append_to(std::string& out, size_t n);
+
   // Thrown through the istream, which turns it into badbit.
   struct Broken {};
 
@@ -33,6 +39,10 @@ class RequestBody : public std::streambuf {
 
  private:
   size_t read_decoded(char* destination, size_t n);
+  // The next at most `n` bytes of the decoded body, given to `read(count)`, which takes them from
+  // the reader and returns how many it took.
+  template <class Read>
+  size_t decode(size_t n, Read read);
   bool next_chunk();
   bool read_line(std::string& line, size_t limit);
 

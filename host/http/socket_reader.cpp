@@ -109,6 +109,31 @@ size_t SocketReader::read_some(char* destination, size_t n) {
   return got > 0 ? static_cast<size_t>(got) : 0;
 }
 
+size_t SocketReader::append_some(std::string& out, size_t n) {
+  if (n == 0) return 0;
+  if (begin_ < end_) {
+    size_t take = std::min(n, end_ - begin_);
+    out.append(buffer_.data() + begin_, take);
+    begin_ += take;
+    return take;
+  }
+  if (n < 4096) {
+    if (fill() == 0) return 0;
+    return append_some(out, n);
+  }
+  const size_t before = out.size();
+  out.resize(before + n);
+  int got = 0;
+  try {
+    got = receive(out.data() + before, n);
+  } catch (...) {
+    out.resize(before);
+    throw;
+  }
+  out.resize(before + (got > 0 ? static_cast<size_t>(got) : 0));
+  return got > 0 ? static_cast<size_t>(got) : 0;
+}
+
 int SocketReader::get() {
   if (begin_ == end_ && fill() == 0) return -1;
   return static_cast<unsigned char>(buffer_[begin_++]);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -44,6 +45,8 @@ class SocketReader {
   // Up to `n` bytes into `destination`: the buffered ones first, then straight from the socket.
   // Returns 0 at EOF. Socket errors and the receive timeout throw Poco exceptions.
   size_t read_some(char* destination, size_t n);
+  // The same, appended to `out`: buffered bytes are copied once, with no zero-filled resize first.
+  size_t append_some(std::string& out, size_t n);
 
   // One byte, or -1 at EOF.
   int get();

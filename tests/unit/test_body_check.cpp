@@ -57,6 +57,28 @@ TEST_CASE("is_valid_utf8 agrees with RapidJSON's validator") {
   }
 }
 
+TEST_CASE("is_json_object checks a string in place without reading meaning past its end") {
+  // Each text is cut from a longer string whose spare capacity still holds the rest: a check
+  // that read past the end would see a complete object there.
+  const std::vector<std::pair<std::string, size_t>> cases = {
+      {R"({"a": 1}   )", 8},             // whole: true
+      {R"({"a": "xy"} trailing)", 11},   // whole: true
+      {R"({"a": 12345})", 10},           // "{"a": 1234": cut inside the object
+      {R"({"a": "unterminated"})", 10},  // cut inside a string
+      {R"({"a": [1, 2, 3]})", 14},       // cut before the closing brackets
+  };
+  for (const auto& [full, length] : cases) {
+    CAPTURE(full);
+    std::string text = full + std::string(200, '}');
+    text.resize(length);  // keeps the capacity and the bytes behind the end
+    REQUIRE(text.capacity() - text.size() >= body_check_slack());
+    const std::string copy = text;  // the same text without slack behind it
+    CHECK(is_json_object(text, text.capacity() - text.size()) == is_json_object(copy));
+    CHECK(is_json_object(text, text.capacity() - text.size()) == rapidjson_object(copy));
+  }
+  CHECK(is_json_object(std::string(R"({"a": 1}   )").substr(0, 8)));
+}
+
 TEST_CASE("is_json_object refuses NUL and text after the object") {
   CHECK_FALSE(is_json_object(std::string("{}\0", 3)));
   CHECK_FALSE(is_json_object(std::string("{\"a\":\"\0\"}", 8)));

@@ -87,6 +87,24 @@ TEST_CASE("pipelined requests on one connection are answered in order") {
   CHECK(bodies == std::set<std::string>{R"({"id":1})", R"({"id":2})"});
 }
 
+TEST_CASE("a body larger than the connection's buffer arrives whole, and the next request too") {
+  TestHost t({"scripted"});
+  RawClient client(t.host().port());
+  // 200 KB: past the 64 KiB the connection buffers, so most of it is received straight into the
+  // event's string; still small enough for the in-place simdjson check.
+  const std::string pad(200000, 'p');
+  const std::string body = R"({"id": 3, "pad": ")" + pad + R"("})";
+  const std::string request = post(body);
+  client.send(request.substr(0, 70000));
+  client.send(request.substr(70000) + post(R"({"id": 4})") + kHealthAndClose);
+  std::string answers = client.read_to_close();
+  CHECK(count(answers, "HTTP/1.1 200 OK\r\n") == 3);
+  REQUIRE(t.wait_processed(2));
+  std::set<std::string> bodies;
+  for (const auto& e : t.sink().entries()) bodies.insert(e.updated.at(0));
+  CHECK(bodies == std::set<std::string>{R"({"id":3,"pad":")" + pad + R"("})", R"({"id":4})"});
+}
+
 TEST_CASE("a chunked body is decoded, and a malformed chunk closes the connection") {
   TestHost t({"scripted"});
   {
