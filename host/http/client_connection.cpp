@@ -119,11 +119,7 @@ void ClientConnection::exchange(const std::string& method, const std::string& ta
   for (const auto& [name, value] : headers) {
     if (has_line_break(name) || has_line_break(value) || name.empty())
       throw Poco::InvalidArgumentException("invalid request header '" + name + "'");
-    // The message's framing and the connection are the client's to state: a caller's own
-    // length, coding or connection header would contradict them, so it is left out.
-    if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
-        iequals(name, "connection"))
-      continue;
+    if (is_framing_header(name)) continue;
     if (iequals(name, "host")) host_given = true;
     request.append(name).append(": ").append(value).append("\r\n");
   }

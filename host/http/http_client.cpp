@@ -101,6 +101,11 @@ Poco::Net::HTTPClientSession& session_for(const Poco::URI& uri, bool fresh) {
 
 }  // namespace
 
+bool is_framing_header(std::string_view name) {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+         iequals(name, "connection");
+}
+
 std::string HttpResult::header(const std::string& lower_name) const {
   for (const auto& [k, v] : headers)
     if (k == lower_name) return v;
@@ -126,6 +131,12 @@ HttpResult HttpClient::request(const std::string& method, const std::string& url
   std::string target = uri.getPathAndQuery();
   if (target.empty()) target = "/";
 
+  for (const auto& [name, value] : headers)
+    if (name.empty() || name.find_first_of("\r\n:") != std::string::npos ||
+        value.find_first_of("\r\n") != std::string::npos) {
+      result.error = "invalid request header '" + name + "'";
+      return result;
+    }
   if (uri.getScheme() == "http") return plain_request(method, uri, target, headers, body, timeout);
 
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -139,7 +150,8 @@ HttpResult HttpClient::request(const std::string& method, const std::string& url
       Poco::Net::HTTPRequest req(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
       req.setHost(uri.getHost(), uri.getPort());
       req.setKeepAlive(true);
-      for (const auto& [k, v] : headers) req.set(k, v);
+      for (const auto& [k, v] : headers)
+        if (!is_framing_header(k)) req.set(k, v);
       if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
         req.setContentLength(body.size());
       auto& out = session.sendRequest(req);

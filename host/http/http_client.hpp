@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,10 @@ struct HttpResult {
   bool retryable() const { return status == 0 || status == 429 || status >= 500; }
   std::string header(const std::string& lower_name) const;
 };
+
+// Content-Length, Transfer-Encoding and Connection: the client states a request's framing and its
+// connection itself, so a caller's own are left out (they could only contradict them).
+bool is_framing_header(std::string_view name);
 
 // Blocking HTTP/1.1 client with keep-alive connections reused per thread and origin: plain HTTP on
 // our own connection (http/client_connection.hpp), HTTPS through Poco's session with TLS (system

@@ -250,6 +250,11 @@ TEST_CASE("http client: cut, oversized and silent answers are errors, never shor
     CHECK(r.status == 0);
     CHECK(r.error.find("invalid request header") != std::string::npos);
     CHECK(server.requests().empty());
+    // The same for HTTPS, before any connection is tried.
+    HttpResult tls = HttpClient::request("GET", "https://127.0.0.1:1/x", {{"X-Evil", "a\nb"}}, "",
+                                         std::chrono::seconds(5));
+    CHECK(tls.status == 0);
+    CHECK(tls.error.find("invalid request header") != std::string::npos);
   }
   SUBCASE("nobody listening") {
     Poco::Net::ServerSocket probe(Poco::Net::SocketAddress("127.0.0.1", 0));
