@@ -1,6 +1,8 @@
 // libFuzzer target: arbitrary bytes sent on one connection to HttpConnection, over loopback TCP,
-// with a handler that reads the body whole on one path and leaves it unread on the other. Nothing
-// may crash, leak, hang or read past what was sent; each answer must be a well-formed status line.
+// with a handler that reads the body through the request's stream on one path, appends it to a
+// string as the ingress does on another (announced length only), and leaves it unread elsewhere.
+// Nothing may crash, leak, hang or read past what was sent; each answer must be a well-formed
+// status line.
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -13,17 +15,30 @@
 #include <Poco/Net/StreamSocket.h>
 
 #include "http/http_connection.hpp"
+#include "http/inbound_request.hpp"
 #include "http/responses.hpp"
 
 namespace {
 
+enum class BodyUse { unread, stream, append };
+
 class EchoLength : public Poco::Net::HTTPRequestHandler {
  public:
-  explicit EchoLength(bool read_body) : read_body_(read_body) {}
+  explicit EchoLength(BodyUse use) : use_(use) {}
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override {
     size_t total = 0;
-    if (read_body_) {
+    auto* inbound = dynamic_cast<oceand::InboundRequest*>(&request);
+    oceand::RequestBody* body = inbound ? inbound->body() : nullptr;
+    const auto length = request.getContentLength64();
+    if (use_ == BodyUse::append && body && length >= 0 && length <= 64 * 1024) {
+      std::string text;
+      text.reserve(static_cast<size_t>(length) + 64);
+      while (text.size() < static_cast<size_t>(length))
+        if (body->append_to(text, static_cast<size_t>(length) - text.size()) == 0) break;
+      if (text.size() > static_cast<size_t>(length)) __builtin_trap();
+      total = text.size();
+    } else if (use_ != BodyUse::unread) {
       char buffer[4096];
       while (request.stream()) {
         request.stream().read(buffer, sizeof buffer);
@@ -34,14 +49,17 @@ class EchoLength : public Poco::Net::HTTPRequestHandler {
   }
 
  private:
-  bool read_body_;
+  BodyUse use_;
 };
 
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest& request) override {
-    return new EchoLength(request.getURI().find("read") != std::string::npos);
+    const std::string& uri = request.getURI();
+    if (uri.find("append") != std::string::npos) return new EchoLength(BodyUse::append);
+    if (uri.find("read") != std::string::npos) return new EchoLength(BodyUse::stream);
+    return new EchoLength(BodyUse::unread);
   }
 };
 

@@ -26,6 +26,17 @@ Poco::Timespan time_left(ClientConnection::Clock::time_point deadline) {
   return Poco::Timespan(std::max<int64_t>(left.count(), 1000));
 }
 
+// "HTTP/1.<digit> <status>" followed by a space or the end of the line (RFC 9112 section 4), the
+// status three digits from 100 (RFC 9110 section 15: below that is no status; above 599 is
+// taken as its class, as RFC 9110 asks of unknown codes).
+bool is_status_line(std::string_view head) {
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (head.size() < 13 || head.substr(0, 7) != "HTTP/1." || !digit(head[7]) || head[8] != ' ')
+    return false;
+  if (head[9] < '1' || head[9] > '9' || !digit(head[10]) || !digit(head[11])) return false;
+  return head[12] == ' ' || head[12] == '\r' || head[12] == '\n';
+}
+
 bool has_line_break(const std::string& s) {
   return s.find_first_of("\r\n") != std::string::npos;
 }
@@ -154,6 +165,9 @@ void ClientConnection::read_answer(const std::string& method, Clock::time_point 
     }
     if (head_size == 0) throw Poco::Net::NoMessageException("closed without an answer");
     std::string_view head = reader_->buffered().substr(0, head_size);
+    // Poco reads any first word as the version and any second as the status.
+    if (!is_status_line(head))
+      throw Poco::Net::MessageException("the answer does not start with an HTTP/1.x status line");
     response.clear();
     Poco::MemoryInputStream in(head.data(), head.size());
     response.read(in);

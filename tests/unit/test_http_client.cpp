@@ -221,6 +221,18 @@ TEST_CASE("http client: cut, oversized and silent answers are errors, never shor
     CHECK(r.status == 0);
     CHECK(r.error.find("chunked body") != std::string::npos);
   }
+  SUBCASE("an answer that is not HTTP/1.x") {
+    for (std::string first : {"FOO 200 OK", "HTTP/2 200 OK", "HTTP/1.1 20 OK", "HTTP/1.1 2000 OK",
+                              "HTTP/1.1 abc OK", "ICY 200 OK", "HTTP/1.1 099 Low"}) {
+      CAPTURE(first);
+      ScriptedServer server([first](size_t, const std::string&) -> ScriptedServer::Answer {
+        return {first + "\r\nContent-Length: 2\r\n\r\n{}", true};
+      });
+      HttpResult r = get(server.url());
+      CHECK(r.status == 0);
+      CHECK(r.error.find("status line") != std::string::npos);
+    }
+  }
   SUBCASE("a head too large") {
     ScriptedServer server([](size_t, const std::string&) -> ScriptedServer::Answer {
       return {"HTTP/1.1 200 OK\r\nX-Big: " + std::string(70000, 'a') + "\r\n\r\n", true};
