@@ -1,6 +1,6 @@
 // libFuzzer target: the ingress body check (simdjson first, RapidJSON deciding what it refuses)
-// must answer exactly as RapidJSON alone (tests/support/rapidjson_oracle.hpp). Any difference
-// aborts.
+// must answer exactly as RapidJSON alone (tests/support/rapidjson_oracle.hpp, with its one
+// documented exception). Any difference aborts.
 #include <cstdint>
 #include <cstdlib>
 #include <string>

@@ -1,10 +1,11 @@
 #include "http/client_connection.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <Poco/Exception.h>
 #include <Poco/MemoryStream.h>
-#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/MessageHeader.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SocketAddress.h>
 
@@ -47,9 +48,36 @@ struct BodyFraming {
   uint64_t length = 0;
 };
 
-BodyFraming framing_of(const std::string& method, const Poco::Net::HTTPResponse& response) {
-  const int status = static_cast<int>(response.getStatus());
-  if (method == "HEAD" || status == 204 || status == 304) return {BodyFraming::Kind::none};
+// An answer's status line and header fields. The status is read here, not by Poco's
+// HTTPResponse, which keeps it in an enum that cannot hold every three-digit code (520, 723).
+struct AnswerHead {
+  int status = 0;
+  bool http_1_0 = false;
+  Poco::Net::MessageHeader fields;
+
+  // Throws Poco::Net::MessageException for a head that cannot be read.
+  explicit AnswerHead(std::string_view head) {
+    if (!is_status_line(head))
+      throw Poco::Net::MessageException("the answer does not start with an HTTP/1.x status line");
+    status = (head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0');
+    http_1_0 = head[7] == '0';
+    const size_t first_line_end = head.find('\n') + 1;
+    Poco::MemoryInputStream in(head.data() + first_line_end, head.size() - first_line_end);
+    fields.read(in);
+  }
+
+  // Poco's rule: a Connection field decides (anything but "close" keeps the connection); without
+  // one, HTTP/1.1 keeps it and 1.0 does not.
+  bool keep_alive() const {
+    if (fields.has("Connection")) return !iequals(trim(fields.get("Connection")), "close");
+    return !http_1_0;
+  }
+};
+
+BodyFraming framing_of(const std::string& method, const AnswerHead& head) {
+  const Poco::Net::MessageHeader& response = head.fields;
+  if (method == "HEAD" || head.status == 204 || head.status == 304)
+    return {BodyFraming::Kind::none};
   if (response.has("Transfer-Encoding")) {
     // Chunked when it is the last coding; otherwise the body runs until the server closes.
     std::string_view codings = trim(response.get("Transfer-Encoding"));
@@ -154,7 +182,7 @@ void ClientConnection::exchange(const std::string& method, const std::string& ta
 
 void ClientConnection::read_answer(const std::string& method, Clock::time_point deadline,
                                    HttpResult& result) {
-  Poco::Net::HTTPResponse response;
+  std::optional<AnswerHead> answer;
   for (;;) {  // informational answers (100, 103) precede the real one
     size_t head_size = 0;
     try {
@@ -164,40 +192,30 @@ void ClientConnection::read_answer(const std::string& method, Clock::time_point 
                                         std::to_string(kMaxHeadBytes) + " bytes");
     }
     if (head_size == 0) throw Poco::Net::NoMessageException("closed without an answer");
-    std::string_view head = reader_->buffered().substr(0, head_size);
-    // Poco reads any first word as the version and any second as the status.
-    if (!is_status_line(head))
-      throw Poco::Net::MessageException("the answer does not start with an HTTP/1.x status line");
-    response.clear();
-    Poco::MemoryInputStream in(head.data(), head.size());
-    response.read(in);
+    answer.emplace(reader_->buffered().substr(0, head_size));
     reader_->consume(head_size);
-    const int status = static_cast<int>(response.getStatus());
-    if (status == 101) throw Poco::Net::MessageException("the server switched protocols");
-    if (status >= 200 || status < 100) break;
+    if (answer->status == 101) throw Poco::Net::MessageException("the server switched protocols");
+    if (answer->status >= 200) break;
   }
 
-  result.status = static_cast<int>(response.getStatus());
+  result.status = answer->status;
   result.headers.clear();
-  for (const auto& [name, value] : response) result.headers.emplace_back(lower(name), value);
+  for (const auto& [name, value] : answer->fields) result.headers.emplace_back(lower(name), value);
   result.body.clear();
 
-  const BodyFraming framing = framing_of(method, response);
-  bool keep = response.getKeepAlive();
+  const BodyFraming framing = framing_of(method, *answer);
+  bool keep = answer->keep_alive();
   switch (framing.kind) {
     case BodyFraming::Kind::none:
       break;
     case BodyFraming::Kind::length: {
       check_size(framing.length);
       RequestBody body(*reader_, RequestBody::Framing::length, framing.length, nullptr);
-      result.body.resize(framing.length);
-      size_t got = 0;
-      try {
-        got = static_cast<size_t>(
-            body.sgetn(result.body.data(), static_cast<std::streamsize>(framing.length)));
-      } catch (const RequestBody::Broken&) {
-      }
-      if (got != framing.length) {
+      const auto length = static_cast<size_t>(framing.length);
+      result.body.reserve(length);
+      while (result.body.size() < length)
+        if (body.append_to(result.body, length - result.body.size()) == 0) break;
+      if (result.body.size() != length) {
         if (Clock::now() >= deadline) throw Poco::TimeoutException("the answer was too slow");
         throw Poco::Net::MessageException("the answer ended before its body was complete");
       }

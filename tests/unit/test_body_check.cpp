@@ -79,6 +79,30 @@ TEST_CASE("is_json_object checks a string in place without reading meaning past 
   CHECK(is_json_object(std::string(R"({"a": 1}   )").substr(0, 8)));
 }
 
+TEST_CASE("a finite number with an exponent past 308 is JSON, though RapidJSON refuses it") {
+  for (std::string number : {"0e400", "0e60062", "-0E+999", "0.000e310", "0.0000000001e315"}) {
+    CAPTURE(number);
+    const std::string text = "{\"n\": " + number + "}";
+    CHECK(is_json_object(text));
+    CHECK(rapidjson_object(text));  // the oracle's documented exception
+  }
+  // Two exponents, or a sign after one, stay refused.
+  for (std::string number : {"0e0662e0662", "0e662-0", "0e400.5"}) {
+    CAPTURE(number);
+    const std::string text = "{\"n\": " + number + "}";
+    CHECK_FALSE(is_json_object(text));
+    CHECK_FALSE(rapidjson_object(text));
+  }
+  // Values beyond a double stay refused, with and without an exponent.
+  for (std::string number :
+       {std::string("1e400"), std::string("-7e999"), "1" + std::string(320, '0')}) {
+    CAPTURE(number);
+    const std::string text = "{\"n\": " + number + "}";
+    CHECK_FALSE(is_json_object(text));
+    CHECK_FALSE(rapidjson_object(text));
+  }
+}
+
 TEST_CASE("is_json_object refuses NUL and text after the object") {
   CHECK_FALSE(is_json_object(std::string("{}\0", 3)));
   CHECK_FALSE(is_json_object(std::string("{\"a\":\"\0\"}", 8)));

@@ -314,3 +314,23 @@ TEST_CASE("http client: the caller's framing headers give way to the client's ow
   CHECK(get(server.url()).status == 200);
   CHECK(server.connections() == 1);
 }
+
+TEST_CASE("http client: statuses past Poco's list are read as sent; HTTP/1.0 closes") {
+  ScriptedServer server([](size_t i, const std::string&) -> ScriptedServer::Answer {
+    if (i == 0)  // Cloudflare's "web server returned an unknown error"
+      return {"HTTP/1.1 520 \r\nContent-Length: 2\r\n\r\n{}"};
+    if (i == 1) return {"HTTP/1.1 299 Whatever\r\nContent-Length: 2\r\n\r\n[]"};
+    return {"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}"};
+  });
+  HttpResult cloudflare = get(server.url());
+  CHECK(cloudflare.status == 520);
+  CHECK(cloudflare.retryable());
+  CHECK(cloudflare.body == "{}");
+  HttpResult odd = get(server.url());
+  CHECK(odd.status == 299);
+  CHECK(odd.body == "[]");
+  CHECK(get(server.url()).status == 200);
+  CHECK(server.connections() == 1);
+  CHECK(get(server.url()).status == 200);  // on a new connection: the HTTP/1.0 answer closed it
+  CHECK(server.connections() == 2);
+}
