@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,19 @@ inline bool iequals(std::string_view a, std::string_view b) {
     if (std::tolower(static_cast<unsigned char>(a[i])) !=
         std::tolower(static_cast<unsigned char>(b[i])))
       return false;
+  return true;
+}
+
+// A length field's value: decimal digits only (blanks around them allowed), at most `max_digits`
+// of them. False for anything else.
+inline bool parse_decimal(std::string_view text, size_t max_digits, uint64_t& value) {
+  std::string_view digits = trim(text);
+  if (digits.empty() || digits.size() > max_digits) return false;
+  value = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
   return true;
 }
 

@@ -26,7 +26,8 @@ class ClientConnection {
   // Connects on the first exchange, and again after close().
   ClientConnection(std::string host, uint16_t port);
 
-  // Sends one request and reads its answer into `result`, all before `deadline`. Failures throw
+  // Sends one request and reads its answer into `result`, all before `deadline`. `headers` are as
+  // HttpClient::request let them through (is_valid_request_header). Failures throw
   // Poco exceptions: TimeoutException past the deadline, NoMessageException when the server closed
   // without answering, ConnectionResetException, MessageException for an answer that cannot be
   // read (the connection is closed after any of them). `sent` tells whether the request left, so

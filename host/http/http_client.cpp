@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
 
 #include <Poco/Exception.h>
 #include <Poco/Net/Context.h>
-#include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPSClientSession.h>
@@ -36,20 +36,49 @@ Poco::Net::Context::Ptr tls_context() {
   return context;
 }
 
-// Per-thread pools of kept-alive connections, one per origin: our own for plain HTTP, Poco's
-// sessions for HTTPS.
-struct SessionPool {
-  std::map<std::string, std::unique_ptr<Poco::Net::HTTPClientSession>> sessions;
+// Per-thread pools of kept-alive connections, one per origin (host:port): our own for plain HTTP,
+// Poco's sessions for HTTPS.
+struct ConnectionPool {
   std::map<std::string, std::unique_ptr<ClientConnection>> plain;
+  std::map<std::string, std::unique_ptr<Poco::Net::HTTPSClientSession>> tls;
 };
-thread_local SessionPool t_pool;
+thread_local ConnectionPool t_pool;
+
+std::string origin_of(const Poco::URI& uri) {
+  return uri.getHost() + ":" + std::to_string(uri.getPort());
+}
+
+// What a failed exchange reports, and whether the same request may go again on a fresh
+// connection when this one was kept alive from before: the server may have closed it meanwhile.
+struct Failure {
+  std::string error;
+  bool timed_out = false;
+  bool retry_if_reused = false;
+};
+
+Failure failure_of(const std::exception_ptr& failure, std::chrono::milliseconds timeout,
+                   bool sent) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const Poco::TimeoutException&) {
+    return {"timed out after " + std::to_string(timeout.count()) + " ms", true, false};
+  } catch (const Poco::Net::NoMessageException&) {
+    return {"connection closed without a response", false, true};
+  } catch (const Poco::Net::ConnectionResetException&) {
+    return {"connection reset", false, true};
+  } catch (const Poco::Exception& e) {
+    return {e.displayText(), false, sent};
+  } catch (const std::exception& e) {
+    return {e.what(), false, false};
+  }
+}
 
 HttpResult plain_request(const std::string& method, const Poco::URI& uri, const std::string& target,
                          const HeaderList& headers, const std::string& body,
                          std::chrono::milliseconds timeout) {
   HttpResult result;
   const auto deadline = ClientConnection::Clock::now() + timeout;
-  auto& slot = t_pool.plain[uri.getHost() + ":" + std::to_string(uri.getPort())];
+  auto& slot = t_pool.plain[origin_of(uri)];
   if (!slot) slot = std::make_unique<ClientConnection>(uri.getHost(), uri.getPort());
   for (int attempt = 0; attempt < 2; ++attempt) {
     const bool reused = slot->connected();
@@ -58,45 +87,62 @@ HttpResult plain_request(const std::string& method, const Poco::URI& uri, const 
       slot->exchange(method, target, headers, body, deadline, result, sent);
       result.error.clear();
       return result;
-    } catch (const Poco::TimeoutException&) {
+    } catch (...) {
+      Failure failure = failure_of(std::current_exception(), timeout, sent);
       result = HttpResult{};
-      result.error = "timed out after " + std::to_string(timeout.count()) + " ms";
-      result.timed_out = true;
-      return result;
-    } catch (const Poco::Net::NoMessageException&) {
-      result = HttpResult{};
-      result.error = "connection closed without a response";
-    } catch (const Poco::Net::ConnectionResetException&) {
-      result = HttpResult{};
-      result.error = "connection reset";
-    } catch (const Poco::Exception& e) {
-      result = HttpResult{};
-      result.error = e.displayText();
-      if (!reused || !sent) return result;
-    } catch (const std::exception& e) {
-      result = HttpResult{};
-      result.error = e.what();
-      return result;
+      result.error = std::move(failure.error);
+      result.timed_out = failure.timed_out;
+      if (!reused || !failure.retry_if_reused) return result;
     }
-    // A kept-alive connection the server closed meanwhile: one more try on a fresh connection.
-    if (!reused) return result;
   }
   return result;
 }
 
-Poco::Net::HTTPClientSession& session_for(const Poco::URI& uri, bool fresh) {
-  std::string origin =
-      uri.getScheme() + "://" + uri.getHost() + ":" + std::to_string(uri.getPort());
-  auto& slot = t_pool.sessions[origin];
-  if (!slot || fresh) {
-    if (uri.getScheme() == "https")
+HttpResult tls_request(const std::string& method, const Poco::URI& uri, const std::string& target,
+                       const HeaderList& headers, const std::string& body,
+                       std::chrono::milliseconds timeout) {
+  HttpResult result;
+  auto& slot = t_pool.tls[origin_of(uri)];
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const bool reused = slot != nullptr && attempt == 0;
+    if (!reused) {
       slot = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(),
                                                              tls_context());
-    else
-      slot = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
-    slot->setKeepAlive(true);
+      slot->setKeepAlive(true);
+    }
+    auto& session = *slot;
+    bool sent = false;
+    try {
+      session.setTimeout(
+          Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count()));
+      Poco::Net::HTTPRequest req(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
+      req.setHost(uri.getHost(), uri.getPort());
+      req.setKeepAlive(true);
+      for (const auto& [k, v] : headers)
+        if (!is_framing_header(k)) req.set(k, v);
+      if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+        req.setContentLength(body.size());
+      auto& out = session.sendRequest(req);
+      out.write(body.data(), static_cast<std::streamsize>(body.size()));
+      sent = true;
+      Poco::Net::HTTPResponse resp;
+      auto& in = session.receiveResponse(resp);
+      result.status = static_cast<int>(resp.getStatus());
+      for (const auto& [k, v] : resp) result.headers.emplace_back(lower(k), v);
+      Poco::StreamCopier::copyToString(in, result.body);
+      result.error.clear();
+      result.timed_out = false;
+      if (!resp.getKeepAlive()) session.reset();
+      return result;
+    } catch (...) {
+      Failure failure = failure_of(std::current_exception(), timeout, sent);
+      result.error = std::move(failure.error);
+      result.timed_out = failure.timed_out;
+      session.reset();
+      if (!reused || !failure.retry_if_reused) return result;
+    }
   }
-  return *slot;
+  return result;
 }
 
 }  // namespace
@@ -104,6 +150,11 @@ Poco::Net::HTTPClientSession& session_for(const Poco::URI& uri, bool fresh) {
 bool is_framing_header(std::string_view name) {
   return iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
          iequals(name, "connection");
+}
+
+bool is_valid_request_header(std::string_view name, std::string_view value) {
+  return !name.empty() && name.find_first_of("\r\n:") == std::string_view::npos &&
+         value.find_first_of("\r\n") == std::string_view::npos;
 }
 
 std::string HttpResult::header(const std::string& lower_name) const {
@@ -132,63 +183,12 @@ HttpResult HttpClient::request(const std::string& method, const std::string& url
   if (target.empty()) target = "/";
 
   for (const auto& [name, value] : headers)
-    if (name.empty() || name.find_first_of("\r\n:") != std::string::npos ||
-        value.find_first_of("\r\n") != std::string::npos) {
+    if (!is_valid_request_header(name, value)) {
       result.error = "invalid request header '" + name + "'";
       return result;
     }
   if (uri.getScheme() == "http") return plain_request(method, uri, target, headers, body, timeout);
-
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    bool reused = t_pool.sessions.count(uri.getScheme() + "://" + uri.getHost() + ":" +
-                                        std::to_string(uri.getPort())) > 0;
-    auto& session = session_for(uri, attempt > 0);
-    bool sent = false;
-    try {
-      session.setTimeout(
-          Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count()));
-      Poco::Net::HTTPRequest req(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
-      req.setHost(uri.getHost(), uri.getPort());
-      req.setKeepAlive(true);
-      for (const auto& [k, v] : headers)
-        if (!is_framing_header(k)) req.set(k, v);
-      if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
-        req.setContentLength(body.size());
-      auto& out = session.sendRequest(req);
-      out.write(body.data(), static_cast<std::streamsize>(body.size()));
-      sent = true;
-      Poco::Net::HTTPResponse resp;
-      auto& in = session.receiveResponse(resp);
-      result.status = static_cast<int>(resp.getStatus());
-      for (const auto& [k, v] : resp) result.headers.emplace_back(lower(k), v);
-      Poco::StreamCopier::copyToString(in, result.body);
-      result.error.clear();
-      result.timed_out = false;
-      if (!resp.getKeepAlive()) session.reset();
-      return result;
-    } catch (const Poco::TimeoutException& e) {
-      result.error = "timed out after " + std::to_string(timeout.count()) + " ms";
-      result.timed_out = true;
-      session.reset();
-      return result;
-    } catch (const Poco::Net::NoMessageException& e) {
-      result.error = "connection closed without a response";
-    } catch (const Poco::Net::ConnectionResetException& e) {
-      result.error = "connection reset";
-    } catch (const Poco::Exception& e) {
-      result.error = e.displayText();
-      session.reset();
-      if (!reused || !sent) return result;
-    } catch (const std::exception& e) {
-      result.error = e.what();
-      session.reset();
-      return result;
-    }
-    session.reset();
-    // A kept-alive connection the server closed meanwhile: one more try on a fresh connection.
-    if (!reused) return result;
-  }
-  return result;
+  return tls_request(method, uri, target, headers, body, timeout);
 }
 
 }  // namespace oceand

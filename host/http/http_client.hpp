@@ -27,6 +27,10 @@ struct HttpResult {
 // connection itself, so a caller's own are left out (they could only contradict them).
 bool is_framing_header(std::string_view name);
 
+// A name without line breaks or colons, and a value without line breaks: what can be written into
+// a request head without starting another field.
+bool is_valid_request_header(std::string_view name, std::string_view value);
+
 // Blocking HTTP/1.1 client with keep-alive connections reused per thread and origin: plain HTTP on
 // our own connection (http/client_connection.hpp), HTTPS through Poco's session with TLS (system
 // CAs).

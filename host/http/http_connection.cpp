@@ -96,17 +96,6 @@ struct Framing {
   const char* why = "";
 };
 
-bool parse_length(const std::string& text, uint64_t& length) {
-  std::string_view digits = trim(text);
-  if (digits.empty() || digits.size() > 18) return false;
-  length = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return false;
-    length = length * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return true;
-}
-
 // RFC 9112 section 6: a request with both framings, several lengths, or a transfer coding other
 // than chunked alone could be read differently by a proxy in front of us; it is refused.
 Framing framing_of(const Poco::Net::HTTPRequest& request) {
@@ -138,7 +127,7 @@ Framing framing_of(const Poco::Net::HTTPRequest& request) {
     return f;
   }
   if (lengths > 0) {
-    if (!parse_length(length_text, f.length))
+    if (!parse_decimal(length_text, 18, f.length))
       return {RequestBody::Framing::none, 0, 400, "invalid Content-Length"};
     f.kind = f.length > 0 ? RequestBody::Framing::length : RequestBody::Framing::none;
   }

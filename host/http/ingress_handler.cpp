@@ -39,11 +39,15 @@ BodyKind body_kind(const Poco::Net::HTTPServerRequest& request) {
 
 enum class BodyRead { ok, too_large, incomplete };
 
+// How many bytes behind a string's text are its own memory: is_json_object reads them as padding.
+size_t spare(const std::string& text) {
+  return text.capacity() - text.size();
+}
+
 // Reads the whole body, refusing one larger than `limit` (by its Content-Length, before reading,
 // or once `limit` is passed). A body cut short (the client closed or stalled, a malformed chunk)
-// is incomplete, never taken for a whole one.
-// The string keeps body_check_slack() bytes of spare capacity, so that the body check reads it
-// where it is.
+// is incomplete, never taken for a whole one. A body of announced length gets body_check_slack()
+// bytes of spare capacity, so that the body check reads it where it is.
 BodyRead read_body(Poco::Net::HTTPServerRequest& request, size_t limit, std::string& body) {
   auto length = request.getContentLength64();
   if (length != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH) {
@@ -55,16 +59,15 @@ BodyRead read_body(Poco::Net::HTTPServerRequest& request, size_t limit, std::str
       // Straight from the connection's buffer into the string: no zero-filled resize first.
       while (body.size() < size)
         if (source->append_to(body, size - body.size()) == 0) break;
-      return body.size() == size ? BodyRead::ok : BodyRead::incomplete;
+    } else {
+      std::istream& in = request.stream();
+      body.resize(size);
+      in.read(body.data(), length);
+      if (in.bad() || in.gcount() != length) return BodyRead::incomplete;
     }
+    return body.size() == size ? BodyRead::ok : BodyRead::incomplete;
   }
   std::istream& in = request.stream();
-  if (length != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH) {
-    body.resize(static_cast<size_t>(length));
-    in.read(body.data(), length);
-    if (in.bad() || in.gcount() != length) return BodyRead::incomplete;
-    return BodyRead::ok;
-  }
   char chunk[16384];
   while (in) {
     in.read(chunk, sizeof chunk);
@@ -177,16 +180,16 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   if (kind == BodyKind::form) {
     auto payload = form_payload(event->body);
     if (payload) {
-      if (!is_json_object(*payload, payload->capacity() - payload->size())) {
+      if (!is_json_object(*payload, spare(*payload))) {
         reject(400, "the form's payload field is not a JSON object", "not_json");
         return;
       }
       event->payload = std::move(*payload);
-    } else if (!is_json_object(event->body, event->body.capacity() - event->body.size())) {
+    } else if (!is_json_object(event->body, spare(event->body))) {
       reject(400, "form body has no payload field holding a JSON object", "not_json");
       return;
     }
-  } else if (!is_json_object(event->body, event->body.capacity() - event->body.size())) {
+  } else if (!is_json_object(event->body, spare(event->body))) {
     reject(400, "body is not a JSON object", "not_json");
     return;
   }
