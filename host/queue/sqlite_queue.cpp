@@ -154,6 +154,13 @@ int SqliteQueue::on_wal_commit(void* queue, sqlite3* db, const char* name, int f
   bool finish = false, request = false;
   {
     std::lock_guard lock(self->checkpoint_mutex_);
+    // Only the committer's connection writes, so a frame count below the last one means this
+    // commit started the WAL over from the top.
+    if (frames < self->last_wal_frames_) {
+      std::lock_guard stats(self->mutex_);
+      ++self->stats_.wal_restarts;
+    }
+    self->last_wal_frames_ = frames;
     if (self->checkpoint_finished_) {
       // The background pass copied all but the frames written while it ran: copy those here, so
       // that the next commit finds the WAL fully copied back and starts it over from the top.

@@ -64,6 +64,7 @@ class SqliteQueue final : public EventQueue {
     uint64_t events_committed = 0;  // pushes made durable by them
     uint64_t page_ins = 0;          // reads from disk into the window
     uint64_t checkpoints = 0;       // WAL checkpoints run beside the committer
+    uint64_t wal_restarts = 0;      // commits that found the WAL started over from the top
     size_t window_events = 0;
     size_t window_bytes = 0;  // event bytes held in memory by the queue
   };
@@ -128,6 +129,7 @@ class SqliteQueue final : public EventQueue {
   bool checkpoint_due_ = false;
   bool checkpoint_running_ = false;
   bool checkpoint_finished_ = false;  // a background pass ended; the committer copies the rest
+  int last_wal_frames_ = 0;  // the WAL's frame count after the previous commit
   bool checkpoint_stopping_ = false;
   std::unique_ptr<SqliteDb> checkpoint_db_;
   std::thread checkpointer_;
