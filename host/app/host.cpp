@@ -1,5 +1,6 @@
 #include "app/host.hpp"
 
+#include "core/busy_marks.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "http/http_server.hpp"
@@ -81,6 +82,7 @@ ocean_status Host::apply_raw(const std::string& integration, const std::string& 
 
 Host::~Host() {
   stop();
+  if (crash_ledger_) set_crash_ledger_fd(-1);
 }
 
 std::shared_ptr<const HostConfig> Host::config_ptr() const {
@@ -139,12 +141,24 @@ void Host::start() {
   QueueStores stores = open_queue_stores(config_->queue);
   queue_ = std::move(stores.queue);
   dead_letters_ = std::move(stores.dead_letters);
+  if (config_->queue.backend == "sqlite") {
+    try {
+      crash_ledger_ = std::make_unique<CrashLedger>(config_->queue.path + ".crashes");
+    } catch (const std::exception& e) {
+      throw ConfigError(std::string("queue.path: ") + e.what());
+    }
+  }
+  // From here a plugin that crashes the process leaves a line naming itself, and (durable queue)
+  // a ledger record that keeps its event from crash-looping oceand.
+  install_fatal_signal_handlers(crash_ledger_ ? crash_ledger_->fd() : -1);
   sink_ = options_.sink ? options_.sink : catalog_.get();
   EventEngine::Settings settings;
   settings.workers = config_->event_workers_count;
   settings.max_event_processing_seconds = config_->max_event_processing_seconds;
+  settings.crash_limit = static_cast<unsigned>(config_->plugins_crash_limit);
   engine_ =
       std::make_unique<EventEngine>(settings, *queue_, *dead_letters_, plugins_, *sink_, metrics_);
+  engine_->set_crash_ledger(crash_ledger_.get());
   engine_->start();
 
   http_ = std::make_unique<HttpServer>(*this);

@@ -17,6 +17,7 @@
 #include "port/entity_store.hpp"
 #include "port/port_client.hpp"
 #include "processing/engine.hpp"
+#include "queue/crash_ledger.hpp"
 #include "queue/dead_letters.hpp"
 #include "queue/event_queue.hpp"
 
@@ -88,6 +89,7 @@ class Host {
   PluginManager plugins_;
   std::unique_ptr<EventQueue> queue_;
   std::unique_ptr<DeadLetterStore> dead_letters_;
+  std::unique_ptr<CrashLedger> crash_ledger_;  // durable queue only; outlives the engine
   std::unique_ptr<EntityStore> store_;
   std::unique_ptr<PortClient> port_client_;
   std::unique_ptr<Applier> applier_;

@@ -133,6 +133,16 @@ const IntegrationConfig* HostConfig::integration(const std::string& identifier) 
   return nullptr;
 }
 
+int HostConfig::default_max_concurrency() const {
+  return std::max(1, event_workers_count * 3 / 4);
+}
+
+int HostConfig::max_concurrency(const std::string& identifier) const {
+  const IntegrationConfig* ic = integration(identifier);
+  int limit = ic && ic->max_concurrency > 0 ? ic->max_concurrency : default_max_concurrency();
+  return std::min(limit, event_workers_count);
+}
+
 std::vector<std::string> process_environment() {
   std::vector<std::string> out;
   for (char** e = environ; e && *e; ++e) out.emplace_back(*e);
@@ -169,7 +179,7 @@ HostConfig load_host_config(const std::optional<std::string>& path,
                "port", "admin", "integrations", "log_level"});
   check_known(root["server"], "server",
               {"host", "port", "max_body_bytes", "threads", "max_queued_connections"});
-  check_known(root["plugins"], "plugins", {"dir", "cache_dir"});
+  check_known(root["plugins"], "plugins", {"dir", "cache_dir", "crash_limit"});
   check_known(root["queue"], "queue", {"backend", "path", "max_pending", "dedupe_window_seconds"});
   check_known(root["port"], "port",
               {"applier", "local_db", "base_url", "client_id", "client_secret",
@@ -190,6 +200,7 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read(nullptr, "log_level", config.log_level);
   r.read("plugins", "dir", config.plugins_dir);
   r.read("plugins", "cache_dir", config.plugins_cache_dir);
+  r.read("plugins", "crash_limit", config.plugins_crash_limit);
   r.read("queue", "backend", config.queue.backend);
   r.read("queue", "path", config.queue.path);
   r.read("queue", "max_pending", config.queue.max_pending);
@@ -218,6 +229,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
     throw ConfigError("max_wait_seconds_before_shutdown: must be >= 0");
   if (!(config.on_start_timeout_seconds > 0))
     throw ConfigError("on_start_timeout_seconds: must be > 0");
+  if (config.plugins_crash_limit < 1 || config.plugins_crash_limit > 100)
+    throw ConfigError("plugins.crash_limit: must be 1..100");
   if (config.queue.backend != "memory" && config.queue.backend != "sqlite")
     throw ConfigError("queue.backend: '" + config.queue.backend + "' is not one of memory, sqlite");
   if (config.queue.max_pending == 0) throw ConfigError("queue.max_pending: must be > 0");
@@ -249,10 +262,20 @@ HostConfig load_host_config(const std::optional<std::string>& path,
       const std::string where = "integrations." + ic.identifier;
       if (!valid_identifier(ic.identifier))
         throw ConfigError(where + ": identifiers are 1-64 characters of a-z, 0-9, '-' and '_'");
-      check_known(kv.second, where, {"plugin", "mapping", "config"});
+      check_known(kv.second, where, {"plugin", "mapping", "config", "max_concurrency"});
       if (kv.second.IsMap()) {
         YAML::Node plugin = kv.second["plugin"], mapping = kv.second["mapping"];
         if (plugin.IsDefined() && plugin.IsScalar()) ic.plugin = plugin.Scalar();
+        YAML::Node concurrency = kv.second["max_concurrency"];
+        if (concurrency.IsDefined() && !concurrency.IsNull()) {
+          try {
+            ic.max_concurrency = concurrency.as<int>();
+          } catch (const YAML::Exception&) {
+            throw ConfigError(where + ".max_concurrency: must be an integer");
+          }
+          if (ic.max_concurrency < 1 || ic.max_concurrency > 4096)
+            throw ConfigError(where + ".max_concurrency: must be 1..4096");
+        }
         if (mapping.IsDefined() && mapping.IsScalar()) ic.mapping_path = mapping.Scalar();
         YAML::Node settings = kv.second["config"];
         if (settings.IsDefined() && !settings.IsNull()) {

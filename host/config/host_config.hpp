@@ -21,6 +21,9 @@ struct IntegrationConfig {
   std::map<std::string, std::string>
       settings;           // the `config` block, flattened to dot-separated keys
   bool implicit = false;  // made for a plugin that no integration names
+  // Workers this integration's events may hold at once; 0: the host's default
+  // (HostConfig::default_max_concurrency), so one integration never holds every worker.
+  int max_concurrency = 0;
 };
 
 struct ServerConfig {
@@ -58,6 +61,9 @@ struct HostConfig {
   double on_start_timeout_seconds = 30;
   std::string plugins_dir = "build/plugins";
   std::string plugins_cache_dir = "var/plugin-cache";
+  // An event that was running when a plugin crashed the process this many times is moved to the
+  // dead letters (reason "crashed") instead of being run again (durable queue only).
+  int plugins_crash_limit = 2;
   QueueConfig queue;
   PortConfig port;
   std::string admin_token;
@@ -67,6 +73,10 @@ struct HostConfig {
   std::string source = "<embedded defaults>";
 
   const IntegrationConfig* integration(const std::string& identifier) const;
+  // The workers one integration may hold when its max_concurrency is not set: three quarters of
+  // event_workers_count (at least 1), so a stuck integration leaves the others a quarter.
+  int default_max_concurrency() const;
+  int max_concurrency(const std::string& identifier) const;
 };
 
 // Reads `path` (or the embedded defaults when empty), applies OCEAN__* overrides from `environment`

@@ -10,10 +10,12 @@
 #include <Poco/Net/HTTPServerResponse.h>
 
 #include "app/host.hpp"
+#include "core/busy_marks.hpp"
 #include "core/log.hpp"
 #include "http/body_check.hpp"
 #include "http/inbound_request.hpp"
 #include "http/responses.hpp"
+#include "plugins/guarded_call.hpp"
 
 namespace oceand {
 
@@ -102,9 +104,24 @@ void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref,
   CallContext context;
   context.config = gen.config.get();
   CallScope scope(context);
-  int32_t status = ref.route->handle(ref.route->route_ctx, to_ocean(ref.integration),
-                                     abi_headers.data(), abi_headers.size(), to_ocean(body), &out);
-  if (status < 100 || status > 599) {
+  int32_t status = 500;
+  std::string escaped;
+  {
+    BusyMark mark(BusyMark::What{0, &ref.integration, nullptr, &ref.plugin->file(), "direct_route"});
+    LentOutput lent(&out);
+    escaped = call_guarded([&] {
+      status = ref.route->handle(ref.route->route_ctx, to_ocean(ref.integration), abi_headers.data(),
+                                 abi_headers.size(), to_ocean(body), lent.token<ocean_string_out>());
+    });
+  }
+  if (!escaped.empty()) {
+    LOG_ERROR("http") << "direct route " << ref.integration << ref.route->path
+                      << ": plugin failure: " << escaped;
+    host.metrics().add("oceand_plugin_failures_total",
+                       {{"plugin", ref.plugin->name()}, {"hook", "direct_route"}});
+    out.set = false;
+    status = 500;
+  } else if (status < 100 || status > 599) {
     LOG_ERROR("http") << "direct route " << ref.integration << ref.route->path
                       << " returned status " << status;
     status = 500;

@@ -1,11 +1,15 @@
 #include "plugins/host_api.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "config/host_config.hpp"
 #include "core/log.hpp"
@@ -16,6 +20,71 @@ namespace oceand {
 namespace {
 
 thread_local CallContext* t_context = nullptr;
+
+// What is lent right now: output tokens -> objects, and event addresses (counted: one event may be
+// lent by nested calls). One lock for all: a handful of lookups per event, never contended long.
+struct Lent {
+  std::mutex mutex;
+  std::unordered_map<uintptr_t, void*> outputs;
+  std::unordered_map<const ocean_event*, int> events;
+  uintptr_t next = 1;
+};
+Lent& lent() {
+  static Lent* l = new Lent();  // never destroyed: plugin threads may call in during exit
+  return *l;
+}
+
+// Stale-handle warnings are rate-limited: a plugin thread looping on a dead handle must not flood
+// the log. One line per second at most, with the count of the ones left out.
+void warn_stale(const char* what, const char* callback) {
+  static std::atomic<int64_t> last_second{0};
+  static std::atomic<uint64_t> suppressed{0};
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::steady_clock::now().time_since_epoch())
+                 .count();
+  int64_t before = last_second.load();
+  if (before == now || !last_second.compare_exchange_strong(before, now)) {
+    ++suppressed;
+    return;
+  }
+  uint64_t left_out = suppressed.exchange(0);
+  LOG_ERROR("plugins") << "a plugin called " << callback << " with a " << what
+                       << " handle that is no longer valid (kept past the call it was given in); "
+                          "ignored"
+                       << (left_out ? " (" + std::to_string(left_out) + " more since)" : "");
+}
+
+template <class T>
+T* resolve(T* token, const char* callback) {
+  if (!token) return nullptr;
+  Lent& l = lent();
+  {
+    std::lock_guard lock(l.mutex);
+    auto it = l.outputs.find(reinterpret_cast<uintptr_t>(token));
+    if (it != l.outputs.end()) return static_cast<T*>(it->second);
+  }
+  warn_stale("output", callback);
+  return nullptr;
+}
+
+// Responses are the plugin's until it frees them, so they are tracked from the request to the
+// free: a second free, or a handle the host never gave, is refused instead of freeing twice.
+std::mutex g_responses_mutex;
+std::unordered_set<const ocean_http_response_handle*>& live_responses() {
+  static auto* set = new std::unordered_set<const ocean_http_response_handle*>();
+  return *set;
+}
+
+bool event_lent(const ocean_event* event, const char* callback) {
+  if (!event) return false;
+  Lent& l = lent();
+  {
+    std::lock_guard lock(l.mutex);
+    if (l.events.count(event)) return true;
+  }
+  warn_stale("event", callback);
+  return false;
+}
 
 std::string plugin_component(ocean_host* host) {
   return "plugin:" + (host->plugin_name.empty() ? host->file : host->plugin_name);
@@ -100,10 +169,22 @@ ocean_status api_http_request(ocean_host* host, const ocean_http_request* reques
     delete handle;
     return OCEAN_STATUS_FAILED;
   }
+  {
+    std::lock_guard lock(g_responses_mutex);
+    live_responses().insert(handle);
+  }
   return r.status ? OCEAN_STATUS_OK : OCEAN_STATUS_FAILED;
 }
 
 void api_http_response_free(ocean_host*, ocean_http_response_handle* handle) {
+  if (!handle) return;
+  {
+    std::lock_guard lock(g_responses_mutex);
+    if (live_responses().erase(handle) == 0) {
+      warn_stale("http response", "http_response_free");
+      return;
+    }
+  }
   delete handle;
 }
 
@@ -125,34 +206,40 @@ void api_metric_add(ocean_host* host, ocean_str name, double delta) {
                                 delta);
 }
 
-void api_string_list_add(ocean_string_list* out, ocean_str value) {
-  if (out) out->items.push_back(from_ocean(value));
+// An output is written only by the call it was lent to, which does not return meanwhile; the
+// lookup (not a lock held across the write) is what keeps a stale token from writing.
+void api_string_list_add(ocean_string_list* token, ocean_str value) {
+  if (auto* out = resolve(token, "string_list_add")) out->items.push_back(from_ocean(value));
 }
-void api_string_out_set(ocean_string_out* out, ocean_str value) {
+void api_string_out_set(ocean_string_out* token, ocean_str value) {
+  auto* out = resolve(token, "string_out_set");
   if (!out) return;
   out->value = from_ocean(value);
   out->set = true;
 }
-void api_results_add_updated(ocean_results* out, ocean_str json) {
-  if (out) out->updated.push_back(from_ocean(json));
+void api_results_add_updated(ocean_results* token, ocean_str json) {
+  if (auto* out = resolve(token, "results_add_updated")) out->updated.push_back(from_ocean(json));
 }
-void api_results_add_deleted(ocean_results* out, ocean_str json) {
-  if (out) out->deleted.push_back(from_ocean(json));
+void api_results_add_deleted(ocean_results* token, ocean_str json) {
+  if (auto* out = resolve(token, "results_add_deleted")) out->deleted.push_back(from_ocean(json));
 }
-void api_results_set_error(ocean_results* out, ocean_str message) {
-  if (out) out->error = from_ocean(message);
+void api_results_set_error(ocean_results* token, ocean_str message) {
+  if (auto* out = resolve(token, "results_set_error")) out->error = from_ocean(message);
 }
-void api_results_set_retry_after(ocean_results* out, double seconds) {
+void api_results_set_retry_after(ocean_results* token, double seconds) {
+  auto* out = resolve(token, "results_set_retry_after");
   if (out && std::isfinite(seconds) && seconds > 0)
     out->retry_after_seconds = std::min(seconds, 3600.0);
 }
 
 void* api_event_cache_get(const ocean_event* event) {
-  if (!event || !event->host_private) return nullptr;
+  if (!event_lent(event, "event_cache_get") || !event->host_private) return nullptr;
   return static_cast<EventCacheSlot*>(event->host_private)->data;
 }
 void api_event_cache_set(const ocean_event* event, void* data, void (*free_data)(void*)) {
-  if (!event || !event->host_private) return;
+  // Refused: the data stays the plugin's (free_data is not called from a thread the plugin did
+  // not expect it on).
+  if (!event_lent(event, "event_cache_set") || !event->host_private) return;
   auto* slot = static_cast<EventCacheSlot*>(event->host_private);
   slot->release();
   slot->data = data;
@@ -190,6 +277,39 @@ CallScope::CallScope(CallContext& context) : previous_(t_context) {
 }
 CallScope::~CallScope() {
   t_context = previous_;
+}
+
+LentOutput::LentOutput(void* object) {
+  Lent& l = lent();
+  std::lock_guard lock(l.mutex);
+  // Tokens look like no address a plugin could have: multiples of 16 plus 8, counting up.
+  token_ = (l.next++ << 4) | 8;
+  l.outputs.emplace(token_, object);
+}
+
+LentOutput::~LentOutput() {
+  Lent& l = lent();
+  std::lock_guard lock(l.mutex);
+  l.outputs.erase(token_);
+}
+
+LentEvent::LentEvent(const ocean_event* event) : event_(event) {
+  Lent& l = lent();
+  std::lock_guard lock(l.mutex);
+  ++l.events[event_];
+}
+
+LentEvent::~LentEvent() {
+  Lent& l = lent();
+  std::lock_guard lock(l.mutex);
+  auto it = l.events.find(event_);
+  if (it != l.events.end() && --it->second == 0) l.events.erase(it);
+}
+
+size_t lent_handle_count() {
+  Lent& l = lent();
+  std::lock_guard lock(l.mutex);
+  return l.outputs.size() + l.events.size();
 }
 
 void EventCacheSlot::release() {

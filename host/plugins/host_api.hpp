@@ -101,4 +101,39 @@ struct ocean_http_response_handle {
 namespace oceand {
 // The table handed to a plugin's entry function. `host` must outlive the library.
 ocean_host_api make_host_api(ocean_host* host);
+
+// Host objects lent to a plugin for the length of one call. The plugin gets a token, never the
+// object's address: a token kept past the call (and used later, say from the plugin's own thread)
+// no longer resolves, so the callback logs the misuse and returns an error instead of writing into
+// memory that is gone. Tokens are never reused.
+class LentOutput {
+ public:
+  explicit LentOutput(void* object);
+  ~LentOutput();
+  LentOutput(const LentOutput&) = delete;
+  LentOutput& operator=(const LentOutput&) = delete;
+  template <class T>
+  T* token() const {
+    return reinterpret_cast<T*>(token_);
+  }
+
+ private:
+  uintptr_t token_;
+};
+
+// An ocean_event lent to a plugin for one call. The plugin reads its fields directly, so it gets
+// the real address; the cache callbacks refuse an event that is not lent right now.
+class LentEvent {
+ public:
+  explicit LentEvent(const ocean_event* event);
+  ~LentEvent();
+  LentEvent(const LentEvent&) = delete;
+  LentEvent& operator=(const LentEvent&) = delete;
+
+ private:
+  const ocean_event* event_;
+};
+
+// For tests: handles lent right now.
+size_t lent_handle_count();
 }  // namespace oceand

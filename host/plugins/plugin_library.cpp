@@ -16,7 +16,9 @@
 
 #include <openssl/evp.h>
 
+#include "core/busy_marks.hpp"
 #include "core/log.hpp"
+#include "plugins/guarded_call.hpp"
 
 namespace oceand {
 
@@ -147,8 +149,12 @@ bool valid_text(const char* s, size_t max) {
   return s && ::strnlen(s, max + 1) <= max;
 }
 
-bool finite_non_negative(double v) {
-  return std::isfinite(v) && v >= 0;
+// A delay past a day is a bug in the plugin (1e308 was once accepted and, overflowing the
+// clock, retried at once), never a policy.
+constexpr double kMaxRetryDelaySeconds = 24 * 3600;
+
+bool sane_delay(double v) {
+  return std::isfinite(v) && v >= 0 && v <= kMaxRetryDelaySeconds;
 }
 
 }  // namespace
@@ -177,10 +183,13 @@ std::string check_descriptor(const ocean_plugin_descriptor* d) {
     if (f.retry.struct_size < sizeof(ocean_retry_policy))
       return where + ": retry policy table too small";
     if (f.retry.max_retries > 100) return where + ": max_retries above 100";
-    if (!finite_non_negative(f.retry.initial_retry_delay_seconds) ||
-        !finite_non_negative(f.retry.max_retry_delay_seconds) ||
-        !std::isfinite(f.retry.exponential_base_seconds) || f.retry.exponential_base_seconds <= 0)
-      return where + ": retry delays must be finite and non-negative, the base positive";
+    if (!sane_delay(f.retry.initial_retry_delay_seconds) ||
+        !sane_delay(f.retry.max_retry_delay_seconds))
+      return where + ": retry delays must be finite, from 0 to 86400 seconds (24 h)";
+    if (!std::isfinite(f.retry.exponential_base_seconds) ||
+        f.retry.exponential_base_seconds <= 0 ||
+        f.retry.exponential_base_seconds > kMaxRetryDelaySeconds)
+      return where + ": exponential_base_seconds must be finite, above 0 and at most 86400";
     const auto* v = f.vtable;
     if (!v) return where + ": no vtable";
     if (v->struct_size < sizeof(ocean_processor_vtable)) return where + ": vtable too small";
@@ -236,7 +245,13 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& 
                           "' (is it an oceand plugin, built with OCEAN_PLUGIN?)");
   auto entry = lib->library_.get<const ocean_plugin_descriptor*(const ocean_host_api*)>(
       OCEAN_PLUGIN_ENTRY_SYMBOL);
-  const ocean_plugin_descriptor* d = entry(&lib->api_);
+  const ocean_plugin_descriptor* d = nullptr;
+  std::string escaped;
+  {
+    BusyMark mark(BusyMark::What{0, nullptr, nullptr, &lib->file_, "ocean_plugin_entry"});
+    escaped = call_guarded([&] { d = entry(&lib->api_); });
+  }
+  if (!escaped.empty()) throw PluginLoadError("entry function failed: " + escaped);
   if (d && d->struct_size >= offsetof(ocean_plugin_descriptor, name) &&
       (d->abi_major != OCEAN_ABI_VERSION_MAJOR || d->abi_minor > OCEAN_ABI_VERSION_MINOR)) {
     std::ostringstream why;
@@ -261,7 +276,13 @@ std::string PluginLibrary::abi_version() const {
 }
 
 PluginLibrary::~PluginLibrary() {
-  if (descriptor_ && descriptor_->shutdown) descriptor_->shutdown();
+  if (descriptor_ && descriptor_->shutdown) {
+    BusyMark mark(BusyMark::What{0, nullptr, nullptr, &file_, "shutdown"});
+    std::string escaped = call_guarded([&] { descriptor_->shutdown(); });
+    if (!escaped.empty()) {
+      LOG_ERROR("plugins") << file_ << ": shutdown failed: " << escaped;
+    }
+  }
   if (library_.is_loaded()) {
     LOG_DEBUG("plugins") << "unloading " << (name_.empty() ? file_ : name_) << " ("
                          << sha256_.substr(0, 12) << ")";

@@ -5,7 +5,9 @@
 #include <future>
 #include <thread>
 
+#include "core/busy_marks.hpp"
 #include "core/log.hpp"
+#include "plugins/guarded_call.hpp"
 
 namespace oceand {
 
@@ -179,7 +181,18 @@ void PluginManager::start_integrations(const std::shared_ptr<const Generation>& 
       info.struct_size = sizeof info;
       info.integration = to_ocean(in.config.identifier);
       info.base_url = to_ocean(generation->config->base_url);
-      done->set_value(in.plugin->descriptor().on_start(&info));
+      ocean_status status = OCEAN_STATUS_FAILED;
+      std::string escaped;
+      {
+        BusyMark mark(BusyMark::What{0, &in.config.identifier, nullptr, &in.plugin->file(),
+                                     "on_start"});
+        escaped = call_guarded([&] { status = in.plugin->descriptor().on_start(&info); });
+      }
+      if (!escaped.empty()) {
+        LOG_ERROR("plugins") << "on_start of '" << id << "': plugin failure: " << escaped;
+        status = OCEAN_STATUS_FAILED;
+      }
+      done->set_value(status);
       std::lock_guard lock(tracker->mutex);
       --tracker->running;
       tracker->changed.notify_all();

@@ -7,7 +7,9 @@
 #include "core/metrics.hpp"
 #include "core/thread_name.hpp"
 #include "plugins/plugin_manager.hpp"
+#include "plugins/processor_instance.hpp"
 #include "processing/backoff.hpp"
+#include "queue/crash_ledger.hpp"
 #include "queue/dead_letters.hpp"
 #include "queue/event_queue.hpp"
 
@@ -100,6 +102,7 @@ void EventEngine::dispatch_loop() {
       }
       continue;
     }
+    if (quarantined(event)) continue;
     auto job = std::make_shared<EventJob>(event);
     job->generation = plugins_.current();
     job->group = group_key(*job, *job->generation);
@@ -107,19 +110,61 @@ void EventEngine::dispatch_loop() {
   }
 }
 
+// An event that was running when a plugin crashed oceand crash_limit times goes to the dead letters
+// before any plugin code sees it again (group_key included: it may be what crashes).
+bool EventEngine::quarantined(const EventPtr& event) {
+  if (!crash_ledger_) return false;
+  auto entry = crash_ledger_->find(event->id);
+  if (!entry || entry->crashes < settings_.crash_limit) return false;
+  DeadLetter letter;
+  letter.event = event;
+  letter.reason = "crashed";
+  letter.processor = entry->processor;
+  letter.attempts = entry->crashes;
+  letter.failed_at_ms = unix_ms();
+  letter.error = "oceand crashed " + std::to_string(entry->crashes) + " times (" + entry->signal +
+                 ") while plugin file " + entry->plugin + " ran processor " + entry->processor +
+                 " for integration " + entry->integration +
+                 " on this event; not run again until replayed";
+  uint64_t id = dead_letters_.add(std::move(letter));
+  metrics_.add("oceand_events_dead_lettered_total", {{"integration", event->integration}});
+  metrics_.add("oceand_events_processed_total",
+               {{"integration", event->integration}, {"outcome", "failed"}});
+  LOG_ERROR("engine") << "event " << event->id << " integration=" << event->integration
+                      << " processor=" << entry->processor << " plugin=" << entry->plugin
+                      << " outcome=failed reason=crashed crashes=" << entry->crashes
+                      << " dead_letter=" << id;
+  queue_.complete(event->id);
+  crash_ledger_->forget(event->id);
+  {
+    std::lock_guard lock(progress_mutex_);
+  }
+  progress_.notify_all();
+  return true;
+}
+
+// The first processor on the route that gives a key groups the event (docs/plugin-authoring.md,
+// "Ordering"). A group_key that fails costs only its own key: the event is then its own group and
+// the failure is logged as the plugin's.
 std::string EventEngine::group_key(EventJob& job, const Generation& generation) {
   const WebhookRoute* route = generation.webhook_route(job.event->integration, job.event->route);
   if (route) {
+    CallSite site = job.call_site();
+    site.config = generation.config.get();
     for (const auto& p : route->processors) {
-      auto fn = p.factory->vtable->group_key;
-      if (!fn) continue;
-      ocean_string_out out;
       ocean_event e = job.abi_event(0);
-      CallContext context;
-      context.config = generation.config.get();
-      CallScope scope(context);
-      fn(p.factory->factory_ctx, &e, &out);
-      if (out.set && !out.value.empty()) return job.event->integration + '\n' + out.value;
+      std::string error;
+      std::string key = ProcessorInstance::group_key(p, site, e, error);
+      if (!error.empty()) {
+        LOG_ERROR("engine") << "event " << job.event->id << " integration="
+                            << job.event->integration << " processor=" << p.name
+                            << ": plugin failure in group_key: " << error
+                            << " (the event is ordered on its own)";
+        metrics_.add("oceand_plugin_failures_total",
+                     {{"plugin", p.plugin->name()}, {"hook", "group_key"}});
+        continue;
+      }
+      if (!key.empty()) return job.event->integration + '\n' + key;
     }
   }
   return "\x01" + std::to_string(job.event->id);  // no key: its own group
@@ -172,42 +217,32 @@ void EventEngine::route(EventJob& job) {
   job.route = gen.webhook_route(job.event->integration, job.event->route);
   if (!job.route || !job.integration) return;  // finish() dead-letters it: nothing serves it now
 
-  CallContext context;
-  context.config = gen.config.get();
-  CallScope scope(context);
+  const CallSite site = job.call_site();
   for (const auto& ref : job.route->processors) {
-    const auto* vt = ref.factory->vtable;
     ocean_event e = job.abi_event(1);
-    void* instance = vt->create(ref.factory->factory_ctx, &e);
-    if (!instance) {
-      LOG_ERROR("engine") << "event " << job.event->id << ": processor " << ref.name
-                          << " could not be created";
-      Task t;
-      t.processor = job.processors.size();
-      t.state = Task::State::failed;
-      t.failure_reason = "failed";
-      t.error = "processor " + ref.name + " could not be created";
-      job.processors.push_back(ProcessorRun{&ref, nullptr});
-      job.tasks.push_back(std::move(t));
-      continue;
-    }
-    if (!vt->should_process_event(instance, &e)) {
-      vt->destroy(instance);
-      continue;
-    }
     size_t index = job.processors.size();
-    job.processors.push_back(ProcessorRun{&ref, instance});
-    ocean_string_list kinds;
-    if (vt->get_matching_kinds(instance, &e, &kinds) != OCEAN_STATUS_OK) {
-      Task t;
-      t.processor = index;
-      t.state = Task::State::failed;
-      t.failure_reason = "failed";
-      t.error = "get_matching_kinds failed";
-      job.tasks.push_back(std::move(t));
+    job.processors.emplace_back(ref);
+    ProcessorInstance& instance = job.processors.back().instance;
+    std::string error;
+    if (!instance.create(site, e, error)) {
+      fail_routing(job, index, "create", error);
       continue;
     }
-    for (const auto& kind : kinds.items) {
+    HookAnswer accepts = instance.should_process(site, e, error);
+    if (accepts == HookAnswer::no) {
+      job.processors.pop_back();  // destroys the instance
+      continue;
+    }
+    std::vector<std::string> kinds;
+    if (accepts == HookAnswer::failed) {
+      fail_routing(job, index, "should_process_event", error);
+      continue;
+    }
+    if (instance.matching_kinds(site, e, kinds, error) != HookAnswer::yes) {
+      fail_routing(job, index, "get_matching_kinds", error);
+      continue;
+    }
+    for (const auto& kind : kinds) {
       for (const ResourceMapping* resource : job.integration->mapping->resources_of_kind(kind)) {
         Task t;
         t.processor = index;
@@ -217,6 +252,21 @@ void EventEngine::route(EventJob& job) {
       }
     }
   }
+}
+
+// A processor that could not take part in routing (create returned NULL, a hook failed or threw):
+// one failed task stands for it, so the event is dead-lettered with the plugin's message.
+void EventEngine::fail_routing(EventJob& job, size_t processor, const char* hook,
+                               const std::string& error) {
+  const ProcessorRef& ref = *job.processors[processor].ref;
+  LOG_ERROR("engine") << "event " << job.event->id << " integration=" << job.event->integration
+                      << " processor=" << ref.name << ": plugin failure in " << hook << ": "
+                      << error;
+  metrics_.add("oceand_plugin_failures_total", {{"plugin", ref.plugin->name()}, {"hook", hook}});
+  Task t;
+  t.processor = processor;
+  job.tasks.push_back(std::move(t));
+  fail_task(job, job.tasks.back(), "plugin_error", std::string(hook) + ": " + error);
 }
 
 EventEngine::Step EventEngine::run(const JobPtr& job_ptr) {
@@ -250,44 +300,63 @@ void EventEngine::fail_task(EventJob& job, Task& task, const std::string& reason
       {{"integration", job.event->integration}, {"processor", processor}, {"outcome", reason}});
 }
 
-void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
-  EventJob& job = *job_ptr;
-  Task& task = job.tasks[index];
+// Runs authenticate and validate_payload once per processor instance. False when the task is
+// settled by them: dropped (the event is not for us) or failed (the plugin could not answer).
+bool EventEngine::pass_gate(EventJob& job, Task& task) {
   ProcessorRun& run = job.processors[task.processor];
-  const auto* vt = run.ref->factory->vtable;
   const std::string& processor = run.ref->name;
   const std::string& integration = job.event->integration;
-
-  CallContext context;
-  context.config = job.generation->config.get();
-  CallScope scope(context);
-
   if (run.gate == ProcessorRun::Gate::unchecked) {
+    const CallSite site = job.call_site();
     ocean_event e = job.abi_event(task.attempts + 1);
-    if (!vt->authenticate(run.instance, &e)) {
-      run.gate = ProcessorRun::Gate::rejected_authentication;
-    } else if (!vt->validate_payload(run.instance, &e)) {
-      run.gate = ProcessorRun::Gate::rejected_payload;
-    } else {
-      run.gate = ProcessorRun::Gate::passed;
+    const char* hook = "authenticate";
+    HookAnswer answer = run.instance.authenticate(site, e, run.gate_error);
+    if (answer == HookAnswer::yes) {
+      hook = "validate_payload";
+      answer = run.instance.validate_payload(site, e, run.gate_error);
     }
-    if (run.gate != ProcessorRun::Gate::passed) {
-      const char* why = run.gate == ProcessorRun::Gate::rejected_authentication
-                            ? "authentication_failed"
-                            : "invalid_payload";
+    if (answer == HookAnswer::yes) {
+      run.gate = ProcessorRun::Gate::passed;
+    } else if (answer == HookAnswer::failed) {
+      // A plugin bug is not a forged webhook: the event is dead-lettered with the plugin's message
+      // and its delivery id still counts as delivered.
+      run.gate = ProcessorRun::Gate::plugin_error;
+      run.gate_error = std::string(hook) + ": " + run.gate_error;
+      LOG_ERROR("engine") << "event " << job.event->id << " integration=" << integration
+                          << " processor=" << processor << ": plugin failure in "
+                          << run.gate_error;
+      metrics_.add("oceand_plugin_failures_total",
+                   {{"plugin", run.ref->plugin->name()}, {"hook", hook}});
+    } else {
+      run.gate = hook[0] == 'a' ? ProcessorRun::Gate::rejected_authentication
+                                : ProcessorRun::Gate::rejected_payload;
+      const char* why = hook[0] == 'a' ? "authentication_failed" : "invalid_payload";
       LOG_WARN("engine") << "event " << job.event->id << " integration=" << integration
                          << " processor=" << processor << ": " << why << ", dropped";
       metrics_.add("oceand_events_dropped_total",
                    {{"integration", integration}, {"processor", processor}, {"reason", why}});
     }
   }
-  if (run.gate != ProcessorRun::Gate::passed) {
-    task.state = Task::State::dropped;
-    task.failure_reason = run.gate == ProcessorRun::Gate::rejected_authentication
-                              ? "authentication_failed"
-                              : "invalid_payload";
-    return;
+  switch (run.gate) {
+    case ProcessorRun::Gate::passed:
+      return true;
+    case ProcessorRun::Gate::plugin_error:
+      fail_task(job, task, "plugin_error", run.gate_error);
+      return false;
+    default:
+      task.state = Task::State::dropped;
+      task.failure_reason = run.gate == ProcessorRun::Gate::rejected_authentication
+                                ? "authentication_failed"
+                                : "invalid_payload";
+      return false;
   }
+}
+
+void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
+  EventJob& job = *job_ptr;
+  Task& task = job.tasks[index];
+  ProcessorRun& run = job.processors[task.processor];
+  if (!pass_gate(job, task)) return;
 
   if (Clock::now() >= job.deadline || job.timed_out) {
     fail_task(job, task, "timed_out", "max_event_processing_seconds passed before the attempt");
@@ -295,27 +364,26 @@ void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   }
 
   ++task.attempts;
+  const CallSite site = job.call_site();
   ocean_event e = job.abi_event(task.attempts);
   ocean_resource resource{};
   resource.struct_size = sizeof resource;
   resource.kind = to_ocean(task.resource->kind);
   resource.config_json = to_ocean(task.resource->config_json);
   resource.index = task.resource->index;
-  ocean_results results;
-  context.http_retryable_failure = false;
   uint64_t token = watchdog_.begin(job, run);
-  ocean_status status = vt->handle_event(run.instance, &e, &resource, &results);
+  HandleResult handled = run.instance.handle(site, e, resource);
   watchdog_.end(token);
 
   if (job.timed_out) {
     std::string error = "timed out after " +
                         std::to_string(settings_.max_event_processing_seconds) + " s (cancelled)";
-    if (vt->on_error) vt->on_error(run.instance, &e, to_ocean(error));
+    run.instance.on_error(site, e, error);
     fail_task(job, task, "timed_out", error);
     return;
   }
 
-  if (status == OCEAN_STATUS_OK) {
+  if (handled.kind == HandleResult::Kind::ok) {
     task.state = Task::State::applying;
     job.outstanding.fetch_add(1);
     auto done = [this, job_ptr, index](ApplyOutcome outcome) {
@@ -324,24 +392,35 @@ void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
     };
     try {
       sink_.apply(*job.integration, *task.resource, *job.event,
-                  RawResults{std::move(results.updated), std::move(results.deleted)}, done);
-    } catch (const std::exception& e) {
-      done(ApplyOutcome::failed(std::string("applying failed: ") + e.what()));
+                  RawResults{std::move(handled.updated), std::move(handled.deleted)}, done);
+    } catch (const std::exception& ex) {
+      done(ApplyOutcome::failed(std::string("applying failed: ") + ex.what()));
     }
     return;
   }
 
+  if (handled.kind == HandleResult::Kind::threw) {
+    LOG_ERROR("engine") << "event " << job.event->id << " integration=" << job.event->integration
+                        << " processor=" << run.ref->name
+                        << ": plugin failure in handle_event: " << handled.error;
+    metrics_.add("oceand_plugin_failures_total",
+                 {{"plugin", run.ref->plugin->name()}, {"hook", "handle_event"}});
+    run.instance.on_error(site, e, handled.error);
+    fail_task(job, task, "plugin_error", "handle_event: " + handled.error);
+    return;
+  }
+
   ApplyOutcome outcome;
-  outcome.kind = (status == OCEAN_STATUS_RETRY || context.http_retryable_failure)
+  outcome.kind = (handled.kind == HandleResult::Kind::retry || handled.http_retryable_failure)
                      ? ApplyOutcome::Kind::retry
                      : ApplyOutcome::Kind::failed;
-  outcome.error = results.error;
-  if (outcome.error.empty()) outcome.error = context.http_failure;
+  outcome.error = std::move(handled.error);
+  if (outcome.error.empty()) outcome.error = handled.http_failure;
   if (outcome.error.empty())
-    outcome.error =
-        status == OCEAN_STATUS_RETRY ? "processor asked for a retry" : "processor failed";
-  outcome.retry_after_seconds = results.retry_after_seconds;
-  if (vt->on_error) vt->on_error(run.instance, &e, to_ocean(outcome.error));
+    outcome.error = handled.kind == HandleResult::Kind::retry ? "processor asked for a retry"
+                                                              : "processor failed";
+  outcome.retry_after_seconds = handled.retry_after_seconds;
+  run.instance.on_error(site, e, outcome.error);
   schedule_retry(job, task, outcome);
 }
 
@@ -376,12 +455,9 @@ void EventEngine::settle_apply(EventJob& job, Task& task) {
     return;
   }
   task.state = Task::State::pending;
-  if (run.instance && run.ref->factory->vtable->on_error) {
-    CallContext context;
-    context.config = job.generation->config.get();
-    CallScope scope(context);
+  if (run.instance.created()) {
     ocean_event e = job.abi_event(task.attempts);
-    run.ref->factory->vtable->on_error(run.instance, &e, to_ocean(outcome.error));
+    run.instance.on_error(job.call_site(), e, outcome.error);
   }
   if (outcome.kind == ApplyOutcome::Kind::failed) {
     fail_task(job, task, "apply_failed", outcome.error);
@@ -479,6 +555,7 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
           t.state == Task::State::dropped && t.failure_reason == "authentication_failed";
     }
     // A delivery that failed authentication did not count: its genuine redelivery must get through.
+    // (A plugin that failed to answer is not a failed authentication: its delivery id stays.)
     if (unauthenticated && !any_done) queue_.forget_delivery(event);
     if (outcome != "failed" && any_dropped && !any_done) outcome = "rejected";
   }
@@ -536,6 +613,7 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
   else
     retire(job);
   queue_.complete(event.id);
+  if (crash_ledger_) crash_ledger_->forget(event.id);
   scheduler_.finish(group);
   { std::lock_guard lock(progress_mutex_); }  // a waiter between its check and its wait sees this
   progress_.notify_all();

@@ -19,6 +19,7 @@ namespace oceand {
 
 class EventQueue;
 class DeadLetterStore;
+class CrashLedger;
 class Metrics;
 class PluginManager;
 
@@ -30,6 +31,7 @@ class EventEngine {
   struct Settings {
     int workers = 4;
     double max_event_processing_seconds = 90;
+    unsigned crash_limit = 2;  // plugins.crash_limit
   };
   // Observers for tests and metrics: a retry was scheduled (event id, n-th retry, delay seconds).
   using RetryObserver = std::function<void(uint64_t event_id, const std::string& processor,
@@ -40,6 +42,9 @@ class EventEngine {
   ~EventEngine();
 
   void set_retry_observer(RetryObserver observer) { retry_observer_ = std::move(observer); }
+  // Events that were running when plugins crashed the process (durable queue only); set before
+  // start(). An event found there crash_limit times is dead-lettered, never run.
+  void set_crash_ledger(CrashLedger* ledger) { crash_ledger_ = ledger; }
   void start();
   // Stops taking events from the queue, lets in-flight work finish for up to `drain`, then cancels
   // what still runs. Returns the number of accepted events left unfinished.
@@ -51,11 +56,14 @@ class EventEngine {
   enum class Step { finished, waiting, applying };
 
   void dispatch_loop();
+  bool quarantined(const EventPtr& event);
   void worker_loop();
   std::string group_key(EventJob& job, const Generation& generation);
   Step run(const JobPtr& job);
   void route(EventJob& job);
   void run_task(const JobPtr& job, size_t index);
+  bool pass_gate(EventJob& job, Task& task);
+  void fail_routing(EventJob& job, size_t processor, const char* hook, const std::string& error);
   void settle_apply(EventJob& job, Task& task);
   void schedule_retry(EventJob& job, Task& task, const ApplyOutcome& outcome);
   void complete_applied(const JobPtr& job);
@@ -71,6 +79,7 @@ class EventEngine {
   ResultSink& sink_;
   Metrics& metrics_;
   RetryObserver retry_observer_;
+  CrashLedger* crash_ledger_ = nullptr;
 
   GroupScheduler scheduler_;
   RetryTimer retry_timer_;

@@ -12,10 +12,7 @@ EventJob::~EventJob() {
 }
 
 void EventJob::release_plugin_state() {
-  for (auto& p : processors) {
-    if (p.instance) p.ref->factory->vtable->destroy(p.instance);
-    p.instance = nullptr;
-  }
+  for (auto& p : processors) p.instance.destroy();
   processors.clear();
   tasks.clear();
   cache.release();
@@ -37,6 +34,14 @@ ocean_event EventJob::abi_event(uint32_t attempt) {
   e.attempt = attempt;
   e.host_private = &cache;
   return e;
+}
+
+CallSite EventJob::call_site() const {
+  CallSite site;
+  site.event_id = event->id;
+  site.integration = &event->integration;
+  site.config = generation ? generation->config.get() : nullptr;
+  return site;
 }
 
 unsigned EventJob::total_attempts() const {

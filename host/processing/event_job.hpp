@@ -9,6 +9,7 @@
 #include "ocean/plugin_abi.h"
 #include "plugins/generation.hpp"
 #include "plugins/host_api.hpp"
+#include "plugins/processor_instance.hpp"
 #include "processing/result_sink.hpp"
 #include "queue/event.hpp"
 
@@ -18,14 +19,17 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 // One processor instance made for this event.
 struct ProcessorRun {
-  const ProcessorRef* ref = nullptr;
-  void* instance = nullptr;
+  explicit ProcessorRun(const ProcessorRef& r) : ref(&r), instance(r) {}
+  const ProcessorRef* ref;
+  ProcessorInstance instance;  // every call into the plugin goes through it
   enum class Gate {
     unchecked,
     passed,
     rejected_authentication,
-    rejected_payload
+    rejected_payload,
+    plugin_error  // authenticate or validate_payload failed to answer (the plugin's bug)
   } gate = Gate::unchecked;
+  std::string gate_error;
 };
 
 // One (processor, resource) unit of work, with its own retry count.
@@ -68,6 +72,8 @@ struct EventJob {
 
   // The view handed to plugin hooks; valid while this job lives.
   ocean_event abi_event(uint32_t attempt);
+  // Who calls into plugins for this job (crash marks, config_get).
+  CallSite call_site() const;
   // Destroys processor instances and frees the plugin's cache (the generation stays pinned).
   void release_plugin_state();
   unsigned total_attempts() const;

@@ -11,12 +11,12 @@ Watchdog::~Watchdog() {
   stop();
 }
 
-uint64_t Watchdog::begin(EventJob& job, const ProcessorRun& run) {
+uint64_t Watchdog::begin(EventJob& job, ProcessorRun& run) {
   uint64_t token;
   {
     std::lock_guard lock(mutex_);
     token = next_token_++;
-    running_[token] = Running{&job, run.instance, run.ref->factory->vtable->cancel, job.deadline};
+    running_[token] = Running{&job, &run.instance, job.deadline};
     // The watchdog sleeps until the earliest deadline it knows; a later one needs no wake-up (every
     // call would otherwise switch to this thread and back).
     if (job.deadline >= sleeping_until_) return token;
@@ -34,7 +34,7 @@ void Watchdog::fire(Running& r) {
   if (r.fired) return;
   r.fired = true;
   r.job->timed_out.store(true);
-  if (r.cancel) r.cancel(r.instance);
+  r.instance->cancel();
 }
 
 void Watchdog::cancel_all() {

@@ -19,7 +19,7 @@ class Watchdog {
   ~Watchdog();
 
   // Registers a running call; returns a token for end().
-  uint64_t begin(EventJob& job, const ProcessorRun& run);
+  uint64_t begin(EventJob& job, ProcessorRun& run);
   // The call returned. Waits for a cancel in progress on it, so the instance can be destroyed
   // after.
   void end(uint64_t token);
@@ -30,8 +30,7 @@ class Watchdog {
  private:
   struct Running {
     EventJob* job;
-    void* instance;
-    void (*cancel)(void*);
+    ProcessorInstance* instance;
     SteadyTime deadline;
     bool fired = false;
   };

@@ -1,0 +1,191 @@
+#include "plugins/processor_instance.hpp"
+
+#include "core/busy_marks.hpp"
+#include "core/log.hpp"
+
+namespace oceand {
+
+namespace {
+
+// Everything one hook call needs around it: the config_get context, the crash mark, the event lent.
+class HookScope {
+ public:
+  HookScope(const ProcessorRef& ref, const CallSite& site, const ocean_event& event,
+            const char* hook)
+      : scope_(context_),
+        mark_(BusyMark::What{site.event_id, site.integration, &ref.name, &ref.plugin->file(), hook}),
+        lent_(&event) {
+    context_.config = site.config;
+  }
+  CallContext& context() { return context_; }
+
+ private:
+  CallContext context_;
+  CallScope scope_;
+  BusyMark mark_;
+  LentEvent lent_;
+};
+
+HookAnswer answer(bool value, const std::string& escaped) {
+  if (!escaped.empty()) return HookAnswer::failed;
+  return value ? HookAnswer::yes : HookAnswer::no;
+}
+
+}  // namespace
+
+ProcessorInstance::~ProcessorInstance() {
+  destroy();
+}
+
+ProcessorInstance::ProcessorInstance(ProcessorInstance&& other) noexcept
+    : ref_(other.ref_), instance_(other.instance_) {
+  other.instance_ = nullptr;
+}
+
+ProcessorInstance& ProcessorInstance::operator=(ProcessorInstance&& other) noexcept {
+  if (this != &other) {
+    destroy();
+    ref_ = other.ref_;
+    instance_ = other.instance_;
+    other.instance_ = nullptr;
+  }
+  return *this;
+}
+
+std::string ProcessorInstance::group_key(const ProcessorRef& ref, const CallSite& site,
+                                         ocean_event& event, std::string& error) {
+  auto fn = ref.factory->vtable->group_key;
+  if (!fn) return {};
+  ocean_string_out out;
+  HookScope scope(ref, site, event, "group_key");
+  LentOutput lent(&out);
+  error = call_guarded([&] { fn(ref.factory->factory_ctx, &event, lent.token<ocean_string_out>()); });
+  if (!error.empty() || !out.set) return {};
+  return out.value;
+}
+
+bool ProcessorInstance::create(const CallSite& site, ocean_event& event, std::string& error) {
+  HookScope scope(*ref_, site, event, "create");
+  void* made = nullptr;
+  error = call_guarded([&] { made = ref_->factory->vtable->create(ref_->factory->factory_ctx, &event); });
+  if (!error.empty()) return false;
+  if (!made) {
+    error = "processor " + ref_->name + " could not be created";
+    return false;
+  }
+  instance_ = made;
+  return true;
+}
+
+HookAnswer ProcessorInstance::should_process(const CallSite& site, ocean_event& event,
+                                             std::string& error) {
+  HookScope scope(*ref_, site, event, "should_process_event");
+  bool yes = false;
+  error = call_guarded([&] { yes = ref_->factory->vtable->should_process_event(instance_, &event); });
+  return answer(yes, error);
+}
+
+HookAnswer ProcessorInstance::matching_kinds(const CallSite& site, ocean_event& event,
+                                             std::vector<std::string>& kinds,
+                                             std::string& error) {
+  HookScope scope(*ref_, site, event, "get_matching_kinds");
+  ocean_string_list list;
+  ocean_status status = OCEAN_STATUS_FAILED;
+  {
+    LentOutput lent(&list);
+    error = call_guarded([&] {
+      status = ref_->factory->vtable->get_matching_kinds(instance_, &event,
+                                                         lent.token<ocean_string_list>());
+    });
+  }
+  if (!error.empty()) return HookAnswer::failed;
+  if (status != OCEAN_STATUS_OK) {
+    error = "get_matching_kinds failed";
+    return HookAnswer::failed;
+  }
+  kinds = std::move(list.items);
+  return HookAnswer::yes;
+}
+
+HookAnswer ProcessorInstance::authenticate(const CallSite& site, ocean_event& event,
+                                           std::string& error) {
+  HookScope scope(*ref_, site, event, "authenticate");
+  bool yes = false;
+  error = call_guarded([&] { yes = ref_->factory->vtable->authenticate(instance_, &event); });
+  return answer(yes, error);
+}
+
+HookAnswer ProcessorInstance::validate_payload(const CallSite& site, ocean_event& event,
+                                               std::string& error) {
+  HookScope scope(*ref_, site, event, "validate_payload");
+  bool yes = false;
+  error = call_guarded([&] { yes = ref_->factory->vtable->validate_payload(instance_, &event); });
+  return answer(yes, error);
+}
+
+HandleResult ProcessorInstance::handle(const CallSite& site, ocean_event& event,
+                                       const ocean_resource& resource) {
+  HookScope scope(*ref_, site, event, "handle_event");
+  ocean_results results;
+  ocean_status status = OCEAN_STATUS_FAILED;
+  std::string escaped;
+  {
+    LentOutput lent(&results);
+    escaped = call_guarded([&] {
+      status = ref_->factory->vtable->handle_event(instance_, &event, &resource,
+                                                   lent.token<ocean_results>());
+    });
+  }
+  HandleResult out;
+  out.http_retryable_failure = scope.context().http_retryable_failure;
+  out.http_failure = std::move(scope.context().http_failure);
+  if (!escaped.empty()) {
+    out.kind = HandleResult::Kind::threw;
+    out.error = std::move(escaped);
+    return out;
+  }
+  out.kind = status == OCEAN_STATUS_OK      ? HandleResult::Kind::ok
+             : status == OCEAN_STATUS_RETRY ? HandleResult::Kind::retry
+                                            : HandleResult::Kind::failed;
+  out.updated = std::move(results.updated);
+  out.deleted = std::move(results.deleted);
+  out.error = std::move(results.error);
+  out.retry_after_seconds = results.retry_after_seconds;
+  return out;
+}
+
+void ProcessorInstance::on_error(const CallSite& site, ocean_event& event,
+                                 const std::string& error) {
+  auto fn = ref_->factory->vtable->on_error;
+  if (!fn || !instance_) return;
+  HookScope scope(*ref_, site, event, "on_error");
+  std::string escaped = call_guarded([&] { fn(instance_, &event, to_ocean(error)); });
+  if (!escaped.empty()) {
+    LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
+                         << ": on_error failed: " << escaped;
+  }
+}
+
+void ProcessorInstance::cancel() noexcept {
+  auto fn = ref_->factory->vtable->cancel;
+  if (!fn || !instance_) return;
+  std::string escaped = call_guarded([&] { fn(instance_); });
+  if (!escaped.empty()) {
+    LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
+                         << ": cancel failed: " << escaped;
+  }
+}
+
+void ProcessorInstance::destroy() noexcept {
+  if (!instance_) return;
+  void* instance = instance_;
+  instance_ = nullptr;
+  BusyMark mark(BusyMark::What{0, nullptr, &ref_->name, &ref_->plugin->file(), "destroy"});
+  std::string escaped = call_guarded([&] { ref_->factory->vtable->destroy(instance); });
+  if (!escaped.empty()) {
+    LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
+                         << ": destroy failed: " << escaped;
+  }
+}
+
+}  // namespace oceand
