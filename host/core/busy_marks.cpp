@@ -53,6 +53,10 @@ struct Out {
     }
   }
   void add(const char* s) { add(s, s ? strlen(s) : 0); }
+  // Our own literal text, quotes included (add() would mask them).
+  void literal(const char* s) {
+    for (; *s && len < sizeof buf - 1; ++s) buf[len++] = *s;
+  }
   void add(const std::string* s) {
     if (s)
       add(s->data(), s->size());
@@ -129,13 +133,13 @@ void on_fatal_signal(int sig) {
         record.add(s.event_id.load());
         record.add(" signal=");
         record.add(signal_name(sig));
-        record.add(" integration=\"");
+        record.literal(" integration=\"");
         record.add(s.integration.load());
-        record.add("\" processor=\"");
+        record.literal("\" processor=\"");
         record.add(s.processor.load());
-        record.add("\" plugin=\"");
+        record.literal("\" plugin=\"");
         record.add(s.plugin_file.load());
-        record.add("\"");
+        record.literal("\"");
         record.flush(ledger);
       }
     }

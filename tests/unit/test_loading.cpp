@@ -114,3 +114,18 @@ TEST_CASE("check_descriptor names what is missing") {
   f.retry = ocean_retry_policy{sizeof(ocean_retry_policy), 3, 1.0, 30.0, 2.0};
   CHECK(check_descriptor(&d).find("no vtable") != std::string::npos);
 }
+
+TEST_CASE("refused: retry delays that are not finite or exceed 24 h (1e308 was once retried at once)") {
+  TestHost t({"huge_delay", "day_delay", "misbehaving"});
+  auto gen = t.host().plugins().current();
+  for (const char* file : {"huge_delay.so", "day_delay.so"}) {
+    CAPTURE(file);
+    const auto* s = status_of(*gen, file);
+    REQUIRE(s);
+    CHECK(s->state == "refused");
+    CHECK(s->error.find("86400 seconds (24 h)") != std::string::npos);
+  }
+  const auto* fine = status_of(*gen, "misbehaving.so");
+  REQUIRE(fine);
+  CHECK(fine->state == "loaded");
+}

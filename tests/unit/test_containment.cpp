@@ -1,0 +1,180 @@
+// Containment (issue 16) on the real oceand binary, with the misbehaving fixture plugin
+// (tests/plugins/misbehaving_plugin.cpp): a plugin that crashes the process, throws from any hook
+// or keeps handles past their call costs its own events, never the host.
+#include <doctest/doctest.h>
+
+#include <rapidjson/document.h>
+
+#include <set>
+
+#include "support/oceand_process.hpp"
+
+using namespace oceand;
+using namespace oceand::test;
+
+namespace {
+
+// The misbehaving plugin on a durable queue and the embedded catalog, in a temporary directory.
+class Rig {
+ public:
+  // `plugins_yaml`: more keys of `plugins:`, e.g. "crash_limit: 1".
+  explicit Rig(const std::string& extra_yaml = "", const std::string& plugins_yaml = "") {
+    const fs::path& d = dir_.path();
+    fs::create_directories(d / "plugins");
+    fs::copy_file(plugin_file("misbehaving"), d / "plugins" / "misbehaving.so");
+    write_file(d / "thing.yaml",
+               "resources:\n  - kind: thing\n    selector: {query: \"true\"}\n    port:\n"
+               "      entity:\n        mappings:\n          identifier: .id | tostring\n"
+               "          blueprint: '\"thing\"'\n          properties: {n: .n}\n");
+    std::string yaml = "server: {host: 127.0.0.1, port: 0}\nlog_level: info\n";
+    yaml += "event_workers_count: 2\n";
+    yaml += "plugins: {dir: " + (d / "plugins").string() + ", cache_dir: " +
+            (d / "cache").string() + (plugins_yaml.empty() ? "" : ", " + plugins_yaml) + "}\n";
+    yaml += "queue: {backend: sqlite, path: " + (d / "queue.db").string() + "}\n";
+    yaml += "port: {applier: local, local_db: " + (d / "entities.db").string() + "}\n";
+    yaml += "integrations:\n  misbehaving:\n    plugin: misbehaving\n    mapping: " +
+            (d / "thing.yaml").string() + "\n";
+    yaml += extra_yaml;
+    write_file(d / "oceand.yaml", yaml);
+  }
+  fs::path config() const { return dir_.path() / "oceand.yaml"; }
+  fs::path log(int n) const { return dir_.path() / ("oceand-" + std::to_string(n) + ".log"); }
+  const fs::path& dir() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+};
+
+std::string good(int n) {
+  return R"({"id": "good-)" + std::to_string(n) + R"(", "n": )" + std::to_string(n) + "}";
+}
+
+size_t entity_total(ServingOceand& o) {
+  auto r = o.get("/api/entities?blueprint=thing&limit=1");
+  if (r.status != 200) return 0;
+  rapidjson::Document d;
+  d.Parse(r.body.c_str());
+  return d.HasMember("total") ? d["total"].GetUint64() : 0;
+}
+
+rapidjson::Document dead_letters(ServingOceand& o) {
+  rapidjson::Document d;
+  d.Parse(o.get("/admin/dead-letters").body.c_str());
+  return d;
+}
+
+// Posts one event; true when answered 200 (stored), false when refused or cut off.
+bool post(ServingOceand& o, const std::string& body) {
+  HttpResult r = o.post("/integration/misbehaving/webhook", body, {});
+  return r.status == 200;
+}
+
+// The whole crash loop: `crash` is what the poison event does in handle_event, `limit` the
+// configured plugins.crash_limit (0: the default, 2).
+void crash_loop(const std::string& crash, int limit, int signal_number, const char* signal_name) {
+  Rig rig("", limit ? "crash_limit: " + std::to_string(limit) : "");
+  // Restarted as many times as systemd would; never more than crash_limit + 1.
+  const int allowed_starts = (limit ? limit : 2) + 1;
+  std::vector<bool> accepted(50, false);
+  int starts = 0;
+  {
+    ServingOceand first(rig.config(), rig.log(++starts));
+    // The poison goes first, then the 50 good ones while it brings the process down.
+    REQUIRE(post(first, R"({"id": "poison", "crash": ")" + crash + R"("})"));
+    for (int i = 0; i < 50; ++i) accepted[i] = post(first, good(i));
+    REQUIRE(first.process().wait_exit(std::chrono::seconds(30)) == 128 + signal_number);
+  }
+  std::string log = read_file(rig.log(1));
+  CHECK_MESSAGE(log.find(std::string("fatal ") + signal_name + " while a thread ran plugin=" +
+                         (rig.dir() / "plugins" / "misbehaving.so").string() +
+                         " integration=misbehaving processor=MisbehavingProcessor "
+                         "hook=handle_event event=1") != std::string::npos,
+                log);
+  // Started again while the poison is still below the limit: it crashes oceand again, before or
+  // after it listens (so the plain process is watched, not its port).
+  while (starts < allowed_starts - 1) {
+    OceandProcess again({"--config", rig.config().string()}, rig.log(++starts));
+    REQUIRE(again.wait_exit(std::chrono::seconds(30)) == 128 + signal_number);
+  }
+  ServingOceand last(rig.config(), rig.log(++starts));
+  CHECK(starts == allowed_starts);
+  // The ones cut off by the crash are sent again, as a sender would; each id maps to one entity.
+  for (int i = 0; i < 50; ++i)
+    if (!accepted[i]) REQUIRE_MESSAGE(post(last, good(i)), read_file(rig.log(starts)));
+  REQUIRE_MESSAGE(wait_until([&] { return entity_total(last) == 50; }, std::chrono::seconds(30)),
+                  read_file(rig.log(starts)));
+  auto letters = dead_letters(last);
+  REQUIRE(letters["dead_letters"].Size() == 1);
+  const auto& letter = letters["dead_letters"][0];
+  CHECK(std::string(letter["reason"].GetString()) == "crashed");
+  CHECK(letter["event_id"].GetUint64() == 1);
+  CHECK(std::string(letter["integration"].GetString()) == "misbehaving");
+  CHECK(std::string(letter["processor"].GetString()) == "MisbehavingProcessor");
+  std::string error = letter["error"].GetString();
+  CHECK(error.find("misbehaving.so") != std::string::npos);
+  CHECK(error.find(signal_name) != std::string::npos);
+  // The poison is not run again: the last process is still up and never ran it.
+  CHECK(last.metric("oceand_plugin_about_to_crash_total") == 0);
+  CHECK(read_file(rig.log(starts)).find("reason=crashed") != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("containment: a plugin that segfaults on one event does not crash-loop oceand") {
+  crash_loop("segv", 0, SIGSEGV, "SIGSEGV");
+}
+
+TEST_CASE("containment: abort and std::terminate in a plugin are contained the same way") {
+  SUBCASE("abort, crash_limit 1") { crash_loop("abort", 1, SIGABRT, "SIGABRT"); }
+  SUBCASE("std::terminate, crash_limit 3") { crash_loop("terminate", 3, SIGABRT, "SIGABRT"); }
+}
+
+TEST_CASE("containment: an exception escaping any hook costs that event only") {
+  Rig rig;
+  ServingOceand o(rig.config(), rig.log(1));
+  const char* hooks[] = {"group_key",    "create",           "should_process_event",
+                         "get_matching_kinds", "authenticate", "validate_payload",
+                         "handle_event"};
+  int n = 0;
+  for (const char* hook : hooks) {
+    REQUIRE(post(o, R"({"id": "throws-)" + std::string(hook) + R"(", "throw": ")" + hook +
+                        R"(", "key": "k"})"));
+    REQUIRE(post(o, good(n++)));
+  }
+  // group_key's failure costs only the key: that event is ordered on its own and still applied.
+  REQUIRE(wait_until([&] { return entity_total(o) == 8; }, std::chrono::seconds(20)));
+  REQUIRE(wait_until([&] { return o.metric("oceand_queue_depth") == 0; }));
+  CHECK(o.get("/api/entities/thing/throws-group_key").status == 200);
+  auto letters = dead_letters(o);
+  REQUIRE(letters["dead_letters"].Size() == 6);
+  std::set<std::string> failed_hooks;
+  for (const auto& l : letters["dead_letters"].GetArray()) {
+    CHECK(std::string(l["reason"].GetString()) == "plugin_error");
+    std::string error = l["error"].GetString();
+    CHECK(error.find("boom in") != std::string::npos);
+    failed_hooks.insert(error.substr(0, error.find(':')));
+  }
+  CHECK(failed_hooks == std::set<std::string>{"create", "should_process_event",
+                                              "get_matching_kinds", "authenticate",
+                                              "validate_payload", "handle_event"});
+  std::string log = read_file(rig.log(1));
+  CHECK(log.find("plugin failure in group_key") != std::string::npos);
+  CHECK(log.find("unexpected host error") == std::string::npos);
+  CHECK(o.metric("oceand_plugin_failures_total", {{"hook", "authenticate"}}) == 1);
+  // None of them was taken for a forged delivery.
+  CHECK(o.metric("oceand_events_dropped_total") == 0);
+}
+
+TEST_CASE("containment: handles kept past their call are refused, the host stays up") {
+  Rig rig;
+  ServingOceand o(rig.config(), rig.log(1));
+  REQUIRE(post(o, R"({"id": "keeper", "keep": true, "key": "k"})"));
+  REQUIRE(wait_until([&] { return entity_total(o) == 1; }));
+  REQUIRE(post(o, R"({"id": "user", "use_kept": true, "key": "k"})"));
+  REQUIRE(wait_until([&] { return entity_total(o) == 2; }));
+  CHECK(o.metric("oceand_plugin_used_kept_total") == 1);
+  CHECK(o.metric("oceand_plugin_stale_cache_refused_total") == 1);
+  CHECK(o.get("/api/entities/thing/ghost").status == 404);
+  CHECK(read_file(rig.log(1)).find("no longer valid") != std::string::npos);
+  CHECK(o.get("/health").status == 200);
+}
