@@ -104,6 +104,11 @@ void Host::describe_metrics() {
                     "Events dropped by authenticate or validate_payload.");
   metrics_.describe("oceand_events_dead_lettered_total", "counter",
                     "Events moved to the dead letters.");
+  metrics_.describe("oceand_plugin_failures_total", "counter",
+                    "Plugin hooks that failed to answer (an exception escaped), by plugin and hook.");
+  metrics_.describe("oceand_workers_abandoned_total", "counter",
+                    "Workers given up on because a handler ignored cancel past its deadline; each "
+                    "was replaced.");
   metrics_.describe("oceand_event_processing_seconds", "histogram",
                     "Time from routing to the end of processing.");
   metrics_.describe("oceand_event_end_to_end_seconds", "histogram",
@@ -156,6 +161,12 @@ void Host::start() {
   settings.workers = config_->event_workers_count;
   settings.max_event_processing_seconds = config_->max_event_processing_seconds;
   settings.crash_limit = static_cast<unsigned>(config_->plugins_crash_limit);
+  // Read from the generation serving now, so a reload can change an integration's limit.
+  settings.max_concurrency = [this](const std::string& integration) {
+    auto generation = plugins_.current();
+    const HostConfig& config = generation ? *generation->config : *config_;
+    return config.max_concurrency(integration);
+  };
   engine_ =
       std::make_unique<EventEngine>(settings, *queue_, *dead_letters_, plugins_, *sink_, metrics_);
   engine_->set_crash_ledger(crash_ledger_.get());

@@ -32,10 +32,67 @@ EventEngine::EventEngine(Settings settings, EventQueue& queue, DeadLetterStore& 
       dead_letters_(dead_letters),
       plugins_(plugins),
       sink_(sink),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      watchdog_(std::chrono::duration<double>(settings_.abandon_grace_seconds)) {
+  if (settings_.max_concurrency) scheduler_.set_concurrency_limit(settings_.max_concurrency);
+  watchdog_.set_abandon_handler([this](const JobPtr& job, size_t task, std::thread::id worker) {
+    on_abandoned(job, task, worker);
+  });
+}
 
 EventEngine::~EventEngine() {
   if (running_) stop(std::chrono::seconds(0));
+}
+
+// A worker thread; `first` runs before it takes jobs (the rest of an abandoned worker's job).
+void EventEngine::spawn_worker(std::function<void()> first) {
+  auto ended = std::make_shared<std::atomic<bool>>(false);
+  std::lock_guard lock(workers_mutex_);
+  workers_.push_back(Worker{std::thread([this, ended, first = std::move(first)] {
+                              name_this_thread("worker");
+                              if (first) first();
+                              worker_loop();
+                              {
+                                std::lock_guard done(workers_mutex_);
+                                ended->store(true);
+                              }
+                              workers_cv_.notify_all();
+                            }),
+                            ended});
+}
+
+// The watchdog gave up on a handle_event that ignored cancel. The stuck thread is detached (it ends
+// by itself if the call ever returns, touching only its WatchedCall), a new worker takes its place
+// and first does what the stuck one would have: fail the task and carry the job on.
+void EventEngine::on_abandoned(const JobPtr& job, size_t task, std::thread::id worker) {
+  ++abandoned_workers_;
+  const ProcessorRun& run = job->processors[job->tasks[task].processor];
+  metrics_.add("oceand_workers_abandoned_total", {{"integration", job->event->integration},
+                                                  {"plugin", run.ref->plugin->name()}});
+  LOG_ERROR("engine") << "event " << job->event->id << " integration=" << job->event->integration
+                      << " processor=" << run.ref->name << " plugin=" << run.ref->plugin->file()
+                      << ": handle_event ignored cancel for " << settings_.abandon_grace_seconds
+                      << " s past max_event_processing_seconds; its worker is abandoned and "
+                         "replaced";
+  {
+    std::lock_guard lock(workers_mutex_);
+    for (auto it = workers_.begin(); it != workers_.end(); ++it) {
+      if (it->thread.get_id() != worker) continue;
+      it->thread.detach();
+      workers_.erase(it);
+      break;
+    }
+    if (workers_gone_) return;  // shutting down: nobody carries the job on; it stays queued
+  }
+  spawn_worker([this, job, task] {
+    const bool shutdown = job->shutting_down.load();
+    fail_task(*job, job->tasks[task], shutdown ? "shutdown" : "timed_out",
+              shutdown ? "cancelled by shutdown; the handler did not return"
+                       : "timed out after " + std::to_string(settings_.max_event_processing_seconds) +
+                             " s; the handler ignored cancel and was abandoned");
+    after_run(job, run_from(job, task + 1));
+    scheduler_.release(job->event->integration);
+  });
 }
 
 void EventEngine::start() {
@@ -45,11 +102,7 @@ void EventEngine::start() {
     name_this_thread("dispatcher");
     dispatch_loop();
   });
-  for (int i = 0; i < settings_.workers; ++i)
-    workers_.emplace_back([this] {
-      name_this_thread("worker");
-      worker_loop();
-    });
+  for (int i = 0; i < settings_.workers; ++i) spawn_worker();
   LOG_INFO("engine") << "started " << settings_.workers << " event worker(s)";
 }
 
@@ -71,9 +124,31 @@ size_t EventEngine::stop(std::chrono::duration<double> drain) {
   retry_timer_.stop();
   scheduler_.close();
   if (dispatcher_.joinable()) dispatcher_.join();
-  for (auto& w : workers_)
-    if (w.joinable()) w.join();
-  workers_.clear();
+  // Workers end once their calls return; a handler that ignores cancel past the grace is left
+  // behind (detached), so shutdown stays bounded whatever a plugin does. Its event stays queued.
+  {
+    std::unique_lock lock(workers_mutex_);
+    auto grace = std::chrono::duration<double>(settings_.abandon_grace_seconds);
+    workers_cv_.wait_for(lock, grace, [&] {
+      for (const auto& w : workers_)
+        if (!w.ended->load()) return false;
+      return true;
+    });
+    workers_gone_ = true;  // no replacement is started from here on
+  }
+  size_t stuck = watchdog_.abandon_all();
+  {
+    std::lock_guard lock(workers_mutex_);
+    for (auto& w : workers_) {
+      if (w.ended->load())
+        w.thread.join();
+      else
+        w.thread.detach();
+    }
+    workers_.clear();
+  }
+  if (stuck > 0)
+    LOG_ERROR("engine") << stuck << " handler(s) ignored cancel at shutdown; left running";
   {
     // From here a job finished off a worker releases its plugin state where it finishes.
     std::lock_guard lock(retired_mutex_);
@@ -106,7 +181,8 @@ void EventEngine::dispatch_loop() {
     auto job = std::make_shared<EventJob>(event);
     job->generation = plugins_.current();
     job->group = group_key(*job, *job->generation);
-    scheduler_.add(job->group, job);
+    const std::string& integration = job->event->integration;
+    scheduler_.add(job->group, job, integration);
   }
 }
 
@@ -179,26 +255,43 @@ void EventEngine::worker_loop() {
       if (!taking_) return;
       continue;
     }
-    Step step;
-    try {
-      step = run(job);
-    } catch (const std::exception& e) {
-      LOG_ERROR("engine") << "event " << job->event->id << ": unexpected host error: " << e.what();
-      for (auto& t : job->tasks)
-        if (t.state == Task::State::pending) fail_task(*job, t, "host error", e.what());
-      // Completions still outstanding resume the job; the last one finishes it.
-      step = job->outstanding.fetch_sub(1) == 1 ? Step::finished : Step::applying;
-    }
-    if (step == Step::finished) {
-      finish(job);
-      continue;
-    }
-    if (step == Step::applying) continue;  // the sink's last completion resumes the job
-    SteadyTime due = SteadyTime::max();
-    for (const auto& t : job->tasks)
-      if (t.state == Task::State::pending) due = std::min(due, t.due);
-    retry_timer_.schedule(due, [this, job] { scheduler_.resume(job); });
+    Step step = run(job);
+    if (step == Step::abandoned) return;  // another worker carries the job on; this one ends
+    after_run(job, step);
+    scheduler_.release(job->event->integration);
   }
+}
+
+EventEngine::Step EventEngine::run(const JobPtr& job_ptr) {
+  job_ptr->outstanding.store(1);  // this worker's hold
+  try {
+    if (!job_ptr->routed) route(*job_ptr);
+  } catch (const std::exception& e) {
+    return host_error(job_ptr, e);
+  }
+  return run_from(job_ptr, 0);
+}
+
+// A host failure (never a plugin's: those are caught at the door) fails what is left of the job.
+EventEngine::Step EventEngine::host_error(const JobPtr& job, const std::exception& e) {
+  LOG_ERROR("engine") << "event " << job->event->id << ": unexpected host error: " << e.what();
+  for (auto& t : job->tasks)
+    if (t.state == Task::State::pending) fail_task(*job, t, "host error", e.what());
+  // Completions still outstanding resume the job; the last one finishes it.
+  return job->outstanding.fetch_sub(1) == 1 ? Step::finished : Step::applying;
+}
+
+// What a worker does with a job once run() returns.
+void EventEngine::after_run(const JobPtr& job, Step step) {
+  if (step == Step::finished) {
+    finish(job);
+    return;
+  }
+  if (step != Step::waiting) return;  // applying: the sink's last completion resumes the job
+  SteadyTime due = SteadyTime::max();
+  for (const auto& t : job->tasks)
+    if (t.state == Task::State::pending) due = std::min(due, t.due);
+  retry_timer_.schedule(due, [this, job] { scheduler_.resume(job, job->event->integration); });
 }
 
 void EventEngine::route(EventJob& job) {
@@ -269,16 +362,19 @@ void EventEngine::fail_routing(EventJob& job, size_t processor, const char* hook
   fail_task(job, job.tasks.back(), "plugin_error", std::string(hook) + ": " + error);
 }
 
-EventEngine::Step EventEngine::run(const JobPtr& job_ptr) {
+// Runs the job's due tasks from `first_task` on, then gives up this worker's hold.
+EventEngine::Step EventEngine::run_from(const JobPtr& job_ptr, size_t first_task) {
   EventJob& job = *job_ptr;
-  job.outstanding.store(1);  // this worker's hold
-  if (!job.routed) route(job);
-  auto now = Clock::now();
-  for (size_t i = 0; i < job.tasks.size(); ++i) {
-    const Task& task = job.tasks[i];
-    if (task.state != Task::State::pending || task.due > now) continue;
-    if (!taking_ && !running_) break;
-    run_task(job_ptr, i);
+  try {
+    auto now = Clock::now();
+    for (size_t i = first_task; i < job.tasks.size(); ++i) {
+      const Task& task = job.tasks[i];
+      if (task.state != Task::State::pending || task.due > now) continue;
+      if (!taking_ && !running_) break;
+      if (!run_task(job_ptr, i)) return Step::abandoned;
+    }
+  } catch (const std::exception& e) {
+    return host_error(job_ptr, e);
   }
   if (job.outstanding.fetch_sub(1) != 1) return Step::applying;
   for (auto& t : job.tasks)
@@ -352,15 +448,18 @@ bool EventEngine::pass_gate(EventJob& job, Task& task) {
   }
 }
 
-void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
+// False when the call was abandoned by the watchdog: the caller then leaves the job alone.
+bool EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   EventJob& job = *job_ptr;
   Task& task = job.tasks[index];
   ProcessorRun& run = job.processors[task.processor];
-  if (!pass_gate(job, task)) return;
+  if (!pass_gate(job, task)) return true;
 
   if (Clock::now() >= job.deadline || job.timed_out) {
-    fail_task(job, task, "timed_out", "max_event_processing_seconds passed before the attempt");
-    return;
+    fail_task(job, task, job.shutting_down ? "shutdown" : "timed_out",
+              job.shutting_down ? "cancelled by shutdown before the attempt"
+                                : "max_event_processing_seconds passed before the attempt");
+    return true;
   }
 
   ++task.attempts;
@@ -371,16 +470,22 @@ void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   resource.kind = to_ocean(task.resource->kind);
   resource.config_json = to_ocean(task.resource->config_json);
   resource.index = task.resource->index;
-  uint64_t token = watchdog_.begin(job, run);
+  auto call = std::make_shared<WatchedCall>();
+  uint64_t token = watchdog_.begin(job_ptr, run, index, call);
   HandleResult handled = run.instance.handle(site, e, resource);
+  // Abandoned meanwhile: the job, and the engine itself, may be gone or run by another worker.
+  if (!call->finish()) return false;
   watchdog_.end(token);
 
   if (job.timed_out) {
-    std::string error = "timed out after " +
-                        std::to_string(settings_.max_event_processing_seconds) + " s (cancelled)";
+    const bool shutdown = job.shutting_down;
+    std::string error = shutdown ? "cancelled by shutdown"
+                                 : "timed out after " +
+                                       std::to_string(settings_.max_event_processing_seconds) +
+                                       " s (cancelled)";
     run.instance.on_error(site, e, error);
-    fail_task(job, task, "timed_out", error);
-    return;
+    fail_task(job, task, shutdown ? "shutdown" : "timed_out", error);
+    return true;
   }
 
   if (handled.kind == HandleResult::Kind::ok) {
@@ -396,7 +501,7 @@ void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
     } catch (const std::exception& ex) {
       done(ApplyOutcome::failed(std::string("applying failed: ") + ex.what()));
     }
-    return;
+    return true;
   }
 
   if (handled.kind == HandleResult::Kind::threw) {
@@ -407,7 +512,7 @@ void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
                  {{"plugin", run.ref->plugin->name()}, {"hook", "handle_event"}});
     run.instance.on_error(site, e, handled.error);
     fail_task(job, task, "plugin_error", "handle_event: " + handled.error);
-    return;
+    return true;
   }
 
   ApplyOutcome outcome;
@@ -422,6 +527,7 @@ void EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   outcome.retry_after_seconds = handled.retry_after_seconds;
   run.instance.on_error(site, e, outcome.error);
   schedule_retry(job, task, outcome);
+  return true;
 }
 
 // The sink's last answer for a job, on the sender thread that got it. A job whose every change was
@@ -433,7 +539,7 @@ void EventEngine::complete_applied(const JobPtr& job) {
         t.state == Task::State::applying && t.applied.kind == ApplyOutcome::Kind::applied;
     // A failed task is dead-lettered, which stays on the workers with the other failure paths.
     if (!applied && t.state != Task::State::done && t.state != Task::State::dropped) {
-      scheduler_.resume(job);
+      scheduler_.resume(job, job->event->integration);
       return;
     }
   }
@@ -559,7 +665,7 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
     if (unauthenticated && !any_done) queue_.forget_delivery(event);
     if (outcome != "failed" && any_dropped && !any_done) outcome = "rejected";
   }
-  if (outcome == "failed" && reason == "timed_out" && !taking_) {
+  if (outcome == "failed" && (reason == "timed_out" || reason == "shutdown") && !taking_) {
     // Cancelled by shutdown, not by its own deadline: it stays in the queue and, with the durable
     // queue, runs again at the next start (at-least-once), instead of becoming a dead letter.
     LOG_WARN("engine") << "event " << event.id << " integration=" << event.integration

@@ -32,6 +32,10 @@ class EventEngine {
     int workers = 4;
     double max_event_processing_seconds = 90;
     unsigned crash_limit = 2;  // plugins.crash_limit
+    // How long a handler may ignore cancel past its deadline before its worker is abandoned.
+    double abandon_grace_seconds = 2;
+    // Workers one integration may hold (integrations.<id>.max_concurrency); unset: no limit.
+    std::function<int(const std::string&)> max_concurrency;
   };
   // Observers for tests and metrics: a retry was scheduled (event id, n-th retry, delay seconds).
   using RetryObserver = std::function<void(uint64_t event_id, const std::string& processor,
@@ -51,17 +55,26 @@ class EventEngine {
   size_t stop(std::chrono::duration<double> drain);
   // Events accepted and not yet finished (queued, ordered, running or waiting for a retry).
   size_t in_flight() const;
+  // Workers given up on since start (a handler that ignored cancel); they were replaced.
+  uint64_t abandoned_workers() const { return abandoned_workers_.load(); }
 
  private:
-  enum class Step { finished, waiting, applying };
+  // What became of a job a worker ran: `abandoned` means the worker's call was given up on by the
+  // watchdog (another worker carries the job on) and the worker must end without touching it.
+  enum class Step { finished, waiting, applying, abandoned };
 
   void dispatch_loop();
   bool quarantined(const EventPtr& event);
   void worker_loop();
   std::string group_key(EventJob& job, const Generation& generation);
   Step run(const JobPtr& job);
+  Step run_from(const JobPtr& job, size_t first_task);
+  void after_run(const JobPtr& job, Step step);
+  void spawn_worker(std::function<void()> first = {});
+  void on_abandoned(const JobPtr& job, size_t task, std::thread::id worker);
   void route(EventJob& job);
-  void run_task(const JobPtr& job, size_t index);
+  [[nodiscard]] bool run_task(const JobPtr& job, size_t index);
+  Step host_error(const JobPtr& job, const std::exception& e);
   bool pass_gate(EventJob& job, Task& task);
   void fail_routing(EventJob& job, size_t processor, const char* hook, const std::string& error);
   void settle_apply(EventJob& job, Task& task);
@@ -97,7 +110,16 @@ class EventEngine {
   std::atomic<bool> has_retired_{false};
   bool workers_gone_ = false;
   std::thread dispatcher_;
-  std::vector<std::thread> workers_;
+  // Workers, with a flag each sets as it ends: shutdown joins those that ended within the drain
+  // and leaves the rest (stuck in a plugin) detached. Replaced workers are detached at once.
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> ended;
+  };
+  std::mutex workers_mutex_;
+  std::condition_variable workers_cv_;
+  std::vector<Worker> workers_;
+  std::atomic<uint64_t> abandoned_workers_{0};
 };
 
 }  // namespace oceand

@@ -59,6 +59,7 @@ struct EventJob {
   SteadyTime started{};
   SteadyTime deadline{};
   std::atomic<bool> timed_out{false};
+  std::atomic<bool> shutting_down{false};  // the timeout was shutdown's cancel, not the deadline
   // Completions still to come from the sink, plus one while a worker runs the job: whoever brings
   // it to zero moves the job on, so it is never run by two threads at once.
   std::atomic<int> outstanding{0};
@@ -78,5 +79,6 @@ struct EventJob {
   void release_plugin_state();
   unsigned total_attempts() const;
 };
+using JobPtr = std::shared_ptr<EventJob>;
 
 }  // namespace oceand

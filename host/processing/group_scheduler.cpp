@@ -2,38 +2,73 @@
 
 namespace oceand {
 
-void GroupScheduler::add(const std::string& group, JobPtr job) {
+void GroupScheduler::set_concurrency_limit(ConcurrencyLimit limit) {
+  std::lock_guard lock(mutex_);
+  limit_ = std::move(limit);
+}
+
+void GroupScheduler::add(const std::string& group, JobPtr job, const std::string& integration) {
   {
     std::lock_guard lock(mutex_);
     ++scheduled_;
     auto it = waiting_.find(group);
     if (it != waiting_.end()) {
-      it->second.push_back(std::move(job));
+      it->second.push_back(Entry{std::move(job), &integration});
       return;
     }
-    waiting_.emplace(group, std::deque<JobPtr>());  // the group is now held by this job
-    ready_.push_back(std::move(job));
+    waiting_.emplace(group, std::deque<Entry>());  // the group is now held by this job
+    ready_.push_back(Entry{std::move(job), &integration});
   }
   ready_cv_.notify_one();
 }
 
-JobPtr GroupScheduler::next(std::chrono::milliseconds wait) {
-  std::unique_lock lock(mutex_);
-  if (!ready_cv_.wait_for(lock, wait, [&] { return !ready_.empty() || closed_ || woken_; }))
-    return nullptr;
-  if (ready_.empty()) {
-    woken_ = false;
-    return nullptr;
+bool GroupScheduler::has_runnable() const {
+  if (!limit_) return !ready_.empty();
+  for (const auto& e : ready_) {
+    auto it = running_.find(*e.integration);
+    if (it == running_.end() || it->second < limit_(*e.integration)) return true;
   }
-  JobPtr job = std::move(ready_.front());
-  ready_.pop_front();
-  return job;
+  return false;
 }
 
-void GroupScheduler::resume(JobPtr job) {
+JobPtr GroupScheduler::next(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex_);
+  if (!ready_cv_.wait_for(lock, wait, [&] { return has_runnable() || closed_ || woken_; }))
+    return nullptr;
+  // The oldest ready job whose integration has a worker to spare; the ready list is short (the
+  // dispatcher keeps at most a few times event_workers_count jobs scheduled).
+  for (auto it = ready_.begin(); it != ready_.end(); ++it) {
+    int& running = running_[*it->integration];
+    if (limit_ && running >= limit_(*it->integration)) continue;
+    ++running;
+    JobPtr job = std::move(it->job);
+    ready_.erase(it);
+    return job;
+  }
+  woken_ = false;
+  return nullptr;
+}
+
+void GroupScheduler::release(const std::string& integration) {
   {
     std::lock_guard lock(mutex_);
-    ready_.push_back(std::move(job));
+    auto it = running_.find(integration);
+    if (it != running_.end() && --it->second <= 0) running_.erase(it);
+  }
+  // A job held back by its integration's limit may run now.
+  if (limit_) ready_cv_.notify_one();
+}
+
+int GroupScheduler::running(const std::string& integration) const {
+  std::lock_guard lock(mutex_);
+  auto it = running_.find(integration);
+  return it == running_.end() ? 0 : it->second;
+}
+
+void GroupScheduler::resume(JobPtr job, const std::string& integration) {
+  {
+    std::lock_guard lock(mutex_);
+    ready_.push_back(Entry{std::move(job), &integration});
   }
   ready_cv_.notify_one();
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,13 +18,26 @@ using JobPtr = std::shared_ptr<EventJob>;
 // added; different groups run in parallel. A group stays held from the moment its head job is
 // handed to a worker until finish() — through retries too — so no later event of the same
 // resource can overtake an earlier one, and nothing can expire and hand a job out twice.
+//
+// Per-integration concurrency: a job is handed out only while its integration holds fewer workers
+// than its limit, so one integration whose handlers hang cannot hold every worker. The worker
+// gives the slot back with release() when it is done running the job (whatever the job's state).
 class GroupScheduler {
  public:
-  void add(const std::string& group, JobPtr job);
-  // A ready job, or null after `wait` or once closed and empty.
+  // The workers an integration may hold at once; unset: no limit.
+  using ConcurrencyLimit = std::function<int(const std::string& integration)>;
+  void set_concurrency_limit(ConcurrencyLimit limit);
+
+  // `integration` must stay alive as long as the job (it is the job's own event's).
+  void add(const std::string& group, JobPtr job, const std::string& integration);
+  // A ready job whose integration is below its limit, or null after `wait` or once closed and
+  // empty. The job holds one of its integration's slots until release().
   JobPtr next(std::chrono::milliseconds wait);
+  void release(const std::string& integration);
+  // Jobs being run by workers, for one integration.
+  int running(const std::string& integration) const;
   // A job of a held group is ready to run again (its retry is due).
-  void resume(JobPtr job);
+  void resume(JobPtr job, const std::string& integration);
   // The job is done: the next job of its group (if any) becomes ready.
   void finish(const std::string& group);
   // Jobs added and not finished.
@@ -37,12 +51,20 @@ class GroupScheduler {
   void close();
 
  private:
+  struct Entry {
+    JobPtr job;
+    const std::string* integration;
+  };
+  bool has_runnable() const;  // under mutex_
+
   mutable std::mutex mutex_;
   std::condition_variable ready_cv_;
   std::condition_variable capacity_cv_;
-  std::deque<JobPtr> ready_;
-  std::unordered_map<std::string, std::deque<JobPtr>>
+  std::deque<Entry> ready_;
+  std::unordered_map<std::string, std::deque<Entry>>
       waiting_;  // groups held, with their queued jobs
+  ConcurrencyLimit limit_;
+  std::unordered_map<std::string, int> running_;  // workers held, by integration
   size_t scheduled_ = 0;
   bool closed_ = false;
   bool woken_ = false;

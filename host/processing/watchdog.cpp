@@ -1,25 +1,43 @@
 #include "processing/watchdog.hpp"
 
+#include <vector>
+
 #include "core/log.hpp"
 #include "core/thread_name.hpp"
 
 namespace oceand {
 
-Watchdog::Watchdog() : thread_([this] { run(); }) {}
+bool WatchedCall::finish() {
+  std::unique_ptr<ProcessorInstance> orphan_left;
+  {
+    std::lock_guard lock(mutex);
+    returned = true;
+    if (!abandoned) return true;
+    orphan_left = std::move(orphan);
+  }
+  orphan_left.reset();  // destroy(), on the thread that ran the instance's last hook
+  return false;
+}
+
+Watchdog::Watchdog(std::chrono::duration<double> grace)
+    : grace_(std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace)),
+      thread_([this] { run(); }) {}
 
 Watchdog::~Watchdog() {
   stop();
 }
 
-uint64_t Watchdog::begin(EventJob& job, ProcessorRun& run) {
+uint64_t Watchdog::begin(const JobPtr& job, ProcessorRun& run, size_t task,
+                         const WatchedCallPtr& call) {
   uint64_t token;
   {
     std::lock_guard lock(mutex_);
     token = next_token_++;
-    running_[token] = Running{&job, &run.instance, job.deadline};
+    running_[token] = Running{job, &run.instance, task, std::this_thread::get_id(), call,
+                              job->deadline};
     // The watchdog sleeps until the earliest deadline it knows; a later one needs no wake-up (every
     // call would otherwise switch to this thread and back).
-    if (job.deadline >= sleeping_until_) return token;
+    if (job->deadline >= sleeping_until_) return token;
   }
   changed_.notify_one();
   return token;
@@ -30,16 +48,45 @@ void Watchdog::end(uint64_t token) {
   running_.erase(token);
 }
 
-void Watchdog::fire(Running& r) {
+void Watchdog::fire(Running& r, SteadyTime now) {
   if (r.fired) return;
   r.fired = true;
+  r.abandon_at = now + grace_;
   r.job->timed_out.store(true);
   r.instance->cancel();
 }
 
+// Under mutex_. True when the call was still running and is now abandoned.
+bool Watchdog::abandon(Running& r) {
+  std::lock_guard call_lock(r.call->mutex);
+  if (r.call->returned) return false;
+  r.call->orphan = std::make_unique<ProcessorInstance>(std::move(*r.instance));
+  r.call->abandoned = true;
+  return true;
+}
+
 void Watchdog::cancel_all() {
   std::lock_guard lock(mutex_);
-  for (auto& [_, r] : running_) fire(r);
+  auto now = std::chrono::steady_clock::now();
+  for (auto& [_, r] : running_) {
+    r.job->shutting_down.store(true);
+    fire(r, now);
+  }
+}
+
+size_t Watchdog::abandon_all() {
+  std::lock_guard lock(mutex_);
+  size_t n = 0;
+  for (auto& [_, r] : running_) {
+    if (!abandon(r)) continue;
+    ++n;
+    LOG_ERROR("engine") << "event " << r.job->event->id << " integration="
+                        << r.job->event->integration << " processor=" << r.instance->name()
+                        << ": handle_event ignored cancel at shutdown; left running, the event "
+                           "stays in the queue";
+  }
+  running_.clear();
+  return n;
 }
 
 void Watchdog::stop() {
@@ -57,15 +104,23 @@ void Watchdog::run() {
   while (!stopping_) {
     auto now = std::chrono::steady_clock::now();
     SteadyTime next = SteadyTime::max();
-    for (auto& [_, r] : running_) {
-      if (r.fired) continue;
-      if (r.deadline <= now) {
+    std::vector<uint64_t> given_up;
+    for (auto& [token, r] : running_) {
+      if (!r.fired && r.deadline <= now) {
         LOG_WARN("engine") << "event " << r.job->event->id
                            << " passed max_event_processing_seconds: cancelling";
-        fire(r);
-      } else {
-        next = std::min(next, r.deadline);
+        fire(r, now);
       }
+      if (r.fired && r.abandon_at <= now) {
+        if (abandon(r)) given_up.push_back(token);
+        continue;
+      }
+      next = std::min(next, r.fired ? r.abandon_at : r.deadline);
+    }
+    for (uint64_t token : given_up) {
+      Running r = std::move(running_.at(token));
+      running_.erase(token);
+      if (abandon_handler_) abandon_handler_(r.job, r.task, r.worker);
     }
     sleeping_until_ = next;
     if (next == SteadyTime::max())

@@ -18,7 +18,8 @@ namespace {
 class Rig {
  public:
   // `plugins_yaml`: more keys of `plugins:`, e.g. "crash_limit: 1".
-  explicit Rig(const std::string& extra_yaml = "", const std::string& plugins_yaml = "") {
+  explicit Rig(const std::string& extra_yaml = "", const std::string& plugins_yaml = "",
+               int workers = 2) {
     const fs::path& d = dir_.path();
     fs::create_directories(d / "plugins");
     fs::copy_file(plugin_file("misbehaving"), d / "plugins" / "misbehaving.so");
@@ -27,13 +28,15 @@ class Rig {
                "      entity:\n        mappings:\n          identifier: .id | tostring\n"
                "          blueprint: '\"thing\"'\n          properties: {n: .n}\n");
     std::string yaml = "server: {host: 127.0.0.1, port: 0}\nlog_level: info\n";
-    yaml += "event_workers_count: 2\n";
+    yaml += "event_workers_count: " + std::to_string(workers) + "\n";
     yaml += "plugins: {dir: " + (d / "plugins").string() + ", cache_dir: " +
             (d / "cache").string() + (plugins_yaml.empty() ? "" : ", " + plugins_yaml) + "}\n";
     yaml += "queue: {backend: sqlite, path: " + (d / "queue.db").string() + "}\n";
     yaml += "port: {applier: local, local_db: " + (d / "entities.db").string() + "}\n";
-    yaml += "integrations:\n  misbehaving:\n    plugin: misbehaving\n    mapping: " +
-            (d / "thing.yaml").string() + "\n";
+    yaml += "integrations:\n";
+    for (const char* id : {"misbehaving", "other"})
+      yaml += std::string("  ") + id + ":\n    plugin: misbehaving\n    mapping: " +
+              (d / "thing.yaml").string() + "\n";
     yaml += extra_yaml;
     write_file(d / "oceand.yaml", yaml);
   }
@@ -64,8 +67,9 @@ rapidjson::Document dead_letters(ServingOceand& o) {
 }
 
 // Posts one event; true when answered 200 (stored), false when refused or cut off.
-bool post(ServingOceand& o, const std::string& body) {
-  HttpResult r = o.post("/integration/misbehaving/webhook", body, {});
+bool post(ServingOceand& o, const std::string& body,
+          const std::string& integration = "misbehaving") {
+  HttpResult r = o.post("/integration/" + integration + "/webhook", body, {});
   return r.status == 200;
 }
 
@@ -177,4 +181,55 @@ TEST_CASE("containment: handles kept past their call are refused, the host stays
   CHECK(o.get("/api/entities/thing/ghost").status == 404);
   CHECK(read_file(rig.log(1)).find("no longer valid") != std::string::npos);
   CHECK(o.get("/health").status == 200);
+}
+
+TEST_CASE("containment: handlers that ignore cancel do not starve other integrations") {
+  // 4 workers; integration "misbehaving" may hold 3 of them (the default, three quarters).
+  Rig rig("max_event_processing_seconds: 2\n", "", 4);
+  ServingOceand o(rig.config(), rig.log(1));
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(post(o, R"({"id": "hang-)" + std::to_string(i) + R"(", "hang": true})"));
+  REQUIRE(wait_until([&] { return o.metric("oceand_plugin_hanging_total") == 3; }));
+  auto sent = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) REQUIRE(post(o, good(i), "other"));
+  // All of the other integration's events within max_event_processing_seconds + 5 s.
+  REQUIRE(wait_until([&] { return entity_total(o) == 20; }, std::chrono::seconds(7)));
+  CHECK(std::chrono::steady_clock::now() - sent < std::chrono::seconds(7));
+  // Each hung handler is abandoned (2 s deadline + 2 s grace) and its worker replaced: the fourth
+  // hung event gets a worker too, and is abandoned in turn.
+  REQUIRE_MESSAGE(wait_until([&] { return o.metric("oceand_workers_abandoned_total") == 4; },
+                             std::chrono::seconds(30)),
+                  read_file(rig.log(1)));
+  REQUIRE(wait_until([&] { return dead_letters(o)["dead_letters"].Size() == 4; }));
+  for (const auto& l : dead_letters(o)["dead_letters"].GetArray()) {
+    CHECK(std::string(l["reason"].GetString()) == "timed_out");
+    CHECK(std::string(l["error"].GetString()).find("abandoned") != std::string::npos);
+  }
+  // Capacity is back to 4 workers (plus the 4 abandoned threads, still asleep in the plugin).
+  for (int i = 20; i < 28; ++i) REQUIRE(post(o, good(i), i % 2 ? "other" : "misbehaving"));
+  REQUIRE(wait_until([&] { return entity_total(o) == 28; }, std::chrono::seconds(10)));
+  CHECK(o.metric("oceand_queue_depth") == 0);
+}
+
+TEST_CASE("containment: shutdown is bounded whatever a handler does; its event stays queued") {
+  Rig rig("max_wait_seconds_before_shutdown: 1\n");
+  int starts = 0;
+  {
+    ServingOceand o(rig.config(), rig.log(++starts));
+    REQUIRE(post(o, R"({"id": "stuck", "hang": true})"));
+    REQUIRE(wait_until([&] { return o.metric("oceand_plugin_hanging_total") == 1; }));
+    auto asked = std::chrono::steady_clock::now();
+    o.process().signal(SIGTERM);
+    // max_wait_seconds_before_shutdown + 2 s (the grace a handler gets to honour cancel)
+    REQUIRE(o.process().wait_exit(std::chrono::seconds(10)) == 0);
+    CHECK(std::chrono::steady_clock::now() - asked < std::chrono::milliseconds(3500));
+  }
+  std::string log = read_file(rig.log(1));
+  CHECK(log.find("event 1 integration=misbehaving processor=MisbehavingProcessor: handle_event "
+                 "ignored cancel at shutdown; left running, the event stays in the queue") !=
+        std::string::npos);
+  // The event was not lost: the next start has it again (and it hangs again).
+  ServingOceand again(rig.config(), rig.log(++starts));
+  REQUIRE(wait_until([&] { return again.metric("oceand_plugin_hanging_total") == 1; }));
+  CHECK(dead_letters(again)["dead_letters"].Size() == 0);
 }
