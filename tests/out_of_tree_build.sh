@@ -7,7 +7,8 @@ oceand="$2"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/plugins"
-g++ -std=c++20 -O2 -shared -fPIC -fvisibility=hidden -fvisibility-inlines-hidden \
+g++ -std=c++20 -O2 -shared -fPIC -fvisibility=hidden -fvisibility-inlines-hidden -fno-gnu-unique \
+    -Wl,--version-script="$src/sdk/ocean_plugin.map" \
     -I "$src/sdk/include" "$src/plugins/example/example_plugin.cpp" -lcrypto -o "$work/plugins/example.so"
 printf 'plugins: {dir: %s, cache_dir: %s}\n' "$work/plugins" "$work/cache" > "$work/oceand.yaml"
 out=$("$oceand" --check --config "$work/oceand.yaml" 2>&1)
@@ -16,6 +17,10 @@ grep -q "plugin  ok       example 1.0.0 (ABI 1.0)" <<<"$out"
 nm -D --defined-only "$work/plugins/example.so" | grep -q ' T ocean_plugin_entry$'
 if nm -D --defined-only "$work/plugins/example.so" | grep ' T ' | grep -vq ' ocean_plugin_entry$'; then
   echo "the plugin exports more than ocean_plugin_entry" >&2
+  exit 1
+fi
+if readelf -Ws "$work/plugins/example.so" | grep -q UNIQUE; then
+  echo "the plugin has STB_GNU_UNIQUE symbols: it could never be unloaded" >&2
   exit 1
 fi
 echo "out-of-tree plugin build: ok"

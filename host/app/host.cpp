@@ -1,5 +1,11 @@
 #include "app/host.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "core/busy_marks.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -89,6 +95,55 @@ std::shared_ptr<const HostConfig> Host::config_ptr() const {
   return config_;
 }
 
+namespace {
+
+// The process_* metrics every Prometheus client library exports, read from /proc/self.
+void describe_process_metrics(Metrics& metrics) {
+  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  auto statm = [](int field) {
+    std::ifstream in("/proc/self/statm");
+    double v = 0;
+    for (int i = 0; i <= field && in >> v; ++i) {
+    }
+    return v;
+  };
+  auto stat_field = [](int field) {  // 1-based, as in proc(5)
+    std::ifstream in("/proc/self/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) return 0.0;
+    std::istringstream rest(text.substr(close + 2));
+    std::string v;
+    for (int i = 3; i <= field && rest >> v; ++i) {
+    }
+    return std::strtod(v.c_str(), nullptr);
+  };
+  metrics.describe("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  metrics.gauge("process_resident_memory_bytes", {}, [=] { return statm(1) * page; });
+  metrics.describe("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+  metrics.gauge("process_virtual_memory_bytes", {}, [=] { return statm(0) * page; });
+  metrics.describe("process_cpu_seconds_total", "counter",
+                   "Total user and system CPU time spent in seconds.");
+  metrics.gauge("process_cpu_seconds_total", {},
+                [=] { return (stat_field(14) + stat_field(15)) / ticks; });
+  metrics.describe("process_open_fds", "gauge", "Number of open file descriptors.");
+  metrics.gauge("process_open_fds", {}, [] {
+    double n = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+      ++n;
+    return n;
+  });
+  metrics.describe("process_start_time_seconds", "gauge",
+                   "Start time of the process since the Unix epoch in seconds.");
+  const double started = static_cast<double>(unix_ms()) / 1000.0;
+  metrics.gauge("process_start_time_seconds", {}, [=] { return started; });
+}
+
+}  // namespace
+
 void Host::describe_metrics() {
   metrics_.describe("oceand_events_received_total", "counter",
                     "Webhook events accepted at ingress.");
@@ -129,6 +184,9 @@ void Host::describe_metrics() {
                     "Time from the start of a reload to the switch (or the failure).");
   metrics_.describe("oceand_local_entities_total", "counter",
                     "Entities written to the embedded store, by operation.");
+  metrics_.describe("oceand_plugin_events_in_flight", "gauge",
+                    "Events taken from the queue and not yet finished, by the plugin serving them.");
+  describe_process_metrics(metrics_);
   metrics_.gauge("oceand_queue_depth", {},
                  [this] { return queue_ ? static_cast<double>(queue_->depth()) : 0.0; });
   metrics_.gauge("oceand_dead_letters", {}, [this] {

@@ -180,6 +180,11 @@ void EventEngine::dispatch_loop() {
     if (quarantined(event)) continue;
     auto job = std::make_shared<EventJob>(event);
     job->generation = plugins_.current();
+    if (const Integration* in = job->generation->integration(event->integration);
+        in && in->plugin) {
+      job->plugin = in->plugin->name();
+      metrics_.add("oceand_plugin_events_in_flight", {{"plugin", job->plugin}}, 1);
+    }
     job->group = group_key(*job, *job->generation);
     const std::string& integration = job->event->integration;
     scheduler_.add(job->group, job, integration);
@@ -635,6 +640,8 @@ void EventEngine::release_retired() {
 
 void EventEngine::finish(const JobPtr& job, bool on_worker) {
   const Event& event = *job->event;
+  if (!job->plugin.empty())
+    metrics_.add("oceand_plugin_events_in_flight", {{"plugin", job->plugin}}, -1);
   std::string outcome = "ok";
   std::string processor, reason, error;
   unsigned attempts = job->total_attempts();

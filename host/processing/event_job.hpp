@@ -51,6 +51,7 @@ struct EventJob {
   std::shared_ptr<const Generation> generation;
   EventPtr event;
   std::string group;
+  std::string plugin;  // the plugin serving it when dispatched (oceand_plugin_events_in_flight)
   const WebhookRoute* route = nullptr;
   const Integration* integration = nullptr;
   std::vector<ProcessorRun> processors;

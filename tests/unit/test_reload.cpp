@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "plugins/plugin_library.hpp"
 #include "support/oceand_process.hpp"
 
 using namespace oceand;
@@ -341,4 +342,23 @@ TEST_CASE(
   MESSAGE("plugin copies mapped after the reloads: " << mapped_copies());
   rig.process().signal(SIGTERM);
   CHECK(rig.process().wait_exit(std::chrono::seconds(15)) == 0);
+}
+
+TEST_CASE("a replaced plugin is unmapped once its events finish (no STB_GNU_UNIQUE pins it)") {
+  ReloadRig rig;
+  const std::string v1_copy =
+      PluginLibrary::file_sha256(plugin_file("versioned_v1")) + ".so";
+  auto mapped = [&](const std::string& name) {
+    return read_file("/proc/" + std::to_string(rig.process().pid()) + "/maps").find(name) !=
+           std::string::npos;
+  };
+  REQUIRE(mapped(v1_copy));
+  CHECK(rig.post("/integration/versioned/webhook", "{\"id\": 1}").status == 200);
+  rig.install("versioned_v2", "versioned.so");
+  REQUIRE(rig.post("/admin/reload", "").status == 200);
+  CHECK(rig.post("/integration/versioned/webhook", "{\"id\": 2}").status == 200);
+  CHECK(wait_until([&] { return rig.metric("oceand_queue_depth") == 0; }));
+  CHECK_MESSAGE(wait_until([&] { return !mapped(v1_copy); }),
+                read_file("/proc/" + std::to_string(rig.process().pid()) + "/maps"));
+  CHECK(rig.metric("process_resident_memory_bytes") > 1 << 20);
 }
