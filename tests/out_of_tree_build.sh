@@ -13,7 +13,7 @@ g++ -std=c++20 -O2 -shared -fPIC -fvisibility=hidden -fvisibility-inlines-hidden
 printf 'plugins: {dir: %s, cache_dir: %s}\n' "$work/plugins" "$work/cache" > "$work/oceand.yaml"
 out=$("$oceand" --check --config "$work/oceand.yaml" 2>&1)
 echo "$out"
-grep -q "plugin  ok       example 1.0.0 (ABI 1.0)" <<<"$out"
+grep -q "plugin  ok       example 1.0.0 (ABI 1.1)" <<<"$out"
 nm -D --defined-only "$work/plugins/example.so" | grep -q ' T ocean_plugin_entry$'
 if nm -D --defined-only "$work/plugins/example.so" | grep ' T ' | grep -vq ' ocean_plugin_entry$'; then
   echo "the plugin exports more than ocean_plugin_entry" >&2

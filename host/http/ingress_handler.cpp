@@ -214,13 +214,16 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   event->integration = integration;
   event->route = route->path;
   event->headers.reserve(request.size());
-  for (const auto& [k, v] : request) {
-    std::string name = lower(k);
-    if (event->delivery_id.empty() &&
-        (name == "x-github-delivery" || name == "x-atlassian-webhook-identifier" ||
-         name == "webhook-id"))
-      event->delivery_id = v.substr(0, 256);
-    event->headers.emplace_back(std::move(name), v);
+  for (const auto& [k, v] : request) event->headers.emplace_back(lower(k), v);
+  // The plugin names the headers that carry its deliveries' ids (ABI 1.1), in its order.
+  if (const Integration* in = generation->integration(integration); in && in->plugin) {
+    for (const auto& name : in->plugin->delivery_id_headers()) {
+      auto it = std::find_if(event->headers.begin(), event->headers.end(),
+                             [&](const auto& h) { return h.first == name; });
+      if (it == event->headers.end() || it->second.empty()) continue;
+      event->delivery_id = it->second.substr(0, 256);
+      break;
+    }
   }
   event->received_at_ms = unix_ms();
   event->accepted = std::chrono::steady_clock::now();

@@ -145,6 +145,20 @@ bool valid_path(const char* s) {
   });
 }
 
+// ABI 1.1 fields are read only from a descriptor large enough to hold them.
+bool has_delivery_id_headers(const ocean_plugin_descriptor* d) {
+  return d->struct_size >= offsetof(ocean_plugin_descriptor, delivery_id_header_count) +
+                               sizeof(d->delivery_id_header_count);
+}
+
+bool valid_header_name(const char* s) {
+  if (!s) return false;
+  size_t n = ::strnlen(s, 65);
+  return n > 0 && n <= 64 && std::all_of(s, s + n, [](unsigned char c) {
+           return std::isalnum(c) || c == '-' || c == '_';
+         });
+}
+
 bool valid_text(const char* s, size_t max) {
   return s && ::strnlen(s, max + 1) <= max;
 }
@@ -161,7 +175,7 @@ bool sane_delay(double v) {
 
 std::string check_descriptor(const ocean_plugin_descriptor* d) {
   if (!d) return "entry function returned no descriptor (the plugin refused this host)";
-  if (d->struct_size < sizeof(ocean_plugin_descriptor))
+  if (d->struct_size < OCEAN_PLUGIN_DESCRIPTOR_SIZE_1_0)
     return "descriptor is smaller than ABI 1.0 requires";
   if (!valid_plugin_name(d->name))
     return "descriptor name must be 1-64 characters of a-z, 0-9, '-' and '_'";
@@ -197,6 +211,15 @@ std::string check_descriptor(const ocean_plugin_descriptor* d) {
         !v->authenticate || !v->validate_payload || !v->handle_event)
       return where + ": vtable lacks a required function";
     processor_routes.insert(f.route);
+  }
+  if (has_delivery_id_headers(d)) {
+    if (d->delivery_id_header_count > 16) return "more than 16 delivery_id_headers";
+    if (d->delivery_id_header_count && !d->delivery_id_headers)
+      return "delivery_id_header_count is set but delivery_id_headers is NULL";
+    for (size_t i = 0; i < d->delivery_id_header_count; ++i)
+      if (!valid_header_name(d->delivery_id_headers[i]))
+        return "delivery_id_headers[" + std::to_string(i) +
+               "] must be a header name of 1-64 characters (letters, digits, '-', '_')";
   }
   for (size_t i = 0; i < d->direct_route_count; ++i) {
     const auto& r = d->direct_routes[i];
@@ -264,6 +287,15 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& 
   if (auto problem = check_descriptor(d); !problem.empty())
     throw PluginLoadError("malformed descriptor: " + problem);
   lib->descriptor_ = d;
+  lib->delivery_id_headers_ = {"x-github-delivery", "x-atlassian-webhook-identifier", "webhook-id"};
+  if (has_delivery_id_headers(d) && d->delivery_id_header_count > 0) {
+    lib->delivery_id_headers_.clear();
+    for (size_t i = 0; i < d->delivery_id_header_count; ++i) {
+      std::string name = d->delivery_id_headers[i];
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      lib->delivery_id_headers_.push_back(std::move(name));
+    }
+  }
   lib->name_ = d->name;
   lib->version_ = d->version;
   lib->host_->plugin_name = lib->name_;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <boost/dll/shared_library.hpp>
 
@@ -41,6 +42,9 @@ class PluginLibrary {
   const std::string& sha256() const { return sha256_; }
   const std::string& private_copy() const { return private_copy_; }
   std::string abi_version() const;
+  // Lower-cased names of the headers carrying a delivery id, in the plugin's order (ABI 1.1; the
+  // 1.0 defaults otherwise).
+  const std::vector<std::string>& delivery_id_headers() const { return delivery_id_headers_; }
 
  private:
   PluginLibrary() = default;
@@ -49,6 +53,7 @@ class PluginLibrary {
   ocean_host_api api_{};
   boost::dll::shared_library library_;
   const ocean_plugin_descriptor* descriptor_ = nullptr;
+  std::vector<std::string> delivery_id_headers_;
   std::string name_, version_, file_, sha256_, private_copy_;
 };
 

@@ -1,5 +1,6 @@
 /* A plugin in plain C: proves the ABI needs no C++. Route /c-hook, kind "c-kind"; every event is
- * returned as one updated raw result. */
+ * returned as one updated raw result. Built as a plugin for ABI 1.0 (minor 0, a 1.0-sized
+ * descriptor): it proves a host speaking a later minor still serves 1.0 plugins unchanged. */
 #include <ocean/plugin_abi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,14 +74,14 @@ static const ocean_processor_factory factories[]
 #define TEST_ABI_MAJOR OCEAN_ABI_VERSION_MAJOR
 #endif
 #ifndef TEST_ABI_MINOR
-#define TEST_ABI_MINOR OCEAN_ABI_VERSION_MINOR
+#define TEST_ABI_MINOR 0
 #endif
 #ifndef TEST_PLUGIN_NAME
 #define TEST_PLUGIN_NAME "cplugin"
 #endif
 
 static const ocean_plugin_descriptor descriptor
-    __attribute__((unused)) = {sizeof(ocean_plugin_descriptor),
+    __attribute__((unused)) = {OCEAN_PLUGIN_DESCRIPTOR_SIZE_1_0,
                                TEST_ABI_MAJOR,
                                TEST_ABI_MINOR,
                                TEST_PLUGIN_NAME,

@@ -153,6 +153,9 @@ const ocean_processor_factory factories[] = {{sizeof(ocean_processor_factory),
                                               &vtable,
                                               nullptr}};
 
+// Deliveries are told apart as GitLab does (ABI 1.1), in the sender's own spelling.
+const char* const delivery_headers[] = {"X-Gitlab-Event-UUID"};
+
 const ocean_plugin_descriptor descriptor = {sizeof(ocean_plugin_descriptor),
                                             OCEAN_ABI_VERSION_MAJOR,
                                             OCEAN_ABI_VERSION_MINOR,
@@ -163,7 +166,9 @@ const ocean_plugin_descriptor descriptor = {sizeof(ocean_plugin_descriptor),
                                             nullptr,
                                             nullptr,
                                             0,
-                                            nullptr};
+                                            nullptr,
+                                            delivery_headers,
+                                            1};
 
 }  // namespace
 

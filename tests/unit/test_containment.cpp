@@ -235,3 +235,19 @@ TEST_CASE("containment: shutdown is bounded whatever a handler does; its event s
   REQUIRE(wait_until([&] { return again.metric("oceand_plugin_hanging_total") == 1; }));
   CHECK(dead_letters(again)["dead_letters"].Size() == 0);
 }
+
+TEST_CASE("containment: the plugin names its delivery-id headers (ABI 1.1): a GitLab redelivery "
+          "is processed once") {
+  Rig rig;
+  ServingOceand o(rig.config(), rig.log(1));
+  HeaderList gitlab{{"Content-Type", "application/json"}, {"X-Gitlab-Event-UUID", "uuid-1"}};
+  for (int i = 0; i < 2; ++i)
+    CHECK(o.post("/integration/misbehaving/webhook", good(1), gitlab).status == 200);
+  // Not one of this plugin's headers: no dedupe on it.
+  HeaderList github{{"Content-Type", "application/json"}, {"X-GitHub-Delivery", "d-1"}};
+  for (int i = 0; i < 2; ++i)
+    CHECK(o.post("/integration/misbehaving/webhook", good(2), github).status == 200);
+  REQUIRE(wait_until([&] { return o.metric("oceand_plugin_handled_total") == 3; }));
+  CHECK(o.metric("oceand_events_duplicate_total") == 1);
+  CHECK(o.metric("oceand_events_received_total") == 3);
+}

@@ -40,7 +40,7 @@ TEST_CASE(
   REQUIRE(scripted);
   CHECK(scripted->state == "loaded");
   CHECK(scripted->name == "scripted");
-  CHECK(scripted->abi_version == "1.0");
+  CHECK(scripted->abi_version == "1.1");
   CHECK(scripted->sha256.size() == 64);
 
   struct Expect {

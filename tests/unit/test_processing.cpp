@@ -200,6 +200,15 @@ TEST_CASE("the plain C plugin loads and runs") {
   auto entries = t.sink().entries();
   REQUIRE(entries.size() == 1);
   CHECK(entries[0].kind == "c-kind");
+  // Built for ABI 1.0 (a 1.0-sized descriptor): served unchanged by this 1.1 host, with the 1.0
+  // delivery-id headers.
+  auto gen = t.host().plugins().current();
+  CHECK(gen->plugins.at("cplugin")->abi_version() == "1.0");
+  HeaderList headers{{"Content-Type", "application/json"}, {"X-GitHub-Delivery", "d-1"}};
+  CHECK(t.post("/integration/cplugin/c-hook", R"({"x": 2})", headers).status == 200);
+  CHECK(t.post("/integration/cplugin/c-hook", R"({"x": 2})", headers).status == 200);
+  REQUIRE(t.wait_processed(2));
+  CHECK(t.host().metrics().total("oceand_events_duplicate_total") == 1);
 }
 
 TEST_CASE("a dead letter can be listed and replayed") {

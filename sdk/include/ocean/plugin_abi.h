@@ -18,6 +18,7 @@
  *    `struct_size` before touching a field that was added in a later minor version.
  *  - Versions: a different major is refused; a plugin built for a newer minor than the host is
  *    refused; an older minor is accepted (the host reads only the fields the plugin's table has).
+ *    Fields and functions added after 1.0 say "since 1.x"; a plugin built for 1.0 never sees them.
  */
 #ifndef OCEAN_PLUGIN_ABI_H
 #define OCEAN_PLUGIN_ABI_H
@@ -31,7 +32,7 @@ extern "C" {
 #endif
 
 #define OCEAN_ABI_VERSION_MAJOR 1
-#define OCEAN_ABI_VERSION_MINOR 0
+#define OCEAN_ABI_VERSION_MINOR 1
 
 /* The one symbol a plugin exports. */
 #define OCEAN_PLUGIN_ENTRY_SYMBOL "ocean_plugin_entry"
@@ -92,7 +93,7 @@ typedef struct ocean_event {
   ocean_str raw_body;          /* the request body exactly as received (for signatures) */
   const ocean_header* headers; /* lower-cased names, in arrival order */
   size_t header_count;
-  ocean_str delivery_id;  /* from x-github-delivery, x-atlassian-webhook-identifier or webhook-id */
+  ocean_str delivery_id;  /* from the plugin's delivery_id_headers (see the descriptor) */
   int64_t received_at_ms; /* Unix epoch milliseconds */
   uint32_t attempt;       /* 1 for the first attempt of a task, 2 for its first retry, ... */
   /* A per-event slot the plugin may use to cache work (a parsed payload) between hook calls for
@@ -249,7 +250,22 @@ typedef struct ocean_plugin_descriptor {
   /* Called once before the library is unloaded, after the last hook of this plugin returned.
    * Optional (may be NULL). */
   void (*shutdown)(void);
+
+  /* ---- since 1.1 ---- */
+
+  /* The request headers (names in any case, e.g. "X-Gitlab-Event-UUID") that carry a delivery's
+   * unique id, in the order the host looks for them. A delivery whose id was already accepted for
+   * the same integration within queue.dedupe_window_seconds is answered 200 and not processed
+   * again; the id reaches the hooks as ocean_event.delivery_id. NULL with a count of 0 (and every
+   * plugin built for 1.0) gets the defaults: x-github-delivery, x-atlassian-webhook-identifier,
+   * webhook-id. At most 16 names of at most 64 characters. Plugin-owned, static, valid until
+   * unload. Read once, at load, on the loading thread. */
+  const char* const* delivery_id_headers;
+  size_t delivery_id_header_count;
 } ocean_plugin_descriptor;
+
+/* The size of a descriptor built for ABI 1.0, which the host still accepts. */
+#define OCEAN_PLUGIN_DESCRIPTOR_SIZE_1_0 offsetof(ocean_plugin_descriptor, delivery_id_headers)
 
 /* ================================================================================================
  * Host callbacks — implemented by the host, called by the plugin.

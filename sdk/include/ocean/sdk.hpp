@@ -700,6 +700,15 @@ class PluginBuilder {
     direct_routes_.push_back(r);
   }
 
+  // The request headers carrying a delivery's unique id (ABI 1.1), e.g. {"X-Gitlab-Event-UUID"}:
+  // a redelivery with an id already accepted is answered 200 and not processed twice. Unset: the
+  // host's defaults (X-GitHub-Delivery, X-Atlassian-Webhook-Identifier, webhook-id).
+  void delivery_id_headers(std::vector<std::string> names) {
+    delivery_names_ = std::move(names);
+    delivery_ptrs_.clear();
+    for (const auto& n : delivery_names_) delivery_ptrs_.push_back(n.c_str());
+  }
+
   // Filled by OCEAN_PLUGIN; plugin authors do not call these.
   const ocean_plugin_descriptor* finish(const char* name, const char* version) {
     descriptor_ = ocean_plugin_descriptor{};
@@ -714,6 +723,8 @@ class PluginBuilder {
     descriptor_.direct_routes = direct_routes_.data();
     descriptor_.direct_route_count = direct_routes_.size();
     descriptor_.shutdown = nullptr;
+    descriptor_.delivery_id_headers = delivery_ptrs_.empty() ? nullptr : delivery_ptrs_.data();
+    descriptor_.delivery_id_header_count = delivery_ptrs_.size();
     return &descriptor_;
   }
   static PluginBuilder& instance() {
@@ -757,6 +768,8 @@ class PluginBuilder {
   std::vector<std::unique_ptr<DirectSlot>> directs_;
   std::vector<ocean_direct_route> direct_routes_;
   std::function<bool(const InstanceInfo&)> on_start_;
+  std::vector<std::string> delivery_names_;
+  std::vector<const char*> delivery_ptrs_;
   ocean_plugin_descriptor descriptor_{};
 };
 
