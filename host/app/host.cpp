@@ -8,6 +8,7 @@
 
 #include "core/busy_marks.hpp"
 #include "core/clock.hpp"
+#include "mapping/jq_guard.hpp"
 #include "core/log.hpp"
 #include "http/http_server.hpp"
 #include "port/local_applier.hpp"
@@ -22,6 +23,8 @@ Host::Host(HostOptions options)
       std::make_shared<HostConfig>(load_host_config(options_.config_path, options_.environment));
   LogLevel level;
   if (Log::parse_level(config_->log_level, level)) Log::set_level(level);
+  set_jq_limits(JqLimits{config_->mapping_max_eval_seconds,
+                         config_->mapping_max_eval_memory_mb << 20});
   services_.set_config_source([this] {
     auto current = plugins_.current();
     return current ? current->config : config_ptr();
@@ -352,6 +355,8 @@ ReloadReport Host::reload_once() {
       if (!before || before->plugin != in.plugin) started.push_back(id);
     }
     plugins_.activate(generation);
+    set_jq_limits(JqLimits{config->mapping_max_eval_seconds,
+                           config->mapping_max_eval_memory_mb << 20});
     report.generation = generation->number;
     finish(true);
     LOG_INFO("oceand") << "reload: generation " << generation->number << " serving after "

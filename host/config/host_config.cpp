@@ -176,7 +176,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   check_known(root, "",
               {"server", "base_url", "event_workers_count", "max_event_processing_seconds",
                "max_wait_seconds_before_shutdown", "on_start_timeout_seconds", "plugins", "queue",
-               "port", "admin", "integrations", "log_level"});
+               "port", "admin", "integrations", "log_level", "mapping"});
+  check_known(root["mapping"], "mapping", {"max_eval_seconds", "max_eval_memory_mb"});
   check_known(root["server"], "server",
               {"host", "port", "max_body_bytes", "threads", "max_queued_connections"});
   check_known(root["plugins"], "plugins", {"dir", "cache_dir", "crash_limit"});
@@ -214,6 +215,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read("port", "max_retries", config.port.max_retries);
   r.read("port", "max_concurrent_requests", config.port.max_concurrent_requests);
   r.read("admin", "token", config.admin_token);
+  r.read("mapping", "max_eval_seconds", config.mapping_max_eval_seconds);
+  r.read("mapping", "max_eval_memory_mb", config.mapping_max_eval_memory_mb);
 
   if (config.server.port < 0 || config.server.port > 65535)
     throw ConfigError("server.port: must be 0..65535");
@@ -229,6 +232,10 @@ HostConfig load_host_config(const std::optional<std::string>& path,
     throw ConfigError("max_wait_seconds_before_shutdown: must be >= 0");
   if (!(config.on_start_timeout_seconds > 0))
     throw ConfigError("on_start_timeout_seconds: must be > 0");
+  if (!(config.mapping_max_eval_seconds > 0) || config.mapping_max_eval_seconds > 3600)
+    throw ConfigError("mapping.max_eval_seconds: must be > 0 and <= 3600");
+  if (config.mapping_max_eval_memory_mb < 1 || config.mapping_max_eval_memory_mb > 65536)
+    throw ConfigError("mapping.max_eval_memory_mb: must be 1..65536");
   if (config.plugins_crash_limit < 1 || config.plugins_crash_limit > 100)
     throw ConfigError("plugins.crash_limit: must be 1..100");
   if (config.queue.backend != "memory" && config.queue.backend != "sqlite")

@@ -66,6 +66,9 @@ struct HostConfig {
   int plugins_crash_limit = 2;
   QueueConfig queue;
   PortConfig port;
+  // Bounds on one jq evaluation (mapping/jq_guard.hpp): far above any real mapping.
+  double mapping_max_eval_seconds = 2;
+  std::size_t mapping_max_eval_memory_mb = 512;
   std::string admin_token;
   std::string log_level = "info";
   std::vector<IntegrationConfig> integrations;  // in file order

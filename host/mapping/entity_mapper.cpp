@@ -56,8 +56,9 @@ const rapidjson::Value* find(const rapidjson::Value& v, std::initializer_list<co
 enum class How { Constant, Path, Collect, Jq };
 
 struct Expression {
-  explicit Expression(std::string t) : text(std::move(t)) {}
+  Expression(std::string t, std::string l) : text(std::move(t)), label(std::move(l)) {}
   std::string text;
+  std::string label;  // where it is in the resource block, e.g. "port.entity.mappings.title"
   How how = How::Jq;
   FieldPath path;  // How::Path, and How::Collect with one kEachElement
 };
@@ -94,7 +95,10 @@ struct ResourcePlan {
 void collect_fields(const rapidjson::Value& node, std::vector<std::string>& path,
                     ResourcePlan& plan) {
   if (node.IsString()) {
-    plan.expressions.push_back(Expression{std::string(node.GetString(), node.GetStringLength())});
+    std::string label = "port.entity.mappings";
+    for (const auto& p : path) label += "." + p;
+    plan.expressions.push_back(
+        Expression{std::string(node.GetString(), node.GetStringLength()), std::move(label)});
     plan.paths.push_back(path);
   } else if (node.IsObject()) {
     for (const auto& m : node.GetObject()) {
@@ -112,7 +116,8 @@ std::shared_ptr<const ResourcePlan> make_plan(const ResourceMapping& resource) {
   doc.Parse(resource.config_json.c_str());
   const rapidjson::Value* query = find(doc, {"selector", "query"});
   plan->expressions.push_back(
-      Expression{query && query->IsString() ? query->GetString() : std::string("true")});
+      Expression{query && query->IsString() ? query->GetString() : std::string("true"),
+                 "selector.query"});
   if (const auto* items = find(doc, {"port", "itemsToParse"}); items && items->IsString())
     plan->items_to_parse = items->GetString();
   if (const auto* name = find(doc, {"port", "itemsToParseName"}); name && name->IsString())
@@ -242,18 +247,32 @@ std::shared_ptr<ProgramPool> pool_of(const ResourceMapping& resource) {
   return pool;
 }
 
-void log_failure(const std::string& expression, const std::string& error, uint64_t uid) {
+// Which integration and resource kind this thread maps for, for the messages of expressions stopped
+// by a bound (set by EntityMapper::map).
+thread_local const std::string* t_integration = nullptr;
+thread_local const std::string* t_kind = nullptr;
+
+void log_failure(const std::string& label, const std::string& expression,
+                 const std::string& error, uint64_t uid) {
+  if (error.rfind("stopped:", 0) == 0) {
+    // A bound (mapping.max_eval_*) stopped it: an error, named fully, once per expression.
+    log_once(std::to_string(uid) + "\nstopped\n" + label,
+             "integration " + (t_integration ? *t_integration : std::string("-")) + " kind " +
+                 (t_kind ? *t_kind : std::string("-")) + " " + label + ": jq expression '" +
+                 expression + "' " + error + " (yields null)");
+    return;
+  }
   log_once(std::to_string(uid) + "\n" + expression,
            "jq expression '" + expression + "' failed: " + error + " (yields null)");
 }
 
 // Evaluates `program` on `input` (borrowed); null on error (logged once).
-jv evaluate(JqProgram* program, jv input, uint64_t uid) {
+jv evaluate(JqProgram* program, jv input, uint64_t uid, const std::string& label) {
   if (!program) return jv_null();
   std::string error;
   auto out = program->first(jv_copy(input), error);
   if (!out) {
-    log_failure(program->expression(), error, uid);
+    log_failure(label, program->expression(), error, uid);
     return jv_null();
   }
   return *out;
@@ -284,7 +303,7 @@ jv walk(FieldPath::const_iterator first, FieldPath::const_iterator last, jv valu
 jv follow(const Expression& expression, jv item, uint64_t uid) {
   std::string error;
   jv value = walk(expression.path.begin(), expression.path.end(), jv_copy(item), error);
-  if (!error.empty()) log_failure(expression.text, error, uid);
+  if (!error.empty()) log_failure(expression.label, expression.text, error, uid);
   return value;
 }
 
@@ -316,7 +335,7 @@ jv collect(const Expression& expression, jv item, uint64_t uid) {
   jv_free(container);
   if (error.empty()) return out;
   jv_free(out);
-  log_failure(expression.text, error, uid);
+  log_failure(expression.label, expression.text, error, uid);
   return jv_null();
 }
 
@@ -338,7 +357,7 @@ void run_jq(const ResourcePlan& plan, ResourcePrograms& programs, jv item, uint6
           values[i] =
               jv_array_length(jv_copy(element)) ? jv_array_get(jv_copy(element), 0) : jv_null();
         } else {
-          log_failure(plan.expressions[i].text,
+          log_failure(plan.expressions[i].label, plan.expressions[i].text,
                       jv_get_kind(element) == JV_KIND_STRING ? jv_string_value(element) : "", uid);
         }
         jv_free(element);
@@ -354,7 +373,8 @@ void run_jq(const ResourcePlan& plan, ResourcePrograms& programs, jv item, uint6
     programs.separate_compiled = true;
   }
   for (size_t k = 0; k < count; ++k)
-    values[plan.jq_expressions[k]] = evaluate(programs.separate[k].get(), item, uid);
+    values[plan.jq_expressions[k]] = evaluate(programs.separate[k].get(), item, uid,
+                                              plan.expressions[plan.jq_expressions[k]].label);
 }
 
 // Each expression's value on `item` (borrowed): [0] the selector, then the fields.
@@ -433,7 +453,7 @@ std::vector<jv> expand(const ResourcePlan& plan, ResourcePrograms& programs, jv 
     items.push_back(raw);
     return items;
   }
-  jv list = evaluate(programs.items_to_parse.get(), raw, uid);
+  jv list = evaluate(programs.items_to_parse.get(), raw, uid, "port.itemsToParse");
   if (jv_get_kind(list) == JV_KIND_ARRAY) {
     int n = jv_array_length(jv_copy(list));
     for (int i = 0; i < n; ++i)
@@ -447,8 +467,11 @@ std::vector<jv> expand(const ResourcePlan& plan, ResourcePrograms& programs, jv 
 
 }  // namespace
 
-MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResults& raw) {
+MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResults& raw,
+                                const std::string& integration) {
   MappingResult result;
+  t_integration = &integration;
+  t_kind = &resource.kind;
   std::shared_ptr<ProgramPool> pool = pool_of(resource);
   const ResourcePlan& plan = pool->plan();
   std::unique_ptr<ResourcePrograms> programs = pool->borrow(resource.uid);
@@ -488,6 +511,8 @@ MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResult
   each(raw.updated, true);
   each(raw.deleted, false);
   pool->give_back(std::move(programs));
+  t_integration = nullptr;
+  t_kind = nullptr;
   std::set<std::pair<std::string, std::string>> upserted;
   for (const auto& e : result.upserts) upserted.emplace(e.blueprint, e.identifier);
   std::erase_if(result.deletions, [&](const MappedEntity& e) {

@@ -34,7 +34,9 @@ struct MappingResult {
 // docs/mapping.md, "How a resource is evaluated").
 class EntityMapper {
  public:
-  static MappingResult map(const ResourceMapping& resource, const RawResults& raw);
+  // `integration` names the integration in log lines.
+  static MappingResult map(const ResourceMapping& resource, const RawResults& raw,
+                           const std::string& integration = {});
 };
 
 }  // namespace oceand

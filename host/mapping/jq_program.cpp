@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "mapping/jq_guard.hpp"
+
 namespace oceand {
 
 namespace {
@@ -29,11 +31,23 @@ std::string invalid_message(jv invalid) {
 }
 }  // namespace
 
+// Put before every program, on the expression's own first line (error positions stay right):
+// `halt` would end the evaluation from inside, and a halt from the time bound while the program
+// halts itself makes libjq assert; a mapping has no business ending oceand's evaluation anyway.
+constexpr const char* kPrelude =
+    "def halt: error(\"halt is not available in a mapping\"); "
+    "def halt_error: error(\"halt_error is not available in a mapping\"); "
+    "def halt_error($code): error(\"halt_error is not available in a mapping\"); ";
+
 JqProgram::JqProgram(const std::string& expression) : expression_(expression) {
   state_ = jq_init();
   if (!state_) throw JqCompileError("jq_init failed");
+  // jq_init leaves these callbacks unset (garbage), and `input` or `debug` would call them.
+  jq_set_input_cb(state_, nullptr, nullptr);
+  jq_set_debug_cb(state_, nullptr, nullptr);
+  jq_set_nomem_handler(state_, nullptr, nullptr);
   jq_set_error_cb(state_, &collect_message, &messages_);
-  if (!jq_compile(state_, expression.c_str())) {
+  if (!jq_compile(state_, (kPrelude + expression).c_str())) {
     std::string why = messages_.empty() ? "does not compile" : messages_;
     jq_teardown(&state_);
     throw JqCompileError("jq expression '" + expression + "': " + why);
@@ -45,8 +59,14 @@ JqProgram::~JqProgram() {
 }
 
 std::optional<jv> JqProgram::first(jv input, std::string& error) {
+  JqEvaluation bounded(state_);
   jq_start(state_, input, 0);
   jv result = jq_next(state_);
+  if (JqStop stop = bounded.end(); stop != JqStop::none) {
+    jv_free(result);
+    error = jq_stop_message(stop);
+    return std::nullopt;
+  }
   if (jv_is_valid(result)) return result;
   bool has_message = jv_invalid_has_msg(jv_copy(result));
   if (!has_message) {

@@ -23,8 +23,8 @@ ApplyOptions CatalogSink::options_of(const PortAppConfig& mapping) {
 
 void CatalogSink::map_and_apply(const Integration& integration, const ResourceMapping& resource,
                                 const RawResults& results, std::string origin, ApplyDone done) {
-  MappingResult mapped = EntityMapper::map(resource, results);
   const std::string& id = integration.config.identifier;
+  MappingResult mapped = EntityMapper::map(resource, results, id);
   metrics_.add("oceand_entities_mapped_total", {{"integration", id}, {"op", "upsert"}},
                static_cast<double>(mapped.upserts.size()));
   metrics_.add("oceand_entities_mapped_total", {{"integration", id}, {"op", "delete"}},

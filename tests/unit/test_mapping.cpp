@@ -10,6 +10,7 @@
 #include <rapidjson/document.h>
 
 #include "mapping/entity_mapper.hpp"
+#include "mapping/jq_guard.hpp"
 #include "ocean/sdk.hpp"
 #include "support/test_host.hpp"
 
@@ -273,4 +274,55 @@ TEST_CASE("a resource's only jq expression: outputs, errors and no output") {
     p.push_back(ocean::to_json(d["properties"]["p"]));
   }
   CHECK(p == std::vector<std::string>{"\"x\"", "null", "null", "\"y\""});
+}
+
+TEST_CASE("mappings are bounded: a jq expression that never ends or grows without end yields null") {
+  // Tight bounds for the test; the defaults (2 s, 512 MiB) never stop a real mapping.
+  JqLimits saved = jq_limits();
+  set_jq_limits(JqLimits{0.3, 64u << 20});
+  const char* runaway[] = {"def f: f; f", "[range(1e12)]", "[repeat(.)]", "last(range(1e12))",
+                           "def f: [f]; f", "halt", "input", "debug | empty"};
+  for (const char* expression : runaway) {
+    CAPTURE(expression);
+    auto config = parse_port_app_config(std::string(R"Y(resources:
+  - kind: thing
+    port:
+      entity:
+        mappings:
+          identifier: ".id | tostring"
+          blueprint: '"thing"'
+          properties:
+            runaway: ')Y") + expression + R"Y('
+            plain: ".name"
+            first: "first(repeat(.name))"
+)Y",
+                                        "test");
+    auto started = std::chrono::steady_clock::now();
+    auto out = EntityMapper::map(config.resources[0],
+                                 RawResults{{R"({"id": 7, "name": "ab"})"}, {}}, "bounded");
+    auto took = std::chrono::steady_clock::now() - started;
+    REQUIRE(out.upserts.size() == 1);
+    CHECK(out.upserts[0].json ==
+          R"({"identifier":"7","blueprint":"thing","properties":{"runaway":null,"plain":"ab","first":"ab"},"relations":{}})");
+    // The combined program and the expression alone are each stopped once: well under 10 s.
+    CHECK(took < std::chrono::seconds(10));
+  }
+  // The evaluator is still good for ordinary work afterwards, on this thread and others.
+  auto config = parse_port_app_config(R"(resources:
+  - kind: thing
+    port:
+      entity:
+        mappings:
+          identifier: ".id | tostring"
+          blueprint: '"thing"'
+          properties:
+            n: "[range(100000)] | length"
+)",
+                                      "test");
+  auto out = EntityMapper::map(config.resources[0], RawResults{{R"({"id": 8})"}, {}});
+  REQUIRE(out.upserts.size() == 1);
+  CHECK(out.upserts[0].json ==
+        R"({"identifier":"8","blueprint":"thing","properties":{"n":100000},"relations":{}})");
+  CHECK(jq_allocations_seen() > 0);  // libjq's allocations went through oceand's allocator
+  set_jq_limits(saved);
 }
