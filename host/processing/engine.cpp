@@ -185,7 +185,7 @@ void EventEngine::dispatch_loop() {
       job->plugin = in->plugin->name();
       metrics_.add("oceand_plugin_events_in_flight", {{"plugin", job->plugin}}, 1);
     }
-    job->group = group_key(*job, *job->generation);
+    job->group = admit(*job);
     const std::string& integration = job->event->integration;
     scheduler_.add(job->group, job, integration);
   }
@@ -224,30 +224,55 @@ bool EventEngine::quarantined(const EventPtr& event) {
   return true;
 }
 
-// The first processor on the route that gives a key groups the event (docs/plugin-authoring.md,
-// "Ordering"). A group_key that fails costs only its own key: the event is then its own group and
-// the failure is logged as the plugin's.
-std::string EventEngine::group_key(EventJob& job, const Generation& generation) {
-  const WebhookRoute* route = generation.webhook_route(job.event->integration, job.event->route);
-  if (route) {
-    CallSite site = job.call_site();
-    site.config = generation.config.get();
-    for (const auto& p : route->processors) {
-      ocean_event e = job.abi_event(0);
-      std::string error;
-      std::string key = ProcessorInstance::group_key(p, site, e, error);
-      if (!error.empty()) {
-        LOG_ERROR("engine") << "event " << job.event->id << " integration="
-                            << job.event->integration << " processor=" << p.name
-                            << ": plugin failure in group_key: " << error
-                            << " (the event is ordered on its own)";
-        metrics_.add("oceand_plugin_failures_total",
-                     {{"plugin", p.plugin->name()}, {"hook", "group_key"}});
-        continue;
-      }
-      if (!key.empty()) return job.event->integration + '\n' + key;
+// Admission, on the dispatcher: the processors on the event's route are created and asked whether
+// they want it (should_process_event), and the event is grouped by the ones that do — the first of
+// them, in registration order, that gives a key (docs/plugin-authoring.md, "Ordering"). A processor
+// that declines does not order the event. Hooks that fail cost their processor's part of the event
+// (a plugin_error task); a group_key that fails costs only its key.
+std::string EventEngine::admit(EventJob& job) {
+  const Generation& gen = *job.generation;
+  job.integration = gen.integration(job.event->integration);
+  job.route = gen.webhook_route(job.event->integration, job.event->route);
+  job.admitted = true;
+  if (!job.route || !job.integration) return own_group(job);  // finish() dead-letters it
+  const CallSite site = job.call_site();
+  for (const auto& ref : job.route->processors) {
+    ocean_event e = job.abi_event(1);
+    size_t index = job.processors.size();
+    job.processors.emplace_back(ref);
+    ProcessorInstance& instance = job.processors.back().instance;
+    std::string error;
+    if (!instance.create(site, e, error)) {
+      fail_routing(job, index, "create", error);
+      continue;
     }
+    HookAnswer accepts = instance.should_process(site, e, error);
+    if (accepts == HookAnswer::no) {
+      job.processors.pop_back();  // destroys the instance
+      continue;
+    }
+    if (accepts == HookAnswer::failed) fail_routing(job, index, "should_process_event", error);
   }
+  for (const auto& run : job.processors) {
+    if (!run.instance.created() || run.routing_failed) continue;
+    ocean_event e = job.abi_event(0);
+    std::string error;
+    std::string key = ProcessorInstance::group_key(*run.ref, site, e, error);
+    if (!error.empty()) {
+      LOG_ERROR("engine") << "event " << job.event->id << " integration="
+                          << job.event->integration << " processor=" << run.ref->name
+                          << ": plugin failure in group_key: " << error
+                          << " (the event is ordered on its own)";
+      metrics_.add("oceand_plugin_failures_total",
+                   {{"plugin", run.ref->plugin->name()}, {"hook", "group_key"}});
+      continue;
+    }
+    if (!key.empty()) return job.event->integration + '\n' + key;
+  }
+  return own_group(job);
+}
+
+std::string EventEngine::own_group(const EventJob& job) {
   return "\x01" + std::to_string(job.event->id);  // no key: its own group
 }
 
@@ -299,44 +324,24 @@ void EventEngine::after_run(const JobPtr& job, Step step) {
   retry_timer_.schedule(due, [this, job] { scheduler_.resume(job, job->event->integration); });
 }
 
+// On a worker: the processors that accepted the event at admission say which kinds it concerns,
+// and each kind's resources become tasks. The job keeps the generation it was admitted on: its
+// processor instances belong to that generation's plugins.
 void EventEngine::route(EventJob& job) {
   job.routed = true;
   job.started = Clock::now();
   job.deadline =
       job.started + std::chrono::duration_cast<Clock::duration>(
                         std::chrono::duration<double>(settings_.max_event_processing_seconds));
-  auto current = plugins_.current();
-  if (current != job.generation) {
-    job.cache.release();  // made by the old generation's plugin, freed while it is still loaded
-    job.generation = current;
-  }
-  const Generation& gen = *job.generation;
-  job.integration = gen.integration(job.event->integration);
-  job.route = gen.webhook_route(job.event->integration, job.event->route);
   if (!job.route || !job.integration) return;  // finish() dead-letters it: nothing serves it now
-
   const CallSite site = job.call_site();
-  for (const auto& ref : job.route->processors) {
+  for (size_t index = 0; index < job.processors.size(); ++index) {
+    ProcessorRun& run = job.processors[index];
+    if (!run.instance.created() || run.routing_failed) continue;
     ocean_event e = job.abi_event(1);
-    size_t index = job.processors.size();
-    job.processors.emplace_back(ref);
-    ProcessorInstance& instance = job.processors.back().instance;
-    std::string error;
-    if (!instance.create(site, e, error)) {
-      fail_routing(job, index, "create", error);
-      continue;
-    }
-    HookAnswer accepts = instance.should_process(site, e, error);
-    if (accepts == HookAnswer::no) {
-      job.processors.pop_back();  // destroys the instance
-      continue;
-    }
     std::vector<std::string> kinds;
-    if (accepts == HookAnswer::failed) {
-      fail_routing(job, index, "should_process_event", error);
-      continue;
-    }
-    if (instance.matching_kinds(site, e, kinds, error) != HookAnswer::yes) {
+    std::string error;
+    if (run.instance.matching_kinds(site, e, kinds, error) != HookAnswer::yes) {
       fail_routing(job, index, "get_matching_kinds", error);
       continue;
     }
@@ -357,6 +362,7 @@ void EventEngine::route(EventJob& job) {
 void EventEngine::fail_routing(EventJob& job, size_t processor, const char* hook,
                                const std::string& error) {
   const ProcessorRef& ref = *job.processors[processor].ref;
+  job.processors[processor].routing_failed = true;
   LOG_ERROR("engine") << "event " << job.event->id << " integration=" << job.event->integration
                       << " processor=" << ref.name << ": plugin failure in " << hook << ": "
                       << error;

@@ -66,7 +66,8 @@ class EventEngine {
   void dispatch_loop();
   bool quarantined(const EventPtr& event);
   void worker_loop();
-  std::string group_key(EventJob& job, const Generation& generation);
+  std::string admit(EventJob& job);
+  static std::string own_group(const EventJob& job);
   Step run(const JobPtr& job);
   Step run_from(const JobPtr& job, size_t first_task);
   void after_run(const JobPtr& job, Step step);

@@ -30,6 +30,7 @@ struct ProcessorRun {
     plugin_error  // authenticate or validate_payload failed to answer (the plugin's bug)
   } gate = Gate::unchecked;
   std::string gate_error;
+  bool routing_failed = false;  // a plugin_error task stands for it
 };
 
 // One (processor, resource) unit of work, with its own retry count.
@@ -56,7 +57,8 @@ struct EventJob {
   const Integration* integration = nullptr;
   std::vector<ProcessorRun> processors;
   std::vector<Task> tasks;
-  bool routed = false;
+  bool admitted = false;  // processors created and asked, group chosen (on the dispatcher)
+  bool routed = false;    // tasks made (on a worker)
   SteadyTime started{};
   SteadyTime deadline{};
   std::atomic<bool> timed_out{false};

@@ -1,14 +1,19 @@
 // A test plugin whose behaviour the test chooses per event, through the payload:
 //   {"id": 1, "mode": "ok" | "retry" | "fail" | "throw" | "hang" | "reject_auth" | "invalid" |
-//   "none",
+//   "none" | "wait_latch",
 //    "succeed_on": 3, "kinds": ["thing"], "both": true, "key": "group-a", "delay_ms": 5}
 // It counts every hook call through the host's metrics so tests can see what ran.
 #include <ocean/sdk.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
 namespace {
+
+// Set by SecondProcessor on an event with "release": true; a "wait_latch" event waits for it (up to
+// 10 s), so a test can tell whether the two ran side by side or one after the other.
+std::atomic<bool> g_latch{false};
 
 std::string str(const rapidjson::Value& payload, const char* key, const char* fallback) {
   auto it = payload.FindMember(key);
@@ -66,6 +71,12 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
                                   std::to_string(event().attempt()));
     if (mode == "fail") throw ocean::RetryableError("always failing");
     if (mode == "throw") throw std::logic_error("processor bug");
+    if (mode == "wait_latch") {
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!g_latch.load() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      ocean::metric_add(g_latch.load() ? "latch_seen" : "latch_missed");
+    }
     if (mode == "hang") {
       auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
       while (!cancelled() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
@@ -86,9 +97,14 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
   }
 };
 
-// Accepts only events with "both": true, to show two processors on one route.
+// Accepts only events with "both": true, to show two processors on one route. Its ordering key is
+// "key2" when the payload has one.
 class SecondProcessor : public ScriptedProcessor {
  public:
+  std::string group_key(const ocean::WebhookEvent& event) override {
+    std::string key2 = str(event.payload(), "key2", "");
+    return key2.empty() ? ScriptedProcessor::group_key(event) : key2;
+  }
   bool should_process_event(const ocean::WebhookEvent& event) override {
     auto it = event.payload().FindMember("both");
     return it != event.payload().MemberEnd() && it->value.IsTrue();
@@ -96,6 +112,8 @@ class SecondProcessor : public ScriptedProcessor {
   ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
                                              const ocean::ResourceConfig&) override {
     ocean::metric_add("second_handle_event");
+    auto release = payload.FindMember("release");
+    if (release != payload.MemberEnd() && release->value.IsTrue()) g_latch.store(true);
     ocean::WebhookEventRawResults results;
     results.add_updated(payload);
     return results;

@@ -460,7 +460,9 @@ class WebhookProcessor {
   // Called from another thread while handle_event runs; the default sets cancelled().
   virtual void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
   // Events with the same key run one at a time, in arrival order. Empty: the event is its own
-  // group. Called on a fresh instance without event(); must be cheap and do no I/O.
+  // group. Asked only when this processor accepted the event (should_process_event); the first
+  // accepting processor of the route that gives a key groups it. Called on a fresh instance whose
+  // event() is the event, on the host's dispatcher thread: must be cheap and do no I/O.
   virtual std::string group_key(const WebhookEvent& event) {
     (void)event;
     return {};
