@@ -8,9 +8,9 @@
 
 #include "core/busy_marks.hpp"
 #include "core/clock.hpp"
-#include "mapping/jq_guard.hpp"
 #include "core/log.hpp"
 #include "http/http_server.hpp"
+#include "mapping/jq_guard.hpp"
 #include "port/local_applier.hpp"
 #include "port/port_applier.hpp"
 #include "queue/queue_stores.hpp"
@@ -23,8 +23,8 @@ Host::Host(HostOptions options)
       std::make_shared<HostConfig>(load_host_config(options_.config_path, options_.environment));
   LogLevel level;
   if (Log::parse_level(config_->log_level, level)) Log::set_level(level);
-  set_jq_limits(JqLimits{config_->mapping_max_eval_seconds,
-                         config_->mapping_max_eval_memory_mb << 20});
+  set_jq_limits(
+      JqLimits{config_->mapping_max_eval_seconds, config_->mapping_max_eval_memory_mb << 20});
   services_.set_config_source([this] {
     auto current = plugins_.current();
     return current ? current->config : config_ptr();
@@ -162,8 +162,9 @@ void Host::describe_metrics() {
                     "Events dropped by authenticate or validate_payload.");
   metrics_.describe("oceand_events_dead_lettered_total", "counter",
                     "Events moved to the dead letters.");
-  metrics_.describe("oceand_plugin_failures_total", "counter",
-                    "Plugin hooks that failed to answer (an exception escaped), by plugin and hook.");
+  metrics_.describe(
+      "oceand_plugin_failures_total", "counter",
+      "Plugin hooks that failed to answer (an exception escaped), by plugin and hook.");
   metrics_.describe("oceand_workers_abandoned_total", "counter",
                     "Workers given up on because a handler ignored cancel past its deadline; each "
                     "was replaced.");
@@ -187,8 +188,9 @@ void Host::describe_metrics() {
                     "Time from the start of a reload to the switch (or the failure).");
   metrics_.describe("oceand_local_entities_total", "counter",
                     "Entities written to the embedded store, by operation.");
-  metrics_.describe("oceand_plugin_events_in_flight", "gauge",
-                    "Events taken from the queue and not yet finished, by the plugin serving them.");
+  metrics_.describe(
+      "oceand_plugin_events_in_flight", "gauge",
+      "Events taken from the queue and not yet finished, by the plugin serving them.");
   describe_process_metrics(metrics_);
   metrics_.gauge("oceand_queue_depth", {},
                  [this] { return queue_ ? static_cast<double>(queue_->depth()) : 0.0; });
@@ -355,8 +357,8 @@ ReloadReport Host::reload_once() {
       if (!before || before->plugin != in.plugin) started.push_back(id);
     }
     plugins_.activate(generation);
-    set_jq_limits(JqLimits{config->mapping_max_eval_seconds,
-                           config->mapping_max_eval_memory_mb << 20});
+    set_jq_limits(
+        JqLimits{config->mapping_max_eval_seconds, config->mapping_max_eval_memory_mb << 20});
     report.generation = generation->number;
     finish(true);
     LOG_INFO("oceand") << "reload: generation " << generation->number << " serving after "

@@ -107,11 +107,13 @@ void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref,
   int32_t status = 500;
   std::string escaped;
   {
-    BusyMark mark(BusyMark::What{0, &ref.integration, nullptr, &ref.plugin->file(), "direct_route"});
+    BusyMark mark(
+        BusyMark::What{0, &ref.integration, nullptr, &ref.plugin->file(), "direct_route"});
     LentOutput lent(&out);
     escaped = call_guarded([&] {
-      status = ref.route->handle(ref.route->route_ctx, to_ocean(ref.integration), abi_headers.data(),
-                                 abi_headers.size(), to_ocean(body), lent.token<ocean_string_out>());
+      status =
+          ref.route->handle(ref.route->route_ctx, to_ocean(ref.integration), abi_headers.data(),
+                            abi_headers.size(), to_ocean(body), lent.token<ocean_string_out>());
     });
   }
   if (!escaped.empty()) {

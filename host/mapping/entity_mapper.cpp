@@ -115,9 +115,8 @@ std::shared_ptr<const ResourcePlan> make_plan(const ResourceMapping& resource) {
   rapidjson::Document doc;
   doc.Parse(resource.config_json.c_str());
   const rapidjson::Value* query = find(doc, {"selector", "query"});
-  plan->expressions.push_back(
-      Expression{query && query->IsString() ? query->GetString() : std::string("true"),
-                 "selector.query"});
+  plan->expressions.push_back(Expression{
+      query && query->IsString() ? query->GetString() : std::string("true"), "selector.query"});
   if (const auto* items = find(doc, {"port", "itemsToParse"}); items && items->IsString())
     plan->items_to_parse = items->GetString();
   if (const auto* name = find(doc, {"port", "itemsToParseName"}); name && name->IsString())
@@ -163,7 +162,8 @@ std::shared_ptr<const ResourcePlan> make_plan(const ResourceMapping& resource) {
       plan->combined += "(try [first(\n" + expression.text + "\n)] catch tostring)";
     }
   }
-  // One expression runs as it is: the wrapper would only add its try/first/array steps to every run.
+  // One expression runs as it is: the wrapper would only add its try/first/array steps to every
+  // run.
   if (plan->jq_expressions.size() == 1)
     plan->combined.clear();
   else if (!plan->combined.empty())
@@ -252,8 +252,8 @@ std::shared_ptr<ProgramPool> pool_of(const ResourceMapping& resource) {
 thread_local const std::string* t_integration = nullptr;
 thread_local const std::string* t_kind = nullptr;
 
-void log_failure(const std::string& label, const std::string& expression,
-                 const std::string& error, uint64_t uid) {
+void log_failure(const std::string& label, const std::string& expression, const std::string& error,
+                 uint64_t uid) {
   if (error.rfind("stopped:", 0) == 0) {
     // A bound (mapping.max_eval_*) stopped it: an error, named fully, once per expression.
     log_once(std::to_string(uid) + "\nstopped\n" + label,

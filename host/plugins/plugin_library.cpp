@@ -200,8 +200,7 @@ std::string check_descriptor(const ocean_plugin_descriptor* d) {
     if (!sane_delay(f.retry.initial_retry_delay_seconds) ||
         !sane_delay(f.retry.max_retry_delay_seconds))
       return where + ": retry delays must be finite, from 0 to 86400 seconds (24 h)";
-    if (!std::isfinite(f.retry.exponential_base_seconds) ||
-        f.retry.exponential_base_seconds <= 0 ||
+    if (!std::isfinite(f.retry.exponential_base_seconds) || f.retry.exponential_base_seconds <= 0 ||
         f.retry.exponential_base_seconds > kMaxRetryDelaySeconds)
       return where + ": exponential_base_seconds must be finite, above 0 and at most 86400";
     const auto* v = f.vtable;

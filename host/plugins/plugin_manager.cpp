@@ -184,8 +184,8 @@ void PluginManager::start_integrations(const std::shared_ptr<const Generation>& 
       ocean_status status = OCEAN_STATUS_FAILED;
       std::string escaped;
       {
-        BusyMark mark(BusyMark::What{0, &in.config.identifier, nullptr, &in.plugin->file(),
-                                     "on_start"});
+        BusyMark mark(
+            BusyMark::What{0, &in.config.identifier, nullptr, &in.plugin->file(), "on_start"});
         escaped = call_guarded([&] { status = in.plugin->descriptor().on_start(&info); });
       }
       if (!escaped.empty()) {

@@ -13,7 +13,8 @@ class HookScope {
   HookScope(const ProcessorRef& ref, const CallSite& site, const ocean_event& event,
             const char* hook)
       : scope_(context_),
-        mark_(BusyMark::What{site.event_id, site.integration, &ref.name, &ref.plugin->file(), hook}),
+        mark_(
+            BusyMark::What{site.event_id, site.integration, &ref.name, &ref.plugin->file(), hook}),
         lent_(&event) {
     context_.config = site.config;
   }
@@ -59,7 +60,8 @@ std::string ProcessorInstance::group_key(const ProcessorRef& ref, const CallSite
   ocean_string_out out;
   HookScope scope(ref, site, event, "group_key");
   LentOutput lent(&out);
-  error = call_guarded([&] { fn(ref.factory->factory_ctx, &event, lent.token<ocean_string_out>()); });
+  error =
+      call_guarded([&] { fn(ref.factory->factory_ctx, &event, lent.token<ocean_string_out>()); });
   if (!error.empty() || !out.set) return {};
   return out.value;
 }
@@ -67,7 +69,8 @@ std::string ProcessorInstance::group_key(const ProcessorRef& ref, const CallSite
 bool ProcessorInstance::create(const CallSite& site, ocean_event& event, std::string& error) {
   HookScope scope(*ref_, site, event, "create");
   void* made = nullptr;
-  error = call_guarded([&] { made = ref_->factory->vtable->create(ref_->factory->factory_ctx, &event); });
+  error = call_guarded(
+      [&] { made = ref_->factory->vtable->create(ref_->factory->factory_ctx, &event); });
   if (!error.empty()) return false;
   if (!made) {
     error = "processor " + ref_->name + " could not be created";
@@ -77,17 +80,22 @@ bool ProcessorInstance::create(const CallSite& site, ocean_event& event, std::st
   return true;
 }
 
-HookAnswer ProcessorInstance::should_process(const CallSite& site, ocean_event& event,
-                                             std::string& error) {
-  HookScope scope(*ref_, site, event, "should_process_event");
+HookAnswer ProcessorInstance::ask(const CallSite& site, ocean_event& event, const char* hook,
+                                  bool (*fn)(void*, const ocean_event*), std::string& error) {
+  HookScope scope(*ref_, site, event, hook);
   bool yes = false;
-  error = call_guarded([&] { yes = ref_->factory->vtable->should_process_event(instance_, &event); });
+  error = call_guarded([&] { yes = fn(instance_, &event); });
   return answer(yes, error);
 }
 
-HookAnswer ProcessorInstance::matching_kinds(const CallSite& site, ocean_event& event,
-                                             std::vector<std::string>& kinds,
+HookAnswer ProcessorInstance::should_process(const CallSite& site, ocean_event& event,
                                              std::string& error) {
+  return ask(site, event, "should_process_event", ref_->factory->vtable->should_process_event,
+             error);
+}
+
+HookAnswer ProcessorInstance::matching_kinds(const CallSite& site, ocean_event& event,
+                                             std::vector<std::string>& kinds, std::string& error) {
   HookScope scope(*ref_, site, event, "get_matching_kinds");
   ocean_string_list list;
   ocean_status status = OCEAN_STATUS_FAILED;
@@ -109,18 +117,12 @@ HookAnswer ProcessorInstance::matching_kinds(const CallSite& site, ocean_event& 
 
 HookAnswer ProcessorInstance::authenticate(const CallSite& site, ocean_event& event,
                                            std::string& error) {
-  HookScope scope(*ref_, site, event, "authenticate");
-  bool yes = false;
-  error = call_guarded([&] { yes = ref_->factory->vtable->authenticate(instance_, &event); });
-  return answer(yes, error);
+  return ask(site, event, "authenticate", ref_->factory->vtable->authenticate, error);
 }
 
 HookAnswer ProcessorInstance::validate_payload(const CallSite& site, ocean_event& event,
                                                std::string& error) {
-  HookScope scope(*ref_, site, event, "validate_payload");
-  bool yes = false;
-  error = call_guarded([&] { yes = ref_->factory->vtable->validate_payload(instance_, &event); });
-  return answer(yes, error);
+  return ask(site, event, "validate_payload", ref_->factory->vtable->validate_payload, error);
 }
 
 HandleResult ProcessorInstance::handle(const CallSite& site, ocean_event& event,

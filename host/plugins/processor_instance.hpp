@@ -76,6 +76,10 @@ class ProcessorInstance {
   bool created() const { return instance_ != nullptr; }
 
  private:
+  // One of the yes/no hooks.
+  HookAnswer ask(const CallSite& site, ocean_event& event, const char* hook,
+                 bool (*fn)(void*, const ocean_event*), std::string& error);
+
   const ProcessorRef* ref_;
   void* instance_ = nullptr;
 };

@@ -67,8 +67,8 @@ void EventEngine::spawn_worker(std::function<void()> first) {
 void EventEngine::on_abandoned(const JobPtr& job, size_t task, std::thread::id worker) {
   ++abandoned_workers_;
   const ProcessorRun& run = job->processors[job->tasks[task].processor];
-  metrics_.add("oceand_workers_abandoned_total", {{"integration", job->event->integration},
-                                                  {"plugin", run.ref->plugin->name()}});
+  metrics_.add("oceand_workers_abandoned_total",
+               {{"integration", job->event->integration}, {"plugin", run.ref->plugin->name()}});
   LOG_ERROR("engine") << "event " << job->event->id << " integration=" << job->event->integration
                       << " processor=" << run.ref->name << " plugin=" << run.ref->plugin->file()
                       << ": handle_event ignored cancel for " << settings_.abandon_grace_seconds
@@ -87,9 +87,10 @@ void EventEngine::on_abandoned(const JobPtr& job, size_t task, std::thread::id w
   spawn_worker([this, job, task] {
     const bool shutdown = job->shutting_down.load();
     fail_task(*job, job->tasks[task], shutdown ? "shutdown" : "timed_out",
-              shutdown ? "cancelled by shutdown; the handler did not return"
-                       : "timed out after " + std::to_string(settings_.max_event_processing_seconds) +
-                             " s; the handler ignored cancel and was abandoned");
+              shutdown
+                  ? "cancelled by shutdown; the handler did not return"
+                  : "timed out after " + std::to_string(settings_.max_event_processing_seconds) +
+                        " s; the handler ignored cancel and was abandoned");
     after_run(job, run_from(job, task + 1));
     scheduler_.release(job->event->integration);
   });
@@ -147,8 +148,9 @@ size_t EventEngine::stop(std::chrono::duration<double> drain) {
     }
     workers_.clear();
   }
-  if (stuck > 0)
+  if (stuck > 0) {
     LOG_ERROR("engine") << stuck << " handler(s) ignored cancel at shutdown; left running";
+  }
   {
     // From here a job finished off a worker releases its plugin state where it finishes.
     std::lock_guard lock(retired_mutex_);
@@ -217,9 +219,7 @@ bool EventEngine::quarantined(const EventPtr& event) {
                       << " dead_letter=" << id;
   queue_.complete(event->id);
   crash_ledger_->forget(event->id);
-  {
-    std::lock_guard lock(progress_mutex_);
-  }
+  { std::lock_guard lock(progress_mutex_); }
   progress_.notify_all();
   return true;
 }
@@ -259,8 +259,8 @@ std::string EventEngine::admit(EventJob& job) {
     std::string error;
     std::string key = ProcessorInstance::group_key(*run.ref, site, e, error);
     if (!error.empty()) {
-      LOG_ERROR("engine") << "event " << job.event->id << " integration="
-                          << job.event->integration << " processor=" << run.ref->name
+      LOG_ERROR("engine") << "event " << job.event->id << " integration=" << job.event->integration
+                          << " processor=" << run.ref->name
                           << ": plugin failure in group_key: " << error
                           << " (the event is ordered on its own)";
       metrics_.add("oceand_plugin_failures_total",
@@ -430,8 +430,7 @@ bool EventEngine::pass_gate(EventJob& job, Task& task) {
       run.gate = ProcessorRun::Gate::plugin_error;
       run.gate_error = std::string(hook) + ": " + run.gate_error;
       LOG_ERROR("engine") << "event " << job.event->id << " integration=" << integration
-                          << " processor=" << processor << ": plugin failure in "
-                          << run.gate_error;
+                          << " processor=" << processor << ": plugin failure in " << run.gate_error;
       metrics_.add("oceand_plugin_failures_total",
                    {{"plugin", run.ref->plugin->name()}, {"hook", hook}});
     } else {

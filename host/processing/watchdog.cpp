@@ -33,8 +33,8 @@ uint64_t Watchdog::begin(const JobPtr& job, ProcessorRun& run, size_t task,
   {
     std::lock_guard lock(mutex_);
     token = next_token_++;
-    running_[token] = Running{job, &run.instance, task, std::this_thread::get_id(), call,
-                              job->deadline};
+    running_[token] =
+        Running{job, &run.instance, task, std::this_thread::get_id(), call, job->deadline};
     // The watchdog sleeps until the earliest deadline it knows; a later one needs no wake-up (every
     // call would otherwise switch to this thread and back).
     if (job->deadline >= sleeping_until_) return token;
@@ -80,8 +80,9 @@ size_t Watchdog::abandon_all() {
   for (auto& [_, r] : running_) {
     if (!abandon(r)) continue;
     ++n;
-    LOG_ERROR("engine") << "event " << r.job->event->id << " integration="
-                        << r.job->event->integration << " processor=" << r.instance->name()
+    LOG_ERROR("engine") << "event " << r.job->event->id
+                        << " integration=" << r.job->event->integration
+                        << " processor=" << r.instance->name()
                         << ": handle_event ignored cancel at shutdown; left running, the event "
                            "stays in the queue";
   }

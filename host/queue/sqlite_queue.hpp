@@ -129,7 +129,7 @@ class SqliteQueue final : public EventQueue {
   bool checkpoint_due_ = false;
   bool checkpoint_running_ = false;
   bool checkpoint_finished_ = false;  // a background pass ended; the committer copies the rest
-  int last_wal_frames_ = 0;  // the WAL's frame count after the previous commit
+  int last_wal_frames_ = 0;           // the WAL's frame count after the previous commit
   bool checkpoint_stopping_ = false;
   std::unique_ptr<SqliteDb> checkpoint_db_;
   std::thread checkpointer_;

@@ -90,13 +90,17 @@ static const ocean_plugin_descriptor descriptor
                                NULL,
                                1,
 #else
-                                factories,
-                                1,
+                               factories,
+                               1,
 #endif
                                NULL,
                                NULL,
                                0,
-                               NULL};
+                               NULL,
+                               /* ABI 1.1's fields, past this 1.0 descriptor's struct_size: the host
+                                  never reads them. */
+                               NULL,
+                               0};
 
 #ifndef TEST_NO_ENTRY
 OCEAN_EXPORT const ocean_plugin_descriptor* ocean_plugin_entry(const ocean_host_api* api) {

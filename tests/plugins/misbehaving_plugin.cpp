@@ -145,13 +145,13 @@ const ocean_processor_vtable vtable = {sizeof(ocean_processor_vtable),
 #define TEST_PLUGIN_NAME "misbehaving"
 #endif
 
-const ocean_processor_factory factories[] = {{sizeof(ocean_processor_factory),
-                                              "MisbehavingProcessor",
-                                              "/webhook",
-                                              {sizeof(ocean_retry_policy), 1, TEST_INITIAL_DELAY,
-                                               TEST_INITIAL_DELAY, 2.0},
-                                              &vtable,
-                                              nullptr}};
+const ocean_processor_factory factories[] = {
+    {sizeof(ocean_processor_factory),
+     "MisbehavingProcessor",
+     "/webhook",
+     {sizeof(ocean_retry_policy), 1, TEST_INITIAL_DELAY, TEST_INITIAL_DELAY, 2.0},
+     &vtable,
+     nullptr}};
 
 // Deliveries are told apart as GitLab does (ABI 1.1), in the sender's own spelling.
 const char* const delivery_headers[] = {"X-Gitlab-Event-UUID"};

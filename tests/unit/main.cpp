@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
   doctest::Context context(static_cast<int>(args.size()), args.data());
   const int status = context.run();
   if (expect_one && !context.shouldExit() && g_cases_run != 1) {
-    std::fprintf(stderr, "oceand_tests: the filter selected %d test cases, expected exactly 1\n", g_cases_run);
+    std::fprintf(stderr, "oceand_tests: the filter selected %d test cases, expected exactly 1\n",
+                 g_cases_run);
     return 2;
   }
   return status;

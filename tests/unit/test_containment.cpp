@@ -29,14 +29,15 @@ class Rig {
                "          blueprint: '\"thing\"'\n          properties: {n: .n}\n");
     std::string yaml = "server: {host: 127.0.0.1, port: 0}\nlog_level: info\n";
     yaml += "event_workers_count: " + std::to_string(workers) + "\n";
-    yaml += "plugins: {dir: " + (d / "plugins").string() + ", cache_dir: " +
-            (d / "cache").string() + (plugins_yaml.empty() ? "" : ", " + plugins_yaml) + "}\n";
+    yaml += "plugins: {dir: " + (d / "plugins").string() +
+            ", cache_dir: " + (d / "cache").string() +
+            (plugins_yaml.empty() ? "" : ", " + plugins_yaml) + "}\n";
     yaml += "queue: {backend: sqlite, path: " + (d / "queue.db").string() + "}\n";
     yaml += "port: {applier: local, local_db: " + (d / "entities.db").string() + "}\n";
     yaml += "integrations:\n";
     for (const char* id : {"misbehaving", "other"})
-      yaml += std::string("  ") + id + ":\n    plugin: misbehaving\n    mapping: " +
-              (d / "thing.yaml").string() + "\n";
+      yaml += std::string("  ") + id +
+              ":\n    plugin: misbehaving\n    mapping: " + (d / "thing.yaml").string() + "\n";
     yaml += extra_yaml;
     write_file(d / "oceand.yaml", yaml);
   }
@@ -129,14 +130,18 @@ TEST_CASE("containment: a plugin that segfaults on one event does not crash-loop
 }
 
 TEST_CASE("containment: abort and std::terminate in a plugin are contained the same way") {
-  SUBCASE("abort, crash_limit 1") { crash_loop("abort", 1, SIGABRT, "SIGABRT"); }
-  SUBCASE("std::terminate, crash_limit 3") { crash_loop("terminate", 3, SIGABRT, "SIGABRT"); }
+  SUBCASE("abort, crash_limit 1") {
+    crash_loop("abort", 1, SIGABRT, "SIGABRT");
+  }
+  SUBCASE("std::terminate, crash_limit 3") {
+    crash_loop("terminate", 3, SIGABRT, "SIGABRT");
+  }
 }
 
 TEST_CASE("containment: an exception escaping any hook costs that event only") {
   Rig rig;
   ServingOceand o(rig.config(), rig.log(1));
-  const char* hooks[] = {"group_key",    "create",           "should_process_event",
+  const char* hooks[] = {"group_key",          "create",       "should_process_event",
                          "get_matching_kinds", "authenticate", "validate_payload",
                          "handle_event"};
   int n = 0;
@@ -203,7 +208,8 @@ TEST_CASE("containment: handlers that ignore cancel do not starve other integrat
                              std::chrono::seconds(30)),
                   read_file(rig.log(1)));
   REQUIRE(wait_until([&] { return dead_letters(o)["dead_letters"].Size() == 4; }));
-  for (const auto& l : dead_letters(o)["dead_letters"].GetArray()) {
+  auto letters = dead_letters(o);
+  for (const auto& l : letters["dead_letters"].GetArray()) {
     CHECK(std::string(l["reason"].GetString()) == "timed_out");
     CHECK(std::string(l["error"].GetString()).find("abandoned") != std::string::npos);
   }
@@ -236,8 +242,9 @@ TEST_CASE("containment: shutdown is bounded whatever a handler does; its event s
   CHECK(dead_letters(again)["dead_letters"].Size() == 0);
 }
 
-TEST_CASE("containment: the plugin names its delivery-id headers (ABI 1.1): a GitLab redelivery "
-          "is processed once") {
+TEST_CASE(
+    "containment: the plugin names its delivery-id headers (ABI 1.1): a GitLab redelivery "
+    "is processed once") {
   Rig rig;
   ServingOceand o(rig.config(), rig.log(1));
   HeaderList gitlab{{"Content-Type", "application/json"}, {"X-Gitlab-Event-UUID", "uuid-1"}};

@@ -49,7 +49,8 @@ TEST_CASE("one job per group at a time, in order; other groups are not blocked")
 
 TEST_CASE("an integration holds at most its limit of workers; the others are not held back") {
   GroupScheduler s;
-  s.set_concurrency_limit([](const std::string& integration) { return integration == "a" ? 2 : 8; });
+  s.set_concurrency_limit(
+      [](const std::string& integration) { return integration == "a" ? 2 : 8; });
   for (uint64_t i = 1; i <= 4; ++i) add(s, "a" + std::to_string(i), job(i, "a"));
   add(s, "b1", job(5, "b"));
   auto one = s.next(std::chrono::milliseconds(0));

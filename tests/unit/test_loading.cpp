@@ -115,7 +115,8 @@ TEST_CASE("check_descriptor names what is missing") {
   CHECK(check_descriptor(&d).find("no vtable") != std::string::npos);
 }
 
-TEST_CASE("refused: retry delays that are not finite or exceed 24 h (1e308 was once retried at once)") {
+TEST_CASE(
+    "refused: retry delays that are not finite or exceed 24 h (1e308 was once retried at once)") {
   TestHost t({"huge_delay", "day_delay", "misbehaving"});
   auto gen = t.host().plugins().current();
   for (const char* file : {"huge_delay.so", "day_delay.so"}) {

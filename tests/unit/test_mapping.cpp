@@ -276,12 +276,13 @@ TEST_CASE("a resource's only jq expression: outputs, errors and no output") {
   CHECK(p == std::vector<std::string>{"\"x\"", "null", "null", "\"y\""});
 }
 
-TEST_CASE("mappings are bounded: a jq expression that never ends or grows without end yields null") {
+TEST_CASE(
+    "mappings are bounded: a jq expression that never ends or grows without end yields null") {
   // Tight bounds for the test; the defaults (2 s, 512 MiB) never stop a real mapping.
   JqLimits saved = jq_limits();
   set_jq_limits(JqLimits{0.3, 64u << 20});
-  const char* runaway[] = {"def f: f; f", "[range(1e12)]", "[repeat(.)]", "last(range(1e12))",
-                           "def f: [f]; f", "halt", "input", "debug | empty"};
+  const char* runaway[] = {"def f: f; f",   "[range(1e12)]", "[repeat(.)]", "last(range(1e12))",
+                           "def f: [f]; f", "halt",          "input",       "debug | empty"};
   for (const char* expression : runaway) {
     CAPTURE(expression);
     auto config = parse_port_app_config(std::string(R"Y(resources:
@@ -302,8 +303,9 @@ TEST_CASE("mappings are bounded: a jq expression that never ends or grows withou
                                  RawResults{{R"({"id": 7, "name": "ab"})"}, {}}, "bounded");
     auto took = std::chrono::steady_clock::now() - started;
     REQUIRE(out.upserts.size() == 1);
-    CHECK(out.upserts[0].json ==
-          R"({"identifier":"7","blueprint":"thing","properties":{"runaway":null,"plain":"ab","first":"ab"},"relations":{}})");
+    CHECK(
+        out.upserts[0].json ==
+        R"({"identifier":"7","blueprint":"thing","properties":{"runaway":null,"plain":"ab","first":"ab"},"relations":{}})");
     // The combined program and the expression alone are each stopped once: well under 10 s.
     CHECK(took < std::chrono::seconds(10));
   }

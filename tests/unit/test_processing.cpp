@@ -194,15 +194,15 @@ TEST_CASE("events of one group run one at a time in arrival order; groups run in
 TEST_CASE("an event is grouped by the processors that accept it, not by one that declines") {
   TestHost t({"scripted"});
   // The first processor accepts this one and groups it under K; it then waits for the latch.
-  CHECK(t.post("/integration/scripted/webhook",
-               R"({"id": 1, "mode": "wait_latch", "key": "K"})")
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 1, "mode": "wait_latch", "key": "K"})")
             .status == 200);
   // The first processor declines this one (mode none), so its key K does not count: only the
   // second accepts it, and groups it under Z. Run beside the first, it opens the latch; grouped
   // under K it would wait for the first, which would miss the latch.
-  CHECK(t.post("/integration/scripted/webhook",
-               R"({"id": 2, "mode": "none", "both": true, "key": "K", "key2": "Z", "release": true})")
-            .status == 200);
+  CHECK(
+      t.post("/integration/scripted/webhook",
+             R"({"id": 2, "mode": "none", "both": true, "key": "K", "key2": "Z", "release": true})")
+          .status == 200);
   REQUIRE(t.wait_processed(2));
   CHECK(t.plugin_counter("latch_seen", "scripted") == 1);
   CHECK(t.plugin_counter("latch_missed", "scripted") == 0);

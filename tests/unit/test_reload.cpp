@@ -346,8 +346,7 @@ TEST_CASE(
 
 TEST_CASE("a replaced plugin is unmapped once its events finish (no STB_GNU_UNIQUE pins it)") {
   ReloadRig rig;
-  const std::string v1_copy =
-      PluginLibrary::file_sha256(plugin_file("versioned_v1")) + ".so";
+  const std::string v1_copy = PluginLibrary::file_sha256(plugin_file("versioned_v1")) + ".so";
   auto mapped = [&](const std::string& name) {
     return read_file("/proc/" + std::to_string(rig.process().pid()) + "/maps").find(name) !=
            std::string::npos;
