@@ -18,15 +18,19 @@ namespace {
 class Rig {
  public:
   // `plugins_yaml`: more keys of `plugins:`, e.g. "crash_limit: 1".
+  // `properties`: the mapping's properties block (flow style).
   explicit Rig(const std::string& extra_yaml = "", const std::string& plugins_yaml = "",
-               int workers = 2) {
+               int workers = 2, const std::string& properties = "{n: .n}",
+               const std::vector<std::string>& more_plugins = {}) {
     const fs::path& d = dir_.path();
     fs::create_directories(d / "plugins");
     fs::copy_file(plugin_file("misbehaving"), d / "plugins" / "misbehaving.so");
+    for (const auto& p : more_plugins) fs::copy_file(plugin_file(p), d / "plugins" / (p + ".so"));
     write_file(d / "thing.yaml",
                "resources:\n  - kind: thing\n    selector: {query: \"true\"}\n    port:\n"
                "      entity:\n        mappings:\n          identifier: .id | tostring\n"
-               "          blueprint: '\"thing\"'\n          properties: {n: .n}\n");
+               "          blueprint: '\"thing\"'\n          properties: " +
+                   properties + "\n");
     std::string yaml = "server: {host: 127.0.0.1, port: 0}\nlog_level: info\n";
     yaml += "event_workers_count: " + std::to_string(workers) + "\n";
     yaml += "plugins: {dir: " + (d / "plugins").string() +
@@ -257,4 +261,35 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return o.metric("oceand_plugin_handled_total") == 3; }));
   CHECK(o.metric("oceand_events_duplicate_total") == 1);
   CHECK(o.metric("oceand_events_received_total") == 3);
+}
+
+TEST_CASE("containment: a mapping that never ends is stopped; the event and the host go on") {
+  Rig rig("mapping: {max_eval_seconds: 0.5, max_eval_memory_mb: 64}\n", "", 2,
+          "{n: .n, forever: 'def f: f; f', huge: 'def f: [f]; f'}");
+  ServingOceand o(rig.config(), rig.log(1));
+  REQUIRE(post(o, good(1)));
+  REQUIRE(wait_until([&] { return entity_total(o) == 1; }, std::chrono::seconds(20)));
+  auto entity = o.get("/api/entities/thing/good-1");
+  REQUIRE(entity.status == 200);
+  CHECK(entity.body.find(R"("forever":null)") != std::string::npos);
+  CHECK(entity.body.find(R"("huge":null)") != std::string::npos);
+  CHECK(entity.body.find(R"("n":1)") != std::string::npos);
+  std::string log = read_file(rig.log(1));
+  CHECK(log.find("integration misbehaving kind thing port.entity.mappings.properties.forever: jq "
+                 "expression 'def f: f; f' stopped: ran longer than mapping.max_eval_seconds") !=
+        std::string::npos);
+  CHECK(log.find("port.entity.mappings.properties.huge: jq expression 'def f: [f]; f' stopped") !=
+        std::string::npos);
+  CHECK(o.get("/health").status == 200);
+}
+
+TEST_CASE("containment: retry delays past 24 h are refused at load, with the reason") {
+  Rig rig("", "", 2, "{n: .n}", {"huge_delay"});
+  ServingOceand o(rig.config(), rig.log(1));
+  auto plugins = o.get("/admin/plugins");
+  REQUIRE(plugins.status == 200);
+  CHECK(plugins.body.find("86400 seconds (24 h)") != std::string::npos);
+  CHECK(plugins.body.find("huge_delay.so") != std::string::npos);
+  REQUIRE(post(o, good(1)));  // the good plugin beside it serves
+  REQUIRE(wait_until([&] { return entity_total(o) == 1; }));
 }

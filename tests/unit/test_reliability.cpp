@@ -147,6 +147,8 @@ TEST_CASE("/metrics parses as Prometheus text and agrees with what was sent") {
           200);
   REQUIRE(t.post("/integration/scripted/webhook", "not json").status == 400);
   REQUIRE(t.wait_processed(8));
+  // An event is counted as processed just before it leaves the queue: wait for both.
+  REQUIRE(wait_until([&] { return t.host().queue().depth() == 0; }));
   auto r = t.get("/metrics");
   REQUIRE(r.status == 200);
   CHECK(r.header("content-type").find("text/plain; version=0.0.4") != std::string::npos);
