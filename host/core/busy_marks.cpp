@@ -196,10 +196,4 @@ void set_crash_ledger_fd(int ledger_fd) {
   g_ledger_fd.store(ledger_fd);
 }
 
-int busy_mark_count() {
-  int n = 0, used = std::min(g_next_slot.load(), kSlots);
-  for (int i = 0; i < used; ++i) n += g_slots[i].busy.load() ? 1 : 0;
-  return n;
-}
-
 }  // namespace oceand

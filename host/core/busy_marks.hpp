@@ -40,7 +40,4 @@ void install_fatal_signal_handlers(int ledger_fd);
 // The ledger the handlers write to, changed when the queue is reopened (tests start several hosts).
 void set_crash_ledger_fd(int ledger_fd);
 
-// For tests: how many marks are set on threads right now.
-int busy_mark_count();
-
 }  // namespace oceand

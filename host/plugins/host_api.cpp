@@ -21,12 +21,15 @@ namespace {
 
 thread_local CallContext* t_context = nullptr;
 
-// What is lent right now: output tokens -> objects, and event addresses (counted: one event may be
-// lent by nested calls). One lock for all: a handful of lookups per event, never contended long.
+// What is lent right now: output tokens -> objects, event addresses (counted: one event may be
+// lent by nested calls), and HTTP responses, which are the plugin's from the request until it frees
+// them (a second free, or a handle the host never gave, is refused instead of freeing twice). One
+// lock for all: a handful of lookups per event, never contended long.
 struct Lent {
   std::mutex mutex;
   std::unordered_map<uintptr_t, void*> outputs;
   std::unordered_map<const ocean_event*, int> events;
+  std::unordered_set<const ocean_http_response_handle*> responses;
   uintptr_t next = 1;
 };
 Lent& lent() {
@@ -65,14 +68,6 @@ T* resolve(T* token, const char* callback) {
   }
   warn_stale("output", callback);
   return nullptr;
-}
-
-// Responses are the plugin's until it frees them, so they are tracked from the request to the
-// free: a second free, or a handle the host never gave, is refused instead of freeing twice.
-std::mutex g_responses_mutex;
-std::unordered_set<const ocean_http_response_handle*>& live_responses() {
-  static auto* set = new std::unordered_set<const ocean_http_response_handle*>();
-  return *set;
 }
 
 bool event_lent(const ocean_event* event, const char* callback) {
@@ -170,8 +165,8 @@ ocean_status api_http_request(ocean_host* host, const ocean_http_request* reques
     return OCEAN_STATUS_FAILED;
   }
   {
-    std::lock_guard lock(g_responses_mutex);
-    live_responses().insert(handle);
+    std::lock_guard lock(lent().mutex);
+    lent().responses.insert(handle);
   }
   return r.status ? OCEAN_STATUS_OK : OCEAN_STATUS_FAILED;
 }
@@ -179,8 +174,8 @@ ocean_status api_http_request(ocean_host* host, const ocean_http_request* reques
 void api_http_response_free(ocean_host*, ocean_http_response_handle* handle) {
   if (!handle) return;
   {
-    std::lock_guard lock(g_responses_mutex);
-    if (live_responses().erase(handle) == 0) {
+    std::lock_guard lock(lent().mutex);
+    if (lent().responses.erase(handle) == 0) {
       warn_stale("http response", "http_response_free");
       return;
     }
@@ -304,12 +299,6 @@ LentEvent::~LentEvent() {
   std::lock_guard lock(l.mutex);
   auto it = l.events.find(event_);
   if (it != l.events.end() && --it->second == 0) l.events.erase(it);
-}
-
-size_t lent_handle_count() {
-  Lent& l = lent();
-  std::lock_guard lock(l.mutex);
-  return l.outputs.size() + l.events.size();
 }
 
 void EventCacheSlot::release() {

@@ -134,6 +134,4 @@ class LentEvent {
   const ocean_event* event_;
 };
 
-// For tests: handles lent right now.
-size_t lent_handle_count();
 }  // namespace oceand

@@ -18,6 +18,7 @@
 
 #include "core/busy_marks.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "plugins/guarded_call.hpp"
 
 namespace oceand {
@@ -289,11 +290,8 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& 
   lib->delivery_id_headers_ = {"x-github-delivery", "x-atlassian-webhook-identifier", "webhook-id"};
   if (has_delivery_id_headers(d) && d->delivery_id_header_count > 0) {
     lib->delivery_id_headers_.clear();
-    for (size_t i = 0; i < d->delivery_id_header_count; ++i) {
-      std::string name = d->delivery_id_headers[i];
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      lib->delivery_id_headers_.push_back(std::move(name));
-    }
+    for (size_t i = 0; i < d->delivery_id_header_count; ++i)
+      lib->delivery_id_headers_.push_back(lower(d->delivery_id_headers[i]));
   }
   lib->name_ = d->name;
   lib->version_ = d->version;

@@ -65,7 +65,6 @@ void EventEngine::spawn_worker(std::function<void()> first) {
 // by itself if the call ever returns, touching only its WatchedCall), a new worker takes its place
 // and first does what the stuck one would have: fail the task and carry the job on.
 void EventEngine::on_abandoned(const JobPtr& job, size_t task, std::thread::id worker) {
-  ++abandoned_workers_;
   const ProcessorRun& run = job->processors[job->tasks[task].processor];
   metrics_.add("oceand_workers_abandoned_total",
                {{"integration", job->event->integration}, {"plugin", run.ref->plugin->name()}});
@@ -182,11 +181,6 @@ void EventEngine::dispatch_loop() {
     if (quarantined(event)) continue;
     auto job = std::make_shared<EventJob>(event);
     job->generation = plugins_.current();
-    if (const Integration* in = job->generation->integration(event->integration);
-        in && in->plugin) {
-      job->plugin = in->plugin->name();
-      metrics_.add("oceand_plugin_events_in_flight", {{"plugin", job->plugin}}, 1);
-    }
     job->group = admit(*job);
     const std::string& integration = job->event->integration;
     scheduler_.add(job->group, job, integration);
@@ -233,7 +227,10 @@ std::string EventEngine::admit(EventJob& job) {
   const Generation& gen = *job.generation;
   job.integration = gen.integration(job.event->integration);
   job.route = gen.webhook_route(job.event->integration, job.event->route);
-  job.admitted = true;
+  if (job.integration && job.integration->plugin) {
+    job.plugin = job.integration->plugin->name();
+    metrics_.add("oceand_plugin_events_in_flight", {{"plugin", job.plugin}}, 1);
+  }
   if (!job.route || !job.integration) return own_group(job);  // finish() dead-letters it
   const CallSite site = job.call_site();
   for (const auto& ref : job.route->processors) {
@@ -259,12 +256,7 @@ std::string EventEngine::admit(EventJob& job) {
     std::string error;
     std::string key = ProcessorInstance::group_key(*run.ref, site, e, error);
     if (!error.empty()) {
-      LOG_ERROR("engine") << "event " << job.event->id << " integration=" << job.event->integration
-                          << " processor=" << run.ref->name
-                          << ": plugin failure in group_key: " << error
-                          << " (the event is ordered on its own)";
-      metrics_.add("oceand_plugin_failures_total",
-                   {{"plugin", run.ref->plugin->name()}, {"hook", "group_key"}});
+      plugin_failure(job, *run.ref, "group_key", error, " (the event is ordered on its own)");
       continue;
     }
     if (!key.empty()) return job.event->integration + '\n' + key;
@@ -357,16 +349,21 @@ void EventEngine::route(EventJob& job) {
   }
 }
 
+// One line and one count for every hook a plugin failed to answer; `then` says what it costs.
+void EventEngine::plugin_failure(const EventJob& job, const ProcessorRef& ref, const char* hook,
+                                 const std::string& error, const char* then) {
+  LOG_ERROR("engine") << "event " << job.event->id << " integration=" << job.event->integration
+                      << " processor=" << ref.name << ": plugin failure in " << hook << ": "
+                      << error << then;
+  metrics_.add("oceand_plugin_failures_total", {{"plugin", ref.plugin->name()}, {"hook", hook}});
+}
+
 // A processor that could not take part in routing (create returned NULL, a hook failed or threw):
 // one failed task stands for it, so the event is dead-lettered with the plugin's message.
 void EventEngine::fail_routing(EventJob& job, size_t processor, const char* hook,
                                const std::string& error) {
-  const ProcessorRef& ref = *job.processors[processor].ref;
   job.processors[processor].routing_failed = true;
-  LOG_ERROR("engine") << "event " << job.event->id << " integration=" << job.event->integration
-                      << " processor=" << ref.name << ": plugin failure in " << hook << ": "
-                      << error;
-  metrics_.add("oceand_plugin_failures_total", {{"plugin", ref.plugin->name()}, {"hook", hook}});
+  plugin_failure(job, *job.processors[processor].ref, hook, error);
   Task t;
   t.processor = processor;
   job.tasks.push_back(std::move(t));
@@ -416,27 +413,25 @@ bool EventEngine::pass_gate(EventJob& job, Task& task) {
   if (run.gate == ProcessorRun::Gate::unchecked) {
     const CallSite site = job.call_site();
     ocean_event e = job.abi_event(task.attempts + 1);
-    const char* hook = "authenticate";
+    bool at_authenticate = true;
     HookAnswer answer = run.instance.authenticate(site, e, run.gate_error);
     if (answer == HookAnswer::yes) {
-      hook = "validate_payload";
+      at_authenticate = false;
       answer = run.instance.validate_payload(site, e, run.gate_error);
     }
+    const char* hook = at_authenticate ? "authenticate" : "validate_payload";
     if (answer == HookAnswer::yes) {
       run.gate = ProcessorRun::Gate::passed;
     } else if (answer == HookAnswer::failed) {
       // A plugin bug is not a forged webhook: the event is dead-lettered with the plugin's message
       // and its delivery id still counts as delivered.
       run.gate = ProcessorRun::Gate::plugin_error;
+      plugin_failure(job, *run.ref, hook, run.gate_error);
       run.gate_error = std::string(hook) + ": " + run.gate_error;
-      LOG_ERROR("engine") << "event " << job.event->id << " integration=" << integration
-                          << " processor=" << processor << ": plugin failure in " << run.gate_error;
-      metrics_.add("oceand_plugin_failures_total",
-                   {{"plugin", run.ref->plugin->name()}, {"hook", hook}});
     } else {
-      run.gate = hook[0] == 'a' ? ProcessorRun::Gate::rejected_authentication
-                                : ProcessorRun::Gate::rejected_payload;
-      const char* why = hook[0] == 'a' ? "authentication_failed" : "invalid_payload";
+      run.gate = at_authenticate ? ProcessorRun::Gate::rejected_authentication
+                                 : ProcessorRun::Gate::rejected_payload;
+      const char* why = at_authenticate ? "authentication_failed" : "invalid_payload";
       LOG_WARN("engine") << "event " << job.event->id << " integration=" << integration
                          << " processor=" << processor << ": " << why << ", dropped";
       metrics_.add("oceand_events_dropped_total",
@@ -515,11 +510,7 @@ bool EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   }
 
   if (handled.kind == HandleResult::Kind::threw) {
-    LOG_ERROR("engine") << "event " << job.event->id << " integration=" << job.event->integration
-                        << " processor=" << run.ref->name
-                        << ": plugin failure in handle_event: " << handled.error;
-    metrics_.add("oceand_plugin_failures_total",
-                 {{"plugin", run.ref->plugin->name()}, {"hook", "handle_event"}});
+    plugin_failure(job, *run.ref, "handle_event", handled.error);
     run.instance.on_error(site, e, handled.error);
     fail_task(job, task, "plugin_error", "handle_event: " + handled.error);
     return true;

@@ -55,8 +55,6 @@ class EventEngine {
   size_t stop(std::chrono::duration<double> drain);
   // Events accepted and not yet finished (queued, ordered, running or waiting for a retry).
   size_t in_flight() const;
-  // Workers given up on since start (a handler that ignored cancel); they were replaced.
-  uint64_t abandoned_workers() const { return abandoned_workers_.load(); }
 
  private:
   // What became of a job a worker ran: `abandoned` means the worker's call was given up on by the
@@ -78,6 +76,8 @@ class EventEngine {
   Step host_error(const JobPtr& job, const std::exception& e);
   bool pass_gate(EventJob& job, Task& task);
   void fail_routing(EventJob& job, size_t processor, const char* hook, const std::string& error);
+  void plugin_failure(const EventJob& job, const ProcessorRef& ref, const char* hook,
+                      const std::string& error, const char* then = "");
   void settle_apply(EventJob& job, Task& task);
   void schedule_retry(EventJob& job, Task& task, const ApplyOutcome& outcome);
   void complete_applied(const JobPtr& job);
@@ -120,7 +120,6 @@ class EventEngine {
   std::mutex workers_mutex_;
   std::condition_variable workers_cv_;
   std::vector<Worker> workers_;
-  std::atomic<uint64_t> abandoned_workers_{0};
 };
 
 }  // namespace oceand

@@ -57,8 +57,7 @@ struct EventJob {
   const Integration* integration = nullptr;
   std::vector<ProcessorRun> processors;
   std::vector<Task> tasks;
-  bool admitted = false;  // processors created and asked, group chosen (on the dispatcher)
-  bool routed = false;    // tasks made (on a worker)
+  bool routed = false;  // tasks made (on a worker); admission (on the dispatcher) came first
   SteadyTime started{};
   SteadyTime deadline{};
   std::atomic<bool> timed_out{false};

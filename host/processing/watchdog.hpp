@@ -50,7 +50,8 @@ class Watchdog {
   // The call returned (and was not abandoned). Waits for a cancel in progress on it, so the
   // instance can be destroyed after.
   void end(uint64_t token);
-  // Cancels every running call (shutdown); `reason` is what the job's on_error will say.
+  // Cancels every running call (shutdown): each job is marked as cut off by shutdown, not timed
+  // out.
   void cancel_all();
   // Gives up on every call still running (shutdown, once the drain is over): no handler is called,
   // the workers in them are left to end by themselves. Returns how many there were.
