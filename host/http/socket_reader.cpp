@@ -73,11 +73,18 @@ size_t SocketReader::read_head(size_t limit) {
       ++skipped;
     }
     std::string_view data = buffered();
+    // The empty lines skipped count against the limit too, whether the head's end arrived in
+    // the same read or not: how the kernel cut the stream must not decide the answer.
+    auto within_limit = [&](size_t head) {
+      if (skipped + head > limit) throw HeadTooLarge{};
+      return head;
+    };
     // A head ends at an empty line; Poco's parser, like most, also takes bare LF line ends.
     for (size_t i = scanned; i < data.size(); ++i) {
       if (data[i] != '\n') continue;
-      if (i + 1 < data.size() && data[i + 1] == '\n') return i + 2;
-      if (i + 2 < data.size() && data[i + 1] == '\r' && data[i + 2] == '\n') return i + 3;
+      if (i + 1 < data.size() && data[i + 1] == '\n') return within_limit(i + 2);
+      if (i + 2 < data.size() && data[i + 1] == '\r' && data[i + 2] == '\n')
+        return within_limit(i + 3);
     }
     scanned = data.size() >= 2 ? data.size() - 2 : 0;
     if (data.size() + skipped >= limit) throw HeadTooLarge{};
