@@ -405,8 +405,15 @@ void EventEngine::fail_task(EventJob& job, Task& task, const std::string& reason
 }
 
 // Runs authenticate and validate_payload once per processor instance. False when the task is
-// settled by them: dropped (the event is not for us) or failed (the plugin could not answer).
+// settled by them: dropped (the event is not for us, or a redelivery) or failed (the plugin could
+// not answer). The first authenticated processor claims the delivery id: only then does the id
+// count as delivered, so a forged copy of a delivery never suppresses the genuine one.
 bool EventEngine::pass_gate(EventJob& job, Task& task) {
+  if (job.delivery == EventJob::Delivery::duplicate) {
+    task.state = Task::State::dropped;
+    task.failure_reason = "duplicate";
+    return false;
+  }
   ProcessorRun& run = job.processors[task.processor];
   const std::string& processor = run.ref->name;
   const std::string& integration = job.event->integration;
@@ -440,6 +447,11 @@ bool EventEngine::pass_gate(EventJob& job, Task& task) {
   }
   switch (run.gate) {
     case ProcessorRun::Gate::passed:
+      if (job.delivery == EventJob::Delivery::unclaimed) {
+        job.delivery = queue_.claim_delivery(*job.event) ? EventJob::Delivery::claimed
+                                                         : EventJob::Delivery::duplicate;
+        if (job.delivery == EventJob::Delivery::duplicate) return pass_gate(job, task);
+      }
       return true;
     case ProcessorRun::Gate::plugin_error:
       fail_task(job, task, "plugin_error", run.gate_error);
@@ -650,7 +662,7 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
   } else if (job->tasks.empty()) {
     outcome = "noop";
   } else {
-    bool any_done = false, any_dropped = false, unauthenticated = false;
+    bool any_done = false, any_dropped = false;
     for (const auto& t : job->tasks) {
       if (t.state == Task::State::failed && outcome != "failed") {
         outcome = "failed";
@@ -660,13 +672,13 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
       }
       any_done |= t.state == Task::State::done;
       any_dropped |= t.state == Task::State::dropped;
-      unauthenticated |=
-          t.state == Task::State::dropped && t.failure_reason == "authentication_failed";
     }
-    // A delivery that failed authentication did not count: its genuine redelivery must get through.
-    // (A plugin that failed to answer is not a failed authentication: its delivery id stays.)
-    if (unauthenticated && !any_done) queue_.forget_delivery(event);
-    if (outcome != "failed" && any_dropped && !any_done) outcome = "rejected";
+    if (job->delivery == EventJob::Delivery::duplicate) {
+      outcome = "duplicate";
+      metrics_.add("oceand_events_duplicate_total", {{"integration", event.integration}});
+    } else if (outcome != "failed" && any_dropped && !any_done) {
+      outcome = "rejected";
+    }
   }
   if (outcome == "failed" && (reason == "timed_out" || reason == "shutdown") && !taking_) {
     // Cancelled by shutdown, not by its own deadline: it stays in the queue and, with the durable

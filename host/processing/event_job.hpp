@@ -58,6 +58,9 @@ struct EventJob {
   std::vector<ProcessorRun> processors;
   std::vector<Task> tasks;
   bool routed = false;  // tasks made (on a worker); admission (on the dispatcher) came first
+  // Whether the event's delivery id was claimed (EventQueue::claim_delivery) once a processor
+  // authenticated it, or found claimed by another copy of the delivery.
+  enum class Delivery { unclaimed, claimed, duplicate } delivery = Delivery::unclaimed;
   SteadyTime started{};
   SteadyTime deadline{};
   std::atomic<bool> timed_out{false};

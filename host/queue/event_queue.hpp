@@ -19,15 +19,19 @@ class EventQueue {
  public:
   virtual ~EventQueue() = default;
 
-  // Assigns event->id. `duplicate`: the same (integration, delivery id) was accepted within the
-  // dedupe window; `full`: max_pending events are waiting; `closed`: shutting down.
+  // Assigns event->id. `duplicate`: an event with the same (integration, delivery id) was claimed
+  // (see claim_delivery) within the dedupe window; `full`: max_pending events are waiting;
+  // `closed`: shutting down.
   virtual PushResult push(const EventPtr& event) = 0;
   // The oldest event not yet handed out, or null after `wait` or once closed.
   virtual EventPtr pop(std::chrono::milliseconds wait) = 0;
   virtual void complete(uint64_t id) = 0;
-  // The event's delivery id no longer counts as delivered: a redelivery of it (say, after a wrong
-  // webhook secret was fixed) is accepted rather than answered as a duplicate.
-  virtual void forget_delivery(const Event& event) = 0;
+  // Called once the event passed authentication: from now on its delivery id counts as delivered.
+  // False when another event already claimed the same (integration, delivery id) within the
+  // window: this one is a redelivery and is not processed. Claiming again for the same event (it
+  // runs again after a crash) answers true. Only authenticated deliveries are ever recorded, so a
+  // forged delivery can neither suppress a genuine one nor fill the table.
+  virtual bool claim_delivery(const Event& event) = 0;
   // Accepted and not yet completed.
   virtual size_t depth() const = 0;
   // Accepted and not yet handed out by pop.

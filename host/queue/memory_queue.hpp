@@ -18,7 +18,7 @@ class MemoryQueue final : public EventQueue {
   PushResult push(const EventPtr& event) override;
   EventPtr pop(std::chrono::milliseconds wait) override;
   void complete(uint64_t id) override;
-  void forget_delivery(const Event& event) override;
+  bool claim_delivery(const Event& event) override;
   size_t depth() const override;
   size_t waiting() const override;
   void close() override;
@@ -26,7 +26,13 @@ class MemoryQueue final : public EventQueue {
   std::string backend() const override { return "memory"; }
 
  private:
-  bool seen_recently(const std::string& key, std::chrono::steady_clock::time_point now);
+  struct Claim {
+    std::chrono::steady_clock::time_point at;
+    uint64_t event_id;
+  };
+  std::string delivery_key(const Event& event) const;
+  // The claim on `key` still inside the window, or null; drops claims that left it.
+  const Claim* claimed(const std::string& key, std::chrono::steady_clock::time_point now);
 
   const size_t max_pending_;
   const std::chrono::duration<double> dedupe_window_;
@@ -36,7 +42,7 @@ class MemoryQueue final : public EventQueue {
   size_t depth_ = 0;
   uint64_t next_id_ = 1;
   bool open_ = true;
-  std::unordered_map<std::string, std::chrono::steady_clock::time_point> delivered_;
+  std::unordered_map<std::string, Claim> delivered_;
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> delivered_order_;
 };
 

@@ -41,17 +41,25 @@ CREATE TABLE IF NOT EXISTS events(
   integration TEXT NOT NULL, route TEXT NOT NULL, delivery_id TEXT NOT NULL,
   received_at_ms INTEGER NOT NULL, headers BLOB NOT NULL, body BLOB NOT NULL,
   payload BLOB NOT NULL, deflated INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS deliveries(key TEXT PRIMARY KEY, seen_at_ms INTEGER NOT NULL)
-  WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deliveries(key TEXT PRIMARY KEY, seen_at_ms INTEGER NOT NULL,
+  event_id INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(seen_at_ms);
 )";
+
+// Files written before deliveries were claimed by event (they recorded every delivery at push)
+// gain the column; their rows keep event 0, which no event claims again.
+bool add_claim_column(SqliteDb& db) {
+  Statement columns(db, "SELECT 1 FROM pragma_table_info('deliveries') WHERE name = 'event_id'");
+  if (!columns.step())
+    db.exec("ALTER TABLE deliveries ADD COLUMN event_id INTEGER NOT NULL DEFAULT 0");
+  return true;
+}
 
 }  // namespace
 
 struct SqliteQueue::PendingPush {
-  PendingPush(StoredEvent s, std::string k) : stored(std::move(s)), key(std::move(k)) {}
+  explicit PendingPush(StoredEvent s) : stored(std::move(s)) {}
   StoredEvent stored;
-  std::string key;  // integration + '\n' + delivery id; empty: not deduplicated
   PushResult result = PushResult::full;
   bool done = false;
   // Each pusher waits on its own: one shared condition would wake every connection waiting for a
@@ -64,14 +72,14 @@ class SqliteQueue::Writer {
  public:
   Writer(const std::string& path, const std::string& synchronous)
       : db(path, synchronous),
-        schema_ready((db.exec(kSchema), true)),
+        schema_ready((db.exec(kSchema), add_claim_column(db))),
         insert_event(db, (std::string("INSERT INTO events(id, ") + StoredEvent::kColumns +
                           ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
                              .c_str()),
-        insert_delivery(db, "INSERT OR REPLACE INTO deliveries(key, seen_at_ms) VALUES (?, ?)"),
+        insert_delivery(
+            db, "INSERT OR REPLACE INTO deliveries(key, seen_at_ms, event_id) VALUES (?, ?, ?)"),
         delete_event(db, "DELETE FROM events WHERE id = ?"),
-        prune_deliveries(db, "DELETE FROM deliveries WHERE seen_at_ms < ?"),
-        forget_delivery(db, "DELETE FROM deliveries WHERE key = ?") {}
+        prune_deliveries(db, "DELETE FROM deliveries WHERE seen_at_ms < ?") {}
 
   SqliteDb db;
   bool schema_ready;
@@ -79,7 +87,6 @@ class SqliteQueue::Writer {
   Statement insert_delivery;
   Statement delete_event;
   Statement prune_deliveries;
-  Statement forget_delivery;
   int64_t last_prune_ms = 0;
 };
 
@@ -120,7 +127,7 @@ void SqliteQueue::open_store() {
 
   dedupe_db_ = std::make_unique<SqliteDb>(options_.path, options_.synchronous);
   dedupe_lookup_ = std::make_unique<Statement>(
-      *dedupe_db_, "SELECT 1 FROM deliveries WHERE key = ? AND seen_at_ms >= ?");
+      *dedupe_db_, "SELECT event_id FROM deliveries WHERE key = ? AND seen_at_ms >= ?");
   page_db_ = std::make_unique<SqliteDb>(options_.path, options_.synchronous);
   page_select_ =
       std::make_unique<Statement>(*page_db_, (std::string("SELECT id, ") + StoredEvent::kColumns +
@@ -209,45 +216,41 @@ void SqliteQueue::checkpoint_loop() {
   }
 }
 
-bool SqliteQueue::seen_recently(const std::string& key) {
-  // Held across the set and the table so that a key is always in one of them from its first push
-  // on: the committer drops it from the set only after its row is committed.
-  std::lock_guard lock(dedupe_mutex_);
-  if (keys_in_commit_.count(key)) return true;
-  bool seen = false;
+std::string SqliteQueue::delivery_key(const Event& event) const {
+  if (event.delivery_id.empty() || dedupe_window_ms_ <= 0) return {};
+  return event.integration + '\n' + event.delivery_id;
+}
+
+std::optional<uint64_t> SqliteQueue::claimant(const std::string& key) {
+  if (auto it = claims_in_commit_.find(key); it != claims_in_commit_.end()) return it->second;
+  std::optional<uint64_t> found;
   try {
     dedupe_lookup_->bind(1, key).bind(2, unix_ms() - dedupe_window_ms_);
-    seen = dedupe_lookup_->step();
+    if (dedupe_lookup_->step()) found = static_cast<uint64_t>(dedupe_lookup_->int64(0));
     dedupe_lookup_->reset();
   } catch (const StoreError& e) {
+    dedupe_lookup_->reset();
     // Unreadable: accept rather than lose the event; at worst it is processed twice.
     LOG_ERROR("queue") << "delivery id lookup failed: " << e.what();
   }
-  if (!seen) keys_in_commit_.insert(key);
-  return seen;
+  return found;
 }
 
 PushResult SqliteQueue::push(const EventPtr& event) {
   if (!is_open()) return PushResult::closed;
-  std::string key;
-  if (!event->delivery_id.empty() && dedupe_window_ms_ > 0)
-    key = event->integration + '\n' + event->delivery_id;
+  std::string key = delivery_key(*event);
+  if (!key.empty()) {
+    std::lock_guard lock(dedupe_mutex_);
+    if (claimant(key)) return PushResult::duplicate;
+  }
   // Encoding and compressing happen here, on the pushing thread, in parallel with other pushers.
-  PendingPush pending{StoredEvent(event, options_.compress_bodies), key};
-  if (!key.empty() && seen_recently(key)) return PushResult::duplicate;
+  PendingPush pending{StoredEvent(event, options_.compress_bodies)};
 
   std::unique_lock lock(mutex_);
   PushResult refused = !open_                           ? PushResult::closed
                        : depth_ >= options_.max_pending ? PushResult::full
                                                         : PushResult::accepted;
-  if (refused != PushResult::accepted) {
-    lock.unlock();
-    if (!key.empty()) {
-      std::lock_guard dedupe(dedupe_mutex_);
-      keys_in_commit_.erase(key);
-    }
-    return refused;
-  }
+  if (refused != PushResult::accepted) return refused;
   ++depth_;
   pending_.push_back(&pending);
   commit_cv_.notify_one();
@@ -255,23 +258,45 @@ PushResult SqliteQueue::push(const EventPtr& event) {
   return pending.result;
 }
 
+bool SqliteQueue::claim_delivery(const Event& event) {
+  std::string key = delivery_key(event);
+  if (key.empty()) return true;
+  {
+    // Held across the lookup and the set, so two events of one delivery cannot both claim it; the
+    // committer drops a claim from the set only after its row is committed.
+    std::lock_guard lock(dedupe_mutex_);
+    if (auto owner = claimant(key)) return *owner == event.id;
+    claims_in_commit_.emplace(key, event.id);
+  }
+  {
+    // Written with the next commit; the event's completion, which always comes later, is written
+    // in that commit or a later one.
+    std::lock_guard lock(mutex_);
+    claimed_.push_back({std::move(key), event.id});
+  }
+  commit_cv_.notify_one();
+  return true;
+}
+
 void SqliteQueue::commit_loop() {
   std::vector<PendingPush*> batch;
   std::vector<uint64_t> completed;
-  std::vector<std::string> forgotten;
+  std::vector<ClaimedDelivery> claimed;
   bool last_failed = false;
   std::unique_lock lock(mutex_);
   while (true) {
     if (last_failed) {
       commit_cv_.wait_for(lock, kRetryAfterFailure, [&] { return stopping_ || !pending_.empty(); });
     } else {
-      commit_cv_.wait(lock, [&] { return stopping_ || !pending_.empty() || !completed_.empty(); });
+      commit_cv_.wait(lock, [&] {
+        return stopping_ || !pending_.empty() || !completed_.empty() || !claimed_.empty();
+      });
       if (pending_.empty())
         commit_cv_.wait_for(lock, kCompletionDelay, [&] {
           return stopping_ || !pending_.empty() || completed_.size() >= kCompletionBatch;
         });
     }
-    if (pending_.empty() && completed_.empty()) {
+    if (pending_.empty() && completed_.empty() && claimed_.empty()) {
       if (stopping_) return;
       last_failed = false;
       continue;
@@ -280,26 +305,25 @@ void SqliteQueue::commit_loop() {
     if (stopping_ && last_failed && pending_.empty()) return;
     batch.swap(pending_);
     completed.swap(completed_);
-    forgotten.swap(forgotten_);
+    claimed.swap(claimed_);
     uint64_t first_id = next_id_;
     for (PendingPush* p : batch) p->stored.event()->id = next_id_++;
     lock.unlock();
 
-    bool committed = write(batch, completed, forgotten);
+    bool committed = write(batch, completed, claimed);
 
-    if (!batch.empty()) {
+    if (committed && !claimed.empty()) {
       std::lock_guard dedupe(dedupe_mutex_);
-      for (PendingPush* p : batch)
-        if (!p->key.empty()) keys_in_commit_.erase(p->key);
+      for (const auto& c : claimed) claims_in_commit_.erase(c.key);
     }
     lock.lock();
     if (!committed) {
       next_id_ = first_id;  // nothing of the batch exists: its ids are free again
       completed_.insert(completed_.begin(), completed.begin(), completed.end());
-      forgotten_.insert(forgotten_.begin(), forgotten.begin(), forgotten.end());
+      claimed_.insert(claimed_.begin(), claimed.begin(), claimed.end());
     }
     completed.clear();
-    forgotten.clear();
+    claimed.clear();
     size_t arrived = publish(batch, committed);
     batch.clear();
     last_failed = !committed;
@@ -308,7 +332,7 @@ void SqliteQueue::commit_loop() {
 }
 
 bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed,
-                        const std::vector<std::string>& forgotten) {
+                        const std::vector<ClaimedDelivery>& claimed) {
   Writer& w = *writer_;
   try {
     int64_t now = unix_ms();
@@ -317,10 +341,10 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
       w.insert_event.bind(1, static_cast<int64_t>(p->stored.event()->id));
       p->stored.bind(w.insert_event, 2);
       w.insert_event.run();
-      if (!p->key.empty()) w.insert_delivery.bind(1, p->key).bind(2, now).run();
     }
+    for (const auto& c : claimed)
+      w.insert_delivery.bind(1, c.key).bind(2, now).bind(3, static_cast<int64_t>(c.event_id)).run();
     for (uint64_t id : completed) w.delete_event.bind(1, static_cast<int64_t>(id)).run();
-    for (const auto& key : forgotten) w.forget_delivery.bind(1, key).run();
     if (dedupe_window_ms_ > 0 && now - w.last_prune_ms >= kPruneEveryMs) {
       w.prune_deliveries.bind(1, now - dedupe_window_ms_).run();
       w.last_prune_ms = now;
@@ -440,13 +464,6 @@ bool SqliteQueue::page_in() {
     window_.push_back(std::move(entry));
   }
   return ok;
-}
-
-void SqliteQueue::forget_delivery(const Event& event) {
-  if (event.delivery_id.empty() || dedupe_window_ms_ <= 0) return;
-  std::lock_guard lock(mutex_);
-  // Written with the next commit, which the event's completion (always next) wakes.
-  forgotten_.push_back(event.integration + '\n' + event.delivery_id);
 }
 
 void SqliteQueue::complete(uint64_t id) {

@@ -5,9 +5,10 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "queue/event_queue.hpp"
@@ -42,7 +43,7 @@ struct SqliteQueueOptions {
 // committer thread. Pending events stay on disk; only a bounded read-ahead window is held in memory
 // and pop() pages in more as it drains. Completions are deleted in the next group commit, so an
 // event whose completion was not yet written runs again after a crash (at-least-once). Delivery ids
-// are stored with their time, so deduplication survives a restart.
+// are stored with their time and the event that claimed them, so deduplication survives a restart.
 class SqliteQueue final : public EventQueue {
  public:
   // Throws StoreError (naming the file) when the database cannot be opened or is not ours.
@@ -52,7 +53,7 @@ class SqliteQueue final : public EventQueue {
   PushResult push(const EventPtr& event) override;
   EventPtr pop(std::chrono::milliseconds wait) override;
   void complete(uint64_t id) override;
-  void forget_delivery(const Event& event) override;
+  bool claim_delivery(const Event& event) override;
   size_t depth() const override;
   size_t waiting() const override;
   void close() override;
@@ -79,10 +80,16 @@ class SqliteQueue final : public EventQueue {
   };
 
   void open_store();
-  bool seen_recently(const std::string& key);
+  struct ClaimedDelivery {
+    std::string key;
+    uint64_t event_id;
+  };
+  std::string delivery_key(const Event& event) const;
+  // The event that claimed `key` within the window, if any. Under dedupe_mutex_.
+  std::optional<uint64_t> claimant(const std::string& key);
   void commit_loop();
   bool write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed,
-             const std::vector<std::string>& forgotten);
+             const std::vector<ClaimedDelivery>& claimed);
   // Answers the batch's pushers; the number of events that became waiting.
   size_t publish(std::vector<PendingPush*>& batch, bool committed);
   bool page_in();  // false when reading failed
@@ -94,9 +101,10 @@ class SqliteQueue final : public EventQueue {
   std::unique_ptr<ExclusiveFileLock> lock_;
   std::unique_ptr<Writer> writer_;  // committer thread only
 
-  // Dedupe lookups from pushing threads: keys still being committed, then the deliveries table.
+  // Dedupe lookups from pushing and claiming threads: claims still being committed, then the
+  // deliveries table.
   std::mutex dedupe_mutex_;
-  std::unordered_set<std::string> keys_in_commit_;
+  std::unordered_map<std::string, uint64_t> claims_in_commit_;
   std::unique_ptr<SqliteDb> dedupe_db_;
   std::unique_ptr<Statement> dedupe_lookup_;
 
@@ -106,12 +114,12 @@ class SqliteQueue final : public EventQueue {
   std::unique_ptr<Statement> page_select_;
 
   mutable std::mutex mutex_;
-  std::condition_variable commit_cv_;   // committer: work arrived
-  std::condition_variable ready_cv_;    // poppers: an event is waiting
-  std::vector<PendingPush*> pending_;   // pushes waiting for the next group commit
-  std::vector<uint64_t> completed_;     // completions waiting to be deleted
-  std::vector<std::string> forgotten_;  // delivery keys to drop from the deliveries table
-  std::deque<WindowEntry> window_;      // events with ids in (last popped, loaded_through_]
+  std::condition_variable commit_cv_;     // committer: work arrived
+  std::condition_variable ready_cv_;      // poppers: an event is waiting
+  std::vector<PendingPush*> pending_;     // pushes waiting for the next group commit
+  std::vector<uint64_t> completed_;       // completions waiting to be deleted
+  std::vector<ClaimedDelivery> claimed_;  // claims waiting to be written
+  std::deque<WindowEntry> window_;        // events with ids in (last popped, loaded_through_]
   size_t window_bytes_ = 0;
   uint64_t next_id_ = 1;
   uint64_t committed_through_ = 0;  // highest committed id

@@ -224,8 +224,11 @@ TEST_CASE("the plain C plugin loads and runs") {
   HeaderList headers{{"Content-Type", "application/json"}, {"X-GitHub-Delivery", "d-1"}};
   CHECK(t.post("/integration/cplugin/c-hook", R"({"x": 2})", headers).status == 200);
   CHECK(t.post("/integration/cplugin/c-hook", R"({"x": 2})", headers).status == 200);
-  REQUIRE(t.wait_processed(2));
-  CHECK(t.host().metrics().total("oceand_events_duplicate_total") == 1);
+  REQUIRE(wait_until([&] {
+    return t.host().metrics().total("oceand_events_duplicate_total") == 1 &&
+           t.processed("cplugin", "ok") == 2;
+  }));
+  CHECK(t.plugin_counter("c_handled", "cplugin") == 2);
 }
 
 TEST_CASE("a dead letter can be listed and replayed") {

@@ -8,6 +8,8 @@
 
 #include <zlib.h>
 
+#include "core/clock.hpp"
+#include "queue/memory_queue.hpp"
 #include "queue/queue_stores.hpp"
 #include "queue/sqlite_db.hpp"
 #include "queue/sqlite_dead_letters.hpp"
@@ -110,21 +112,33 @@ TEST_CASE(
   CHECK(fresh->id > last_id);  // ids are never reused, even after the rows are gone
 }
 
-TEST_CASE("sqlite queue: a delivery id is deduplicated across a restart, per integration") {
+TEST_CASE("sqlite queue: a claimed delivery id is a duplicate across a restart, per integration") {
   TempDir dir;
+  uint64_t first_id = 0;
   {
     SqliteQueue q(options_for(dir.path()));
-    CHECK(q.push(make_event("{}", "abc")) == PushResult::accepted);
+    auto first = make_event("{}", "abc");
+    auto second = make_event("{}", "abc");
+    // Stored copies of one delivery are accepted until one of them is authenticated and claims it.
+    CHECK(q.push(first) == PushResult::accepted);
+    CHECK(q.push(second) == PushResult::accepted);
+    CHECK(q.claim_delivery(*first));
+    CHECK_FALSE(q.claim_delivery(*second));
+    CHECK(q.claim_delivery(*first));  // the same event again: it runs again after a crash
     CHECK(q.push(make_event("{}", "abc")) == PushResult::duplicate);
-    CHECK(q.depth() == 1);
+    CHECK(q.depth() == 2);
+    first_id = first->id;
   }
   SqliteQueue q(options_for(dir.path()));
   CHECK(q.push(make_event("{}", "abc")) == PushResult::duplicate);
+  auto rerun = make_event("{}", "abc");
+  rerun->id = first_id;
+  CHECK(q.claim_delivery(*rerun));
   auto other_integration = make_event("{}", "abc");
   other_integration->integration = "jira";
   CHECK(q.push(other_integration) == PushResult::accepted);
+  CHECK(q.claim_delivery(*other_integration));
   CHECK(q.push(make_event("{}", "def")) == PushResult::accepted);
-  CHECK(q.depth() == 3);
 }
 
 TEST_CASE("sqlite queue: a delivery id is accepted again once the dedupe window has passed") {
@@ -132,11 +146,70 @@ TEST_CASE("sqlite queue: a delivery id is accepted again once the dedupe window 
   auto o = options_for(dir.path());
   o.dedupe_window_seconds = 0.2;
   SqliteQueue q(o);
-  REQUIRE(q.push(make_event("{}", "abc")) == PushResult::accepted);
+  auto first = make_event("{}", "abc");
+  REQUIRE(q.push(first) == PushResult::accepted);
+  REQUIRE(q.claim_delivery(*first));
   CHECK(q.push(make_event("{}", "abc")) == PushResult::duplicate);
   auto started = std::chrono::steady_clock::now();
   CHECK(wait_until([&] { return q.push(make_event("{}", "abc")) == PushResult::accepted; }, 5s));
   CHECK(std::chrono::steady_clock::now() - started >= 100ms);
+}
+
+TEST_CASE("sqlite queue: unauthenticated deliveries leave nothing in the deliveries table") {
+  TempDir dir;
+  auto o = options_for(dir.path());
+  {
+    SqliteQueue q(o);
+    for (int i = 0; i < 200; ++i) {
+      auto e = make_event("{}", "forged-" + std::to_string(i));
+      REQUIRE(q.push(e) == PushResult::accepted);
+      q.complete(e->id);  // rejected at authentication: never claimed
+    }
+    auto genuine = make_event("{}", "genuine");
+    REQUIRE(q.push(genuine) == PushResult::accepted);
+    REQUIRE(q.claim_delivery(*genuine));
+  }
+  SqliteDb db(o.path, "NORMAL");
+  Statement rows(db, "SELECT count(*) FROM deliveries");
+  REQUIRE(rows.step());
+  CHECK(rows.int64(0) == 1);
+}
+
+TEST_CASE("sqlite queue: deliveries recorded by an earlier oceand still count after the upgrade") {
+  TempDir dir;
+  auto o = options_for(dir.path());
+  {
+    // The table as oceand wrote it before deliveries were claimed by event.
+    SqliteDb db(o.path, "NORMAL");
+    db.exec(
+        "CREATE TABLE deliveries(key TEXT PRIMARY KEY, seen_at_ms INTEGER NOT NULL) "
+        "WITHOUT ROWID");
+    Statement insert(db, "INSERT INTO deliveries VALUES (?, ?)");
+    insert.bind(1, std::string("github\nold")).bind(2, unix_ms()).run();
+  }
+  SqliteQueue q(o);
+  CHECK(q.push(make_event("{}", "old")) == PushResult::duplicate);
+  auto fresh = make_event("{}", "new");
+  REQUIRE(q.push(fresh) == PushResult::accepted);
+  CHECK(q.claim_delivery(*fresh));
+  CHECK(q.push(make_event("{}", "new")) == PushResult::duplicate);
+}
+
+TEST_CASE("memory queue: a delivery id counts once an event claims it") {
+  MemoryQueue q(10, 3600);
+  auto forged = make_event("{}", "D");
+  auto genuine = make_event("{}", "D");
+  CHECK(q.push(forged) == PushResult::accepted);
+  CHECK(q.push(genuine) == PushResult::accepted);
+  // The forged copy fails authentication and claims nothing; the genuine one claims the id.
+  CHECK(q.claim_delivery(*genuine));
+  CHECK(q.claim_delivery(*genuine));
+  auto late_copy = make_event("{}", "D");
+  CHECK(q.push(late_copy) == PushResult::duplicate);
+  CHECK_FALSE(q.claim_delivery(*forged));  // had it authenticated after all: a redelivery
+  auto other = make_event("{}", "E");
+  CHECK(q.push(other) == PushResult::accepted);
+  CHECK(q.claim_delivery(*other));
 }
 
 TEST_CASE("sqlite queue: full at max_pending until an event completes; closed refuses pushes") {
