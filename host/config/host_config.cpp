@@ -30,7 +30,22 @@ std::vector<std::string> split_env_path(const std::string& name) {
   return parts;
 }
 
-// Applies OCEAN__A__B=value as a.b = value. Values that look like YAML flow collections are parsed.
+// The paths whose value is a section (a mapping) rather than one setting: the top-level sections,
+// one integration, and an integration's plugin config.
+bool is_section(const std::vector<std::string>& path) {
+  static const char* const kSections[] = {"server", "plugins", "queue",       "port",
+                                          "admin",  "mapping", "integrations"};
+  if (path.size() == 1)
+    return std::any_of(std::begin(kSections), std::end(kSections),
+                       [&](const char* s) { return path[0] == s; });
+  if (path[0] != "integrations") return false;
+  return path.size() == 2 || (path.size() == 3 && path[2] == "config");
+}
+
+// Applies OCEAN__A__B=value as a.b = value. A setting's value arrives verbatim, whatever its first
+// character ({, [, *, &, !, #, quotes, null, ~, yes): a secret such as "{x}" must never be read as
+// YAML and silently dropped. Only a whole section may be given as a YAML/JSON flow mapping
+// (OCEAN__INTEGRATIONS__GITHUB__CONFIG={"token": "..."}), as Ocean's settings accept JSON.
 void apply_environment(YAML::Node& root, const std::vector<std::string>& environment) {
   for (const auto& entry : environment) {
     if (entry.rfind(kEnvPrefix, 0) != 0) continue;
@@ -51,18 +66,34 @@ void apply_environment(YAML::Node& root, const std::vector<std::string>& environ
       cursor[path[i]] = next;
       cursor.reset(next);
     }
-    YAML::Node parsed;
-    if (!value.empty() && (value.front() == '{' || value.front() == '[')) {
+    YAML::Node parsed(value);
+    if (is_section(path)) {
       try {
         parsed = YAML::Load(value);
-      } catch (const YAML::Exception&) {
-        parsed = YAML::Node(value);
+      } catch (const YAML::Exception& e) {
+        throw ConfigError("environment variable " + entry.substr(0, eq) +
+                          ": not a YAML or JSON mapping: " + e.msg);
       }
-    } else {
-      parsed = YAML::Node(value);
     }
     cursor[path.back()] = parsed;
   }
+}
+
+// A plugin config key that holds a credential, by its name (until plugins declare their keys).
+bool is_secret_key(const std::string& key) {
+  std::string k = lower(key);
+  for (const char* word : {"secret", "token", "password", "private_key", "api_key", "apikey"})
+    if (k.find(word) != std::string::npos) return true;
+  return false;
+}
+
+// A secret that is not a plain string would be flattened or emptied, and a check that compares
+// against it would silently pass or fail open: refused instead.
+void check_secret(const YAML::Node& node, const std::string& where) {
+  if (node.IsScalar()) return;
+  throw ConfigError(where + ": a secret must be a string (quote it in YAML: '" +
+                    where.substr(where.rfind('.') + 1) + ": \"...\"')" +
+                    (node.IsNull() ? "; it is empty (null)" : "; it is a mapping or a list"));
 }
 
 void flatten(const YAML::Node& node, const std::string& prefix,
@@ -187,6 +218,12 @@ HostConfig load_host_config(const std::optional<std::string>& path,
                "request_timeout_seconds", "max_retries", "max_concurrent_requests"});
   check_known(root["admin"], "admin", {"token"});
 
+  for (const auto& [section, key] : {std::pair{"port", "client_secret"}, {"admin", "token"}}) {
+    YAML::Node node = root[section];
+    if (node.IsMap() && node[key].IsDefined())
+      check_secret(node[key], std::string(section) + "." + key);
+  }
+
   Reader r(root);
   r.read("server", "host", config.server.host);
   r.read("server", "port", config.server.port);
@@ -287,6 +324,10 @@ HostConfig load_host_config(const std::optional<std::string>& path,
         YAML::Node settings = kv.second["config"];
         if (settings.IsDefined() && !settings.IsNull()) {
           if (!settings.IsMap()) throw ConfigError(where + ".config: must be a mapping");
+          for (const auto& setting : settings) {
+            std::string key = setting.first.as<std::string>();
+            if (is_secret_key(key)) check_secret(setting.second, where + ".config." + key);
+          }
           flatten(settings, "", ic.settings);
         }
       }

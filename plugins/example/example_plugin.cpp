@@ -6,7 +6,9 @@
 //
 // It also shows a legacy direct route (Ocean's ocean.router.post): POST /integration/example/items
 // with {"upsert": [...], "delete": [...]} maps and applies the items at once through
-// register_raw / unregister_raw, and answers when they are applied. No queue, no retry.
+// register_raw / unregister_raw, and answers when they are applied. No queue, no retry. A route
+// that writes the catalog is never open: it answers 403 until the integration has a
+// `webhook_secret`, and then only to requests signed with it (X-Hub-Signature-256).
 #include <ocean/sdk.hpp>
 
 namespace {
@@ -63,9 +65,22 @@ class ExampleProcessor : public ocean::WebhookProcessor {
 };
 
 // The direct route's handler: answers 200 once every item is applied, 400 for a body it cannot
-// use, 502 when applying failed (the host has logged why).
-int sync_items(std::string_view integration, const ocean::Headers&, std::string_view body,
+// use, 502 when applying failed (the host has logged why); 403 without a secret configured, 401
+// for a request not signed with it.
+int sync_items(std::string_view integration, const ocean::Headers& headers, std::string_view body,
                std::string& response) {
+  auto secret = ocean::integration_config(integration, "webhook_secret");
+  if (!secret || secret->empty()) {
+    response =
+        R"({"ok":false,"error":"this route is off until the integration has a )"
+        R"(webhook_secret, and then takes only requests signed with it: X-Hub-Signature-256"})";
+    return 403;
+  }
+  auto signature = headers.get("x-hub-signature-256");
+  if (!signature || !ocean::verify_hmac_sha256(*secret, body, *signature)) {
+    response = R"({"ok":false,"error":"missing or wrong X-Hub-Signature-256"})";
+    return 401;
+  }
   rapidjson::Document doc;
   if (!ocean::parse_json(doc, body) || !doc.IsObject()) {
     response = R"({"ok":false,"error":"expected a JSON object with upsert and delete arrays"})";

@@ -23,7 +23,9 @@ namespace oceand::test {
 
 class OceandProcess {
  public:
-  OceandProcess(const std::vector<std::string>& args, const fs::path& log) {
+  // `extra_env`: NAME=value entries added to this process's environment for the child.
+  OceandProcess(const std::vector<std::string>& args, const fs::path& log,
+                const std::vector<std::string>& extra_env = {}) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -31,7 +33,11 @@ class OceandProcess {
     std::vector<char*> argv{const_cast<char*>(OCEAND_BINARY)};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    REQUIRE(posix_spawn(&pid_, OCEAND_BINARY, &actions, nullptr, argv.data(), environ) == 0);
+    std::vector<char*> envp;
+    for (char** e = environ; e && *e; ++e) envp.push_back(*e);
+    for (const auto& e : extra_env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    REQUIRE(posix_spawn(&pid_, OCEAND_BINARY, &actions, nullptr, argv.data(), envp.data()) == 0);
     posix_spawn_file_actions_destroy(&actions);
   }
   ~OceandProcess() {
@@ -66,8 +72,9 @@ inline int listening_port(const fs::path& log) {
 // finer, and a new file for each start so that an older "listening on" is not read).
 class ServingOceand {
  public:
-  ServingOceand(const fs::path& config, const fs::path& log)
-      : process_({"--config", config.string()}, log) {
+  ServingOceand(const fs::path& config, const fs::path& log,
+                const std::vector<std::string>& extra_env = {})
+      : process_({"--config", config.string()}, log, extra_env) {
     REQUIRE_MESSAGE(wait_until([&] { return (port_ = listening_port(log)) != 0; }), read_file(log));
   }
   OceandProcess& process() { return process_; }

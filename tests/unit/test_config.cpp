@@ -42,6 +42,61 @@ TEST_CASE("OCEAN__ environment variables override any key") {
   CHECK(c.integration("jira")->settings.at("email") == "a@b.c");
 }
 
+TEST_CASE("an environment value is a string whatever its first character; sections take JSON") {
+  const std::vector<std::string> values = {"{x}",   "[a, b]", "*ref", "&anchor", "!tag", "#hash",
+                                           "\"q\"", "'q'",    "null", "~",       "yes",  "{",
+                                           ": x",   "- y",    "%d",   "@at",     "`tick"};
+  for (const auto& v : values) {
+    CAPTURE(v);
+    auto c =
+        load_host_config(std::nullopt, {"OCEAN__INTEGRATIONS__GITHUB__CONFIG__WEBHOOK_SECRET=" + v,
+                                        "OCEAN__ADMIN__TOKEN=" + v,
+                                        "OCEAN__PORT__CLIENT_SECRET=" + v, "OCEAN__BASE_URL=" + v});
+    REQUIRE(c.integration("github"));
+    CHECK(c.integration("github")->settings.at("webhook_secret") == v);
+    CHECK(c.admin_token == v);
+    CHECK(c.port.client_secret == v);
+    CHECK(c.base_url == v);
+  }
+  // A whole section may still be given as a flow mapping, as Ocean's settings take JSON.
+  auto c = load_host_config(
+      std::nullopt, {R"(OCEAN__INTEGRATIONS__JIRA__CONFIG={"email": "a@b.c", "api_token": "{t}"})",
+                     "OCEAN__SERVER={port: 9200}"});
+  REQUIRE(c.integration("jira"));
+  CHECK(c.integration("jira")->settings.at("email") == "a@b.c");
+  CHECK(c.integration("jira")->settings.at("api_token") == "{t}");
+  CHECK(c.server.port == 9200);
+  CHECK_THROWS_WITH_AS(load_host_config(std::nullopt, {"OCEAN__SERVER={port: "}),
+                       doctest::Contains("OCEAN__SERVER"), ConfigError);
+}
+
+TEST_CASE("a secret that is not a string is a configuration error, never dropped") {
+  TempDir dir;
+  auto load = [&](const std::string& yaml) {
+    write_file(dir.path() / "c.yaml", yaml);
+    return load_host_config((dir.path() / "c.yaml").string(), {});
+  };
+  for (const char* value : {"{x: 1}", "[a]", "", "~", "null"}) {
+    CAPTURE(value);
+    CHECK_THROWS_WITH_AS(
+        load(std::string("integrations:\n  github:\n    config: {webhook_secret: ") + value +
+             "}\n"),
+        doctest::Contains("integrations.github.config.webhook_secret: a secret must be a string"),
+        ConfigError);
+    CHECK_THROWS_WITH_AS(load(std::string("admin: {token: ") + value + "}\n"),
+                         doctest::Contains("admin.token: a secret must be a string"), ConfigError);
+  }
+  CHECK_THROWS_WITH_AS(load("port: {client_secret: {a: b}}\n"),
+                       doctest::Contains("port.client_secret"), ConfigError);
+  CHECK_THROWS_WITH_AS(load("integrations:\n  jira:\n    config: {api_token: [x]}\n"),
+                       doctest::Contains("integrations.jira.config.api_token"), ConfigError);
+  // Quoted, the same text is a string; an empty string is a deliberate "none".
+  auto c =
+      load("integrations:\n  github:\n    config: {webhook_secret: \"{x: 1}\", token: \"\"}\n");
+  CHECK(c.integration("github")->settings.at("webhook_secret") == "{x: 1}");
+  CHECK(c.integration("github")->settings.at("token").empty());
+}
+
 TEST_CASE("bad configuration is refused with the key named") {
   TempDir dir;
   auto load = [&](const std::string& yaml) {

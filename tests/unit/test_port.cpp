@@ -10,6 +10,7 @@
 #include "config/host_config.hpp"
 #include "core/metrics.hpp"
 #include "fakes/fake_port.hpp"
+#include "ocean/sdk.hpp"
 #include "port/entity_store.hpp"
 #include "port/port_applier.hpp"
 #include "port/port_client.hpp"
@@ -311,8 +312,12 @@ TEST_CASE("config: the port applier needs client credentials") {
 
 namespace {
 
-std::string example_integration(bool with_mapping = true) {
+const std::string kItemsSecret = "items-secret";
+
+// `secret`: the integration's webhook_secret, which also opens the direct route.
+std::string example_integration(bool with_mapping = true, const std::string& secret = "") {
   std::string yaml = "  example:\n    plugin: example\n";
+  if (!secret.empty()) yaml += "    config: {webhook_secret: " + secret + "}\n";
   if (with_mapping)
     yaml +=
         std::string("    mapping: ") + OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n";
@@ -393,31 +398,57 @@ TEST_CASE("end to end: the default local applier; GET /api/entities shows the en
   REQUIRE(wait_until([&] { return t.get("/api/entities/example/5").status == 404; }));
 }
 
+// POSTs to the example plugin's direct route, signed with `secret` (none when empty).
+HttpResult post_items(TestHost& t, const std::string& body, const std::string& secret) {
+  HeaderList headers{{"Content-Type", "application/json"}};
+  if (!secret.empty())
+    headers.emplace_back("X-Hub-Signature-256", "sha256=" + ocean::hmac_sha256_hex(secret, body));
+  return t.post("/integration/example/items", body, headers);
+}
+
 TEST_CASE("legacy direct handler: register_raw and unregister_raw map and apply at once") {
-  TestHost t({"example"}, "", example_integration(), TestHost::Results::applied);
-  auto r = t.post("/integration/example/items",
-                  R"({"upsert": [{"id": "a", "status": "new"}, {"id": "b"}]})");
+  TestHost t({"example"}, "", example_integration(true, kItemsSecret), TestHost::Results::applied);
+  auto r =
+      post_items(t, R"({"upsert": [{"id": "a", "status": "new"}, {"id": "b"}]})", kItemsSecret);
   CHECK(r.status == 200);
   CHECK(r.body == R"({"ok":true,"applied":2})");
   // Synchronous: applied before the answer.
   CHECK(t.get("/api/entities/example/a").status == 200);
   CHECK(t.get("/api/entities/example/b").status == 200);
 
-  r = t.post("/integration/example/items", R"({"delete": [{"id": "a"}]})");
+  r = post_items(t, R"({"delete": [{"id": "a"}]})", kItemsSecret);
   CHECK(r.status == 200);
   CHECK(t.get("/api/entities/example/a").status == 404);
   CHECK(t.get("/api/entities/example/b").status == 200);
 
-  CHECK(t.post("/integration/example/items", R"([1, 2])").status == 400);
-  CHECK(t.post("/integration/example/items", R"({"upsert": [1]})").status == 502);
+  CHECK(post_items(t, R"([1, 2])", kItemsSecret).status == 400);
+  CHECK(post_items(t, R"({"upsert": [1]})", kItemsSecret).status == 502);
+}
+
+TEST_CASE("legacy direct handler: the example route writes nothing unsigned, or without a secret") {
+  {
+    TestHost open({"example"}, "", example_integration(), TestHost::Results::applied);
+    auto r = post_items(open, R"({"upsert": [{"id": "a"}]})", "");
+    CHECK(r.status == 403);
+    CHECK(r.body.find("webhook_secret") != std::string::npos);
+    CHECK(post_items(open, R"({"upsert": [{"id": "a"}]})", "any").status == 403);
+    CHECK(open.get("/api/entities/example/a").status == 404);
+  }
+  TestHost t({"example"}, "", example_integration(true, kItemsSecret), TestHost::Results::applied);
+  CHECK(post_items(t, R"({"upsert": [{"id": "a"}]})", "").status == 401);
+  CHECK(post_items(t, R"({"upsert": [{"id": "a"}]})", "wrong").status == 401);
+  CHECK(t.get("/api/entities/example/a").status == 404);
+  CHECK(post_items(t, R"({"upsert": [{"id": "a"}]})", kItemsSecret).status == 200);
+  CHECK(t.get("/api/entities/example/a").status == 200);
 }
 
 TEST_CASE("legacy direct handler against Port: register_raw waits for Port") {
   FakePort fake;
-  TestHost t({"example"}, port_yaml(fake), example_integration(), TestHost::Results::applied);
-  auto r = t.post("/integration/example/items", R"({"upsert": [{"id": "x"}]})");
+  TestHost t({"example"}, port_yaml(fake), example_integration(true, kItemsSecret),
+             TestHost::Results::applied);
+  auto r = post_items(t, R"({"upsert": [{"id": "x"}]})", kItemsSecret);
   CHECK(r.status == 200);
   CHECK(fake.entity("example", "x").has_value());
   fake.refuse_entity("y");
-  CHECK(t.post("/integration/example/items", R"({"upsert": [{"id": "y"}]})").status == 502);
+  CHECK(post_items(t, R"({"upsert": [{"id": "y"}]})", kItemsSecret).status == 502);
 }

@@ -1,0 +1,201 @@
+// The edge (issue 17) on the real oceand binary: what an attacker on the internet can send to
+// /integration/... and what it must not be able to do.
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+
+#include <rapidjson/document.h>
+
+#include "fakes/fake_github.hpp"
+#include "ocean/sdk.hpp"
+#include "support/oceand_process.hpp"
+
+using namespace oceand;
+using namespace oceand::test;
+
+namespace {
+
+const std::string kSecret = "edge-github-secret";
+
+std::string corpus(const std::string& integration, const std::string& file) {
+  std::string text = read_file(fs::path(OCEAN_CORPORA_DIR) / integration / file);
+  REQUIRE_FALSE(text.empty());
+  return text;
+}
+
+// The bundled GitHub plugin with a webhook secret, a queue of the given backend and the embedded
+// catalog, against a fake GitHub API.
+class GithubRig {
+ public:
+  // `extra_env`: OCEAN__... overrides given to the process.
+  GithubRig(FakeGithub& github, const std::string& backend,
+            const std::vector<std::string>& extra_env = {}) {
+    const fs::path& d = dir_.path();
+    fs::create_directories(d / "plugins");
+    fs::copy_file(plugin_file("github"), d / "plugins" / "github.so");
+    std::string yaml = "server: {host: 127.0.0.1, port: 0}\nlog_level: info\nbase_url: \"\"\n";
+    yaml += "plugins: {dir: " + (d / "plugins").string() +
+            ", cache_dir: " + (d / "cache").string() + "}\n";
+    yaml += "queue: {backend: " + backend + ", path: " + queue_path().string() + "}\n";
+    yaml += "port: {applier: local, local_db: " + (d / "entities.db").string() + "}\n";
+    yaml += "integrations:\n  github:\n    plugin: github\n    mapping: " +
+            std::string(OCEAN_SOURCE_DIR) + "/config/github/port-app-config.yaml\n" +
+            "    config: {webhook_secret: " + kSecret + ", api_url: \"" + github.url() +
+            "\", token: t}\n";
+    write_file(d / "oceand.yaml", yaml);
+    oceand_ = std::make_unique<ServingOceand>(d / "oceand.yaml", d / "oceand.log", extra_env);
+  }
+
+  ServingOceand& oceand() { return *oceand_; }
+  fs::path queue_path() const { return dir_.path() / "queue.db"; }
+  std::string log() const { return read_file(dir_.path() / "oceand.log"); }
+
+  // As GitHub sends it; `secret` empty: unsigned.
+  HttpResult send(const std::string& event, const std::string& body, const std::string& delivery,
+                  const std::string& secret) {
+    HeaderList headers = {{"Content-Type", "application/json"},
+                          {"X-GitHub-Event", event},
+                          {"X-GitHub-Delivery", delivery}};
+    if (!secret.empty())
+      headers.emplace_back("X-Hub-Signature-256", "sha256=" + ocean::hmac_sha256_hex(secret, body));
+    return oceand_->post("/integration/github/webhook", body, headers);
+  }
+  double outcome(const std::string& outcome) {
+    return oceand_->metric("oceand_events_processed_total",
+                           {{"integration", "github"}, {"outcome", outcome}});
+  }
+  // Every event answered 200 was finished.
+  bool drained() { return oceand_->metric("oceand_queue_depth") == 0; }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<ServingOceand> oceand_;
+};
+
+// Rows in the deliveries table of a queue file (read beside the running oceand: WAL readers do
+// not block its writer).
+int64_t recorded_deliveries(const fs::path& queue) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(queue.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* count = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM deliveries", -1, &count, nullptr) ==
+          SQLITE_OK);
+  REQUIRE(sqlite3_step(count) == SQLITE_ROW);
+  int64_t n = sqlite3_column_int64(count, 0);
+  sqlite3_finalize(count);
+  sqlite3_close(db);
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("edge: a forged delivery never suppresses the genuine one, in either order") {
+  const std::string pr = corpus("github", "pull_request__opened.payload.json");
+  const std::string star = R"({"action": "created", "starred_at": "2026-12-01T00:00:00Z"})";
+  for (const char* backend : {"memory", "sqlite"}) {
+    CAPTURE(backend);
+    FakeGithub github;
+    github.serve_payload(pr);
+    GithubRig rig(github, backend);
+
+    // Forged first, of another event type (the issue's unsigned `star`), the genuine right behind.
+    CHECK(rig.send("star", star, "D1", "").status == 200);
+    CHECK(rig.send("pull_request", pr, "D1", kSecret).status == 200);
+    REQUIRE_MESSAGE(wait_until([&] { return rig.outcome("ok") == 1 && rig.drained(); }), rig.log());
+
+    // Genuine first, a forged copy (wrong signature) right behind: the genuine is applied once.
+    CHECK(rig.send("pull_request", pr, "D2", kSecret).status == 200);
+    CHECK(rig.send("pull_request", pr, "D2", "not-the-secret").status == 200);
+    REQUIRE_MESSAGE(wait_until([&] { return rig.outcome("ok") == 2 && rig.drained(); }), rig.log());
+
+    // GitHub's redelivery of an authenticated delivery is processed once.
+    CHECK(rig.send("pull_request", pr, "D2", kSecret).status == 200);
+    REQUIRE(wait_until([&] { return rig.drained(); }));
+    CHECK(rig.outcome("ok") == 2);
+    CHECK(rig.oceand().metric("oceand_events_duplicate_total") >= 1);
+
+    // A flood of unsigned deliveries is rejected and records no delivery id.
+    for (int i = 0; i < 100; ++i)
+      REQUIRE(rig.send("pull_request", pr, "forged-" + std::to_string(i), "").status == 200);
+    REQUIRE(wait_until([&] { return rig.drained(); }));
+    CHECK(rig.outcome("ok") == 2);
+    CHECK(rig.outcome("rejected") >= 100);
+    if (std::string(backend) == "sqlite") CHECK(recorded_deliveries(rig.queue_path()) == 2);
+  }
+}
+
+TEST_CASE("edge: a secret from the environment arrives verbatim whatever its first character") {
+  const std::string pr = corpus("github", "pull_request__opened.payload.json");
+  FakeGithub github;
+  github.serve_payload(pr);
+  // Each of these would be YAML (a map, a list, an alias, a tag, a comment, null, a bool) if the
+  // value were parsed; "{x}" used to be read as a map and dropped, and signatures went unchecked.
+  const std::vector<std::string> secrets = {"{x}",   "[a, b]",     "*ref", "&anchor", "!tag",
+                                            "#hash", "\"quoted\"", "null", "~",       "yes"};
+  for (const auto& secret : secrets) {
+    CAPTURE(secret);
+    GithubRig rig(github, "memory",
+                  {"OCEAN__INTEGRATIONS__GITHUB__CONFIG__WEBHOOK_SECRET=" + secret});
+    CHECK(rig.send("pull_request", pr, "unsigned", "").status == 200);
+    CHECK(rig.send("pull_request", pr, "file-secret", kSecret).status == 200);
+    CHECK(rig.send("pull_request", pr, "env-secret", secret).status == 200);
+    REQUIRE_MESSAGE(wait_until([&] { return rig.drained() && rig.outcome("ok") == 1; }), rig.log());
+    CHECK(rig.outcome("rejected") == 2);
+  }
+}
+
+TEST_CASE("edge: a secret that is not a string stops start with the key named") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "plugins");
+  for (const char* yaml :
+       {"    config: {webhook_secret: {x: 1}}\n", "    config: {webhook_secret: [a]}\n",
+        "    config: {webhook_secret: }\n"}) {
+    CAPTURE(yaml);
+    write_file(dir.path() / "oceand.yaml",
+               "plugins: {dir: " + (dir.path() / "plugins").string() +
+                   "}\nqueue: {backend: memory}\nintegrations:\n  github:\n" + yaml);
+    for (bool check : {true, false}) {
+      std::vector<std::string> args = {"--config", (dir.path() / "oceand.yaml").string()};
+      if (check) args.push_back("--check");
+      OceandProcess p(args, dir.path() / "oceand.log");
+      CHECK(p.wait_exit(std::chrono::seconds(10)) != 0);
+      CHECK(read_file(dir.path() / "oceand.log")
+                .find("integrations.github.config.webhook_secret: a secret must be a string") !=
+            std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("edge: the example plugin's direct route writes the catalog only when signed") {
+  TempDir dir;
+  const fs::path& d = dir.path();
+  fs::create_directories(d / "plugins");
+  fs::copy_file(plugin_file("example"), d / "plugins" / "example.so");
+  write_file(d / "oceand.yaml",
+             "server: {host: 127.0.0.1, port: 0}\nlog_level: info\nplugins: {dir: " +
+                 (d / "plugins").string() + ", cache_dir: " + (d / "cache").string() +
+                 "}\nqueue: {backend: memory}\nport: {applier: local, local_db: " +
+                 (d / "entities.db").string() +
+                 "}\nintegrations:\n  example:\n    plugin: example\n    mapping: " +
+                 OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n");
+  const std::string body = R"({"upsert": [{"id": "direct-1"}]})";
+  auto items = [&](ServingOceand& o, const std::string& secret) {
+    HeaderList headers{{"Content-Type", "application/json"}};
+    if (!secret.empty())
+      headers.emplace_back("X-Hub-Signature-256", "sha256=" + ocean::hmac_sha256_hex(secret, body));
+    return o.post("/integration/example/items", body, headers).status;
+  };
+  {
+    // The shipped shape: no secret. The route is off.
+    ServingOceand o(d / "oceand.yaml", d / "off.log");
+    CHECK(items(o, "") == 403);
+    CHECK(o.get("/api/entities/example/direct-1").status == 404);
+  }
+  ServingOceand o(d / "oceand.yaml", d / "on.log",
+                  {"OCEAN__INTEGRATIONS__EXAMPLE__CONFIG__WEBHOOK_SECRET=direct-secret"});
+  CHECK(items(o, "") == 401);
+  CHECK(items(o, "guess") == 401);
+  CHECK(o.get("/api/entities/example/direct-1").status == 404);
+  CHECK(items(o, "direct-secret") == 200);
+  CHECK(o.get("/api/entities/example/direct-1").status == 200);
+}
