@@ -5,12 +5,57 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <ostream>
+#include <unordered_map>
+#include <vector>
 
 namespace oceand {
 
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::info)};
 std::mutex g_write_mutex;
+
+// Rate limiting (Log::write_limited): one window per key, the keys bounded.
+struct LimitWindow {
+  std::chrono::steady_clock::time_point started{};
+  int lines = 0;
+  uint64_t suppressed = 0;
+  LogLevel level = LogLevel::warning;
+  std::string component;
+};
+constexpr size_t kMaxLimitKeys = 4096;
+std::mutex g_limit_mutex;
+std::unordered_map<std::string, LimitWindow> g_limits;
+std::chrono::steady_clock::time_point g_last_sweep{};
+std::atomic<int64_t> g_limit_window_ms{10000};
+
+std::string format_seconds(std::chrono::milliseconds window) {
+  auto ms = window.count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
+
+std::string kv_text(std::string_view key, std::string_view value) {
+  return std::string(key) + "=" + logfmt_value(value);
+}
+
+void append_escaped_controls(std::string& line, std::string_view message) {
+  static const char kHex[] = "0123456789abcdef";
+  for (char ch : message) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c != 0x7f) {
+      line.push_back(ch);
+    } else if (c == '\n') {
+      line.append("\\n");
+    } else if (c == '\r') {
+      line.append("\\r");
+    } else if (c == '\t') {
+      line.append("\\t");
+    } else {
+      line.append("\\x").push_back(kHex[c >> 4]);
+      line.push_back(kHex[c & 15]);
+    }
+  }
+}
 
 const char* level_name(LogLevel level) {
   switch (level) {
@@ -67,19 +112,107 @@ void Log::write(LogLevel level, std::string_view component, std::string_view mes
       .append(" [")
       .append(component)
       .append("] ");
-  // One record is one line: newlines in messages (plugin text, errors) are escaped.
-  for (char c : message) {
-    if (c == '\n')
-      line.append("\\n");
-    else if (c == '\r')
-      line.append("\\r");
-    else
-      line.push_back(c);
-  }
+  // One record is one line, and no byte of it can drive a terminal.
+  append_escaped_controls(line, message);
   line.push_back('\n');
   std::lock_guard lock(g_write_mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
+}
+
+void Log::write_limited(LogLevel level, std::string_view component, std::string_view key,
+                        std::string_view message) {
+  using Clock = std::chrono::steady_clock;
+  const auto window = std::chrono::milliseconds(g_limit_window_ms.load());
+  const std::string window_text = format_seconds(window);
+  struct Reported {
+    LogLevel level;
+    std::string component;
+    std::string key;
+    uint64_t suppressed;
+  };
+  std::vector<Reported> overdue;
+  bool write_this = false;
+  uint64_t left_out = 0;
+  {
+    std::lock_guard lock(g_limit_mutex);
+    auto now = Clock::now();
+    // Windows that ended with lines left out are reported even when their key falls silent (at
+    // most once a second, so a flood of one key does not scan them all for every line).
+    if (now - g_last_sweep >=
+        std::min<std::chrono::steady_clock::duration>(window, std::chrono::seconds(1))) {
+      g_last_sweep = now;
+      for (auto it = g_limits.begin(); it != g_limits.end();) {
+        if (now - it->second.started < window) {
+          ++it;
+          continue;
+        }
+        if (it->second.suppressed > 0 && it->first != key)
+          overdue.push_back(
+              {it->second.level, it->second.component, it->first, it->second.suppressed});
+        if (it->first == key) {
+          ++it;
+          continue;
+        }
+        it = g_limits.erase(it);
+      }
+    }
+    if (g_limits.size() >= kMaxLimitKeys && !g_limits.count(std::string(key))) g_limits.clear();
+    LimitWindow& w = g_limits[std::string(key)];
+    if (w.lines == 0 && w.suppressed == 0) w.started = now;
+    if (now - w.started >= window) {
+      left_out = w.suppressed;
+      w = LimitWindow{};
+      w.started = now;
+    }
+    w.level = level;
+    w.component = std::string(component);
+    if (w.lines < kLimitBurst) {
+      ++w.lines;
+      write_this = true;
+    } else {
+      ++w.suppressed;
+    }
+  }
+  for (const auto& r : overdue)
+    write(r.level, r.component,
+          std::to_string(r.suppressed) + " similar line(s) suppressed in the last " + window_text +
+              " " + kv_text("key", r.key));
+  if (!write_this) return;
+  if (left_out == 0) {
+    write(level, component, message);
+    return;
+  }
+  write(level, component,
+        std::string(message) + " (" + std::to_string(left_out) +
+            " similar line(s) suppressed in the last " + window_text + ")");
+}
+
+void Log::set_limit_window(std::chrono::milliseconds window) {
+  g_limit_window_ms.store(window.count());
+  std::lock_guard lock(g_limit_mutex);
+  g_limits.clear();
+}
+
+std::string logfmt_value(std::string_view value) {
+  bool bare = !value.empty();
+  for (unsigned char c : value)
+    if (c <= 0x20 || c == '"' || c == '=' || c == '\\' || c >= 0x7f) {
+      bare = false;
+      break;
+    }
+  if (bare) return std::string(value);
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;  // control characters are escaped when the line is written
+}
+
+std::ostream& operator<<(std::ostream& out, const LogField& field) {
+  return out << field.key << '=' << logfmt_value(field.value);
 }
 
 }  // namespace oceand

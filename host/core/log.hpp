@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -9,21 +10,51 @@ namespace oceand {
 enum class LogLevel { debug = 0, info = 1, warning = 2, error = 3 };
 
 // Process-wide log: one line per record on stderr, written whole under a lock so lines from
-// different threads never interleave.
+// different threads never interleave. Every control character in a message is escaped (\n, \t,
+// \x1b, ...), so text from a sender or a plugin can neither forge a line nor drive a terminal.
 class Log {
  public:
   static void set_level(LogLevel level);
   static bool parse_level(std::string_view text, LogLevel& out);
   static bool enabled(LogLevel level);
   static void write(LogLevel level, std::string_view component, std::string_view message);
+  // The same, at most kLimitBurst lines per `key` in each kLimitWindow; the lines left out are
+  // counted and reported once the window has passed ("... N similar line(s) suppressed").
+  static void write_limited(LogLevel level, std::string_view component, std::string_view key,
+                            std::string_view message);
+  static constexpr int kLimitBurst = 10;
+  // 10 s; tests shorten it.
+  static void set_limit_window(std::chrono::milliseconds window);
 };
+
+// A logfmt value: bare when it is a plain token, otherwise double-quoted with \" and \\ escaped
+// (and control characters, as everywhere). Empty values are "".
+std::string logfmt_value(std::string_view value);
+
+// `key=value` for a LogLine, the value as logfmt_value writes it: << kv("error", message).
+struct LogField {
+  std::string_view key;
+  std::string_view value;
+};
+inline LogField kv(std::string_view key, std::string_view value) {
+  return {key, value};
+}
+std::ostream& operator<<(std::ostream& out, const LogField& field);
 
 // Builds a message with << and writes it when the statement ends:
 //   LOG_INFO("queue") << "opened " << path;
 class LogLine {
  public:
   LogLine(LogLevel level, std::string_view component) : level_(level), component_(component) {}
-  ~LogLine() { Log::write(level_, component_, stream_.str()); }
+  // Rate-limited by `key` (Log::write_limited).
+  LogLine(LogLevel level, std::string_view component, std::string key)
+      : level_(level), component_(component), key_(std::move(key)) {}
+  ~LogLine() {
+    if (key_.empty())
+      Log::write(level_, component_, stream_.str());
+    else
+      Log::write_limited(level_, component_, key_, stream_.str());
+  }
   template <class T>
   LogLine& operator<<(const T& value) {
     stream_ << value;
@@ -33,6 +64,7 @@ class LogLine {
  private:
   LogLevel level_;
   std::string_view component_;
+  std::string key_;
   std::ostringstream stream_;
 };
 
@@ -46,3 +78,13 @@ class LogLine {
 #define LOG_INFO(component) OCEAN_LOG(::oceand::LogLevel::info, component)
 #define LOG_WARN(component) OCEAN_LOG(::oceand::LogLevel::warning, component)
 #define LOG_ERROR(component) OCEAN_LOG(::oceand::LogLevel::error, component)
+// Lines a sender or a plugin can repeat at will (one per forged delivery, per failing event):
+// rate-limited per `key`, which names what repeats (e.g. the integration and the reason).
+#define OCEAN_LOG_LIMITED(level, component, key) \
+  if (!::oceand::Log::enabled(level)) {          \
+  } else                                         \
+    ::oceand::LogLine(level, component, key)
+#define LOG_WARN_LIMITED(component, key) \
+  OCEAN_LOG_LIMITED(::oceand::LogLevel::warning, component, key)
+#define LOG_ERROR_LIMITED(component, key) \
+  OCEAN_LOG_LIMITED(::oceand::LogLevel::error, component, key)

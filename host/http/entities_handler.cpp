@@ -5,6 +5,7 @@
 #include <Poco/URI.h>
 
 #include <charconv>
+#include <limits>
 
 #include "app/host.hpp"
 #include "http/admin_handler.hpp"
@@ -36,8 +37,28 @@ void EntitiesHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   } catch (const std::exception&) {
     return send_error(response, 400, "malformed URI");
   }
+  // Split before decoding: an identifier may hold a '/' (sent as %2F), which Poco's decoded path
+  // would take for a separator.
   std::vector<std::string> segments;
-  uri.getPathSegments(segments);  // decoded
+  {
+    const std::string& target = request.getURI();
+    std::string raw = target.substr(0, target.find('?'));
+    size_t at = 0;
+    while (at < raw.size()) {
+      size_t slash = raw.find('/', at);
+      if (slash == std::string::npos) slash = raw.size();
+      if (slash > at) {
+        std::string segment;
+        try {
+          Poco::URI::decode(raw.substr(at, slash - at), segment);
+        } catch (const std::exception&) {
+          return send_error(response, 400, "malformed URI");
+        }
+        segments.push_back(std::move(segment));
+      }
+      at = slash + 1;
+    }
+  }
   if (segments.size() < 2 || segments[0] != "api" || segments[1] != "entities")
     return send_error(response, 404, "no such route");
   try {
@@ -56,7 +77,12 @@ void EntitiesHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
         if (!to_size(value, limit) || limit == 0 || limit > 10000)
           return send_error(response, 400, "limit: must be 1..10000");
       } else if (key == "offset") {
-        if (!to_size(value, offset)) return send_error(response, 400, "offset: must be a number");
+        // All digits but too large to count: past any end, an empty page.
+        if (!to_size(value, offset)) {
+          if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos)
+            return send_error(response, 400, "offset: must be a number");
+          offset = std::numeric_limits<size_t>::max();
+        }
       }
     }
     if (blueprint.empty()) {
@@ -68,9 +94,11 @@ void EntitiesHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
       }
       return send_json(response, 200, body + "]}");
     }
-    auto rows = store->list(blueprint, limit, offset);
-    std::string body =
-        "{\"ok\":true,\"total\":" + std::to_string(store->count(blueprint)) + ",\"entities\":[";
+    const size_t total = store->count(blueprint);
+    // Past the end: an empty page (SQLite would read an offset beyond INT64_MAX as negative).
+    auto rows =
+        offset >= total ? std::vector<std::string>{} : store->list(blueprint, limit, offset);
+    std::string body = "{\"ok\":true,\"total\":" + std::to_string(total) + ",\"entities\":[";
     for (size_t i = 0; i < rows.size(); ++i) {
       if (i) body += ',';
       body += rows[i];

@@ -44,6 +44,30 @@ struct ConnectionPool {
 };
 thread_local ConnectionPool t_pool;
 
+// The path and query as the caller wrote them: Poco::URI decodes the path, and encoding it again
+// would turn an identifier's %2F into a '/' the server reads as a separator. Only bytes a request
+// line cannot carry (controls, space, DEL, non-ASCII) are percent-encoded, as Poco would.
+std::string request_target(const std::string& url) {
+  size_t start = url.find("://");
+  start = start == std::string::npos ? 0 : start + 3;
+  size_t path = url.find_first_of("/?#", start);
+  std::string raw = path == std::string::npos ? "/" : url.substr(path, url.find('#', path) - path);
+  if (raw.empty() || raw.front() == '?') raw.insert(0, "/");
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string target;
+  target.reserve(raw.size());
+  for (unsigned char c : raw) {
+    if (c > 0x20 && c < 0x7f) {
+      target.push_back(static_cast<char>(c));
+    } else {
+      target.push_back('%');
+      target.push_back(kHex[c >> 4]);
+      target.push_back(kHex[c & 15]);
+    }
+  }
+  return target;
+}
+
 std::string origin_of(const Poco::URI& uri) {
   return uri.getHost() + ":" + std::to_string(uri.getPort());
 }
@@ -179,8 +203,7 @@ HttpResult HttpClient::request(const std::string& method, const std::string& url
     return result;
   }
   if (timeout.count() <= 0) timeout = std::chrono::seconds(10);
-  std::string target = uri.getPathAndQuery();
-  if (target.empty()) target = "/";
+  const std::string target = request_target(url);
 
   for (const auto& [name, value] : headers)
     if (!is_valid_request_header(name, value)) {

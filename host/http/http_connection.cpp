@@ -7,8 +7,10 @@
 #include <cstring>
 #include <memory>
 
+#include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/NetException.h>
+#include <Poco/String.h>
 
 #include "core/log.hpp"
 #include "core/text.hpp"
@@ -53,6 +55,17 @@ void close_gracefully(Poco::Net::StreamSocket& socket) {
     if (n <= 0) break;
     dropped += static_cast<size_t>(n);
   }
+}
+
+// RFC 9112 section 3.2: an HTTP/1.1 request names exactly one Host, and no request names two.
+std::string host_problem(const Poco::Net::HTTPRequest& request, const std::string& version) {
+  size_t hosts = 0;
+  for (const auto& field : request)
+    if (Poco::icompare(field.first, "Host") == 0) ++hosts;
+  if (hosts > 1) return "more than one Host header";
+  if (hosts == 0 && version == Poco::Net::HTTPMessage::HTTP_1_1)
+    return "an HTTP/1.1 request without a Host header";
+  return {};
 }
 
 // What Poco's header parser would read differently from a proxy in front of us (RFC 9112 §2.2,
@@ -178,9 +191,9 @@ void HttpConnection::run() {
     // Reset or closed by the client.
   } catch (const Poco::IOException&) {
   } catch (const std::exception& e) {
-    LOG_WARN("http") << "connection ended: " << e.what();
+    LOG_WARN_LIMITED("http", "connection ended") << "connection ended: " << e.what();
   } catch (...) {
-    LOG_WARN("http") << "connection ended by an unknown exception";
+    LOG_WARN_LIMITED("http", "connection ended") << "connection ended by an unknown exception";
   }
 }
 
@@ -225,6 +238,15 @@ bool HttpConnection::serve_one(SocketReader& reader, const ConnectionInfo& info)
     refuse(sock, framing.refusal, framing.why);
     return false;
   }
+  if (std::string problem = host_problem(request, version); !problem.empty()) {
+    refuse(sock, 400, problem);
+    return false;
+  }
+  // The only expectation HTTP/1.1 defines is 100-continue (RFC 9110 section 10.1.1).
+  if (request.has("Expect") && lower(request.get("Expect")) != "100-continue") {
+    refuse(sock, 417, "the only expectation served is 100-continue");
+    return false;
+  }
   std::function<void()> before_body;
   if (request.getExpectContinue() && version == Poco::Net::HTTPMessage::HTTP_1_1 &&
       framing.kind != RequestBody::Framing::none)
@@ -242,13 +264,15 @@ bool HttpConnection::serve_one(SocketReader& reader, const ConnectionInfo& info)
     // Once the answer has started to leave, the failure was the socket's (the client went away):
     // nothing to answer and nothing to report.
     if (!response.committed()) {
-      LOG_ERROR("http") << request.getMethod() << " " << request.getURI() << ": " << e.what();
+      LOG_ERROR_LIMITED("http", "handler failed")
+          << request.getMethod() << " " << kv("uri", request.getURI()) << ": " << e.what();
       refuse(sock, 500, "internal error");
     }
     return false;
   }
   if (!response.sent()) {
-    LOG_ERROR("http") << request.getMethod() << " " << request.getURI() << ": no answer given";
+    LOG_ERROR_LIMITED("http", "no answer")
+        << request.getMethod() << " " << kv("uri", request.getURI()) << ": no answer given";
     refuse(sock, 500, "internal error: no answer given");
     return false;
   }

@@ -117,15 +117,15 @@ void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref,
     });
   }
   if (!escaped.empty()) {
-    LOG_ERROR("http") << "direct route " << ref.integration << ref.route->path
-                      << ": plugin failure: " << escaped;
+    LOG_ERROR_LIMITED("http", "direct route " + ref.integration + ref.route->path)
+        << "direct route " << ref.integration << ref.route->path << ": plugin failure: " << escaped;
     host.metrics().add("oceand_plugin_failures_total",
                        {{"plugin", ref.plugin->name()}, {"hook", "direct_route"}});
     out.set = false;
     status = 500;
   } else if (status < 100 || status > 599) {
-    LOG_ERROR("http") << "direct route " << ref.integration << ref.route->path
-                      << " returned status " << status;
+    LOG_ERROR_LIMITED("http", "direct route " + ref.integration + ref.route->path)
+        << "direct route " << ref.integration << ref.route->path << " returned status " << status;
     status = 500;
   }
   host.metrics().add("oceand_direct_requests_total",

@@ -102,9 +102,16 @@ void api_log(ocean_host* host, ocean_log_level level, ocean_str message) {
       l = LogLevel::error;
       break;
   }
-  if (Log::enabled(l))
-    Log::write(l, plugin_component(host),
-               std::string_view(message.ptr ? message.ptr : "", message.len));
+  if (!Log::enabled(l)) return;
+  std::string component = plugin_component(host);
+  std::string_view text(message.ptr ? message.ptr : "", message.len);
+  // A plugin's warnings and errors often follow what senders do (one per forged delivery):
+  // rate-limited per plugin and level. Its info and debug lines are its own business.
+  if (l >= LogLevel::warning)
+    Log::write_limited(l, component, component + (l == LogLevel::error ? " error" : " warning"),
+                       text);
+  else
+    Log::write(l, component, text);
 }
 
 bool api_config_get(ocean_host* host, ocean_str integration, ocean_str key, ocean_str* value) {

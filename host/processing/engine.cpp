@@ -352,9 +352,10 @@ void EventEngine::route(EventJob& job) {
 // One line and one count for every hook a plugin failed to answer; `then` says what it costs.
 void EventEngine::plugin_failure(const EventJob& job, const ProcessorRef& ref, const char* hook,
                                  const std::string& error, const char* then) {
-  LOG_ERROR("engine") << "event " << job.event->id << " integration=" << job.event->integration
-                      << " processor=" << ref.name << ": plugin failure in " << hook << ": "
-                      << error << then;
+  LOG_ERROR_LIMITED("engine",
+                    "plugin failure " + job.event->integration + " " + ref.name + " " + hook)
+      << "event " << job.event->id << " integration=" << job.event->integration
+      << " processor=" << ref.name << ": plugin failure in " << hook << ": " << error << then;
   metrics_.add("oceand_plugin_failures_total", {{"plugin", ref.plugin->name()}, {"hook", hook}});
 }
 
@@ -439,8 +440,10 @@ bool EventEngine::pass_gate(EventJob& job, Task& task) {
       run.gate = at_authenticate ? ProcessorRun::Gate::rejected_authentication
                                  : ProcessorRun::Gate::rejected_payload;
       const char* why = at_authenticate ? "authentication_failed" : "invalid_payload";
-      LOG_WARN("engine") << "event " << job.event->id << " integration=" << integration
-                         << " processor=" << processor << ": " << why << ", dropped";
+      // One per forged delivery: a flood of them must not flood the log.
+      LOG_WARN_LIMITED("engine", std::string("dropped ") + integration + " " + why)
+          << "event " << job.event->id << " integration=" << integration
+          << " processor=" << processor << ": " << why << ", dropped";
       metrics_.add("oceand_events_dropped_total",
                    {{"integration", integration}, {"processor", processor}, {"reason", why}});
     }
@@ -715,14 +718,17 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
                    seconds_since(event.accepted));
   {
     std::ostringstream line;
-    line << "event " << event.id << " integration=" << event.integration
-         << " route=" << event.route;
+    line << "event " << event.id << " " << kv("integration", event.integration) << " "
+         << kv("route", event.route);
+    std::string processors;
     for (size_t i = 0; i < job->processors.size(); ++i)
-      line << (i ? "," : " processor=") << job->processors[i].ref->name;
+      processors += (i ? "," : "") + job->processors[i].ref->name;
+    if (!processors.empty()) line << " " << kv("processor", processors);
     line << " outcome=" << outcome << " attempts=" << attempts
          << " duration_ms=" << static_cast<long>(duration * 1000);
-    if (!event.delivery_id.empty()) line << " delivery=" << event.delivery_id;
-    if (!error.empty()) line << " reason=" << reason << " error=\"" << error << "\"";
+    // The delivery id is the sender's text, the error a plugin's or a server's: both quoted.
+    if (!event.delivery_id.empty()) line << " " << kv("delivery", event.delivery_id);
+    if (!error.empty()) line << " " << kv("reason", reason) << " " << kv("error", error);
     if (outcome == "failed")
       Log::write(LogLevel::error, "engine", line.str());
     else

@@ -87,6 +87,7 @@ Answer post_once(int port, const std::string& body) {
     Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST,
                                    "/integration/example/webhook",
                                    Poco::Net::HTTPMessage::HTTP_1_1);
+    request.setHost("127.0.0.1", static_cast<Poco::UInt16>(port));  // HTTP/1.1 requires it
     request.setContentType("application/json");
     request.setContentLength(static_cast<std::streamsize>(body.size()));
     session.sendRequest(request) << body;

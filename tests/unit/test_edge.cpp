@@ -6,6 +6,9 @@
 
 #include <rapidjson/document.h>
 
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+
 #include "fakes/fake_github.hpp"
 #include "ocean/sdk.hpp"
 #include "support/oceand_process.hpp"
@@ -198,4 +201,95 @@ TEST_CASE("edge: the example plugin's direct route writes the catalog only when 
   CHECK(o.get("/api/entities/example/direct-1").status == 404);
   CHECK(items(o, "direct-secret") == 200);
   CHECK(o.get("/api/entities/example/direct-1").status == 200);
+}
+
+namespace {
+
+// One request on a fresh connection; everything the server answered until it closed.
+std::string exchange(int port, const std::string& request) {
+  Poco::Net::StreamSocket socket(
+      Poco::Net::SocketAddress("127.0.0.1", static_cast<uint16_t>(port)));
+  socket.setReceiveTimeout(Poco::Timespan(10, 0));
+  socket.sendBytes(request.data(), static_cast<int>(request.size()));
+  std::string out;
+  char buffer[4096];
+  for (;;) {
+    int n = socket.receiveBytes(buffer, sizeof buffer);
+    if (n <= 0) return out;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("edge: HTTP nits: Host, Expect, entity pages past the end, identifiers with '/'") {
+  TempDir dir;
+  const fs::path& d = dir.path();
+  fs::create_directories(d / "plugins");
+  fs::copy_file(plugin_file("example"), d / "plugins" / "example.so");
+  write_file(d / "oceand.yaml",
+             "server: {host: 127.0.0.1, port: 0}\nlog_level: info\nplugins: {dir: " +
+                 (d / "plugins").string() + ", cache_dir: " + (d / "cache").string() +
+                 "}\nqueue: {backend: memory}\nport: {applier: local, local_db: " +
+                 (d / "entities.db").string() +
+                 "}\nintegrations:\n  example:\n    plugin: example\n    mapping: " +
+                 OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n");
+  ServingOceand o(d / "oceand.yaml", d / "oceand.log");
+  auto status_of = [](const std::string& answer) { return answer.substr(0, 12); };
+
+  CHECK(status_of(exchange(o.port(), "GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")) ==
+        "HTTP/1.1 400");
+  CHECK(status_of(exchange(
+            o.port(), "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n")) ==
+        "HTTP/1.1 400");
+  CHECK(status_of(exchange(o.port(), "GET /health HTTP/1.0\r\n\r\n")) == "HTTP/1.0 200");
+  CHECK(status_of(exchange(o.port(),
+                           "POST /integration/example/webhook HTTP/1.1\r\nHost: t\r\n"
+                           "Expect: the-moon\r\nContent-Length: 9\r\n\r\n{\"id\": 1}")) ==
+        "HTTP/1.1 417");
+  CHECK(o.metric("oceand_events_received_total") == 0);
+
+  CHECK(o.post("/integration/example/webhook", R"({"id": "team/service"})", {}).status == 200);
+  CHECK(o.post("/integration/example/webhook", R"({"id": "plain"})", {}).status == 200);
+  REQUIRE(wait_until([&] { return o.get("/api/entities/example/plain").status == 200; }));
+  REQUIRE(wait_until([&] { return o.get("/api/entities/example/team%2Fservice").status == 200; }));
+  auto slash = o.get("/api/entities/example/team%2Fservice");
+  CHECK(slash.body.find(R"("identifier":"team/service")") != std::string::npos);
+  CHECK(o.get("/api/entities/example/team/service").status == 404);
+
+  for (const char* offset :
+       {"2", "1000", "9223372036854775808", "18446744073709551615", "99999999999999999999999999"}) {
+    CAPTURE(offset);
+    auto page = o.get(std::string("/api/entities?blueprint=example&offset=") + offset);
+    CHECK(page.status == 200);
+    CHECK(page.body.find(R"("total":2,"entities":[])") != std::string::npos);
+  }
+  CHECK(o.get("/api/entities?blueprint=example&offset=-1").status == 400);
+}
+
+TEST_CASE("edge: logs are safe to parse: escaped, quoted, and an unsigned flood rate-limited") {
+  const std::string pr = corpus("github", "pull_request__opened.payload.json");
+  FakeGithub github;
+  github.serve_payload(pr);
+  GithubRig rig(github, "memory");
+  // A delivery id with a terminal escape and quotes, as a sender may send it.
+  const std::string hostile = "d\x1b[2J\"quoted\" id";
+  CHECK(rig.send("pull_request", pr, hostile, kSecret).status == 200);
+  REQUIRE(wait_until([&] { return rig.outcome("ok") == 1; }));
+  for (int i = 0; i < 200; ++i)
+    REQUIRE(rig.send("pull_request", pr, "flood-" + std::to_string(i), "").status == 200);
+  REQUIRE(wait_until([&] { return rig.drained() && rig.outcome("rejected") == 200; }));
+
+  std::string log = rig.log();
+  CHECK(log.find('\x1b') == std::string::npos);
+  CHECK(log.find(R"(delivery="d\x1b[2J\"quoted\" id")") != std::string::npos);
+  auto lines_with = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+    return n;
+  };
+  // 200 forged deliveries: the engine's and the plugin's warnings stay within the burst.
+  CHECK(lines_with("authentication_failed, dropped") <= 10);
+  CHECK(lines_with("X-Hub-Signature-256 on delivery") <= 10);
+  CHECK(lines_with("outcome=rejected") == 200);  // one finish line per event stays (INFO)
 }

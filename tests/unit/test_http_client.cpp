@@ -164,6 +164,18 @@ TEST_CASE("http client: one kept-alive connection carries request after request"
   CHECK(requests[3].substr(requests[3].size() - 7) == "{\"a\":1}");
 }
 
+TEST_CASE("http client: the path is sent as written: %2F stays encoded, spaces are encoded") {
+  ScriptedServer server([](size_t, const std::string&) { return ok("{}"); });
+  CHECK(get(server.url("/repos/o/r/contents/a%2Fb.yaml?ref=x%2Fy")).status == 200);
+  CHECK(get(server.url("/search?jql=project = X")).status == 200);
+  CHECK(get(server.url("?only=query")).status == 200);
+  auto requests = server.requests();
+  REQUIRE(requests.size() == 3);
+  CHECK(requests[0].rfind("GET /repos/o/r/contents/a%2Fb.yaml?ref=x%2Fy HTTP/1.1\r\n", 0) == 0);
+  CHECK(requests[1].rfind("GET /search?jql=project%20=%20X HTTP/1.1\r\n", 0) == 0);
+  CHECK(requests[2].rfind("GET /?only=query HTTP/1.1\r\n", 0) == 0);
+}
+
 TEST_CASE("http client: chunked, informational and close-delimited answers") {
   ScriptedServer server([](size_t i, const std::string&) -> ScriptedServer::Answer {
     if (i == 0)
