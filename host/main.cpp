@@ -4,6 +4,7 @@
 #include <cstring>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <Poco/Exception.h>
@@ -11,8 +12,10 @@
 #include "app/host.hpp"
 #include "config/host_config.hpp"
 #include "core/log.hpp"
+#include "mapping/port_app_config.hpp"
 #include "ocean/plugin_abi.h"
-#include "plugins/plugin_manager.hpp"
+#include "plugins/plugin_file.hpp"
+#include "plugins/plugin_library.hpp"
 
 namespace {
 
@@ -24,30 +27,46 @@ constexpr const char* kUsage =
     "Every key can be overridden by OCEAN__<PATH> environment variables, e.g. "
     "OCEAN__SERVER__PORT=8001.\n";
 
+// Validates what start would, without running any plugin code: files are judged by their
+// owner, mode, ELF headers and exported symbols (no dlopen, so no constructor runs and nothing
+// is written to the plugin cache), and mappings are loaded as start loads them.
 int check(const std::optional<std::string>& config_path) {
   using namespace oceand;
-  auto config = std::make_shared<HostConfig>(load_host_config(config_path, process_environment()));
-  Metrics metrics;
-  HostServices services(metrics);
-  PluginManager manager(services);
-  auto generation = manager.build(config);
-  int refused = 0;
-  for (const auto& f : generation->files) {
-    if (f.state == "loaded") {
-      std::cout << "plugin  ok       " << f.name << " " << f.version << " (ABI " << f.abi_version
-                << ") " << f.file << "\n";
-    } else {
-      std::cout << "plugin  REFUSED  " << f.file << ": " << f.error << "\n";
-      ++refused;
+  HostConfig config = load_host_config(config_path, process_environment());
+  int problems = 0;
+  const PluginFileRules rules{config.plugins_dir, config.plugins_strict_modes};
+  const std::string dir_problem = plugin_dir_problem(rules);
+  std::set<std::string> stems;
+  for (const auto& file : list_plugin_files(config.plugins_dir)) {
+    try {
+      if (!dir_problem.empty()) throw PluginLoadError(dir_problem);
+      inspect_plugin_file(file, rules);
+      stems.insert(file.stem().string());
+      std::cout << "plugin  ok       " << file.string() << " (checked without running it)\n";
+    } catch (const std::exception& e) {
+      std::cout << "plugin  REFUSED  " << file.string() << ": " << e.what() << "\n";
+      ++problems;
     }
   }
-  for (const auto& [id, in] : generation->integrations) {
-    std::cout << "integration " << id << " -> plugin " << in.config.plugin
-              << (in.plugin ? "" : " (NOT LOADED)") << ", " << in.mapping->resources.size()
-              << " mapped resource(s)\n";
+  for (const auto& ic : config.integrations) {
+    std::cout << "integration " << ic.identifier << " -> plugin " << ic.plugin;
+    // A plugin's name is in its descriptor, which only running it reveals; files are named after
+    // their plugin by convention.
+    if (!stems.count(ic.plugin))
+      std::cout << " (no loadable " << ic.plugin << ".so in plugins.dir)";
+    try {
+      if (!ic.mapping_path.empty()) {
+        auto mapping = load_port_app_config(ic.mapping_path);
+        std::cout << ", " << mapping.resources.size() << " mapped resource(s)";
+      }
+      std::cout << "\n";
+    } catch (const std::exception& e) {
+      std::cout << "\n  mapping REFUSED " << ic.mapping_path << ": " << e.what() << "\n";
+      ++problems;
+    }
   }
-  std::cout << (refused ? "check found problems\n" : "check ok\n");
-  return refused ? 1 : 0;
+  std::cout << (problems ? "check found problems\n" : "check ok\n");
+  return problems ? 1 : 0;
 }
 
 }  // namespace

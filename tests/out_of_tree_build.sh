@@ -10,10 +10,26 @@ mkdir -p "$work/plugins"
 g++ -std=c++20 -O2 -shared -fPIC -fvisibility=hidden -fvisibility-inlines-hidden -fno-gnu-unique \
     -Wl,--version-script="$src/sdk/ocean_plugin.map" \
     -I "$src/sdk/include" "$src/plugins/example/example_plugin.cpp" -lcrypto -o "$work/plugins/example.so"
-printf 'plugins: {dir: %s, cache_dir: %s}\n' "$work/plugins" "$work/cache" > "$work/oceand.yaml"
+printf 'plugins: {dir: %s, cache_dir: %s}\nserver: {host: 127.0.0.1, port: 0}\nadmin: {listen: ""}\nqueue: {backend: memory}\nport: {local_db: %s}\n' \
+  "$work/plugins" "$work/cache" "$work/entities.db" > "$work/oceand.yaml"
+# --check judges the file without running it; a start loads it.
 out=$("$oceand" --check --config "$work/oceand.yaml" 2>&1)
 echo "$out"
-grep -q "plugin  ok       example 1.0.0 (ABI 1.1)" <<<"$out"
+grep -q "plugin  ok       $work/plugins/example.so (checked without running it)" <<<"$out"
+"$oceand" --config "$work/oceand.yaml" >"$work/oceand.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do
+  grep -q "generation 1 active: 1 plugin(s)" "$work/oceand.log" && break
+  sleep 0.1
+done
+kill "$pid"
+wait "$pid" || true
+cat "$work/oceand.log"
+grep -q "generation 1 active: 1 plugin(s)" "$work/oceand.log"
+if grep -q "refused" "$work/oceand.log"; then
+  echo "oceand refused the out-of-tree plugin" >&2
+  exit 1
+fi
 nm -D --defined-only "$work/plugins/example.so" | grep -q ' T ocean_plugin_entry$'
 if nm -D --defined-only "$work/plugins/example.so" | grep ' T ' | grep -vq ' ocean_plugin_entry$'; then
   echo "the plugin exports more than ocean_plugin_entry" >&2

@@ -9,6 +9,7 @@
 #include "core/busy_marks.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "http/admin_access.hpp"
 #include "http/http_server.hpp"
 #include "mapping/jq_guard.hpp"
 #include "port/local_applier.hpp"
@@ -235,11 +236,27 @@ void Host::start() {
   engine_->set_crash_ledger(crash_ledger_.get());
   engine_->start();
 
-  http_ = std::make_unique<HttpServer>(*this);
+  http_ = std::make_unique<HttpServer>(*this, Listener::main);
+  if (!config_->admin_listen.empty())
+    admin_http_ = std::make_unique<HttpServer>(*this, Listener::admin);
   http_->start();
+  if (admin_http_) admin_http_->start();
   accepting_ = true;
   started_ = true;
   LOG_INFO("oceand") << "listening on " << config_->server.host << ":" << http_->port();
+  if (admin_http_) {
+    LOG_INFO("oceand") << "admin listening on " << config_->admin_host() << ":"
+                       << admin_http_->port();
+    Poco::Net::IPAddress bound;
+    if (Poco::Net::IPAddress::tryParse(config_->admin_host(), bound) && !is_loopback(bound) &&
+        config_->admin_token.empty()) {
+      LOG_WARN("oceand") << "admin.listen " << config_->admin_listen
+                         << " is not a loopback address: other hosts reaching it are refused "
+                            "until admin.token is set";
+    }
+  } else {
+    LOG_INFO("oceand") << "no admin listener (admin.listen is empty)";
+  }
   plugins_.start_integrations(generation);
 }
 
@@ -252,6 +269,7 @@ void Host::stop() {
   engine_->stop(std::chrono::duration<double>(config_->max_wait_seconds_before_shutdown));
   if (applier_) applier_->stop();
   http_->stop();
+  if (admin_http_) admin_http_->stop();
   plugins_.wait_for_starts(
       std::chrono::milliseconds(static_cast<long>(config_->on_start_timeout_seconds * 1000)));
   LOG_INFO("oceand") << "stopped";
@@ -263,6 +281,10 @@ bool Host::ready() const {
 
 uint16_t Host::port() const {
   return http_ ? http_->port() : 0;
+}
+
+uint16_t Host::admin_port() const {
+  return admin_http_ ? admin_http_->port() : 0;
 }
 
 ReloadReport Host::reload() {

@@ -63,6 +63,7 @@ class Host {
   const HostConfig& config() const { return *config_; }
   std::shared_ptr<const HostConfig> config_ptr() const;
   uint16_t port() const;
+  uint16_t admin_port() const;  // 0 without an admin listener
   bool accepting() const { return accepting_.load(); }
   bool ready() const;
 
@@ -97,6 +98,7 @@ class Host {
   ResultSink* sink_ = nullptr;
   std::unique_ptr<EventEngine> engine_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<HttpServer> admin_http_;  // admin.listen
   std::atomic<bool> accepting_{false};
   std::atomic<bool> started_{false};
   mutable std::mutex reload_mutex_;

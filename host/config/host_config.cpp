@@ -150,6 +150,25 @@ void check_known(const YAML::Node& node, const std::string& where,
   }
 }
 
+// "host:port" or "[v6]:port", port 0..65535.
+bool split_listen(const std::string& text, std::string& host, int& port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return false;
+  host = text.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return false;
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return false;  // a bare IPv6 address is ambiguous: write [::1]:9901
+  }
+  std::string digits = text.substr(colon + 1);
+  if (digits.size() > 5 ||
+      !std::all_of(digits.begin(), digits.end(), [](unsigned char c) { return std::isdigit(c); }))
+    return false;
+  port = std::stoi(digits);
+  return port <= 65535;
+}
+
 bool valid_identifier(const std::string& s) {
   return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
     return std::islower(c) || std::isdigit(c) || c == '-' || c == '_';
@@ -162,6 +181,18 @@ const IntegrationConfig* HostConfig::integration(const std::string& identifier) 
   for (const auto& i : integrations)
     if (i.identifier == identifier) return &i;
   return nullptr;
+}
+
+std::string HostConfig::admin_host() const {
+  std::string host;
+  int port = 0;
+  return split_listen(admin_listen, host, port) ? host : std::string();
+}
+
+int HostConfig::admin_port() const {
+  std::string host;
+  int port = -1;
+  return split_listen(admin_listen, host, port) ? port : -1;
 }
 
 int HostConfig::default_max_concurrency() const {
@@ -211,12 +242,12 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   check_known(root["mapping"], "mapping", {"max_eval_seconds", "max_eval_memory_mb"});
   check_known(root["server"], "server",
               {"host", "port", "max_body_bytes", "threads", "max_queued_connections"});
-  check_known(root["plugins"], "plugins", {"dir", "cache_dir", "crash_limit"});
+  check_known(root["plugins"], "plugins", {"dir", "cache_dir", "crash_limit", "strict_modes"});
   check_known(root["queue"], "queue", {"backend", "path", "max_pending", "dedupe_window_seconds"});
   check_known(root["port"], "port",
               {"applier", "local_db", "base_url", "client_id", "client_secret",
                "request_timeout_seconds", "max_retries", "max_concurrent_requests"});
-  check_known(root["admin"], "admin", {"token"});
+  check_known(root["admin"], "admin", {"token", "listen"});
 
   for (const auto& [section, key] : {std::pair{"port", "client_secret"}, {"admin", "token"}}) {
     YAML::Node node = root[section];
@@ -239,6 +270,7 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read("plugins", "dir", config.plugins_dir);
   r.read("plugins", "cache_dir", config.plugins_cache_dir);
   r.read("plugins", "crash_limit", config.plugins_crash_limit);
+  r.read("plugins", "strict_modes", config.plugins_strict_modes);
   r.read("queue", "backend", config.queue.backend);
   r.read("queue", "path", config.queue.path);
   r.read("queue", "max_pending", config.queue.max_pending);
@@ -252,9 +284,18 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read("port", "max_retries", config.port.max_retries);
   r.read("port", "max_concurrent_requests", config.port.max_concurrent_requests);
   r.read("admin", "token", config.admin_token);
+  r.read("admin", "listen", config.admin_listen);
   r.read("mapping", "max_eval_seconds", config.mapping_max_eval_seconds);
   r.read("mapping", "max_eval_memory_mb", config.mapping_max_eval_memory_mb);
 
+  if (!config.admin_listen.empty()) {
+    std::string host;
+    int port = -1;
+    if (!split_listen(config.admin_listen, host, port))
+      throw ConfigError("admin.listen: '" + config.admin_listen +
+                        "' is not host:port (e.g. 127.0.0.1:9901, [::1]:9901; empty: no admin "
+                        "listener)");
+  }
   if (config.server.port < 0 || config.server.port > 65535)
     throw ConfigError("server.port: must be 0..65535");
   if (config.server.max_body_bytes == 0 || config.server.max_body_bytes > (1u << 30))

@@ -61,6 +61,8 @@ struct HostConfig {
   double on_start_timeout_seconds = 30;
   std::string plugins_dir = "build/plugins";
   std::string plugins_cache_dir = "var/plugin-cache";
+  // sshd's StrictModes for plugins (plugins/plugin_file.hpp); false is the escape hatch.
+  bool plugins_strict_modes = true;
   // An event that was running when a plugin crashed the process this many times is moved to the
   // dead letters (reason "crashed") instead of being run again (durable queue only).
   int plugins_crash_limit = 2;
@@ -70,6 +72,11 @@ struct HostConfig {
   double mapping_max_eval_seconds = 2;
   std::size_t mapping_max_eval_memory_mb = 512;
   std::string admin_token;
+  // The loopback admin listener (/admin/*, /api/entities, /health, /ready, /metrics): "host:port",
+  // "[v6]:port"; empty: none. Envoy's convention.
+  std::string admin_listen = "127.0.0.1:9901";
+  std::string admin_host() const;  // of admin_listen, brackets removed
+  int admin_port() const;
   std::string log_level = "info";
   std::vector<IntegrationConfig> integrations;  // in file order
   std::string config_dir = "config";            // where implicit integrations look for mappings

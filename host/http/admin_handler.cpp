@@ -1,7 +1,5 @@
 #include "http/admin_handler.hpp"
 
-#include <openssl/crypto.h>
-
 #include <chrono>
 
 #include <Poco/Net/HTTPServerRequest.h>
@@ -23,14 +21,8 @@ void kv(JsonWriter& w, const char* key, const std::string& value) {
 }
 }  // namespace
 
-bool AdminHandler::authorized(const Host& host, Poco::Net::HTTPServerRequest& request) {
-  const std::string& token = host.config().admin_token;
-  if (token.empty()) return request.clientAddress().host().isLoopback();
-  std::string expected = "Bearer " + token;
-  std::string given = request.get("Authorization", "");
-  return given.size() == expected.size() &&
-         CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
-}
+AdminHandler::AdminHandler(Host& host, Listener listener)
+    : host_(host), access_(host.config().admin_token, listener, host.config().admin_listen) {}
 
 void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
                                  Poco::Net::HTTPServerResponse& response) {
@@ -52,8 +44,7 @@ void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
                      "text/plain; version=0.0.4; charset=utf-8");
   }
   if (path.rfind("/admin/", 0) != 0) return send_error(response, 404, "no such route");
-  if (!authorized(host_, request))
-    return send_error(response, 401, "admin endpoints need the admin token (or loopback)");
+  if (!access_.admit(request, response)) return;
   if (path == "/admin/plugins") {
     if (method != "GET") return send_error(response, 405, "method not allowed");
     return plugins(response);

@@ -2,20 +2,18 @@
 
 #include <Poco/Net/HTTPRequestHandler.h>
 
+#include "http/admin_access.hpp"
+
 namespace oceand {
 
 class Host;
 
-// /health, /ready, /metrics and /admin/*. Admin endpoints answer only on loopback when admin.token
-// is empty, and only with "Authorization: Bearer <token>" otherwise.
+// /health, /ready, /metrics (on both listeners) and /admin/* (as AdminAccess allows).
 class AdminHandler : public Poco::Net::HTTPRequestHandler {
  public:
-  explicit AdminHandler(Host& host) : host_(host) {}
+  AdminHandler(Host& host, Listener listener);
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override;
-
-  // The admin rule, shared by every endpoint that shows or changes more than health.
-  static bool authorized(const Host& host, Poco::Net::HTTPServerRequest& request);
 
  private:
   void plugins(Poco::Net::HTTPServerResponse& response);
@@ -24,6 +22,7 @@ class AdminHandler : public Poco::Net::HTTPRequestHandler {
   void reload(Poco::Net::HTTPServerResponse& response);
 
   Host& host_;
+  AdminAccess access_;
 };
 
 }  // namespace oceand

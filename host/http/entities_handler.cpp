@@ -8,7 +8,6 @@
 #include <limits>
 
 #include "app/host.hpp"
-#include "http/admin_handler.hpp"
 #include "http/responses.hpp"
 
 namespace oceand {
@@ -22,11 +21,13 @@ bool to_size(const std::string& text, size_t& out) {
 
 }  // namespace
 
+EntitiesHandler::EntitiesHandler(Host& host, Listener listener)
+    : host_(host), access_(host.config().admin_token, listener, host.config().admin_listen) {}
+
 void EntitiesHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
                                     Poco::Net::HTTPServerResponse& response) {
   if (request.getMethod() != "GET") return send_error(response, 405, "method not allowed");
-  if (!AdminHandler::authorized(host_, request))
-    return send_error(response, 401, "the catalog needs the admin token (or loopback)");
+  if (!access_.admit(request, response)) return;
   EntityStore* store = host_.entity_store();
   if (!store)
     return send_error(response, 404,

@@ -2,21 +2,24 @@
 
 #include <Poco/Net/HTTPRequestHandler.h>
 
+#include "http/admin_access.hpp"
+
 namespace oceand {
 
 class Host;
 
 // The embedded catalog, read as Port's API shows it: GET
 // /api/entities?blueprint=<bp>[&limit=&offset=] and GET /api/entities/<blueprint>/<identifier>.
-// Same access rule as /admin.
+// Same access rule as /admin (AdminAccess).
 class EntitiesHandler : public Poco::Net::HTTPRequestHandler {
  public:
-  explicit EntitiesHandler(Host& host) : host_(host) {}
+  EntitiesHandler(Host& host, Listener listener);
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override;
 
  private:
   Host& host_;
+  AdminAccess access_;
 };
 
 }  // namespace oceand

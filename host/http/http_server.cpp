@@ -22,26 +22,42 @@ namespace {
 
 class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  explicit HandlerFactory(Host& host) : host_(host) {}
+  HandlerFactory(Host& host, Listener listener) : host_(host), listener_(listener) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest& request) override {
-    if (request.getURI().rfind("/integration/", 0) == 0) return new IngressHandler(host_);
-    if (request.getURI().rfind("/api/", 0) == 0) return new EntitiesHandler(host_);
-    return new AdminHandler(host_);
+    // Webhooks come only through the main door.
+    if (request.getURI().rfind("/integration/", 0) == 0 && listener_ == Listener::main)
+      return new IngressHandler(host_);
+    if (request.getURI().rfind("/api/", 0) == 0) return new EntitiesHandler(host_, listener_);
+    return new AdminHandler(host_, listener_);
   }
 
  private:
   Host& host_;
+  const Listener listener_;
 };
+
+// Operators' requests are few: a small pool, whatever server.threads says.
+constexpr int kAdminThreads = 8;
 }  // namespace
 
-HttpServer::HttpServer(Host& host) {
+HttpServer::HttpServer(Host& host, Listener listener) {
   const auto& cfg = host.config().server;
+  const bool admin = listener == Listener::admin;
+  const int threads = admin ? kAdminThreads : cfg.threads;
+  Poco::Net::SocketAddress address =
+      admin ? Poco::Net::SocketAddress(host.config().admin_host(),
+                                       static_cast<Poco::UInt16>(host.config().admin_port()))
+            : Poco::Net::SocketAddress(cfg.host, static_cast<Poco::UInt16>(cfg.port));
   Poco::Net::ServerSocket socket;
-  socket.bind(Poco::Net::SocketAddress(cfg.host, static_cast<Poco::UInt16>(cfg.port)), true, false);
+  // An IPv6 address serves IPv4 clients too (dual stack): "[::]:9901" means every address.
+  if (address.family() == Poco::Net::SocketAddress::IPv6)
+    socket.bind6(address, true, false, false);
+  else
+    socket.bind(address, true, false);
   socket.listen(cfg.max_queued_connections);
   Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams();
-  params->setMaxThreads(cfg.threads);
+  params->setMaxThreads(threads);
   params->setMaxQueued(cfg.max_queued_connections);
   params->setKeepAlive(true);
   params->setKeepAliveTimeout(Poco::Timespan(15, 0));
@@ -52,10 +68,10 @@ HttpServer::HttpServer(Host& host) {
   limits.max_body_bytes = cfg.max_body_bytes;
   // A pool of our own: Poco's default pool stops at 16 threads, and every kept-alive connection
   // holds one.
-  pool_ = std::make_unique<Poco::ThreadPool>("http", 1, cfg.threads, 60);
+  pool_ = std::make_unique<Poco::ThreadPool>(admin ? "admin-http" : "http", 1, threads, 60);
   server_ = std::make_unique<Poco::Net::TCPServer>(
-      new HttpConnectionFactory(new HandlerFactory(host), params, registry_, limits), *pool_,
-      socket, params);
+      new HttpConnectionFactory(new HandlerFactory(host, listener), params, registry_, limits),
+      *pool_, socket, params);
 }
 
 HttpServer::~HttpServer() {

@@ -12,11 +12,15 @@ namespace oceand {
 
 class Host;
 
-// The listener: Poco's TCPServer accepts and hands each connection to an HttpConnection on a
-// pool of server.threads threads; a factory picks each request's handler by path.
+// Which door a request came through. The main listener faces the internet (webhooks); the admin
+// listener (admin.listen, loopback by default) serves what only operators may see or change.
+enum class Listener { main, admin };
+
+// A listener: Poco's TCPServer accepts and hands each connection to an HttpConnection on a pool
+// of threads (server.threads for the main one); a factory picks each request's handler by path.
 class HttpServer {
  public:
-  explicit HttpServer(Host& host);
+  HttpServer(Host& host, Listener listener);
   ~HttpServer();
   void start();
   // Stops accepting, ends idle connections, lets answers being written finish, and waits for

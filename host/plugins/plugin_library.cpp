@@ -20,6 +20,7 @@
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "plugins/guarded_call.hpp"
+#include "plugins/plugin_file.hpp"
 
 namespace oceand {
 
@@ -55,42 +56,6 @@ std::string sha256_hex(const std::string& bytes) {
   return hex;
 }
 
-#if defined(__x86_64__)
-constexpr uint16_t kMachine = EM_X86_64;
-#elif defined(__aarch64__)
-constexpr uint16_t kMachine = EM_AARCH64;
-#else
-constexpr uint16_t kMachine = EM_NONE;
-#endif
-
-// dlopen trusts the file's headers; a truncated or foreign file is refused here first, with a
-// reason an operator can act on.
-void check_elf(const std::string& bytes) {
-  if (bytes.size() < 4 || std::memcmp(bytes.data(), ELFMAG, SELFMAG) != 0)
-    throw PluginLoadError("not an ELF shared library");
-  if (bytes.size() < sizeof(Elf64_Ehdr)) throw PluginLoadError("truncated ELF header");
-  Elf64_Ehdr eh;
-  std::memcpy(&eh, bytes.data(), sizeof eh);
-  if (eh.e_ident[EI_CLASS] != ELFCLASS64) throw PluginLoadError("not a 64-bit ELF library");
-  if (kMachine != EM_NONE && eh.e_machine != kMachine)
-    throw PluginLoadError("built for another CPU architecture");
-  if (eh.e_type != ET_DYN) throw PluginLoadError("an ELF file but not a shared library");
-  const uint64_t size = bytes.size();
-  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > size ||
-      (size - eh.e_phoff) / sizeof(Elf64_Phdr) < eh.e_phnum)
-    throw PluginLoadError("truncated or corrupt ELF program headers");
-  for (unsigned i = 0; i < eh.e_phnum; ++i) {
-    Elf64_Phdr ph;
-    std::memcpy(&ph, bytes.data() + eh.e_phoff + i * sizeof(Elf64_Phdr), sizeof ph);
-    if ((ph.p_type == PT_LOAD || ph.p_type == PT_DYNAMIC) &&
-        (ph.p_offset > size || ph.p_filesz > size - ph.p_offset))
-      throw PluginLoadError("truncated file: a segment ends past the end of the file");
-  }
-  if (eh.e_shoff != 0 && (eh.e_shoff > size || eh.e_shentsize != sizeof(Elf64_Shdr) ||
-                          (size - eh.e_shoff) / sizeof(Elf64_Shdr) < eh.e_shnum))
-    throw PluginLoadError("truncated file: section headers end past the end of the file");
-}
-
 // Writes the bytes we hashed (not the file again, which may be changing under us) to
 // <cache>/<sha256>.so, atomically.
 std::filesystem::path write_private_copy(const std::string& bytes, const std::string& sha,
@@ -99,6 +64,9 @@ std::filesystem::path write_private_copy(const std::string& bytes, const std::st
   std::filesystem::create_directories(cache_dir, ec);
   if (ec)
     throw PluginLoadError("cannot create plugin cache " + cache_dir.string() + ": " + ec.message());
+  // Code oceand will run: nobody else may add to or read the cache.
+  std::filesystem::permissions(cache_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
   auto target = cache_dir / (sha + ".so");
   if (std::filesystem::exists(target, ec)) {
     try {
@@ -234,14 +202,14 @@ std::string check_descriptor(const ocean_plugin_descriptor* d) {
   return {};
 }
 
-std::string PluginLibrary::file_sha256(const std::filesystem::path& file) {
-  return sha256_hex(read_file(file));
+std::string PluginLibrary::sha256_of(const std::string& bytes) {
+  return sha256_hex(bytes);
 }
 
 std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& file,
+                                                   std::string bytes,
                                                    const std::filesystem::path& cache_dir,
                                                    HostServices& services) {
-  std::string bytes = read_file(file);
   check_elf(bytes);
   std::shared_ptr<PluginLibrary> lib(new PluginLibrary());
   lib->file_ = file.string();

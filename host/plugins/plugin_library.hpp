@@ -24,12 +24,13 @@ class PluginLoadError : public std::runtime_error {
 // can still run plugin code holds a shared_ptr to it.
 class PluginLibrary {
  public:
-  // Throws PluginLoadError with a one-line reason.
-  static std::shared_ptr<PluginLibrary> load(const std::filesystem::path& file,
+  // Loads `bytes`, the content of `file` as read_plugin_file checked it (never the file again,
+  // which may change meanwhile). Throws PluginLoadError with a one-line reason.
+  static std::shared_ptr<PluginLibrary> load(const std::filesystem::path& file, std::string bytes,
                                              const std::filesystem::path& cache_dir,
                                              HostServices& services);
-  // SHA-256 (hex) of a file's content, or throws PluginLoadError.
-  static std::string file_sha256(const std::filesystem::path& file);
+  // SHA-256 (hex) of a file's content.
+  static std::string sha256_of(const std::string& bytes);
 
   ~PluginLibrary();
   PluginLibrary(const PluginLibrary&) = delete;

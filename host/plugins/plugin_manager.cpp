@@ -8,27 +8,11 @@
 #include "core/busy_marks.hpp"
 #include "core/log.hpp"
 #include "plugins/guarded_call.hpp"
+#include "plugins/plugin_file.hpp"
 
 namespace oceand {
 
-namespace {
-
-std::vector<std::filesystem::path> plugin_files(const std::filesystem::path& dir) {
-  std::vector<std::filesystem::path> files;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    LOG_WARN("plugins") << "plugins.dir " << dir << " is not a directory: no plugins loaded";
-    return files;
-  }
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().extension() != ".so") continue;
-    files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::shared_ptr<PluginLibrary> PluginManager::live_library(const std::string& sha256,
                                                            uint64_t& loaded_in) const {
@@ -72,15 +56,22 @@ std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfi
   gen->number = next_number_.load();
   gen->config = config;
 
-  for (const auto& file : plugin_files(config->plugins_dir)) {
+  const PluginFileRules rules{config->plugins_dir, config->plugins_strict_modes};
+  const std::string dir_problem = plugin_dir_problem(rules);
+  if (!dir_problem.empty()) {
+    LOG_ERROR("plugins") << dir_problem << ": no plugin is loaded from it";
+  }
+  for (const auto& file : list_plugin_files(config->plugins_dir)) {
     PluginFileStatus status;
     status.file = file.string();
     try {
-      status.sha256 = PluginLibrary::file_sha256(file);
+      if (!dir_problem.empty()) throw PluginLoadError(dir_problem);
+      std::string bytes = read_plugin_file(file, rules);
+      status.sha256 = PluginLibrary::sha256_of(bytes);
       uint64_t loaded_in = 0;
       std::shared_ptr<PluginLibrary> lib = live_library(status.sha256, loaded_in);
       if (!lib) {
-        lib = PluginLibrary::load(file, config->plugins_cache_dir, services_);
+        lib = PluginLibrary::load(file, std::move(bytes), config->plugins_cache_dir, services_);
         loaded_in = gen->number;
         std::lock_guard lock(live_mutex_);
         live_[lib->sha256()] = LiveLibrary{lib, loaded_in};

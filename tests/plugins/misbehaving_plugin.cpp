@@ -9,6 +9,11 @@
 //   "use_kept": true        from a thread of the plugin's own, use the handles kept earlier
 //   "hang": true            handle_event ignores cancel and never returns
 //   "key": "k"              the ordering key
+// Loading it runs code before any hook: with OCEAN_TEST_CONSTRUCTOR_MARK set, a static
+// constructor creates that file (so a test can tell whether the host ran the library's code).
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <ocean/plugin_abi.h>
 
 #include <atomic>
@@ -21,6 +26,13 @@
 #include <thread>
 
 namespace {
+
+__attribute__((constructor)) void mark_constructed() {
+  if (const char* mark = std::getenv("OCEAN_TEST_CONSTRUCTOR_MARK")) {
+    int fd = ::open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
+}
 
 const ocean_host_api* g_api;
 

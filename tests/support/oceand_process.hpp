@@ -35,7 +35,13 @@ class OceandProcess {
     argv.push_back(nullptr);
     std::vector<char*> envp;
     for (char** e = environ; e && *e; ++e) envp.push_back(*e);
-    for (const auto& e : extra_env) envp.push_back(const_cast<char*>(e.c_str()));
+    // The admin listener on an ephemeral port unless the test says otherwise, so that tests run
+    // side by side.
+    env_ = extra_env;
+    if (std::none_of(env_.begin(), env_.end(),
+                     [](const std::string& e) { return e.rfind("OCEAN__ADMIN__LISTEN=", 0) == 0; }))
+      env_.push_back("OCEAN__ADMIN__LISTEN=127.0.0.1:0");
+    for (const auto& e : env_) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
     REQUIRE(posix_spawn(&pid_, OCEAND_BINARY, &actions, nullptr, argv.data(), envp.data()) == 0);
     posix_spawn_file_actions_destroy(&actions);
@@ -59,10 +65,18 @@ class OceandProcess {
 
  private:
   pid_t pid_ = -1;
+  std::vector<std::string> env_;
 };
 
 inline int listening_port(const fs::path& log) {
-  static const std::regex re("listening on [0-9.]+:([0-9]+)");
+  static const std::regex re("\\] listening on [0-9.]+:([0-9]+)");
+  std::smatch m;
+  std::string text = read_file(log);
+  return std::regex_search(text, m, re) ? std::stoi(m[1]) : 0;
+}
+
+inline int admin_listening_port(const fs::path& log) {
+  static const std::regex re("admin listening on [^ \\n]+:([0-9]+)");
   std::smatch m;
   std::string text = read_file(log);
   return std::regex_search(text, m, re) ? std::stoi(m[1]) : 0;
@@ -76,10 +90,23 @@ class ServingOceand {
                 const std::vector<std::string>& extra_env = {})
       : process_({"--config", config.string()}, log, extra_env) {
     REQUIRE_MESSAGE(wait_until([&] { return (port_ = listening_port(log)) != 0; }), read_file(log));
+    // The admin listener's line follows the main one's (or says there is none).
+    REQUIRE_MESSAGE(wait_until([&] {
+                      return (admin_port_ = admin_listening_port(log)) != 0 ||
+                             read_file(log).find("no admin listener") != std::string::npos;
+                    }),
+                    read_file(log));
   }
   OceandProcess& process() { return process_; }
   int port() const { return port_; }
+  int admin_port() const { return admin_port_; }
+  // /admin/* and /api/* go to the admin listener (where loopback needs no token), the rest to
+  // the main one; main_url() reaches the main listener whatever the path.
   std::string url(const std::string& path) const {
+    bool admin = path.rfind("/admin/", 0) == 0 || path.rfind("/api/", 0) == 0;
+    return "http://127.0.0.1:" + std::to_string(admin && admin_port_ ? admin_port_ : port_) + path;
+  }
+  std::string main_url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
   HttpResult post(const std::string& path, const std::string& body, const HeaderList& headers) {
@@ -94,6 +121,7 @@ class ServingOceand {
  private:
   OceandProcess process_;
   int port_ = 0;
+  int admin_port_ = 0;
 };
 
 // Sum of the samples of `name` in Prometheus text whose labels include every one of `labels`

@@ -168,8 +168,12 @@ class TestHost {
     if (!integrations_yaml.empty()) yaml += "integrations:\n" + integrations_yaml;
     config_path_ = dir_.path() / "config" / "oceand.yaml";
     write_file(config_path_, yaml);
-    host_ = std::make_unique<Host>(
-        HostOptions{config_path_.string(), {}, results == Results::captured ? &sink_ : nullptr});
+    // The admin listener on an ephemeral port too, so that tests run side by side.
+    std::vector<std::string> environment;
+    if (extra_yaml.find("listen:") == std::string::npos)
+      environment.push_back("OCEAN__ADMIN__LISTEN=127.0.0.1:0");
+    host_ = std::make_unique<Host>(HostOptions{config_path_.string(), environment,
+                                               results == Results::captured ? &sink_ : nullptr});
     host_->start();
   }
   ~TestHost() { host_->stop(); }
@@ -181,8 +185,17 @@ class TestHost {
   HttpResult get(const std::string& path) {
     return HttpClient::request("GET", url(path), {}, "", std::chrono::seconds(10));
   }
+  // /admin/* and /api/* go to the admin listener (where loopback needs no token), the rest to
+  // the main one; main_url() reaches the main listener whatever the path.
   std::string url(const std::string& path) const {
+    bool admin = path.rfind("/admin/", 0) == 0 || path.rfind("/api/", 0) == 0;
+    return admin && host_->admin_port() ? admin_url(path) : main_url(path);
+  }
+  std::string main_url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(host_->port()) + path;
+  }
+  std::string admin_url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(host_->admin_port()) + path;
   }
 
   double plugin_counter(const std::string& name, const std::string& plugin = "scripted") {

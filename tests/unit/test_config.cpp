@@ -97,6 +97,23 @@ TEST_CASE("a secret that is not a string is a configuration error, never dropped
   CHECK(c.integration("github")->settings.at("token").empty());
 }
 
+TEST_CASE("admin.listen: host:port or [v6]:port, empty for none") {
+  CHECK(load_host_config(std::nullopt, {}).admin_listen == "127.0.0.1:9901");
+  auto shipped = load_host_config(std::string(OCEAN_SOURCE_DIR) + "/config/oceand.yaml", {});
+  CHECK(shipped.admin_host() == "127.0.0.1");
+  CHECK(shipped.admin_port() == 9901);
+  auto v6 = load_host_config(std::nullopt, {"OCEAN__ADMIN__LISTEN=[::1]:9902"});
+  CHECK(v6.admin_host() == "::1");
+  CHECK(v6.admin_port() == 9902);
+  CHECK(load_host_config(std::nullopt, {"OCEAN__ADMIN__LISTEN="}).admin_listen.empty());
+  for (const char* bad : {"::1:9901", "localhost", "1.2.3.4:99999", "1.2.3.4:", ":80", "[::1]"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_WITH_AS(
+        load_host_config(std::nullopt, {std::string("OCEAN__ADMIN__LISTEN=") + bad}),
+        doctest::Contains("admin.listen"), ConfigError);
+  }
+}
+
 TEST_CASE("bad configuration is refused with the key named") {
   TempDir dir;
   auto load = [&](const std::string& yaml) {

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <sqlite3.h>
+#include <unistd.h>
+
+#include <fstream>
 
 #include <rapidjson/document.h>
 
@@ -292,4 +295,120 @@ TEST_CASE("edge: logs are safe to parse: escaped, quoted, and an unsigned flood 
   CHECK(lines_with("authentication_failed, dropped") <= 10);
   CHECK(lines_with("X-Hub-Signature-256 on delivery") <= 10);
   CHECK(lines_with("outcome=rejected") == 200);  // one finish line per event stays (INFO)
+}
+
+namespace {
+
+// A plugins directory with the misbehaving plugin (whose constructor can leave a mark) and an
+// oceand.yaml serving it; `plugins_yaml`: more keys of `plugins:`.
+struct PluginDirRig {
+  TempDir dir;
+  fs::path plugins = dir.path() / "plugins";
+  fs::path config = dir.path() / "oceand.yaml";
+  explicit PluginDirRig(const std::string& plugins_yaml = "") {
+    fs::create_directories(plugins);
+    fs::permissions(plugins, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                 fs::perms::others_read | fs::perms::others_exec);
+    fs::copy_file(plugin_file("misbehaving"), plugins / "misbehaving.so");
+    write_file(config, "server: {host: 127.0.0.1, port: 0}\nlog_level: info\nplugins: {dir: " +
+                           plugins.string() + ", cache_dir: " + (dir.path() / "cache").string() +
+                           (plugins_yaml.empty() ? "" : ", " + plugins_yaml) +
+                           "}\nqueue: {backend: memory}\nport: {local_db: " +
+                           (dir.path() / "entities.db").string() + "}\n");
+  }
+  // The state and error /admin/plugins shows for `file`.
+  std::pair<std::string, std::string> state_of(ServingOceand& o, const std::string& file) {
+    rapidjson::Document d;
+    d.Parse(o.get("/admin/plugins").body.c_str());
+    REQUIRE(d.IsObject());
+    for (const auto& f : d["plugins"].GetArray())
+      if (fs::path(f["file"].GetString()).filename() == file)
+        return {f["state"].GetString(), f.HasMember("error") ? f["error"].GetString() : ""};
+    return {"absent", ""};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("edge: plugins are trusted only as ops trust them (strict modes)") {
+  SUBCASE("a file writable by others is refused; strict_modes: false is the escape hatch") {
+    PluginDirRig rig;
+    fs::permissions(rig.plugins / "misbehaving.so", fs::perms::others_write, fs::perm_options::add);
+    {
+      ServingOceand o(rig.config, rig.dir.path() / "strict.log");
+      auto [state, error] = rig.state_of(o, "misbehaving.so");
+      CHECK(state == "refused");
+      CHECK(error.find("writable by others") != std::string::npos);
+    }
+    PluginDirRig lax("strict_modes: false");
+    fs::permissions(lax.plugins / "misbehaving.so", fs::perms::others_write, fs::perm_options::add);
+    ServingOceand o(lax.config, lax.dir.path() / "lax.log");
+    CHECK(lax.state_of(o, "misbehaving.so").first == "loaded");
+  }
+  SUBCASE("a directory writable by its group refuses every file in it") {
+    PluginDirRig rig;
+    fs::permissions(rig.plugins, fs::perms::group_write, fs::perm_options::add);
+    ServingOceand o(rig.config, rig.dir.path() / "oceand.log");
+    auto [state, error] = rig.state_of(o, "misbehaving.so");
+    CHECK(state == "refused");
+    CHECK(error.find("plugins.dir " + rig.plugins.string() + " is writable by its group") !=
+          std::string::npos);
+  }
+  SUBCASE("a file owned by another user is refused") {
+    if (::geteuid() != 0) return;  // only root can give a file away
+    PluginDirRig rig;
+    REQUIRE(::chown((rig.plugins / "misbehaving.so").c_str(), 65534, 65534) == 0);
+    ServingOceand o(rig.config, rig.dir.path() / "oceand.log");
+    auto [state, error] = rig.state_of(o, "misbehaving.so");
+    CHECK(state == "refused");
+    CHECK(error.find("owned by uid 65534") != std::string::npos);
+  }
+  SUBCASE("a symlink out of plugins.dir is refused, one inside it is followed") {
+    PluginDirRig rig;
+    TempDir elsewhere;
+    fs::copy_file(plugin_file("example"), elsewhere.path() / "example.so");
+    fs::create_symlink(elsewhere.path() / "example.so", rig.plugins / "example.so");
+    fs::create_directories(rig.plugins / "store");
+    fs::rename(rig.plugins / "misbehaving.so", rig.plugins / "store" / "misbehaving-1.0");
+    fs::create_symlink("store/misbehaving-1.0", rig.plugins / "misbehaving.so");
+    ServingOceand o(rig.config, rig.dir.path() / "oceand.log");
+    auto [state, error] = rig.state_of(o, "example.so");
+    CHECK(state == "refused");
+    CHECK(error.find("a symlink resolving outside plugins.dir") != std::string::npos);
+    CHECK(rig.state_of(o, "misbehaving.so").first == "loaded");
+  }
+  SUBCASE("a large file that is not ELF is refused from its first bytes") {
+    PluginDirRig rig;
+    // 600 MB, sparse: refused as "not an ELF" (its header), not as too large (its whole size).
+    {
+      std::ofstream big(rig.plugins / "huge.so", std::ios::binary);
+      big << "#!/bin/sh\n";
+    }
+    fs::resize_file(rig.plugins / "huge.so", 600ull << 20);
+    ServingOceand o(rig.config, rig.dir.path() / "oceand.log");
+    auto [state, error] = rig.state_of(o, "huge.so");
+    CHECK(state == "refused");
+    CHECK(error == "not an ELF shared library");
+    CHECK(rig.state_of(o, "misbehaving.so").first == "loaded");
+  }
+}
+
+TEST_CASE("edge: --check runs no plugin code and writes nothing") {
+  PluginDirRig rig;
+  const fs::path mark = rig.dir.path() / "constructed";
+  const std::string env = "OCEAN_TEST_CONSTRUCTOR_MARK=" + mark.string();
+  ::setenv("OCEAN_TEST_CONSTRUCTOR_MARK", mark.c_str(), 1);
+  OceandProcess check({"--check", "--config", rig.config.string()}, rig.dir.path() / "check.log");
+  int status = check.wait_exit(std::chrono::seconds(20));
+  std::string out = read_file(rig.dir.path() / "check.log");
+  CHECK_MESSAGE(status == 0, out);
+  CHECK(out.find("misbehaving.so (checked without running it)") != std::string::npos);
+  CHECK_FALSE(fs::exists(mark));
+  CHECK_FALSE(fs::exists(rig.dir.path() / "cache"));
+  // The mark does work: a real start runs the constructor.
+  {
+    ServingOceand o(rig.config, rig.dir.path() / "start.log");
+    CHECK(fs::exists(mark));
+  }
+  ::unsetenv("OCEAN_TEST_CONSTRUCTOR_MARK");
 }

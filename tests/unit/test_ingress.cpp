@@ -4,6 +4,7 @@
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
 
+#include "http/admin_access.hpp"
 #include "support/test_host.hpp"
 
 using namespace oceand;
@@ -137,13 +138,63 @@ TEST_CASE("health, ready, metrics") {
   CHECK(metrics.body.find("# TYPE oceand_event_processing_seconds histogram") != std::string::npos);
 }
 
-TEST_CASE("admin endpoints need the token when one is set") {
+TEST_CASE("admin endpoints: the main listener needs the token, the loopback admin listener not") {
+  auto get = [](const std::string& url, const HeaderList& headers = {}) {
+    return HttpClient::request("GET", url, headers, "", std::chrono::seconds(5));
+  };
+  {
+    // No token: nothing opens them on the main listener, loopback or not (a same-host reverse
+    // proxy is loopback too).
+    TestHost t({"scripted"});
+    for (const char* path : {"/admin/plugins", "/admin/dead-letters", "/api/entities"}) {
+      CAPTURE(path);
+      auto refused = get(t.main_url(path));
+      CHECK(refused.status == 403);
+      CHECK(refused.body.find("admin.listen") != std::string::npos);
+      // Let in (this host captures results, so it has no embedded catalog to show: 404).
+      CHECK(get(t.admin_url(path)).status == (std::string(path) == "/api/entities" ? 404 : 200));
+    }
+    CHECK(HttpClient::request("POST", t.main_url("/admin/reload"), {}, "", std::chrono::seconds(5))
+              .status == 403);
+    for (const char* path : {"/health", "/ready", "/metrics"}) {
+      CHECK(get(t.main_url(path)).status == 200);
+      CHECK(get(t.admin_url(path)).status == 200);
+    }
+    // Webhooks come only through the main door.
+    CHECK(HttpClient::request("POST", t.admin_url("/integration/scripted/webhook"),
+                              {{"Content-Type", "application/json"}}, R"({"id": 1})",
+                              std::chrono::seconds(5))
+              .status == 404);
+  }
   TestHost t({"scripted"}, "admin: {token: s3cret}\n");
-  CHECK(t.get("/admin/plugins").status == 401);
-  auto ok = HttpClient::request("GET", t.url("/admin/plugins"),
-                                {{"Authorization", "Bearer s3cret"}}, "", std::chrono::seconds(5));
-  CHECK(ok.status == 200);
-  CHECK(ok.body.find("\"name\":\"scripted\"") != std::string::npos);
+  auto missing = get(t.main_url("/admin/plugins"));
+  CHECK(missing.status == 401);
+  CHECK(missing.header("www-authenticate") == "Bearer realm=\"oceand\"");
+  CHECK(get(t.main_url("/admin/plugins"), {{"Authorization", "Bearer wrong"}}).status == 401);
+  CHECK(get(t.main_url("/admin/plugins"), {{"Authorization", "Basic s3cret"}}).status == 401);
+  for (const char* scheme : {"Bearer", "bearer", "BEARER"}) {
+    auto ok =
+        get(t.main_url("/admin/plugins"), {{"Authorization", std::string(scheme) + " s3cret"}});
+    CHECK(ok.status == 200);
+    CHECK(ok.body.find("\"name\":\"scripted\"") != std::string::npos);
+  }
+  CHECK(get(t.admin_url("/admin/plugins")).status == 200);
+}
+
+TEST_CASE("admin access: loopback includes IPv4 clients of a dual-stack listener") {
+  CHECK(is_loopback(Poco::Net::IPAddress("127.0.0.1")));
+  CHECK(is_loopback(Poco::Net::IPAddress("127.8.9.10")));
+  CHECK(is_loopback(Poco::Net::IPAddress("::1")));
+  CHECK(is_loopback(Poco::Net::IPAddress("::ffff:127.0.0.1")));
+  CHECK_FALSE(is_loopback(Poco::Net::IPAddress("::ffff:10.0.0.1")));
+  CHECK_FALSE(is_loopback(Poco::Net::IPAddress("10.0.0.1")));
+  CHECK_FALSE(is_loopback(Poco::Net::IPAddress("::")));
+  CHECK(bearer_matches("Bearer t0k", "t0k"));
+  CHECK(bearer_matches("bearer   t0k ", "t0k"));
+  CHECK_FALSE(bearer_matches("Bearer t0k", ""));
+  CHECK_FALSE(bearer_matches("Bearert0k", "t0k"));
+  CHECK_FALSE(bearer_matches("Bearer t0", "t0k"));
+  CHECK_FALSE(bearer_matches("Token t0k", "t0k"));
 }
 
 TEST_CASE("a refused request's unread body does not poison the kept-alive connection") {

@@ -57,8 +57,12 @@ TEST_CASE("oceand --check reports refused plugins and exits non-zero") {
   OceandProcess check({"--check", "--config", (dir.path() / "oceand.yaml").string()}, log);
   CHECK(check.wait_exit(std::chrono::seconds(20)) == 1);
   std::string text = read_file(log);
-  CHECK(text.find("plugin  ok       example") != std::string::npos);
+  CHECK(text.find("plugin  ok       " + (dir.path() / "plugins" / "example.so").string() +
+                  " (checked without running it)") != std::string::npos);
   CHECK(text.find("REFUSED") != std::string::npos);
+  CHECK(text.find("broken.so: not an ELF shared library") != std::string::npos);
+  // Nothing was run, so nothing was copied into the plugin cache.
+  CHECK_FALSE(fs::exists(dir.path() / "cache"));
 
   fs::remove(dir.path() / "plugins" / "broken.so");
   OceandProcess ok({"--check", "--config", (dir.path() / "oceand.yaml").string()},

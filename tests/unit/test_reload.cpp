@@ -64,6 +64,9 @@ class ReloadRig {
     int port = 0;
     REQUIRE(wait_until([&] { return (port = listening_port(log_)) != 0; }));
     base_ = "http://127.0.0.1:" + std::to_string(port);
+    int admin = 0;
+    REQUIRE(wait_until([&] { return (admin = admin_listening_port(log_)) != 0; }));
+    admin_base_ = "http://127.0.0.1:" + std::to_string(admin);
   }
 
   fs::path plugins() const { return dir_.path() / "plugins"; }
@@ -78,12 +81,17 @@ class ReloadRig {
     fs::rename(tmp, plugins() / as);
   }
 
+  // /admin/* and /api/* on the admin listener, the rest on the main one.
+  std::string base_for(const std::string& path) const {
+    return path.rfind("/admin/", 0) == 0 || path.rfind("/api/", 0) == 0 ? admin_base_ : base_;
+  }
   HttpResult post(const std::string& path, const std::string& body) {
-    return HttpClient::request("POST", base_ + path, {{"Content-Type", "application/json"}}, body,
+    return HttpClient::request("POST", base_for(path) + path,
+                               {{"Content-Type", "application/json"}}, body,
                                std::chrono::seconds(10));
   }
   HttpResult get(const std::string& path) {
-    return HttpClient::request("GET", base_ + path, {}, "", std::chrono::seconds(10));
+    return HttpClient::request("GET", base_for(path) + path, {}, "", std::chrono::seconds(10));
   }
   rapidjson::Document admin_plugins() {
     rapidjson::Document d;
@@ -123,6 +131,7 @@ class ReloadRig {
   fs::path log_;
   std::unique_ptr<OceandProcess> process_;
   std::string base_;
+  std::string admin_base_;
 };
 
 // Posts to routes that exist throughout, until stopped, counting answers.
@@ -346,7 +355,7 @@ TEST_CASE(
 
 TEST_CASE("a replaced plugin is unmapped once its events finish (no STB_GNU_UNIQUE pins it)") {
   ReloadRig rig;
-  const std::string v1_copy = PluginLibrary::file_sha256(plugin_file("versioned_v1")) + ".so";
+  const std::string v1_copy = PluginLibrary::sha256_of(read_file(plugin_file("versioned_v1"))) + ".so";
   auto mapped = [&](const std::string& name) {
     return read_file("/proc/" + std::to_string(rig.process().pid()) + "/maps").find(name) !=
            std::string::npos;

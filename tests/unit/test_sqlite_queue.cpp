@@ -550,8 +550,8 @@ class DurableHost {
                    (dir / "var" / "queue.db").string() +
                    "}\nplugins: {dir: " + (dir / "plugins").string() + ", cache_dir: " +
                    (dir / ("cache-" + std::to_string(++starts_))).string() + "}\n" + extra_yaml);
-    host_ =
-        std::make_unique<Host>(HostOptions{(dir / "config" / "oceand.yaml").string(), {}, &sink_});
+    host_ = std::make_unique<Host>(HostOptions{
+        (dir / "config" / "oceand.yaml").string(), {"OCEAN__ADMIN__LISTEN=127.0.0.1:0"}, &sink_});
     host_->start();
   }
   HttpResult post(const std::string& body) {
