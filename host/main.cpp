@@ -1,5 +1,6 @@
 // oceand: the live-events host. See docs/ and README.md.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <iostream>
@@ -72,6 +73,9 @@ int check(const std::optional<std::string>& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything oceand creates (queue, catalog, crash ledger, plugin cache, var/) holds webhook
+  // payloads, headers or code it will run: its user's only. Files 0600, directories 0700.
+  ::umask(077);
   std::optional<std::string> config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 
 #include "core/busy_marks.hpp"
@@ -268,15 +269,26 @@ void Host::stop() {
   queue_->close();
   engine_->stop(std::chrono::duration<double>(config_->max_wait_seconds_before_shutdown));
   if (applier_) applier_->stop();
+  // Both listeners close at once: each waits for its acceptor to notice.
+  auto admin_stopped = std::async(std::launch::async, [this] {
+    if (admin_http_) admin_http_->stop();
+  });
   http_->stop();
-  if (admin_http_) admin_http_->stop();
+  admin_stopped.wait();
   plugins_.wait_for_starts(
       std::chrono::milliseconds(static_cast<long>(config_->on_start_timeout_seconds * 1000)));
   LOG_INFO("oceand") << "stopped";
 }
 
 bool Host::ready() const {
-  return started_ && plugins_.current() != nullptr && queue_ && queue_->is_open();
+  return unready_reason().empty();
+}
+
+std::string Host::unready_reason() const {
+  if (!started_) return "not started, or shutting down";
+  if (plugins_.current() == nullptr) return "no plugin generation loaded";
+  if (!queue_ || !queue_->is_open()) return "the queue is closed";
+  return queue_ ? queue_->problem() : std::string();
 }
 
 uint16_t Host::port() const {

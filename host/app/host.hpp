@@ -66,6 +66,7 @@ class Host {
   uint16_t admin_port() const;  // 0 without an admin listener
   bool accepting() const { return accepting_.load(); }
   bool ready() const;
+  std::string unready_reason() const;  // empty when ready
 
   Metrics& metrics() { return metrics_; }
   PluginManager& plugins() { return plugins_; }

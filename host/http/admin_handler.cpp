@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 
 #include "app/host.hpp"
+#include "core/json_text.hpp"
 #include "http/responses.hpp"
 
 namespace oceand {
@@ -36,7 +37,9 @@ void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   if (path == "/ready") {
     if (method != "GET" && method != "HEAD") return send_error(response, 405, "method not allowed");
     if (host_.ready()) return send_json(response, 200, "{\"status\":\"ready\"}");
-    return send_json(response, 503, "{\"status\":\"not ready\"}");
+    return send_json(
+        response, 503,
+        "{\"status\":\"not ready\",\"reason\":" + json_string(host_.unready_reason()) + "}");
   }
   if (path == "/metrics") {
     if (method != "GET") return send_error(response, 405, "method not allowed");

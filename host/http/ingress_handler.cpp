@@ -247,6 +247,14 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
       response.set("Retry-After", "5");
       reject(503, "shutting down", "shutting_down");
       return;
+    case PushResult::disk_full:
+      response.set("Retry-After", "5");
+      reject(503, "the disk holding the queue is full: retry later", "disk_full");
+      return;
+    case PushResult::unavailable:
+      response.set("Retry-After", "5");
+      reject(503, "the queue cannot store events: retry later", "queue_unavailable");
+      return;
   }
 }
 

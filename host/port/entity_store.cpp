@@ -1,5 +1,7 @@
 #include "port/entity_store.hpp"
 
+#include <sys/stat.h>
+
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Statement.h>
@@ -105,6 +107,9 @@ EntityStore::EntityStore(const std::string& path) : path_(path) {
     session_ = std::make_unique<Poco::Data::Session>("SQLite", path);
     std::string mode;
     *session_ << "PRAGMA journal_mode=WAL", into(mode), now;
+    // The catalog is what Port would hold: oceand's user's only (see queue/sqlite_db.cpp).
+    for (const char* suffix : {"", "-wal", "-shm"})
+      ::chmod((path + suffix).c_str(), S_IRUSR | S_IWUSR);
     *session_ << "PRAGMA synchronous=NORMAL", now;
     *session_ << "CREATE TABLE IF NOT EXISTS entities ("
                  " blueprint TEXT NOT NULL, identifier TEXT NOT NULL, entity TEXT NOT NULL,"

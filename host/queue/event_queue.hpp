@@ -8,7 +8,9 @@
 
 namespace oceand {
 
-enum class PushResult { accepted, duplicate, full, closed };
+// disk_full: the store's disk (or file) is full; unavailable: the store cannot be written (its
+// file was deleted or replaced, an I/O error): neither is the queue's max_pending.
+enum class PushResult { accepted, duplicate, full, closed, disk_full, unavailable };
 
 // Where accepted events wait, in arrival order, until they are fully processed. One interface for
 // every backend (memory now; durable and shared backends implement the same contract):
@@ -39,6 +41,9 @@ class EventQueue {
   // Stops accepting (push answers `closed`) and wakes pop.
   virtual void close() = 0;
   virtual bool is_open() const = 0;
+  // Empty while the backend can store events; otherwise why not ("the disk is full", "the queue
+  // file was deleted"). /ready answers 503 meanwhile.
+  virtual std::string problem() const { return {}; }
   virtual std::string backend() const = 0;
 };
 

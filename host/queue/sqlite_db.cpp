@@ -1,6 +1,7 @@
 #include "queue/sqlite_db.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <limits>
 
@@ -24,6 +25,7 @@ SqliteDb::SqliteDb(const std::string& path, std::string_view synchronous) : path
     throw StoreError("cannot open database " + path_ + ": " + message);
   }
   sqlite3_extended_result_codes(db_, 1);
+
   // Another connection (the dead letters, a page-in) may hold the write lock for one transaction.
   sqlite3_busy_timeout(db_, 10000);
   try {
@@ -37,6 +39,11 @@ SqliteDb::SqliteDb(const std::string& path, std::string_view synchronous) : path
     }
     if (mode_name != "wal")
       throw StoreError(path_ + ": cannot switch to WAL mode (journal_mode is " + mode_name + ")");
+    // It holds raw webhook headers and bodies: readable by oceand's user only, whatever umask
+    // made it (files an older oceand created 0644 are tightened too; SQLite gives the -wal and
+    // -shm files the database's mode). A file that is not ours to change is left alone.
+    for (const char* suffix : {"", "-wal", "-shm"})
+      ::chmod((path_ + suffix).c_str(), S_IRUSR | S_IWUSR);
     exec(("PRAGMA synchronous=" + std::string(synchronous)).c_str());
     Statement version(*this, "PRAGMA user_version");
     version.step();
@@ -46,6 +53,9 @@ SqliteDb::SqliteDb(const std::string& path, std::string_view synchronous) : path
       tables.step();
       if (tables.int64(0) != 0)
         throw StoreError(path_ + " is a database oceand did not create (no schema version)");
+      // Set before the first table exists, or never: pages freed when a backlog drains can then
+      // be given back to the filesystem (SqliteQueue runs incremental_vacuum when it is idle).
+      exec("PRAGMA auto_vacuum=INCREMENTAL");
       exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
     } else if (found != kSchemaVersion) {
       throw StoreError(path_ + " has schema version " + std::to_string(found) + ", this oceand " +
@@ -62,8 +72,13 @@ SqliteDb::~SqliteDb() {
   sqlite3_close_v2(db_);
 }
 
+bool StoreError::disk_full() const {
+  return (sqlite_code_ & 0xff) == SQLITE_FULL;
+}
+
 void SqliteDb::fail(std::string_view what) const {
-  throw StoreError(std::string(what) + " (" + path_ + "): " + sqlite3_errmsg(db_));
+  throw StoreError(std::string(what) + " (" + path_ + "): " + sqlite3_errmsg(db_),
+                   sqlite3_extended_errcode(db_));
 }
 
 void SqliteDb::exec(const char* sql) {
@@ -71,7 +86,8 @@ void SqliteDb::exec(const char* sql) {
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
     std::string message = error ? error : sqlite3_errmsg(db_);
     sqlite3_free(error);
-    throw StoreError(std::string(sql) + " (" + path_ + "): " + message);
+    throw StoreError(std::string(sql) + " (" + path_ + "): " + message,
+                     sqlite3_extended_errcode(db_));
   }
 }
 

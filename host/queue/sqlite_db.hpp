@@ -13,7 +13,15 @@ namespace oceand {
 // A failure of the on-disk store; the message names the database file.
 class StoreError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit StoreError(const std::string& what, int sqlite_code = 0)
+      : std::runtime_error(what), sqlite_code_(sqlite_code) {}
+  // SQLite's extended result code, 0 when the failure was not SQLite's.
+  int sqlite_code() const { return sqlite_code_; }
+  // The disk (or the file's size limit) is full: SQLITE_FULL.
+  bool disk_full() const;
+
+ private:
+  int sqlite_code_;
 };
 
 // One SQLite connection. Not shareable between threads: each user owns its own connection (SQLite

@@ -1,6 +1,7 @@
 #include "queue/sqlite_queue.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -44,7 +45,16 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE TABLE IF NOT EXISTS deliveries(key TEXT PRIMARY KEY, seen_at_ms INTEGER NOT NULL,
   event_id INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(seen_at_ms);
+CREATE TABLE IF NOT EXISTS space_probe(b BLOB);
 )";
+
+// How often an idle committer checks that queue.path is still its file, and, with the disk full,
+// whether space is back.
+constexpr auto kHealthCheckEvery = std::chrono::seconds(1);
+// Once the queue is empty, free pages past this many are given back to the filesystem, a slice at
+// a time (files created before auto_vacuum was set keep their size until a VACUUM).
+constexpr int64_t kKeepFreePages = 1024;
+constexpr int64_t kVacuumSlicePages = 4096;
 
 // Files written before deliveries were claimed by event (they recorded every delivery at push)
 // gain the column; their rows keep event 0, which no event claims again.
@@ -110,6 +120,22 @@ void SqliteQueue::open_store() {
   lock_ = std::make_unique<ExclusiveFileLock>(options_.path + ".lock");
   writer_ = std::make_unique<Writer>(options_.path, options_.synchronous);
   SqliteDb& db = writer_->db;
+  // A file with damaged pages would otherwise open "ready" and fail every write (or lose rows):
+  // refused at start with what SQLite found.
+  {
+    Statement check(db, "PRAGMA quick_check(5)");
+    std::string found;
+    while (check.step()) found += (found.empty() ? "" : "; ") + check.text(0);
+    if (found != "ok")
+      throw StoreError(
+          options_.path + " is damaged (" + found +
+          "): restore it from a backup, or move it aside to start with an empty queue");
+  }
+  struct stat st {};
+  if (::stat(options_.path.c_str(), &st) == 0) {
+    file_device_ = st.st_dev;
+    file_inode_ = st.st_ino;
+  }
   db.exec(("PRAGMA journal_size_limit=" + std::to_string(kWalKeepBytes)).c_str());
   // Replaces SQLite's automatic checkpoint for this connection (see kCheckpointFrames).
   sqlite3_wal_hook(db.handle(), &SqliteQueue::on_wal_commit, this);
@@ -248,6 +274,7 @@ PushResult SqliteQueue::push(const EventPtr& event) {
 
   std::unique_lock lock(mutex_);
   PushResult refused = !open_                           ? PushResult::closed
+                       : file_lost_                     ? PushResult::unavailable
                        : depth_ >= options_.max_pending ? PushResult::full
                                                         : PushResult::accepted;
   if (refused != PushResult::accepted) return refused;
@@ -288,16 +315,50 @@ void SqliteQueue::commit_loop() {
     if (last_failed) {
       commit_cv_.wait_for(lock, kRetryAfterFailure, [&] { return stopping_ || !pending_.empty(); });
     } else {
-      commit_cv_.wait(lock, [&] {
+      bool work = commit_cv_.wait_for(lock, kHealthCheckEvery, [&] {
         return stopping_ || !pending_.empty() || !completed_.empty() || !claimed_.empty();
       });
-      if (pending_.empty())
+      if (work && pending_.empty())
         commit_cv_.wait_for(lock, kCompletionDelay, [&] {
           return stopping_ || !pending_.empty() || completed_.size() >= kCompletionBatch;
         });
     }
+    // Before anything is written: is queue.path still this queue's file? A deleted or replaced
+    // file would take the writes into an inode nobody will read again.
+    if (!file_lost_ && !same_file()) {
+      file_lost_ = true;
+      LOG_ERROR("queue")
+          << options_.path
+          << " was deleted or replaced while oceand ran: no event is accepted "
+             "(503) until oceand is restarted; events it held and did not finish are "
+             "lost with it";
+    }
+    if (file_lost_) {
+      for (PendingPush* p : pending_) p->stored.event()->id = 0;
+      std::vector<PendingPush*> refused;
+      refused.swap(pending_);
+      completed_.clear();
+      claimed_.clear();
+      publish(refused, false);
+      if (stopping_) return;
+      continue;
+    }
     if (pending_.empty() && completed_.empty() && claimed_.empty()) {
       if (stopping_) return;
+      if (depth_ == 0 && !disk_full_) {
+        lock.unlock();
+        give_space_back();
+        lock.lock();
+      }
+      if (disk_full_) {
+        lock.unlock();
+        bool back = space_is_back();
+        lock.lock();
+        if (back) {
+          disk_full_ = false;
+          LOG_INFO("queue") << options_.path << ": there is space on the disk again";
+        }
+      }
       last_failed = false;
       continue;
     }
@@ -310,14 +371,20 @@ void SqliteQueue::commit_loop() {
     for (PendingPush* p : batch) p->stored.event()->id = next_id_++;
     lock.unlock();
 
-    bool committed = write(batch, completed, claimed);
+    bool disk_full = false;
+    bool committed = write(batch, completed, claimed, disk_full);
 
     if (committed && !claimed.empty()) {
       std::lock_guard dedupe(dedupe_mutex_);
       for (const auto& c : claimed) claims_in_commit_.erase(c.key);
     }
     lock.lock();
+    if (committed && disk_full_) {
+      disk_full_ = false;
+      LOG_INFO("queue") << options_.path << ": there is space on the disk again";
+    }
     if (!committed) {
+      disk_full_ = disk_full;
       next_id_ = first_id;  // nothing of the batch exists: its ids are free again
       completed_.insert(completed_.begin(), completed.begin(), completed.end());
       claimed_.insert(claimed_.begin(), claimed.begin(), claimed.end());
@@ -332,7 +399,7 @@ void SqliteQueue::commit_loop() {
 }
 
 bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed,
-                        const std::vector<ClaimedDelivery>& claimed) {
+                        const std::vector<ClaimedDelivery>& claimed, bool& disk_full) {
   Writer& w = *writer_;
   try {
     int64_t now = unix_ms();
@@ -352,9 +419,11 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
     tx.commit();
     return true;
   } catch (const StoreError& e) {
-    LOG_ERROR("queue") << "group commit of " << batch.size() << " event(s) and " << completed.size()
-                       << " completion(s) failed: " << e.what()
-                       << (batch.empty() ? "" : "; the senders get 503 and retry");
+    disk_full = e.disk_full();
+    LOG_ERROR_LIMITED("queue", "commit failed")
+        << "group commit of " << batch.size() << " event(s) and " << completed.size()
+        << " completion(s) failed: " << e.what()
+        << (batch.empty() ? "" : "; the senders get 503 and retry");
     return false;
   }
 }
@@ -372,7 +441,7 @@ size_t SqliteQueue::publish(std::vector<PendingPush*>& batch, bool committed) {
     if (!committed) {
       event->id = 0;
       --depth_;
-      p->result = PushResult::full;
+      p->result = disk_full_ ? PushResult::disk_full : PushResult::unavailable;
       continue;
     }
     p->result = PushResult::accepted;
@@ -493,6 +562,52 @@ void SqliteQueue::close() {
     open_ = false;
   }
   ready_cv_.notify_all();
+}
+
+bool SqliteQueue::same_file() const {
+  struct stat st {};
+  if (::stat(options_.path.c_str(), &st) != 0) return false;
+  return static_cast<uint64_t>(st.st_dev) == file_device_ &&
+         static_cast<uint64_t>(st.st_ino) == file_inode_;
+}
+
+void SqliteQueue::give_space_back() {
+  try {
+    Statement free_pages(writer_->db, "PRAGMA freelist_count");
+    if (!free_pages.step() || free_pages.int64(0) <= kKeepFreePages) return;
+    const int64_t pages = std::min(free_pages.int64(0) - kKeepFreePages, kVacuumSlicePages);
+    Statement vacuum(writer_->db,
+                     ("PRAGMA incremental_vacuum(" + std::to_string(pages) + ")").c_str());
+    while (vacuum.step()) {
+    }
+    // The file shrinks when the WAL holding the vacuum is copied back: now, not at some later
+    // checkpoint (PASSIVE never waits for a reader).
+    sqlite3_wal_checkpoint_v2(writer_->db.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                              nullptr);
+    std::lock_guard lock(mutex_);
+    stats_.pages_released += static_cast<uint64_t>(pages);
+  } catch (const StoreError& e) {
+    LOG_WARN_LIMITED("queue", "vacuum")
+        << options_.path << ": giving free pages back failed: " << e.what();
+  }
+}
+
+bool SqliteQueue::space_is_back() {
+  try {
+    Transaction tx(writer_->db);
+    writer_->db.exec("INSERT INTO space_probe VALUES (zeroblob(65536)); DELETE FROM space_probe");
+    tx.commit();
+    return true;
+  } catch (const StoreError&) {
+    return false;
+  }
+}
+
+std::string SqliteQueue::problem() const {
+  std::lock_guard lock(mutex_);
+  if (file_lost_) return "the queue file " + options_.path + " was deleted or replaced";
+  if (disk_full_) return "the disk holding " + options_.path + " is full";
+  return {};
 }
 
 bool SqliteQueue::is_open() const {

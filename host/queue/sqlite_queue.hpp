@@ -58,6 +58,7 @@ class SqliteQueue final : public EventQueue {
   size_t waiting() const override;
   void close() override;
   bool is_open() const override;
+  std::string problem() const override;
   std::string backend() const override { return "sqlite"; }
 
   struct Stats {
@@ -66,6 +67,7 @@ class SqliteQueue final : public EventQueue {
     uint64_t page_ins = 0;          // reads from disk into the window
     uint64_t checkpoints = 0;       // WAL checkpoints run beside the committer
     uint64_t wal_restarts = 0;      // commits that found the WAL started over from the top
+    uint64_t pages_released = 0;    // free pages given back by incremental_vacuum
     size_t window_events = 0;
     size_t window_bytes = 0;  // event bytes held in memory by the queue
   };
@@ -80,6 +82,12 @@ class SqliteQueue final : public EventQueue {
   };
 
   void open_store();
+  // False once queue.path no longer names the file this queue opened (deleted, replaced).
+  bool same_file() const;
+  // With the disk full and nothing to write, one small transaction tells when space is back.
+  bool space_is_back();
+  // With the queue empty: free pages above a small reserve go back to the filesystem.
+  void give_space_back();
   struct ClaimedDelivery {
     std::string key;
     uint64_t event_id;
@@ -89,7 +97,7 @@ class SqliteQueue final : public EventQueue {
   std::optional<uint64_t> claimant(const std::string& key);
   void commit_loop();
   bool write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed,
-             const std::vector<ClaimedDelivery>& claimed);
+             const std::vector<ClaimedDelivery>& claimed, bool& disk_full);
   // Answers the batch's pushers; the number of events that became waiting.
   size_t publish(std::vector<PendingPush*>& batch, bool committed);
   bool page_in();  // false when reading failed
@@ -126,6 +134,9 @@ class SqliteQueue final : public EventQueue {
   uint64_t loaded_through_ = 0;     // highest id in the window or already popped
   size_t depth_ = 0;
   size_t waiting_ = 0;
+  uint64_t file_device_ = 0, file_inode_ = 0;  // of queue.path when it was opened
+  bool disk_full_ = false;                     // the last write failed with SQLITE_FULL
+  bool file_lost_ = false;                     // queue.path was deleted or replaced: for good
   bool open_ = true;
   bool stopping_ = false;
   Stats stats_;

@@ -232,9 +232,10 @@ TEST_CASE("containment: shutdown is bounded whatever a handler does; its event s
     REQUIRE(wait_until([&] { return o.metric("oceand_plugin_hanging_total") == 1; }));
     auto asked = std::chrono::steady_clock::now();
     o.process().signal(SIGTERM);
-    // max_wait_seconds_before_shutdown + 2 s (the grace a handler gets to honour cancel)
+    // max_wait_seconds_before_shutdown + 2 s (the grace a handler gets to honour cancel), plus
+    // closing the listeners on a busy machine; an unbounded shutdown would hit the 10 s.
     REQUIRE(o.process().wait_exit(std::chrono::seconds(10)) == 0);
-    CHECK(std::chrono::steady_clock::now() - asked < std::chrono::milliseconds(3500));
+    CHECK(std::chrono::steady_clock::now() - asked < std::chrono::milliseconds(4500));
   }
   std::string log = read_file(rig.log(1));
   CHECK(log.find("event 1 integration=misbehaving processor=MisbehavingProcessor: handle_event "

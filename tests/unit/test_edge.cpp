@@ -412,3 +412,134 @@ TEST_CASE("edge: --check runs no plugin code and writes nothing") {
   }
   ::unsetenv("OCEAN_TEST_CONSTRUCTOR_MARK");
 }
+
+namespace {
+
+// The example plugin on a durable queue at `queue`, the catalog beside the config.
+fs::path files_config(const fs::path& dir, const fs::path& queue) {
+  fs::create_directories(dir / "plugins");
+  if (!fs::exists(dir / "plugins" / "example.so"))
+    fs::copy_file(plugin_file("example"), dir / "plugins" / "example.so");
+  write_file(dir / "oceand.yaml",
+             "server: {host: 127.0.0.1, port: 0}\nlog_level: info\nplugins: {dir: " +
+                 (dir / "plugins").string() + ", cache_dir: " + (dir / "cache").string() +
+                 "}\nqueue: {backend: sqlite, path: " + queue.string() +
+                 "}\nport: {applier: local, local_db: " + (dir / "var" / "entities.db").string() +
+                 "}\nintegrations:\n  example:\n    plugin: example\n    mapping: " +
+                 OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n");
+  return dir / "oceand.yaml";
+}
+
+std::string numbered_item(int n) {
+  return R"({"id": )" + std::to_string(n) + R"(, "title": ")" + std::string(20000, 'x') + "\"}";
+}
+
+fs::perms mode_of(const fs::path& p) {
+  return fs::status(p).permissions() & fs::perms::mask;
+}
+
+// A small tmpfs, unmounted when it goes; `mounted` is false where mounting is not allowed.
+struct SmallDisk {
+  fs::path at;
+  bool mounted = false;
+  SmallDisk(const fs::path& where, const std::string& size) : at(where) {
+    fs::create_directories(at);
+    mounted = ::system(("mount -t tmpfs -o size=" + size + " tmpfs " + at.string() + " 2>/dev/null")
+                           .c_str()) == 0;
+  }
+  ~SmallDisk() {
+    if (mounted) (void)::system(("umount -l " + at.string()).c_str());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("edge: files oceand creates are its user's only; a damaged queue file stops start") {
+  TempDir dir;
+  const fs::path queue = dir.path() / "var" / "queue.db";
+  const fs::path config = files_config(dir.path(), queue);
+  {
+    ServingOceand o(config, dir.path() / "first.log");
+    for (int i = 0; i < 40; ++i)
+      REQUIRE(o.post("/integration/example/webhook", numbered_item(i), {}).status == 200);
+    REQUIRE(wait_until([&] { return o.metric("oceand_queue_depth") == 0; }));
+    for (const fs::path& file :
+         {queue, fs::path(queue.string() + "-wal"), fs::path(queue.string() + ".lock"),
+          dir.path() / "var" / "entities.db"}) {
+      CAPTURE(file);
+      CHECK(mode_of(file) == (fs::perms::owner_read | fs::perms::owner_write));
+    }
+    CHECK(mode_of(dir.path() / "var") == fs::perms::owner_all);
+    CHECK(mode_of(dir.path() / "cache") == fs::perms::owner_all);
+    o.process().signal(SIGTERM);
+    REQUIRE(o.process().wait_exit(std::chrono::seconds(20)) == 0);
+  }
+  // Interior pages overwritten (the first page, the header, left intact).
+  {
+    REQUIRE(fs::file_size(queue) > 8 * 4096);
+    std::fstream f(queue, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(2 * 4096);
+    std::string garbage(4 * 4096, '\x5a');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  OceandProcess damaged({"--config", config.string()}, dir.path() / "damaged.log");
+  CHECK(damaged.wait_exit(std::chrono::seconds(20)) == 1);
+  std::string log = read_file(dir.path() / "damaged.log");
+  CHECK(log.find("queue.path " + queue.string()) != std::string::npos);
+  CHECK(log.find("listening on") == std::string::npos);
+}
+
+TEST_CASE("edge: a queue file deleted while running is noticed: 503, /ready 503, one ERROR") {
+  TempDir dir;
+  const fs::path queue = dir.path() / "var" / "queue.db";
+  ServingOceand o(files_config(dir.path(), queue), dir.path() / "oceand.log");
+  REQUIRE(o.post("/integration/example/webhook", numbered_item(1), {}).status == 200);
+  fs::remove(queue);
+  // Never a 200 for an event that is not stored: the very next delivery is refused.
+  auto refused = o.post("/integration/example/webhook", numbered_item(2), {});
+  CHECK(refused.status == 503);
+  CHECK(refused.header("retry-after") == "5");
+  REQUIRE(wait_until([&] { return o.get("/ready").status == 503; }, std::chrono::seconds(5)));
+  CHECK(o.get("/ready").body.find("was deleted or replaced") != std::string::npos);
+  for (int i = 3; i < 10; ++i)
+    CHECK(o.post("/integration/example/webhook", numbered_item(i), {}).status == 503);
+  std::string log = read_file(dir.path() / "oceand.log");
+  size_t errors = 0;
+  for (size_t at = log.find("was deleted or replaced while oceand ran"); at != std::string::npos;
+       at = log.find("was deleted or replaced while oceand ran", at + 1))
+    ++errors;
+  CHECK(errors == 1);
+  CHECK(o.metric("oceand_ingress_rejected_total", {{"reason", "queue_unavailable"}}) >= 8);
+}
+
+TEST_CASE("edge: a full disk answers 503 disk_full and turns /ready 503 until space returns") {
+  TempDir dir;
+  SmallDisk disk(dir.path() / "small", "6m");
+  if (!disk.mounted) {
+    MESSAGE("cannot mount a tmpfs here (not root?): the full-disk case is not run");
+    return;
+  }
+  // Most of the small disk taken by another file, so a few events fill the rest.
+  {
+    std::ofstream filler(disk.at / "filler", std::ios::binary);
+    std::string mb(1 << 20, 'f');
+    for (int i = 0; i < 4; ++i) filler.write(mb.data(), static_cast<std::streamsize>(mb.size()));
+  }
+  ServingOceand o(files_config(dir.path(), disk.at / "queue.db"), dir.path() / "oceand.log");
+  int status = 200, sent = 0;
+  HttpResult last;
+  while (status == 200 && sent < 400) {
+    last = o.post("/integration/example/webhook", numbered_item(sent++), {});
+    status = last.status;
+  }
+  REQUIRE_MESSAGE(status == 503, read_file(dir.path() / "oceand.log"));
+  CHECK(last.body.find("disk") != std::string::npos);
+  CHECK(o.metric("oceand_ingress_rejected_total", {{"reason", "disk_full"}}) >= 1);
+  auto ready = o.get("/ready");
+  CHECK(ready.status == 503);
+  CHECK(ready.body.find("is full") != std::string::npos);
+  // Space comes back: within seconds /ready is 200 again and deliveries are stored.
+  fs::remove(disk.at / "filler");
+  REQUIRE(wait_until([&] { return o.get("/ready").status == 200; }, std::chrono::seconds(10)));
+  CHECK(o.post("/integration/example/webhook", numbered_item(1000), {}).status == 200);
+}
