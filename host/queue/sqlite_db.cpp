@@ -32,6 +32,11 @@ SqliteDb::SqliteDb(const std::string& path, std::string_view synchronous) : path
     // The first statement that reads the file: a file that is not a database fails here.
     std::string mode_name;
     try {
+      // Takes effect only on a file not yet written (a new one), and must come before anything
+      // writes it, WAL mode included: pages freed when a backlog drains can then be given back to
+      // the filesystem (SqliteQueue runs incremental_vacuum when it is idle). On an existing file
+      // it changes nothing.
+      exec("PRAGMA auto_vacuum=INCREMENTAL");
       Statement mode(*this, "PRAGMA journal_mode=WAL");
       if (mode.step()) mode_name = mode.text(0);
     } catch (const StoreError&) {
@@ -53,9 +58,6 @@ SqliteDb::SqliteDb(const std::string& path, std::string_view synchronous) : path
       tables.step();
       if (tables.int64(0) != 0)
         throw StoreError(path_ + " is a database oceand did not create (no schema version)");
-      // Set before the first table exists, or never: pages freed when a backlog drains can then
-      // be given back to the filesystem (SqliteQueue runs incremental_vacuum when it is idle).
-      exec("PRAGMA auto_vacuum=INCREMENTAL");
       exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
     } else if (found != kSchemaVersion) {
       throw StoreError(path_ + " has schema version " + std::to_string(found) + ", this oceand " +

@@ -131,6 +131,15 @@ void SqliteQueue::open_store() {
           options_.path + " is damaged (" + found +
           "): restore it from a backup, or move it aside to start with an empty queue");
   }
+  {
+    Statement vacuum(db, "PRAGMA auto_vacuum");
+    incremental_vacuum_ = vacuum.step() && vacuum.int64(0) == 2;
+    if (!incremental_vacuum_) {
+      LOG_INFO("queue") << options_.path
+                        << " was created without auto_vacuum: it keeps its size after a backlog "
+                           "drains (see docs/operations.md, Queue files)";
+    }
+  }
   struct stat st {};
   if (::stat(options_.path.c_str(), &st) == 0) {
     file_device_ = st.st_dev;
@@ -572,20 +581,25 @@ bool SqliteQueue::same_file() const {
 }
 
 void SqliteQueue::give_space_back() {
+  if (!incremental_vacuum_) return;
   try {
     Statement free_pages(writer_->db, "PRAGMA freelist_count");
     if (!free_pages.step() || free_pages.int64(0) <= kKeepFreePages) return;
-    const int64_t pages = std::min(free_pages.int64(0) - kKeepFreePages, kVacuumSlicePages);
+    const int64_t before = free_pages.int64(0);
+    const int64_t pages = std::min(before - kKeepFreePages, kVacuumSlicePages);
     Statement vacuum(writer_->db,
                      ("PRAGMA incremental_vacuum(" + std::to_string(pages) + ")").c_str());
     while (vacuum.step()) {
     }
+    free_pages.reset();
+    const int64_t left = free_pages.step() ? free_pages.int64(0) : 0;
+    free_pages.reset();
     // The file shrinks when the WAL holding the vacuum is copied back: now, not at some later
     // checkpoint (PASSIVE never waits for a reader).
     sqlite3_wal_checkpoint_v2(writer_->db.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
                               nullptr);
     std::lock_guard lock(mutex_);
-    stats_.pages_released += static_cast<uint64_t>(pages);
+    stats_.pages_released += static_cast<uint64_t>(std::max<int64_t>(0, before - left));
   } catch (const StoreError& e) {
     LOG_WARN_LIMITED("queue", "vacuum")
         << options_.path << ": giving free pages back failed: " << e.what();

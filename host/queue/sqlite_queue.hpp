@@ -136,6 +136,7 @@ class SqliteQueue final : public EventQueue {
   size_t waiting_ = 0;
   uint64_t file_device_ = 0, file_inode_ = 0;  // of queue.path when it was opened
   bool disk_full_ = false;                     // the last write failed with SQLITE_FULL
+  bool incremental_vacuum_ = false;            // the file was created with auto_vacuum=INCREMENTAL
   bool file_lost_ = false;                     // queue.path was deleted or replaced: for good
   bool open_ = true;
   bool stopping_ = false;
