@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--check") {
       check_only = true;
     } else if (arg == "--version") {
-      std::cout << "oceand (plugin ABI " << OCEAN_ABI_VERSION_MAJOR << "."
+      std::cout << "oceand " << OCEAND_VERSION << " (plugin ABI " << OCEAN_ABI_VERSION_MAJOR << "."
                 << OCEAN_ABI_VERSION_MINOR << ")\n";
       return 0;
     } else if (arg == "--help" || arg == "-h") {

@@ -1,5 +1,7 @@
 #include "app/host.hpp"
 
+#include "ocean/plugin_abi.h"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -194,6 +196,13 @@ void Host::describe_metrics() {
       "oceand_plugin_events_in_flight", "gauge",
       "Events taken from the queue and not yet finished, by the plugin serving them.");
   describe_process_metrics(metrics_);
+  metrics_.describe("oceand_build_info", "gauge",
+                    "Always 1: the running oceand's version and plugin ABI in its labels.");
+  metrics_.gauge("oceand_build_info",
+                 {{"version", OCEAND_VERSION},
+                  {"abi", std::to_string(OCEAN_ABI_VERSION_MAJOR) + "." +
+                              std::to_string(OCEAN_ABI_VERSION_MINOR)}},
+                 [] { return 1.0; });
   metrics_.gauge("oceand_queue_depth", {},
                  [this] { return queue_ ? static_cast<double>(queue_->depth()) : 0.0; });
   metrics_.gauge("oceand_dead_letters", {}, [this] {
@@ -288,7 +297,14 @@ std::string Host::unready_reason() const {
   if (!started_) return "not started, or shutting down";
   if (plugins_.current() == nullptr) return "no plugin generation loaded";
   if (!queue_ || !queue_->is_open()) return "the queue is closed";
-  return queue_ ? queue_->problem() : std::string();
+  if (std::string problem = queue_->problem(); !problem.empty()) return problem;
+  // A configured integration whose plugin is not loaded answers every webhook 404.
+  auto generation = plugins_.current();
+  for (const auto& [id, integration] : generation->integrations)
+    if (!integration.plugin && !integration.config.implicit)
+      return "integration '" + id + "' names plugin '" + integration.config.plugin +
+             "', which is not loaded";
+  return {};
 }
 
 uint16_t Host::port() const {

@@ -84,6 +84,7 @@ class LogLine {
   if (!::oceand::Log::enabled(level)) {          \
   } else                                         \
     ::oceand::LogLine(level, component, key)
+#define LOG_INFO_LIMITED(component, key) OCEAN_LOG_LIMITED(::oceand::LogLevel::info, component, key)
 #define LOG_WARN_LIMITED(component, key) \
   OCEAN_LOG_LIMITED(::oceand::LogLevel::warning, component, key)
 #define LOG_ERROR_LIMITED(component, key) \

@@ -142,8 +142,18 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   std::string rest = path.size() > kPrefix.size() ? path.substr(kPrefix.size()) : std::string();
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
   auto generation = host_.plugins().current();
+  // A misrouted hook must leave a trace: counted (under integration="unknown", so senders cannot
+  // grow the label set) and logged, rate-limited, with the path it asked for.
+  auto refuse_route = [&](int status, std::string_view message, const char* reason) {
+    host_.metrics().add("oceand_ingress_rejected_total",
+                        {{"integration", "unknown"}, {"reason", reason}});
+    LOG_INFO_LIMITED("http", std::string("refused ") + reason)
+        << "refused " << request.getMethod() << " " << kv("path", path) << " status=" << status
+        << " reason=" << reason;
+    send_error(response, status, message);
+  };
   if (!generation || rest.empty()) {
-    send_error(response, 404, "no such route");
+    refuse_route(404, "no such route", "no_route");
     return;
   }
   const std::string& method = request.getMethod();
@@ -154,15 +164,10 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   const WebhookRoute* route = generation->resolve_webhook(rest);
   if (!route) {
     if (generation->path_exists(rest)) {
-      send_error(response, 405, "method not allowed");
+      refuse_route(405, "method not allowed", "method_not_allowed");
       return;
     }
-    send_error(response, 404, "no such route");
-    return;
-  }
-  if (method != "POST") {
-    response.set("Allow", "POST");
-    send_error(response, 405, "webhooks are delivered with POST");
+    refuse_route(404, "no such route", "no_route");
     return;
   }
   auto& metrics = host_.metrics();
@@ -170,8 +175,16 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   auto reject = [&](int status, std::string_view message, const char* reason) {
     metrics.add("oceand_ingress_rejected_total",
                 {{"integration", integration}, {"reason", reason}});
+    LOG_INFO_LIMITED("http", "refused " + integration + " " + reason)
+        << "refused " << kv("integration", integration) << " " << kv("route", route->path)
+        << " status=" << status << " reason=" << reason;
     send_error(response, status, message);
   };
+  if (method != "POST") {
+    response.set("Allow", "POST");
+    reject(405, "webhooks are delivered with POST", "method_not_allowed");
+    return;
+  }
   if (!host_.accepting()) {
     response.set("Retry-After", "5");
     reject(503, "shutting down", "shutting_down");

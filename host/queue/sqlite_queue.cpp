@@ -584,26 +584,32 @@ void SqliteQueue::give_space_back() {
   if (!incremental_vacuum_) return;
   try {
     Statement free_pages(writer_->db, "PRAGMA freelist_count");
-    if (!free_pages.step() || free_pages.int64(0) <= kKeepFreePages) return;
-    const int64_t before = free_pages.int64(0);
-    const int64_t pages = std::min(before - kKeepFreePages, kVacuumSlicePages);
-    Statement vacuum(writer_->db,
-                     ("PRAGMA incremental_vacuum(" + std::to_string(pages) + ")").c_str());
-    while (vacuum.step()) {
+    const int64_t before = free_pages.step() ? free_pages.int64(0) : 0;
+    free_pages.reset();
+    if (before > kKeepFreePages) {
+      const int64_t pages = std::min(before - kKeepFreePages, kVacuumSlicePages);
+      Statement vacuum(writer_->db,
+                       ("PRAGMA incremental_vacuum(" + std::to_string(pages) + ")").c_str());
+      while (vacuum.step()) {
+      }
+      const int64_t left = free_pages.step() ? free_pages.int64(0) : 0;
+      free_pages.reset();
+      std::lock_guard lock(mutex_);
+      stats_.pages_released += static_cast<uint64_t>(std::max<int64_t>(0, before - left));
+      shrink_pending_ = true;
     }
-    free_pages.reset();
-    const int64_t left = free_pages.step() ? free_pages.int64(0) : 0;
-    free_pages.reset();
-    // The file shrinks when the WAL holding the vacuum is copied back: now, not at some later
-    // checkpoint (PASSIVE never waits for a reader).
-    sqlite3_wal_checkpoint_v2(writer_->db.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                              nullptr);
-    std::lock_guard lock(mutex_);
-    stats_.pages_released += static_cast<uint64_t>(std::max<int64_t>(0, before - left));
   } catch (const StoreError& e) {
     LOG_WARN_LIMITED("queue", "vacuum")
         << options_.path << ": giving free pages back failed: " << e.what();
+    return;
   }
+  if (!shrink_pending_) return;
+  // The file shrinks when a checkpoint copies back the whole WAL holding the vacuum: tried at
+  // every idle pass until one does (the background checkpointer may hold it busy once).
+  int in_wal = 0, copied = 0;
+  int rc = sqlite3_wal_checkpoint_v2(writer_->db.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                     &in_wal, &copied);
+  if (rc == SQLITE_OK && in_wal == copied) shrink_pending_ = false;
 }
 
 bool SqliteQueue::space_is_back() {

@@ -137,7 +137,8 @@ class SqliteQueue final : public EventQueue {
   uint64_t file_device_ = 0, file_inode_ = 0;  // of queue.path when it was opened
   bool disk_full_ = false;                     // the last write failed with SQLITE_FULL
   bool incremental_vacuum_ = false;            // the file was created with auto_vacuum=INCREMENTAL
-  bool file_lost_ = false;                     // queue.path was deleted or replaced: for good
+  bool shrink_pending_ = false;  // committer only: a vacuum waits for a full checkpoint
+  bool file_lost_ = false;       // queue.path was deleted or replaced: for good
   bool open_ = true;
   bool stopping_ = false;
   Stats stats_;

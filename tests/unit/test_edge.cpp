@@ -78,6 +78,22 @@ class GithubRig {
   std::unique_ptr<ServingOceand> oceand_;
 };
 
+// The example plugin and the embedded catalog (in var/); `queue`: the queue section. Returns the
+// config file.
+fs::path example_config(const fs::path& dir, const std::string& queue = "{backend: memory}") {
+  fs::create_directories(dir / "plugins");
+  if (!fs::exists(dir / "plugins" / "example.so"))
+    fs::copy_file(plugin_file("example"), dir / "plugins" / "example.so");
+  write_file(dir / "oceand.yaml",
+             "server: {host: 127.0.0.1, port: 0}\nlog_level: info\nplugins: {dir: " +
+                 (dir / "plugins").string() + ", cache_dir: " + (dir / "cache").string() +
+                 "}\nqueue: " + queue +
+                 "\nport: {applier: local, local_db: " + (dir / "var" / "entities.db").string() +
+                 "}\nintegrations:\n  example:\n    plugin: example\n    mapping: " +
+                 OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n");
+  return dir / "oceand.yaml";
+}
+
 // Rows in the deliveries table of a queue file (read beside the running oceand: WAL readers do
 // not block its writer).
 int64_t recorded_deliveries(const fs::path& queue) {
@@ -175,15 +191,7 @@ TEST_CASE("edge: a secret that is not a string stops start with the key named") 
 TEST_CASE("edge: the example plugin's direct route writes the catalog only when signed") {
   TempDir dir;
   const fs::path& d = dir.path();
-  fs::create_directories(d / "plugins");
-  fs::copy_file(plugin_file("example"), d / "plugins" / "example.so");
-  write_file(d / "oceand.yaml",
-             "server: {host: 127.0.0.1, port: 0}\nlog_level: info\nplugins: {dir: " +
-                 (d / "plugins").string() + ", cache_dir: " + (d / "cache").string() +
-                 "}\nqueue: {backend: memory}\nport: {applier: local, local_db: " +
-                 (d / "entities.db").string() +
-                 "}\nintegrations:\n  example:\n    plugin: example\n    mapping: " +
-                 OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n");
+  example_config(d);
   const std::string body = R"({"upsert": [{"id": "direct-1"}]})";
   auto items = [&](ServingOceand& o, const std::string& secret) {
     HeaderList headers{{"Content-Type", "application/json"}};
@@ -228,15 +236,7 @@ std::string exchange(int port, const std::string& request) {
 TEST_CASE("edge: HTTP nits: Host, Expect, entity pages past the end, identifiers with '/'") {
   TempDir dir;
   const fs::path& d = dir.path();
-  fs::create_directories(d / "plugins");
-  fs::copy_file(plugin_file("example"), d / "plugins" / "example.so");
-  write_file(d / "oceand.yaml",
-             "server: {host: 127.0.0.1, port: 0}\nlog_level: info\nplugins: {dir: " +
-                 (d / "plugins").string() + ", cache_dir: " + (d / "cache").string() +
-                 "}\nqueue: {backend: memory}\nport: {applier: local, local_db: " +
-                 (d / "entities.db").string() +
-                 "}\nintegrations:\n  example:\n    plugin: example\n    mapping: " +
-                 OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n");
+  example_config(d);
   ServingOceand o(d / "oceand.yaml", d / "oceand.log");
   auto status_of = [](const std::string& answer) { return answer.substr(0, 12); };
 
@@ -415,21 +415,6 @@ TEST_CASE("edge: --check runs no plugin code and writes nothing") {
 
 namespace {
 
-// The example plugin on a durable queue at `queue`, the catalog beside the config.
-fs::path files_config(const fs::path& dir, const fs::path& queue) {
-  fs::create_directories(dir / "plugins");
-  if (!fs::exists(dir / "plugins" / "example.so"))
-    fs::copy_file(plugin_file("example"), dir / "plugins" / "example.so");
-  write_file(dir / "oceand.yaml",
-             "server: {host: 127.0.0.1, port: 0}\nlog_level: info\nplugins: {dir: " +
-                 (dir / "plugins").string() + ", cache_dir: " + (dir / "cache").string() +
-                 "}\nqueue: {backend: sqlite, path: " + queue.string() +
-                 "}\nport: {applier: local, local_db: " + (dir / "var" / "entities.db").string() +
-                 "}\nintegrations:\n  example:\n    plugin: example\n    mapping: " +
-                 OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n");
-  return dir / "oceand.yaml";
-}
-
 std::string numbered_item(int n) {
   return R"({"id": )" + std::to_string(n) + R"(, "title": ")" + std::string(20000, 'x') + "\"}";
 }
@@ -457,7 +442,8 @@ struct SmallDisk {
 TEST_CASE("edge: files oceand creates are its user's only; a damaged queue file stops start") {
   TempDir dir;
   const fs::path queue = dir.path() / "var" / "queue.db";
-  const fs::path config = files_config(dir.path(), queue);
+  const fs::path config =
+      example_config(dir.path(), "{backend: sqlite, path: " + queue.string() + "}");
   {
     ServingOceand o(config, dir.path() / "first.log");
     for (int i = 0; i < 40; ++i)
@@ -492,7 +478,8 @@ TEST_CASE("edge: files oceand creates are its user's only; a damaged queue file 
 TEST_CASE("edge: a queue file deleted while running is noticed: 503, /ready 503, one ERROR") {
   TempDir dir;
   const fs::path queue = dir.path() / "var" / "queue.db";
-  ServingOceand o(files_config(dir.path(), queue), dir.path() / "oceand.log");
+  ServingOceand o(example_config(dir.path(), "{backend: sqlite, path: " + queue.string() + "}"),
+                  dir.path() / "oceand.log");
   REQUIRE(o.post("/integration/example/webhook", numbered_item(1), {}).status == 200);
   fs::remove(queue);
   // Never a 200 for an event that is not stored: the very next delivery is refused.
@@ -525,7 +512,9 @@ TEST_CASE("edge: a full disk answers 503 disk_full and turns /ready 503 until sp
     std::string mb(1 << 20, 'f');
     for (int i = 0; i < 4; ++i) filler.write(mb.data(), static_cast<std::streamsize>(mb.size()));
   }
-  ServingOceand o(files_config(dir.path(), disk.at / "queue.db"), dir.path() / "oceand.log");
+  ServingOceand o(example_config(dir.path(), "{backend: sqlite, path: " +
+                                                 (disk.at / "queue.db").string() + "}"),
+                  dir.path() / "oceand.log");
   int status = 200, sent = 0;
   HttpResult last;
   while (status == 200 && sent < 400) {

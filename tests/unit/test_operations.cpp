@@ -1,0 +1,82 @@
+// Operating oceand (issue 21) on the real binary: what an operator sees when something is off.
+#include <doctest/doctest.h>
+
+#include "support/oceand_process.hpp"
+
+using namespace oceand;
+using namespace oceand::test;
+
+namespace {
+
+// The example plugin and the embedded catalog; `integrations`: more integrations (YAML lines).
+fs::path operations_config(const fs::path& dir, const std::string& integrations = "") {
+  fs::create_directories(dir / "plugins");
+  fs::copy_file(plugin_file("example"), dir / "plugins" / "example.so",
+                fs::copy_options::skip_existing);
+  write_file(dir / "oceand.yaml",
+             "server: {host: 127.0.0.1, port: 0}\nlog_level: info\nplugins: {dir: " +
+                 (dir / "plugins").string() + ", cache_dir: " + (dir / "cache").string() +
+                 "}\nqueue: {backend: memory}\nport: {applier: local, local_db: " +
+                 (dir / "entities.db").string() +
+                 "}\nintegrations:\n  example:\n    plugin: example\n    mapping: " +
+                 OCEAN_SOURCE_DIR + "/config/example/port-app-config.yaml\n" + integrations);
+  return dir / "oceand.yaml";
+}
+
+}  // namespace
+
+TEST_CASE("operations: /ready is 503 while a configured integration's plugin is not loaded") {
+  TempDir dir;
+  ServingOceand o(operations_config(dir.path(), "  github:\n    plugin: github\n"),
+                  dir.path() / "oceand.log");
+  auto ready = o.get("/ready");
+  CHECK(ready.status == 503);
+  CHECK(ready.body.find("integration 'github' names plugin 'github', which is not loaded") !=
+        std::string::npos);
+  CHECK(o.get("/health").status == 200);
+  // Once the plugin is there, a reload makes it ready.
+  fs::copy_file(plugin_file("github"), dir.path() / "plugins" / "github.so");
+  REQUIRE(o.post("/admin/reload", "", {}).status == 200);
+  CHECK(o.get("/ready").status == 200);
+}
+
+TEST_CASE("operations: refused requests are logged and counted, unknown integrations too") {
+  TempDir dir;
+  ServingOceand o(operations_config(dir.path()), dir.path() / "oceand.log");
+  CHECK(o.post("/integration/nope/webhook", "{}", {{"Content-Type", "application/json"}}).status ==
+        404);
+  CHECK(o.post("/integration/example/webhook", "<xml/>", {{"Content-Type", "text/xml"}}).status ==
+        415);
+  CHECK(o.get("/integration/example/webhook").status == 405);
+  CHECK(o.metric("oceand_ingress_rejected_total",
+                 {{"integration", "unknown"}, {"reason", "no_route"}}) == 1);
+  CHECK(o.metric("oceand_ingress_rejected_total",
+                 {{"integration", "example"}, {"reason", "content_type"}}) == 1);
+  CHECK(o.metric("oceand_ingress_rejected_total",
+                 {{"integration", "example"}, {"reason", "method_not_allowed"}}) == 1);
+  std::string log = read_file(dir.path() / "oceand.log");
+  CHECK(log.find("refused POST path=/integration/nope/webhook status=404 reason=no_route") !=
+        std::string::npos);
+  CHECK(log.find("refused integration=example route=/webhook status=415 reason=content_type") !=
+        std::string::npos);
+  // A flood of them is rate-limited like every repeatable line.
+  for (int i = 0; i < 50; ++i)
+    o.post("/integration/nope-" + std::to_string(i) + "/webhook", "{}", {});
+  log = read_file(dir.path() / "oceand.log");
+  size_t lines = 0;
+  for (size_t at = log.find("reason=no_route"); at != std::string::npos;
+       at = log.find("reason=no_route", at + 1))
+    ++lines;
+  CHECK(lines <= 10);
+  CHECK(o.metric("oceand_ingress_rejected_total", {{"reason", "no_route"}}) == 51);
+}
+
+TEST_CASE("operations: --version and oceand_build_info name the version and the plugin ABI") {
+  TempDir dir;
+  OceandProcess version({"--version"}, dir.path() / "version.log");
+  REQUIRE(version.wait_exit(std::chrono::seconds(10)) == 0);
+  CHECK(read_file(dir.path() / "version.log") ==
+        std::string("oceand ") + OCEAND_VERSION + " (plugin ABI 1.1)\n");
+  ServingOceand o(operations_config(dir.path()), dir.path() / "oceand.log");
+  CHECK(o.metric("oceand_build_info", {{"version", OCEAND_VERSION}, {"abi", "1.1"}}) == 1);
+}
