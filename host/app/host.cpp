@@ -195,6 +195,9 @@ void Host::describe_metrics() {
   metrics_.describe(
       "oceand_plugin_events_in_flight", "gauge",
       "Events taken from the queue and not yet finished, by the plugin serving them.");
+  metrics_.describe("oceand_plugin_http_requests_total", "counter",
+                    "HTTP requests plugins made through the host (ocean::http_request), by plugin "
+                    "and status (0: no answer).");
   describe_process_metrics(metrics_);
   metrics_.describe("oceand_build_info", "gauge",
                     "Always 1: the running oceand's version and plugin ABI in its labels.");

@@ -1,5 +1,6 @@
 #include "core/metrics.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -20,11 +21,22 @@ std::string escape_label(std::string_view v) {
   return out;
 }
 
+// The shortest text that reads back as the same double: le="0.0025", not "0.0025000000000000001".
 std::string format_value(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(v)) return "NaN";
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
+}
+
+// Every family has HELP text (promtool lints one without): counters plugins keep under their own
+// names are described here, since no host code knows them in advance.
+std::string help_of(const std::string& name, const std::string& help) {
+  if (!help.empty()) return help;
+  if (name.rfind("oceand_plugin_", 0) == 0)
+    return "A counter a plugin keeps (ocean::metric_add), by plugin.";
+  return "oceand metric " + name + ".";
 }
 
 std::string with_label(const std::string& labels, const std::string& extra) {
@@ -109,7 +121,7 @@ std::string Metrics::render() const {
   std::lock_guard lock(mutex_);
   for (const auto& [name, f] : families_) {
     if (f.values.empty() && f.histograms.empty() && f.gauges.empty()) continue;
-    if (!f.help.empty()) out << "# HELP " << name << ' ' << f.help << '\n';
+    out << "# HELP " << name << ' ' << help_of(name, f.help) << '\n';
     out << "# TYPE " << name << ' ' << f.type << '\n';
     for (const auto& [labels, v] : f.values)
       out << name << labels << ' ' << format_value(v) << '\n';

@@ -177,4 +177,21 @@ TEST_CASE("/metrics parses as Prometheus text and agrees with what was sent") {
     if (s.labels.at("le") == "+Inf") CHECK(s.value == 8);
   }
   CHECK(value("oceand_queue_depth", {}) == 0);
+  // What promtool's lint asks: every family has HELP right before its TYPE, and numbers are
+  // written in their shortest form (le="0.0025", not "0.0025000000000000001").
+  std::istringstream lines(r.body);
+  std::string line, previous;
+  size_t families = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      ++families;
+      std::string name = line.substr(7, line.find(' ', 7) - 7);
+      CHECK_MESSAGE(previous.rfind("# HELP " + name + " ", 0) == 0, "no HELP before " << line);
+    }
+    if (line.find("le=\"") != std::string::npos)
+      CHECK_MESSAGE(line.find("00000000") == std::string::npos, "a long bucket bound: " << line);
+    previous = line;
+  }
+  CHECK(families > 20);
+  CHECK(r.body.find("le=\"0.0025\"") != std::string::npos);
 }
