@@ -13,6 +13,7 @@
 #include "app/host.hpp"
 #include "config/host_config.hpp"
 #include "core/log.hpp"
+#include "mapping/entity_mapper.hpp"
 #include "mapping/port_app_config.hpp"
 #include "ocean/plugin_abi.h"
 #include "plugins/plugin_file.hpp"
@@ -53,12 +54,19 @@ int check(const std::optional<std::string>& config_path) {
     std::cout << "integration " << ic.identifier << " -> plugin " << ic.plugin;
     // A plugin's name is in its descriptor, which only running it reveals; files are named after
     // their plugin by convention.
-    if (!stems.count(ic.plugin))
+    if (!stems.count(ic.plugin)) {
       std::cout << " (no loadable " << ic.plugin << ".so in plugins.dir)";
+      ++problems;
+    }
     try {
       if (!ic.mapping_path.empty()) {
         auto mapping = load_port_app_config(ic.mapping_path);
         std::cout << ", " << mapping.resources.size() << " mapped resource(s)";
+        // Every expression that does not compile, not only the first.
+        for (const auto& problem : mapping_problems(mapping)) {
+          std::cout << "\n  mapping REFUSED " << ic.mapping_path << ": " << problem;
+          ++problems;
+        }
       }
       std::cout << "\n";
     } catch (const std::exception& e) {
@@ -66,6 +74,14 @@ int check(const std::optional<std::string>& config_path) {
       ++problems;
     }
   }
+  std::cout << "listen  " << config.server.host << ":" << config.server.port << ", admin "
+            << (config.admin_listen.empty() ? "off" : config.admin_listen) << "\n"
+            << "queue   " << config.queue.backend
+            << (config.queue.backend == "sqlite" ? " " + config.queue.path : std::string()) << "\n"
+            << "applier " << config.port.applier
+            << (config.port.applier == "port" ? " " + config.port.base_url
+                                              : " " + config.port.local_db)
+            << "\n";
   std::cout << (problems ? "check found problems\n" : "check ok\n");
   return problems ? 1 : 0;
 }

@@ -467,6 +467,28 @@ std::vector<jv> expand(const ResourcePlan& plan, ResourcePrograms& programs, jv 
 
 }  // namespace
 
+std::vector<std::string> mapping_problems(const PortAppConfig& config) {
+  std::vector<std::string> problems;
+  for (const auto& resource : config.resources) {
+    auto plan = make_plan(resource);
+    const std::string where =
+        "resource " + std::to_string(resource.index) + " (kind " + resource.kind + ")";
+    auto check = [&](const std::string& text, const std::string& label) {
+      try {
+        JqProgram program(text);
+      } catch (const JqCompileError& e) {
+        problems.push_back(where + " " + label + ": " + e.what());
+      }
+    };
+    if (plan->items_to_parse) check(*plan->items_to_parse, "port.itemsToParse");
+    // Expressions the mapper evaluates itself (constants, field paths) are valid jq by
+    // construction; the rest are compiled as start would compile them.
+    for (size_t i : plan->jq_expressions)
+      check(plan->expressions[i].text, plan->expressions[i].label);
+  }
+  return problems;
+}
+
 MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResults& raw,
                                 const std::string& integration) {
   MappingResult result;

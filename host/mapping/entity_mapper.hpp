@@ -22,6 +22,10 @@ struct MappingResult {
   size_t skipped = 0;  // items without identifier or blueprint
 };
 
+// Every jq expression of `config` that does not compile, as "resource <index> (kind <kind>)
+// <field>: <jq's message>" (oceand --check); empty when all compile.
+std::vector<std::string> mapping_problems(const PortAppConfig& config);
+
 // Ocean's JQ entity processing for one resource block:
 //  - `port.itemsToParse` expands each raw item into one item per element (the element under
 //    `itemsToParseName`, default "item", beside the raw item's own fields);

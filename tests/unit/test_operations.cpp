@@ -80,3 +80,37 @@ TEST_CASE("operations: --version and oceand_build_info name the version and the 
   ServingOceand o(operations_config(dir.path()), dir.path() / "oceand.log");
   CHECK(o.metric("oceand_build_info", {{"version", OCEAND_VERSION}, {"abi", "1.1"}}) == 1);
 }
+
+TEST_CASE("operations: --check compiles every jq expression and names file, resource and field") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "plugins");
+  fs::copy_file(plugin_file("example"), dir.path() / "plugins" / "example.so");
+  const fs::path mapping = dir.path() / "mapping.yaml";
+  write_file(mapping,
+             "resources:\n"
+             "  - kind: example\n    selector: {query: 'true'}\n    port:\n      entity:\n"
+             "        mappings: {identifier: .id | tostring, blueprint: '\"example\"',\n"
+             "                   title: '.title | ascii_downcase(', properties: {ok: .status}}\n"
+             "  - kind: other\n    selector: {query: '.x ==='}\n    port:\n      entity:\n"
+             "        mappings: {identifier: .id, blueprint: '\"other\"'}\n");
+  write_file(
+      dir.path() / "oceand.yaml",
+      "server: {host: 127.0.0.1, port: 8123}\nplugins: {dir: " + (dir.path() / "plugins").string() +
+          ", cache_dir: " + (dir.path() / "cache").string() +
+          "}\nqueue: {backend: memory}\nintegrations:\n  example:\n    plugin: example\n"
+          "    mapping: " +
+          mapping.string() + "\n  missing:\n    plugin: nowhere\n");
+  OceandProcess check({"--check", "--config", (dir.path() / "oceand.yaml").string()},
+                      dir.path() / "check.log");
+  CHECK(check.wait_exit(std::chrono::seconds(30)) == 1);
+  std::string out = read_file(dir.path() / "check.log");
+  CHECK(out.find("mapping REFUSED " + mapping.string() +
+                 ": resource 0 (kind example) port.entity.mappings.title:") != std::string::npos);
+  CHECK(out.find("mapping REFUSED " + mapping.string() +
+                 ": resource 1 (kind other) selector.query:") != std::string::npos);
+  CHECK(out.find("integration missing -> plugin nowhere (no loadable nowhere.so in plugins.dir)") !=
+        std::string::npos);
+  CHECK(out.find("listen  127.0.0.1:8123") != std::string::npos);
+  CHECK(out.find("queue   memory") != std::string::npos);
+  CHECK(out.find("check found problems") != std::string::npos);
+}
