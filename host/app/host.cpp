@@ -404,10 +404,26 @@ ReloadReport Host::reload_once() {
       for (const auto& [name, _] : current->plugins)
         if (!generation->plugins.count(name)) report.removed.push_back(name);
 
+    // An integration starts again when its plugin or its settings changed (its on_start may
+    // register webhooks with them), or when base_url did, which every on_start reads.
+    const bool base_url_changed = current && current->config->base_url != config->base_url;
     std::vector<std::string> started;
     for (const auto& [id, in] : generation->integrations) {
       const Integration* before = current ? current->integration(id) : nullptr;
-      if (!before || before->plugin != in.plugin) started.push_back(id);
+      if (!before || before->plugin != in.plugin || before->config.settings != in.config.settings ||
+          base_url_changed)
+        started.push_back(id);
+    }
+    if (current) {
+      auto ignored = start_only_changes(*current->config, *config);
+      if (!ignored.empty()) {
+        std::string keys;
+        for (const auto& key : ignored) keys += (keys.empty() ? "" : ", ") + key;
+        LOG_WARN("oceand") << "reload: " << keys
+                           << " changed, but are read only at start: restart oceand to apply "
+                              "them (the running values stay)";
+        report.ignored = ignored;
+      }
     }
     plugins_.activate(generation);
     set_jq_limits(

@@ -211,6 +211,46 @@ std::vector<std::string> process_environment() {
   return out;
 }
 
+std::vector<std::string> start_only_changes(const HostConfig& before, const HostConfig& after) {
+  std::vector<std::string> changed;
+  auto check = [&](const char* key, bool same) {
+    if (!same) changed.emplace_back(key);
+  };
+  check("server.host", before.server.host == after.server.host);
+  check("server.port", before.server.port == after.server.port);
+  check("server.max_body_bytes", before.server.max_body_bytes == after.server.max_body_bytes);
+  check("server.threads", before.server.threads == after.server.threads);
+  check("server.max_queued_connections",
+        before.server.max_queued_connections == after.server.max_queued_connections);
+  check("event_workers_count", before.event_workers_count == after.event_workers_count);
+  check("max_event_processing_seconds",
+        before.max_event_processing_seconds == after.max_event_processing_seconds);
+  check("max_wait_seconds_before_shutdown",
+        before.max_wait_seconds_before_shutdown == after.max_wait_seconds_before_shutdown);
+  check("on_start_timeout_seconds",
+        before.on_start_timeout_seconds == after.on_start_timeout_seconds);
+  check("plugins.crash_limit", before.plugins_crash_limit == after.plugins_crash_limit);
+  check("queue.backend", before.queue.backend == after.queue.backend);
+  check("queue.path", before.queue.path == after.queue.path);
+  check("queue.max_pending", before.queue.max_pending == after.queue.max_pending);
+  check("queue.dedupe_window_seconds",
+        before.queue.dedupe_window_seconds == after.queue.dedupe_window_seconds);
+  check("port.applier", before.port.applier == after.port.applier);
+  check("port.local_db", before.port.local_db == after.port.local_db);
+  check("port.base_url", before.port.base_url == after.port.base_url);
+  check("port.client_id", before.port.client_id == after.port.client_id);
+  check("port.client_secret", before.port.client_secret == after.port.client_secret);
+  check("port.request_timeout_seconds",
+        before.port.request_timeout_seconds == after.port.request_timeout_seconds);
+  check("port.max_retries", before.port.max_retries == after.port.max_retries);
+  check("port.max_concurrent_requests",
+        before.port.max_concurrent_requests == after.port.max_concurrent_requests);
+  check("admin.token", before.admin_token == after.admin_token);
+  check("admin.listen", before.admin_listen == after.admin_listen);
+  check("log_level", before.log_level == after.log_level);
+  return changed;
+}
+
 HostConfig load_host_config(const std::optional<std::string>& path,
                             const std::vector<std::string>& environment) {
   HostConfig config;

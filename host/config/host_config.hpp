@@ -91,6 +91,10 @@ struct HostConfig {
 
 // Reads `path` (or the embedded defaults when empty), applies OCEAN__* overrides from `environment`
 // (entries "NAME=value") and validates. Throws ConfigError naming the key and the problem.
+// The keys read only at start (server, queue, port, admin, workers, log_level, ...) whose values
+// differ: a reload keeps the running ones and says which it ignored. Names only, never values.
+std::vector<std::string> start_only_changes(const HostConfig& before, const HostConfig& after);
+
 HostConfig load_host_config(const std::optional<std::string>& path,
                             const std::vector<std::string>& environment);
 

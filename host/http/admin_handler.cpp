@@ -110,6 +110,7 @@ static void write_reload(JsonWriter& w, const ReloadReport& r, bool with_files) 
   write_names(w, "added", r.added);
   write_names(w, "changed", r.changed);
   write_names(w, "removed", r.removed);
+  write_names(w, "ignored", r.ignored);
   if (with_files) {
     w.Key("plugins");
     write_files(w, r.files);

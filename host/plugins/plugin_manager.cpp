@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "core/busy_marks.hpp"
@@ -61,6 +62,7 @@ std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfi
   if (!dir_problem.empty()) {
     LOG_ERROR("plugins") << dir_problem << ": no plugin is loaded from it";
   }
+  std::map<std::string, std::string> served_by;  // plugin name -> the file serving it here
   for (const auto& file : list_plugin_files(config->plugins_dir)) {
     PluginFileStatus status;
     status.file = file.string();
@@ -77,9 +79,12 @@ std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfi
         live_[lib->sha256()] = LiveLibrary{lib, loaded_in};
       }
       gen->loaded_in[lib->sha256()] = loaded_in;
-      if (gen->plugins.count(lib->name()))
+      // Named by the file that holds the name in this generation: a library kept from an
+      // earlier one remembers the path it was first loaded from, which may have been renamed.
+      if (auto holder = served_by.find(lib->name()); holder != served_by.end())
         throw PluginLoadError("plugin name '" + lib->name() + "' is already served by " +
-                              gen->plugins[lib->name()]->file());
+                              holder->second);
+      served_by[lib->name()] = file.string();
       status.name = lib->name();
       status.version = lib->version();
       status.abi_version = lib->abi_version();

@@ -114,3 +114,71 @@ TEST_CASE("operations: --check compiles every jq expression and names file, reso
   CHECK(out.find("queue   memory") != std::string::npos);
   CHECK(out.find("check found problems") != std::string::npos);
 }
+
+namespace {
+
+// The scripted test plugin as integration "scripted" with `settings` (a flow mapping), on a
+// server block given by `server`.
+void write_scripted_config(const fs::path& dir, const std::string& settings,
+                           const std::string& server = "{host: 127.0.0.1, port: 0}",
+                           const std::string& log_level = "info") {
+  write_file(dir / "scripted.yaml",
+             "resources:\n  - kind: thing\n    selector: {query: 'true'}\n    port: {entity: "
+             "{mappings: {identifier: .id | tostring, blueprint: '\"thing\"'}}}\n");
+  write_file(dir / "oceand.yaml",
+             "server: " + server + "\nlog_level: " + log_level + "\nplugins: {dir: " +
+                 (dir / "plugins").string() + ", cache_dir: " + (dir / "cache").string() +
+                 "}\nqueue: {backend: memory}\nport: {local_db: " + (dir / "entities.db").string() +
+                 "}\nintegrations:\n  scripted:\n    plugin: scripted\n"
+                 "    mapping: " +
+                 (dir / "scripted.yaml").string() + "\n    config: " + settings + "\n");
+}
+
+}  // namespace
+
+TEST_CASE("operations: reload tells the truth: settings re-run on_start, start-only keys warn") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "plugins");
+  fs::copy_file(plugin_file("scripted"), dir.path() / "plugins" / "scripted.so");
+  write_scripted_config(dir.path(), "{region: one}");
+  ServingOceand o(dir.path() / "oceand.yaml", dir.path() / "oceand.log");
+  auto on_starts = [&] { return o.metric("oceand_plugin_on_start_total"); };
+  REQUIRE(wait_until([&] { return on_starts() == 1; }));
+
+  // Nothing changed: nothing starts again.
+  REQUIRE(o.post("/admin/reload", "", {}).status == 200);
+  // The integration's settings changed: its on_start runs again (it may register webhooks).
+  write_scripted_config(dir.path(), "{region: two}");
+  REQUIRE(o.post("/admin/reload", "", {}).status == 200);
+  REQUIRE(wait_until([&] { return on_starts() == 2; }));
+
+  // Start-only keys: applied only by a restart, and the reload says so, once.
+  write_scripted_config(dir.path(), "{region: two}", "{host: 127.0.0.1, port: 1}", "warning");
+  auto r = o.post("/admin/reload", "", {});
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find(R"("ignored":["server.port","log_level"])") != std::string::npos);
+  CHECK(o.post("/admin/reload", "", {}).body.find(R"("ignored":[])") != std::string::npos);
+  std::string log = read_file(dir.path() / "oceand.log");
+  CHECK(log.find("reload: server.port, log_level changed, but are read only at start") !=
+        std::string::npos);
+  CHECK(log.find("changed, but are read only at start", log.find("read only at start") + 1) ==
+        std::string::npos);
+  CHECK(on_starts() == 2);
+}
+
+TEST_CASE("operations: a duplicate plugin name names the file that serves it now") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "plugins");
+  fs::copy_file(plugin_file("scripted"), dir.path() / "plugins" / "x.so");
+  write_scripted_config(dir.path(), "{region: one}");
+  ServingOceand o(dir.path() / "oceand.yaml", dir.path() / "oceand.log");
+  // x.so renamed to z.so, and the same plugin again as y.so: y.so serves it (files load in name
+  // order), and z.so is refused naming y.so, not the x.so the library was first loaded from.
+  fs::rename(dir.path() / "plugins" / "x.so", dir.path() / "plugins" / "z.so");
+  fs::copy_file(plugin_file("scripted"), dir.path() / "plugins" / "y.so");
+  auto r = o.post("/admin/reload", "", {});
+  CHECK(r.status == 500);
+  CHECK(r.body.find("plugin name 'scripted' is already served by " +
+                    (dir.path() / "plugins" / "y.so").string()) != std::string::npos);
+  CHECK(r.body.find("x.so") == std::string::npos);
+}
