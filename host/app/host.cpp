@@ -289,6 +289,7 @@ void Host::stop() {
   admin_stopped.wait();
   plugins_.wait_for_starts(
       std::chrono::milliseconds(static_cast<long>(config_->on_start_timeout_seconds * 1000)));
+  Log::flush_suppressed(true);
   LOG_INFO("oceand") << "stopped";
 }
 

@@ -96,6 +96,16 @@ void check_secret(const YAML::Node& node, const std::string& where) {
                     (node.IsNull() ? "; it is empty (null)" : "; it is a mapping or a list"));
 }
 
+// Every secret-named key of a plugin config block, at any depth (a nested `app: {private_key:
+// ...}` too).
+void check_secrets(const YAML::Node& node, const std::string& where) {
+  for (const auto& setting : node) {
+    std::string key = setting.first.as<std::string>();
+    if (is_secret_key(key)) check_secret(setting.second, where + "." + key);
+    if (setting.second.IsMap()) check_secrets(setting.second, where + "." + key);
+  }
+}
+
 void flatten(const YAML::Node& node, const std::string& prefix,
              std::map<std::string, std::string>& out) {
   if (node.IsMap()) {
@@ -405,10 +415,7 @@ HostConfig load_host_config(const std::optional<std::string>& path,
         YAML::Node settings = kv.second["config"];
         if (settings.IsDefined() && !settings.IsNull()) {
           if (!settings.IsMap()) throw ConfigError(where + ".config: must be a mapping");
-          for (const auto& setting : settings) {
-            std::string key = setting.first.as<std::string>();
-            if (is_secret_key(key)) check_secret(setting.second, where + ".config." + key);
-          }
+          check_secrets(settings, where + ".config");
           flatten(settings, "", ic.settings);
         }
       }

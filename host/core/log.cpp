@@ -28,6 +28,7 @@ std::mutex g_limit_mutex;
 std::unordered_map<std::string, LimitWindow> g_limits;
 std::chrono::steady_clock::time_point g_last_sweep{};
 std::atomic<int64_t> g_limit_window_ms{10000};
+std::atomic<bool> g_pending_suppressed{false};  // some window holds lines left out
 
 std::string format_seconds(std::chrono::milliseconds window) {
   auto ms = window.count();
@@ -40,8 +41,17 @@ std::string kv_text(std::string_view key, std::string_view value) {
 
 void append_escaped_controls(std::string& line, std::string_view message) {
   static const char kHex[] = "0123456789abcdef";
-  for (char ch : message) {
+  for (size_t i = 0; i < message.size(); ++i) {
+    char ch = message[i];
     auto c = static_cast<unsigned char>(ch);
+    // U+0080..U+009F (C1 controls, e.g. CSI) in UTF-8: terminals act on them too.
+    if (c == 0xc2 && i + 1 < message.size() && static_cast<unsigned char>(message[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(message[i + 1]) <= 0x9f) {
+      auto next = static_cast<unsigned char>(message[++i]);
+      line.append("\\xc2\\x").push_back(kHex[next >> 4]);
+      line.push_back(kHex[next & 15]);
+      continue;
+    }
     if (c >= 0x20 && c != 0x7f) {
       line.push_back(ch);
     } else if (c == '\n') {
@@ -115,9 +125,71 @@ void Log::write(LogLevel level, std::string_view component, std::string_view mes
   // One record is one line, and no byte of it can drive a terminal.
   append_escaped_controls(line, message);
   line.push_back('\n');
-  std::lock_guard lock(g_write_mutex);
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  std::fflush(stderr);
+  {
+    std::lock_guard lock(g_write_mutex);
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
+  }
+  // Counts of a kind that fell silent ride on the next line of any kind.
+  if (g_pending_suppressed.load(std::memory_order_relaxed)) flush_suppressed(false);
+}
+
+namespace {
+
+struct Suppressed {
+  LogLevel level;
+  std::string component;
+  std::string key;
+  uint64_t lines;
+};
+
+// Under g_limit_mutex: the windows that ended (or every one, `everything`) with lines left out,
+// taken from the table (`keep`'s own window stays: its next line reports it).
+void take_overdue(std::chrono::steady_clock::time_point now, std::chrono::milliseconds window,
+                  std::string_view keep, bool everything, std::vector<Suppressed>& out) {
+  bool pending = false;
+  for (auto it = g_limits.begin(); it != g_limits.end();) {
+    const bool ended = everything || now - it->second.started >= window;
+    if (!ended || it->first == keep) {
+      pending |= it->second.suppressed > 0;
+      ++it;
+      continue;
+    }
+    if (it->second.suppressed > 0)
+      out.push_back({it->second.level, it->second.component, it->first, it->second.suppressed});
+    it = g_limits.erase(it);
+  }
+  g_pending_suppressed.store(pending, std::memory_order_relaxed);
+}
+
+thread_local bool t_reporting = false;  // a report's own line does not report again
+
+void report(const std::vector<Suppressed>& taken, const std::string& window_text) {
+  t_reporting = true;
+  for (const auto& r : taken)
+    Log::write(r.level, r.component,
+               std::to_string(r.lines) + " similar line(s) suppressed in the last " + window_text +
+                   " " + kv_text("key", r.key));
+  t_reporting = false;
+}
+
+}  // namespace
+
+void Log::flush_suppressed(bool everything) {
+  if (t_reporting) return;
+  const auto window = std::chrono::milliseconds(g_limit_window_ms.load());
+  std::vector<Suppressed> taken;
+  {
+    std::lock_guard lock(g_limit_mutex);
+    auto now = std::chrono::steady_clock::now();
+    // At most once a second (a flood must not scan the table for every line), unless asked.
+    if (!everything && now - g_last_sweep < std::min<std::chrono::steady_clock::duration>(
+                                                window, std::chrono::seconds(1)))
+      return;
+    g_last_sweep = now;
+    take_overdue(now, window, {}, everything, taken);
+  }
+  report(taken, format_seconds(window));
 }
 
 void Log::write_limited(LogLevel level, std::string_view component, std::string_view key,
@@ -125,39 +197,19 @@ void Log::write_limited(LogLevel level, std::string_view component, std::string_
   using Clock = std::chrono::steady_clock;
   const auto window = std::chrono::milliseconds(g_limit_window_ms.load());
   const std::string window_text = format_seconds(window);
-  struct Reported {
-    LogLevel level;
-    std::string component;
-    std::string key;
-    uint64_t suppressed;
-  };
-  std::vector<Reported> overdue;
+  std::vector<Suppressed> overdue;
   bool write_this = false;
   uint64_t left_out = 0;
   {
     std::lock_guard lock(g_limit_mutex);
     auto now = Clock::now();
-    // Windows that ended with lines left out are reported even when their key falls silent (at
-    // most once a second, so a flood of one key does not scan them all for every line).
-    if (now - g_last_sweep >=
-        std::min<std::chrono::steady_clock::duration>(window, std::chrono::seconds(1))) {
+    if (now - g_last_sweep >= std::min<Clock::duration>(window, std::chrono::seconds(1))) {
       g_last_sweep = now;
-      for (auto it = g_limits.begin(); it != g_limits.end();) {
-        if (now - it->second.started < window) {
-          ++it;
-          continue;
-        }
-        if (it->second.suppressed > 0 && it->first != key)
-          overdue.push_back(
-              {it->second.level, it->second.component, it->first, it->second.suppressed});
-        if (it->first == key) {
-          ++it;
-          continue;
-        }
-        it = g_limits.erase(it);
-      }
+      take_overdue(now, window, key, false, overdue);
     }
-    if (g_limits.size() >= kMaxLimitKeys && !g_limits.count(std::string(key))) g_limits.clear();
+    // A full table is emptied, its counts reported rather than lost.
+    if (g_limits.size() >= kMaxLimitKeys && !g_limits.count(std::string(key)))
+      take_overdue(now, window, {}, true, overdue);
     LimitWindow& w = g_limits[std::string(key)];
     if (w.lines == 0 && w.suppressed == 0) w.started = now;
     if (now - w.started >= window) {
@@ -172,12 +224,10 @@ void Log::write_limited(LogLevel level, std::string_view component, std::string_
       write_this = true;
     } else {
       ++w.suppressed;
+      g_pending_suppressed.store(true, std::memory_order_relaxed);
     }
   }
-  for (const auto& r : overdue)
-    write(r.level, r.component,
-          std::to_string(r.suppressed) + " similar line(s) suppressed in the last " + window_text +
-              " " + kv_text("key", r.key));
+  report(overdue, window_text);
   if (!write_this) return;
   if (left_out == 0) {
     write(level, component, message);

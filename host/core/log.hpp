@@ -22,6 +22,9 @@ class Log {
   // counted and reported once the window has passed ("... N similar line(s) suppressed").
   static void write_limited(LogLevel level, std::string_view component, std::string_view key,
                             std::string_view message);
+  // Reports the lines left out in windows that ended (all of them with `everything`, as at
+  // shutdown). Runs by itself on the next line written after a window ends.
+  static void flush_suppressed(bool everything);
   static constexpr int kLimitBurst = 10;
   // 10 s; tests shorten it.
   static void set_limit_window(std::chrono::milliseconds window);

@@ -301,7 +301,9 @@ bool SqliteQueue::claim_delivery(const Event& event) {
     // Held across the lookup and the set, so two events of one delivery cannot both claim it; the
     // committer drops a claim from the set only after its row is committed.
     std::lock_guard lock(dedupe_mutex_);
-    if (auto owner = claimant(key)) return *owner == event.id;
+    // 0: recorded at acceptance by an oceand older than claims, which refused every later copy,
+    // so the queued event holding that id is the one that was accepted: it takes the claim over.
+    if (auto owner = claimant(key); owner && *owner != 0) return *owner == event.id;
     claims_in_commit_.emplace(key, event.id);
   }
   {
@@ -334,39 +336,29 @@ void SqliteQueue::commit_loop() {
     }
     // Before anything is written: is queue.path still this queue's file? A deleted or replaced
     // file would take the writes into an inode nobody will read again.
-    if (!file_lost_ && !same_file()) {
-      file_lost_ = true;
-      LOG_ERROR("queue")
-          << options_.path
-          << " was deleted or replaced while oceand ran: no event is accepted "
-             "(503) until oceand is restarted; events it held and did not finish are "
-             "lost with it";
-    }
+    if (!file_lost_ && !same_file()) lose_file();
     if (file_lost_) {
       for (PendingPush* p : pending_) p->stored.event()->id = 0;
       std::vector<PendingPush*> refused;
       refused.swap(pending_);
       completed_.clear();
       claimed_.clear();
-      publish(refused, false);
+      publish(refused, false, PushResult::unavailable);
       if (stopping_) return;
       continue;
     }
     if (pending_.empty() && completed_.empty() && claimed_.empty()) {
       if (stopping_) return;
-      if (depth_ == 0 && !disk_full_) {
+      if (depth_ == 0 && !disk_full_ && !write_failing_) {
         lock.unlock();
         give_space_back();
         lock.lock();
       }
-      if (disk_full_) {
+      if (disk_full_ || write_failing_) {
         lock.unlock();
         bool back = space_is_back();
         lock.lock();
-        if (back) {
-          disk_full_ = false;
-          LOG_INFO("queue") << options_.path << ": there is space on the disk again";
-        }
+        if (back) writes_succeed();
       }
       last_failed = false;
       continue;
@@ -388,19 +380,28 @@ void SqliteQueue::commit_loop() {
       for (const auto& c : claimed) claims_in_commit_.erase(c.key);
     }
     lock.lock();
-    if (committed && disk_full_) {
-      disk_full_ = false;
-      LOG_INFO("queue") << options_.path << ": there is space on the disk again";
+    // Deleted between the check above and the commit: what was just written went into an inode
+    // nobody will read again, so none of it may be answered 200.
+    if (committed && !same_file()) {
+      lose_file();
+      publish(batch, false, PushResult::unavailable);
+      batch.clear();
+      completed.clear();
+      claimed.clear();
+      continue;
     }
+    if (committed && (disk_full_ || write_failing_)) writes_succeed();
     if (!committed) {
       disk_full_ = disk_full;
+      write_failing_ = !disk_full;
       next_id_ = first_id;  // nothing of the batch exists: its ids are free again
       completed_.insert(completed_.begin(), completed.begin(), completed.end());
       claimed_.insert(claimed_.begin(), claimed.begin(), claimed.end());
     }
     completed.clear();
     claimed.clear();
-    size_t arrived = publish(batch, committed);
+    size_t arrived =
+        publish(batch, committed, disk_full_ ? PushResult::disk_full : PushResult::unavailable);
     batch.clear();
     last_failed = !committed;
     for (size_t i = 0; i < arrived; ++i) ready_cv_.notify_one();
@@ -437,7 +438,23 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
   }
 }
 
-size_t SqliteQueue::publish(std::vector<PendingPush*>& batch, bool committed) {
+void SqliteQueue::lose_file() {
+  file_lost_ = true;
+  LOG_ERROR("queue") << options_.path
+                     << " was deleted or replaced while oceand ran: no event is accepted (503) "
+                        "until oceand is restarted; events it held and did not finish are lost "
+                        "with it";
+}
+
+void SqliteQueue::writes_succeed() {
+  LOG_INFO("queue") << options_.path
+                    << (disk_full_ ? ": there is space on the disk again"
+                                   : ": writing succeeds again");
+  disk_full_ = false;
+  write_failing_ = false;
+}
+
+size_t SqliteQueue::publish(std::vector<PendingPush*>& batch, bool committed, PushResult refusal) {
   if (committed) {
     ++stats_.commits;
     stats_.events_committed += batch.size();
@@ -450,7 +467,7 @@ size_t SqliteQueue::publish(std::vector<PendingPush*>& batch, bool committed) {
     if (!committed) {
       event->id = 0;
       --depth_;
-      p->result = disk_full_ ? PushResult::disk_full : PushResult::unavailable;
+      p->result = refusal;
       continue;
     }
     p->result = PushResult::accepted;
@@ -627,6 +644,7 @@ std::string SqliteQueue::problem() const {
   std::lock_guard lock(mutex_);
   if (file_lost_) return "the queue file " + options_.path + " was deleted or replaced";
   if (disk_full_) return "the disk holding " + options_.path + " is full";
+  if (write_failing_) return "writing " + options_.path + " fails (see the log)";
   return {};
 }
 

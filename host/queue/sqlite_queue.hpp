@@ -99,8 +99,11 @@ class SqliteQueue final : public EventQueue {
   bool write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed,
              const std::vector<ClaimedDelivery>& claimed, bool& disk_full);
   // Answers the batch's pushers; the number of events that became waiting.
-  size_t publish(std::vector<PendingPush*>& batch, bool committed);
-  bool page_in();  // false when reading failed
+  // `refusal`: what the pushers of a batch that was not committed are answered.
+  size_t publish(std::vector<PendingPush*>& batch, bool committed, PushResult refusal);
+  void lose_file();       // under mutex_: queue.path is no longer this queue's file, for good
+  void writes_succeed();  // under mutex_: a write went through after failures
+  bool page_in();         // false when reading failed
   static int on_wal_commit(void* queue, sqlite3* db, const char* name, int frames);
   void checkpoint_loop();
 
@@ -138,6 +141,7 @@ class SqliteQueue final : public EventQueue {
   bool disk_full_ = false;                     // the last write failed with SQLITE_FULL
   bool incremental_vacuum_ = false;            // the file was created with auto_vacuum=INCREMENTAL
   bool shrink_pending_ = false;  // committer only: a vacuum waits for a full checkpoint
+  bool write_failing_ = false;   // the last write failed for another reason than a full disk
   bool file_lost_ = false;       // queue.path was deleted or replaced: for good
   bool open_ = true;
   bool stopping_ = false;

@@ -90,6 +90,10 @@ TEST_CASE("a secret that is not a string is a configuration error, never dropped
                        doctest::Contains("port.client_secret"), ConfigError);
   CHECK_THROWS_WITH_AS(load("integrations:\n  jira:\n    config: {api_token: [x]}\n"),
                        doctest::Contains("integrations.jira.config.api_token"), ConfigError);
+  CHECK_THROWS_WITH_AS(
+      load("integrations:\n  github:\n    config: {app: {id: 1, private_key: {x: 1}}}\n"),
+      doctest::Contains("integrations.github.config.app.private_key: a secret must be a string"),
+      ConfigError);
   // Quoted, the same text is a string; an empty string is a deliberate "none".
   auto c =
       load("integrations:\n  github:\n    config: {webhook_secret: \"{x: 1}\", token: \"\"}\n");

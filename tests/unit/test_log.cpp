@@ -73,6 +73,33 @@ TEST_CASE("log: control characters are escaped and values logfmt-quoted") {
   CHECK(text.find(R"(error="he said \"no\"\tthen\x7f left")") != std::string::npos);
 }
 
+TEST_CASE("log: C1 controls (UTF-8 U+0080..U+009F, e.g. CSI) are escaped; other text is kept") {
+  StderrCapture capture;
+  LOG_WARN("test") << kv("uri", "/a\xc2\x9b" "2J/caf\xc3\xa9");
+  std::string text = capture.text();
+  CHECK(text.find("\xc2\x9b") == std::string::npos);
+  CHECK(text.find(R"(uri="/a\xc2\x9b2J/caf)" + std::string("\xc3\xa9") + "\"") !=
+        std::string::npos);
+}
+
+TEST_CASE("log: lines left out are reported even when every limited kind falls silent") {
+  Log::set_limit_window(std::chrono::milliseconds(200));
+  StderrCapture capture;
+  for (int i = 0; i < 13; ++i) LOG_WARN_LIMITED("test", "quiet") << "flood " << i;
+  auto started = std::chrono::steady_clock::now();
+  REQUIRE(wait_until([&] { return std::chrono::steady_clock::now() - started > 250ms; }));
+  // Not a limited line: the count rides on it.
+  LOG_INFO("test") << "an ordinary line";
+  // And at shutdown, whatever the window.
+  for (int i = 0; i < 12; ++i) LOG_WARN_LIMITED("test", "late") << "late " << i;
+  Log::flush_suppressed(true);
+  std::string text = capture.text();
+  Log::set_limit_window(std::chrono::seconds(10));
+  CHECK(text.find("3 similar line(s) suppressed in the last 200 ms key=quiet") !=
+        std::string::npos);
+  CHECK(text.find("2 similar line(s) suppressed in the last 200 ms key=late") != std::string::npos);
+}
+
 TEST_CASE("log: a repeated line is rate-limited and what was left out is counted") {
   Log::set_limit_window(std::chrono::milliseconds(300));
   StderrCapture capture;

@@ -189,6 +189,14 @@ TEST_CASE("sqlite queue: deliveries recorded by an earlier oceand still count af
   }
   SqliteQueue q(o);
   CHECK(q.push(make_event("{}", "old")) == PushResult::duplicate);
+  // The event that earlier oceand queued with that id (it refused every later copy) is still
+  // waiting: when it runs, it takes the claim over instead of being dropped as a duplicate.
+  auto queued_before = make_event("{}", "old");
+  queued_before->id = 999;
+  CHECK(q.claim_delivery(*queued_before));
+  auto another = make_event("{}", "old");
+  another->id = 1000;
+  CHECK_FALSE(q.claim_delivery(*another));
   auto fresh = make_event("{}", "new");
   REQUIRE(q.push(fresh) == PushResult::accepted);
   CHECK(q.claim_delivery(*fresh));
