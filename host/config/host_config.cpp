@@ -293,7 +293,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   check_known(root["server"], "server",
               {"host", "port", "max_body_bytes", "threads", "max_queued_connections"});
   check_known(root["plugins"], "plugins", {"dir", "cache_dir", "crash_limit", "strict_modes"});
-  check_known(root["queue"], "queue", {"backend", "path", "max_pending", "dedupe_window_seconds"});
+  check_known(root["queue"], "queue",
+              {"backend", "path", "max_pending", "dedupe_window_seconds", "dead_letter_retention"});
   check_known(root["port"], "port",
               {"applier", "local_db", "base_url", "client_id", "client_secret",
                "request_timeout_seconds", "max_retries", "max_concurrent_requests"});
@@ -325,6 +326,7 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read("queue", "path", config.queue.path);
   r.read("queue", "max_pending", config.queue.max_pending);
   r.read("queue", "dedupe_window_seconds", config.queue.dedupe_window_seconds);
+  r.read("queue", "dead_letter_retention", config.queue.dead_letter_retention);
   r.read("port", "applier", config.port.applier);
   r.read("port", "local_db", config.port.local_db);
   r.read("port", "base_url", config.port.base_url);
@@ -369,6 +371,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   if (config.queue.backend != "memory" && config.queue.backend != "sqlite")
     throw ConfigError("queue.backend: '" + config.queue.backend + "' is not one of memory, sqlite");
   if (config.queue.max_pending == 0) throw ConfigError("queue.max_pending: must be > 0");
+  if (config.queue.dead_letter_retention < 1 || config.queue.dead_letter_retention > 10000000)
+    throw ConfigError("queue.dead_letter_retention: must be 1..10000000");
   if (config.queue.dedupe_window_seconds < 0)
     throw ConfigError("queue.dedupe_window_seconds: must be >= 0");
   if (config.port.applier != "local" && config.port.applier != "port")

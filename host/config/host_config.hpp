@@ -39,6 +39,7 @@ struct QueueConfig {
   std::string path = "var/queue.db";
   std::size_t max_pending = 100000;
   double dedupe_window_seconds = 3600;
+  std::size_t dead_letter_retention = 10000;  // the newest kept; older ones are dropped (logged)
 };
 
 struct PortConfig {

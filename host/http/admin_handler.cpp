@@ -4,11 +4,13 @@
 
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/URI.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "app/host.hpp"
 #include "core/json_text.hpp"
+#include "http/dead_letter_admin.hpp"
 #include "http/responses.hpp"
 
 namespace oceand {
@@ -56,17 +58,15 @@ void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     if (method != "POST") return send_error(response, 405, "method not allowed");
     return reload(response);
   }
-  if (path == "/admin/dead-letters") {
-    if (method != "GET") return send_error(response, 405, "method not allowed");
-    return dead_letters(response);
-  }
-  constexpr std::string_view prefix = "/admin/dead-letters/";
-  constexpr std::string_view suffix = "/replay";
-  if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size() + suffix.size() &&
-      path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
-    if (method != "POST") return send_error(response, 405, "method not allowed");
-    return replay(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()),
-                  response);
+  if (path == "/admin/dead-letters" || path.rfind("/admin/dead-letters/", 0) == 0) {
+    Poco::URI uri;
+    try {
+      uri = Poco::URI(request.getURI());
+    } catch (const std::exception&) {
+      return send_error(response, 400, "malformed URI");
+    }
+    DeadLetterAdmin letters(host_.dead_letters(), host_.queue());
+    if (letters.serve(method, uri, response)) return;
   }
   send_error(response, 404, "no such route");
 }
@@ -151,59 +151,6 @@ void AdminHandler::plugins(Poco::Net::HTTPServerResponse& response) {
   w.EndArray();
   w.EndObject();
   send_json(response, 200, std::string(buffer.GetString(), buffer.GetSize()));
-}
-
-void AdminHandler::dead_letters(Poco::Net::HTTPServerResponse& response) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter w(buffer);
-  w.StartObject();
-  w.Key("total");
-  w.Uint64(host_.dead_letters().size());
-  w.Key("dead_letters");
-  w.StartArray();
-  for (const auto& d : host_.dead_letters().list(1000)) {
-    w.StartObject();
-    w.Key("id");
-    w.Uint64(d.id);
-    w.Key("event_id");
-    w.Uint64(d.event->id);
-    kv(w, "integration", d.event->integration);
-    kv(w, "route", d.event->route);
-    kv(w, "delivery_id", d.event->delivery_id);
-    kv(w, "reason", d.reason);
-    kv(w, "error", d.error);
-    kv(w, "processor", d.processor);
-    w.Key("attempts");
-    w.Uint(d.attempts);
-    w.Key("received_at_ms");
-    w.Int64(d.event->received_at_ms);
-    w.Key("failed_at_ms");
-    w.Int64(d.failed_at_ms);
-    w.EndObject();
-  }
-  w.EndArray();
-  w.EndObject();
-  send_json(response, 200, std::string(buffer.GetString(), buffer.GetSize()));
-}
-
-void AdminHandler::replay(const std::string& id_text, Poco::Net::HTTPServerResponse& response) {
-  uint64_t id = 0;
-  if (id_text.empty() || id_text.size() > 19 ||
-      id_text.find_first_not_of("0123456789") != std::string::npos)
-    return send_error(response, 400, "dead letter ids are numbers");
-  id = std::stoull(id_text);
-  auto letter = host_.dead_letters().take(id);
-  if (!letter) return send_error(response, 404, "no such dead letter");
-  auto event = std::make_shared<Event>(*letter->event);
-  event->delivery_id.clear();  // a replay is deliberate: never deduplicated away
-  event->accepted = std::chrono::steady_clock::now();
-  PushResult result = host_.queue().push(event);
-  if (result != PushResult::accepted) {
-    host_.dead_letters().add(std::move(*letter));
-    response.set("Retry-After", "1");
-    return send_error(response, 503, "queue is full or closed; the dead letter is kept");
-  }
-  send_json(response, 200, "{\"status\":\"ok\",\"event_id\":" + std::to_string(event->id) + "}");
 }
 
 void AdminHandler::reload(Poco::Net::HTTPServerResponse& response) {

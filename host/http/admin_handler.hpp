@@ -17,8 +17,6 @@ class AdminHandler : public Poco::Net::HTTPRequestHandler {
 
  private:
   void plugins(Poco::Net::HTTPServerResponse& response);
-  void dead_letters(Poco::Net::HTTPServerResponse& response);
-  void replay(const std::string& id, Poco::Net::HTTPServerResponse& response);
   void reload(Poco::Net::HTTPServerResponse& response);
 
   Host& host_;

@@ -17,12 +17,21 @@ uint64_t MemoryDeadLetters::add(DeadLetter letter) {
   return letters_.back().id;
 }
 
-std::vector<DeadLetter> MemoryDeadLetters::list(size_t limit) const {
+std::vector<DeadLetter> MemoryDeadLetters::list(size_t limit, size_t offset) const {
   std::lock_guard lock(mutex_);
   std::vector<DeadLetter> out;
-  for (auto it = letters_.rbegin(); it != letters_.rend() && out.size() < limit; ++it)
+  if (offset >= letters_.size()) return out;
+  for (auto it = letters_.rbegin() + static_cast<std::ptrdiff_t>(offset);
+       it != letters_.rend() && out.size() < limit; ++it)
     out.push_back(*it);
   return out;
+}
+
+std::optional<DeadLetter> MemoryDeadLetters::get(uint64_t id) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& letter : letters_)
+    if (letter.id == id) return letter;
+  return std::nullopt;
 }
 
 std::optional<DeadLetter> MemoryDeadLetters::take(uint64_t id) {

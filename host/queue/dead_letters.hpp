@@ -26,7 +26,9 @@ class DeadLetterStore {
  public:
   virtual ~DeadLetterStore() = default;
   virtual uint64_t add(DeadLetter letter) = 0;
-  virtual std::vector<DeadLetter> list(size_t limit) const = 0;
+  // Newest first, skipping the `offset` newest.
+  virtual std::vector<DeadLetter> list(size_t limit, size_t offset = 0) const = 0;
+  virtual std::optional<DeadLetter> get(uint64_t id) const = 0;
   // Removes and returns the letter (for replay).
   virtual std::optional<DeadLetter> take(uint64_t id) = 0;
   virtual size_t size() const = 0;
@@ -37,7 +39,8 @@ class MemoryDeadLetters final : public DeadLetterStore {
  public:
   explicit MemoryDeadLetters(size_t retention = 10000) : retention_(retention) {}
   uint64_t add(DeadLetter letter) override;
-  std::vector<DeadLetter> list(size_t limit) const override;
+  std::vector<DeadLetter> list(size_t limit, size_t offset = 0) const override;
+  std::optional<DeadLetter> get(uint64_t id) const override;
   std::optional<DeadLetter> take(uint64_t id) override;
   size_t size() const override;
 

@@ -15,7 +15,6 @@ namespace {
 // See docs/reliability.md: FULL makes every accepted event survive power loss, and group commit
 // keeps its cost to one fsync per batch of concurrent pushes.
 constexpr const char* kSynchronous = "FULL";
-constexpr size_t kDeadLetterRetention = 10000;
 
 }  // namespace
 
@@ -23,7 +22,7 @@ QueueStores open_queue_stores(const QueueConfig& config) {
   QueueStores stores;
   if (config.backend == "memory") {
     stores.queue = std::make_unique<MemoryQueue>(config.max_pending, config.dedupe_window_seconds);
-    stores.dead_letters = std::make_unique<MemoryDeadLetters>(kDeadLetterRetention);
+    stores.dead_letters = std::make_unique<MemoryDeadLetters>(config.dead_letter_retention);
     return stores;
   }
   try {
@@ -35,8 +34,8 @@ QueueStores open_queue_stores(const QueueConfig& config) {
     options.dedupe_window_seconds = config.dedupe_window_seconds;
     options.synchronous = kSynchronous;
     stores.queue = std::make_unique<SqliteQueue>(options);
-    stores.dead_letters =
-        std::make_unique<SqliteDeadLetters>(config.path, kSynchronous, kDeadLetterRetention);
+    stores.dead_letters = std::make_unique<SqliteDeadLetters>(config.path, kSynchronous,
+                                                              config.dead_letter_retention);
   } catch (const std::exception& e) {  // StoreError, or filesystem_error for the directory
     throw ConfigError("queue.path " + config.path + ": " + e.what());
   }

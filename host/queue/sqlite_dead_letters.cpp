@@ -43,7 +43,7 @@ struct SqliteDeadLetters::Statements {
                                 "attempts, failed_at_ms, ") +
                     StoredEvent::kColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                        .c_str()),
-        newest(db, select_sql("ORDER BY id DESC LIMIT ?").c_str()),
+        newest(db, select_sql("ORDER BY id DESC LIMIT ? OFFSET ?").c_str()),
         by_id(db, select_sql("WHERE id = ?").c_str()),
         remove(db, "DELETE FROM dead_letters WHERE id = ?"),
         oldest(db, "SELECT id, event_id FROM dead_letters ORDER BY id LIMIT ?"),
@@ -104,12 +104,13 @@ uint64_t SqliteDeadLetters::add(DeadLetter letter) {
   }
 }
 
-std::vector<DeadLetter> SqliteDeadLetters::list(size_t limit) const {
+std::vector<DeadLetter> SqliteDeadLetters::list(size_t limit, size_t offset) const {
   std::lock_guard lock(mutex_);
   std::vector<DeadLetter> out;
   Statement& s = sql_->newest;
   try {
-    s.bind(1, static_cast<int64_t>(std::min<size_t>(limit, 1u << 30)));
+    s.bind(1, static_cast<int64_t>(std::min<size_t>(limit, 1u << 30)))
+        .bind(2, static_cast<int64_t>(std::min<size_t>(offset, 1ull << 62)));
     while (s.step()) {
       try {
         out.push_back(read_letter(s));
@@ -122,6 +123,22 @@ std::vector<DeadLetter> SqliteDeadLetters::list(size_t limit) const {
   }
   s.reset();
   return out;
+}
+
+std::optional<DeadLetter> SqliteDeadLetters::get(uint64_t id) const {
+  std::lock_guard lock(mutex_);
+  Statement& s = sql_->by_id;
+  try {
+    s.bind(1, static_cast<int64_t>(id));
+    std::optional<DeadLetter> letter;
+    if (s.step()) letter = read_letter(s);
+    s.reset();
+    return letter;
+  } catch (const StoreError& e) {
+    s.reset();
+    LOG_ERROR("dead-letters") << "reading dead letter " << id << " failed: " << e.what();
+    return std::nullopt;
+  }
 }
 
 std::optional<DeadLetter> SqliteDeadLetters::take(uint64_t id) {

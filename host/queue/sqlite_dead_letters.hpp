@@ -23,7 +23,8 @@ class SqliteDeadLetters final : public DeadLetterStore {
 
   // A letter that cannot be written is logged as an error with its event id; the result is then 0.
   uint64_t add(DeadLetter letter) override;
-  std::vector<DeadLetter> list(size_t limit) const override;
+  std::vector<DeadLetter> list(size_t limit, size_t offset = 0) const override;
+  std::optional<DeadLetter> get(uint64_t id) const override;
   std::optional<DeadLetter> take(uint64_t id) override;
   size_t size() const override;
 

@@ -1,6 +1,8 @@
 // Operating oceand (issue 21) on the real binary: what an operator sees when something is off.
 #include <doctest/doctest.h>
 
+#include <rapidjson/document.h>
+
 #include "support/oceand_process.hpp"
 
 using namespace oceand;
@@ -121,14 +123,15 @@ namespace {
 // server block given by `server`.
 void write_scripted_config(const fs::path& dir, const std::string& settings,
                            const std::string& server = "{host: 127.0.0.1, port: 0}",
-                           const std::string& log_level = "info") {
+                           const std::string& log_level = "info",
+                           const std::string& queue = "{backend: memory}") {
   write_file(dir / "scripted.yaml",
              "resources:\n  - kind: thing\n    selector: {query: 'true'}\n    port: {entity: "
              "{mappings: {identifier: .id | tostring, blueprint: '\"thing\"'}}}\n");
   write_file(dir / "oceand.yaml",
              "server: " + server + "\nlog_level: " + log_level + "\nplugins: {dir: " +
                  (dir / "plugins").string() + ", cache_dir: " + (dir / "cache").string() +
-                 "}\nqueue: {backend: memory}\nport: {local_db: " + (dir / "entities.db").string() +
+                 "}\nqueue: " + queue + "\nport: {local_db: " + (dir / "entities.db").string() +
                  "}\nintegrations:\n  scripted:\n    plugin: scripted\n"
                  "    mapping: " +
                  (dir / "scripted.yaml").string() + "\n    config: " + settings + "\n");
@@ -181,4 +184,65 @@ TEST_CASE("operations: a duplicate plugin name names the file that serves it now
   CHECK(r.body.find("plugin name 'scripted' is already served by " +
                     (dir.path() / "plugins" / "y.so").string()) != std::string::npos);
   CHECK(r.body.find("x.so") == std::string::npos);
+}
+
+TEST_CASE(
+    "operations: dead letters: read one whole, delete one, replay or delete by filter, pages") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "plugins");
+  fs::copy_file(plugin_file("scripted"), dir.path() / "plugins" / "scripted.so");
+  // Retention 6: the oldest of 8 letters are dropped.
+  write_scripted_config(dir.path(), "{region: one}", "{host: 127.0.0.1, port: 0}", "info",
+                        "{backend: memory, dead_letter_retention: 6}");
+  ServingOceand o(dir.path() / "oceand.yaml", dir.path() / "oceand.log");
+  for (int i = 1; i <= 8; ++i)
+    REQUIRE(o.post("/integration/scripted/webhook",
+                   R"({"id": )" + std::to_string(i) + R"(, "mode": "throw"})",
+                   {{"Content-Type", "application/json"}, {"X-Trace", "t-" + std::to_string(i)}})
+                .status == 200);
+  auto listing = [&](const std::string& query = "") {
+    rapidjson::Document d;
+    d.Parse(o.get("/admin/dead-letters" + query).body.c_str());
+    return d;
+  };
+  REQUIRE(wait_until([&] { return o.metric("oceand_events_dead_lettered_total") == 8; }));
+  auto all = listing();
+  REQUIRE(all.IsObject());
+  CHECK(all["total"].GetUint64() == 6);  // dead_letter_retention
+  REQUIRE(all["dead_letters"].Size() == 6);
+  auto page = listing("?limit=2&offset=1");
+  REQUIRE(page["dead_letters"].Size() == 2);
+  CHECK(page["dead_letters"][0]["id"].GetUint64() == all["dead_letters"][1]["id"].GetUint64());
+  CHECK(o.get("/admin/dead-letters?limit=0").status == 400);
+
+  // One letter, whole: its headers and body as they were accepted.
+  const uint64_t newest = all["dead_letters"][0]["id"].GetUint64();
+  auto one = o.get("/admin/dead-letters/" + std::to_string(newest));
+  REQUIRE(one.status == 200);
+  CHECK(one.body.find(R"("x-trace":"t-8")") != std::string::npos);
+  CHECK(one.body.find(R"(\"mode\": \"throw\")") != std::string::npos);
+  CHECK(o.get("/admin/dead-letters/999999").status == 404);
+  CHECK(o.get("/admin/dead-letters/abc").status == 400);
+
+  // Delete one.
+  auto gone = HttpClient::request("DELETE", o.url("/admin/dead-letters/" + std::to_string(newest)),
+                                  {}, "", std::chrono::seconds(5));
+  CHECK(gone.status == 200);
+  CHECK(o.get("/admin/dead-letters/" + std::to_string(newest)).status == 404);
+  CHECK(listing()["total"].GetUint64() == 5);
+
+  // A filter that matches nothing does nothing; one that matches replays them all at once.
+  auto none = o.post("/admin/dead-letters/replay?integration=nobody", "", {});
+  CHECK(none.body.find(R"("replayed":0)") != std::string::npos);
+  CHECK(o.post("/admin/dead-letters/replay?colour=red", "", {}).status == 400);
+  auto replayed = o.post("/admin/dead-letters/replay?integration=scripted&reason=failed", "", {});
+  CHECK(replayed.status == 200);
+  CHECK(replayed.body.find(R"("replayed":5)") != std::string::npos);
+  // They fail again (mode: throw) and come back as 5 new letters; then all are deleted by filter.
+  REQUIRE(wait_until([&] { return listing()["total"].GetUint64() == 5; }));
+  auto deleted = HttpClient::request("DELETE", o.url("/admin/dead-letters?reason=failed"), {}, "",
+                                     std::chrono::seconds(5));
+  CHECK(deleted.status == 200);
+  CHECK(deleted.body.find(R"("deleted":5)") != std::string::npos);
+  CHECK(listing()["total"].GetUint64() == 0);
 }
