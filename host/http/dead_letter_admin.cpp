@@ -95,6 +95,27 @@ std::optional<Filter> filter_of(const Poco::URI& uri, std::string& error) {
   return f;
 }
 
+// Takes every letter `filter` selects, newest first, and hands each to `use` until it answers
+// false. Pages are read from the front again after each take, so `offset` counts only the
+// letters that stay (not selected, or not takeable: a store error, logged).
+template <class Use>
+void take_matching(DeadLetterStore& letters, const Filter& filter, Use use) {
+  size_t offset = 0;
+  while (true) {
+    auto page = letters.list(kBulkPage, offset);
+    if (page.empty()) return;
+    for (const auto& d : page) {
+      std::optional<DeadLetter> letter;
+      if (filter.matches(d)) letter = letters.take(d.id);
+      if (!letter) {
+        ++offset;
+        continue;
+      }
+      if (!use(std::move(*letter))) return;
+    }
+  }
+}
+
 }  // namespace
 
 bool DeadLetterAdmin::serve(const std::string& method, const Poco::URI& uri,
@@ -193,34 +214,20 @@ void DeadLetterAdmin::replay_matching(const Poco::URI& uri,
   std::string error;
   auto filter = filter_of(uri, error);
   if (!filter) return send_error(response, 400, error);
-  size_t replayed = 0, offset = 0;
+  size_t replayed = 0;
   bool queue_refused = false;
-  // Oldest letters first would need another listing order; newest-first pages are taken from the
-  // front again after each take, so the offset only counts letters that stay.
-  while (!queue_refused) {
-    auto page = letters_.list(kBulkPage, offset);
-    if (page.empty()) break;
-    for (auto& d : page) {
-      if (!filter->matches(d)) {
-        ++offset;
-        continue;
-      }
-      auto letter = letters_.take(d.id);
-      if (!letter) {
-        ++offset;  // could not be taken (logged): step over it
-        continue;
-      }
-      auto event = std::make_shared<Event>(*letter->event);
-      event->delivery_id.clear();
-      event->accepted = std::chrono::steady_clock::now();
-      if (queue_.push(event) != PushResult::accepted) {
-        letters_.add(std::move(*letter));
-        queue_refused = true;
-        break;
-      }
-      ++replayed;
+  take_matching(letters_, *filter, [&](DeadLetter letter) {
+    auto event = std::make_shared<Event>(*letter.event);
+    event->delivery_id.clear();  // a replay is deliberate: never deduplicated away
+    event->accepted = std::chrono::steady_clock::now();
+    if (queue_.push(event) != PushResult::accepted) {
+      letters_.add(std::move(letter));
+      queue_refused = true;
+      return false;
     }
-  }
+    ++replayed;
+    return true;
+  });
   std::string body = "{\"status\":\"" + std::string(queue_refused ? "partial" : "ok") +
                      "\",\"replayed\":" + std::to_string(replayed) + "}";
   if (queue_refused) {
@@ -235,21 +242,11 @@ void DeadLetterAdmin::remove_matching(const Poco::URI& uri,
   std::string error;
   auto filter = filter_of(uri, error);
   if (!filter) return send_error(response, 400, error);
-  size_t deleted = 0, offset = 0;
-  while (true) {
-    auto page = letters_.list(kBulkPage, offset);
-    if (page.empty()) break;
-    for (const auto& d : page) {
-      if (!filter->matches(d)) {
-        ++offset;
-        continue;
-      }
-      if (letters_.take(d.id))
-        ++deleted;
-      else
-        ++offset;  // could not be taken (logged): step over it
-    }
-  }
+  size_t deleted = 0;
+  take_matching(letters_, *filter, [&](DeadLetter) {
+    ++deleted;
+    return true;
+  });
   send_json(response, 200, "{\"status\":\"ok\",\"deleted\":" + std::to_string(deleted) + "}");
 }
 
