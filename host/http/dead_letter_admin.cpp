@@ -19,7 +19,7 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 constexpr size_t kDefaultPage = 100;
 constexpr size_t kMaxPage = 10000;
-// Bulk operations read the store a page at a time.
+// Bulk operations select from the store a page at a time.
 constexpr size_t kBulkPage = 500;
 
 std::optional<uint64_t> number(const std::string& text) {
@@ -95,24 +95,21 @@ std::optional<Filter> filter_of(const Poco::URI& uri, std::string& error) {
   return f;
 }
 
-// Takes every letter `filter` selects, newest first, and hands each to `use` until it answers
-// false. Pages are read from the front again after each take, so `offset` counts only the
-// letters that stay (not selected, or not takeable: a store error, logged).
+// Takes every letter `filter` selects when the call starts, newest first, and hands each to
+// `use` until it answers false. The selection is made first: a replayed event that fails again
+// becomes a new letter meanwhile, and must not be replayed again by the same call.
 template <class Use>
 void take_matching(DeadLetterStore& letters, const Filter& filter, Use use) {
-  size_t offset = 0;
-  while (true) {
+  std::vector<uint64_t> selected;
+  for (size_t offset = 0;; offset += kBulkPage) {
     auto page = letters.list(kBulkPage, offset);
-    if (page.empty()) return;
-    for (const auto& d : page) {
-      std::optional<DeadLetter> letter;
-      if (filter.matches(d)) letter = letters.take(d.id);
-      if (!letter) {
-        ++offset;
-        continue;
-      }
-      if (!use(std::move(*letter))) return;
-    }
+    if (page.empty()) break;
+    for (const auto& d : page)
+      if (filter.matches(d)) selected.push_back(d.id);
+  }
+  for (uint64_t id : selected) {
+    auto letter = letters.take(id);  // gone meanwhile (deleted, replayed, dropped): skipped
+    if (letter && !use(std::move(*letter))) return;
   }
 }
 
