@@ -63,6 +63,15 @@ void write_letter(JsonWriter& w, const DeadLetter& d, bool whole) {
   w.EndObject();
 }
 
+// The letter's event as a new one for the queue: a replay is deliberate, so its delivery id is
+// cleared (never deduplicated away), and it is accepted now.
+EventPtr replayed_event(const DeadLetter& letter) {
+  auto event = std::make_shared<Event>(*letter.event);
+  event->delivery_id.clear();
+  event->accepted = std::chrono::steady_clock::now();
+  return event;
+}
+
 // A filter from ?integration=&reason=&since=<unix ms>; every given field must match.
 struct Filter {
   std::string integration, reason;
@@ -195,9 +204,7 @@ void DeadLetterAdmin::remove(uint64_t id, Poco::Net::HTTPServerResponse& respons
 void DeadLetterAdmin::replay(uint64_t id, Poco::Net::HTTPServerResponse& response) {
   auto letter = letters_.take(id);
   if (!letter) return send_error(response, 404, "no such dead letter");
-  auto event = std::make_shared<Event>(*letter->event);
-  event->delivery_id.clear();  // a replay is deliberate: never deduplicated away
-  event->accepted = std::chrono::steady_clock::now();
+  auto event = replayed_event(*letter);
   if (queue_.push(event) != PushResult::accepted) {
     letters_.add(std::move(*letter));
     response.set("Retry-After", "1");
@@ -214,9 +221,7 @@ void DeadLetterAdmin::replay_matching(const Poco::URI& uri,
   size_t replayed = 0;
   bool queue_refused = false;
   take_matching(letters_, *filter, [&](DeadLetter letter) {
-    auto event = std::make_shared<Event>(*letter.event);
-    event->delivery_id.clear();  // a replay is deliberate: never deduplicated away
-    event->accepted = std::chrono::steady_clock::now();
+    auto event = replayed_event(letter);
     if (queue_.push(event) != PushResult::accepted) {
       letters_.add(std::move(letter));
       queue_refused = true;
