@@ -1,5 +1,6 @@
 // oceand: the live-events host. See docs/ and README.md.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cstring>
@@ -92,6 +93,13 @@ int main(int argc, char** argv) {
   // Everything oceand creates (queue, catalog, crash ledger, plugin cache, var/) holds webhook
   // payloads, headers or code it will run: its user's only. Files 0600, directories 0700.
   ::umask(077);
+  // Every connection is a file, and idle ones are cheap now: take the whole open-files allowance
+  // the system grants (the soft limit is often 1024, the hard one far higher), as nginx's
+  // worker_rlimit_nofile or Go's runtime do. server.max_connections is held to what this leaves.
+  if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &files);
+  }
   std::optional<std::string> config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {

@@ -232,6 +232,12 @@ std::vector<std::string> start_only_changes(const HostConfig& before, const Host
   check("server.threads", before.server.threads == after.server.threads);
   check("server.max_queued_connections",
         before.server.max_queued_connections == after.server.max_queued_connections);
+  check("server.max_connections", before.server.max_connections == after.server.max_connections);
+  check("server.io_threads", before.server.io_threads == after.server.io_threads);
+  check("server.idle_timeout_seconds",
+        before.server.idle_timeout_seconds == after.server.idle_timeout_seconds);
+  check("server.request_timeout_seconds",
+        before.server.request_timeout_seconds == after.server.request_timeout_seconds);
   check("event_workers_count", before.event_workers_count == after.event_workers_count);
   check("max_event_processing_seconds",
         before.max_event_processing_seconds == after.max_event_processing_seconds);
@@ -291,7 +297,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
                "port", "admin", "integrations", "log_level", "mapping"});
   check_known(root["mapping"], "mapping", {"max_eval_seconds", "max_eval_memory_mb"});
   check_known(root["server"], "server",
-              {"host", "port", "max_body_bytes", "threads", "max_queued_connections"});
+              {"host", "port", "max_body_bytes", "threads", "max_queued_connections",
+               "max_connections", "io_threads", "idle_timeout_seconds", "request_timeout_seconds"});
   check_known(root["plugins"], "plugins", {"dir", "cache_dir", "crash_limit", "strict_modes"});
   check_known(root["queue"], "queue",
               {"backend", "path", "max_pending", "dedupe_window_seconds", "dead_letter_retention"});
@@ -312,6 +319,10 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read("server", "max_body_bytes", config.server.max_body_bytes);
   r.read("server", "threads", config.server.threads);
   r.read("server", "max_queued_connections", config.server.max_queued_connections);
+  r.read("server", "max_connections", config.server.max_connections);
+  r.read("server", "io_threads", config.server.io_threads);
+  r.read("server", "idle_timeout_seconds", config.server.idle_timeout_seconds);
+  r.read("server", "request_timeout_seconds", config.server.request_timeout_seconds);
   r.read(nullptr, "base_url", config.base_url);
   r.read(nullptr, "event_workers_count", config.event_workers_count);
   r.read(nullptr, "max_event_processing_seconds", config.max_event_processing_seconds);
@@ -354,6 +365,14 @@ HostConfig load_host_config(const std::optional<std::string>& path,
     throw ConfigError("server.max_body_bytes: must be 1..1073741824");
   if (config.server.threads < 1 || config.server.threads > 1024)
     throw ConfigError("server.threads: must be 1..1024");
+  if (config.server.max_connections < 1 || config.server.max_connections > 1'000'000)
+    throw ConfigError("server.max_connections: must be 1..1000000");
+  if (config.server.io_threads < 0 || config.server.io_threads > 64)
+    throw ConfigError("server.io_threads: must be 0..64 (0: one per two cores)");
+  if (config.server.idle_timeout_seconds < 1 || config.server.idle_timeout_seconds > 86400)
+    throw ConfigError("server.idle_timeout_seconds: must be 1..86400");
+  if (config.server.request_timeout_seconds < 1 || config.server.request_timeout_seconds > 86400)
+    throw ConfigError("server.request_timeout_seconds: must be 1..86400");
   if (config.event_workers_count < 1 || config.event_workers_count > 4096)
     throw ConfigError("event_workers_count: must be 1..4096");
   if (!(config.max_event_processing_seconds > 0))

@@ -30,8 +30,12 @@ struct ServerConfig {
   std::string host = "0.0.0.0";
   int port = 8000;
   std::size_t max_body_bytes = 1048576;
-  int threads = 64;
-  int max_queued_connections = 1024;
+  int threads = 64;  // handler threads: requests being handled at once, not connections
+  int max_queued_connections = 1024;  // the listen backlog
+  int max_connections = 16384;        // open at once; lowered to what ulimit -n leaves
+  int io_threads = 0;                 // I/O loops; 0: one per two cores (1..8)
+  int idle_timeout_seconds = 60;      // no request in progress, no byte moving
+  int request_timeout_seconds = 60;   // first byte of a request to the end of its body
 };
 
 struct QueueConfig {

@@ -1,20 +1,22 @@
 #include "http/http_server.hpp"
 
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServerResponse.h>
+#include <sys/resource.h>
 
-#include <Poco/Net/HTTPServerParams.h>
+#include <algorithm>
+#include <memory>
+#include <thread>
+
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
-#include <memory>
 
 #include "app/host.hpp"
 #include "core/log.hpp"
 #include "http/admin_handler.hpp"
 #include "http/entities_handler.hpp"
-#include "http/http_connection.hpp"
 #include "http/ingress_handler.hpp"
+#include "plugins/generation.hpp"
 
 namespace oceand {
 
@@ -37,14 +39,57 @@ class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
   const Listener listener_;
 };
 
-// Operators' requests are few: a small pool, whatever server.threads says.
+// Probes: cheap, never blocking, and what an orchestrator restarts us over when unanswered.
+bool is_probe(const InboundRequest& request) {
+  const std::string& method = request.getMethod();
+  if (method != "GET" && method != "HEAD") return false;
+  std::string_view uri = request.getURI();
+  uri = uri.substr(0, uri.find('?'));
+  return uri == "/health" || uri == "/ready";
+}
+
+// A webhook to a path no integration serves is refused whatever its body: its client, if it waits
+// for 100 Continue, is not asked to send it.
+bool has_route(Host& host, const InboundRequest& head) {
+  std::string_view uri = head.getURI();
+  constexpr std::string_view kPrefix = "/integration/";
+  if (uri.rfind(kPrefix, 0) != 0) return true;
+  std::string_view path = uri.substr(0, uri.find('?'));
+  std::string rest(path.substr(kPrefix.size()));
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  auto generation = host.plugins().current();
+  return generation && !rest.empty() &&
+         (generation->resolve_webhook(rest) || generation->resolve_direct(head.getMethod(), rest));
+}
+
+// Operators' requests are few: a small pool and cap, whatever the main listener's say.
 constexpr int kAdminThreads = 8;
+constexpr size_t kAdminConnections = 1024;
+// Files kept free for everything that is not a connection: queue and catalog files, plugins,
+// outbound connections to Port and third parties, logs.
+constexpr size_t kReservedFiles = 512;
+
+int default_io_threads() {
+  // One loop reads and frames requests for two cores' worth of handlers; more cores, more loops.
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::clamp(cores / 2, 1u, 8u));
+}
+
 }  // namespace
+
+size_t connection_cap(size_t configured, size_t reserve, const char* what) {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return configured;
+  const size_t room = files.rlim_cur > reserve ? files.rlim_cur - reserve : 1;
+  if (configured <= room) return configured;
+  LOG_WARN("http") << what << " lowered to " << room << ": the open-files limit (ulimit -n) is "
+                   << files.rlim_cur << "; raise it (systemd: LimitNOFILE) to hold " << configured;
+  return room;
+}
 
 HttpServer::HttpServer(Host& host, Listener listener) {
   const auto& cfg = host.config().server;
   const bool admin = listener == Listener::admin;
-  const int threads = admin ? kAdminThreads : cfg.threads;
   Poco::Net::SocketAddress address =
       admin ? Poco::Net::SocketAddress(host.config().admin_host(),
                                        static_cast<Poco::UInt16>(host.config().admin_port()))
@@ -56,22 +101,28 @@ HttpServer::HttpServer(Host& host, Listener listener) {
   else
     socket.bind(address, true, false);
   socket.listen(cfg.max_queued_connections);
-  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams();
-  params->setMaxThreads(threads);
-  params->setMaxQueued(cfg.max_queued_connections);
-  params->setKeepAlive(true);
-  params->setKeepAliveTimeout(Poco::Timespan(15, 0));
-  params->setTimeout(Poco::Timespan(30, 0));
-  // An idle dispatcher thread notices a stop only when its wait ends.
-  params->setThreadIdleTime(Poco::Timespan(1, 0));
-  ConnectionLimits limits;
-  limits.max_body_bytes = cfg.max_body_bytes;
-  // A pool of our own: Poco's default pool stops at 16 threads, and every kept-alive connection
-  // holds one.
-  pool_ = std::make_unique<Poco::ThreadPool>(admin ? "admin-http" : "http", 1, threads, 60);
-  server_ = std::make_unique<Poco::Net::TCPServer>(
-      new HttpConnectionFactory(new HandlerFactory(host, listener), params, registry_, limits),
-      *pool_, socket, params);
+
+  ServerLimits limits;
+  limits.connection.request.max_body_bytes = cfg.max_body_bytes;
+  limits.connection.idle_timeout = std::chrono::seconds(cfg.idle_timeout_seconds);
+  limits.connection.request_timeout = std::chrono::seconds(cfg.request_timeout_seconds);
+  if (!admin)
+    limits.connection.wants_body = [&host](const InboundRequest& head) {
+      return has_route(host, head);
+    };
+  if (admin) {
+    limits.handler_threads = kAdminThreads;
+    limits.io_threads = 1;
+    limits.max_connections = kAdminConnections;
+  } else {
+    limits.handler_threads = cfg.threads;
+    limits.io_threads = cfg.io_threads > 0 ? cfg.io_threads : default_io_threads();
+    limits.max_connections =
+        connection_cap(static_cast<size_t>(cfg.max_connections), kReservedFiles + kAdminConnections,
+                       "server.max_connections");
+  }
+  server_ = std::make_unique<EventServer>(admin ? "admin-http" : "http", std::move(socket),
+                                          new HandlerFactory(host, listener), limits, is_probe);
 }
 
 HttpServer::~HttpServer() {
@@ -83,18 +134,7 @@ void HttpServer::start() {
 }
 
 void HttpServer::stop() {
-  if (stopped_ || !server_) return;
-  stopped_ = true;
-  server_->stop();
-  if (registry_->close_all(std::chrono::seconds(2))) {
-    pool_->joinAll();
-    return;
-  }
-  // A handler that does not return (a plugin's direct route stuck in a call) keeps its thread;
-  // the pool is left behind rather than destroyed under it.
-  LOG_WARN("http") << "connections still running after the shutdown grace; leaving their threads";
-  (void)pool_.release();
-  (void)server_.release();
+  if (server_) server_->stop();
 }
 
 uint16_t HttpServer::port() const {

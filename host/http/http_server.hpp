@@ -3,10 +3,7 @@
 #include <cstdint>
 #include <memory>
 
-#include <Poco/Net/TCPServer.h>
-#include <Poco/ThreadPool.h>
-
-#include "http/connection_registry.hpp"
+#include "http/event_server.hpp"
 
 namespace oceand {
 
@@ -16,23 +13,25 @@ class Host;
 // listener (admin.listen, loopback by default) serves what only operators may see or change.
 enum class Listener { main, admin };
 
-// A listener: Poco's TCPServer accepts and hands each connection to an HttpConnection on a pool
-// of threads (server.threads for the main one); a factory picks each request's handler by path.
+// A listener: an EventServer on the configured address, whose handler factory picks each
+// request's handler by path. /health and /ready are answered in the I/O loop itself, so probes
+// get their answer even when every handler thread is busy.
 class HttpServer {
  public:
   HttpServer(Host& host, Listener listener);
   ~HttpServer();
   void start();
   // Stops accepting, ends idle connections, lets answers being written finish, and waits for
-  // the connection threads.
+  // the handler threads.
   void stop();
   uint16_t port() const;
 
  private:
-  std::unique_ptr<Poco::ThreadPool> pool_;
-  std::shared_ptr<ConnectionRegistry> registry_ = std::make_shared<ConnectionRegistry>();
-  std::unique_ptr<Poco::Net::TCPServer> server_;
-  bool stopped_ = false;
+  std::unique_ptr<EventServer> server_;
 };
+
+// The connections a server may hold: the configured cap, lowered to what the process's
+// open-files limit leaves room for (`reserve` files for everything else). Logs when lowered.
+size_t connection_cap(size_t configured, size_t reserve, const char* what);
 
 }  // namespace oceand

@@ -39,46 +39,28 @@ BodyKind body_kind(const Poco::Net::HTTPServerRequest& request) {
   return BodyKind::unsupported;
 }
 
-enum class BodyRead { ok, too_large, incomplete };
+enum class BodyRead { ok, too_large };
 
 // How many bytes behind a string's text are its own memory: is_json_object reads them as padding.
 size_t spare(const std::string& text) {
   return text.capacity() - text.size();
 }
 
-// Reads the whole body, refusing one larger than `limit` (by its Content-Length, before reading,
-// or once `limit` is passed). A body cut short (the client closed or stalled, a malformed chunk)
-// is incomplete, never taken for a whole one. A body of announced length gets body_check_slack()
-// bytes of spare capacity, so that the body check reads it where it is.
+// The whole body, taken from the request without a copy (the connection assembled it, with
+// body_check_slack() bytes of spare capacity for the body check), refused past `limit`.
 BodyRead read_body(Poco::Net::HTTPServerRequest& request, size_t limit, std::string& body) {
-  auto length = request.getContentLength64();
-  if (length != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH) {
-    if (length < 0 || static_cast<uint64_t>(length) > limit) return BodyRead::too_large;
-    const auto size = static_cast<size_t>(length);
-    body.reserve(size + body_check_slack());
-    auto* inbound = dynamic_cast<InboundRequest*>(&request);
-    if (RequestBody* source = inbound ? inbound->body() : nullptr) {
-      // Straight from the connection's buffer into the string: no zero-filled resize first.
-      while (body.size() < size)
-        if (source->append_to(body, size - body.size()) == 0) break;
-    } else {
-      std::istream& in = request.stream();
-      body.resize(size);
-      in.read(body.data(), length);
-      if (in.bad() || in.gcount() != length) return BodyRead::incomplete;
+  if (auto* inbound = dynamic_cast<InboundRequest*>(&request)) {
+    body = inbound->take_body();
+  } else {
+    std::istream& in = request.stream();
+    char chunk[16384];
+    while (in) {
+      in.read(chunk, sizeof chunk);
+      body.append(chunk, static_cast<size_t>(in.gcount()));
+      if (body.size() > limit) break;
     }
-    return body.size() == size ? BodyRead::ok : BodyRead::incomplete;
   }
-  std::istream& in = request.stream();
-  char chunk[16384];
-  while (in) {
-    in.read(chunk, sizeof chunk);
-    auto n = static_cast<size_t>(in.gcount());
-    if (n == 0) break;
-    if (body.size() + n > limit) return BodyRead::too_large;
-    body.append(chunk, n);
-  }
-  return in.bad() ? BodyRead::incomplete : BodyRead::ok;
+  return body.size() > limit ? BodyRead::too_large : BodyRead::ok;
 }
 
 void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref,
@@ -90,10 +72,6 @@ void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref,
     case BodyRead::too_large:
       response.setKeepAlive(false);
       send_error(response, 413, "body larger than server.max_body_bytes");
-      return;
-    case BodyRead::incomplete:
-      response.setKeepAlive(false);
-      send_error(response, 400, "the body ended before it was complete");
       return;
   }
   std::vector<std::pair<std::string, std::string>> headers;
@@ -203,10 +181,6 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     case BodyRead::too_large:
       response.setKeepAlive(false);
       reject(413, "body larger than server.max_body_bytes", "too_large");
-      return;
-    case BodyRead::incomplete:
-      response.setKeepAlive(false);
-      reject(400, "the body ended before it was complete", "incomplete_body");
       return;
   }
   if (kind == BodyKind::form) {

@@ -6,7 +6,6 @@
 
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeFormatter.h>
-#include <Poco/Net/NetException.h>
 #include <Poco/Timestamp.h>
 
 namespace oceand {
@@ -21,16 +20,6 @@ const std::string& http_date_now() {
                                            Poco::DateTimeFormat::HTTP_FORMAT);
   }
   return text;
-}
-
-void OutboundResponse::write_all(const char* data, size_t size) {
-  committed_ = true;
-  while (size > 0) {
-    int n = socket_.sendBytes(data, static_cast<int>(std::min<size_t>(size, 1 << 30)));
-    if (n <= 0) throw Poco::Net::NetException("connection closed while sending an answer");
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
 }
 
 void OutboundResponse::append_head(std::string& out) const {
@@ -50,14 +39,6 @@ void OutboundResponse::append_head(std::string& out) const {
     out += "\r\n";
   }
   out += "\r\n";
-}
-
-void OutboundResponse::sendContinue() {
-  if (sent_ || continue_sent_) return;
-  continue_sent_ = true;
-  static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-  write_all(kContinue, sizeof kContinue - 1);
-  committed_ = false;  // an interim answer: the final one is still to come
 }
 
 std::ostream& OutboundResponse::send() {
@@ -83,11 +64,10 @@ void OutboundResponse::sendBuffer(const void* buffer, std::size_t length) {
 void OutboundResponse::write_answer(const char* body, size_t length) {
   setChunkedTransferEncoding(false);
   setContentLength64(static_cast<Poco::Int64>(length));
-  std::string out;
-  out.reserve(256 + length);
-  append_head(out);
-  if (!head_only_ && length > 0) out.append(body, length);
-  write_all(out.data(), out.size());
+  output_.reserve(output_.size() + 256 + length);
+  append_head(output_);
+  if (!head_only_ && length > 0) output_.append(body, length);
+  committed_ = true;
 }
 
 void OutboundResponse::sendFile(const std::string& path, const std::string& media_type) {

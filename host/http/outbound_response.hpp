@@ -5,26 +5,28 @@
 #include <string>
 
 #include <Poco/Net/HTTPServerResponse.h>
-#include <Poco/Net/StreamSocket.h>
 
 namespace oceand {
 
-// An answer written by HttpConnection: head and body leave in one send(). A body written through
-// send()'s stream is collected and leaves when the handler returns, with its Content-Length.
+// An answer a handler writes, collected whole (head and body) into its connection's output, which
+// the I/O loop sends as the client takes it: a handler never waits for a slow reader. A body
+// written through send()'s stream is collected and added when the handler returns, with its
+// Content-Length.
 class OutboundResponse : public Poco::Net::HTTPServerResponse {
  public:
-  explicit OutboundResponse(Poco::Net::StreamSocket& socket) : socket_(socket) {}
+  explicit OutboundResponse(std::string& output) : output_(output) {}
 
   // A HEAD request's answer carries the head only.
   void set_head_only(bool head_only) { head_only_ = head_only; }
   // Sends what was written to send()'s stream. The connection calls it after the handler.
   void finish();
-  // True once the answer's first byte was handed to the socket. An answer written through send()
-  // is only collected until finish(), so a handler that fails after send() can still be answered
-  // with a 500.
+  // True once the answer is in the output. An answer written through send() is only collected
+  // until finish(), so a handler that fails after send() can still be answered with a 500.
   bool committed() const { return committed_; }
 
-  void sendContinue() override;
+  // 100 Continue is the connection's to send, when the head arrives: by the time a handler runs,
+  // the body is there.
+  void sendContinue() override {}
   std::ostream& send() override;
   void sendFile(const std::string& path, const std::string& media_type) override;
   void sendBuffer(const void* buffer, std::size_t length) override;
@@ -35,13 +37,11 @@ class OutboundResponse : public Poco::Net::HTTPServerResponse {
  private:
   // Head (with the body's Content-Length) and body in one send().
   void write_answer(const char* body, size_t length);
-  void write_all(const char* data, size_t size);
   void append_head(std::string& out) const;
 
-  Poco::Net::StreamSocket& socket_;
+  std::string& output_;
   bool head_only_ = false;
   bool sent_ = false;
-  bool continue_sent_ = false;
   bool committed_ = false;
   std::optional<std::ostringstream> streamed_;
 };

@@ -1,10 +1,15 @@
-// The HTTP connection layer (host/http/http_connection.cpp) against raw sockets: what a client
-// can send on one connection, and what the server answers and when it closes.
+// The HTTP server (host/http/event_server.cpp, server_connection.cpp, request_parser.cpp) against
+// raw sockets: what a client can send on one connection, and what the server answers and when it
+// closes.
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <future>
+#include <iterator>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/ServerSocket.h>
@@ -12,7 +17,9 @@
 #include <Poco/Net/StreamSocket.h>
 
 #include "core/text.hpp"
-#include "http/http_connection.hpp"
+#include "http/event_server.hpp"
+#include "http/request_parser.hpp"
+#include "http/responses.hpp"
 #include "http/socket_reader.hpp"
 #include "support/test_host.hpp"
 
@@ -255,22 +262,73 @@ TEST_CASE("a body cut short by the client is refused and loses nothing else") {
   CHECK(t.sink().entries()[0].updated.at(0) == R"({"id":3})");
 }
 
-TEST_CASE("a client trickling a request is cut off at the request deadline") {
-  // The connection alone, with a short deadline: a client sending one byte every 50 ms would
-  // otherwise hold the thread for as long as it likes (each byte restarts the receive timeout).
-  struct Health : Poco::Net::HTTPRequestHandlerFactory {
-    Poco::Net::HTTPRequestHandler* createRequestHandler(
-        const Poco::Net::HTTPServerRequest&) override {
-      return nullptr;
+namespace {
+
+// Answers every request with its body's length; a path containing "block" waits until released.
+class Lengths : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  Poco::Net::HTTPRequestHandler* createRequestHandler(
+      const Poco::Net::HTTPServerRequest&) override {
+    return new Handler(*this);
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+  int blocked() {
+    std::lock_guard lock(mutex_);
+    return blocked_;
+  }
+
+ private:
+  struct Handler : Poco::Net::HTTPRequestHandler {
+    explicit Handler(Lengths& owner) : owner_(owner) {}
+    void handleRequest(Poco::Net::HTTPServerRequest& request,
+                       Poco::Net::HTTPServerResponse& response) override {
+      if (request.getURI().find("block") != std::string::npos) {
+        std::unique_lock lock(owner_.mutex_);
+        ++owner_.blocked_;
+        owner_.changed_.wait(lock, [&] { return owner_.released_; });
+      }
+      std::string body(std::istreambuf_iterator<char>(request.stream()), {});
+      send_json(response, 200, std::to_string(body.size()));
     }
-  } handlers;
-  Poco::Net::ServerSocket listener(Poco::Net::SocketAddress("127.0.0.1", 0));
-  RawClient client(listener.address().port());
-  Poco::Net::StreamSocket served = listener.acceptConnection();
-  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams();
-  ConnectionLimits limits;
-  limits.request_deadline = std::chrono::milliseconds(300);
-  auto registry = std::make_shared<ConnectionRegistry>();
+    Lengths& owner_;
+  };
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool released_ = false;
+  int blocked_ = 0;
+};
+
+struct TestServer {
+  Poco::Net::HTTPRequestHandlerFactory::Ptr handlers;
+  std::unique_ptr<EventServer> server;
+  // Takes `lengths` over.
+  TestServer(Lengths* lengths, ServerLimits limits, EventServer::InLoop in_loop = {})
+      : handlers(lengths) {
+    Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
+    server = std::make_unique<EventServer>("test-http", std::move(socket), handlers, limits,
+                                           std::move(in_loop));
+    server->start();
+  }
+  uint16_t port() const { return server->port(); }
+};
+
+std::string status_of(const std::string& answer) {
+  return answer.size() >= 12 ? answer.substr(9, 3) : answer;
+}
+
+}  // namespace
+
+TEST_CASE("a client trickling a request is cut off at the request deadline") {
+  // A client sending one byte every 50 ms would otherwise hold its connection as long as it
+  // likes (each byte restarts any per-read timeout).
+  ServerLimits limits;
+  limits.connection.request_timeout = std::chrono::milliseconds(300);
+  TestServer t(new Lengths, limits);
+  RawClient client(t.port());
   std::atomic<bool> done{false};
   std::thread trickle([&] {
     std::string head = "POST / HTTP/1.1\r\nX-Slow: " + std::string(2000, 'a');
@@ -283,20 +341,136 @@ TEST_CASE("a client trickling a request is cut off at the request deadline") {
       // Reset once the server gave up.
     }
   });
-  auto served_to_end = std::async(std::launch::async, [&] {
-    HttpConnection connection(served, handlers, params, registry, limits);
-    connection.run();
-  });
-  // Without the deadline this would take 2000 × 50 ms = 100 s.
-  CHECK(served_to_end.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  done = true;
-  trickle.join();
+  // Without the deadline the answer would come after 2000 × 50 ms = 100 s (the receive timeout
+  // of 10 s would end the read first).
   std::string answer;
   try {
     answer = client.read_to_close();
   } catch (const Poco::Exception&) {
   }
+  done = true;
+  trickle.join();
   CHECK(answer.rfind("HTTP/1.1 408", 0) == 0);
+}
+
+TEST_CASE("idle and trickling connections hold no thread: one handler thread serves the rest") {
+  // One handler thread and one I/O loop: a server that gave each connection a thread could not
+  // answer anyone here.
+  ServerLimits limits;
+  limits.handler_threads = 1;
+  limits.io_threads = 1;
+  auto* lengths = new Lengths;
+  TestServer t(lengths, limits);
+  std::vector<std::unique_ptr<RawClient>> slow;
+  for (int i = 0; i < 300; ++i) {
+    slow.push_back(std::make_unique<RawClient>(t.port()));
+    if (i % 3 == 1) slow.back()->send("POST /x HTTP/1.1\r\nHost: t\r\nContent-Le");
+    if (i % 3 == 2) slow.back()->send(post("{\"id\": 1}").substr(0, 90));  // part of the body
+  }
+  for (int round = 0; round < 20; ++round) {
+    RawClient probe(t.port());
+    probe.send(post("{\"id\": 12345}", "Connection: close\r\n"));
+    std::string answer = probe.read_to_close();
+    REQUIRE(status_of(answer) == "200");
+    CHECK(answer.substr(answer.find("\r\n\r\n") + 4) == "13");
+  }
+  CHECK(t.server->open_connections() >= 300);
+}
+
+TEST_CASE("probes are answered in the loop while every handler thread is busy") {
+  ServerLimits limits;
+  limits.handler_threads = 2;
+  auto* lengths = new Lengths;
+  TestServer t(lengths, limits, [](const InboundRequest& r) { return r.getURI() == "/health"; });
+  std::vector<std::unique_ptr<RawClient>> blocked;
+  for (int i = 0; i < 4; ++i) {
+    blocked.push_back(std::make_unique<RawClient>(t.port()));
+    blocked.back()->send("GET /block HTTP/1.1\r\nHost: t\r\n\r\n");
+  }
+  while (lengths->blocked() < 2) std::this_thread::yield();
+  RawClient probe(t.port());
+  probe.send(kHealthAndClose);
+  CHECK(status_of(probe.read_to_close()) == "200");
+  lengths->release();
+  for (auto& c : blocked) CHECK(status_of(c->read_until("\r\n\r\n")) == "200");
+}
+
+TEST_CASE("a connection over the cap gets a 503 with Retry-After, not a reset") {
+  ServerLimits limits;
+  limits.max_connections = 5;
+  TestServer t(new Lengths, limits);
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < 5; ++i) {
+    held.push_back(std::make_unique<RawClient>(t.port()));
+    held.back()->send("HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n");
+    REQUIRE(status_of(held.back()->read_until("\r\n\r\n")) == "200");
+  }
+  RawClient excess(t.port());
+  excess.send(kHealthAndClose);
+  std::string answer = excess.read_to_close();
+  CHECK(status_of(answer) == "503");
+  CHECK(answer.find("Retry-After: 1") != std::string::npos);
+  CHECK(answer.find("too many connections") != std::string::npos);
+  held.pop_back();  // one leaves: room for the next
+  for (;;) {
+    RawClient next(t.port());
+    next.send(kHealthAndClose);
+    std::string again = next.read_to_close();
+    if (status_of(again) == "200") break;
+    REQUIRE(status_of(again) == "503");  // the server has not seen the close yet
+    std::this_thread::yield();
+  }
+}
+
+TEST_CASE("an idle connection is closed after the idle timeout") {
+  ServerLimits limits;
+  limits.connection.idle_timeout = std::chrono::milliseconds(300);
+  TestServer t(new Lengths, limits);
+  RawClient idle(t.port());
+  idle.send("HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK(status_of(idle.read_until("\r\n\r\n")) == "200");
+  // The server closes it (a receive timeout of 10 s would throw instead).
+  CHECK(idle.read_to_close().empty());
+  CHECK(t.server->open_connections() == 0);
+}
+
+TEST_CASE("a request is assembled the same however its bytes are cut") {
+  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams();
+  ConnectionInfo info{Poco::Net::SocketAddress("127.0.0.1", 1),
+                      Poco::Net::SocketAddress("127.0.0.1", 2), params};
+  const std::string chunked =
+      "POST /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: 1\r\n\r\n";
+  const std::string stream =
+      "\r\n" + post("{\"id\": 1}") + chunked + "GET /c HTTP/1.1\r\nHost: t\r\n\r\n";
+  for (size_t cut = 0; cut <= stream.size(); ++cut) {
+    CAPTURE(cut);
+    RequestParser parser(info, {});
+    std::vector<std::pair<std::string, std::string>> got;
+    auto drain = [&] {
+      for (;;) {
+        auto step = parser.advance();
+        REQUIRE(step != RequestParser::Step::refused);
+        if (step == RequestParser::Step::more) return;
+        auto request = parser.take_request();
+        got.emplace_back(request->getURI(), request->body());
+      }
+    };
+    parser.append(stream.data(), cut);
+    drain();
+    // The rest a byte at a time: the worst cut there is.
+    for (size_t i = cut; i < stream.size(); ++i) {
+      parser.append(stream.data() + i, 1);
+      drain();
+    }
+    REQUIRE(got.size() == 3);
+    CHECK(got[0].second == "{\"id\": 1}");
+    CHECK(got[1].first == "/a");
+    CHECK(got[1].second == "hello world");
+    CHECK(got[2].first == "/c");
+    CHECK(got[2].second.empty());
+    CHECK_FALSE(parser.started());
+  }
 }
 
 TEST_CASE("HEAD gets the head only, and HTTP/1.0 closes after the answer") {
