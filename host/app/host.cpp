@@ -236,6 +236,7 @@ void Host::start() {
   sink_ = options_.sink ? options_.sink : catalog_.get();
   EventEngine::Settings settings;
   settings.workers = config_->event_workers_count;
+  settings.nice = config_->event_workers_nice;
   settings.max_event_processing_seconds = config_->max_event_processing_seconds;
   settings.crash_limit = static_cast<unsigned>(config_->plugins_crash_limit);
   // Read from the generation serving now, so a reload can change an integration's limit.

@@ -239,6 +239,7 @@ std::vector<std::string> start_only_changes(const HostConfig& before, const Host
   check("server.request_timeout_seconds",
         before.server.request_timeout_seconds == after.server.request_timeout_seconds);
   check("event_workers_count", before.event_workers_count == after.event_workers_count);
+  check("event_workers_nice", before.event_workers_nice == after.event_workers_nice);
   check("max_event_processing_seconds",
         before.max_event_processing_seconds == after.max_event_processing_seconds);
   check("max_wait_seconds_before_shutdown",
@@ -292,9 +293,10 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   apply_environment(root, environment);
 
   check_known(root, "",
-              {"server", "base_url", "event_workers_count", "max_event_processing_seconds",
-               "max_wait_seconds_before_shutdown", "on_start_timeout_seconds", "plugins", "queue",
-               "port", "admin", "integrations", "log_level", "mapping"});
+              {"server", "base_url", "event_workers_count", "event_workers_nice",
+               "max_event_processing_seconds", "max_wait_seconds_before_shutdown",
+               "on_start_timeout_seconds", "plugins", "queue", "port", "admin", "integrations",
+               "log_level", "mapping"});
   check_known(root["mapping"], "mapping", {"max_eval_seconds", "max_eval_memory_mb"});
   check_known(root["server"], "server",
               {"host", "port", "max_body_bytes", "threads", "max_queued_connections",
@@ -325,6 +327,7 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read("server", "request_timeout_seconds", config.server.request_timeout_seconds);
   r.read(nullptr, "base_url", config.base_url);
   r.read(nullptr, "event_workers_count", config.event_workers_count);
+  r.read(nullptr, "event_workers_nice", config.event_workers_nice);
   r.read(nullptr, "max_event_processing_seconds", config.max_event_processing_seconds);
   r.read(nullptr, "max_wait_seconds_before_shutdown", config.max_wait_seconds_before_shutdown);
   r.read(nullptr, "on_start_timeout_seconds", config.on_start_timeout_seconds);
@@ -368,13 +371,15 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   if (config.server.max_connections < 1 || config.server.max_connections > 1'000'000)
     throw ConfigError("server.max_connections: must be 1..1000000");
   if (config.server.io_threads < 0 || config.server.io_threads > 64)
-    throw ConfigError("server.io_threads: must be 0..64 (0: one per two cores)");
+    throw ConfigError("server.io_threads: must be 0..64 (0: one per core, at most 8)");
   if (config.server.idle_timeout_seconds < 1 || config.server.idle_timeout_seconds > 86400)
     throw ConfigError("server.idle_timeout_seconds: must be 1..86400");
   if (config.server.request_timeout_seconds < 1 || config.server.request_timeout_seconds > 86400)
     throw ConfigError("server.request_timeout_seconds: must be 1..86400");
   if (config.event_workers_count < 1 || config.event_workers_count > 4096)
     throw ConfigError("event_workers_count: must be 1..4096");
+  if (config.event_workers_nice < 0 || config.event_workers_nice > 19)
+    throw ConfigError("event_workers_nice: must be 0..19 (0: the same priority as ingress)");
   if (!(config.max_event_processing_seconds > 0))
     throw ConfigError("max_event_processing_seconds: must be > 0");
   if (config.max_wait_seconds_before_shutdown < 0)

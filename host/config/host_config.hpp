@@ -33,7 +33,7 @@ struct ServerConfig {
   int threads = 64;  // handler threads: requests being handled at once, not connections
   int max_queued_connections = 1024;  // the listen backlog
   int max_connections = 16384;        // open at once; lowered to what ulimit -n leaves
-  int io_threads = 0;                 // I/O loops; 0: one per two cores (1..8)
+  int io_threads = 0;                 // I/O loops; 0: one per core (1..8)
   int idle_timeout_seconds = 60;      // no request in progress, no byte moving
   int request_timeout_seconds = 60;   // first byte of a request to the end of its body
 };
@@ -60,6 +60,7 @@ struct PortConfig {
 struct HostConfig {
   ServerConfig server;
   std::string base_url = "http://localhost:8000";
+  int event_workers_nice = 10;   // workers' CPU priority below ingress (0..19; 0: the same)
   int event_workers_count = 32;  // docs/benchmarks.md: slow third-party APIs are the usual limit
   double max_event_processing_seconds = 90;
   double max_wait_seconds_before_shutdown = 5;

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 namespace oceand {
 
@@ -8,6 +10,12 @@ namespace oceand {
 // operator can tell the connection threads from the workers and the Port senders.
 inline void name_this_thread(const char* name) {
   pthread_setname_np(pthread_self(), name);
+}
+
+// Lowers the calling thread's CPU priority by `nice` (Linux priorities are per thread). Raising it
+// back needs privileges, lowering never does; 0 leaves it as it is.
+inline void lower_this_thread_priority(int nice) {
+  if (nice > 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
 }
 
 }  // namespace oceand

@@ -123,6 +123,8 @@ struct EventServer::Impl {
   std::atomic<size_t> open{0};
   std::atomic<size_t> refusing{0};  // over the cap, being answered 503 and closed
   std::atomic<bool> closing{false};
+  // Requests being handled or waiting for a deferred answer: what a stop waits for.
+  std::atomic<long> busy{0};
   std::atomic<unsigned> round_robin{0};
   std::unique_ptr<HandlerPool> pool;
   std::vector<std::unique_ptr<IoLoop>> loops;
@@ -346,6 +348,10 @@ class IoLoop {
       return;  // reset before it could be looked at
     }
     ServerConnection* raw = c.get();
+    raw->set_give_back([this, raw] {
+      resume(raw);
+      --server_.busy;  // last: once none is busy, the server may be freed
+    });
     connections_.emplace(raw->socket().impl(), std::move(c));
     if (over_cap) raw->refuse_over_capacity(now);
     settle(raw, now);
@@ -395,12 +401,19 @@ class IoLoop {
           return;
         case ServerConnection::State::ready:
           if (server_.in_loop && c->request() && server_.in_loop(*c->request())) {
-            c->serve(*server_.handlers, server_.closing.load());
+            c->mark_handling();
+            ++server_.busy;
+            if (!c->serve(*server_.handlers, server_.closing.load())) {
+              unwatch(c);  // answered later (a group commit), through give_back
+              return;
+            }
+            --server_.busy;
             c->resume(now);
             continue;  // written, or waiting to be; perhaps a pipelined request is ready
           }
           unwatch(c);
           c->mark_handling();
+          ++server_.busy;
           server_.pool->submit(c, this);
           return;
         case ServerConnection::State::handling:
@@ -464,10 +477,11 @@ EventServer::Impl::Impl(std::string name_, Poco::Net::ServerSocket socket,
 }
 
 void EventServer::Impl::serve_on_handler_thread(ServerConnection* connection, IoLoop* loop) {
-  connection->serve(*handlers, closing.load());
+  if (!connection->serve(*handlers, closing.load())) return;  // answered later, via give_back
   // Most answers leave whole right here, without waking the loop to write them.
   (void)connection->flush();
   loop->resume(connection);
+  --busy;
 }
 
 EventServer::EventServer(std::string name, Poco::Net::ServerSocket socket,
@@ -490,7 +504,12 @@ void EventServer::stop() {
   impl_->closing = true;
   for (auto& loop : impl_->loops) loop->stop();
   for (auto& loop : impl_->loops) loop->join();
-  if (impl_->pool->stop(impl_->limits.shutdown_grace)) {
+  // Deferred answers (a group commit in flight) come back through the loops' state: wait for
+  // them, within the grace, before any of it goes.
+  const auto deadline = Clock::now() + impl_->limits.shutdown_grace;
+  while (impl_->busy.load() > 0 && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (impl_->busy.load() == 0 && impl_->pool->stop(impl_->limits.shutdown_grace)) {
     impl_.reset();
     return;
   }

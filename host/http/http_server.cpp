@@ -48,15 +48,35 @@ bool is_probe(const InboundRequest& request) {
   return uri == "/health" || uri == "/ready";
 }
 
-// A webhook to a path no integration serves is refused whatever its body: its client, if it waits
-// for 100 Continue, is not asked to send it.
-bool has_route(Host& host, const InboundRequest& head) {
-  std::string_view uri = head.getURI();
+// The path under /integration/ without trailing slashes, as the routes name it; empty for other
+// paths.
+std::string integration_path(std::string_view uri) {
   constexpr std::string_view kPrefix = "/integration/";
-  if (uri.rfind(kPrefix, 0) != 0) return true;
+  if (uri.rfind(kPrefix, 0) != 0) return {};
   std::string_view path = uri.substr(0, uri.find('?'));
   std::string rest(path.substr(kPrefix.size()));
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  return rest;
+}
+
+// What the I/O loop answers itself: probes, and webhooks (the body check and a queue push, which
+// never waits: a durable push is answered when its group commit lands). Direct routes run plugin
+// code and admin requests may take long: handler threads.
+bool runs_in_loop(Host& host, const InboundRequest& request) {
+  if (is_probe(request)) return true;
+  if (request.getMethod() != "POST") return false;
+  std::string rest = integration_path(request.getURI());
+  if (rest.empty()) return false;
+  auto generation = host.plugins().current();
+  return generation && !generation->resolve_direct("POST", rest) &&
+         generation->resolve_webhook(rest);
+}
+
+// A webhook to a path no integration serves is refused whatever its body: its client, if it waits
+// for 100 Continue, is not asked to send it.
+bool has_route(Host& host, const InboundRequest& head) {
+  if (head.getURI().rfind("/integration/", 0) != 0) return true;
+  std::string rest = integration_path(head.getURI());
   auto generation = host.plugins().current();
   return generation && !rest.empty() &&
          (generation->resolve_webhook(rest) || generation->resolve_direct(head.getMethod(), rest));
@@ -70,9 +90,9 @@ constexpr size_t kAdminConnections = 1024;
 constexpr size_t kReservedFiles = 512;
 
 int default_io_threads() {
-  // One loop reads and frames requests for two cores' worth of handlers; more cores, more loops.
+  // A loop per core (up to 8): each reads, frames and answers webhooks on its own.
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  return static_cast<int>(std::clamp(cores / 2, 1u, 8u));
+  return static_cast<int>(std::clamp(cores, 1u, 8u));
 }
 
 }  // namespace
@@ -121,8 +141,11 @@ HttpServer::HttpServer(Host& host, Listener listener) {
         connection_cap(static_cast<size_t>(cfg.max_connections), kReservedFiles + kAdminConnections,
                        "server.max_connections");
   }
-  server_ = std::make_unique<EventServer>(admin ? "admin-http" : "http", std::move(socket),
-                                          new HandlerFactory(host, listener), limits, is_probe);
+  server_ = std::make_unique<EventServer>(
+      admin ? "admin-http" : "http", std::move(socket), new HandlerFactory(host, listener), limits,
+      [&host, admin](const InboundRequest& request) {
+        return admin ? is_probe(request) : runs_in_loop(host, request);
+      });
 }
 
 HttpServer::~HttpServer() {

@@ -14,6 +14,7 @@
 #include "core/log.hpp"
 #include "http/body_check.hpp"
 #include "http/inbound_request.hpp"
+#include "http/outbound_response.hpp"
 #include "http/responses.hpp"
 #include "plugins/guarded_call.hpp"
 
@@ -109,6 +110,40 @@ void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref,
   host.metrics().add("oceand_direct_requests_total",
                      {{"integration", ref.integration}, {"status", std::to_string(status)}});
   send_json(response, status, out.set ? out.value : std::string("{\"status\":\"ok\"}"));
+}
+
+// The answer to a webhook once the queue has said what became of its event.
+void answer_push(Host& host, const std::string& integration, const std::string& route,
+                 PushResult result, Poco::Net::HTTPServerResponse& response) {
+  auto& metrics = host.metrics();
+  auto refuse = [&](int status, std::string_view message, const char* reason,
+                    const char* retry_after) {
+    response.set("Retry-After", retry_after);
+    metrics.add("oceand_ingress_rejected_total",
+                {{"integration", integration}, {"reason", reason}});
+    LOG_INFO_LIMITED("http", "refused " + integration + " " + reason)
+        << "refused " << kv("integration", integration) << " " << kv("route", route)
+        << " status=" << status << " reason=" << reason;
+    send_error(response, status, message);
+  };
+  switch (result) {
+    case PushResult::accepted:
+      metrics.add("oceand_events_received_total", {{"integration", integration}});
+      send_json(response, 200, "{\"status\":\"ok\"}");
+      return;
+    case PushResult::duplicate:
+      metrics.add("oceand_events_duplicate_total", {{"integration", integration}});
+      send_json(response, 200, "{\"status\":\"ok\"}");
+      return;
+    case PushResult::full:
+      return refuse(503, "queue full: retry later", "queue_full", "1");
+    case PushResult::closed:
+      return refuse(503, "shutting down", "shutting_down", "5");
+    case PushResult::disk_full:
+      return refuse(503, "the disk holding the queue is full: retry later", "disk_full", "5");
+    case PushResult::unavailable:
+      return refuse(503, "the queue cannot store events: retry later", "queue_unavailable", "5");
+  }
 }
 
 }  // namespace
@@ -217,32 +252,18 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   event->received_at_ms = unix_ms();
   event->accepted = std::chrono::steady_clock::now();
 
-  switch (host_.queue().push(event)) {
-    case PushResult::accepted:
-      metrics.add("oceand_events_received_total", {{"integration", integration}});
-      send_json(response, 200, "{\"status\":\"ok\"}");
-      return;
-    case PushResult::duplicate:
-      metrics.add("oceand_events_duplicate_total", {{"integration", integration}});
-      send_json(response, 200, "{\"status\":\"ok\"}");
-      return;
-    case PushResult::full:
-      response.set("Retry-After", "1");
-      reject(503, "queue full: retry later", "queue_full");
-      return;
-    case PushResult::closed:
-      response.set("Retry-After", "5");
-      reject(503, "shutting down", "shutting_down");
-      return;
-    case PushResult::disk_full:
-      response.set("Retry-After", "5");
-      reject(503, "the disk holding the queue is full: retry later", "disk_full");
-      return;
-    case PushResult::unavailable:
-      response.set("Retry-After", "5");
-      reject(503, "the queue cannot store events: retry later", "queue_unavailable");
-      return;
+  auto* deferrable = dynamic_cast<OutboundResponse*>(&response);
+  if (!deferrable || !deferrable->can_defer()) {
+    answer_push(host_, integration, route->path, host_.queue().push(event), response);
+    return;
   }
+  // The I/O loop does not wait for a group commit: the answer is given when the queue has
+  // the event safe, by the queue's thread.
+  host_.queue().push_async(event, [&host = host_, integration, path = route->path, deferrable,
+                                   announce = deferrable->defer()](PushResult result) {
+    answer_push(host, integration, path, result, *deferrable);
+    announce();
+  });
 }
 
 }  // namespace oceand

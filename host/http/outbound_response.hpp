@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -15,6 +16,14 @@ namespace oceand {
 class OutboundResponse : public Poco::Net::HTTPServerResponse {
  public:
   explicit OutboundResponse(std::string& output) : output_(output) {}
+
+  // Lets a handler return before its answer is known (a durable queue's group commit): the answer
+  // is written later, from any thread, through this response, and then announced by calling the
+  // function defer() returned, exactly once. Only when the connection allows it (can_defer).
+  using Announce = std::function<void()>;
+  bool can_defer() const { return static_cast<bool>(deferrer_); }
+  Announce defer() { return deferrer_(); }
+  void set_deferrer(std::function<Announce()> deferrer) { deferrer_ = std::move(deferrer); }
 
   // A HEAD request's answer carries the head only.
   void set_head_only(bool head_only) { head_only_ = head_only; }
@@ -40,6 +49,7 @@ class OutboundResponse : public Poco::Net::HTTPServerResponse {
   void append_head(std::string& out) const;
 
   std::string& output_;
+  std::function<Announce()> deferrer_;
   bool head_only_ = false;
   bool sent_ = false;
   bool committed_ = false;

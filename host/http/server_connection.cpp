@@ -186,14 +186,52 @@ void ServerConnection::refuse_over_capacity(Clock::time_point now) {
   if (output_.empty()) after_write(now);
 }
 
-void ServerConnection::serve(Poco::Net::HTTPRequestHandlerFactory& handlers, bool closing) {
-  OutboundResponse response(output_);
+namespace {
+enum DeferPhase { kNotDeferred = 0, kHandlerRunning = 1, kWaiting = 2, kAnsweredEarly = 3 };
+}  // namespace
+
+bool ServerConnection::serve(Poco::Net::HTTPRequestHandlerFactory& handlers, bool closing) {
+  response_.emplace(output_);
+  OutboundResponse& response = *response_;
   InboundRequest& request = *request_;
   request.set_response(response);
   response.setVersion(request.getVersion());
   response.set("Date", http_date_now());
   response.setKeepAlive(!closing && !peer_closed_ && request.getKeepAlive());
   response.set_head_only(request.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD);
+  response.set_deferrer([this] {
+    defer_phase_ = kHandlerRunning;
+    return [this] { announced(); };
+  });
+  try {
+    std::unique_ptr<Poco::Net::HTTPRequestHandler> handler(handlers.createRequestHandler(request));
+    if (handler) handler->handleRequest(request, response);
+  } catch (const std::exception& e) {
+    handler_failed_ = *e.what() ? e.what() : "an exception without a message";
+  } catch (...) {
+    handler_failed_ = "an unknown exception";
+  }
+  if (defer_phase_ == kHandlerRunning) {
+    int running = kHandlerRunning;
+    // The answer is still to come: whoever announces it finishes the connection's part.
+    if (defer_phase_.compare_exchange_strong(running, kWaiting)) return false;
+  }
+  complete_answer();
+  return true;
+}
+
+void ServerConnection::announced() {
+  int running = kHandlerRunning;
+  // Announced before the handler returned (a push refused at once): serve() finishes.
+  if (defer_phase_.compare_exchange_strong(running, kAnsweredEarly)) return;
+  complete_answer();
+  (void)flush();  // most answers leave whole from here, without waking the loop to write them
+  give_back_();
+}
+
+void ServerConnection::complete_answer() {
+  OutboundResponse& response = *response_;
+  InboundRequest& request = *request_;
   auto fail = [&](const std::string& why) {
     LOG_ERROR_LIMITED("http", "handler failed")
         << request.getMethod() << " " << kv("uri", request.getURI()) << ": " << why;
@@ -203,20 +241,22 @@ void ServerConnection::serve(Poco::Net::HTTPRequestHandlerFactory& handlers, boo
     answer.setKeepAlive(false);
     send_error(answer, 500, "internal error");
   };
-  try {
-    std::unique_ptr<Poco::Net::HTTPRequestHandler> handler(handlers.createRequestHandler(request));
-    if (handler) handler->handleRequest(request, response);
-    if (!response.sent())
-      fail("no answer given");
-    else
-      response.finish();
-  } catch (const std::exception& e) {
+  if (!handler_failed_.empty()) {
     // An answer already complete in the output still leaves; otherwise the client gets a 500.
-    if (!response.committed()) fail(e.what());
-  } catch (...) {
-    if (!response.committed()) fail("an unknown exception");
+    if (!response.committed()) fail(handler_failed_);
+  } else if (!response.sent()) {
+    fail("no answer given");
+  } else {
+    try {
+      response.finish();
+    } catch (const std::exception& e) {
+      fail(e.what());
+    }
   }
   if (!response.committed() || !response.getKeepAlive()) close_after_write_ = true;
+  handler_failed_.clear();
+  defer_phase_ = kNotDeferred;
+  response_.reset();
   request_.reset();
 }
 

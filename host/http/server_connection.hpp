@@ -4,12 +4,14 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/StreamSocket.h>
 
 #include "http/inbound_request.hpp"
+#include "http/outbound_response.hpp"
 #include "http/request_parser.hpp"
 
 namespace oceand {
@@ -77,13 +79,19 @@ class ServerConnection {
 
   // The thread that owns it (a handler thread, or the loop for a request served in place).
   // Runs the handler for the ready request and leaves the answer in the output; `closing`: the
-  // server stops, so the answer closes the connection.
-  void serve(Poco::Net::HTTPRequestHandlerFactory& handlers, bool closing);
+  // server stops, so the answer closes the connection. False when the handler deferred its
+  // answer (OutboundResponse::defer): the connection then belongs to whoever announces the
+  // answer, which hands it back through give_back, and the caller must not touch it again.
+  bool serve(Poco::Net::HTTPRequestHandlerFactory& handlers, bool closing);
+  // How a deferred answer returns the connection to its loop; set by the loop.
+  void set_give_back(std::function<void()> give_back) { give_back_ = std::move(give_back); }
   // Sends what the socket takes now, without waiting. False when the connection broke.
   bool flush();
 
  private:
   void proceed(Clock::time_point now);
+  void complete_answer();
+  void announced();
   void refuse(int status, const std::string& message, Clock::time_point now);
   void after_write(Clock::time_point now);
   void start_linger(Clock::time_point now);
@@ -94,6 +102,12 @@ class ServerConnection {
   const ConnectionLimits& limits_;
   RequestParser parser_;
   std::unique_ptr<InboundRequest> request_;
+  std::optional<OutboundResponse> response_;
+  // A deferred answer: the handler is running (1), returned before the answer (2), or the answer
+  // came before the handler returned (3); 0 when nothing is deferred.
+  std::atomic<int> defer_phase_{0};
+  std::function<void()> give_back_;
+  std::string handler_failed_;  // what a handler threw, for its 500
   std::string output_;
   size_t sent_ = 0;
   State state_ = State::reading;

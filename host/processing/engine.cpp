@@ -50,6 +50,7 @@ void EventEngine::spawn_worker(std::function<void()> first) {
   std::lock_guard lock(workers_mutex_);
   workers_.push_back(Worker{std::thread([this, ended, first = std::move(first)] {
                               name_this_thread("worker");
+                              lower_this_thread_priority(settings_.nice);
                               if (first) first();
                               worker_loop();
                               {
@@ -100,6 +101,7 @@ void EventEngine::start() {
   taking_ = true;
   dispatcher_ = std::thread([this] {
     name_this_thread("dispatcher");
+    lower_this_thread_priority(settings_.nice);
     dispatch_loop();
   });
   for (int i = 0; i < settings_.workers; ++i) spawn_worker();

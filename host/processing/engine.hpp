@@ -30,6 +30,9 @@ class EventEngine {
  public:
   struct Settings {
     int workers = 4;
+    // How much lower the workers' CPU priority is than the rest of the host (event_workers_nice):
+    // on a saturated machine, accepting webhooks comes first and processing catches up after.
+    int nice = 0;
     double max_event_processing_seconds = 90;
     unsigned crash_limit = 2;  // plugins.crash_limit
     // How long a handler may ignore cancel past its deadline before its worker is abandoned.

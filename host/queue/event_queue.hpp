@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "queue/event.hpp"
@@ -25,6 +26,13 @@ class EventQueue {
   // (see claim_delivery) within the dedupe window; `full`: max_pending events are waiting;
   // `closed`: shutting down.
   virtual PushResult push(const EventPtr& event) = 0;
+  using PushDone = std::function<void(PushResult)>;
+  // push without waiting for the result: `done` is called once with it, on the calling thread
+  // when it is known at once (refusals, a backend that never waits), otherwise on the backend's
+  // own thread once the event is as safe as push would have made it (a group commit). `done`
+  // must not block: every other pusher's answer waits behind it. For an I/O loop that cannot
+  // wait for a disk.
+  virtual void push_async(const EventPtr& event, PushDone done) { done(push(event)); }
   // The oldest event not yet handed out, or null after `wait` or once closed.
   virtual EventPtr pop(std::chrono::milliseconds wait) = 0;
   virtual void complete(uint64_t id) = 0;

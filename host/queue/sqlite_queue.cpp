@@ -72,6 +72,8 @@ struct SqliteQueue::PendingPush {
   StoredEvent stored;
   PushResult result = PushResult::full;
   bool done = false;
+  // Set for push_async: called with the result instead of waking a waiting pusher.
+  EventQueue::PushDone on_done;
   // Each pusher waits on its own: one shared condition would wake every connection waiting for a
   // later commit too, and those wake-ups were a large part of a durable ingest's CPU.
   std::condition_variable committed;
@@ -294,6 +296,41 @@ PushResult SqliteQueue::push(const EventPtr& event) {
   return pending.result;
 }
 
+void SqliteQueue::push_async(const EventPtr& event, PushDone done) {
+  if (!is_open()) return done(PushResult::closed);
+  std::string key = delivery_key(*event);
+  if (!key.empty()) {
+    std::lock_guard lock(dedupe_mutex_);
+    if (claimant(key)) return done(PushResult::duplicate);
+  }
+  auto pending = std::make_unique<PendingPush>(StoredEvent(event, options_.compress_bodies));
+  pending->on_done = std::move(done);
+  std::unique_lock lock(mutex_);
+  PushResult refused = !open_                           ? PushResult::closed
+                       : file_lost_                     ? PushResult::unavailable
+                       : depth_ >= options_.max_pending ? PushResult::full
+                                                        : PushResult::accepted;
+  if (refused != PushResult::accepted) {
+    lock.unlock();
+    return pending->on_done(refused);
+  }
+  ++depth_;
+  pending_.push_back(pending.release());
+  commit_cv_.notify_one();
+}
+
+void SqliteQueue::answer_async(std::unique_lock<std::mutex>& lock) {
+  if (answered_.empty()) return;
+  std::vector<PendingPush*> answered;
+  answered.swap(answered_);
+  lock.unlock();
+  for (PendingPush* p : answered) {
+    std::unique_ptr<PendingPush> owned(p);
+    owned->on_done(owned->result);
+  }
+  lock.lock();
+}
+
 bool SqliteQueue::claim_delivery(const Event& event) {
   std::string key = delivery_key(event);
   if (key.empty()) return true;
@@ -344,6 +381,7 @@ void SqliteQueue::commit_loop() {
       completed_.clear();
       claimed_.clear();
       publish(refused, false, PushResult::unavailable);
+      answer_async(lock);
       if (stopping_) return;
       continue;
     }
@@ -385,6 +423,7 @@ void SqliteQueue::commit_loop() {
     if (committed && !same_file()) {
       lose_file();
       publish(batch, false, PushResult::unavailable);
+      answer_async(lock);
       batch.clear();
       completed.clear();
       claimed.clear();
@@ -405,6 +444,7 @@ void SqliteQueue::commit_loop() {
     batch.clear();
     last_failed = !committed;
     for (size_t i = 0; i < arrived; ++i) ready_cv_.notify_one();
+    answer_async(lock);
   }
 }
 
@@ -460,9 +500,13 @@ size_t SqliteQueue::publish(std::vector<PendingPush*>& batch, bool committed, Pu
     stats_.events_committed += batch.size();
   }
   for (PendingPush* p : batch) {
-    p->done = true;
-    // Under the lock, so the pusher cannot return and free `p` before this call.
-    p->committed.notify_one();
+    if (p->on_done) {
+      answered_.push_back(p);  // called back by answer_async, outside the lock
+    } else {
+      p->done = true;
+      // Under the lock, so the pusher cannot return and free `p` before this call.
+      p->committed.notify_one();
+    }
     const EventPtr& event = p->stored.event();
     if (!committed) {
       event->id = 0;

@@ -51,6 +51,7 @@ class SqliteQueue final : public EventQueue {
   ~SqliteQueue() override;
 
   PushResult push(const EventPtr& event) override;
+  void push_async(const EventPtr& event, PushDone done) override;
   EventPtr pop(std::chrono::milliseconds wait) override;
   void complete(uint64_t id) override;
   bool claim_delivery(const Event& event) override;
@@ -101,6 +102,9 @@ class SqliteQueue final : public EventQueue {
   // Answers the batch's pushers; the number of events that became waiting.
   // `refusal`: what the pushers of a batch that was not committed are answered.
   size_t publish(std::vector<PendingPush*>& batch, bool committed, PushResult refusal);
+  // Under mutex_ (released meanwhile): gives the asynchronous pushers published since the last
+  // call their results, and frees their pushes.
+  void answer_async(std::unique_lock<std::mutex>& lock);
   void lose_file();       // under mutex_: queue.path is no longer this queue's file, for good
   void writes_succeed();  // under mutex_: a write went through after failures
   bool page_in();         // false when reading failed
@@ -128,6 +132,7 @@ class SqliteQueue final : public EventQueue {
   std::condition_variable commit_cv_;     // committer: work arrived
   std::condition_variable ready_cv_;      // poppers: an event is waiting
   std::vector<PendingPush*> pending_;     // pushes waiting for the next group commit
+  std::vector<PendingPush*> answered_;    // asynchronous pushes published, to be called back
   std::vector<uint64_t> completed_;       // completions waiting to be deleted
   std::vector<ClaimedDelivery> claimed_;  // claims waiting to be written
   std::deque<WindowEntry> window_;        // events with ids in (last popped, loaded_through_]

@@ -1,6 +1,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -38,6 +40,12 @@ DOCTEST_REGISTER_LISTENER("ocean_case_counter", 1, CaseCounter);
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
+  // The slow-client tests hold thousands of connections, as oceand itself does: the whole
+  // open-files allowance (the soft limit is often 1024).
+  if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &files);
+  }
   oceand::Log::set_level(oceand::LogLevel::warning);
   bool expect_one = false;
   std::vector<char*> args;

@@ -5,7 +5,9 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include <rapidjson/document.h>
 
@@ -533,4 +535,171 @@ TEST_CASE("edge: a full disk answers 503 disk_full and turns /ready 503 until sp
   fs::remove(disk.at / "filler");
   REQUIRE(wait_until([&] { return o.get("/ready").status == 200; }, std::chrono::seconds(10)));
   CHECK(o.post("/integration/example/webhook", numbered_item(1000), {}).status == 200);
+}
+
+namespace {
+
+// A client connection that sends what it is told and reads what comes back, with a receive
+// timeout so that a server that never answers fails the test instead of hanging it.
+Poco::Net::StreamSocket connect_to(int port) {
+  Poco::Net::StreamSocket s(Poco::Net::SocketAddress("127.0.0.1", static_cast<uint16_t>(port)));
+  s.setReceiveTimeout(Poco::Timespan(10, 0));
+  return s;
+}
+
+std::string read_to_close(Poco::Net::StreamSocket& s) {
+  std::string out;
+  char buffer[4096];
+  try {
+    for (int n; (n = s.receiveBytes(buffer, sizeof buffer)) > 0;)
+      out.append(buffer, static_cast<size_t>(n));
+  } catch (const Poco::Exception&) {
+    out += "<timeout or reset>";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("edge: thousands of idle and trickling connections hold no thread and deny no one") {
+  const std::string pr = corpus("github", "pull_request__opened.payload.json");
+  FakeGithub github;
+  github.serve_payload(pr);
+  GithubRig rig(github, "memory");
+  const int port = rig.oceand().port();
+  const pid_t pid = rig.oceand().process().pid();
+  const size_t threads_before = footprint(pid).threads;
+
+  // 2,000 that never send a byte, 200 that send a request's head a byte at a time.
+  std::vector<Poco::Net::StreamSocket> idle, trickling;
+  for (int i = 0; i < 2000; ++i) idle.push_back(connect_to(port));
+  const std::string head = "POST /integration/github/webhook HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+  for (int i = 0; i < 200; ++i) trickling.push_back(connect_to(port));
+  std::atomic<bool> done{false};
+  std::thread trickle([&] {
+    for (size_t at = 0; !done; ++at) {
+      for (auto& s : trickling) {
+        try {
+          s.sendBytes(at < head.size() ? &head[at] : "a", 1);
+        } catch (const Poco::Exception&) {
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the slowness under test
+    }
+  });
+  // Every one of them is accepted and held open by oceand...
+  REQUIRE(wait_until([&] { return footprint(pid).fds >= 2200; }));
+
+  // ...and everyone else is served: probes, and signed webhooks that are processed.
+  for (int i = 0; i < 20; ++i) {
+    CAPTURE(i);
+    CHECK(rig.oceand().get("/health").status == 200);
+    CHECK(rig.oceand().get("/ready").status == 200);
+  }
+  for (int i = 0; i < 5; ++i)
+    CHECK(rig.send("pull_request", pr, "slow-" + std::to_string(i), kSecret).status == 200);
+  CHECK_MESSAGE(wait_until([&] { return rig.outcome("ok") == 5; }), rig.log());
+  // Connections cost no thread: 2,200 of them left the thread count where it was, give or take
+  // the handler threads the requests above started.
+  CHECK(footprint(pid).threads < threads_before + 80);
+  done = true;
+  trickle.join();
+}
+
+TEST_CASE("edge: a connection over server.max_connections gets 503 and Retry-After at once") {
+  TempDir dir;
+  const fs::path& d = dir.path();
+  example_config(d);
+  ServingOceand o(d / "oceand.yaml", d / "oceand.log", {"OCEAN__SERVER__MAX_CONNECTIONS=20"});
+  std::vector<Poco::Net::StreamSocket> held;
+  // Accepted in the order they connect: the 21st is the one over the cap.
+  for (int i = 0; i < 20; ++i) held.push_back(connect_to(o.port()));
+  auto excess = connect_to(o.port());
+  excess.sendBytes("GET /health HTTP/1.1\r\nHost: t\r\n\r\n", 35);
+  std::string answer = read_to_close(excess);
+  CHECK(answer.rfind("HTTP/1.1 503", 0) == 0);
+  CHECK(answer.find("Retry-After: 1") != std::string::npos);
+  CHECK(answer.find("too many connections") != std::string::npos);
+  CHECK(read_file(d / "oceand.log").find("server.max_connections (20) are open") !=
+        std::string::npos);
+  // The admin listener has its own connections: operators still get in.
+  CHECK(o.get("/admin/plugins").status == 200);
+}
+
+TEST_CASE("edge: server.idle_timeout_seconds and server.request_timeout_seconds end slow clients") {
+  TempDir dir;
+  const fs::path& d = dir.path();
+  example_config(d);
+  ServingOceand o(
+      d / "oceand.yaml", d / "oceand.log",
+      {"OCEAN__SERVER__IDLE_TIMEOUT_SECONDS=1", "OCEAN__SERVER__REQUEST_TIMEOUT_SECONDS=2"});
+  // Silent: closed without an answer once idle for a second.
+  auto silent = connect_to(o.port());
+  CHECK(read_to_close(silent).empty());
+
+  // Trickling a byte every 100 ms: each byte is activity, so only the request deadline ends it.
+  auto slow = connect_to(o.port());
+  std::atomic<bool> done{false};
+  std::thread trickle([&] {
+    const std::string head = "POST /integration/example/webhook HTTP/1.1\r\nHost: t\r\nX-A: ";
+    for (size_t at = 0; !done; ++at) {
+      try {
+        slow.sendBytes(at < head.size() ? &head[at] : "a", 1);
+      } catch (const Poco::Exception&) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the slowness under test
+    }
+  });
+  std::string answer = read_to_close(slow);
+  done = true;
+  trickle.join();
+  CHECK(answer.rfind("HTTP/1.1 408", 0) == 0);
+  CHECK(read_file(d / "oceand.log").find("status=408") != std::string::npos);
+}
+
+namespace {
+
+// Each thread's name and nice value, from /proc/<pid>/task.
+std::vector<std::pair<std::string, int>> thread_priorities(pid_t pid) {
+  std::vector<std::pair<std::string, int>> out;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::string name = read_file(task.path() / "comm");
+    while (!name.empty() && name.back() == '\n') name.pop_back();
+    std::string stat = read_file(task.path() / "stat");
+    // After "(comm) ": fields 3..; nice is field 19.
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 19; ++i) rest >> field;
+    out.emplace_back(name, std::stoi(field));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("edge: ingress outranks processing: workers run at event_workers_nice") {
+  for (const char* nice : {"", "0", "15"}) {
+    CAPTURE(nice);
+    TempDir dir;
+    const fs::path& d = dir.path();
+    example_config(d);
+    std::vector<std::string> env;
+    if (*nice) env.push_back(std::string("OCEAN__EVENT_WORKERS_NICE=") + nice);
+    ServingOceand o(d / "oceand.yaml", d / "oceand.log", env);
+    const int expected = *nice ? std::stoi(nice) : 10;  // the default
+    int workers = 0, loops = 0;
+    for (const auto& [name, value] : thread_priorities(o.process().pid())) {
+      CAPTURE(name);
+      if (name == "worker" || name == "dispatcher") {
+        ++workers;
+        CHECK(value == expected);
+      } else if (name == "http-io" || name == "admin-http-io" || name == "oceand") {
+        ++loops;
+        CHECK(value == 0);
+      }
+    }
+    CHECK(workers > 1);
+    CHECK(loops >= 2);
+  }
 }

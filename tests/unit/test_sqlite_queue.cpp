@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -669,4 +672,42 @@ TEST_CASE("sqlite host: a corrupt queue file stops start with an error naming it
   CHECK_THROWS_WITH_AS(DurableHost(dir.path()),
                        doctest::Contains((dir.path() / "var" / "queue.db").string().c_str()),
                        ConfigError);
+}
+
+TEST_CASE("sqlite queue: push_async answers once the group commit holds the event, once each") {
+  TempDir dir;
+  auto options = options_for(dir.path());
+  options.max_pending = 150;
+  std::mutex mutex;
+  std::condition_variable answered;
+  std::map<PushResult, int> results;
+  std::vector<uint64_t> accepted_ids;
+  int calls = 0;
+  {
+    SqliteQueue q(options);
+    std::vector<EventPtr> events;
+    for (int i = 0; i < 200; ++i) {
+      events.push_back(make_event(numbered(i)));
+      q.push_async(events.back(), [&, e = events.back()](PushResult r) {
+        std::lock_guard lock(mutex);
+        ++results[r];
+        ++calls;
+        if (r == PushResult::accepted) accepted_ids.push_back(e->id);
+        answered.notify_all();
+      });
+    }
+    std::unique_lock lock(mutex);
+    REQUIRE(answered.wait_for(lock, 10s, [&] { return calls == 200; }));
+    // max_pending 150: the rest refused at once, never stored.
+    CHECK(results[PushResult::accepted] == 150);
+    CHECK(results[PushResult::full] == 50);
+    CHECK(std::set<uint64_t>(accepted_ids.begin(), accepted_ids.end()).size() == 150);
+  }
+  // Everything answered `accepted` was committed: a new queue on the file hands all of it out.
+  SqliteQueue reopened(options);
+  CHECK(reopened.depth() == 150);
+  std::set<uint64_t> popped;
+  while (auto e = reopened.pop(0ms)) popped.insert(e->id);
+  CHECK(popped == std::set<uint64_t>(accepted_ids.begin(), accepted_ids.end()));
+  CHECK(calls == 200);  // and no pusher was called twice
 }
