@@ -349,8 +349,12 @@ class IoLoop {
     }
     ServerConnection* raw = c.get();
     raw->set_give_back([this, raw] {
-      resume(raw);
-      --server_.busy;  // last: once none is busy, the server may be freed
+      // Copied out first: once resumed, the loop may close the connection, and this function
+      // (which the connection holds) goes with it.
+      IoLoop* loop = this;
+      std::atomic<long>& busy = server_.busy;
+      loop->resume(raw);
+      --busy;  // last: once none is busy, the server may be freed
     });
     connections_.emplace(raw->socket().impl(), std::move(c));
     if (over_cap) raw->refuse_over_capacity(now);

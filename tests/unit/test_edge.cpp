@@ -615,7 +615,8 @@ TEST_CASE("edge: a connection over server.max_connections gets 503 and Retry-Aft
   // Accepted in the order they connect: the 21st is the one over the cap.
   for (int i = 0; i < 20; ++i) held.push_back(connect_to(o.port()));
   auto excess = connect_to(o.port());
-  excess.sendBytes("GET /health HTTP/1.1\r\nHost: t\r\n\r\n", 35);
+  const std::string probe = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
+  excess.sendBytes(probe.data(), static_cast<int>(probe.size()));
   std::string answer = read_to_close(excess);
   CHECK(answer.rfind("HTTP/1.1 503", 0) == 0);
   CHECK(answer.find("Retry-After: 1") != std::string::npos);
