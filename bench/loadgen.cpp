@@ -242,10 +242,15 @@ std::unique_ptr<Fake> fake_port(const Options& o, Run& run) {
 }
 
 // --- the load ------------------------------------------------------------------------------------
+// --admin-token: /admin/* on the main port needs admin.token (docs/operations.md).
+std::string g_admin_token;
+
 int get(uint16_t port, const std::string& path, std::string* body) {
   bench::Connection c(port);
-  return c.request("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", "",
-                   body);
+  std::string auth = g_admin_token.empty() ? "" : "Authorization: Bearer " + g_admin_token + "\r\n";
+  return c.request(
+      "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "Connection: close\r\n\r\n", "",
+      body);
 }
 
 uint64_t generation(uint16_t port) {
@@ -359,6 +364,8 @@ Options parse(int argc, char** argv) {
       o.ports_file = next();
     else if (a == "--reload-pid")
       o.reload_pid = std::stoi(next());
+    else if (a == "--admin-token")
+      g_admin_token = next();
     else if (a == "--reloads")
       o.reloads = std::stoi(next());
     else if (a == "--rss-pid")

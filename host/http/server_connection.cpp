@@ -224,8 +224,8 @@ void ServerConnection::announced() {
   int running = kHandlerRunning;
   // Announced before the handler returned (a push refused at once): serve() finishes.
   if (defer_phase_.compare_exchange_strong(running, kAnsweredEarly)) return;
-  complete_answer();
-  (void)flush();  // most answers leave whole from here, without waking the loop to write them
+  // The rest (and the send) is the loop's: the announcing thread is a queue's committer, whose
+  // next group commit waits behind this.
   give_back_();
 }
 
@@ -262,6 +262,7 @@ void ServerConnection::complete_answer() {
 
 void ServerConnection::resume(Clock::time_point now) {
   if (state_ == State::closed) return;
+  if (defer_phase_ == kWaiting) complete_answer();  // a deferred answer, announced
   last_activity_ = now;
   state_ = State::writing;
   if (!flush()) return close();
