@@ -161,27 +161,30 @@ void ServerConnection::refuse(int status, const std::string& message, Clock::tim
   LOG_INFO_LIMITED("http", "refused request " + std::to_string(status))
       << "refused request " << kv("client", info_.client.host().toString()) << " status=" << status
       << " " << kv("reason", message);
-  OutboundResponse response(output_);
-  response.setVersion(Poco::Net::HTTPMessage::HTTP_1_1);
-  response.set("Date", http_date_now());
-  response.setKeepAlive(false);
-  send_error(response, status, message);
-  close_after_write_ = true;
-  state_ = State::writing;
-  last_activity_ = now;
-  if (!flush()) return close();
-  if (output_.empty()) after_write(now);
+  append_closing_error(Poco::Net::HTTPMessage::HTTP_1_1, status, message);
+  write_then_close(now);
 }
 
 void ServerConnection::refuse_over_capacity(Clock::time_point now) {
+  append_closing_error(Poco::Net::HTTPMessage::HTTP_1_1, 503, "too many connections: retry later",
+                       "1");
+  write_then_close(now);
+}
+
+void ServerConnection::append_closing_error(const std::string& version, int status,
+                                            std::string_view message, const char* retry_after) {
   OutboundResponse response(output_);
-  response.setVersion(Poco::Net::HTTPMessage::HTTP_1_1);
+  response.setVersion(version);
   response.set("Date", http_date_now());
-  response.set("Retry-After", "1");
+  if (retry_after) response.set("Retry-After", retry_after);
   response.setKeepAlive(false);
-  send_error(response, 503, "too many connections: retry later");
+  send_error(response, status, message);
+}
+
+void ServerConnection::write_then_close(Clock::time_point now) {
   close_after_write_ = true;
   state_ = State::writing;
+  last_activity_ = now;
   if (!flush()) return close();
   if (output_.empty()) after_write(now);
 }
@@ -235,11 +238,7 @@ void ServerConnection::complete_answer() {
   auto fail = [&](const std::string& why) {
     LOG_ERROR_LIMITED("http", "handler failed")
         << request.getMethod() << " " << kv("uri", request.getURI()) << ": " << why;
-    OutboundResponse answer(output_);
-    answer.setVersion(request.getVersion());
-    answer.set("Date", http_date_now());
-    answer.setKeepAlive(false);
-    send_error(answer, 500, "internal error");
+    append_closing_error(request.getVersion(), 500, "internal error");
   };
   if (!handler_failed_.empty()) {
     // An answer already complete in the output still leaves; otherwise the client gets a 500.

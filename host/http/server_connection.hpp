@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/StreamSocket.h>
@@ -93,6 +94,11 @@ class ServerConnection {
   void complete_answer();
   void announced();
   void refuse(int status, const std::string& message, Clock::time_point now);
+  // An error answer that closes the connection, added to the output.
+  void append_closing_error(const std::string& version, int status, std::string_view message,
+                            const char* retry_after = nullptr);
+  // Sends the output, then half-closes and lingers.
+  void write_then_close(Clock::time_point now);
   void after_write(Clock::time_point now);
   void start_linger(Clock::time_point now);
   void close();
