@@ -10,7 +10,7 @@
 #include <Poco/Net/SocketAddress.h>
 
 #include "core/text.hpp"
-#include "http/request_body.hpp"
+#include "http/chunked_decoder.hpp"
 
 namespace oceand {
 
@@ -207,11 +207,14 @@ void ClientConnection::read_answer(const std::string& method, Clock::time_point 
       break;
     case BodyFraming::Kind::length: {
       check_size(framing.length);
-      RequestBody body(*reader_, RequestBody::Framing::length, framing.length, nullptr);
       const auto length = static_cast<size_t>(framing.length);
       result.body.reserve(length);
-      while (result.body.size() < length)
-        if (body.append_to(result.body, length - result.body.size()) == 0) break;
+      try {
+        while (result.body.size() < length)
+          if (reader_->append_some(result.body, length - result.body.size()) == 0) break;
+      } catch (const Poco::Exception&) {
+        // Reset, or past the deadline: the body is cut short (which of the two, told below).
+      }
       if (result.body.size() != length) {
         if (Clock::now() >= deadline) throw Poco::TimeoutException("the answer was too slow");
         throw Poco::Net::MessageException("the answer ended before its body was complete");
@@ -219,18 +222,19 @@ void ClientConnection::read_answer(const std::string& method, Clock::time_point 
       break;
     }
     case BodyFraming::Kind::chunked: {
-      RequestBody body(*reader_, RequestBody::Framing::chunked, 0, nullptr);
-      char piece[16384];
+      // The server's decoder, fed from the reader's buffer: what follows the last chunk stays
+      // there for the next answer on the connection.
+      ChunkedDecoder chunks(kMaxBodyBytes);
       try {
-        for (;;) {
-          auto got = body.sgetn(piece, sizeof piece);
-          if (got <= 0) break;
-          result.body.append(piece, static_cast<size_t>(got));
-          check_size(result.body.size());
+        while (chunks.state() == ChunkedDecoder::State::more) {
+          if (reader_->buffered().empty() && reader_->fill() == 0) break;  // closed early
+          reader_->consume(chunks.feed(reader_->buffered(), result.body));
         }
-      } catch (const RequestBody::Broken&) {
+      } catch (const Poco::Exception&) {
+        // Reset, or past the deadline: cut short.
       }
-      if (body.broken()) {
+      if (chunks.state() == ChunkedDecoder::State::too_large) check_size(kMaxBodyBytes + 1);
+      if (chunks.state() != ChunkedDecoder::State::done) {
         if (Clock::now() >= deadline) throw Poco::TimeoutException("the answer was too slow");
         throw Poco::Net::MessageException("the answer's chunked body is broken or cut short");
       }

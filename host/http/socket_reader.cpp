@@ -1,7 +1,5 @@
 #include "http/socket_reader.hpp"
 
-#include <poll.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -33,19 +31,6 @@ int SocketReader::receive(char* destination, size_t n) {
     }
   }
   return socket_.receiveBytes(destination, static_cast<int>(std::min<size_t>(n, 1 << 30)));
-}
-
-bool SocketReader::wait_readable(Poco::Timespan timeout) {
-  if (begin_ < end_) return true;
-  // One poll(2): Poco 1.11's Socket::poll builds and closes an epoll instance for every wait,
-  // which cost four system calls per kept-alive request.
-  pollfd fd{socket_.impl()->sockfd(), POLLIN, 0};
-  const int ms = static_cast<int>(timeout.totalMilliseconds());
-  for (;;) {
-    int rc = ::poll(&fd, 1, ms);
-    if (rc >= 0) return rc > 0;
-    if (errno != EINTR) return false;
-  }
 }
 
 size_t SocketReader::fill() {
@@ -139,11 +124,6 @@ size_t SocketReader::append_some(std::string& out, size_t n) {
   }
   out.resize(before + (got > 0 ? static_cast<size_t>(got) : 0));
   return got > 0 ? static_cast<size_t>(got) : 0;
-}
-
-int SocketReader::get() {
-  if (begin_ == end_ && fill() == 0) return -1;
-  return static_cast<unsigned char>(buffer_[begin_++]);
 }
 
 }  // namespace oceand

@@ -11,9 +11,10 @@
 
 namespace oceand {
 
-// One connection's receive side. A single recv() usually brings a whole webhook (head and body)
-// into the buffer; larger bodies are read past the buffer straight into the caller's memory.
-// Bytes beyond the current request (a pipelined next request) stay buffered for the next one.
+// The receive side of one of the HTTP client's connections (ClientConnection): a single recv()
+// usually brings a whole answer (head and body) into the buffer; larger bodies are read past the
+// buffer straight into the caller's memory. Bytes beyond the current answer stay buffered for the
+// next one. (The server reads without blocking: RequestParser.)
 class SocketReader {
  public:
   static constexpr size_t kCapacity = 64 * 1024;
@@ -23,14 +24,11 @@ class SocketReader {
   // `timeout`: the socket's receive timeout (SO_RCVTIMEO), which bounds each single wait.
   SocketReader(Poco::Net::StreamSocket& socket, Poco::Timespan timeout);
 
-  // Bounds all waits for bytes until clear_deadline(), whatever their number: a client that
-  // trickles a request a byte at a time cannot hold the thread longer than that. Past it, a
+  // Bounds all waits for bytes until clear_deadline(), whatever their number: a server that
+  // trickles an answer a byte at a time cannot hold the thread longer than that. Past it, a
   // receive throws Poco::TimeoutException.
   void set_deadline(Clock::time_point deadline) { deadline_ = deadline; }
   void clear_deadline();
-
-  // True when a byte is buffered or the socket becomes readable (data or EOF) within `timeout`.
-  bool wait_readable(Poco::Timespan timeout);
 
   // Reads until the buffer holds a request head ending in an empty line and returns its length,
   // after skipping the empty lines RFC 9112 lets a client send between requests (they count
@@ -47,14 +45,13 @@ class SocketReader {
   size_t read_some(char* destination, size_t n);
   // The same, appended to `out`: buffered bytes are copied once, with no zero-filled resize first.
   size_t append_some(std::string& out, size_t n);
-
-  // One byte, or -1 at EOF.
-  int get();
+  // Receives more into the buffer (room is made by moving what is buffered to its start); the
+  // number of bytes received, 0 at EOF or when the buffer is full.
+  size_t fill();
 
   struct HeadTooLarge {};
 
  private:
-  size_t fill();
   int receive(char* destination, size_t n);
 
   Clock::time_point deadline_ = Clock::time_point::max();
