@@ -12,8 +12,10 @@
 #include <Poco/Exception.h>
 
 #include "app/host.hpp"
+#include "app/service_manager.hpp"
 #include "config/host_config.hpp"
 #include "core/log.hpp"
+#include "http/http_client.hpp"
 #include "mapping/entity_mapper.hpp"
 #include "mapping/port_app_config.hpp"
 #include "ocean/plugin_abi.h"
@@ -23,19 +25,39 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: oceand [--config FILE] [--check]\n"
+    "usage: oceand [--config FILE] [--check | --reload | --version]\n"
     "  --config FILE  read FILE (YAML); without it the embedded defaults are used\n"
     "  --check        validate configuration, mappings and plugins, print what would run, and "
     "exit\n"
+    "  --reload       ask the oceand running on this configuration to reload (its admin "
+    "listener's\n"
+    "                 POST /admin/reload), print its answer; exit 1 when the reload failed\n"
     "Every key can be overridden by OCEAN__<PATH> environment variables, e.g. "
     "OCEAN__SERVER__PORT=8001.\n";
+
+// The configuration, or none after writing every problem to `out`, each on its line after `prefix`:
+// fixing one should not merely reveal the next.
+std::optional<oceand::HostConfig> load_or_report(const std::optional<std::string>& config_path,
+                                                 std::ostream& out, const char* prefix) {
+  try {
+    return oceand::load_host_config(config_path, oceand::process_environment());
+  } catch (const oceand::ConfigError& e) {
+    for (const auto& problem : e.problems()) out << prefix << problem << "\n";
+    return std::nullopt;
+  }
+}
 
 // Validates what start would, without running any plugin code: files are judged by their
 // owner, mode, ELF headers and exported symbols (no dlopen, so no constructor runs and nothing
 // is written to the plugin cache), and mappings are loaded as start loads them.
 int check(const std::optional<std::string>& config_path) {
   using namespace oceand;
-  HostConfig config = load_host_config(config_path, process_environment());
+  std::optional<HostConfig> loaded = load_or_report(config_path, std::cout, "config  REFUSED  ");
+  if (!loaded) {
+    std::cout << "check found problems\n";
+    return 1;
+  }
+  const HostConfig& config = *loaded;
   int problems = 0;
   const PluginFileRules rules{config.plugins_dir, config.plugins_strict_modes};
   const std::string dir_problem = plugin_dir_problem(rules);
@@ -87,6 +109,44 @@ int check(const std::optional<std::string>& config_path) {
   return problems ? 1 : 0;
 }
 
+// The oceand serving `config_path` reloads through its admin listener (or, without one, the main
+// listener with admin.token), so a failed reload fails the caller: systemd's ExecReload, unlike
+// kill -HUP, which cannot tell.
+int request_reload(const std::optional<std::string>& config_path) {
+  using namespace oceand;
+  std::optional<HostConfig> loaded = load_or_report(config_path, std::cerr, "oceand: ");
+  if (!loaded) return 1;
+  const HostConfig& config = *loaded;
+  // A wildcard address is reached on loopback.
+  auto reachable = [](std::string host) {
+    if (host.empty() || host == "0.0.0.0") return std::string("127.0.0.1");
+    if (host == "::") return std::string("[::1]");
+    return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  };
+  std::string url;
+  if (!config.admin_listen.empty())
+    url = "http://" + reachable(config.admin_host()) + ":" + std::to_string(config.admin_port());
+  else
+    url = "http://" + reachable(config.server.host) + ":" + std::to_string(config.server.port);
+  HeaderList headers;
+  if (!config.admin_token.empty())
+    headers.emplace_back("Authorization", "Bearer " + config.admin_token);
+  // A reload waits for on_start of changed integrations: allow for it.
+  const auto timeout =
+      std::chrono::milliseconds(static_cast<long>((config.on_start_timeout_seconds + 30) * 1000));
+  HttpResult result = HttpClient::request("POST", url + "/admin/reload", headers, "", timeout);
+  if (result.status == 0) {
+    std::cerr << "oceand: no answer from " << url << "/admin/reload: " << result.error << "\n";
+    return 1;
+  }
+  std::cout << result.body << (result.body.empty() || result.body.back() != '\n' ? "\n" : "");
+  if (result.status != 200) {
+    std::cerr << "oceand: the reload failed (HTTP " << result.status << ")\n";
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,7 +161,7 @@ int main(int argc, char** argv) {
     (void)::setrlimit(RLIMIT_NOFILE, &files);
   }
   std::optional<std::string> config_path;
-  bool check_only = false;
+  bool check_only = false, reload_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--config" && i + 1 < argc) {
@@ -110,6 +170,8 @@ int main(int argc, char** argv) {
       config_path = arg.substr(9);
     } else if (arg == "--check") {
       check_only = true;
+    } else if (arg == "--reload") {
+      reload_only = true;
     } else if (arg == "--version") {
       std::cout << "oceand " << OCEAND_VERSION << " (plugin ABI " << OCEAN_ABI_VERSION_MAJOR << "."
                 << OCEAN_ABI_VERSION_MINOR << ")\n";
@@ -135,23 +197,31 @@ int main(int argc, char** argv) {
 
   try {
     if (check_only) return check(config_path);
+    if (reload_only) return request_reload(config_path);
     oceand::Host host(oceand::HostOptions{config_path, oceand::process_environment(), nullptr});
     host.start();
+    // Type=notify: systemd counts the service started once it listens.
+    oceand::notify_service_manager("READY=1\nSTATUS=serving");
     while (true) {
       int sig = 0;
       if (sigwait(&signals, &sig) != 0) continue;
       if (sig == SIGHUP) {
         LOG_INFO("oceand") << "SIGHUP: reloading";
-        host.reload();
+        oceand::notify_reloading();
+        oceand::ReloadReport report = host.reload();
+        oceand::notify_service_manager(report.ok
+                                           ? "READY=1\nSTATUS=serving"
+                                           : "READY=1\nSTATUS=serving; the last reload failed");
         continue;
       }
       LOG_INFO("oceand") << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << " received";
       break;
     }
+    oceand::notify_service_manager("STOPPING=1");
     host.stop();
   } catch (const oceand::ConfigError& e) {
-    oceand::Log::write(oceand::LogLevel::error, "oceand",
-                       std::string("configuration error: ") + e.what());
+    for (const auto& problem : e.problems())
+      oceand::Log::write(oceand::LogLevel::error, "oceand", "configuration error: " + problem);
     return 1;
   } catch (const Poco::Exception& e) {
     // what() is only the exception's name ("Net Exception"); displayText() says what failed, e.g.

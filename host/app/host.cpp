@@ -27,6 +27,7 @@ Host::Host(HostOptions options)
       std::make_shared<HostConfig>(load_host_config(options_.config_path, options_.environment));
   LogLevel level;
   if (Log::parse_level(config_->log_level, level)) Log::set_level(level);
+  Log::set_format(config_->log_format == "json" ? Log::Format::json : Log::Format::text);
   set_jq_limits(
       JqLimits{config_->mapping_max_eval_seconds, config_->mapping_max_eval_memory_mb << 20});
   services_.set_config_source([this] {
@@ -66,7 +67,7 @@ void Host::make_applier() {
     LOG_INFO("oceand") << "entities go to the embedded store " << port.local_db
                        << " (GET /api/entities?blueprint=...)";
   }
-  catalog_ = std::make_unique<CatalogSink>(*applier_, metrics_);
+  catalog_ = std::make_unique<CatalogSink>(*applier_, metrics_, &samples_);
 }
 
 ocean_status Host::apply_raw(const std::string& integration, const std::string& kind,
@@ -217,6 +218,7 @@ void Host::start() {
   describe_metrics();
   LOG_INFO("oceand") << "configuration from " << config_->source;
   if (!options_.sink) make_applier();
+  if (port_client_) token_watch_ = std::make_unique<PortTokenWatch>(*port_client_);
   auto generation = plugins_.build(config_);
   plugins_.activate(generation);
 
@@ -281,6 +283,7 @@ void Host::stop() {
   accepting_ = false;
   queue_->close();
   engine_->stop(std::chrono::duration<double>(config_->max_wait_seconds_before_shutdown));
+  token_watch_.reset();
   if (applier_) applier_->stop();
   // Both listeners close at once: each waits for its acceptor to notice.
   auto admin_stopped = std::async(std::launch::async, [this] {
@@ -303,6 +306,8 @@ std::string Host::unready_reason() const {
   if (plugins_.current() == nullptr) return "no plugin generation loaded";
   if (!queue_ || !queue_->is_open()) return "the queue is closed";
   if (std::string problem = queue_->problem(); !problem.empty()) return problem;
+  if (port_client_)
+    if (std::string problem = port_client_->token_problem(); !problem.empty()) return problem;
   // A configured integration whose plugin is not loaded answers every webhook 404.
   auto generation = plugins_.current();
   for (const auto& [id, integration] : generation->integrations)

@@ -10,6 +10,8 @@
 
 #include "config/host_config.hpp"
 #include "core/metrics.hpp"
+#include "core/rate_window.hpp"
+#include "mapping/raw_samples.hpp"
 #include "plugins/host_api.hpp"
 #include "plugins/plugin_manager.hpp"
 #include "port/applier.hpp"
@@ -78,6 +80,10 @@ class Host {
   HostServices& services() { return services_; }
   // The embedded catalog when port.applier is local (and no test sink replaces the applier).
   EntityStore* entity_store() { return store_.get(); }
+  // The newest raw results mapped, for mapping dry runs.
+  const RawSamples& raw_samples() const { return samples_; }
+  // The status page's rates (received, processed, ...) over the last minute.
+  RateWindow& status_rates() { return status_rates_; }
 
  private:
   void describe_metrics();
@@ -90,12 +96,15 @@ class Host {
   std::shared_ptr<const HostConfig> config_;
   Metrics metrics_;
   HostServices services_;
+  RawSamples samples_;
+  RateWindow status_rates_;
   PluginManager plugins_;
   std::unique_ptr<EventQueue> queue_;
   std::unique_ptr<DeadLetterStore> dead_letters_;
   std::unique_ptr<CrashLedger> crash_ledger_;  // durable queue only; outlives the engine
   std::unique_ptr<EntityStore> store_;
   std::unique_ptr<PortClient> port_client_;
+  std::unique_ptr<PortTokenWatch> token_watch_;  // port.applier "port": /ready's token check
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<CatalogSink> catalog_;
   ResultSink* sink_ = nullptr;

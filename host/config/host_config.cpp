@@ -1,4 +1,5 @@
 #include "config/host_config.hpp"
+#include "config/yaml_json.hpp"
 #include "core/text.hpp"
 
 #include <algorithm>
@@ -46,7 +47,8 @@ bool is_section(const std::vector<std::string>& path) {
 // character ({, [, *, &, !, #, quotes, null, ~, yes): a secret such as "{x}" must never be read as
 // YAML and silently dropped. Only a whole section may be given as a YAML/JSON flow mapping
 // (OCEAN__INTEGRATIONS__GITHUB__CONFIG={"token": "..."}), as Ocean's settings accept JSON.
-void apply_environment(YAML::Node& root, const std::vector<std::string>& environment) {
+void apply_environment(YAML::Node& root, const std::vector<std::string>& environment,
+                       std::vector<std::string>& problems) {
   for (const auto& entry : environment) {
     if (entry.rfind(kEnvPrefix, 0) != 0) continue;
     auto eq = entry.find('=');
@@ -54,25 +56,33 @@ void apply_environment(YAML::Node& root, const std::vector<std::string>& environ
     auto path = split_env_path(
         entry.substr(std::string(kEnvPrefix).size(), eq - std::string(kEnvPrefix).size()));
     std::string value = entry.substr(eq + 1);
-    if (std::any_of(path.begin(), path.end(), [](const std::string& p) { return p.empty(); }))
-      throw ConfigError("environment variable " + entry.substr(0, eq) + ": empty path segment");
+    if (std::any_of(path.begin(), path.end(), [](const std::string& p) { return p.empty(); })) {
+      problems.push_back("environment variable " + entry.substr(0, eq) + ": empty path segment");
+      continue;
+    }
     YAML::Node cursor(root);
+    bool reachable = true;
     for (size_t i = 0; i + 1 < path.size(); ++i) {
-      if (cursor[path[i]].IsDefined() && !cursor[path[i]].IsMap() && !cursor[path[i]].IsNull())
-        throw ConfigError("environment variable " + entry.substr(0, eq) + ": '" + path[i] +
-                          "' is not a section");
+      if (cursor[path[i]].IsDefined() && !cursor[path[i]].IsMap() && !cursor[path[i]].IsNull()) {
+        problems.push_back("environment variable " + entry.substr(0, eq) + ": '" + path[i] +
+                           "' is not a section");
+        reachable = false;
+        break;
+      }
       YAML::Node next = cursor[path[i]];
       if (!next.IsMap()) next = YAML::Node(YAML::NodeType::Map);
       cursor[path[i]] = next;
       cursor.reset(next);
     }
+    if (!reachable) continue;
     YAML::Node parsed(value);
     if (is_section(path)) {
       try {
         parsed = YAML::Load(value);
       } catch (const YAML::Exception& e) {
-        throw ConfigError("environment variable " + entry.substr(0, eq) +
-                          ": not a YAML or JSON mapping: " + e.msg);
+        problems.push_back("environment variable " + entry.substr(0, eq) +
+                           ": not a YAML or JSON mapping: " + e.msg);
+        continue;
       }
     }
     cursor[path.back()] = parsed;
@@ -89,20 +99,22 @@ bool is_secret_key(const std::string& key) {
 
 // A secret that is not a plain string would be flattened or emptied, and a check that compares
 // against it would silently pass or fail open: refused instead.
-void check_secret(const YAML::Node& node, const std::string& where) {
+void check_secret(const YAML::Node& node, const std::string& where,
+                  std::vector<std::string>& problems) {
   if (node.IsScalar()) return;
-  throw ConfigError(where + ": a secret must be a string (quote it in YAML: '" +
-                    where.substr(where.rfind('.') + 1) + ": \"...\"')" +
-                    (node.IsNull() ? "; it is empty (null)" : "; it is a mapping or a list"));
+  problems.push_back(where + ": a secret must be a string (quote it in YAML: '" +
+                     where.substr(where.rfind('.') + 1) + ": \"...\"')" +
+                     (node.IsNull() ? "; it is empty (null)" : "; it is a mapping or a list"));
 }
 
 // Every secret-named key of a plugin config block, at any depth (a nested `app: {private_key:
 // ...}` too).
-void check_secrets(const YAML::Node& node, const std::string& where) {
+void check_secrets(const YAML::Node& node, const std::string& where,
+                   std::vector<std::string>& problems) {
   for (const auto& setting : node) {
     std::string key = setting.first.as<std::string>();
-    if (is_secret_key(key)) check_secret(setting.second, where + "." + key);
-    if (setting.second.IsMap()) check_secrets(setting.second, where + "." + key);
+    if (is_secret_key(key)) check_secret(setting.second, where + "." + key, problems);
+    if (setting.second.IsMap()) check_secrets(setting.second, where + "." + key, problems);
   }
 }
 
@@ -127,36 +139,38 @@ void flatten(const YAML::Node& node, const std::string& prefix,
 
 class Reader {
  public:
-  explicit Reader(const YAML::Node& root) : root_(root) {}
+  Reader(const YAML::Node& root, std::vector<std::string>& problems)
+      : root_(root), problems_(problems) {}
 
+  // A section that is not a mapping is reported by check_known.
   template <class T>
   void read(const char* section, const char* key, T& out) {
     YAML::Node node = section ? root_[section] : root_;
-    if (!node.IsDefined() || node.IsNull()) return;
-    if (section && !node.IsMap()) throw ConfigError(std::string(section) + ": must be a mapping");
+    if (!node.IsDefined() || node.IsNull() || !node.IsMap()) return;
     YAML::Node v = node[key];
     if (!v.IsDefined() || v.IsNull()) return;
     std::string where = section ? std::string(section) + "." + key : key;
-    if (!v.IsScalar()) throw ConfigError(where + ": must be a scalar");
+    if (!v.IsScalar()) return problems_.push_back(where + ": must be a scalar");
     try {
       out = v.as<T>();
     } catch (const YAML::Exception&) {
-      throw ConfigError(where + ": '" + v.Scalar() + "' is not a valid value");
+      problems_.push_back(where + ": '" + v.Scalar() + "' is not a valid value");
     }
   }
 
  private:
   const YAML::Node& root_;
+  std::vector<std::string>& problems_;
 };
 
 void check_known(const YAML::Node& node, const std::string& where,
-                 std::initializer_list<const char*> known) {
+                 std::initializer_list<const char*> known, std::vector<std::string>& problems) {
   if (!node.IsDefined() || node.IsNull()) return;
-  if (!node.IsMap()) throw ConfigError(where + ": must be a mapping");
+  if (!node.IsMap()) return problems.push_back(where + ": must be a mapping");
   for (const auto& kv : node) {
     auto key = kv.first.as<std::string>();
     if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; }))
-      throw ConfigError((where.empty() ? "" : where + ".") + key + ": unknown key");
+      problems.push_back((where.empty() ? "" : where + ".") + key + ": unknown key");
   }
 }
 
@@ -186,6 +200,14 @@ bool valid_identifier(const std::string& s) {
 }
 
 }  // namespace
+
+ConfigError::ConfigError(std::vector<std::string> problems)
+    : std::runtime_error([&] {
+        std::string joined;
+        for (const auto& p : problems) joined += (joined.empty() ? "" : "; ") + p;
+        return joined;
+      }()),
+      problems_(std::move(problems)) {}
 
 const IntegrationConfig* HostConfig::integration(const std::string& identifier) const {
   for (const auto& i : integrations)
@@ -265,12 +287,15 @@ std::vector<std::string> start_only_changes(const HostConfig& before, const Host
   check("admin.token", before.admin_token == after.admin_token);
   check("admin.listen", before.admin_listen == after.admin_listen);
   check("log_level", before.log_level == after.log_level);
+  check("log_format", before.log_format == after.log_format);
   return changed;
 }
 
 HostConfig load_host_config(const std::optional<std::string>& path,
                             const std::vector<std::string>& environment) {
   HostConfig config;
+  std::vector<std::string> problems;
+  auto fail = [&](std::string problem) { problems.push_back(std::move(problem)); };
   YAML::Node root;
   if (path) {
     std::ifstream in(*path);
@@ -284,38 +309,44 @@ HostConfig load_host_config(const std::optional<std::string>& path,
     }
     if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
     if (!root.IsMap()) throw ConfigError(*path + ": the top level must be a mapping");
+    problems = duplicate_keys(root, *path);
     config.source = *path;
     auto dir = std::filesystem::path(*path).parent_path();
     config.config_dir = dir.empty() ? "." : dir.string();
   } else {
     root = YAML::Node(YAML::NodeType::Map);
   }
-  apply_environment(root, environment);
+  apply_environment(root, environment, problems);
 
   check_known(root, "",
               {"server", "base_url", "event_workers_count", "event_workers_nice",
                "max_event_processing_seconds", "max_wait_seconds_before_shutdown",
                "on_start_timeout_seconds", "plugins", "queue", "port", "admin", "integrations",
-               "log_level", "mapping"});
-  check_known(root["mapping"], "mapping", {"max_eval_seconds", "max_eval_memory_mb"});
+               "log_level", "log_format", "mapping"},
+              problems);
+  check_known(root["mapping"], "mapping", {"max_eval_seconds", "max_eval_memory_mb"}, problems);
   check_known(root["server"], "server",
               {"host", "port", "max_body_bytes", "threads", "max_queued_connections",
-               "max_connections", "io_threads", "idle_timeout_seconds", "request_timeout_seconds"});
-  check_known(root["plugins"], "plugins", {"dir", "cache_dir", "crash_limit", "strict_modes"});
+               "max_connections", "io_threads", "idle_timeout_seconds", "request_timeout_seconds"},
+              problems);
+  check_known(root["plugins"], "plugins", {"dir", "cache_dir", "crash_limit", "strict_modes"},
+              problems);
   check_known(root["queue"], "queue",
-              {"backend", "path", "max_pending", "dedupe_window_seconds", "dead_letter_retention"});
+              {"backend", "path", "max_pending", "dedupe_window_seconds", "dead_letter_retention"},
+              problems);
   check_known(root["port"], "port",
               {"applier", "local_db", "base_url", "client_id", "client_secret",
-               "request_timeout_seconds", "max_retries", "max_concurrent_requests"});
-  check_known(root["admin"], "admin", {"token", "listen"});
+               "request_timeout_seconds", "max_retries", "max_concurrent_requests"},
+              problems);
+  check_known(root["admin"], "admin", {"token", "listen"}, problems);
 
   for (const auto& [section, key] : {std::pair{"port", "client_secret"}, {"admin", "token"}}) {
     YAML::Node node = root[section];
     if (node.IsMap() && node[key].IsDefined())
-      check_secret(node[key], std::string(section) + "." + key);
+      check_secret(node[key], std::string(section) + "." + key, problems);
   }
 
-  Reader r(root);
+  Reader r(root, problems);
   r.read("server", "host", config.server.host);
   r.read("server", "port", config.server.port);
   r.read("server", "max_body_bytes", config.server.max_body_bytes);
@@ -332,6 +363,7 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read(nullptr, "max_wait_seconds_before_shutdown", config.max_wait_seconds_before_shutdown);
   r.read(nullptr, "on_start_timeout_seconds", config.on_start_timeout_seconds);
   r.read(nullptr, "log_level", config.log_level);
+  r.read(nullptr, "log_format", config.log_format);
   r.read("plugins", "dir", config.plugins_dir);
   r.read("plugins", "cache_dir", config.plugins_cache_dir);
   r.read("plugins", "crash_limit", config.plugins_crash_limit);
@@ -358,74 +390,71 @@ HostConfig load_host_config(const std::optional<std::string>& path,
     std::string host;
     int port = -1;
     if (!split_listen(config.admin_listen, host, port))
-      throw ConfigError("admin.listen: '" + config.admin_listen +
-                        "' is not host:port (e.g. 127.0.0.1:9901, [::1]:9901; empty: no admin "
-                        "listener)");
+      fail("admin.listen: '" + config.admin_listen +
+           "' is not host:port (e.g. 127.0.0.1:9901, [::1]:9901; empty: no admin "
+           "listener)");
   }
-  if (config.server.port < 0 || config.server.port > 65535)
-    throw ConfigError("server.port: must be 0..65535");
+  if (config.server.port < 0 || config.server.port > 65535) fail("server.port: must be 0..65535");
   if (config.server.max_body_bytes == 0 || config.server.max_body_bytes > (1u << 30))
-    throw ConfigError("server.max_body_bytes: must be 1..1073741824");
+    fail("server.max_body_bytes: must be 1..1073741824");
   if (config.server.threads < 1 || config.server.threads > 1024)
-    throw ConfigError("server.threads: must be 1..1024");
+    fail("server.threads: must be 1..1024");
   if (config.server.max_connections < 1 || config.server.max_connections > 1'000'000)
-    throw ConfigError("server.max_connections: must be 1..1000000");
+    fail("server.max_connections: must be 1..1000000");
   if (config.server.io_threads < 0 || config.server.io_threads > 64)
-    throw ConfigError("server.io_threads: must be 0..64 (0: one per core, at most 8)");
+    fail("server.io_threads: must be 0..64 (0: one per core, at most 8)");
   if (config.server.idle_timeout_seconds < 1 || config.server.idle_timeout_seconds > 86400)
-    throw ConfigError("server.idle_timeout_seconds: must be 1..86400");
+    fail("server.idle_timeout_seconds: must be 1..86400");
   if (config.server.request_timeout_seconds < 1 || config.server.request_timeout_seconds > 86400)
-    throw ConfigError("server.request_timeout_seconds: must be 1..86400");
+    fail("server.request_timeout_seconds: must be 1..86400");
   if (config.event_workers_count < 1 || config.event_workers_count > 4096)
-    throw ConfigError("event_workers_count: must be 1..4096");
+    fail("event_workers_count: must be 1..4096");
   if (config.event_workers_nice < 0 || config.event_workers_nice > 19)
-    throw ConfigError("event_workers_nice: must be 0..19 (0: the same priority as ingress)");
-  if (!(config.max_event_processing_seconds > 0))
-    throw ConfigError("max_event_processing_seconds: must be > 0");
+    fail("event_workers_nice: must be 0..19 (0: the same priority as ingress)");
+  if (!(config.max_event_processing_seconds > 0)) fail("max_event_processing_seconds: must be > 0");
   if (config.max_wait_seconds_before_shutdown < 0)
-    throw ConfigError("max_wait_seconds_before_shutdown: must be >= 0");
-  if (!(config.on_start_timeout_seconds > 0))
-    throw ConfigError("on_start_timeout_seconds: must be > 0");
+    fail("max_wait_seconds_before_shutdown: must be >= 0");
+  if (!(config.on_start_timeout_seconds > 0)) fail("on_start_timeout_seconds: must be > 0");
   if (!(config.mapping_max_eval_seconds > 0) || config.mapping_max_eval_seconds > 3600)
-    throw ConfigError("mapping.max_eval_seconds: must be > 0 and <= 3600");
+    fail("mapping.max_eval_seconds: must be > 0 and <= 3600");
   if (config.mapping_max_eval_memory_mb < 1 || config.mapping_max_eval_memory_mb > 65536)
-    throw ConfigError("mapping.max_eval_memory_mb: must be 1..65536");
+    fail("mapping.max_eval_memory_mb: must be 1..65536");
   if (config.plugins_crash_limit < 1 || config.plugins_crash_limit > 100)
-    throw ConfigError("plugins.crash_limit: must be 1..100");
+    fail("plugins.crash_limit: must be 1..100");
   if (config.queue.backend != "memory" && config.queue.backend != "sqlite")
-    throw ConfigError("queue.backend: '" + config.queue.backend + "' is not one of memory, sqlite");
-  if (config.queue.max_pending == 0) throw ConfigError("queue.max_pending: must be > 0");
+    fail("queue.backend: '" + config.queue.backend + "' is not one of memory, sqlite");
+  if (config.queue.max_pending == 0) fail("queue.max_pending: must be > 0");
   if (config.queue.dead_letter_retention < 1 || config.queue.dead_letter_retention > 10000000)
-    throw ConfigError("queue.dead_letter_retention: must be 1..10000000");
-  if (config.queue.dedupe_window_seconds < 0)
-    throw ConfigError("queue.dedupe_window_seconds: must be >= 0");
+    fail("queue.dead_letter_retention: must be 1..10000000");
+  if (config.queue.dedupe_window_seconds < 0) fail("queue.dedupe_window_seconds: must be >= 0");
   if (config.port.applier != "local" && config.port.applier != "port")
-    throw ConfigError("port.applier: '" + config.port.applier + "' is not one of local, port");
+    fail("port.applier: '" + config.port.applier + "' is not one of local, port");
   if (!(config.port.request_timeout_seconds > 0) || config.port.request_timeout_seconds > 3600)
-    throw ConfigError("port.request_timeout_seconds: must be > 0 and <= 3600");
-  if (config.port.max_retries > 100) throw ConfigError("port.max_retries: must be 0..100");
+    fail("port.request_timeout_seconds: must be > 0 and <= 3600");
+  if (config.port.max_retries > 100) fail("port.max_retries: must be 0..100");
   if (config.port.max_concurrent_requests < 1 || config.port.max_concurrent_requests > 256)
-    throw ConfigError("port.max_concurrent_requests: must be 1..256");
+    fail("port.max_concurrent_requests: must be 1..256");
   if (config.port.applier == "port" &&
       (config.port.client_id.empty() || config.port.client_secret.empty()))
-    throw ConfigError(
+    fail(
         "port.applier is 'port' but port.client_id or port.client_secret is empty (set them, or "
         "OCEAN__PORT__CLIENT_ID and OCEAN__PORT__CLIENT_SECRET)");
   if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warning" &&
       config.log_level != "error")
-    throw ConfigError("log_level: must be one of debug, info, warning, error");
+    fail("log_level: must be one of debug, info, warning, error");
+  if (config.log_format != "text" && config.log_format != "json")
+    fail("log_format: '" + config.log_format + "' is not one of text, json");
 
   YAML::Node integrations = root["integrations"];
   if (integrations.IsDefined() && !integrations.IsNull()) {
-    if (!integrations.IsMap())
-      throw ConfigError("integrations: must be a mapping of identifier to settings");
-    for (const auto& kv : integrations) {
+    if (!integrations.IsMap()) fail("integrations: must be a mapping of identifier to settings");
+    for (const auto& kv : integrations.IsMap() ? integrations : YAML::Node()) {
       IntegrationConfig ic;
       ic.identifier = kv.first.as<std::string>();
       const std::string where = "integrations." + ic.identifier;
       if (!valid_identifier(ic.identifier))
-        throw ConfigError(where + ": identifiers are 1-64 characters of a-z, 0-9, '-' and '_'");
-      check_known(kv.second, where, {"plugin", "mapping", "config", "max_concurrency"});
+        fail(where + ": identifiers are 1-64 characters of a-z, 0-9, '-' and '_'");
+      check_known(kv.second, where, {"plugin", "mapping", "config", "max_concurrency"}, problems);
       if (kv.second.IsMap()) {
         YAML::Node plugin = kv.second["plugin"], mapping = kv.second["mapping"];
         if (plugin.IsDefined() && plugin.IsScalar()) ic.plugin = plugin.Scalar();
@@ -433,24 +462,28 @@ HostConfig load_host_config(const std::optional<std::string>& path,
         if (concurrency.IsDefined() && !concurrency.IsNull()) {
           try {
             ic.max_concurrency = concurrency.as<int>();
+            if (ic.max_concurrency < 1 || ic.max_concurrency > 4096)
+              fail(where + ".max_concurrency: must be 1..4096");
           } catch (const YAML::Exception&) {
-            throw ConfigError(where + ".max_concurrency: must be an integer");
+            fail(where + ".max_concurrency: must be an integer");
           }
-          if (ic.max_concurrency < 1 || ic.max_concurrency > 4096)
-            throw ConfigError(where + ".max_concurrency: must be 1..4096");
         }
         if (mapping.IsDefined() && mapping.IsScalar()) ic.mapping_path = mapping.Scalar();
         YAML::Node settings = kv.second["config"];
         if (settings.IsDefined() && !settings.IsNull()) {
-          if (!settings.IsMap()) throw ConfigError(where + ".config: must be a mapping");
-          check_secrets(settings, where + ".config");
-          flatten(settings, "", ic.settings);
+          if (!settings.IsMap()) {
+            fail(where + ".config: must be a mapping");
+          } else {
+            check_secrets(settings, where + ".config", problems);
+            flatten(settings, "", ic.settings);
+          }
         }
       }
       if (ic.plugin.empty()) ic.plugin = ic.identifier;
       config.integrations.push_back(std::move(ic));
     }
   }
+  if (!problems.empty()) throw ConfigError(std::move(problems));
   return config;
 }
 

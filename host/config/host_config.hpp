@@ -9,9 +9,17 @@
 
 namespace oceand {
 
+// One or more problems found in the configuration, each naming its key (what() joins them with
+// "; "): an operator fixes every mistake in one round, not one per restart.
 class ConfigError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit ConfigError(const std::string& problem)
+      : std::runtime_error(problem), problems_{problem} {}
+  explicit ConfigError(std::vector<std::string> problems);
+  const std::vector<std::string>& problems() const { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
 };
 
 struct IntegrationConfig {
@@ -84,6 +92,7 @@ struct HostConfig {
   std::string admin_host() const;  // of admin_listen, brackets removed
   int admin_port() const;
   std::string log_level = "info";
+  std::string log_format = "text";              // text | json (one object per line)
   std::vector<IntegrationConfig> integrations;  // in file order
   std::string config_dir = "config";            // where implicit integrations look for mappings
   std::string source = "<embedded defaults>";

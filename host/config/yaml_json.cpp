@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <set>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -65,6 +66,33 @@ std::string yaml_to_json_text(const YAML::Node& node) {
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   v.Accept(writer);
   return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+namespace {
+void find_duplicates(const YAML::Node& node, const std::string& path, const std::string& origin,
+                     std::vector<std::string>& out) {
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i)
+      find_duplicates(node[i], path + "[" + std::to_string(i) + "]", origin, out);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+    const std::string where = path.empty() ? key : path + "." + key;
+    if (!seen.insert(key).second)
+      out.push_back(origin + ": line " + std::to_string(kv.first.Mark().line + 1) + ": key '" +
+                    where + "' is given twice");
+    find_duplicates(kv.second, where, origin, out);
+  }
+}
+}  // namespace
+
+std::vector<std::string> duplicate_keys(const YAML::Node& root, const std::string& origin) {
+  std::vector<std::string> out;
+  find_duplicates(root, "", origin, out);
+  return out;
 }
 
 }  // namespace oceand

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <rapidjson/document.h>
 #include <yaml-cpp/yaml.h>
@@ -12,5 +13,10 @@ namespace oceand {
 rapidjson::Value yaml_to_json(const YAML::Node& node,
                               rapidjson::Document::AllocatorType& allocator);
 std::string yaml_to_json_text(const YAML::Node& node);
+
+// Every key given twice in one mapping, at any depth, as "<origin>: line N: key 'a.b' is given
+// twice". yaml-cpp keeps the first and drops the rest without a word, so a setting written twice
+// would silently not be the one the operator last wrote.
+std::vector<std::string> duplicate_keys(const YAML::Node& root, const std::string& origin);
 
 }  // namespace oceand

@@ -1,5 +1,6 @@
 #include "core/log.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +14,7 @@ namespace oceand {
 
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::info)};
+std::atomic<bool> g_json{false};
 std::mutex g_write_mutex;
 
 // Rate limiting (Log::write_limited): one window per key, the keys bounded.
@@ -67,6 +69,138 @@ void append_escaped_controls(std::string& line, std::string_view message) {
   }
 }
 
+// `text` as the inside of a JSON string: valid UTF-8 only (a broken sequence becomes U+FFFD), every
+// control character (C0, DEL and C1) as \u00XX, so a line is one line and safe on a terminal.
+void append_json_escaped(std::string& out, std::string_view text) {
+  static const char kHex[] = "0123456789abcdef";
+  auto unicode_escape = [&](unsigned cp) {
+    out.append("\\u00").push_back(kHex[(cp >> 4) & 15]);
+    out.push_back(kHex[cp & 15]);
+  };
+  size_t i = 0;
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c == '"' || c == '\\') {
+        out.push_back('\\');
+        out.push_back(static_cast<char>(c));
+      } else if (c == '\n') {
+        out.append("\\n");
+      } else if (c == '\t') {
+        out.append("\\t");
+      } else if (c == '\r') {
+        out.append("\\r");
+      } else if (c < 0x20 || c == 0x7f) {
+        unicode_escape(c);
+      } else {
+        out.push_back(static_cast<char>(c));
+      }
+      ++i;
+      continue;
+    }
+    // The length and smallest code point of a sequence led by c; 0: not a lead byte.
+    size_t len = c >= 0xc2 && c <= 0xdf   ? 2
+                 : c >= 0xe0 && c <= 0xef ? 3
+                 : c >= 0xf0 && c <= 0xf4 ? 4
+                                          : 0;
+    unsigned cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+    bool valid = len != 0 && i + len <= text.size();
+    for (size_t k = 1; valid && k < len; ++k) {
+      auto cont = static_cast<unsigned char>(text[i + k]);
+      valid = (cont & 0xc0) == 0x80;
+      cp = (cp << 6) | (cont & 0x3f);
+    }
+    valid = valid && !(len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) &&
+            !(len == 4 && (cp < 0x10000 || cp > 0x10ffff));
+    if (!valid) {
+      out.append("\xef\xbf\xbd");  // U+FFFD
+      ++i;
+      continue;
+    }
+    if (cp >= 0x80 && cp <= 0x9f)
+      unicode_escape(cp);
+    else
+      out.append(text.substr(i, len));
+    i += len;
+  }
+}
+
+// The key=value pairs of a logfmt message (values bare or double-quoted with \" and \\), in order;
+// a key must start a word and look like one ([a-z_][a-z0-9_.-]*).
+std::vector<std::pair<std::string, std::string>> logfmt_pairs(std::string_view message) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t i = 0;
+  while (i < message.size()) {
+    if (i > 0 && message[i - 1] != ' ') {
+      ++i;
+      continue;
+    }
+    size_t k = i;
+    auto key_char = [&](size_t at, bool first) {
+      char ch = message[at];
+      return (ch >= 'a' && ch <= 'z') || ch == '_' ||
+             (!first && ((ch >= '0' && ch <= '9') || ch == '.' || ch == '-'));
+    };
+    while (k < message.size() && key_char(k, k == i)) ++k;
+    if (k == i || k >= message.size() || message[k] != '=') {
+      i = k == i ? i + 1 : k;
+      continue;
+    }
+    std::string key(message.substr(i, k - i));
+    std::string value;
+    size_t v = k + 1;
+    if (v < message.size() && message[v] == '"') {
+      ++v;
+      while (v < message.size() && message[v] != '"') {
+        if (message[v] == '\\' && v + 1 < message.size()) ++v;
+        value.push_back(message[v++]);
+      }
+      ++v;  // the closing quote
+    } else {
+      while (v < message.size() && message[v] != ' ') value.push_back(message[v++]);
+    }
+    out.emplace_back(std::move(key), std::move(value));
+    i = v;
+  }
+  return out;
+}
+
+const char* json_level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::debug:
+      return "debug";
+    case LogLevel::info:
+      return "info";
+    case LogLevel::warning:
+      return "warning";
+    case LogLevel::error:
+      return "error";
+  }
+  return "?";
+}
+
+std::string json_line(const char* stamp, LogLevel level, std::string_view component,
+                      std::string_view message) {
+  std::string line;
+  line.reserve(message.size() * 2 + 96);
+  line.append("{\"time\":\"").append(stamp).append("\",\"level\":\"");
+  line.append(json_level_name(level)).append("\",\"component\":\"");
+  append_json_escaped(line, component);
+  line.append("\",\"msg\":\"");
+  append_json_escaped(line, message);
+  line.push_back('"');
+  std::vector<std::string> seen{"time", "level", "component", "msg"};
+  for (auto& [key, value] : logfmt_pairs(message)) {
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;  // the first one counts
+    seen.push_back(key);
+    line.append(",\"").append(key).append("\":\"");
+    append_json_escaped(line, value);
+    line.push_back('"');
+  }
+  line.append("}\n");
+  return line;
+}
+
 const char* level_name(LogLevel level) {
   switch (level) {
     case LogLevel::debug:
@@ -84,6 +218,10 @@ const char* level_name(LogLevel level) {
 
 void Log::set_level(LogLevel level) {
   g_level.store(static_cast<int>(level));
+}
+
+void Log::set_format(Format format) {
+  g_json.store(format == Format::json);
 }
 
 bool Log::parse_level(std::string_view text, LogLevel& out) {
@@ -115,16 +253,20 @@ void Log::write(LogLevel level, std::string_view component, std::string_view mes
   std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
   std::string line;
-  line.reserve(message.size() + component.size() + 48);
-  line.append(stamp)
-      .append(" ")
-      .append(level_name(level))
-      .append(" [")
-      .append(component)
-      .append("] ");
-  // One record is one line, and no byte of it can drive a terminal.
-  append_escaped_controls(line, message);
-  line.push_back('\n');
+  if (g_json.load(std::memory_order_relaxed)) {
+    line = json_line(stamp, level, component, message);
+  } else {
+    line.reserve(message.size() + component.size() + 48);
+    line.append(stamp)
+        .append(" ")
+        .append(level_name(level))
+        .append(" [")
+        .append(component)
+        .append("] ");
+    // One record is one line, and no byte of it can drive a terminal.
+    append_escaped_controls(line, message);
+    line.push_back('\n');
+  }
   {
     std::lock_guard lock(g_write_mutex);
     std::fwrite(line.data(), 1, line.size(), stderr);

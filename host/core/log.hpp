@@ -15,6 +15,10 @@ enum class LogLevel { debug = 0, info = 1, warning = 2, error = 3 };
 class Log {
  public:
   static void set_level(LogLevel level);
+  // text: "<time> <LEVEL> [component] message"; json: one object per line with time, level,
+  // component, msg, and each key=value pair of the message as a field of its own.
+  enum class Format { text, json };
+  static void set_format(Format format);
   static bool parse_level(std::string_view text, LogLevel& out);
   static bool enabled(LogLevel level);
   static void write(LogLevel level, std::string_view component, std::string_view message);

@@ -65,6 +65,7 @@ void Metrics::describe(const std::string& name, const std::string& type, const s
   auto& f = families_[name];
   f.type = type;
   f.help = help;
+  f.described = true;
 }
 
 void Metrics::add(const std::string& name, const Labels& labels, double delta) {
@@ -91,7 +92,8 @@ void Metrics::gauge(const std::string& name, const Labels& labels, std::function
   auto key = render_labels(labels);
   std::lock_guard lock(mutex_);
   auto& f = families_[name];
-  f.type = "gauge";
+  // A counter read on demand (process_cpu_seconds_total) keeps the type it was described with.
+  if (!f.described) f.type = "gauge";
   f.gauges[key] = std::move(read);
 }
 

@@ -36,6 +36,7 @@ class Metrics {
   };
   struct Family {
     std::string type = "counter";
+    bool described = false;  // by describe(): its type stands
     std::string help;
     std::map<std::string, double> values;  // rendered label set -> value
     std::map<std::string, Histogram> histograms;

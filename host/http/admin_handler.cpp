@@ -1,6 +1,7 @@
 #include "http/admin_handler.hpp"
 
 #include <chrono>
+#include <iterator>
 
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
@@ -11,7 +12,9 @@
 #include "app/host.hpp"
 #include "core/json_text.hpp"
 #include "http/dead_letter_admin.hpp"
+#include "http/dry_run.hpp"
 #include "http/responses.hpp"
+#include "http/status_page.hpp"
 
 namespace oceand {
 
@@ -25,7 +28,9 @@ void kv(JsonWriter& w, const char* key, const std::string& value) {
 }  // namespace
 
 AdminHandler::AdminHandler(Host& host, Listener listener)
-    : host_(host), access_(host.config().admin_token, listener, host.config().admin_listen) {}
+    : host_(host),
+      listener_(listener),
+      access_(host.config().admin_token, listener, host.config().admin_listen) {}
 
 void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
                                  Poco::Net::HTTPServerResponse& response) {
@@ -48,8 +53,11 @@ void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     return send_text(response, 200, host_.metrics().render(),
                      "text/plain; version=0.0.4; charset=utf-8");
   }
-  if (path.rfind("/admin/", 0) != 0) return send_error(response, 404, "no such route");
+  // The status page lives on the admin listener only, behind the same door as /admin/*.
+  const bool page = listener_ == Listener::admin && (path == "/" || path.rfind("/status/", 0) == 0);
+  if (path.rfind("/admin/", 0) != 0 && !page) return send_error(response, 404, "no such route");
   if (!access_.admit(request, response)) return;
+  if (page && StatusPage(host_).serve(path, request, response)) return;
   if (path == "/admin/plugins") {
     if (method != "GET") return send_error(response, 405, "method not allowed");
     return plugins(response);
@@ -57,6 +65,22 @@ void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   if (path == "/admin/reload") {
     if (method != "POST") return send_error(response, 405, "method not allowed");
     return reload(response);
+  }
+  if (path.rfind("/admin/integrations/", 0) == 0) {
+    constexpr std::string_view kPrefix = "/admin/integrations/", kSuffix = "/dry-run";
+    const bool dry_run = path.size() > kPrefix.size() + kSuffix.size() &&
+                         path.compare(path.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
+    if (dry_run) {
+      if (method != "POST") return send_error(response, 405, "method not allowed");
+      std::string id(path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()));
+      auto generation = host_.plugins().current();
+      if (!generation) return send_error(response, 503, "no plugin generation loaded");
+      auto it = generation->integrations.find(id);
+      if (it == generation->integrations.end())
+        return send_error(response, 404, "no integration '" + id + "'");
+      std::string body(std::istreambuf_iterator<char>(request.stream()), {});
+      return DryRun(it->second, &host_.raw_samples()).serve(body, response);
+    }
   }
   if (path == "/admin/dead-letters" || path.rfind("/admin/dead-letters/", 0) == 0) {
     Poco::URI uri;

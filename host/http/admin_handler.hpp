@@ -20,6 +20,7 @@ class AdminHandler : public Poco::Net::HTTPRequestHandler {
   void reload(Poco::Net::HTTPServerResponse& response);
 
   Host& host_;
+  Listener listener_;
   AdminAccess access_;
 };
 

@@ -196,21 +196,39 @@ void DeadLetterAdmin::show(uint64_t id, Poco::Net::HTTPServerResponse& response)
   send_json(response, 200, std::string(buffer.GetString(), buffer.GetSize()));
 }
 
+bool DeadLetterAdmin::remove_one(uint64_t id) {
+  return letters_.take(id).has_value();
+}
+
+DeadLetterAdmin::Replayed DeadLetterAdmin::replay_one(uint64_t id, uint64_t& event_id) {
+  auto letter = letters_.take(id);
+  if (!letter) return Replayed::missing;
+  auto event = replayed_event(*letter);
+  if (queue_.push(event) != PushResult::accepted) {
+    letters_.add(std::move(*letter));
+    return Replayed::queue_refused;
+  }
+  event_id = event->id;
+  return Replayed::ok;
+}
+
 void DeadLetterAdmin::remove(uint64_t id, Poco::Net::HTTPServerResponse& response) {
-  if (!letters_.take(id)) return send_error(response, 404, "no such dead letter");
+  if (!remove_one(id)) return send_error(response, 404, "no such dead letter");
   send_json(response, 200, "{\"status\":\"ok\",\"deleted\":1}");
 }
 
 void DeadLetterAdmin::replay(uint64_t id, Poco::Net::HTTPServerResponse& response) {
-  auto letter = letters_.take(id);
-  if (!letter) return send_error(response, 404, "no such dead letter");
-  auto event = replayed_event(*letter);
-  if (queue_.push(event) != PushResult::accepted) {
-    letters_.add(std::move(*letter));
-    response.set("Retry-After", "1");
-    return send_error(response, 503, "queue is full or closed; the dead letter is kept");
+  uint64_t event_id = 0;
+  switch (replay_one(id, event_id)) {
+    case Replayed::missing:
+      return send_error(response, 404, "no such dead letter");
+    case Replayed::queue_refused:
+      response.set("Retry-After", "1");
+      return send_error(response, 503, "queue is full or closed; the dead letter is kept");
+    case Replayed::ok:
+      break;
   }
-  send_json(response, 200, "{\"status\":\"ok\",\"event_id\":" + std::to_string(event->id) + "}");
+  send_json(response, 200, "{\"status\":\"ok\",\"event_id\":" + std::to_string(event_id) + "}");
 }
 
 void DeadLetterAdmin::replay_matching(const Poco::URI& uri,

@@ -19,6 +19,12 @@ class DeadLetterAdmin {
   bool serve(const std::string& method, const Poco::URI& uri,
              Poco::Net::HTTPServerResponse& response);
 
+  // The operations behind the answers, for the status page's buttons too.
+  enum class Replayed { ok, missing, queue_refused };
+  // Puts letter `id` back on the queue as a new event (its id in `event_id`).
+  Replayed replay_one(uint64_t id, uint64_t& event_id);
+  bool remove_one(uint64_t id);  // false: no such letter
+
  private:
   void list(const Poco::URI& uri, Poco::Net::HTTPServerResponse& response);
   void show(uint64_t id, Poco::Net::HTTPServerResponse& response);

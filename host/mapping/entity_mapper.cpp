@@ -251,9 +251,25 @@ std::shared_ptr<ProgramPool> pool_of(const ResourceMapping& resource) {
 // by a bound (set by EntityMapper::map).
 thread_local const std::string* t_integration = nullptr;
 thread_local const std::string* t_kind = nullptr;
+// A dry run's collection (EntityMapper::map's `errors`); none: failures are logged.
+thread_local std::vector<ExpressionError>* t_errors = nullptr;
+
+// Records a failure for a dry run; false when none is collecting (then the caller logs).
+bool collect_failure(const std::string& field, const std::string& expression,
+                     const std::string& error) {
+  if (!t_errors) return false;
+  for (auto& e : *t_errors)
+    if (e.field == field && e.error == error) {
+      ++e.count;
+      return true;
+    }
+  if (t_errors->size() < 1000) t_errors->push_back({field, expression, error, 1});
+  return true;
+}
 
 void log_failure(const std::string& label, const std::string& expression, const std::string& error,
                  uint64_t uid) {
+  if (collect_failure(label, expression, error)) return;
   if (error.rfind("stopped:", 0) == 0) {
     // A bound (mapping.max_eval_*) stopped it: an error, named fully, once per expression.
     log_once(std::to_string(uid) + "\nstopped\n" + label,
@@ -490,10 +506,24 @@ std::vector<std::string> mapping_problems(const PortAppConfig& config) {
 }
 
 MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResults& raw,
-                                const std::string& integration) {
+                                const std::string& integration,
+                                std::vector<ExpressionError>* errors) {
   MappingResult result;
-  t_integration = &integration;
-  t_kind = &resource.kind;
+  // Cleared however the call ends, so a later call on this thread neither names this one nor
+  // collects into a vector that is gone.
+  struct ThreadMarks {
+    ThreadMarks(const std::string& integration, const std::string& kind,
+                std::vector<ExpressionError>* errors) {
+      t_integration = &integration;
+      t_kind = &kind;
+      t_errors = errors;
+    }
+    ~ThreadMarks() {
+      t_integration = nullptr;
+      t_kind = nullptr;
+      t_errors = nullptr;
+    }
+  } marks(integration, resource.kind, errors);
   std::shared_ptr<ProgramPool> pool = pool_of(resource);
   const ResourcePlan& plan = pool->plan();
   std::unique_ptr<ResourcePrograms> programs = pool->borrow(resource.uid);
@@ -502,7 +532,9 @@ MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResult
       jv parsed = parse_input(text, plan.shape);
       if (!jv_is_valid(parsed)) {
         jv_free(parsed);
-        LOG_WARN("mapping") << "a raw result of kind " << resource.kind << " is not JSON: skipped";
+        if (!collect_failure("", "", "a raw result is not JSON: skipped"))
+          LOG_WARN("mapping") << "a raw result of kind " << resource.kind
+                              << " is not JSON: skipped";
         ++result.skipped;
         continue;
       }
@@ -512,7 +544,9 @@ MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResult
         bool selected = true;
         if (updated) {
           jv verdict = values[0];
-          if (jv_get_kind(verdict) != JV_KIND_TRUE && jv_get_kind(verdict) != JV_KIND_FALSE)
+          if (jv_get_kind(verdict) != JV_KIND_TRUE && jv_get_kind(verdict) != JV_KIND_FALSE &&
+              !collect_failure("selector.query", "",
+                               "did not yield a boolean: the item counts as not selected"))
             log_once(std::to_string(resource.uid) + "selector",
                      "selector.query of kind " + resource.kind +
                          " did not yield a boolean: the item counts as not selected");
@@ -524,8 +558,10 @@ MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResult
           (updated && selected ? result.upserts : result.deletions).push_back(std::move(entity));
         } else {
           ++result.skipped;
-          LOG_DEBUG("mapping") << "an item of kind " << resource.kind
-                               << " has no identifier or blueprint: skipped";
+          if (!collect_failure("identifier", "",
+                               "the item has no identifier or blueprint: skipped"))
+            LOG_DEBUG("mapping") << "an item of kind " << resource.kind
+                                 << " has no identifier or blueprint: skipped";
         }
       }
     }
@@ -533,8 +569,6 @@ MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResult
   each(raw.updated, true);
   each(raw.deleted, false);
   pool->give_back(std::move(programs));
-  t_integration = nullptr;
-  t_kind = nullptr;
   std::set<std::pair<std::string, std::string>> upserted;
   for (const auto& e : result.upserts) upserted.emplace(e.blueprint, e.identifier);
   std::erase_if(result.deletions, [&](const MappedEntity& e) {

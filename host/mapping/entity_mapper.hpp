@@ -22,6 +22,14 @@ struct MappingResult {
   size_t skipped = 0;  // items without identifier or blueprint
 };
 
+// What an expression raised while mapping (a dry run collects them instead of logging them).
+struct ExpressionError {
+  std::string field;  // e.g. "properties.status", "selector.query"
+  std::string expression;
+  std::string error;
+  size_t count = 1;  // items it failed on
+};
+
 // Every jq expression of `config` that does not compile, as "resource <index> (kind <kind>)
 // <field>: <jq's message>" (oceand --check); empty when all compile.
 std::vector<std::string> mapping_problems(const PortAppConfig& config);
@@ -39,8 +47,11 @@ std::vector<std::string> mapping_problems(const PortAppConfig& config);
 class EntityMapper {
  public:
   // `integration` names the integration in log lines.
+  // With `errors`, what each expression raised is collected there (merged by field and message)
+  // instead of logged: a dry run's answer.
   static MappingResult map(const ResourceMapping& resource, const RawResults& raw,
-                           const std::string& integration = {});
+                           const std::string& integration = {},
+                           std::vector<ExpressionError>* errors = nullptr);
 };
 
 }  // namespace oceand

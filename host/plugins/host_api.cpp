@@ -197,15 +197,34 @@ bool valid_metric_name(std::string_view name) {
          });
 }
 
-void api_metric_add(ocean_host* host, ocean_str name, double delta) {
+// `once`: counted at most once per event (event_metric_add), by the hook's call context.
+void add_plugin_counter(ocean_host* host, ocean_str name, double delta, bool once) {
   if (!host || !std::isfinite(delta)) return;
   std::string n = from_ocean(name);
   if (!valid_metric_name(n)) {
     LOG_WARN(plugin_component(host)) << "metric name '" << n << "' ignored: use [a-z0-9_]{1,64}";
     return;
   }
+  // The host's own oceand_plugin_* families: a plugin must not write into them.
+  if (n == "failures" || n == "http_requests" || n == "events_in_flight") {
+    LOG_WARN(plugin_component(host)) << "metric name '" << n << "' ignored: the host's own";
+    return;
+  }
+  if (CallContext* context = CallContext::current();
+      once && context && context->counters && !context->counters->first(n))
+    return;
   host->services->metrics().add("oceand_plugin_" + n + "_total", {{"plugin", host->plugin_name}},
                                 delta);
+}
+
+void api_metric_add(ocean_host* host, ocean_str name, double delta) {
+  add_plugin_counter(host, name, delta, /*once=*/false);
+}
+
+void api_event_metric_add(ocean_host* host, const ocean_event* event, ocean_str name,
+                          double delta) {
+  if (!event_lent(event, "event_metric_add")) return;
+  add_plugin_counter(host, name, delta, /*once=*/true);
 }
 
 // An output is written only by the call it was lent to, which does not return meanwhile; the
@@ -335,6 +354,7 @@ ocean_host_api make_host_api(ocean_host* host) {
   api.event_cache_set = &api_event_cache_set;
   api.register_raw = &api_register_raw;
   api.unregister_raw = &api_unregister_raw;
+  api.event_metric_add = &api_event_metric_add;
   return api;
 }
 

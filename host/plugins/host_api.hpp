@@ -2,7 +2,9 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "http/http_client.hpp"
@@ -38,8 +40,21 @@ class HostServices {
 
 // What a worker thread is doing on behalf of a plugin. Set around every hook call so that host
 // callbacks made from that hook see the generation's configuration and can mark HTTP failures.
+// The plugin counters one event has moved (ocean_host_api.metric_add): a counter counts events,
+// so a retry, a second resource's task or a second processor of the same event does not move it
+// again. Shared with hook calls that may outlive the event (an abandoned handler).
+struct EventCounters {
+  std::mutex mutex;
+  std::unordered_set<std::string> names;
+  bool first(const std::string& name) {
+    std::lock_guard lock(mutex);
+    return names.insert(name).second;
+  }
+};
+
 struct CallContext {
   const HostConfig* config = nullptr;
+  std::shared_ptr<EventCounters> counters;  // none: outside an event, every add counts
   bool http_retryable_failure = false;
   std::string http_failure;
 

@@ -1,4 +1,5 @@
 #include "port/catalog_sink.hpp"
+#include "mapping/raw_samples.hpp"
 
 #include <rapidjson/document.h>
 
@@ -24,6 +25,7 @@ ApplyOptions CatalogSink::options_of(const PortAppConfig& mapping) {
 void CatalogSink::map_and_apply(const Integration& integration, const ResourceMapping& resource,
                                 const RawResults& results, std::string origin, ApplyDone done) {
   const std::string& id = integration.config.identifier;
+  if (samples_) samples_->record(id, resource.kind, results);
   MappingResult mapped = EntityMapper::map(resource, results, id);
   metrics_.add("oceand_entities_mapped_total", {{"integration", id}, {"op", "upsert"}},
                static_cast<double>(mapped.upserts.size()));

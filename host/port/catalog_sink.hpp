@@ -10,6 +10,7 @@
 namespace oceand {
 
 class Metrics;
+class RawSamples;
 struct Integration;
 struct PortAppConfig;
 
@@ -17,7 +18,9 @@ struct PortAppConfig;
 // where the compiled jq programs live) and hands them to the applier.
 class CatalogSink final : public ResultSink {
  public:
-  CatalogSink(Applier& applier, Metrics& metrics) : applier_(applier), metrics_(metrics) {}
+  // `samples`: where the raw results it maps are kept for dry runs (none: not kept).
+  CatalogSink(Applier& applier, Metrics& metrics, RawSamples* samples = nullptr)
+      : applier_(applier), metrics_(metrics), samples_(samples) {}
 
   void apply(const Integration& integration, const ResourceMapping& resource, const Event& event,
              RawResults results, ApplyDone done) override;
@@ -37,6 +40,7 @@ class CatalogSink final : public ResultSink {
 
   Applier& applier_;
   Metrics& metrics_;
+  RawSamples* samples_;
 };
 
 }  // namespace oceand

@@ -10,6 +10,7 @@
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/thread_name.hpp"
 
 namespace oceand {
 
@@ -84,6 +85,11 @@ std::string PortClient::token(const std::string& rejected, HttpResult& failure) 
                      ",\"clientSecret\":" + json_string(settings_.client_secret) + "}";
   HttpResult result = call("POST", "/v1/auth/access_token", body, "", "auth");
   if (result.status != 200) {
+    set_token_problem("Port's token endpoint " + settings_.base_url + "/v1/auth/access_token " +
+                      (result.status
+                           ? "answered HTTP " + std::to_string(result.status)
+                           : "could not be reached: " +
+                                 (result.error.empty() ? std::string("no answer") : result.error)));
     failure = std::move(result);
     if (failure.status == 401 || failure.status == 403 || failure.status == 422) {
       LOG_ERROR("port") << "Port refused the client credentials (HTTP " << failure.status
@@ -98,6 +104,7 @@ std::string PortClient::token(const std::string& rejected, HttpResult& failure) 
     failure = std::move(result);
     failure.status = 502;  // an answer we cannot use is a fault on Port's side: worth a retry
     failure.error = "Port's access_token answer has no accessToken";
+    set_token_problem(failure.error);
     return {};
   }
   double expires_in = 3600;
@@ -108,7 +115,49 @@ std::string PortClient::token(const std::string& rejected, HttpResult& failure) 
   token_expiry_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(std::max(0.0, expires_in - margin)));
   LOG_DEBUG("port") << "access token fetched, valid for " << expires_in << " s";
+  set_token_problem({});
   return token_;
+}
+
+void PortClient::set_token_problem(std::string problem) {
+  std::lock_guard lock(problem_mutex_);
+  token_problem_ = std::move(problem);
+}
+
+std::string PortClient::token_problem() const {
+  std::lock_guard lock(problem_mutex_);
+  return token_problem_;
+}
+
+bool PortClient::ensure_token() {
+  HttpResult failure;
+  return !token("", failure).empty();
+}
+
+PortTokenWatch::PortTokenWatch(PortClient& client) : client_(client), thread_([this] { run(); }) {}
+
+PortTokenWatch::~PortTokenWatch() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void PortTokenWatch::run() {
+  name_this_thread("port-token");
+  constexpr std::chrono::seconds kMost{30};
+  std::chrono::seconds retry{1};
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    const bool held = client_.ensure_token();
+    lock.lock();
+    std::chrono::seconds delay = held ? kMost : retry;
+    retry = held ? std::chrono::seconds(1) : std::min(retry * 2, kMost);
+    wake_.wait_for(lock, delay, [&] { return stopping_; });
+  }
 }
 
 HttpResult PortClient::send(const std::string& method, const std::string& path_and_query,

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "http/http_client.hpp"
 
@@ -40,6 +42,12 @@ class PortClient {
 
   const PortSettings& settings() const { return settings_; }
 
+  // Why the last attempt to get an access token failed ("" once one succeeded): /ready shows it,
+  // since without a token nothing reaches the catalog.
+  std::string token_problem() const;
+  // Gets a token now unless a valid one is held; true when one is held afterwards.
+  bool ensure_token();
+
  private:
   // A valid token; "" with `failure` set when Port would not give one.
   std::string token(const std::string& rejected, HttpResult& failure);
@@ -51,6 +59,28 @@ class PortClient {
   std::mutex token_mutex_;
   std::string token_;
   std::chrono::steady_clock::time_point token_expiry_{};
+  mutable std::mutex problem_mutex_;
+  std::string token_problem_ = "no access token fetched from Port yet";
+  void set_token_problem(std::string problem);
+};
+
+// Keeps PortClient::token_problem() current while nothing else asks for a token: tries at once,
+// then again after 1, 2, 4 ... 30 s while it fails, and every 30 s while it holds (a held token is
+// not fetched again before it expires, so that costs nothing).
+class PortTokenWatch {
+ public:
+  explicit PortTokenWatch(PortClient& client);
+  ~PortTokenWatch();  // stops and joins
+  PortTokenWatch(const PortTokenWatch&) = delete;
+  PortTokenWatch& operator=(const PortTokenWatch&) = delete;
+
+ private:
+  void run();
+  PortClient& client_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 // Seconds from a Retry-After header (delta-seconds or an HTTP date); 0 when absent or unreadable.

@@ -205,6 +205,8 @@ bool EventEngine::quarantined(const EventPtr& event) {
                  ") while plugin file " + entry->plugin + " ran processor " + entry->processor +
                  " for integration " + entry->integration +
                  " on this event; not run again until replayed";
+  recent_failures_.add(
+      {letter.failed_at_ms, event->id, event->integration, "crashed", "crashed", letter.error});
   uint64_t id = dead_letters_.add(std::move(letter));
   metrics_.add("oceand_events_dead_lettered_total", {{"integration", event->integration}});
   metrics_.add("oceand_events_processed_total",
@@ -711,6 +713,8 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
     metrics_.add("oceand_events_dead_lettered_total", {{"integration", event.integration}});
     LOG_DEBUG("engine") << "event " << event.id << " stored as dead letter " << id;
   }
+  if (outcome == "failed" || outcome == "rejected")
+    recent_failures_.add({unix_ms(), event.id, event.integration, outcome, reason, error});
   double duration = job->routed ? seconds_since(job->started) : 0;
   metrics_.add("oceand_events_processed_total",
                {{"integration", event.integration}, {"outcome", outcome}});

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/recent_failures.hpp"
 #include "processing/event_job.hpp"
 #include "processing/group_scheduler.hpp"
 #include "processing/result_sink.hpp"
@@ -52,6 +53,8 @@ class EventEngine {
   // Events that were running when plugins crashed the process (durable queue only); set before
   // start(). An event found there crash_limit times is dead-lettered, never run.
   void set_crash_ledger(CrashLedger* ledger) { crash_ledger_ = ledger; }
+  // The newest events that ended failed, rejected or crashed.
+  const RecentFailures& recent_failures() const { return recent_failures_; }
   void start();
   // Stops taking events from the queue, lets in-flight work finish for up to `drain`, then cancels
   // what still runs. Returns the number of accepted events left unfinished.
@@ -92,6 +95,7 @@ class EventEngine {
   Settings settings_;
   EventQueue& queue_;
   DeadLetterStore& dead_letters_;
+  RecentFailures recent_failures_;
   PluginManager& plugins_;
   ResultSink& sink_;
   Metrics& metrics_;

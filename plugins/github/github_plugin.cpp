@@ -101,7 +101,7 @@ class GithubProcessor : public ocean::WebhookProcessor {
     }
     if (ocean_plugins::verify_sha256_header(*secret, raw_body, headers.get("x-hub-signature-256")))
       return true;
-    ocean::metric_add("github_signature_rejected");
+    count_event("github_signature_rejected");
     ocean::log_warning(std::string(headers.get("x-hub-signature-256") ? "wrong" : "missing") +
                        " X-Hub-Signature-256 on delivery '" + std::string(event().delivery_id()) +
                        "' for integration '" + std::string(event().integration()) + "'");
@@ -147,8 +147,8 @@ class GithubProcessor : public ocean::WebhookProcessor {
   }
 
   void count_handled(std::string_view kind) const {
-    ocean::metric_add("github_events_handled");
-    ocean::metric_add("github_handled_" + std::string(kind));
+    count_event("github_events_handled");
+    count_event("github_handled_" + std::string(kind));
   }
 
   void stop_if_cancelled() const {

@@ -98,7 +98,7 @@ class JiraProcessor : public ocean::WebhookProcessor {
     }
     if (ocean_plugins::verify_sha256_header(*secret, raw_body, headers.get("x-hub-signature")))
       return true;
-    ocean::metric_add("jira_signature_rejected");
+    count_event("jira_signature_rejected");
     ocean::log_warning(std::string(headers.get("x-hub-signature") ? "wrong" : "missing") +
                        " X-Hub-Signature on delivery '" + std::string(event().delivery_id()) +
                        "' for integration '" + std::string(event().integration()) + "'");
@@ -150,7 +150,7 @@ class IssueProcessor : public JiraProcessor {
   }
   ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
                                              const ocean::ResourceConfig&) override {
-    ocean::metric_add("jira_events_handled");
+    count_event("jira_events_handled");
     std::string key = *get_string(payload, {"issue", "key"});
     return sync(payload["issue"], webhook_event(payload) == "jira:issue_deleted",
                 "/rest/api/3/issue/" + path_segment(key));
@@ -171,7 +171,7 @@ class ProjectProcessor : public JiraProcessor {
   // `expand=insight` brings totalIssueCount, which the default mapping shows.
   ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
                                              const ocean::ResourceConfig&) override {
-    ocean::metric_add("jira_events_handled");
+    count_event("jira_events_handled");
     std::string key = *get_string(payload, {"project", "key"});
     std::string name = webhook_event(payload);
     return sync(payload["project"], name == "project_deleted" || name == "project_soft_deleted",

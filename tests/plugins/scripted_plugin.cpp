@@ -61,6 +61,7 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
   ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
                                              const ocean::ResourceConfig& resource) override {
     ocean::metric_add("handle_event");
+    count_event("handled_events");
     ocean::metric_add("handle_event_" + std::string(resource.kind()));
     if (int delay = num(payload, "delay_ms", 0); delay > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(delay));

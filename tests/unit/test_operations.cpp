@@ -1,8 +1,17 @@
 // Operating oceand (issue 21) on the real binary: what an operator sees when something is off.
 #include <doctest/doctest.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
+#include <regex>
+#include <set>
+
 #include <rapidjson/document.h>
 
+#include "fakes/fake_port.hpp"
 #include "support/oceand_process.hpp"
 
 using namespace oceand;
@@ -253,4 +262,246 @@ TEST_CASE(
   CHECK(deleted.status == 200);
   CHECK(deleted.body.find(R"("deleted":5)") != std::string::npos);
   CHECK(listing()["total"].GetUint64() == 0);
+}
+
+TEST_CASE("operations: every configuration problem is reported at once, duplicate keys included") {
+  TempDir dir;
+  const fs::path config = dir.path() / "oceand.yaml";
+  write_file(config,
+             "server: {port: 70000}\nlog_level: info\nlog_level: debug\nqueue: {backend: tape}\n"
+             "colour: red\nintegrations:\n  Bad Name: {plugin: x}\n");
+  const fs::path check_log = dir.path() / "check.log";
+  OceandProcess check({"--config", config.string(), "--check"}, check_log);
+  CHECK(check.wait_exit(std::chrono::seconds(30)) == 1);
+  const std::string checked = read_file(check_log);
+  for (const char* problem :
+       {"server.port: must be 0..65535", "oceand.yaml: line 3: key 'log_level' is given twice",
+        "queue.backend: 'tape' is not one of memory, sqlite", "colour: unknown key",
+        "integrations.Bad Name: identifiers are"})
+    CHECK_MESSAGE((checked.find(std::string("config  REFUSED  ")) != std::string::npos &&
+                   checked.find(problem) != std::string::npos),
+                  problem << "\n"
+                          << checked);
+  // Start names each on its own line too, and does not start.
+  const fs::path start_log = dir.path() / "start.log";
+  OceandProcess start({"--config", config.string()}, start_log);
+  CHECK(start.wait_exit(std::chrono::seconds(30)) == 1);
+  const std::string started = read_file(start_log);
+  CHECK(started.find("configuration error: server.port: must be 0..65535") != std::string::npos);
+  CHECK(started.find("configuration error: colour: unknown key") != std::string::npos);
+  CHECK(started.find("listening on") == std::string::npos);
+  // A mapping file with a key given twice is refused the same way.
+  write_file(dir.path() / "twice.yaml",
+             "resources:\n  - kind: a\n    selector: {query: 'true'}\n    selector: {query: "
+             "'false'}\n");
+  write_file(
+      config,
+      "server: {host: 127.0.0.1, port: 0}\nplugins: {dir: " + (dir.path() / "plugins").string() +
+          "}\nintegrations:\n  a: {plugin: a, mapping: " + (dir.path() / "twice.yaml").string() +
+          "}\n");
+  OceandProcess again({"--config", config.string(), "--check"}, check_log);
+  CHECK(again.wait_exit(std::chrono::seconds(30)) == 1);
+  CHECK(read_file(check_log).find("key 'resources[0].selector' is given twice") !=
+        std::string::npos);
+}
+
+TEST_CASE("operations: log_format json writes one JSON object per line, with the line's fields") {
+  TempDir dir;
+  const fs::path log = dir.path() / "oceand.log";
+  OceandProcess p({"--config", operations_config(dir.path()).string()}, log,
+                  {"OCEAN__LOG_FORMAT=json"});
+  static const std::regex listening(R"re("msg":"listening on [0-9.]+:([0-9]+)")re");
+  std::smatch m;
+  std::string text;
+  REQUIRE_MESSAGE(wait_until([&] {
+                    text = read_file(log);
+                    return std::regex_search(text, m, listening);
+                  }),
+                  text);
+  const std::string base = "http://127.0.0.1:" + m[1].str();
+  CHECK(HttpClient::request("POST", base + "/integration/nobody/webhook",
+                            {{"Content-Type", "application/json"}}, "{\"a\n\":1}",
+                            std::chrono::seconds(5))
+            .status == 404);
+  REQUIRE(wait_until([&] { return read_file(log).find("no_route") != std::string::npos; }));
+  std::istringstream lines(read_file(log));
+  std::string line;
+  int parsed = 0, refused = 0;
+  while (std::getline(lines, line)) {
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    REQUIRE_MESSAGE((!d.HasParseError() && d.IsObject()), line);
+    for (const char* key : {"time", "level", "component", "msg"})
+      REQUIRE_MESSAGE((d.HasMember(key) && d[key].IsString()), key << " in " << line);
+    ++parsed;
+    if (d.HasMember("reason") && std::string(d["reason"].GetString()) == "no_route") {
+      ++refused;
+      CHECK(std::string(d["status"].GetString()) == "404");
+      CHECK(std::string(d["level"].GetString()) == "info");
+    }
+  }
+  CHECK(parsed >= 3);
+  CHECK(refused == 1);
+}
+
+TEST_CASE("operations: /ready is 503 while Port's token endpoint fails, 200 once it answers") {
+  TempDir dir;
+  FakePort port;
+  port.fail_next("access_token", 503, 2);
+  const fs::path config = operations_config(dir.path());
+  std::string text = read_file(config);
+  text.replace(
+      text.find("port: {applier: local"), std::string("port: {applier: local").size(),
+      "port: {applier: port, base_url: '" + port.url() + "', client_id: id, client_secret: secret");
+  write_file(config, text);
+  ServingOceand o(config, dir.path() / "oceand.log");
+  auto ready = o.get("/ready");
+  CHECK(ready.status == 503);
+  CHECK_MESSAGE(ready.body.find("token") != std::string::npos, ready.body);
+  // The watch tries again after 1 s, then 2 s: the third attempt gets a token.
+  REQUIRE_MESSAGE(
+      wait_until([&] { return o.get("/ready").status == 200; }, std::chrono::seconds(20)),
+      o.get("/ready").body);
+  CHECK(o.metric("oceand_port_requests_total", {{"endpoint", "auth"}, {"status", "503"}}) == 2);
+}
+
+namespace {
+
+// A datagram socket standing in for systemd's $NOTIFY_SOCKET.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const fs::path& path) : path_(path) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  }
+  ~NotifySocket() { ::close(fd_); }
+  // The next datagram, or "" when none comes within 30 s.
+  std::string next() {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 30000) != 1) return {};
+    char buffer[4096];
+    ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+    return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
+  }
+  std::string env() const { return "NOTIFY_SOCKET=" + path_.string(); }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "operations: systemd hears READY, RELOADING and STOPPING; --reload fails with the reload") {
+  TempDir dir;
+  NotifySocket notify(dir.path() / "notify.sock");
+  const fs::path config = operations_config(dir.path());
+  ServingOceand o(config, dir.path() / "oceand.log", {notify.env()});
+  CHECK(notify.next().rfind("READY=1", 0) == 0);
+
+  // SIGHUP: RELOADING=1 (with the monotonic time), then READY=1 again.
+  o.process().signal(SIGHUP);
+  const std::string reloading = notify.next();
+  CHECK(reloading.rfind("RELOADING=1\nMONOTONIC_USEC=", 0) == 0);
+  CHECK(notify.next().rfind("READY=1", 0) == 0);
+
+  // systemctl reload: ExecReload runs `oceand --reload`, which answers with the reload's outcome.
+  const std::string admin = "OCEAN__ADMIN__LISTEN=127.0.0.1:" + std::to_string(o.admin_port());
+  const fs::path out = dir.path() / "reload.out";
+  OceandProcess good({"--config", config.string(), "--reload"}, out, {admin});
+  CHECK(good.wait_exit(std::chrono::seconds(60)) == 0);
+  CHECK(read_file(out).find("\"status\":\"ok\"") != std::string::npos);
+  // A configuration that cannot be loaded: the reload fails, and so does the command.
+  std::string text = read_file(config);
+  text.replace(text.find(OCEAN_SOURCE_DIR), std::string(OCEAN_SOURCE_DIR).size(), "/nonexistent");
+  write_file(config, text);
+  OceandProcess bad({"--config", config.string(), "--reload"}, out, {admin});
+  CHECK(bad.wait_exit(std::chrono::seconds(60)) == 1);
+  // (Its stdout and stderr share the file here, each from its own offset: look for the reason.)
+  CHECK_MESSAGE(read_file(out).find("cannot read mapping file") != std::string::npos,
+                read_file(out));
+  CHECK(o.get("/ready").status == 200);  // still serving the configuration it had
+
+  o.process().signal(SIGTERM);
+  CHECK(notify.next() == "STOPPING=1");
+  CHECK(o.process().wait_exit(std::chrono::seconds(30)) == 0);
+}
+
+TEST_CASE(
+    "operations: a mapping dry run shows entities and each expression's errors, applying "
+    "nothing") {
+  TempDir dir;
+  ServingOceand o(operations_config(dir.path()), dir.path() / "oceand.log");
+  const HeaderList json{{"Content-Type", "application/json"}};
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE(o.post("/integration/example/webhook",
+                   R"({"id": )" + std::to_string(i) + R"(, "title": "t)" + std::to_string(i) +
+                       R"(", "status": "open"})",
+                   json)
+                .status == 200);
+  REQUIRE(wait_until([&] { return o.metric("oceand_entities_mapped_total") == 3; }));
+  auto entities = [&] {
+    rapidjson::Document d;
+    d.Parse(o.get("/api/entities?blueprint=example").body.c_str());
+    return d.IsObject() && d.HasMember("entities") ? d["entities"].Size() : 999u;
+  };
+  REQUIRE(entities() == 3);
+  auto dry_run = [&](const std::string& body) {
+    auto r = o.post("/admin/integrations/example/dry-run", body, json);
+    rapidjson::Document d;
+    d.Parse(r.body.c_str());
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    REQUIRE(d.IsObject());
+    return d;
+  };
+
+  // Nothing given: the current mapping on the samples oceand kept.
+  auto kept = dry_run("");
+  CHECK(std::string(kept["raw"].GetString()) == "samples");
+  REQUIRE(kept["resources"].Size() == 1);
+  CHECK(kept["resources"][0]["items"].GetUint() == 3);
+  REQUIRE(kept["resources"][0]["entities"].Size() == 3);
+  CHECK(std::string(kept["resources"][0]["entities"][0]["properties"]["status"].GetString()) ==
+        "open");
+
+  // A new mapping and a raw object: what each expression makes of it, errors included.
+  auto tried = dry_run(
+      R"J({"config": {"resources": [{"kind": "example", "selector": {"query": "true"},
+           "port": {"entity": {"mappings": {"identifier": ".id | tostring",
+             "blueprint": "\"example\"", "properties": {"upper": ".title | ascii_upcase",
+             "broken": ".title | error(\"no\")", "wrong": ".id | ascii_upcase"}}}}}]},
+         "raw": {"id": 7, "title": "seven"}})J");
+  CHECK(std::string(tried["config"].GetString()) == "given");
+  const auto& resource = tried["resources"][0];
+  REQUIRE(resource["entities"].Size() == 1);
+  CHECK(std::string(resource["entities"][0]["identifier"].GetString()) == "7");
+  CHECK(std::string(resource["entities"][0]["properties"]["upper"].GetString()) == "SEVEN");
+  CHECK(resource["entities"][0]["properties"]["broken"].IsNull());
+  REQUIRE(resource["errors"].Size() == 2);
+  std::string fields;
+  for (const auto& e : resource["errors"].GetArray())
+    fields += std::string(e["field"].GetString()) + " ";
+  CHECK_MESSAGE(fields.find("properties.broken") != std::string::npos, fields);
+  CHECK_MESSAGE(fields.find("properties.wrong") != std::string::npos, fields);
+
+  // An expression that does not compile is named up front.
+  auto uncompiled = dry_run(
+      R"({"config": "resources:\n  - kind: example\n    selector: {query: 'true'}\n    port: {entity: {mappings: {identifier: '.id |', blueprint: '\"x\"'}}}\n", "raw": [{"id": 1}]})");
+  REQUIRE(uncompiled["problems"].Size() == 1);
+  CHECK(std::string(uncompiled["problems"][0].GetString()).find("identifier") != std::string::npos);
+
+  // Refusals, and nothing was applied by any of it.
+  CHECK(o.post("/admin/integrations/nobody/dry-run", "", json).status == 404);
+  CHECK(o.post("/admin/integrations/example/dry-run", "[1]", json).status == 400);
+  CHECK(o.post("/admin/integrations/example/dry-run", R"({"raw": 5})", json).status == 400);
+  CHECK(o.post("/admin/integrations/example/dry-run", R"({"config": {"resources": 5}})", json)
+            .status == 400);
+  CHECK(o.get("/admin/integrations/example/dry-run").status == 405);
+  CHECK(entities() == 3);
+  CHECK(o.metric("oceand_entities_mapped_total") == 3);
 }

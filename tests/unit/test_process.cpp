@@ -20,6 +20,7 @@ TEST_CASE("oceand serves the example plugin and stops cleanly on SIGTERM") {
              "plugins: {dir: " +
                  (dir.path() / "plugins").string() +
                  ", cache_dir: " + (dir.path() / "cache").string() +
+                 "}\nport: {local_db: " + (dir.path() / "entities.db").string() +
                  "}\nintegrations:\n  example:\n    mapping: " + OCEAN_SOURCE_DIR +
                  "/config/example/port-app-config.yaml\n");
   fs::path log = dir.path() / "oceand.log";

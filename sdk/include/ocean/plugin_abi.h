@@ -324,6 +324,14 @@ typedef struct ocean_host_api {
                                ocean_str items_json);
   ocean_status (*unregister_raw)(ocean_host* host, ocean_str integration, ocean_str kind,
                                  ocean_str items_json);
+
+  /* Since 1.1. Adds `delta` to the plugin counter `name` once per event: the first call for `name`
+   * during `event` counts; later ones for the same event (a retry, another resource's
+   * handle_event, another processor) do not. So a counter of handled events counts events, not
+   * attempts. THREAD: a hook that was passed `event`; a stale event handle is refused (logged).
+   * OWNERSHIP: nothing is kept. */
+  void (*event_metric_add)(ocean_host* host, const ocean_event* event, ocean_str name,
+                           double delta);
 } ocean_host_api;
 
 /* ================================================================================================

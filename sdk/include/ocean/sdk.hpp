@@ -469,6 +469,13 @@ class WebhookProcessor {
   }
 
   const WebhookEvent& event() const { return *event_; }
+  // Adds to oceand_plugin_<name>_total once for this event, however often the hooks run for it
+  // (retries, several resources): a counter of events, not of attempts (ABI 1.1).
+  void count_event(std::string_view name, double delta = 1.0) const {
+    if (detail::g_api && detail::g_api->event_metric_add)
+      detail::g_api->event_metric_add(detail::g_api->host, event_->raw(), detail::view(name),
+                                      delta);
+  }
   bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
 
  private:

@@ -1,0 +1,155 @@
+#include "http/dry_run.hpp"
+
+#include <chrono>
+#include <memory>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "config/host_config.hpp"
+#include "core/json_text.hpp"
+#include "http/responses.hpp"
+#include "mapping/entity_mapper.hpp"
+#include "mapping/port_app_config.hpp"
+#include "mapping/raw_samples.hpp"
+#include "plugins/generation.hpp"
+
+namespace oceand {
+
+namespace {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// A dry run maps at most this long in all: each expression is bounded already
+// (mapping.max_eval_seconds), but a hundred samples of a runaway expression would not be.
+constexpr std::chrono::seconds kBudget{10};
+
+void write_string(JsonWriter& w, const std::string& s) {
+  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void write_entities(JsonWriter& w, const char* key, const std::vector<MappedEntity>& entities) {
+  w.Key(key);
+  w.StartArray();
+  for (const auto& e : entities) w.RawValue(e.json.c_str(), e.json.size(), rapidjson::kObjectType);
+  w.EndArray();
+}
+
+}  // namespace
+
+void DryRun::serve(const std::string& body, Poco::Net::HTTPServerResponse& response) {
+  rapidjson::Document request;
+  if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    request.Parse(body.data(), body.size());
+    if (request.HasParseError() || !request.IsObject())
+      return send_error(response, 400, "the body must be a JSON object (or empty)");
+  } else {
+    request.SetObject();
+  }
+
+  // The mapping: given, or the integration's own.
+  std::shared_ptr<const PortAppConfig> mapping = integration_.mapping;
+  bool given = false;
+  if (auto it = request.FindMember("config"); it != request.MemberEnd() && !it->value.IsNull()) {
+    if (!it->value.IsObject() && !it->value.IsString())
+      return send_error(response, 400, "config must be a port-app-config object or its text");
+    const std::string text = it->value.IsString()
+                                 ? std::string(it->value.GetString(), it->value.GetStringLength())
+                                 : json_text(it->value);
+    try {
+      mapping = std::make_shared<PortAppConfig>(parse_port_app_config(text, "config"));
+    } catch (const ConfigError& e) {
+      return send_error(response, 400, e.what());
+    }
+    given = true;
+  }
+  std::string kind;
+  if (auto it = request.FindMember("kind"); it != request.MemberEnd() && !it->value.IsNull()) {
+    if (!it->value.IsString()) return send_error(response, 400, "kind must be a string");
+    kind = it->value.GetString();
+  }
+  // The raw data: given, or the samples kept per kind.
+  std::optional<RawResults> raw;
+  if (auto it = request.FindMember("raw"); it != request.MemberEnd() && !it->value.IsNull()) {
+    raw.emplace();
+    if (it->value.IsObject()) {
+      raw->updated.push_back(json_text(it->value));
+    } else if (it->value.IsArray()) {
+      for (const auto& item : it->value.GetArray()) {
+        if (!item.IsObject())
+          return send_error(response, 400, "raw must be an object or a list of objects");
+        raw->updated.push_back(json_text(item));
+      }
+    } else {
+      return send_error(response, 400, "raw must be an object or a list of objects");
+    }
+  }
+
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  w.Key("integration");
+  write_string(w, integration_.config.identifier);
+  w.Key("config");
+  w.String(given ? "given" : "current");
+  w.Key("raw");
+  w.String(raw ? "given" : "samples");
+  // Expressions that do not compile yield null for every item: said once, up front.
+  w.Key("problems");
+  w.StartArray();
+  for (const auto& problem : mapping_problems(*mapping)) write_string(w, problem);
+  w.EndArray();
+  w.Key("resources");
+  w.StartArray();
+  const auto deadline = std::chrono::steady_clock::now() + kBudget;
+  bool truncated = false;
+  for (const auto& resource : mapping->resources) {
+    if (!kind.empty() && resource.kind != kind) continue;
+    if (std::chrono::steady_clock::now() > deadline) {
+      truncated = true;
+      break;
+    }
+    RawResults input =
+        raw ? *raw
+            : (samples_ ? samples_->samples(integration_.config.identifier, resource.kind)
+                        : RawResults{});
+    std::vector<ExpressionError> errors;
+    MappingResult mapped =
+        EntityMapper::map(resource, input, integration_.config.identifier, &errors);
+    w.StartObject();
+    w.Key("index");
+    w.Uint(resource.index);
+    w.Key("kind");
+    write_string(w, resource.kind);
+    w.Key("items");
+    w.Uint64(input.updated.size() + input.deleted.size());
+    write_entities(w, "entities", mapped.upserts);
+    write_entities(w, "deletions", mapped.deletions);
+    w.Key("skipped");
+    w.Uint64(mapped.skipped);
+    w.Key("errors");
+    w.StartArray();
+    for (const auto& e : errors) {
+      w.StartObject();
+      w.Key("field");
+      write_string(w, e.field);
+      w.Key("expression");
+      write_string(w, e.expression);
+      w.Key("error");
+      write_string(w, e.error);
+      w.Key("items");
+      w.Uint64(e.count);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("truncated");
+  w.Bool(truncated);
+  w.EndObject();
+  send_json(response, 200, std::string(buffer.GetString(), buffer.GetSize()));
+}
+
+}  // namespace oceand
