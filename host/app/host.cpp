@@ -52,6 +52,9 @@ void Host::make_applier() {
     PortApplierSettings applier;
     applier.max_retries = port.max_retries;
     applier.max_concurrent_requests = port.max_concurrent_requests;
+    applier.batch_max_entities = port.upsert_batch_max_length;
+    applier.batch_max_bytes = port.upsert_batch_max_bytes;
+    applier.delete_batch_max = std::min<size_t>(port.delete_batch_max_size, 100);
     applier_ = std::make_unique<PortApplier>(*port_client_, applier, metrics_);
     plugins_.set_mapping_fetcher([client = port_client_.get()](const std::string& id) {
       return client->integration_config(id);

@@ -282,6 +282,12 @@ std::vector<std::string> start_only_changes(const HostConfig& before, const Host
   check("port.request_timeout_seconds",
         before.port.request_timeout_seconds == after.port.request_timeout_seconds);
   check("port.max_retries", before.port.max_retries == after.port.max_retries);
+  check("upsert_entities_batch_max_length",
+        before.port.upsert_batch_max_length == after.port.upsert_batch_max_length);
+  check("upsert_entities_batch_max_size_in_bytes",
+        before.port.upsert_batch_max_bytes == after.port.upsert_batch_max_bytes);
+  check("delete_entities_max_batch_size",
+        before.port.delete_batch_max_size == after.port.delete_batch_max_size);
   check("port.max_concurrent_requests",
         before.port.max_concurrent_requests == after.port.max_concurrent_requests);
   check("admin.token", before.admin_token == after.admin_token);
@@ -309,7 +315,9 @@ HostConfig load_host_config(const std::optional<std::string>& path,
     }
     if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
     if (!root.IsMap()) throw ConfigError(*path + ": the top level must be a mapping");
-    problems = duplicate_keys(root, *path);
+    bool unreadable = false;
+    problems = duplicate_keys(root, *path, &unreadable);
+    if (unreadable) throw ConfigError(std::move(problems));
     config.source = *path;
     auto dir = std::filesystem::path(*path).parent_path();
     config.config_dir = dir.empty() ? "." : dir.string();
@@ -317,12 +325,22 @@ HostConfig load_host_config(const std::optional<std::string>& path,
     root = YAML::Node(YAML::NodeType::Map);
   }
   apply_environment(root, environment, problems);
+  {
+    // A section given in the environment as a flow mapping is read the same way.
+    bool unreadable = false;
+    auto structure = duplicate_keys(root, "configuration", &unreadable);
+    if (unreadable) {
+      problems.push_back(structure.back());
+      throw ConfigError(std::move(problems));
+    }
+  }
 
   check_known(root, "",
               {"server", "base_url", "event_workers_count", "event_workers_nice",
                "max_event_processing_seconds", "max_wait_seconds_before_shutdown",
                "on_start_timeout_seconds", "plugins", "queue", "port", "admin", "integrations",
-               "log_level", "log_format", "mapping"},
+               "log_level", "log_format", "mapping", "upsert_entities_batch_max_length",
+               "upsert_entities_batch_max_size_in_bytes", "delete_entities_max_batch_size"},
               problems);
   check_known(root["mapping"], "mapping", {"max_eval_seconds", "max_eval_memory_mb"}, problems);
   check_known(root["server"], "server",
@@ -364,6 +382,9 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read(nullptr, "on_start_timeout_seconds", config.on_start_timeout_seconds);
   r.read(nullptr, "log_level", config.log_level);
   r.read(nullptr, "log_format", config.log_format);
+  r.read(nullptr, "upsert_entities_batch_max_length", config.port.upsert_batch_max_length);
+  r.read(nullptr, "upsert_entities_batch_max_size_in_bytes", config.port.upsert_batch_max_bytes);
+  r.read(nullptr, "delete_entities_max_batch_size", config.port.delete_batch_max_size);
   r.read("plugins", "dir", config.plugins_dir);
   r.read("plugins", "cache_dir", config.plugins_cache_dir);
   r.read("plugins", "crash_limit", config.plugins_crash_limit);
@@ -442,6 +463,12 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warning" &&
       config.log_level != "error")
     fail("log_level: must be one of debug, info, warning, error");
+  if (config.port.upsert_batch_max_length < 1 || config.port.upsert_batch_max_length > 1000)
+    fail("upsert_entities_batch_max_length: must be 1..1000");
+  if (config.port.upsert_batch_max_bytes < 1024 || config.port.upsert_batch_max_bytes > (64u << 20))
+    fail("upsert_entities_batch_max_size_in_bytes: must be 1024..67108864");
+  if (config.port.delete_batch_max_size < 1 || config.port.delete_batch_max_size > 100000)
+    fail("delete_entities_max_batch_size: must be 1..100000 (Port takes at most 100 per request)");
   if (config.log_format != "text" && config.log_format != "json")
     fail("log_format: '" + config.log_format + "' is not one of text, json");
 

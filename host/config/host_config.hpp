@@ -63,6 +63,10 @@ struct PortConfig {
   double request_timeout_seconds = 30;
   unsigned max_retries = 8;
   int max_concurrent_requests = 8;
+  // Ocean's batch settings (top-level keys, Ocean's names and defaults).
+  std::size_t upsert_batch_max_length = 20;      // upsert_entities_batch_max_length
+  std::size_t upsert_batch_max_bytes = 1048576;  // upsert_entities_batch_max_size_in_bytes
+  std::size_t delete_batch_max_size = 1000;      // delete_entities_max_batch_size (Port: <= 100)
 };
 
 struct HostConfig {

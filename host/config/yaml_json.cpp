@@ -1,4 +1,5 @@
 #include "config/yaml_json.hpp"
+#include "config/host_config.hpp"
 
 #include <cctype>
 #include <cerrno>
@@ -31,21 +32,39 @@ rapidjson::Value plain_scalar(const std::string& s, rapidjson::Document::Allocat
 }
 }  // namespace
 
-rapidjson::Value yaml_to_json(const YAML::Node& node, rapidjson::Document::AllocatorType& a) {
+namespace {
+
+constexpr int kMaxDepth = 64;
+constexpr size_t kMaxNodes = 1'000'000;
+
+// The text of a mapping key; a key that is itself a list or a mapping is refused.
+std::string key_text(const YAML::Node& key) {
+  if (key.IsScalar()) return key.Scalar();
+  throw ConfigError("line " + std::to_string(key.Mark().line + 1) + ": a key must be a string");
+}
+
+// Recursive, with a depth and a node budget: an alias refers to what it names, so `&x [*x]` is
+// a cycle and nested aliases grow exponentially (billion laughs); neither may take the process.
+rapidjson::Value convert(const YAML::Node& node, rapidjson::Document::AllocatorType& a, int depth,
+                         size_t& nodes) {
+  if (depth > kMaxDepth || ++nodes > kMaxNodes)
+    throw ConfigError("line " + std::to_string(node.Mark().line + 1) +
+                      ": nested deeper than 64 levels or over a million nodes (an alias that "
+                      "contains itself?)");
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       rapidjson::Value obj(rapidjson::kObjectType);
       for (const auto& kv : node) {
-        auto key = kv.first.as<std::string>();
+        auto key = key_text(kv.first);
         obj.AddMember(
             rapidjson::Value(key.c_str(), static_cast<rapidjson::SizeType>(key.size()), a),
-            yaml_to_json(kv.second, a), a);
+            convert(kv.second, a, depth + 1, nodes), a);
       }
       return obj;
     }
     case YAML::NodeType::Sequence: {
       rapidjson::Value arr(rapidjson::kArrayType);
-      for (const auto& item : node) arr.PushBack(yaml_to_json(item, a), a);
+      for (const auto& item : node) arr.PushBack(convert(item, a, depth + 1, nodes), a);
       return arr;
     }
     case YAML::NodeType::Scalar: {
@@ -59,6 +78,13 @@ rapidjson::Value yaml_to_json(const YAML::Node& node, rapidjson::Document::Alloc
   }
 }
 
+}  // namespace
+
+rapidjson::Value yaml_to_json(const YAML::Node& node, rapidjson::Document::AllocatorType& a) {
+  size_t nodes = 0;
+  return convert(node, a, 0, nodes);
+}
+
 std::string yaml_to_json_text(const YAML::Node& node) {
   rapidjson::Document doc;
   rapidjson::Value v = yaml_to_json(node, doc.GetAllocator());
@@ -69,29 +95,49 @@ std::string yaml_to_json_text(const YAML::Node& node) {
 }
 
 namespace {
-void find_duplicates(const YAML::Node& node, const std::string& path, const std::string& origin,
-                     std::vector<std::string>& out) {
+// False when the tree cannot be read further (too deep, too large, a key that is not a string):
+// the problem is in `out` and the caller stops.
+bool find_duplicates(const YAML::Node& node, const std::string& path, const std::string& origin,
+                     std::vector<std::string>& out, int depth, size_t& nodes) {
+  const std::string line = std::to_string(node.Mark().line + 1);
+  if (depth > kMaxDepth || ++nodes > kMaxNodes) {
+    out.push_back(origin + ": line " + line +
+                  ": nested deeper than 64 levels or over a million nodes (an alias that "
+                  "contains itself?)");
+    return false;
+  }
   if (node.IsSequence()) {
     for (size_t i = 0; i < node.size(); ++i)
-      find_duplicates(node[i], path + "[" + std::to_string(i) + "]", origin, out);
-    return;
+      if (!find_duplicates(node[i], path + "[" + std::to_string(i) + "]", origin, out, depth + 1,
+                           nodes))
+        return false;
+    return true;
   }
-  if (!node.IsMap()) return;
+  if (!node.IsMap()) return true;
   std::set<std::string> seen;
   for (const auto& kv : node) {
-    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+    if (!kv.first.IsScalar()) {
+      out.push_back(origin + ": line " + std::to_string(kv.first.Mark().line + 1) +
+                    ": a key must be a string" + (path.empty() ? "" : " (in '" + path + "')"));
+      return false;
+    }
+    const std::string key = kv.first.Scalar();
     const std::string where = path.empty() ? key : path + "." + key;
     if (!seen.insert(key).second)
       out.push_back(origin + ": line " + std::to_string(kv.first.Mark().line + 1) + ": key '" +
                     where + "' is given twice");
-    find_duplicates(kv.second, where, origin, out);
+    if (!find_duplicates(kv.second, where, origin, out, depth + 1, nodes)) return false;
   }
+  return true;
 }
 }  // namespace
 
-std::vector<std::string> duplicate_keys(const YAML::Node& root, const std::string& origin) {
+std::vector<std::string> duplicate_keys(const YAML::Node& root, const std::string& origin,
+                                        bool* unreadable) {
   std::vector<std::string> out;
-  find_duplicates(root, "", origin, out);
+  size_t nodes = 0;
+  const bool readable = find_duplicates(root, "", origin, out, 0, nodes);
+  if (unreadable) *unreadable = !readable;
   return out;
 }
 

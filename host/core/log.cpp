@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <set>
 #include <ostream>
 #include <unordered_map>
 #include <vector>
@@ -189,16 +190,18 @@ std::string json_line(const char* stamp, LogLevel level, std::string_view compon
   line.append("\",\"msg\":\"");
   append_json_escaped(line, message);
   line.push_back('"');
-  std::vector<std::string> seen{"time", "level", "component", "msg"};
+  // Fields come from the host's own lines, whose untrusted values kv() quotes; a plugin's message
+  // is free text in which anyone could write "integration=other".
+  if (component.rfind("plugin:", 0) == 0) return line.append("}\n");
+  std::set<std::string> seen{"time", "level", "component", "msg"};
   for (auto& [key, value] : logfmt_pairs(message)) {
-    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;  // the first one counts
-    seen.push_back(key);
+    if (seen.size() >= 36) break;
+    if (!seen.insert(key).second) continue;  // the first one counts
     line.append(",\"").append(key).append("\":\"");
     append_json_escaped(line, value);
     line.push_back('"');
   }
-  line.append("}\n");
-  return line;
+  return line.append("}\n");
 }
 
 const char* level_name(LogLevel level) {

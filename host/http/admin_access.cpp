@@ -31,9 +31,57 @@ bool bearer_matches(const std::string& authorization, const std::string& token) 
          CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
 }
 
+namespace {
+
+// The host part of a Host header or an origin's authority ("[::1]:9901" -> "::1").
+std::string host_part(std::string authority) {
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    return close == std::string::npos ? authority : authority.substr(1, close - 1);
+  }
+  size_t colon = authority.find(':');
+  if (colon != std::string::npos && authority.find(':', colon + 1) == std::string::npos)
+    authority.resize(colon);
+  return authority;
+}
+
+}  // namespace
+
+// A name a browser on this machine uses for the admin listener: a loopback address, localhost, or
+// the address admin.listen names. Anything else in Host came from a name that resolved here —
+// DNS rebinding, a page of another site reaching for 127.0.0.1 through its own name.
+bool AdminAccess::local_name(const std::string& authority) const {
+  const std::string host = Poco::toLower(host_part(authority));
+  if (host.empty() || host == "localhost") return true;
+  Poco::Net::IPAddress address;
+  if (Poco::Net::IPAddress::tryParse(host, address) && is_loopback(address)) return true;
+  return !admin_listen_.empty() && host == Poco::toLower(host_part(admin_listen_));
+}
+
+// Loopback peers are admitted without a token, so a browser on this machine is one: a request
+// must name the listener as the machine does (Host), and a state-changing one must not come from
+// another site's page (Origin, Sec-Fetch-Site).
+bool AdminAccess::local_request(const Poco::Net::HTTPServerRequest& request) const {
+  if (!local_name(request.getHost())) return false;
+  const std::string& method = request.getMethod();
+  if (method == "GET" || method == "HEAD" || method == "OPTIONS") return true;
+  const std::string site = request.get("Sec-Fetch-Site", "");
+  if (!site.empty() && site != "same-origin" && site != "none") return false;
+  std::string origin = request.get("Origin", "");
+  if (origin.empty()) return true;
+  const size_t scheme = origin.find("://");
+  if (origin == "null" || scheme == std::string::npos) return false;
+  return local_name(origin.substr(scheme + 3));
+}
+
 bool AdminAccess::admit(const Poco::Net::HTTPServerRequest& request,
                         Poco::Net::HTTPServerResponse& response) const {
-  if (listener_ == Listener::admin && is_loopback(request.clientAddress().host())) return true;
+  if (listener_ == Listener::admin && is_loopback(request.clientAddress().host())) {
+    if (local_request(request)) return true;
+    send_error(response, 403,
+               "refused: the request names another host, or comes from another site's page");
+    return false;
+  }
   if (token_.empty()) {
     send_error(
         response, 403,

@@ -13,7 +13,9 @@ namespace oceand {
 // Who may reach /admin/* and /api/entities. On the main listener (the internet's door, often behind
 // a same-host reverse proxy, so a peer's address proves nothing) only "Authorization: Bearer
 // <admin.token>" opens them, and nothing does when no token is set. On the admin listener
-// (admin.listen) a loopback peer needs nothing; any other peer needs the token.
+// (admin.listen) a loopback peer needs nothing — as long as it names this machine in Host and, for
+// a change, no other site's page sent it (a browser is a loopback peer too) — and any other peer
+// needs the token.
 class AdminAccess {
  public:
   AdminAccess(std::string token, Listener listener, std::string admin_listen)
@@ -25,6 +27,9 @@ class AdminAccess {
              Poco::Net::HTTPServerResponse& response) const;
 
  private:
+  bool local_name(const std::string& authority) const;
+  bool local_request(const Poco::Net::HTTPServerRequest& request) const;
+
   std::string token_;
   Listener listener_;
   std::string admin_listen_;

@@ -1,5 +1,6 @@
 #include "http/dry_run.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -24,6 +25,36 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 // A dry run maps at most this long in all: each expression is bounded already
 // (mapping.max_eval_seconds), but a hundred samples of a runaway expression would not be.
 constexpr std::chrono::seconds kBudget{10};
+// Bounds on what one request may ask for, so that a dry run costs an admin thread seconds, never
+// hours or the host's memory.
+constexpr size_t kMaxDepth = 64;       // JSON nesting of the body
+constexpr size_t kMaxRawItems = 1000;  // given raw objects
+constexpr size_t kMaxResources = 100;  // resources of a given config
+constexpr size_t kMaxEntities = 5000;  // entities and deletions in one answer
+constexpr size_t kChunk = 50;          // items mapped between looks at the clock
+
+// Whether `text` nests arrays and objects deeper than `limit` (strings skipped): RapidJSON's
+// parser and writer recurse once per level, so a body of 100,000 '[' would end the process.
+bool too_deep(const std::string& text, size_t limit) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
 
 void write_string(JsonWriter& w, const std::string& s) {
   w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
@@ -40,6 +71,8 @@ void write_entities(JsonWriter& w, const char* key, const std::vector<MappedEnti
 
 void DryRun::serve(const std::string& body, Poco::Net::HTTPServerResponse& response) {
   rapidjson::Document request;
+  if (too_deep(body, kMaxDepth))
+    return send_error(response, 400, "the body nests deeper than 64 levels");
   if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
     request.Parse(body.data(), body.size());
     if (request.HasParseError() || !request.IsObject())
@@ -57,11 +90,15 @@ void DryRun::serve(const std::string& body, Poco::Net::HTTPServerResponse& respo
     const std::string text = it->value.IsString()
                                  ? std::string(it->value.GetString(), it->value.GetStringLength())
                                  : json_text(it->value);
+    if (too_deep(text, kMaxDepth))
+      return send_error(response, 400, "config nests deeper than 64 levels");
     try {
       mapping = std::make_shared<PortAppConfig>(parse_port_app_config(text, "config"));
     } catch (const ConfigError& e) {
       return send_error(response, 400, e.what());
     }
+    if (mapping->resources.size() > kMaxResources)
+      return send_error(response, 400, "config has more than 100 resources");
     given = true;
   }
   std::string kind;
@@ -76,6 +113,8 @@ void DryRun::serve(const std::string& body, Poco::Net::HTTPServerResponse& respo
     if (it->value.IsObject()) {
       raw->updated.push_back(json_text(it->value));
     } else if (it->value.IsArray()) {
+      if (it->value.Size() > kMaxRawItems)
+        return send_error(response, 400, "raw has more than 1000 items");
       for (const auto& item : it->value.GetArray()) {
         if (!item.IsObject())
           return send_error(response, 400, "raw must be an object or a list of objects");
@@ -110,13 +149,32 @@ void DryRun::serve(const std::string& body, Poco::Net::HTTPServerResponse& respo
       truncated = true;
       break;
     }
-    RawResults input =
+    const RawResults input =
         raw ? *raw
             : (samples_ ? samples_->samples(integration_.config.identifier, resource.kind)
                         : RawResults{});
+    // In chunks, looking at the clock between them: each evaluation is bounded, their sum is not.
     std::vector<ExpressionError> errors;
-    MappingResult mapped =
-        EntityMapper::map(resource, input, integration_.config.identifier, &errors);
+    MappingResult mapped;
+    auto map_chunks = [&](const std::vector<std::string>& items, bool deleted) {
+      for (size_t at = 0; at < items.size() && !truncated; at += kChunk) {
+        if (std::chrono::steady_clock::now() > deadline ||
+            mapped.upserts.size() + mapped.deletions.size() > kMaxEntities) {
+          truncated = true;
+          break;
+        }
+        RawResults chunk;
+        (deleted ? chunk.deleted : chunk.updated)
+            .assign(items.begin() + at, items.begin() + std::min(items.size(), at + kChunk));
+        MappingResult part =
+            EntityMapper::map(resource, chunk, integration_.config.identifier, &errors);
+        for (auto& e : part.upserts) mapped.upserts.push_back(std::move(e));
+        for (auto& e : part.deletions) mapped.deletions.push_back(std::move(e));
+        mapped.skipped += part.skipped;
+      }
+    };
+    map_chunks(input.updated, false);
+    map_chunks(input.deleted, true);
     w.StartObject();
     w.Key("index");
     w.Uint(resource.index);

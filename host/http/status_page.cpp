@@ -62,6 +62,25 @@ std::string fixed(double value, int decimals = 1) {
   return out.str();
 }
 
+uint64_t digits(const std::string& text) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && end == text.data() + text.size() ? value : 0;
+}
+
+// What an action's code (and its numbers) says on the page; "" for none or an unknown code.
+std::string notice_text(const std::string& done, uint64_t id, uint64_t event) {
+  const std::string n = std::to_string(id);
+  if (done == "reloaded") return "Reloaded: generation " + n;
+  if (done == "reload_failed") return "Reload failed: the old generation keeps serving (see below)";
+  if (done == "deleted") return "Deleted dead letter " + n;
+  if (done == "replayed") return "Replayed dead letter " + n + " as event " + std::to_string(event);
+  if (done == "missing") return "No dead letter " + n;
+  if (done == "queue_refused")
+    return "The queue refused the replay (full or closed); dead letter " + n + " is kept";
+  return {};
+}
+
 // A button: a form posting to `action`, usable without script.
 std::string button(const std::string& action, const std::string& label, const std::string& name) {
   return "<form method=\"post\" action=\"" + html(action) + "\"><button type=\"submit\" name=\"" +
@@ -90,13 +109,19 @@ bool StatusPage::serve(const std::string& path, Poco::Net::HTTPServerRequest& re
       send_error(response, 405, "method not allowed");
       return true;
     }
-    std::string notice;
+    // The notice is made here from a code and numbers, never from text in the URL: a link
+    // elsewhere must not be able to make this trusted page say something.
+    std::string done;
+    uint64_t id = 0, event = 0;
     try {
-      for (const auto& [key, value] : Poco::URI(request.getURI()).getQueryParameters())
-        if (key == "notice") notice = value.substr(0, 300);
+      for (const auto& [key, value] : Poco::URI(request.getURI()).getQueryParameters()) {
+        if (key == "done") done = value;
+        if (key == "id") id = digits(value);
+        if (key == "event") event = digits(value);
+      }
     } catch (const std::exception&) {
     }
-    render(notice, response);
+    render(notice_text(done, id, event), response);
     return true;
   }
   if (path.rfind("/status/", 0) == 0) {
@@ -120,15 +145,15 @@ void StatusPage::act(const std::string& path, Poco::Net::HTTPServerRequest& requ
       (!site.empty() && site != "same-origin" && site != "none"))
     return send_error(response, 403, "the status page's buttons work only from the page itself");
 
-  std::string notice;
+  std::string done;
+  uint64_t id = 0, event = 0;
   if (path == "/status/reload") {
     ReloadReport report = host_.reload();
-    notice = report.ok ? "Reloaded: generation " + std::to_string(report.generation)
-                       : "Reload failed: " + report.error;
+    done = report.ok ? "reloaded" : "reload_failed";
+    id = report.generation;
   } else {
     std::vector<std::string> segments;
     Poco::URI(path).getPathSegments(segments);
-    uint64_t id = 0;
     bool numbered = segments.size() == 4 && segments[1] == "dead-letters";
     if (numbered) {
       auto [end, ec] =
@@ -139,30 +164,25 @@ void StatusPage::act(const std::string& path, Poco::Net::HTTPServerRequest& requ
       return send_error(response, 404, "no such route");
     DeadLetterAdmin letters(host_.dead_letters(), host_.queue());
     if (segments[3] == "delete") {
-      notice = letters.remove_one(id) ? "Deleted dead letter " + std::to_string(id)
-                                      : "No dead letter " + std::to_string(id);
+      done = letters.remove_one(id) ? "deleted" : "missing";
     } else {
-      uint64_t event_id = 0;
-      switch (letters.replay_one(id, event_id)) {
+      switch (letters.replay_one(id, event)) {
         case DeadLetterAdmin::Replayed::ok:
-          notice = "Replayed dead letter " + std::to_string(id) + " as event " +
-                   std::to_string(event_id);
+          done = "replayed";
           break;
         case DeadLetterAdmin::Replayed::missing:
-          notice = "No dead letter " + std::to_string(id);
+          done = "missing";
           break;
         case DeadLetterAdmin::Replayed::queue_refused:
-          notice = "The queue refused the replay (full or closed); dead letter " +
-                   std::to_string(id) + " is kept";
+          done = "queue_refused";
           break;
       }
     }
   }
   // Post/redirect/get: a browser refresh does not press the button again.
   response.setStatus(Poco::Net::HTTPResponse::HTTP_SEE_OTHER);
-  std::string query;
-  Poco::URI::encode(notice, "&=+#?/", query);
-  response.set("Location", "/?notice=" + query);
+  response.set("Location",
+               "/?done=" + done + "&id=" + std::to_string(id) + "&event=" + std::to_string(event));
   response.setContentLength(0);
   response.send();
 }
@@ -233,7 +253,7 @@ void StatusPage::render(const std::string& notice, Poco::Net::HTTPServerResponse
       {"processed", metrics.total("oceand_events_processed_total")},
       {"dead_lettered", metrics.total("oceand_events_dead_lettered_total")},
       {"rejected", metrics.total("oceand_ingress_rejected_total")}};
-  auto rates = host_.status_rates().rates(totals);
+  RateWindow::Rates rates = host_.status_rates().rates(totals);
   page += "<section id=\"queue\"><h2>Queue</h2><dl><dt>Backend</dt><dd>" +
           html(host_.queue().backend()) +
           (config.queue.backend == "sqlite" ? " <code>" + html(config.queue.path) + "</code>"
@@ -246,8 +266,9 @@ void StatusPage::render(const std::string& notice, Poco::Net::HTTPServerResponse
            {"dead_lettered", "Dead-lettered"},
            {"rejected", "Refused at the door"}})
     page += std::string("<dt>") + label + "</dt><dd>" + fixed(totals[key], 0) + " (" +
-            fixed(rates[key], 2) + "/s)</dd>";
-  page += "</dl></section>";
+            fixed(rates.per_second[key], 2) + "/s)</dd>";
+  page +=
+      "</dl><p><small>Rates over the last " + fixed(rates.seconds, 0) + " s.</small></p></section>";
 
   page +=
       "<section id=\"failures\"><h2>Recent failures</h2><table><thead><tr><th>When</th><th>"

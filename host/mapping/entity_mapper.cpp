@@ -541,21 +541,28 @@ MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResult
       for (jv item : expand(plan, *programs, parsed, resource.uid)) {
         std::vector<jv> values = evaluate_all(plan, *programs, item, resource.uid);
         jv_free(item);
-        bool selected = true;
+        bool selected = true, misconfigured = false;
         if (updated) {
           jv verdict = values[0];
-          if (jv_get_kind(verdict) != JV_KIND_TRUE && jv_get_kind(verdict) != JV_KIND_FALSE &&
-              !collect_failure("selector.query", "",
-                               "did not yield a boolean: the item counts as not selected"))
+          // Ocean raises on a selector that is not a boolean: the item is neither upserted nor
+          // deleted (treating it as "not selected" would delete an entity over a typo).
+          misconfigured =
+              jv_get_kind(verdict) != JV_KIND_TRUE && jv_get_kind(verdict) != JV_KIND_FALSE;
+          if (misconfigured && !collect_failure("selector.query", "",
+                                                "did not yield a boolean: the item is skipped"))
             log_once(std::to_string(resource.uid) + "selector",
                      "selector.query of kind " + resource.kind +
-                         " did not yield a boolean: the item counts as not selected");
+                         " did not yield a boolean: the item is skipped (neither upserted nor "
+                         "deleted)");
           selected = jv_get_kind(verdict) == JV_KIND_TRUE;
         }
         jv_free(values[0]);
         MappedEntity entity;
         if (build_entity(plan, values, entity)) {
-          (updated && selected ? result.upserts : result.deletions).push_back(std::move(entity));
+          if (misconfigured)
+            ++result.skipped;
+          else
+            (updated && selected ? result.upserts : result.deletions).push_back(std::move(entity));
         } else {
           ++result.skipped;
           if (!collect_failure("identifier", "",

@@ -32,6 +32,7 @@ PortAppConfig parse_port_app_config(const std::string& text, const std::string& 
   if (!root.IsMap())
     throw ConfigError(origin + ": a port-app-config is a mapping with a 'resources' list");
   if (auto twice = duplicate_keys(root, origin); !twice.empty()) throw ConfigError(twice);
+  // (yaml_to_json below throws ConfigError for what it cannot convert.)
   auto doc = std::make_shared<rapidjson::Document>();
   doc->SetObject();
   static_cast<rapidjson::Value&>(*doc) = yaml_to_json(root, doc->GetAllocator());

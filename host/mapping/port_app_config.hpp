@@ -21,7 +21,7 @@ struct ResourceMapping {
 struct PortAppConfig {
   std::vector<ResourceMapping> resources;
   bool enable_merge_entity = true;
-  bool delete_dependent_entities = false;
+  bool delete_dependent_entities = true;  // Ocean's default
   bool create_missing_related_entities = true;
   std::shared_ptr<const rapidjson::Document> document;  // the whole file as JSON
 

@@ -18,7 +18,17 @@ void RawSamples::record(const std::string& integration, const std::string& kind,
     for (size_t i = n > 8 ? n - 8 : 0; i < n; ++i)
       if (it->second[i].deleted == deleted && it->second[i].text == text) return;
     it->second.push_back({text, deleted});
-    if (it->second.size() > kPerKind) it->second.pop_front();
+    bytes_ += text.size();
+    // Over either bound, this kind's oldest go first (then, if need be, the first kind's).
+    while (it->second.size() > kPerKind || (bytes_ > kMaxTotalBytes && it->second.size() > 1)) {
+      bytes_ -= it->second.front().text.size();
+      it->second.pop_front();
+    }
+    for (auto other = kept_.begin(); bytes_ > kMaxTotalBytes && other != kept_.end(); ++other)
+      while (other != it && !other->second.empty() && bytes_ > kMaxTotalBytes) {
+        bytes_ -= other->second.front().text.size();
+        other->second.pop_front();
+      }
   };
   for (const auto& text : raw.updated) keep(text, false);
   for (const auto& text : raw.deleted) keep(text, true);

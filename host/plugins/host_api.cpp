@@ -198,7 +198,7 @@ bool valid_metric_name(std::string_view name) {
 }
 
 // `once`: counted at most once per event (event_metric_add), by the hook's call context.
-void add_plugin_counter(ocean_host* host, ocean_str name, double delta, bool once) {
+void add_plugin_counter(ocean_host* host, ocean_str name, double delta, EventCounters* once) {
   if (!host || !std::isfinite(delta)) return;
   std::string n = from_ocean(name);
   if (!valid_metric_name(n)) {
@@ -210,21 +210,21 @@ void add_plugin_counter(ocean_host* host, ocean_str name, double delta, bool onc
     LOG_WARN(plugin_component(host)) << "metric name '" << n << "' ignored: the host's own";
     return;
   }
-  if (CallContext* context = CallContext::current();
-      once && context && context->counters && !context->counters->first(n))
-    return;
+  if (once && !once->first(n)) return;
   host->services->metrics().add("oceand_plugin_" + n + "_total", {{"plugin", host->plugin_name}},
                                 delta);
 }
 
 void api_metric_add(ocean_host* host, ocean_str name, double delta) {
-  add_plugin_counter(host, name, delta, /*once=*/false);
+  add_plugin_counter(host, name, delta, nullptr);
 }
 
 void api_event_metric_add(ocean_host* host, const ocean_event* event, ocean_str name,
                           double delta) {
   if (!event_lent(event, "event_metric_add")) return;
-  add_plugin_counter(host, name, delta, /*once=*/true);
+  // By the event itself, whichever thread the plugin calls from.
+  auto* slot = static_cast<EventCacheSlot*>(event->host_private);
+  add_plugin_counter(host, name, delta, slot ? slot->counters.get() : nullptr);
 }
 
 // An output is written only by the call it was lent to, which does not return meanwhile; the

@@ -40,9 +40,9 @@ class HostServices {
 
 // What a worker thread is doing on behalf of a plugin. Set around every hook call so that host
 // callbacks made from that hook see the generation's configuration and can mark HTTP failures.
-// The plugin counters one event has moved (ocean_host_api.metric_add): a counter counts events,
-// so a retry, a second resource's task or a second processor of the same event does not move it
-// again. Shared with hook calls that may outlive the event (an abandoned handler).
+// The plugin counters one event has moved (ocean_host_api.event_metric_add): a counter counts
+// events, so a retry, a second resource's task or a second processor of the same event does not
+// move it again. Shared with hook calls that may outlive the event (an abandoned handler).
 struct EventCounters {
   std::mutex mutex;
   std::unordered_set<std::string> names;
@@ -54,7 +54,6 @@ struct EventCounters {
 
 struct CallContext {
   const HostConfig* config = nullptr;
-  std::shared_ptr<EventCounters> counters;  // none: outside an event, every add counts
   bool http_retryable_failure = false;
   std::string http_failure;
 
@@ -74,6 +73,8 @@ class CallScope {
 
 // The per-event cache slot behind ocean_event.host_private.
 struct EventCacheSlot {
+  // The plugin counters this event has moved (event_metric_add).
+  std::shared_ptr<EventCounters> counters = std::make_shared<EventCounters>();
   void* data = nullptr;
   void (*free_data)(void*) = nullptr;
   void release();

@@ -17,7 +17,6 @@ class HookScope {
             BusyMark::What{site.event_id, site.integration, &ref.name, &ref.plugin->file(), hook}),
         lent_(&event) {
     context_.config = site.config;
-    context_.counters = site.counters;
   }
   CallContext& context() { return context_; }
 

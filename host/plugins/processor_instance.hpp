@@ -18,7 +18,6 @@ struct CallSite {
   uint64_t event_id = 0;
   const std::string* integration = nullptr;
   const HostConfig* config = nullptr;
-  std::shared_ptr<EventCounters> counters;  // the event's plugin counters, counted once each
 };
 
 // The answer of a yes/no hook, or the plugin's failure to give one (an exception escaped it).

@@ -12,7 +12,7 @@ namespace oceand {
 struct ApplyOptions {
   bool merge = true;                   // enableMergeEntity
   bool create_missing_related = true;  // createMissingRelatedEntities
-  bool delete_dependents = false;      // deleteDependentEntities
+  bool delete_dependents = true;       // deleteDependentEntities (Ocean: true)
 };
 
 // Entities one processor result turned into, to be written to the catalog together.
@@ -21,6 +21,9 @@ struct EntityChanges {
   std::vector<MappedEntity> deletions;
   ApplyOptions options;
   std::string origin;  // "<integration> event <id>" or "<integration> register_raw", for logs
+  // The integration's Ocean User-Agent (port/port_client.hpp ocean_user_agent): Port attributes
+  // entities to the integration by it. Changes of different integrations never share a request.
+  std::string user_agent;
 };
 
 // Writes entities to a catalog: the embedded store or Port. `done` is called exactly once, from any

@@ -1,5 +1,7 @@
 #include "port/catalog_sink.hpp"
 #include "mapping/raw_samples.hpp"
+#include "plugins/plugin_library.hpp"
+#include "port/port_client.hpp"
 
 #include <rapidjson/document.h>
 
@@ -22,11 +24,30 @@ ApplyOptions CatalogSink::options_of(const PortAppConfig& mapping) {
   return options;
 }
 
+void CatalogSink::drop_deletions_upserted_by(uint64_t event_id, MappingResult& mapped) {
+  std::lock_guard lock(upserted_mutex_);
+  auto [it, fresh] = upserted_.try_emplace(event_id);
+  if (fresh) {
+    upserted_order_.push_back(event_id);
+    if (upserted_order_.size() > kEventsRemembered) {
+      upserted_.erase(upserted_order_.front());
+      upserted_order_.pop_front();
+    }
+  }
+  auto& upserted = it->second;
+  for (const auto& e : mapped.upserts) upserted.emplace(e.blueprint, e.identifier);
+  std::erase_if(mapped.deletions, [&](const MappedEntity& e) {
+    return upserted.count({e.blueprint, e.identifier}) > 0;
+  });
+}
+
 void CatalogSink::map_and_apply(const Integration& integration, const ResourceMapping& resource,
-                                const RawResults& results, std::string origin, ApplyDone done) {
+                                const RawResults& results, std::string origin, ApplyDone done,
+                                uint64_t event_id) {
   const std::string& id = integration.config.identifier;
   if (samples_) samples_->record(id, resource.kind, results);
   MappingResult mapped = EntityMapper::map(resource, results, id);
+  if (event_id != 0) drop_deletions_upserted_by(event_id, mapped);
   metrics_.add("oceand_entities_mapped_total", {{"integration", id}, {"op", "upsert"}},
                static_cast<double>(mapped.upserts.size()));
   metrics_.add("oceand_entities_mapped_total", {{"integration", id}, {"op", "delete"}},
@@ -41,6 +62,9 @@ void CatalogSink::map_and_apply(const Integration& integration, const ResourceMa
   changes.deletions = std::move(mapped.deletions);
   changes.options = integration.mapping ? options_of(*integration.mapping) : ApplyOptions{};
   changes.origin = std::move(origin);
+  if (integration.plugin)
+    changes.user_agent =
+        ocean_user_agent(integration.plugin->name(), integration.plugin->version(), id);
   applier_.apply(std::move(changes), std::move(done));
 }
 
@@ -48,7 +72,7 @@ void CatalogSink::apply(const Integration& integration, const ResourceMapping& r
                         const Event& event, RawResults results, ApplyDone done) {
   map_and_apply(integration, resource, results,
                 integration.config.identifier + " event " + std::to_string(event.id),
-                std::move(done));
+                std::move(done), event.id);
 }
 
 std::string CatalogSink::apply_raw(const Integration& integration, const std::string& kind,

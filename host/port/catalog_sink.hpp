@@ -1,7 +1,13 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <set>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "port/applier.hpp"
@@ -36,11 +42,21 @@ class CatalogSink final : public ResultSink {
 
  private:
   void map_and_apply(const Integration& integration, const ResourceMapping& resource,
-                     const RawResults& results, std::string origin, ApplyDone done);
+                     const RawResults& results, std::string origin, ApplyDone done,
+                     uint64_t event_id = 0);
+  // Ocean's rule across the resources of one event: a deletion of an entity any result of the
+  // same event upserts is dropped. Drops such deletions from `mapped` and records its upserts.
+  void drop_deletions_upserted_by(uint64_t event_id, MappingResult& mapped);
 
   Applier& applier_;
   Metrics& metrics_;
   RawSamples* samples_;
+  // The entities (blueprint, identifier) each recent event upserted, the oldest forgotten first:
+  // an event's tasks are mapped within seconds of each other.
+  static constexpr size_t kEventsRemembered = 8192;
+  std::mutex upserted_mutex_;
+  std::unordered_map<uint64_t, std::set<std::pair<std::string, std::string>>> upserted_;
+  std::deque<uint64_t> upserted_order_;
 };
 
 }  // namespace oceand

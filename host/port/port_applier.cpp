@@ -45,6 +45,40 @@ std::string entity_error(const rapidjson::Value& e) {
   return text.empty() ? "refused" : text;
 }
 
+// Two writes of one entity in one batch, as Port's merge=true leaves it when both arrive in turn:
+// `later`'s fields replace `earlier`'s, except `properties` and `relations`, which are merged key
+// by key (later wins per key). Two resource blocks that fill different properties of one entity
+// then both reach the catalog, as with Ocean. Either text unreadable: `later`.
+std::string merged_entity(const std::string& earlier, const std::string& later) {
+  rapidjson::Document a, b;
+  a.Parse(earlier.data(), earlier.size());
+  b.Parse(later.data(), later.size());
+  if (a.HasParseError() || b.HasParseError() || !a.IsObject() || !b.IsObject()) return later;
+  auto& alloc = a.GetAllocator();
+  for (auto& member : b.GetObject()) {
+    const std::string key(member.name.GetString(), member.name.GetStringLength());
+    auto existing = a.FindMember(member.name);
+    const bool keywise = (key == "properties" || key == "relations") && member.value.IsObject() &&
+                         existing != a.MemberEnd() && existing->value.IsObject();
+    if (keywise) {
+      for (auto& field : member.value.GetObject()) {
+        auto old = existing->value.FindMember(field.name);
+        if (old != existing->value.MemberEnd())
+          old->value.CopyFrom(field.value, alloc);
+        else
+          existing->value.AddMember(rapidjson::Value(field.name, alloc),
+                                    rapidjson::Value(field.value, alloc), alloc);
+      }
+    } else if (existing != a.MemberEnd()) {
+      existing->value.CopyFrom(member.value, alloc);
+    } else {
+      a.AddMember(rapidjson::Value(member.name, alloc), rapidjson::Value(member.value, alloc),
+                  alloc);
+    }
+  }
+  return json_text(a);
+}
+
 }  // namespace
 
 struct PortApplier::Completion {
@@ -115,21 +149,20 @@ void PortApplier::apply(EntityChanges changes, ApplyDone done) {
   std::vector<BatchPtr> closed;
   std::lock_guard lock(mutex_);
   if (stopping_) return;  // the event stays unfinished; see Applier
-  for (const auto& e : changes.upserts)
-    add(Batch::Op::upsert, e, changes.options, completion, closed);
-  for (const auto& e : changes.deletions)
-    add(Batch::Op::remove, e, changes.options, completion, closed);
+  for (const auto& e : changes.upserts) add(Batch::Op::upsert, e, changes, completion, closed);
+  for (const auto& e : changes.deletions) add(Batch::Op::remove, e, changes, completion, closed);
   for (auto& b : closed) {
     ready_.push_back(std::move(b));
     wake_for_ready();
   }
 }
 
-void PortApplier::add(Batch::Op op, const MappedEntity& entity, const ApplyOptions& options,
+void PortApplier::add(Batch::Op op, const MappedEntity& entity, const EntityChanges& changes,
                       const CompletionPtr& completion, std::vector<BatchPtr>& closed) {
+  const ApplyOptions& options = changes.options;
   std::string key = std::string(op == Batch::Op::upsert ? "u" : "d") + '\n' + entity.blueprint +
                     '\n' + flag(options.merge) + flag(options.create_missing_related) +
-                    flag(options.delete_dependents);
+                    flag(options.delete_dependents) + '\n' + changes.user_agent;
   const size_t size =
       op == Batch::Op::upsert ? entity.json.size() + 1 : entity.identifier.size() + 3;
   const size_t max_items =
@@ -140,9 +173,12 @@ void PortApplier::add(Batch::Op op, const MappedEntity& entity, const ApplyOptio
     auto known = b.index.find(entity.identifier);
     if (known != b.index.end()) {
       Item& item = b.items[known->second];
-      if (op == Batch::Op::upsert) {  // the last write of an identifier wins
-        b.bytes = b.bytes - item.json.size() + entity.json.size();
-        item.json = entity.json;
+      if (op == Batch::Op::upsert) {
+        // With merge (enableMergeEntity, the default) Port would merge the two writes: so do we.
+        // Without it Port would replace the entity: the last write wins.
+        std::string json = options.merge ? merged_entity(item.json, entity.json) : entity.json;
+        b.bytes = b.bytes - item.json.size() + json.size();
+        item.json = std::move(json);
       }
       item.waiters.push_back(completion);
       return;
@@ -157,6 +193,7 @@ void PortApplier::add(Batch::Op op, const MappedEntity& entity, const ApplyOptio
     auto b = std::make_unique<Batch>();
     b->op = op;
     b->blueprint = entity.blueprint;
+    b->user_agent = changes.user_agent;
     b->options = options;
     b->flush_at = Clock::now() + settings_.linger;
     wake_for(b->flush_at);
@@ -281,17 +318,38 @@ void PortApplier::fail_all(Batch& batch, const std::string& error) {
   for (auto& item : batch.items) settle(item, error);
 }
 
+// What Ocean retries on Port (408, 429, 502-504, no answer), and 500 besides: every write is an
+// idempotent upsert or deletion, and a dead letter for a passing Port fault helps no one. A 401 is
+// answered by the client itself, with a fresh token and one more try (as Ocean's token transport
+// does); credentials Port refuses fail at once.
+static bool port_retryable(const HttpResult& r) {
+  return r.status == 0 || r.status == 408 || r.status == 429 || r.status >= 500;
+}
+
 void PortApplier::retry_or_fail(BatchPtr batch, const HttpResult& result, const char* what) {
-  if (!result.retryable() || batch->attempts > settings_.max_retries) {
+  if (!port_retryable(result) && batch->items.size() > 1) {
+    // Port refused the request as a whole (a 422 for one entity with dependents, say): each
+    // entity is tried on its own, so that only the events whose entities Port refuses fail.
+    LOG_INFO("port") << what << " of " << batch->items.size() << " entities of blueprint "
+                     << batch->blueprint << " refused (" << describe(result)
+                     << "): trying them one by one";
+    split(std::move(batch));
+    return;
+  }
+  if (!port_retryable(result) || batch->attempts > settings_.max_retries) {
     std::string error = std::string("Port ") + what + " of blueprint " + batch->blueprint +
                         " failed: " + describe(result);
-    if (result.retryable()) error += " (after " + std::to_string(batch->attempts) + " attempts)";
+    if (port_retryable(result))
+      error += " (after " + std::to_string(batch->attempts) + " attempts)";
     fail_all(*batch, error);
     return;
   }
   double delay = settings_.initial_retry_delay_seconds * std::pow(2.0, batch->attempts - 1);
   delay = std::min(delay, settings_.max_retry_delay_seconds);
-  delay = std::max(delay, parse_retry_after(result.header("retry-after")));
+  // Retry-After, or else Port's x-ratelimit-reset, as Ocean reads them.
+  const std::string after = result.header("retry-after");
+  delay = std::max(delay,
+                   parse_retry_after(after.empty() ? result.header("x-ratelimit-reset") : after));
   LOG_INFO("port") << what << " of " << batch->items.size() << " entit"
                    << (batch->items.size() == 1 ? "y" : "ies") << " of blueprint "
                    << batch->blueprint << ": " << describe(result) << "; retry " << batch->attempts
@@ -317,27 +375,12 @@ void PortApplier::send_upserts(BatchPtr batch) {
       "/v1/blueprints/" + encode_path_segment(batch->blueprint) +
       "/entities/bulk?upsert=true&merge=" + flag(batch->options.merge) +
       "&create_missing_related_entities=" + flag(batch->options.create_missing_related);
-  HttpResult result = client_.send("POST", path, body, "bulk_upsert");
+  HttpResult result = client_.send("POST", path, body, "bulk_upsert", batch->user_agent);
 
   if (result.status == 413 && batch->items.size() > 1) {
     LOG_INFO("port") << "Port refused a bulk upsert of " << batch->items.size()
                      << " entities as too large (413): sending them one by one";
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-      for (auto& item : batch->items) {
-        auto one = std::make_unique<Batch>();
-        one->op = Batch::Op::upsert;
-        one->blueprint = batch->blueprint;
-        one->options = batch->options;
-        one->single = true;
-        one->bytes = item.json.size();
-        one->items.push_back(std::move(item));
-        ready_.push_back(std::move(one));
-      }
-      idle_.notify_all();
-      timer_.notify_all();
-    }
+    split(std::move(batch));
     return;
   }
   if (result.status < 200 || result.status >= 300) {
@@ -390,13 +433,34 @@ void PortApplier::send_upserts(BatchPtr batch) {
   }
 }
 
+// One request per entity of `batch`, each with its own retries: upserts through the single-entity
+// endpoint, deletions as bulk deletions of one.
+void PortApplier::split(BatchPtr batch) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return;
+  for (auto& item : batch->items) {
+    auto one = std::make_unique<Batch>();
+    one->op = batch->op;
+    one->blueprint = batch->blueprint;
+    one->user_agent = batch->user_agent;
+    one->options = batch->options;
+    one->single = batch->op == Batch::Op::upsert;
+    one->bytes = item.json.size();
+    one->index[item.identifier] = 0;
+    one->items.push_back(std::move(item));
+    ready_.push_back(std::move(one));
+  }
+  idle_.notify_all();
+  timer_.notify_all();
+}
+
 void PortApplier::send_single(BatchPtr batch) {
   Item& item = batch->items.front();
   std::string path =
       "/v1/blueprints/" + encode_path_segment(batch->blueprint) +
       "/entities?upsert=true&merge=" + flag(batch->options.merge) +
       "&create_missing_related_entities=" + flag(batch->options.create_missing_related);
-  HttpResult result = client_.send("POST", path, item.json, "upsert");
+  HttpResult result = client_.send("POST", path, item.json, "upsert", batch->user_agent);
   if (result.status >= 200 && result.status < 300) {
     settle(item, "");
     return;
@@ -404,7 +468,86 @@ void PortApplier::send_single(BatchPtr batch) {
   retry_or_fail(std::move(batch), result, "upsert");
 }
 
+// The $datasource rules of an integration's entities, from its User-Agent
+// "port-ocean/<type>/<version>/<identifier>/exporter" (as Ocean searches them); none without one.
+static std::string datasource_rules(const std::string& user_agent) {
+  std::vector<std::string> parts;
+  for (size_t at = 0, next; at <= user_agent.size(); at = next + 1) {
+    next = user_agent.find('/', at);
+    if (next == std::string::npos) next = user_agent.size();
+    parts.push_back(user_agent.substr(at, next - at));
+  }
+  if (parts.size() != 5 || parts[0] != "port-ocean") return {};
+  return ",{\"property\":\"$datasource\",\"operator\":\"contains\",\"value\":" +
+         json_string("port-ocean/" + parts[1] + "/") +
+         "},{\"property\":\"$datasource\",\"operator\":\"contains\",\"value\":" +
+         json_string("/" + parts[3] + "/exporter") + "}";
+}
+
+// Which of the batch's identifiers exist in Port as this integration's entities (Ocean deletes a
+// live event's entity only then: an identifier another exporter owns is not ours to delete).
+// False when Port did not answer the search (the batch is retried).
+bool PortApplier::owned(const Batch& batch, std::set<std::string>& found, HttpResult& failure) {
+  const std::string datasource = datasource_rules(batch.user_agent);
+  if (datasource.empty()) {
+    for (const auto& item : batch.items) found.insert(item.identifier);
+    return true;
+  }
+  std::string ids = "[";
+  for (size_t i = 0; i < batch.items.size(); ++i)
+    ids += (i ? "," : "") + json_string(batch.items[i].identifier);
+  ids += "]";
+  const std::string query =
+      "{\"combinator\":\"and\",\"rules\":[{\"property\":\"$blueprint\",\"operator\":\"=\","
+      "\"value\":" +
+      json_string(batch.blueprint) +
+      "},{\"property\":\"$identifier\",\"operator\":\"in\",\"value\":" + ids + "}" + datasource +
+      "]}";
+  HttpResult result =
+      client_.send("POST",
+                   "/v1/entities/search?exclude_calculated_properties=true&include=blueprint"
+                   "&include=identifier",
+                   query, "search", batch.user_agent);
+  if (result.status < 200 || result.status >= 300) {
+    failure = std::move(result);
+    return false;
+  }
+  rapidjson::Document doc;
+  doc.Parse(result.body.data(), result.body.size());
+  auto entities = doc.IsObject() ? doc.FindMember("entities") : rapidjson::Value::MemberIterator();
+  if (!doc.IsObject() || entities == doc.MemberEnd() || !entities->value.IsArray()) {
+    failure = std::move(result);
+    failure.status = 502;  // an answer we cannot read: worth a retry
+    return false;
+  }
+  for (const auto& e : entities->value.GetArray())
+    if (e.IsObject() && e.HasMember("identifier") && e["identifier"].IsString())
+      found.insert(e["identifier"].GetString());
+  return true;
+}
+
 void PortApplier::send_deletes(BatchPtr batch) {
+  std::set<std::string> found;
+  HttpResult failure;
+  if (!owned(*batch, found, failure)) {
+    retry_or_fail(std::move(batch), failure, "search before delete");
+    return;
+  }
+  // Absent, or another exporter's: nothing of ours to delete, which is success.
+  std::vector<Item> ours;
+  for (auto& item : batch->items) {
+    if (found.count(item.identifier)) {
+      ours.push_back(std::move(item));
+    } else {
+      LOG_DEBUG("port") << "deletion of " << batch->blueprint << "/" << item.identifier
+                        << " skipped: not in Port as this integration's entity";
+      settle(item, "");
+    }
+  }
+  batch->items = std::move(ours);
+  batch->index.clear();
+  for (size_t i = 0; i < batch->items.size(); ++i) batch->index[batch->items[i].identifier] = i;
+  if (batch->items.empty()) return;
   std::string body = "{\"entities\":[";
   for (size_t i = 0; i < batch->items.size(); ++i) {
     if (i) body += ',';
@@ -414,7 +557,7 @@ void PortApplier::send_deletes(BatchPtr batch) {
   std::string path =
       "/v1/blueprints/" + encode_path_segment(batch->blueprint) +
       "/bulk/entities/delete?delete_dependents=" + flag(batch->options.delete_dependents);
-  HttpResult result = client_.send("POST", path, body, "bulk_delete");
+  HttpResult result = client_.send("POST", path, body, "bulk_delete", batch->user_agent);
   // Deleting what is already gone succeeds: that is what makes replays and at-least-once safe.
   if (result.status == 404 || (result.status >= 200 && result.status < 300)) {
     for (auto& item : batch->items) settle(item, "");

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -20,9 +21,9 @@ class Metrics;
 struct HttpResult;
 
 struct PortApplierSettings {
-  size_t batch_max_entities = 20;    // Port's bulk upsert limit
-  size_t batch_max_bytes = 1 << 20;  // and its request size limit
-  size_t delete_batch_max = 100;
+  size_t batch_max_entities = 20;       // upsert_entities_batch_max_length (Port's bulk limit)
+  size_t batch_max_bytes = 1 << 20;     // upsert_entities_batch_max_size_in_bytes
+  size_t delete_batch_max = 100;        // delete_entities_max_batch_size, at most Port's 100
   std::chrono::milliseconds linger{5};  // how long a batch waits for company before it is sent
   int max_concurrent_requests = 8;
   unsigned max_retries = 8;
@@ -31,10 +32,11 @@ struct PortApplierSettings {
 };
 
 // `port.applier: port`. Upserts from concurrent events are gathered per blueprint and options into
-// bulk requests (the last write of an identifier wins within a batch) and sent by a few sender
-// threads; deletions likewise. 429, 5xx and timeouts are retried with backoff, at least as late as
-// Retry-After says; 413 falls back to one request per entity; Port's per-entity errors fail only
-// the events whose entities they name.
+// bulk requests (two writes of an identifier within a batch are merged as Port merges them, or the
+// last wins without merge) and sent by a few sender threads; deletions likewise. 408, 429, 5xx and
+// timeouts are retried with backoff, at least as late as Retry-After or x-ratelimit-reset says; a
+// batch Port refuses as a whole (413, 422, ...) is split into one request per entity; Port's
+// per-entity errors fail only the events whose entities they name.
 class PortApplier final : public Applier {
  public:
   PortApplier(PortClient& client, PortApplierSettings settings, Metrics& metrics);
@@ -57,6 +59,7 @@ class PortApplier final : public Applier {
   struct Batch {
     enum class Op { upsert, remove } op = Op::upsert;
     std::string blueprint;
+    std::string user_agent;
     ApplyOptions options;
     std::vector<Item> items;
     std::unordered_map<std::string, size_t> index;  // identifier -> position in items
@@ -68,7 +71,7 @@ class PortApplier final : public Applier {
   };
   using BatchPtr = std::unique_ptr<Batch>;
 
-  void add(Batch::Op op, const MappedEntity& entity, const ApplyOptions& options,
+  void add(Batch::Op op, const MappedEntity& entity, const EntityChanges& changes,
            const CompletionPtr& completion, std::vector<BatchPtr>& closed);
   BatchPtr take();
   Clock::time_point promote_due();
@@ -78,7 +81,9 @@ class PortApplier final : public Applier {
   void send(BatchPtr batch);
   void send_upserts(BatchPtr batch);
   void send_single(BatchPtr batch);
+  void split(BatchPtr batch);
   void send_deletes(BatchPtr batch);
+  bool owned(const Batch& batch, std::set<std::string>& found, HttpResult& failure);
   void retry_or_fail(BatchPtr batch, const HttpResult& result, const char* what);
   void fail_all(Batch& batch, const std::string& error);
   void settle(Item& item, const std::string& error);

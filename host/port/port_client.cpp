@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/text.hpp"
 #include "core/thread_name.hpp"
 
 namespace oceand {
@@ -27,7 +29,13 @@ double parse_retry_after(const std::string& value) {
   if (value.empty()) return 0;
   char* end = nullptr;
   double seconds = std::strtod(value.c_str(), &end);
-  if (end != value.c_str() && *end == '\0') return std::clamp(seconds, 0.0, 3600.0);
+  if (end != value.c_str() && *end == '\0') {
+    // x-ratelimit-reset may be a Unix time rather than a delay: as Ocean reads it, a number above
+    // 10000 is a moment.
+    if (seconds > 10000)
+      seconds -= static_cast<double>(Poco::Timestamp().epochMicroseconds()) / 1e6;
+    return std::clamp(seconds, 0.0, 3600.0);
+  }
   try {
     int tz = 0;
     Poco::DateTime when = Poco::DateTimeParser::parse(value, tz);
@@ -62,14 +70,18 @@ PortClient::PortClient(PortSettings settings, Metrics& metrics)
 }
 
 HttpResult PortClient::call(const std::string& method, const std::string& path_and_query,
-                            const std::string& body, const std::string& token,
-                            const char* endpoint) {
+                            const std::string& body, const std::string& token, const char* endpoint,
+                            const std::string& user_agent) {
   HeaderList headers{{"Content-Type", "application/json"},
                      {"Accept", "application/json"},
-                     {"User-Agent", "oceand/0.1"}};
+                     {"User-Agent", user_agent.empty() ? "oceand/" OCEAND_VERSION : user_agent}};
   if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
-  HttpResult result = HttpClient::request(method, settings_.base_url + path_and_query, headers,
-                                          body, settings_.timeout);
+  // The token call is short (and a stuck one would hold up shutdown through the token watch).
+  const auto timeout = std::strcmp(endpoint, "auth") == 0
+                           ? std::min(settings_.timeout, std::chrono::milliseconds(10000))
+                           : settings_.timeout;
+  HttpResult result =
+      HttpClient::request(method, settings_.base_url + path_and_query, headers, body, timeout);
   std::string status = result.status ? std::to_string(result.status)
                                      : (result.timed_out ? "timeout" : "no_response");
   metrics_.add("oceand_port_requests_total", {{"endpoint", endpoint}, {"status", status}});
@@ -83,7 +95,7 @@ std::string PortClient::token(const std::string& rejected, HttpResult& failure) 
   if (!token_.empty() && token_ != rejected && now < token_expiry_) return token_;
   std::string body = "{\"clientId\":" + json_string(settings_.client_id) +
                      ",\"clientSecret\":" + json_string(settings_.client_secret) + "}";
-  HttpResult result = call("POST", "/v1/auth/access_token", body, "", "auth");
+  HttpResult result = call("POST", "/v1/auth/access_token", body, "", "auth", {});
   if (result.status != 200) {
     set_token_problem("Port's token endpoint " + settings_.base_url + "/v1/auth/access_token " +
                       (result.status
@@ -161,16 +173,22 @@ void PortTokenWatch::run() {
 }
 
 HttpResult PortClient::send(const std::string& method, const std::string& path_and_query,
-                            const std::string& body, const char* endpoint) {
+                            const std::string& body, const char* endpoint,
+                            const std::string& user_agent) {
   HttpResult failure;
   std::string t = token("", failure);
   if (t.empty()) return failure;
-  HttpResult result = call(method, path_and_query, body, t, endpoint);
+  HttpResult result = call(method, path_and_query, body, t, endpoint, user_agent);
   if (result.status != 401) return result;
   LOG_INFO("port") << "Port answered 401: fetching a new access token and trying once more";
   t = token(t, failure);
   if (t.empty()) return failure;
-  return call(method, path_and_query, body, t, endpoint);
+  return call(method, path_and_query, body, t, endpoint, user_agent);
+}
+
+std::string ocean_user_agent(const std::string& type, const std::string& version,
+                             const std::string& identifier) {
+  return "port-ocean/" + lower(type) + "/" + version + "/" + identifier + "/exporter";
 }
 
 std::string PortClient::integration_config(const std::string& identifier) {

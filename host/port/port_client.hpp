@@ -32,9 +32,12 @@ class PortClient {
  public:
   PortClient(PortSettings settings, Metrics& metrics);
 
-  // `path_and_query` starts with /v1/. `endpoint` names the call in metrics. Safe from any thread.
+  // `path_and_query` starts with /v1/. `endpoint` names the call in metrics. `user_agent`: the
+  // integration's (ocean_user_agent), by which Port attributes what is written to it; empty:
+  // oceand's own. Safe from any thread.
   HttpResult send(const std::string& method, const std::string& path_and_query,
-                  const std::string& body, const char* endpoint);
+                  const std::string& body, const char* endpoint,
+                  const std::string& user_agent = {});
 
   // The integration's port-app-config as Port stores it (GET /v1/integration/{identifier}), as
   // JSON text. Throws PortError.
@@ -52,7 +55,8 @@ class PortClient {
   // A valid token; "" with `failure` set when Port would not give one.
   std::string token(const std::string& rejected, HttpResult& failure);
   HttpResult call(const std::string& method, const std::string& path_and_query,
-                  const std::string& body, const std::string& token, const char* endpoint);
+                  const std::string& body, const std::string& token, const char* endpoint,
+                  const std::string& user_agent);
 
   PortSettings settings_;
   Metrics& metrics_;
@@ -83,7 +87,14 @@ class PortTokenWatch {
   std::thread thread_;
 };
 
-// Seconds from a Retry-After header (delta-seconds or an HTTP date); 0 when absent or unreadable.
+// Ocean's User-Agent for an integration's writes,
+// "port-ocean/<type>/<version>/<identifier>/exporter": Port derives the entities' $datasource from
+// it, which is how it knows whose entities they are.
+std::string ocean_user_agent(const std::string& type, const std::string& version,
+                             const std::string& identifier);
+
+// Seconds from a Retry-After or x-ratelimit-reset header (delta-seconds, a Unix time above 10000,
+// or an HTTP date); 0 when absent or unreadable.
 double parse_retry_after(const std::string& value);
 
 // Percent-encodes one path segment.

@@ -41,7 +41,6 @@ CallSite EventJob::call_site() const {
   site.event_id = event->id;
   site.integration = &event->integration;
   site.config = generation ? generation->config.get() : nullptr;
-  site.counters = counters;
   return site;
 }
 

@@ -69,7 +69,6 @@ struct EventJob {
   // it to zero moves the job on, so it is never run by two threads at once.
   std::atomic<int> outstanding{0};
   EventCacheSlot cache;
-  std::shared_ptr<EventCounters> counters = std::make_shared<EventCounters>();
   std::vector<ocean_header> abi_headers;
 
   explicit EventJob(EventPtr e);

@@ -35,8 +35,8 @@ integrations:
 
 let oceand_, browser;
 const until = (what, fn) => wait(what, fn, oceand_ ? oceand_.log : []);
-const cleanup = () => {
-  if (oceand_) oceand_.child.kill('SIGKILL');
+const cleanup = async () => {
+  if (oceand_) await oceand_.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 };
 
@@ -67,7 +67,7 @@ try {
   const loaded = await page.goto(`${admin}/`);
   assert.equal(loaded.status(), 200);
   assert.equal(await page.title(), 'oceand status');
-  assert.match(await page.innerText('#readiness'), /ready/);
+  assert.match(await page.innerText('#readiness'), /^ready/);
   assert.match(await page.innerText('#integrations'), /scripted\s+scripted\s+loaded/);
   assert.match(await page.innerText('#plugins'), /scripted\.so/);
   assert.equal((await page.innerText('#dead-letter-count')).trim(), '3');
@@ -78,7 +78,7 @@ try {
   // Replay by clicking: the page comes back with a notice and without that letter.
   const replayed = ids[0];
   await Promise.all([
-    page.waitForURL(/notice=/),
+    page.waitForURL(/done=replayed/),
     page.click(`#dead-letter-${replayed} button[name="replay-${replayed}"]`),
   ]);
   assert.match(await page.innerText('.notice'), new RegExp(`Replayed dead letter ${replayed} as event`));
@@ -90,14 +90,14 @@ try {
   // Delete by clicking.
   const deleted = ids[1];
   await Promise.all([
-    page.waitForURL(/notice=Deleted/),
+    page.waitForURL(/done=deleted/),
     page.click(`#dead-letter-${deleted} button[name="delete-${deleted}"]`),
   ]);
   assert.equal(await page.locator(`#dead-letter-${deleted}`).count(), 0);
   assert.ok(!(await letters()).dead_letters.some((d) => d.id === deleted));
 
   // Reload by clicking.
-  await Promise.all([page.waitForURL(/notice=Reloaded/), page.click('button[name="reload"]')]);
+  await Promise.all([page.waitForURL(/done=reloaded/), page.click('button[name="reload"]')]);
   assert.match(await page.innerText('#plugins'), /Last reload .* ok/);
 
   // The buttons refuse another site's form posts.
@@ -115,5 +115,5 @@ try {
   process.exitCode = 1;
 } finally {
   if (browser) await browser.close();
-  cleanup();
+  await cleanup();
 }

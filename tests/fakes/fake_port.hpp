@@ -49,6 +49,11 @@ class FakePort {
     std::lock_guard lock(mutex_);
     faults_.push_back({path_contains, status, count, retry_after, delay});
   }
+  // Forgets the faults fail_next scheduled and has not served yet.
+  void clear_faults() {
+    std::lock_guard lock(mutex_);
+    faults_.clear();
+  }
   // From now on each request fails at random: 429 (with Retry-After: 0), 500, or an answer later
   // than `slow`, with these probabilities; the rest succeed. Seeded, so runs repeat.
   void set_chaos(double p429, double p500, double p_slow, std::chrono::milliseconds slow,
@@ -89,6 +94,26 @@ class FakePort {
   void refuse_entity(const std::string& identifier) {
     std::lock_guard lock(mutex_);
     refused_.insert(identifier);
+  }
+  // Bulk deletions naming this identifier are refused as a whole (422 has_dependents), as Port
+  // refuses an entity other entities depend on.
+  void refuse_deletion(const std::string& identifier) {
+    std::lock_guard lock(mutex_);
+    refused_deletions_.insert(identifier);
+  }
+  // An entity some other exporter wrote (its $datasource).
+  void put(const std::string& blueprint, const std::string& identifier,
+           const std::string& datasource) {
+    std::lock_guard lock(mutex_);
+    entities_[{blueprint, identifier}] =
+        "{\"identifier\":\"" + identifier + "\",\"blueprint\":\"" + blueprint + "\"}";
+    datasources_[{blueprint, identifier}] = datasource;
+  }
+  // The $datasource Port recorded for an entity: the User-Agent that last wrote it.
+  std::string datasource(const std::string& blueprint, const std::string& identifier) {
+    std::lock_guard lock(mutex_);
+    auto it = datasources_.find({blueprint, identifier});
+    return it == datasources_.end() ? std::string() : it->second;
   }
   // Bulk requests with a body larger than this get 413.
   void set_max_bulk_bytes(size_t bytes) { max_bulk_bytes_ = bytes; }
@@ -198,6 +223,7 @@ class FakePort {
       return bulk_upsert(seg[2], r);
     if (r.method == "POST" && seg.size() == 4 && seg[1] == "blueprints" && seg[3] == "entities")
       return single_upsert(seg[2], r);
+    if (r.method == "POST" && r.path == "/v1/entities/search") return search(r);
     if (r.method == "POST" && seg.size() == 6 && seg[1] == "blueprints" && seg[3] == "bulk" &&
         seg[4] == "entities" && seg[5] == "delete")
       return bulk_delete(seg[2], r);
@@ -226,11 +252,64 @@ class FakePort {
                                        "\",\"expiresIn\":3600,\"tokenType\":\"Bearer\"}");
   }
 
+  // POST /v1/entities/search with an "and" of rules on $blueprint (=), $identifier (= or in) and
+  // $datasource (contains): the matching entities' identifier and blueprint.
+  FakeResponse search(const FakeRequest& r) {
+    rapidjson::Document d;
+    d.Parse(r.body.c_str());
+    if (!d.IsObject() || !d.HasMember("rules") || !d["rules"].IsArray())
+      return error(422, "invalid_request", "a search needs rules");
+    std::lock_guard lock(mutex_);
+    ++searches_;
+    std::string found = "[";
+    for (const auto& [key, _] : entities_) {
+      bool all = true;
+      for (const auto& rule : d["rules"].GetArray()) {
+        std::string property = rule["property"].GetString(), op = rule["operator"].GetString();
+        const auto& value = rule["value"];
+        std::string subject = property == "$blueprint"    ? key.first
+                              : property == "$identifier" ? key.second
+                              : property == "$datasource" ? datasources_[key]
+                                                          : std::string();
+        if (op == "=")
+          all = all && value.IsString() && subject == value.GetString();
+        else if (op == "contains")
+          all = all && value.IsString() && subject.find(value.GetString()) != std::string::npos;
+        else if (op == "in") {
+          bool any = false;
+          for (const auto& v : value.GetArray())
+            any = any || (v.IsString() && subject == v.GetString());
+          all = all && any;
+        } else {
+          return error(422, "invalid_request", "unknown operator " + op);
+        }
+      }
+      if (!all) continue;
+      if (found.size() > 1) found += ',';
+      found += "{\"identifier\":\"" + key.second + "\",\"blueprint\":\"" + key.first + "\"}";
+    }
+    return FakeResponse::json(200, "{\"ok\":true,\"entities\":" + found + "]}");
+  }
+
+ public:
+  int searches() {
+    std::lock_guard lock(mutex_);
+    return searches_;
+  }
+  std::vector<std::string> user_agents() {
+    std::lock_guard lock(mutex_);
+    return user_agents_;
+  }
+
+ private:
   // Port's merge: with merge=true the new properties and relations are laid over the old ones.
-  void store(const std::string& blueprint, const rapidjson::Value& entity, bool merge) {
+  void store(const std::string& blueprint, const rapidjson::Value& entity, bool merge,
+             const std::string& user_agent) {
     std::string id = entity["identifier"].GetString();
     auto key = std::make_pair(blueprint, id);
     ++upsert_counts_[id];
+    datasources_[key] = user_agent;
+    user_agents_.push_back(user_agent);
     auto old = entities_.find(key);
     if (!merge || old == entities_.end()) {
       entities_[key] = json_text(entity);
@@ -284,7 +363,7 @@ class FakePort {
                   "fake\"}";
         continue;
       }
-      store(blueprint, e, merge);
+      store(blueprint, e, merge, r.header("user-agent"));
       if (ok.size() > 1) ok += ',';
       ok += "{\"identifier\":\"" + id + "\",\"index\":" + std::to_string(i) + ",\"created\":true}";
     }
@@ -300,7 +379,7 @@ class FakePort {
     std::lock_guard lock(mutex_);
     if (refused_.count(d["identifier"].GetString()))
       return error(422, "invalid_entity", "refused by the fake");
-    store(blueprint, d, r.query_param("merge") == "true");
+    store(blueprint, d, r.query_param("merge") == "true", r.header("user-agent"));
     return FakeResponse::json(201, "{\"ok\":true,\"entity\":" + json_text(d) + "}");
   }
 
@@ -311,6 +390,10 @@ class FakePort {
       return error(422, "invalid_request", "body must be {entities: [identifiers]}");
     std::string deleted = "[";
     std::lock_guard lock(mutex_);
+    for (const auto& id : d["entities"].GetArray())
+      if (id.IsString() && refused_deletions_.count(id.GetString()))
+        return error(422, "has_dependents",
+                     std::string("entity ") + id.GetString() + " has dependent entities");
     for (const auto& id : d["entities"].GetArray()) {
       if (!id.IsString()) continue;
       entities_.erase({blueprint, id.GetString()});
@@ -333,6 +416,10 @@ class FakePort {
   std::map<std::string, std::string> integrations_;
   std::map<std::pair<std::string, std::string>, std::string> entities_;
   std::map<std::string, int> upsert_counts_;
+  std::map<std::pair<std::string, std::string>, std::string> datasources_;
+  std::set<std::string> refused_deletions_;
+  std::vector<std::string> user_agents_;
+  int searches_ = 0;
   std::vector<size_t> bulk_sizes_;
   std::atomic<int> tokens_issued_{0};
   std::atomic<size_t> max_bulk_bytes_{1 << 20};

@@ -7,7 +7,12 @@ import { spawn } from 'node:child_process';
 export async function until(what, fn, log = [], ms = 20000) {
   const end = Date.now() + ms;
   for (;;) {
-    const value = await fn();
+    let value;
+    try {
+      value = await fn();
+    } catch {
+      value = undefined;  // e.g. a fetch refused while oceand starts: try again
+    }
     if (value) return value;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${log.join('')}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -18,10 +23,12 @@ export async function until(what, fn, log = [], ms = 20000) {
 // main and admin as base URLs.
 export async function startOceand(binary, config, env = {}) {
   const log = [];
+  // The ports are read from text log lines, whatever the caller's environment says.
   const child = spawn(binary, ['--config', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, OCEAN__LOG_FORMAT: 'text', ...env },
   });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
   child.stderr.on('data', (chunk) => log.push(chunk.toString()));
   child.stdout.on('data', (chunk) => log.push(chunk.toString()));
   try {
@@ -34,11 +41,17 @@ export async function startOceand(binary, config, env = {}) {
     return {
       child,
       log,
+      // Kills it and waits until it is gone (so its files can be removed).
+      stop: async () => {
+        child.kill('SIGKILL');
+        await exited;
+      },
       main: `http://127.0.0.1:${ports.main}`,
       admin: `http://127.0.0.1:${ports.admin}`,
     };
   } catch (e) {
     child.kill('SIGKILL');
+    await exited;
     throw e;
   }
 }

@@ -95,6 +95,6 @@ try {
   console.error(e);
   process.exitCode = 1;
 } finally {
-  if (oceand_) oceand_.child.kill('SIGKILL');
+  if (oceand_) await oceand_.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -97,6 +97,24 @@ TEST_CASE("an updated item failing the selector becomes a deletion") {
   CHECK(only_open.deletions[0].identifier == "279147437");
 }
 
+TEST_CASE("a selector that does not yield a boolean skips the item: neither upsert nor deletion") {
+  auto config = parse_port_app_config(R"(resources:
+  - kind: pull-request
+    selector: {query: '.state'}
+    port: {entity: {mappings: {identifier: ".id | tostring", blueprint: '"pr"'}}}
+)",
+                                      "test");
+  std::vector<ExpressionError> errors;
+  auto out = EntityMapper::map(config.resources[0],
+                               RawResults{{pull_request("pull_request__opened.payload.json")}, {}},
+                               "", &errors);
+  CHECK(out.upserts.empty());
+  CHECK(out.deletions.empty());
+  CHECK(out.skipped == 1);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].field == "selector.query");
+}
+
 TEST_CASE("itemsToParse expands, jq errors yield null, missing identifiers are skipped") {
   auto config = parse_port_app_config(R"(resources:
   - kind: team

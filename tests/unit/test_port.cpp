@@ -4,13 +4,17 @@
 
 #include <rapidjson/document.h>
 
+#include <ctime>
 #include <future>
 #include <thread>
 
 #include "config/host_config.hpp"
 #include "core/metrics.hpp"
 #include "fakes/fake_port.hpp"
+#include "mapping/port_app_config.hpp"
 #include "ocean/sdk.hpp"
+#include "plugins/generation.hpp"
+#include "port/catalog_sink.hpp"
 #include "port/entity_store.hpp"
 #include "port/port_applier.hpp"
 #include "port/port_client.hpp"
@@ -170,24 +174,172 @@ TEST_CASE("port applier: concurrent upserts are batched per blueprint, at most 2
   CHECK(sizes.size() < 50);  // really batched across events
 }
 
-TEST_CASE("port applier: the last write of one identifier wins within a batch") {
+TEST_CASE(
+    "port applier: two writes of one identifier in a batch merge as Port would (last wins without "
+    "merge)") {
+  for (bool merge : {true, false}) {
+    CAPTURE(merge);
+    PortApplierSettings settings;
+    settings.linger = std::chrono::milliseconds(200);  // both writes land in one batch
+    PortRig rig(settings);
+    auto p1 = std::make_shared<std::promise<ApplyOutcome>>();
+    auto p2 = std::make_shared<std::promise<ApplyOutcome>>();
+    auto f1 = p1->get_future(), f2 = p2->get_future();
+    // Two resource blocks filling different properties of one entity (Ocean sends both).
+    rig.applier.apply(upserts({entity("service", "a", R"({"a":1,"v":1})", R"({"r1":"x"})")}, merge),
+                      [p1](ApplyOutcome o) { p1->set_value(o); });
+    rig.applier.apply(upserts({entity("service", "a", R"({"b":2,"v":2})", R"({"r2":"y"})")}, merge),
+                      [p2](ApplyOutcome o) { p2->set_value(o); });
+    REQUIRE(f1.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    REQUIRE(f2.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    CHECK(f1.get().kind == ApplyOutcome::Kind::applied);
+    CHECK(f2.get().kind == ApplyOutcome::Kind::applied);
+    CHECK(rig.fake.property("service", "a", "v") == "2");
+    CHECK(rig.fake.property("service", "a", "b") == "2");
+    CHECK(rig.fake.property("service", "a", "a") == (merge ? "1" : ""));
+    CHECK(rig.fake.bulk_sizes() == std::vector<size_t>{1});
+    CHECK(rig.fake.upserts_of("a") == 1);
+  }
+}
+
+TEST_CASE("port applier: a deletion Port refuses fails its own event; the rest of the batch goes") {
   PortApplierSettings settings;
-  settings.linger = std::chrono::milliseconds(200);  // both writes land in one batch
+  settings.linger = std::chrono::milliseconds(200);
   PortRig rig(settings);
-  auto p1 = std::make_shared<std::promise<ApplyOutcome>>();
-  auto p2 = std::make_shared<std::promise<ApplyOutcome>>();
-  auto f1 = p1->get_future(), f2 = p2->get_future();
-  rig.applier.apply(upserts({entity("service", "a", R"({"v":1})")}),
-                    [p1](ApplyOutcome o) { p1->set_value(o); });
-  rig.applier.apply(upserts({entity("service", "a", R"({"v":2})")}),
-                    [p2](ApplyOutcome o) { p2->set_value(o); });
-  REQUIRE(f1.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  REQUIRE(f2.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  CHECK(f1.get().kind == ApplyOutcome::Kind::applied);
-  CHECK(f2.get().kind == ApplyOutcome::Kind::applied);
-  CHECK(rig.fake.property("service", "a", "v") == "2");
-  CHECK(rig.fake.bulk_sizes() == std::vector<size_t>{1});
-  CHECK(rig.fake.upserts_of("a") == 1);
+  REQUIRE(apply_now(rig.applier, upserts({entity("service", "a"), entity("service", "b"),
+                                          entity("service", "c")}))
+              .kind == ApplyOutcome::Kind::applied);
+  rig.fake.refuse_deletion("b");
+  std::vector<std::future<ApplyOutcome>> outcomes;
+  for (const char* id : {"a", "b", "c"}) {
+    auto p = std::make_shared<std::promise<ApplyOutcome>>();
+    outcomes.push_back(p->get_future());
+    EntityChanges del;
+    del.deletions = {entity("service", id)};
+    rig.applier.apply(std::move(del), [p](ApplyOutcome o) { p->set_value(o); });
+  }
+  for (auto& f : outcomes)
+    REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(outcomes[0].get().kind == ApplyOutcome::Kind::applied);
+  auto refused = outcomes[1].get();
+  CHECK(refused.kind == ApplyOutcome::Kind::failed);
+  CHECK(refused.error.find("has_dependents") != std::string::npos);
+  CHECK(outcomes[2].get().kind == ApplyOutcome::Kind::applied);
+  CHECK_FALSE(rig.fake.entity("service", "a"));
+  CHECK(rig.fake.entity("service", "b"));
+  CHECK_FALSE(rig.fake.entity("service", "c"));
+}
+
+TEST_CASE("port applier: deletions touch only the integration's own entities, found by search") {
+  PortRig rig;
+  const std::string ours = ocean_user_agent("GitHub", "1.2.0", "my-github");
+  CHECK(ours == "port-ocean/github/1.2.0/my-github/exporter");
+  EntityChanges write = upserts({entity("service", "mine")});
+  write.user_agent = ours;
+  REQUIRE(apply_now(rig.applier, write).kind == ApplyOutcome::Kind::applied);
+  CHECK(rig.fake.datasource("service", "mine") == ours);
+  // The same identifiers, written by another exporter and another integration of the same type.
+  rig.fake.put("service", "theirs", "port-ocean/jira/0.1/my-jira/exporter");
+  rig.fake.put("service", "sibling", "port-ocean/github/1.2.0/other-github/exporter");
+  EntityChanges del;
+  del.deletions = {entity("service", "mine"), entity("service", "theirs"),
+                   entity("service", "sibling"), entity("service", "absent")};
+  del.user_agent = ours;
+  CHECK(apply_now(rig.applier, del).kind == ApplyOutcome::Kind::applied);
+  CHECK_FALSE(rig.fake.entity("service", "mine"));
+  CHECK(rig.fake.entity("service", "theirs"));
+  CHECK(rig.fake.entity("service", "sibling"));
+  CHECK(rig.fake.searches() == 1);
+  // Every write carried the integration's User-Agent.
+  for (const auto& r : rig.fake.server().requests())
+    if (r.path.rfind("/v1/blueprints/", 0) == 0 || r.path == "/v1/entities/search")
+      CHECK(r.header("user-agent") == ours);
+}
+
+namespace {
+// What the sink handed to the catalog.
+class RecordingApplier : public Applier {
+ public:
+  void apply(EntityChanges changes, ApplyDone done) override {
+    std::lock_guard lock(mutex);
+    for (auto& e : changes.upserts) upserted.push_back(e.identifier);
+    for (auto& e : changes.deletions) deleted.push_back(e.identifier);
+    done(ApplyOutcome::applied());
+  }
+  std::string name() const override { return "recording"; }
+  std::mutex mutex;
+  std::vector<std::string> upserted, deleted;
+};
+}  // namespace
+
+TEST_CASE(
+    "catalog sink: a deletion of an entity another resource of the event upserts is dropped") {
+  // Two resources of one kind: open pull requests go to A, closed ones to B. An open PR's event
+  // upserts through A, and B's selector says "delete": Ocean drops that deletion.
+  auto mapping = std::make_shared<PortAppConfig>(parse_port_app_config(R"(resources:
+  - kind: pr
+    selector: {query: '.state == "open"'}
+    port: {entity: {mappings: {identifier: .id, blueprint: '"pr"'}}}
+  - kind: pr
+    selector: {query: '.state == "closed"'}
+    port: {entity: {mappings: {identifier: .id, blueprint: '"pr"'}}}
+)",
+                                                                       "test"));
+  Integration integration;
+  integration.config.identifier = "github";
+  integration.mapping = mapping;
+  Metrics metrics;
+  RecordingApplier applier;
+  CatalogSink sink(applier, metrics);
+  Event event;
+  event.id = 41;
+  const RawResults open{{R"({"id":"7","state":"open"})"}, {}};
+  for (const auto& resource : mapping->resources)
+    sink.apply(integration, resource, event, open, [](ApplyOutcome) {});
+  CHECK(applier.upserted == std::vector<std::string>{"7"});
+  CHECK(applier.deleted.empty());
+  // Another event closing it: deleted through A, upserted through B — the deletion is dropped.
+  event.id = 42;
+  const RawResults closed{{R"({"id":"7","state":"closed"})"}, {}};
+  applier.upserted.clear();
+  for (const auto& resource : mapping->resources)
+    sink.apply(integration, resource, event, closed, [](ApplyOutcome) {});
+  CHECK(applier.upserted == std::vector<std::string>{"7"});
+  CHECK(applier.deleted.size() == 1);  // A's deletion came before B's upsert (applied in order)
+}
+
+TEST_CASE("port applier: 408 is retried; x-ratelimit-reset is waited for as Retry-After is") {
+  PortRig rig;
+  rig.fake.fail_next("/entities/bulk", 408, 1);
+  CHECK(apply_now(rig.applier, upserts({entity("service", "a")})).kind ==
+        ApplyOutcome::Kind::applied);
+  CHECK(parse_retry_after("2") == 2);
+  const double epoch = static_cast<double>(std::time(nullptr)) + 30;
+  const double until_epoch = parse_retry_after(std::to_string(static_cast<long>(epoch)));
+  CHECK(until_epoch > 28);
+  CHECK(until_epoch <= 31);
+  CHECK(parse_retry_after("1000000") == 0);  // a moment long past
+}
+
+TEST_CASE("port applier: Ocean's batch settings bound the requests") {
+  PortApplierSettings settings;
+  settings.batch_max_entities = 3;
+  settings.linger = std::chrono::milliseconds(200);
+  PortRig rig(settings);
+  std::vector<MappedEntity> many;
+  for (int i = 0; i < 7; ++i) many.push_back(entity("service", "e" + std::to_string(i)));
+  CHECK(apply_now(rig.applier, upserts(many)).kind == ApplyOutcome::Kind::applied);
+  auto sizes = rig.fake.bulk_sizes();
+  CHECK(*std::max_element(sizes.begin(), sizes.end()) <= 3);
+  auto config =
+      load_host_config(std::nullopt, {"OCEAN__UPSERT_ENTITIES_BATCH_MAX_LENGTH=7",
+                                      "OCEAN__UPSERT_ENTITIES_BATCH_MAX_SIZE_IN_BYTES=4096",
+                                      "OCEAN__DELETE_ENTITIES_MAX_BATCH_SIZE=1000"});
+  CHECK(config.port.upsert_batch_max_length == 7);
+  CHECK(config.port.upsert_batch_max_bytes == 4096);
+  CHECK(config.port.delete_batch_max_size == 1000);
+  CHECK_THROWS_AS(load_host_config(std::nullopt, {"OCEAN__UPSERT_ENTITIES_BATCH_MAX_LENGTH=0"}),
+                  ConfigError);
 }
 
 TEST_CASE("port applier: 413 falls back to one request per entity") {
