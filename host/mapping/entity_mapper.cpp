@@ -1,6 +1,7 @@
 #include "mapping/entity_mapper.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "core/log.hpp"
 #include "mapping/input_paths.hpp"
 #include "mapping/jq_program.hpp"
+#include "mapping/ocean_filter.hpp"
 #include "mapping/raw_input.hpp"
 
 namespace oceand {
@@ -73,11 +75,56 @@ bool is_constant(const std::string& text) {
          kind == JV_KIND_FALSE || kind == JV_KIND_NULL;
 }
 
+// The path itemsToParseTopLevelTransform deletes, as Ocean finds it: the first plain field path in
+// the itemsToParse expression (`.issues` in `.issues | map(...)`, `.a.b` in `[.a.b[] | ...]`), its
+// keys in order; none found: the empty path, `.`.
+std::vector<std::string> top_level_path(const std::string& expression) {
+  auto ident = [](char c, bool first) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' ||
+           (!first && std::isdigit(static_cast<unsigned char>(c)));
+  };
+  bool in_string = false;
+  for (size_t i = 0; i < expression.size(); ++i) {
+    const char c = expression[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    if (c != '.' || i + 1 >= expression.size() || !ident(expression[i + 1], true)) continue;
+    // A field of something else (`$x.a`, `.a[].b`, `f.b`) is not a path from the item.
+    if (i > 0 && (ident(expression[i - 1], false) || expression[i - 1] == ']' ||
+                  expression[i - 1] == ')' || expression[i - 1] == '$'))
+      continue;
+    std::vector<std::string> keys;
+    size_t p = i;
+    while (p < expression.size() && expression[p] == '.' && p + 1 < expression.size() &&
+           ident(expression[p + 1], true)) {
+      size_t end = p + 1;
+      while (end < expression.size() && ident(expression[end], false)) ++end;
+      keys.push_back(expression.substr(p + 1, end - p - 1));
+      p = end;
+    }
+    return keys;
+  }
+  return {};
+}
+
 // What a resource block asks for, read once per mapping text and shared by every thread.
 struct ResourcePlan {
   std::string source;  // the resource block it was read from
   std::optional<std::string> items_to_parse;
   std::string items_name = "item";
+  // itemsToParseTopLevelTransform (Ocean's default, true): the path itemsToParse reads its list
+  // from, deleted from each item beside the element (as a jq path array; null: `.`, which leaves
+  // nothing of the raw result, so its items are skipped). Unset when the transform is off.
+  std::optional<std::vector<std::string>> top_level_path;
   // [0] is the selector, then one per entity field; `paths[i]` is where expression i+1 goes.
   std::vector<Expression> expressions;
   std::vector<std::vector<std::string>> paths;
@@ -92,18 +139,34 @@ struct ResourcePlan {
   std::string combined;
 };
 
+// A path segment that is a list position (search-query `rules`), not an object key.
+constexpr char kIndexMark = '\x1f';
+bool is_index(const std::string& segment) {
+  return !segment.empty() && segment[0] == kIndexMark;
+}
+
+// Every string leaf of the mappings is a jq expression, in objects and lists alike — a search
+// query's `combinator`, and each rule's `property`, `operator` and `value`, as Ocean evaluates
+// them.
 void collect_fields(const rapidjson::Value& node, std::vector<std::string>& path,
                     ResourcePlan& plan) {
   if (node.IsString()) {
     std::string label = "port.entity.mappings";
-    for (const auto& p : path) label += "." + p;
+    for (const auto& p : path) label += is_index(p) ? "[" + p.substr(1) + "]" : "." + p;
     plan.expressions.push_back(
-        Expression{std::string(node.GetString(), node.GetStringLength()), std::move(label)});
+        Expression{ocean_quotes(std::string_view(node.GetString(), node.GetStringLength())),
+                   std::move(label)});
     plan.paths.push_back(path);
   } else if (node.IsObject()) {
     for (const auto& m : node.GetObject()) {
       path.emplace_back(m.name.GetString(), m.name.GetStringLength());
       collect_fields(m.value, path, plan);
+      path.pop_back();
+    }
+  } else if (node.IsArray()) {
+    for (rapidjson::SizeType i = 0; i < node.Size(); ++i) {
+      path.push_back(std::string(1, kIndexMark) + std::to_string(i));
+      collect_fields(node[i], path, plan);
       path.pop_back();
     }
   }
@@ -116,9 +179,14 @@ std::shared_ptr<const ResourcePlan> make_plan(const ResourceMapping& resource) {
   doc.Parse(resource.config_json.c_str());
   const rapidjson::Value* query = find(doc, {"selector", "query"});
   plan->expressions.push_back(Expression{
-      query && query->IsString() ? query->GetString() : std::string("true"), "selector.query"});
-  if (const auto* items = find(doc, {"port", "itemsToParse"}); items && items->IsString())
-    plan->items_to_parse = items->GetString();
+      query && query->IsString() ? ocean_quotes(query->GetString()) : std::string("true"),
+      "selector.query"});
+  if (const auto* items = find(doc, {"port", "itemsToParse"}); items && items->IsString()) {
+    plan->items_to_parse = ocean_quotes(items->GetString());
+    if (const auto* transform = find(doc, {"port", "itemsToParseTopLevelTransform"});
+        !transform || !transform->IsBool() || transform->GetBool())
+      plan->top_level_path = top_level_path(*plan->items_to_parse);
+  }
   if (const auto* name = find(doc, {"port", "itemsToParseName"}); name && name->IsString())
     plan->items_name = name->GetString();
   if (const auto* mappings = find(doc, {"port", "entity", "mappings"});
@@ -441,19 +509,37 @@ bool build_entity(const ResourcePlan& plan, std::vector<jv>& values, MappedEntit
       }
       continue;
     }
-    // properties.x / relations.x (and deeper paths): nested objects
+    // properties.x / relations.x, search queries (objects with lists of rules): built as written.
     rapidjson::Value* cur = &doc;
-    for (size_t k = 0; k + 1 < path.size(); ++k) {
-      auto it = cur->FindMember(path[k].c_str());
-      if (it == cur->MemberEnd()) {
-        cur->AddMember(rapidjson::Value(path[k].c_str(), a),
-                       rapidjson::Value(rapidjson::kObjectType), a);
-        it = cur->FindMember(path[k].c_str());
+    auto slot = [&](rapidjson::Value& container, const std::string& segment,
+                    rapidjson::Type type) -> rapidjson::Value& {
+      if (is_index(segment)) {
+        const size_t at = std::stoul(segment.substr(1));
+        if (!container.IsArray()) container.SetArray();
+        while (container.Size() <= at) container.PushBack(rapidjson::Value(), a);
+        if (container[static_cast<rapidjson::SizeType>(at)].IsNull() &&
+            type != rapidjson::kNullType)
+          container[static_cast<rapidjson::SizeType>(at)] = rapidjson::Value(type);
+        return container[static_cast<rapidjson::SizeType>(at)];
       }
-      cur = &it->value;
-    }
-    cur->AddMember(rapidjson::Value(path.back().c_str(), a), from_jv(value, a), a);
+      if (!container.IsObject()) container.SetObject();
+      auto it = container.FindMember(segment.c_str());
+      if (it == container.MemberEnd()) {
+        container.AddMember(rapidjson::Value(segment.c_str(), a), rapidjson::Value(type), a);
+        it = container.FindMember(segment.c_str());
+      }
+      return it->value;
+    };
+    for (size_t k = 0; k + 1 < path.size(); ++k)
+      cur = &slot(*cur, path[k],
+                  is_index(path[k + 1]) ? rapidjson::kArrayType : rapidjson::kObjectType);
+    slot(*cur, path.back(), rapidjson::kNullType) = from_jv(value, a);
   }
+  // A search-query identifier ({combinator, rules}) is Port's to resolve: kept as the entity's
+  // identifier, and named by its text here.
+  if (entity.identifier.empty())
+    if (auto id = doc.FindMember("identifier"); id != doc.MemberEnd() && id->value.IsObject())
+      entity.identifier = json_text(id->value);
   if (entity.identifier.empty() || entity.blueprint.empty()) return false;
   for (const char* section : {"properties", "relations"})
     if (!doc.HasMember(section))
@@ -470,12 +556,36 @@ std::vector<jv> expand(const ResourcePlan& plan, ResourcePrograms& programs, jv 
     return items;
   }
   jv list = evaluate(programs.items_to_parse.get(), raw, uid, "port.itemsToParse");
-  if (jv_get_kind(list) == JV_KIND_ARRAY) {
+  // itemsToParseTopLevelTransform: each item is the raw result without the list it came from.
+  jv base = jv_copy(raw);
+  if (plan.top_level_path) {
+    if (plan.top_level_path->empty()) {
+      jv_free(base);
+      base = jv_null();
+    } else {
+      jv path = jv_array();
+      for (const auto& key : *plan.top_level_path)
+        path = jv_array_append(path, jv_string(key.c_str()));
+      base = jv_delpaths(base, jv_array_append(jv_array(), path));
+      if (!jv_is_valid(base)) {
+        jv_free(base);
+        base = jv_copy(raw);
+      }
+    }
+  }
+  if (jv_get_kind(base) != JV_KIND_OBJECT) {
+    // `del(.)` leaves null: as in Ocean, the raw result's items are skipped.
+    log_once(std::to_string(uid) + "toplevel",
+             "itemsToParse '" + *plan.items_to_parse +
+                 "' names no field to take off the item (itemsToParseTopLevelTransform): its "
+                 "items are skipped; set itemsToParseTopLevelTransform: false to keep them");
+  } else if (jv_get_kind(list) == JV_KIND_ARRAY) {
     int n = jv_array_length(jv_copy(list));
     for (int i = 0; i < n; ++i)
-      items.push_back(jv_object_set(jv_copy(raw), jv_string(plan.items_name.c_str()),
+      items.push_back(jv_object_set(jv_copy(base), jv_string(plan.items_name.c_str()),
                                     jv_array_get(jv_copy(list), i)));
   }
+  jv_free(base);
   jv_free(list);
   jv_free(raw);
   return items;

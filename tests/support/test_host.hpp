@@ -145,7 +145,8 @@ class TestHost {
       fs::copy_file(plugin_file(p), dir_.path() / "plugins" / (p + ".so"));
     write_file(dir_.path() / "config" / "scripted" / "port-app-config.yaml", kScriptedMapping);
     write_file(dir_.path() / "config" / "cplugin" / "port-app-config.yaml",
-               "resources:\n  - kind: c-kind\n    selector: {query: \"true\"}\n");
+               "resources:\n  - kind: c-kind\n    selector: {query: \"true\"}\n"
+               "    port: {entity: {mappings: {identifier: .id, blueprint: '\"c\"'}}}\n");
     std::string yaml;
     if (extra_yaml.find("server:") == std::string::npos)
       yaml += "server: {host: 127.0.0.1, port: 0}\n";

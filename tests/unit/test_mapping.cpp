@@ -1,6 +1,7 @@
 // Ocean's mapping semantics with libjq, over the real corpus payloads.
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <thread>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -9,8 +10,10 @@
 
 #include <rapidjson/document.h>
 
+#include "config/host_config.hpp"
 #include "mapping/entity_mapper.hpp"
 #include "mapping/jq_guard.hpp"
+#include "mapping/ocean_filter.hpp"
 #include "ocean/sdk.hpp"
 #include "support/test_host.hpp"
 
@@ -345,4 +348,132 @@ TEST_CASE(
         R"({"identifier":"8","blueprint":"thing","properties":{"n":100000},"relations":{}})");
   CHECK(jq_allocations_seen() > 0);  // libjq's allocations went through oceand's allocator
   set_jq_limits(saved);
+}
+
+TEST_CASE("mappings are checked as Ocean's models check them, every problem named at once") {
+  try {
+    parse_port_app_config(R"(resources:
+  - kind: a
+    selector: {query: 'true'}
+    port: {entity: {mappings: [{identifier: .id, blueprint: '"a"'}]}}
+  - kind: b
+    selector: {query: 'true'}
+    port: {entity: {mappings: {blueprint: '"b"', colour: .c, properties: {x: 5}}}, itemsToParze: .x}
+  - kind: c
+    selector: {query: 5}
+    port: {entity: {mappings: {identifier: .id}}}
+)",
+                          "m.yaml");
+    FAIL("accepted");
+  } catch (const ConfigError& e) {
+    const std::string all = e.what();
+    for (const char* problem :
+         {"m.yaml: resources[0] (kind a) port.entity.mappings: must be a mapping",
+          "resources[1] (kind b) port.entity.mappings.identifier: is required",
+          "resources[1] (kind b) port.entity.mappings.colour: unknown key",
+          "resources[1] (kind b) port.entity.mappings.properties.x: must be a jq expression",
+          "resources[1] (kind b) port.itemsToParze: unknown key",
+          "resources[2] (kind c) selector.query: must be a jq expression",
+          "resources[2] (kind c) port.entity.mappings.blueprint: is required"})
+      CHECK_MESSAGE(all.find(problem) != std::string::npos, problem << "\n" << all);
+    CHECK(e.problems().size() == 7);
+  }
+}
+
+TEST_CASE("search queries for relations, identifier and team reach Port as Ocean sends them") {
+  auto config = parse_port_app_config(R"(resources:
+  - kind: user
+    selector: {query: 'true'}
+    port:
+      entity:
+        mappings:
+          identifier:
+            combinator: '"and"'
+            rules:
+              - {property: '"email"', operator: '"="', value: .email}
+          blueprint: '"user"'
+          team: {combinator: '"or"', rules: [{property: '"name"', operator: '"="', value: .team}]}
+          relations:
+            owner:
+              combinator: '"and"'
+              rules:
+                - {property: '"$identifier"', operator: '"="', value: .owner}
+                - {combinator: '"or"', rules: [{property: '"a"', operator: '"in"', value: '[.x, .y]'}]}
+)",
+                                      "q.yaml");
+  auto out =
+      EntityMapper::map(config.resources[0],
+                        RawResults{{R"({"email":"e@x","team":"t","owner":"o","x":1,"y":2})"}, {}});
+  REQUIRE(out.upserts.size() == 1);
+  rapidjson::Document entity;
+  entity.Parse(out.upserts[0].json.c_str());
+  rapidjson::Document expected;
+  expected.Parse(R"({
+    "identifier": {"combinator": "and", "rules": [{"property": "email", "operator": "=", "value": "e@x"}]},
+    "blueprint": "user",
+    "team": {"combinator": "or", "rules": [{"property": "name", "operator": "=", "value": "t"}]},
+    "relations": {"owner": {"combinator": "and", "rules": [
+      {"property": "$identifier", "operator": "=", "value": "o"},
+      {"combinator": "or", "rules": [{"property": "a", "operator": "in", "value": [1, 2]}]}]}},
+    "properties": {}
+  })");
+  REQUIRE_FALSE(expected.HasParseError());
+  CHECK_MESSAGE(entity == expected, out.upserts[0].json);
+}
+
+TEST_CASE("itemsToParseTopLevelTransform takes the list off each item, as Ocean does by default") {
+  const char* yaml = R"(resources:
+  - kind: file
+    selector: {query: 'true'}
+    port:
+      itemsToParse: .services | map(select(.on))
+      %s
+      entity: {mappings: {identifier: .item.name, blueprint: '"s"', properties: {count: '.services | length', repo: .repo}}}
+)";
+  const std::string raw =
+      R"({"repo":"r","services":[{"name":"a","on":true},{"name":"b","on":true}]})";
+  for (bool transform : {true, false}) {
+    CAPTURE(transform);
+    char text[1024];
+    std::snprintf(text, sizeof text, yaml, transform ? "" : "itemsToParseTopLevelTransform: false");
+    auto config = parse_port_app_config(text, "t.yaml");
+    auto out = EntityMapper::map(config.resources[0], RawResults{{raw}, {}});
+    REQUIRE(out.upserts.size() == 2);
+    rapidjson::Document e;
+    e.Parse(out.upserts[0].json.c_str());
+    CHECK(std::string(e["properties"]["repo"].GetString()) == "r");
+    if (transform)
+      CHECK(e["properties"]["count"].GetInt() == 0);  // `.services` is gone: null | length
+    else
+      CHECK(e["properties"]["count"].GetInt() == 2);
+  }
+}
+
+TEST_CASE("single-quoted jq strings are read as Ocean's _format_filter rewrites them") {
+  struct Case {
+    const char* in;
+    const char* out;
+  } cases[] = {
+      {R"(.org + '/' + .repo)", R"(.org + "/" + .repo)"},
+      {R"('fixed')", R"("fixed")"},
+      {R"(.a == 'x')", R"(.a == "x")"},
+      {R"(.a | test('^v[0-9]'))", R"(.a | test('^v[0-9]'))"},  // inside parentheses: left alone
+      {R"('a' 'b')", R"("a" 'b")"},                            // the regex's quirk, kept
+      {R"("it's")", R"("it's")"},
+      {R"(.x // 'none')", R"(.x // "none")"},
+      {R"(.name)", R"(.name)"},
+  };
+  for (const auto& c : cases) CHECK_MESSAGE(ocean_quotes(c.in) == c.out, c.in);
+  // And they evaluate.
+  auto config = parse_port_app_config(R"(resources:
+  - kind: r
+    selector: {query: ".kind == 'repo'"}
+    port: {entity: {mappings: {identifier: ".org + '/' + .name", blueprint: "'repository'"}}}
+)",
+                                      "q.yaml");
+  auto out = EntityMapper::map(config.resources[0],
+                               RawResults{{R"({"kind":"repo","org":"o","name":"n"})"}, {}});
+  REQUIRE(out.upserts.size() == 1);
+  CHECK(out.upserts[0].identifier == "o/n");
+  CHECK(out.upserts[0].blueprint == "repository");
 }
