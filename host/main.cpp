@@ -58,6 +58,7 @@ int check(const std::optional<std::string>& config_path) {
     return 1;
   }
   const HostConfig& config = *loaded;
+  for (const auto& warning : config.warnings) std::cout << "config  WARN     " << warning << "\n";
   int problems = 0;
   const PluginFileRules rules{config.plugins_dir, config.plugins_strict_modes};
   const std::string dir_problem = plugin_dir_problem(rules);

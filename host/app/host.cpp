@@ -1,4 +1,8 @@
 #include "app/host.hpp"
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include "core/text.hpp"
+#include "mapping/jq_program.hpp"
 
 #include "ocean/plugin_abi.h"
 
@@ -21,6 +25,29 @@
 
 namespace oceand {
 
+// The environment a mapping's `env` shows: every variable but those whose names say they hold a
+// credential (OCEAN__PORT__CLIENT_SECRET, OCEAN__INTEGRATIONS__X__CONFIG__TOKEN,
+// AWS_SECRET_KEY...), so a mapping — which Port's UI edits — can never read oceand's secrets.
+static std::string mapping_environment(const std::vector<std::string>& environment) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  for (const auto& entry : environment) {
+    const size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    const std::string name = upper(entry.substr(0, eq));
+    bool secret = false;
+    for (const char* word : {"SECRET", "TOKEN", "PASSWORD", "PASSWD", "PRIVATE", "KEY",
+                             "CREDENTIAL", "CLIENT_ID", "AUTH", "COOKIE", "SESSION"})
+      secret = secret || name.find(word) != std::string::npos;
+    if (secret) continue;
+    w.Key(entry.data(), static_cast<rapidjson::SizeType>(eq));
+    w.String(entry.data() + eq + 1, static_cast<rapidjson::SizeType>(entry.size() - eq - 1));
+  }
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
 Host::Host(HostOptions options)
     : options_(std::move(options)), services_(metrics_), plugins_(services_) {
   config_ =
@@ -28,8 +55,10 @@ Host::Host(HostOptions options)
   LogLevel level;
   if (Log::parse_level(config_->log_level, level)) Log::set_level(level);
   Log::set_format(config_->log_format == "json" ? Log::Format::json : Log::Format::text);
+  for (const auto& warning : config_->warnings) LOG_WARN("config") << warning;
   set_jq_limits(
       JqLimits{config_->mapping_max_eval_seconds, config_->mapping_max_eval_memory_mb << 20});
+  set_jq_environment(config_->jq_environment ? mapping_environment(options_.environment) : "{}");
   services_.set_config_source([this] {
     auto current = plugins_.current();
     return current ? current->config : config_ptr();

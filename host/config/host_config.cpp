@@ -34,11 +34,12 @@ std::vector<std::string> split_env_path(const std::string& name) {
 // The paths whose value is a section (a mapping) rather than one setting: the top-level sections,
 // one integration, and an integration's plugin config.
 bool is_section(const std::vector<std::string>& path) {
-  static const char* const kSections[] = {"server", "plugins", "queue",       "port",
-                                          "admin",  "mapping", "integrations"};
+  static const char* const kSections[] = {"server", "plugins", "queue",        "port",
+                                          "admin",  "mapping", "integrations", "integration"};
   if (path.size() == 1)
     return std::any_of(std::begin(kSections), std::end(kSections),
                        [&](const char* s) { return path[0] == s; });
+  if (path[0] == "integration") return path.size() == 2 && path[1] == "config";  // Ocean's
   if (path[0] != "integrations") return false;
   return path.size() == 2 || (path.size() == 3 && path[2] == "config");
 }
@@ -47,14 +48,29 @@ bool is_section(const std::vector<std::string>& path) {
 // character ({, [, *, &, !, #, quotes, null, ~, yes): a secret such as "{x}" must never be read as
 // YAML and silently dropped. Only a whole section may be given as a YAML/JSON flow mapping
 // (OCEAN__INTEGRATIONS__GITHUB__CONFIG={"token": "..."}), as Ocean's settings accept JSON.
+// Where each setting given in the environment came from, by dotted path ("server.port" ->
+// "OCEAN__SERVER__PORT"), so that a refusal can name the variable to fix.
+using EnvSources = std::map<std::string, std::string>;
+
 void apply_environment(YAML::Node& root, const std::vector<std::string>& environment,
-                       std::vector<std::string>& problems) {
-  for (const auto& entry : environment) {
-    if (entry.rfind(kEnvPrefix, 0) != 0) continue;
+                       std::vector<std::string>& problems, EnvSources& sources) {
+  for (const auto& raw_entry : environment) {
+    // Ocean reads its variables in any case (OCEAN__Integration__Type) and its log level from
+    // APPLICATION__LOG_LEVEL.
+    std::string entry = raw_entry;
+    const std::string upper_name = upper(entry.substr(0, entry.find('=')));
+    if (upper_name == "APPLICATION__LOG_LEVEL")
+      entry = "OCEAN__LOG_LEVEL" + entry.substr(upper_name.size());
+    if (upper(entry.substr(0, std::string(kEnvPrefix).size())) != kEnvPrefix) continue;
     auto eq = entry.find('=');
     if (eq == std::string::npos) continue;
     auto path = split_env_path(
         entry.substr(std::string(kEnvPrefix).size(), eq - std::string(kEnvPrefix).size()));
+    {
+      std::string dotted;
+      for (const auto& p : path) dotted += (dotted.empty() ? "" : ".") + p;
+      sources[dotted] = raw_entry.substr(0, raw_entry.find('='));
+    }
     std::string value = entry.substr(eq + 1);
     if (std::any_of(path.begin(), path.end(), [](const std::string& p) { return p.empty(); })) {
       problems.push_back("environment variable " + entry.substr(0, eq) + ": empty path segment");
@@ -163,15 +179,133 @@ class Reader {
   std::vector<std::string>& problems_;
 };
 
+// The environment variable a setting came from, as " (from NAME)", or "".
+thread_local const EnvSources* g_sources = nullptr;  // set while load_host_config runs
+std::string from_environment(const std::string& dotted) {
+  if (!g_sources) return {};
+  auto it = g_sources->find(dotted);
+  // Or a variable that set something inside it (OCEAN__EVENT_LISTENER__TYPE for event_listener).
+  if (it == g_sources->end()) {
+    it = g_sources->lower_bound(dotted + ".");
+    if (it != g_sources->end() && it->first.rfind(dotted + ".", 0) != 0) it = g_sources->end();
+  }
+  return it == g_sources->end() ? std::string() : " (from environment variable " + it->second + ")";
+}
+
 void check_known(const YAML::Node& node, const std::string& where,
                  std::initializer_list<const char*> known, std::vector<std::string>& problems) {
   if (!node.IsDefined() || node.IsNull()) return;
-  if (!node.IsMap()) return problems.push_back(where + ": must be a mapping");
+  if (!node.IsMap())
+    return problems.push_back(where + ": must be a mapping" + from_environment(where));
   for (const auto& kv : node) {
     auto key = kv.first.as<std::string>();
+    const std::string dotted = (where.empty() ? "" : where + ".") + key;
     if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; }))
-      problems.push_back((where.empty() ? "" : where + ".") + key + ": unknown key");
+      problems.push_back(dotted + ": unknown key" + from_environment(dotted));
   }
+}
+
+// Ocean's settings that mean nothing for live events (resyncs, its event listener, its runtime):
+// an Ocean deployment's environment carries them, so they are accepted, each named once in a WARN.
+constexpr const char* kOceanOnly[] = {"event_listener",
+                                      "initialize_port_resources",
+                                      "scheduled_resync_interval",
+                                      "send_raw_data_examples",
+                                      "runtime",
+                                      "client_timeout",
+                                      "resources_path",
+                                      "metrics",
+                                      "caching_storage_mode",
+                                      "lakehouse_enabled",
+                                      "lakehouse_buffer_interval_seconds",
+                                      "lakehouse_buffer_max_count",
+                                      "processing_mode",
+                                      "yield_items_to_parse_batch_size",
+                                      "process_in_queue_timeout",
+                                      "process_in_queue_max_workers",
+                                      "streaming",
+                                      "actions_processor",
+                                      "live_events",
+                                      "ssl",
+                                      "status_heartbeat_interval_seconds",
+                                      "create_port_resources_origin",
+                                      "oauth_access_token_file_path",
+                                      "path_prefix",
+                                      "events_debug_logging",
+                                      "disable_ip_outbound_blocker"};
+constexpr const char* kOceanOnlyPort[] = {
+    "port_app_config_cache_ttl", "feature_flags_cache_ttl_seconds", "blueprint_cache_ttl_seconds"};
+
+// Takes Ocean's settings that oceand has no use for out of `root`, naming them in `warnings`.
+void set_aside_ocean_only(YAML::Node& root, std::vector<std::string>& warnings) {
+  for (const char* key : kOceanOnly)
+    if (root[key].IsDefined()) {
+      warnings.push_back(std::string(key) + from_environment(key) +
+                         ": an Ocean setting with no meaning for oceand's live events; ignored");
+      root.remove(key);
+    }
+  if (root["port"].IsMap())
+    for (const char* key : kOceanOnlyPort)
+      if (root["port"][key].IsDefined()) {
+        const std::string dotted = std::string("port.") + key;
+        warnings.push_back(dotted + from_environment(dotted) +
+                           ": an Ocean setting with no meaning for oceand; ignored");
+        root["port"].remove(key);
+      }
+}
+
+// Ocean's one integration (OCEAN__INTEGRATION__IDENTIFIER, __TYPE, __CONFIG__*) as
+// integrations.<identifier> with plugin <type> (lower-cased, as Ocean does); the identifier
+// defaults to Ocean's "my-<type>-integration".
+void adopt_ocean_integration(YAML::Node& root, std::vector<std::string>& problems,
+                             std::vector<std::string>& warnings) {
+  YAML::Node ocean = root["integration"];
+  if (!ocean.IsDefined()) return;
+  if (!ocean.IsMap()) {
+    problems.push_back("integration: must be a mapping (Ocean's identifier, type, config)" +
+                       from_environment("integration"));
+    root.remove("integration");
+    return;
+  }
+  for (const auto& kv : ocean) {
+    const std::string key = kv.first.as<std::string>();
+    if (key == "incremental_sync_enabled" || key == "incremental_sync_interval") {
+      warnings.push_back("integration." + key + from_environment("integration." + key) +
+                         ": an Ocean setting with no meaning for oceand's live events; ignored");
+    } else if (key != "identifier" && key != "type" && key != "config") {
+      problems.push_back("integration." + key + ": unknown key" +
+                         from_environment("integration." + key));
+    }
+  }
+  const std::string type = ocean["type"].IsScalar() ? lower(ocean["type"].Scalar()) : "";
+  if (type.empty()) {
+    problems.push_back("integration.type: Ocean's integration needs a type (the plugin's name)" +
+                       from_environment("integration"));
+    root.remove("integration");
+    return;
+  }
+  const std::string identifier =
+      ocean["identifier"].IsScalar() && !ocean["identifier"].Scalar().empty()
+          ? ocean["identifier"].Scalar()
+          : "my-" + type + "-integration";
+  YAML::Node integrations = root["integrations"];
+  if (!integrations.IsDefined() || integrations.IsNull())
+    integrations = YAML::Node(YAML::NodeType::Map);
+  if (!integrations.IsMap()) return;  // reported as integrations: must be a mapping
+  YAML::Node target = integrations[identifier];
+  if (!target.IsDefined() || target.IsNull()) target = YAML::Node(YAML::NodeType::Map);
+  if (target.IsMap()) {
+    if (!target["plugin"].IsDefined()) target["plugin"] = type;
+    if (ocean["config"].IsMap()) {
+      YAML::Node config = target["config"];
+      if (!config.IsDefined() || config.IsNull()) config = YAML::Node(YAML::NodeType::Map);
+      for (const auto& kv : ocean["config"]) config[kv.first] = kv.second;
+      target["config"] = config;
+    }
+    integrations[identifier] = target;
+  }
+  root["integrations"] = integrations;
+  root.remove("integration");
 }
 
 // "host:port" or "[v6]:port", port 0..65535.
@@ -324,7 +458,14 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   } else {
     root = YAML::Node(YAML::NodeType::Map);
   }
-  apply_environment(root, environment, problems);
+  EnvSources sources;
+  g_sources = &sources;
+  struct Forget {
+    ~Forget() { g_sources = nullptr; }
+  } forget;
+  apply_environment(root, environment, problems, sources);
+  set_aside_ocean_only(root, config.warnings);
+  adopt_ocean_integration(root, problems, config.warnings);
   {
     // A section given in the environment as a flow mapping is read the same way.
     bool unreadable = false;
@@ -340,7 +481,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
                "max_event_processing_seconds", "max_wait_seconds_before_shutdown",
                "on_start_timeout_seconds", "plugins", "queue", "port", "admin", "integrations",
                "log_level", "log_format", "mapping", "upsert_entities_batch_max_length",
-               "upsert_entities_batch_max_size_in_bytes", "delete_entities_max_batch_size"},
+               "upsert_entities_batch_max_size_in_bytes", "delete_entities_max_batch_size",
+               "allow_environment_variables_jq_access"},
               problems);
   check_known(root["mapping"], "mapping", {"max_eval_seconds", "max_eval_memory_mb"}, problems);
   check_known(root["server"], "server",
@@ -381,7 +523,12 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read(nullptr, "max_wait_seconds_before_shutdown", config.max_wait_seconds_before_shutdown);
   r.read(nullptr, "on_start_timeout_seconds", config.on_start_timeout_seconds);
   r.read(nullptr, "log_level", config.log_level);
+  // Ocean's levels, in any case: DEBUG, INFO, WARNING, ERROR, CRITICAL.
+  config.log_level = lower(config.log_level);
+  if (config.log_level == "warn") config.log_level = "warning";
+  if (config.log_level == "critical") config.log_level = "error";
   r.read(nullptr, "log_format", config.log_format);
+  r.read(nullptr, "allow_environment_variables_jq_access", config.jq_environment);
   r.read(nullptr, "upsert_entities_batch_max_length", config.port.upsert_batch_max_length);
   r.read(nullptr, "upsert_entities_batch_max_size_in_bytes", config.port.upsert_batch_max_bytes);
   r.read(nullptr, "delete_entities_max_batch_size", config.port.delete_batch_max_size);

@@ -96,10 +96,16 @@ struct HostConfig {
   std::string admin_host() const;  // of admin_listen, brackets removed
   int admin_port() const;
   std::string log_level = "info";
-  std::string log_format = "text";              // text | json (one object per line)
+  std::string log_format = "text";  // text | json (one object per line)
+  // Ocean's allow_environment_variables_jq_access: `env`/`$ENV` in mappings give the environment
+  // (without any variable that looks like a credential), or {} when false.
+  bool jq_environment = true;
   std::vector<IntegrationConfig> integrations;  // in file order
   std::string config_dir = "config";            // where implicit integrations look for mappings
   std::string source = "<embedded defaults>";
+  // What loading accepted but has to say: Ocean settings it ignores, one line each (logged at
+  // start, printed by --check).
+  std::vector<std::string> warnings;
 
   const IntegrationConfig* integration(const std::string& identifier) const;
   // The workers one integration may hold when its max_concurrency is not set: three quarters of

@@ -9,6 +9,12 @@
 namespace oceand {
 
 // ASCII lower-casing, for header names and configuration keys (never locale-dependent).
+inline std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
 inline std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

@@ -1,6 +1,7 @@
 #include "mapping/jq_program.hpp"
 
 #include <cmath>
+#include <mutex>
 
 #include "mapping/jq_guard.hpp"
 
@@ -39,6 +40,22 @@ constexpr const char* kPrelude =
     "def halt_error: error(\"halt_error is not available in a mapping\"); "
     "def halt_error($code): error(\"halt_error is not available in a mapping\"); ";
 
+namespace {
+std::mutex g_env_mutex;
+std::string g_env_prelude = "def env: {}; {} as $ENV | ";
+}  // namespace
+
+void set_jq_environment(const std::string& json_object) {
+  std::lock_guard lock(g_env_mutex);
+  // Ocean's own way: `env` and `$ENV` are redefined ahead of the program.
+  g_env_prelude = "def env: " + json_object + "; " + json_object + " as $ENV | ";
+}
+
+static std::string env_prelude() {
+  std::lock_guard lock(g_env_mutex);
+  return g_env_prelude;
+}
+
 JqProgram::JqProgram(const std::string& expression) : expression_(expression) {
   state_ = jq_init();
   if (!state_) throw JqCompileError("jq_init failed");
@@ -47,7 +64,7 @@ JqProgram::JqProgram(const std::string& expression) : expression_(expression) {
   jq_set_debug_cb(state_, nullptr, nullptr);
   jq_set_nomem_handler(state_, nullptr, nullptr);
   jq_set_error_cb(state_, &collect_message, &messages_);
-  if (!jq_compile(state_, (kPrelude + expression).c_str())) {
+  if (!jq_compile(state_, (kPrelude + env_prelude() + expression).c_str())) {
     std::string why = messages_.empty() ? "does not compile" : messages_;
     jq_teardown(&state_);
     throw JqCompileError("jq expression '" + expression + "': " + why);

@@ -13,6 +13,11 @@ extern "C" {
 
 namespace oceand {
 
+// What `env` and `$ENV` give a mapping: a JSON object (Ocean's
+// allow_environment_variables_jq_access: the environment, or {}). Set before mappings compile;
+// programs compiled earlier keep what they had. Until set: {}.
+void set_jq_environment(const std::string& json_object);
+
 class JqCompileError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

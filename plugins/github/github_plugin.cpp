@@ -94,7 +94,8 @@ class GithubProcessor : public ocean::WebhookProcessor {
  public:
   bool authenticate(const rapidjson::Value&, const ocean::Headers& headers,
                     std::string_view raw_body) override {
-    auto secret = ocean_plugins::config_value(event().integration(), "webhook_secret");
+    auto secret = ocean_plugins::config_value(event().integration(),
+                                              {"webhook_secret", "webhooksecret", "webhookSecret"});
     if (!secret) {
       warn_if_no_secret(event().integration());
       return true;

@@ -15,7 +15,9 @@ using ocean_plugins::path_segment;
 
 // Where the hooks live: the organization's (config `org`) or one repository's (config `repo`).
 std::optional<std::string> hooks_path(std::string_view integration) {
-  if (auto org = config_value(integration, "org")) return "/orgs/" + path_segment(*org) + "/hooks";
+  if (auto org = config_value(
+          integration, {"org", "github_organization", "githuborganization", "githubOrganization"}))
+    return "/orgs/" + path_segment(*org) + "/hooks";
   if (auto repo = config_value(integration, "repo")) {
     size_t slash = repo->find('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 == repo->size()) {
@@ -71,7 +73,7 @@ bool answered(const ocean::http::Response& r, const std::string& what) {
 // hook at GitHub to have it recreated with the new one.
 bool ensure_webhook(const ocean::InstanceInfo& info) {
   const std::string& id = info.integration;
-  auto secret = config_value(id, "webhook_secret");
+  auto secret = config_value(id, {"webhook_secret", "webhooksecret", "webhookSecret"});
   if (!secret) warn_if_no_secret(id);
   Api api(id);
   if (info.base_url.empty() || !api.has_token()) {
@@ -80,7 +82,9 @@ bool ensure_webhook(const ocean::InstanceInfo& info) {
                     "by hand (see docs/integrations/github.md)");
     return true;
   }
-  if (!config_value(id, "org") && !config_value(id, "repo")) {
+  if (!config_value(id,
+                    {"org", "github_organization", "githuborganization", "githubOrganization"}) &&
+      !config_value(id, "repo")) {
     ocean::log_info("integration '" + id +
                     "': neither org nor repo configured, so no GitHub webhook is registered");
     return true;

@@ -47,9 +47,12 @@ class Api {
  public:
   explicit Api(std::string_view integration)
       : base_(ocean_plugins::without_trailing_slash(
-            config_value(integration, "api_url").value_or(""))) {
-    auto email = config_value(integration, "email");
-    auto token = config_value(integration, "api_token");
+            config_value(integration, {"api_url", "jira_host", "jirahost", "jiraHost"})
+                .value_or(""))) {
+    auto email = config_value(
+        integration, {"email", "atlassian_user_email", "atlassianuseremail", "atlassianUserEmail"});
+    auto token = config_value(integration, {"api_token", "atlassian_user_token",
+                                            "atlassianusertoken", "atlassianUserToken"});
     if (email && token) auth_ = "Basic " + ocean::base64_encode(*email + ":" + *token);
   }
 
@@ -91,7 +94,8 @@ class JiraProcessor : public ocean::WebhookProcessor {
  public:
   bool authenticate(const rapidjson::Value&, const ocean::Headers& headers,
                     std::string_view raw_body) override {
-    auto secret = config_value(event().integration(), "webhook_secret");
+    auto secret =
+        config_value(event().integration(), {"webhook_secret", "webhooksecret", "webhookSecret"});
     if (!secret) {
       warn_if_no_secret(event().integration());
       return true;
@@ -210,7 +214,7 @@ std::string webhook_body(const std::string& identifier, const std::string& url,
 // events. Jira Server answers a list; Jira Cloud may wrap it in {"values": [...]}.
 bool ensure_webhook(const ocean::InstanceInfo& info) {
   const std::string& id = info.integration;
-  auto secret = config_value(id, "webhook_secret");
+  auto secret = config_value(id, {"webhook_secret", "webhooksecret", "webhookSecret"});
   if (!secret) warn_if_no_secret(id);
   Api api(id);
   if (info.base_url.empty() || !api.configured() || !api.has_credentials()) {

@@ -158,3 +158,55 @@ TEST_CASE("port-app-config: resources, kinds and flags") {
       load_port_app_config(std::string(OCEAN_SOURCE_DIR) + "/config/github/port-app-config.yaml");
   CHECK(shipped.resources_of_kind("pull-request").size() == 1);
 }
+
+TEST_CASE("an Ocean deployment's environment starts oceand unchanged") {
+  const std::vector<std::string> env = {"OCEAN__INTEGRATION__IDENTIFIER=my-github",
+                                        "OCEAN__INTEGRATION__TYPE=GitHub",
+                                        "OCEAN__INTEGRATION__CONFIG__GITHUB_TOKEN=ghp_x",
+                                        "OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET={s}",
+                                        "ocean__integration__config__githubOrganization=acme",
+                                        R"(OCEAN__EVENT_LISTENER={"type": "WEBHOOKS_ONLY"})",
+                                        "OCEAN__INITIALIZE_PORT_RESOURCES=false",
+                                        "OCEAN__SCHEDULED_RESYNC_INTERVAL=60",
+                                        "OCEAN__SEND_RAW_DATA_EXAMPLES=false",
+                                        "OCEAN__RUNTIME=OnPrem",
+                                        "OCEAN__UPSERT_ENTITIES_BATCH_MAX_LENGTH=10",
+                                        "OCEAN__PORT__CLIENT_ID=id",
+                                        "OCEAN__PORT__CLIENT_SECRET=secret",
+                                        "OCEAN__PORT__PORT_APP_CONFIG_CACHE_TTL=60",
+                                        "APPLICATION__LOG_LEVEL=DEBUG"};
+  auto c = load_host_config(std::nullopt, env);
+  const IntegrationConfig* ic = c.integration("my-github");
+  REQUIRE(ic != nullptr);
+  CHECK(ic->plugin == "github");
+  CHECK(ic->settings.at("github_token") == "ghp_x");
+  CHECK(ic->settings.at("webhook_secret") == "{s}");
+  CHECK(ic->settings.at("githuborganization") == "acme");
+  CHECK(c.port.upsert_batch_max_length == 10);
+  CHECK(c.log_level == "debug");
+  // Each ignored Ocean setting named once, with the variable it came from.
+  REQUIRE(c.warnings.size() == 6);
+  std::string all;
+  for (const auto& w : c.warnings) all += w + "\n";
+  for (const char* name : {"OCEAN__EVENT_LISTENER", "OCEAN__INITIALIZE_PORT_RESOURCES",
+                           "OCEAN__SCHEDULED_RESYNC_INTERVAL", "OCEAN__SEND_RAW_DATA_EXAMPLES",
+                           "OCEAN__RUNTIME", "OCEAN__PORT__PORT_APP_CONFIG_CACHE_TTL"})
+    CHECK_MESSAGE(all.find(name) != std::string::npos, name << "\n" << all);
+  // Without an identifier, Ocean's default; log levels in any case.
+  auto d =
+      load_host_config(std::nullopt, {"OCEAN__INTEGRATION__TYPE=jira", "OCEAN__LOG_LEVEL=Warning"});
+  CHECK(d.integration("my-jira-integration") != nullptr);
+  CHECK(d.log_level == "warning");
+  // A refusal names the variable to fix.
+  try {
+    load_host_config(std::nullopt, {"OCEAN__COLOUR=red", "OCEAN__SERVER__SPEED=9"});
+    FAIL("accepted");
+  } catch (const ConfigError& e) {
+    const std::string all_problems = e.what();
+    CHECK(all_problems.find("colour: unknown key (from environment variable OCEAN__COLOUR)") !=
+          std::string::npos);
+    CHECK(all_problems.find(
+              "server.speed: unknown key (from environment variable OCEAN__SERVER__SPEED)") !=
+          std::string::npos);
+  }
+}

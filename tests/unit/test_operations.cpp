@@ -14,6 +14,7 @@
 #include <rapidjson/writer.h>
 
 #include "fakes/fake_port.hpp"
+#include "ocean/sdk.hpp"
 #include "support/oceand_process.hpp"
 
 using namespace oceand;
@@ -572,4 +573,84 @@ TEST_CASE("operations: hostile dry runs and configurations get a clear refusal, 
   OceandProcess keys({"--config", (dir.path() / "keys.yaml").string(), "--check"}, log);
   CHECK(keys.wait_exit(std::chrono::seconds(30)) == 1);
   CHECK(read_file(log).find("a key must be a string") != std::string::npos);
+}
+
+TEST_CASE(
+    "operations: an Ocean deployment's environment passes --check and starts, warning once "
+    "per ignored setting") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "plugins");
+  fs::copy_file(plugin_file("github"), dir.path() / "plugins" / "github.so");
+  write_file(
+      dir.path() / "oceand.yaml",
+      "server: {host: 127.0.0.1, port: 0}\nplugins: {dir: " + (dir.path() / "plugins").string() +
+          ", cache_dir: " + (dir.path() / "cache").string() +
+          "}\nqueue: {backend: memory}\nport: {local_db: " + (dir.path() / "entities.db").string() +
+          "}\nintegrations:\n  my-github:\n"
+          "    mapping: " +
+          OCEAN_SOURCE_DIR + "/config/github/port-app-config.yaml\n");
+  const std::vector<std::string> ocean = {"OCEAN__INTEGRATION__IDENTIFIER=my-github",
+                                          "OCEAN__INTEGRATION__TYPE=github",
+                                          "OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET=s3cret",
+                                          "OCEAN__EVENT_LISTENER__TYPE=WEBHOOKS_ONLY",
+                                          "OCEAN__INITIALIZE_PORT_RESOURCES=true",
+                                          "OCEAN__LOG_LEVEL=INFO"};
+  const fs::path check_log = dir.path() / "check.log";
+  OceandProcess check({"--config", (dir.path() / "oceand.yaml").string(), "--check"}, check_log,
+                      ocean);
+  CHECK(check.wait_exit(std::chrono::seconds(30)) == 0);
+  const std::string checked = read_file(check_log);
+  CHECK(checked.find("integration my-github -> plugin github") != std::string::npos);
+  CHECK(checked.find("config  WARN     event_listener (from environment variable "
+                     "OCEAN__EVENT_LISTENER__TYPE)") != std::string::npos);
+  ServingOceand o(dir.path() / "oceand.yaml", dir.path() / "oceand.log", ocean);
+  CHECK(o.get("/ready").status == 200);
+  // The webhook secret Ocean's variable set is the one checked: a forged pull request is rejected.
+  const std::string body =
+      R"({"action": "opened", "number": 1, "pull_request": {"number": 1}, "repository": )"
+      R"({"name": "r", "owner": {"login": "o"}}})";
+  CHECK(o.post("/integration/my-github/webhook", body,
+               {{"Content-Type", "application/json"},
+                {"X-GitHub-Event", "pull_request"},
+                {"X-Hub-Signature-256", "sha256=" + ocean::hmac_sha256_hex("not-it", body)}})
+            .status == 200);
+  REQUIRE(wait_until([&] {
+    return o.metric("oceand_events_processed_total", {{"integration", "my-github"}}) == 1;
+  }));
+  CHECK(o.metric("oceand_events_processed_total",
+                 {{"integration", "my-github"}, {"outcome", "rejected"}}) == 1);
+  CHECK(read_file(dir.path() / "oceand.log").find("WARN  [config] event_listener") !=
+        std::string::npos);
+}
+
+TEST_CASE("operations: a mapping's env shows the environment but never a secret; off, nothing") {
+  for (bool allowed : {true, false}) {
+    CAPTURE(allowed);
+    TempDir dir;
+    ServingOceand o(operations_config(dir.path()), dir.path() / "oceand.log",
+                    {"MY_REGION=eu", "OCEAN__PORT__CLIENT_SECRET=topsecret",
+                     "OCEAN__INTEGRATIONS__EXAMPLE__CONFIG__WEBHOOK_SECRET=hooksecret",
+                     std::string("OCEAN__ALLOW_ENVIRONMENT_VARIABLES_JQ_ACCESS=") +
+                         (allowed ? "true" : "false")});
+    auto r = o.post("/admin/integrations/example/dry-run",
+                    R"J({"config": {"resources": [{"kind": "example",
+        "selector": {"query": "true"}, "port": {"entity": {"mappings": {"identifier": ".id",
+        "blueprint": "\"e\"", "properties": {"region": "env.MY_REGION",
+        "leak": "env.OCEAN__PORT__CLIENT_SECRET", "all": "$ENV | tostring"}}}}}]},
+        "raw": {"id": "1"}})J",
+                    {{"Content-Type", "application/json"}});
+    REQUIRE(r.status == 200);
+    CHECK(r.body.find("topsecret") == std::string::npos);
+    CHECK(r.body.find("hooksecret") == std::string::npos);
+    rapidjson::Document d;
+    d.Parse(r.body.c_str());
+    const auto& props = d["resources"][0]["entities"][0]["properties"];
+    if (allowed) {
+      CHECK(std::string(props["region"].GetString()) == "eu");
+    } else {
+      CHECK(props["region"].IsNull());
+      CHECK(std::string(props["all"].GetString()) == "{}");
+    }
+    CHECK(props["leak"].IsNull());
+  }
 }
