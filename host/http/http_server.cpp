@@ -69,7 +69,7 @@ bool runs_in_loop(Host& host, const InboundRequest& request) {
   if (rest.empty()) return false;
   auto generation = host.plugins().current();
   return generation && !generation->resolve_direct("POST", rest) &&
-         generation->resolve_webhook(rest);
+         (generation->resolve_webhook(rest) || generation->shared_path(rest));
 }
 
 // A webhook to a path no integration serves is refused whatever its body: its client, if it waits
@@ -79,7 +79,8 @@ bool has_route(Host& host, const InboundRequest& head) {
   std::string rest = integration_path(head.getURI());
   auto generation = host.plugins().current();
   return generation && !rest.empty() &&
-         (generation->resolve_webhook(rest) || generation->resolve_direct(head.getMethod(), rest));
+         (generation->resolve_webhook(rest) || generation->shared_path(rest) ||
+          generation->resolve_direct(head.getMethod(), rest));
 }
 
 // Operators' requests are few: a small pool and cap, whatever the main listener's say.

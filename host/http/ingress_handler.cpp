@@ -175,7 +175,10 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     return;
   }
   const WebhookRoute* route = generation->resolve_webhook(rest);
-  if (!route) {
+  // A path several integrations share (/integration/webhook, where Ocean registers hooks): the
+  // integration is the one whose plugin claims the request, known once the body is read.
+  const bool shared = !route && generation->shared_path(rest);
+  if (!route && !shared) {
     if (generation->path_exists(rest)) {
       refuse_route(405, "method not allowed", "method_not_allowed");
       return;
@@ -184,12 +187,13 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     return;
   }
   auto& metrics = host_.metrics();
-  const std::string& integration = route->integration;
+  std::string integration = route ? route->integration : std::string("unknown");
+  std::string route_path = route ? route->path : "/" + rest;
   auto reject = [&](int status, std::string_view message, const char* reason) {
     metrics.add("oceand_ingress_rejected_total",
                 {{"integration", integration}, {"reason", reason}});
     LOG_INFO_LIMITED("http", "refused " + integration + " " + reason)
-        << "refused " << kv("integration", integration) << " " << kv("route", route->path)
+        << "refused " << kv("integration", integration) << " " << kv("route", route_path)
         << " status=" << status << " reason=" << reason;
     send_error(response, status, message);
   };
@@ -235,6 +239,18 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     return;
   }
 
+  if (shared) {
+    std::string why;
+    route = generation->claim(
+        rest, [&](const std::string& header) { return request.has(header); },
+        event->payload.empty() ? event->body : event->payload, why);
+    if (!route) {
+      refuse_route(404, why, "no_route");
+      return;
+    }
+    integration = route->integration;
+    route_path = route->path;
+  }
   event->integration = integration;
   event->route = route->path;
   event->headers.reserve(request.size());

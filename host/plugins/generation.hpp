@@ -1,9 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -70,6 +72,14 @@ class Generation {
   // exactly one integration registered that path.
   const WebhookRoute* resolve_webhook(const std::string& rest) const;
   const DirectRouteRef* resolve_direct(const std::string& method, const std::string& rest) const;
+  // A path several integrations registered, reached without an identifier (`rest` is the path):
+  // true when it is one. claim() then picks the route whose plugin claims the request by its
+  // sender headers or top-level body fields (ABI 1.1); nullptr, with `why`, when none or several
+  // do.
+  bool shared_path(const std::string& rest) const { return shared_.count("/" + rest) > 0; }
+  const WebhookRoute* claim(const std::string& rest,
+                            const std::function<bool(const std::string&)>& has_header,
+                            std::string_view json_body, std::string& why) const;
   // True when some route (webhook or direct, any method) matches `rest`.
   bool path_exists(const std::string& rest) const;
 
@@ -79,6 +89,7 @@ class Generation {
  private:
   std::map<std::pair<std::string, std::string>, WebhookRoute> routes_;
   std::map<std::string, const WebhookRoute*> aliases_;
+  std::map<std::string, std::vector<const WebhookRoute*>> shared_;  // path -> its routes
   std::map<std::tuple<std::string, std::string, std::string>, DirectRouteRef>
       direct_;  // (integration, method, path)
   std::map<std::pair<std::string, std::string>, const DirectRouteRef*>

@@ -120,6 +120,11 @@ bool has_delivery_id_headers(const ocean_plugin_descriptor* d) {
                                sizeof(d->delivery_id_header_count);
 }
 
+bool has_sender_claims(const ocean_plugin_descriptor* d) {
+  return d->struct_size >= offsetof(ocean_plugin_descriptor, sender_body_field_count) +
+                               sizeof(d->sender_body_field_count);
+}
+
 bool valid_header_name(const char* s) {
   if (!s) return false;
   size_t n = ::strnlen(s, 65);
@@ -188,6 +193,18 @@ std::string check_descriptor(const ocean_plugin_descriptor* d) {
       if (!valid_header_name(d->delivery_id_headers[i]))
         return "delivery_id_headers[" + std::to_string(i) +
                "] must be a header name of 1-64 characters (letters, digits, '-', '_')";
+  }
+  if (has_sender_claims(d)) {
+    for (auto [names, count, what] :
+         {std::tuple{d->sender_headers, d->sender_header_count, "sender_headers"},
+          std::tuple{d->sender_body_fields, d->sender_body_field_count, "sender_body_fields"}}) {
+      if (count > 16) return std::string("more than 16 ") + what;
+      if (count && !names) return std::string(what) + " has a count but is NULL";
+      for (size_t i = 0; i < count; ++i)
+        if (!valid_header_name(names[i]))
+          return std::string(what) + "[" + std::to_string(i) +
+                 "] must be a name of 1-64 characters (letters, digits, '-', '_')";
+    }
   }
   for (size_t i = 0; i < d->direct_route_count; ++i) {
     const auto& r = d->direct_routes[i];
@@ -260,6 +277,12 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& 
     lib->delivery_id_headers_.clear();
     for (size_t i = 0; i < d->delivery_id_header_count; ++i)
       lib->delivery_id_headers_.push_back(lower(d->delivery_id_headers[i]));
+  }
+  if (has_sender_claims(d)) {
+    for (size_t i = 0; i < d->sender_header_count; ++i)
+      lib->sender_headers_.push_back(lower(d->sender_headers[i]));
+    for (size_t i = 0; i < d->sender_body_field_count; ++i)
+      lib->sender_body_fields_.push_back(d->sender_body_fields[i]);
   }
   lib->name_ = d->name;
   lib->version_ = d->version;

@@ -46,6 +46,9 @@ class PluginLibrary {
   // Lower-cased names of the headers carrying a delivery id, in the plugin's order (ABI 1.1; the
   // 1.0 defaults otherwise).
   const std::vector<std::string>& delivery_id_headers() const { return delivery_id_headers_; }
+  // What says a request is from this plugin's sender (ABI 1.1): headers (lower-case), body fields.
+  const std::vector<std::string>& sender_headers() const { return sender_headers_; }
+  const std::vector<std::string>& sender_body_fields() const { return sender_body_fields_; }
 
  private:
   PluginLibrary() = default;
@@ -55,6 +58,7 @@ class PluginLibrary {
   boost::dll::shared_library library_;
   const ocean_plugin_descriptor* descriptor_ = nullptr;
   std::vector<std::string> delivery_id_headers_;
+  std::vector<std::string> sender_headers_, sender_body_fields_;
   std::string name_, version_, file_, sha256_, private_copy_;
 };
 

@@ -330,4 +330,6 @@ OCEAN_PLUGIN("github", "1.0.0") {
   plugin.add_processor<github::ReleaseProcessor>("/webhook");
   plugin.add_processor<github::WorkflowRunProcessor>("/webhook");
   plugin.on_start(&github::ensure_webhook);
+  // GitHub names every delivery's event in a header: /integration/webhook can be shared.
+  plugin.sender_headers({"X-GitHub-Event"});
 }

@@ -275,4 +275,6 @@ OCEAN_PLUGIN("jira", "1.0.0") {
   plugin.add_processor<jira::IssueProcessor>("/webhook");
   plugin.add_processor<jira::ProjectProcessor>("/webhook");
   plugin.on_start(&jira::ensure_webhook);
+  // Jira's bodies name their event at the top: /integration/webhook can be shared.
+  plugin.sender_body_fields({"webhookEvent"});
 }

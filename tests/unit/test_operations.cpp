@@ -654,3 +654,40 @@ TEST_CASE("operations: a mapping's env shows the environment but never a secret;
     CHECK(props["leak"].IsNull());
   }
 }
+
+TEST_CASE(
+    "operations: GitHub and Jira share /integration/webhook, as Ocean registers their hooks") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "plugins");
+  for (const char* p : {"github", "jira"})
+    fs::copy_file(plugin_file(p), dir.path() / "plugins" / (std::string(p) + ".so"));
+  write_file(
+      dir.path() / "oceand.yaml",
+      "server: {host: 127.0.0.1, port: 0}\nplugins: {dir: " + (dir.path() / "plugins").string() +
+          ", cache_dir: " + (dir.path() / "cache").string() +
+          "}\nqueue: {backend: memory}\nport: {local_db: " + (dir.path() / "entities.db").string() +
+          "}\nintegrations:\n  github:\n    mapping: " + OCEAN_SOURCE_DIR +
+          "/config/github/port-app-config.yaml\n  jira:\n    mapping: " + OCEAN_SOURCE_DIR +
+          "/config/jira/port-app-config.yaml\n");
+  ServingOceand o(dir.path() / "oceand.yaml", dir.path() / "oceand.log");
+  const HeaderList json{{"Content-Type", "application/json"}};
+  auto processed = [&](const char* integration) {
+    return o.metric("oceand_events_processed_total", {{"integration", integration}});
+  };
+  HeaderList github = json;
+  github.emplace_back("X-GitHub-Event", "ping");
+  CHECK(o.post("/integration/webhook", R"({"zen": "hi"})", github).status == 200);
+  REQUIRE(wait_until([&] { return processed("github") == 1; }));
+  CHECK(o.post("/integration/webhook",
+               R"({"webhookEvent": "jira:unknown_event", "x": {"webhookEvent": 1}})", json)
+            .status == 200);
+  REQUIRE(wait_until([&] { return processed("jira") == 1; }));
+  CHECK(processed("github") == 1);
+  // Nobody's: a body field nested below the top does not count.
+  CHECK(o.post("/integration/webhook", R"({"x": {"webhookEvent": "jira:issue_created"}})", json)
+            .status == 404);
+  // Both claim it: ambiguous, so refused rather than guessed.
+  CHECK(o.post("/integration/webhook", R"({"webhookEvent": "x"})", github).status == 404);
+  // With the identifier, as before.
+  CHECK(o.post("/integration/jira/webhook", R"({"webhookEvent": "x"})", json).status == 200);
+}

@@ -262,6 +262,18 @@ typedef struct ocean_plugin_descriptor {
    * unload. Read once, at load, on the loading thread. */
   const char* const* delivery_id_headers;
   size_t delivery_id_header_count;
+
+  /* What says a request comes from this plugin's sender: a request header that is present (e.g.
+   * "X-GitHub-Event"), or a field at the top of the JSON body (e.g. "webhookEvent" for Jira). Used
+   * only for a webhook path that several integrations register, reached without an identifier
+   * (/integration/webhook, where Ocean registers its hooks): the request goes to the one
+   * integration whose plugin claims it, and is answered 404 when none or several do. At most 16
+   * of each, names of at most 64 characters. Plugin-owned, static, valid until unload. Read once,
+   * at load, on the loading thread. */
+  const char* const* sender_headers;
+  size_t sender_header_count;
+  const char* const* sender_body_fields;
+  size_t sender_body_field_count;
 } ocean_plugin_descriptor;
 
 /* The size of a descriptor built for ABI 1.0, which the host still accepts. */

@@ -718,6 +718,20 @@ class PluginBuilder {
     for (const auto& n : delivery_names_) delivery_ptrs_.push_back(n.c_str());
   }
 
+  // What identifies a request from this plugin's sender (ABI 1.1): a header it always sends, or a
+  // field at the top of its JSON body. Lets several integrations share /integration/webhook, as
+  // Ocean's hooks are registered: each request goes to the integration whose plugin claims it.
+  void sender_headers(std::vector<std::string> names) {
+    sender_header_names_ = std::move(names);
+    sender_header_ptrs_.clear();
+    for (const auto& n : sender_header_names_) sender_header_ptrs_.push_back(n.c_str());
+  }
+  void sender_body_fields(std::vector<std::string> names) {
+    sender_field_names_ = std::move(names);
+    sender_field_ptrs_.clear();
+    for (const auto& n : sender_field_names_) sender_field_ptrs_.push_back(n.c_str());
+  }
+
   // Filled by OCEAN_PLUGIN; plugin authors do not call these.
   const ocean_plugin_descriptor* finish(const char* name, const char* version) {
     descriptor_ = ocean_plugin_descriptor{};
@@ -734,6 +748,11 @@ class PluginBuilder {
     descriptor_.shutdown = nullptr;
     descriptor_.delivery_id_headers = delivery_ptrs_.empty() ? nullptr : delivery_ptrs_.data();
     descriptor_.delivery_id_header_count = delivery_ptrs_.size();
+    descriptor_.sender_headers = sender_header_ptrs_.empty() ? nullptr : sender_header_ptrs_.data();
+    descriptor_.sender_header_count = sender_header_ptrs_.size();
+    descriptor_.sender_body_fields =
+        sender_field_ptrs_.empty() ? nullptr : sender_field_ptrs_.data();
+    descriptor_.sender_body_field_count = sender_field_ptrs_.size();
     return &descriptor_;
   }
   static PluginBuilder& instance() {
@@ -779,6 +798,8 @@ class PluginBuilder {
   std::function<bool(const InstanceInfo&)> on_start_;
   std::vector<std::string> delivery_names_;
   std::vector<const char*> delivery_ptrs_;
+  std::vector<std::string> sender_header_names_, sender_field_names_;
+  std::vector<const char*> sender_header_ptrs_, sender_field_ptrs_;
   ocean_plugin_descriptor descriptor_{};
 };
 
