@@ -1,8 +1,10 @@
 #include "app/host.hpp"
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include "core/json_text.hpp"
 #include "core/text.hpp"
 #include "mapping/jq_program.hpp"
+#include "mapping/port_app_config.hpp"
 
 #include "ocean/plugin_abi.h"
 
@@ -127,6 +129,7 @@ ocean_status Host::apply_raw(const std::string& integration, const std::string& 
 }
 
 Host::~Host() {
+  mapping_watch_.reset();  // its reloads use everything else
   stop();
   if (crash_ledger_) set_crash_ledger_fd(-1);
 }
@@ -306,10 +309,43 @@ void Host::start() {
     LOG_INFO("oceand") << "no admin listener (admin.listen is empty)";
   }
   plugins_.start_integrations(generation);
+  if (port_client_ && config_->port.mapping_refresh_seconds > 0)
+    mapping_watch_ = std::make_unique<Periodic>(
+        "port-mappings",
+        std::chrono::milliseconds(static_cast<long>(config_->port.mapping_refresh_seconds * 1000)),
+        [this] { reload_if_port_mappings_changed(); });
+}
+
+// Ocean reads the mapping kept in Port for every event; oceand reads it every
+// port.mapping_refresh_seconds and reloads when one changed, so an edit in Port's UI takes effect
+// without a SIGHUP (and an unchanged one costs one GET per integration, no reload).
+void Host::reload_if_port_mappings_changed() {
+  auto generation = plugins_.current();
+  if (!generation || !port_client_) return;
+  for (const auto& [id, integration] : generation->integrations) {
+    if (!integration.config.mapping_path.empty() || !integration.mapping) continue;
+    std::string fresh;
+    try {
+      auto now =
+          parse_port_app_config(port_client_->integration_config(id), "Port's mapping of " + id);
+      fresh = now.document ? json_text(*now.document) : std::string();
+    } catch (const std::exception& e) {
+      LOG_DEBUG("oceand") << "integration " << id
+                          << ": Port's mapping not read again: " << e.what();
+      continue;
+    }
+    const std::string running =
+        integration.mapping->document ? json_text(*integration.mapping->document) : std::string();
+    if (fresh == running) continue;
+    LOG_INFO("oceand") << "integration " << id << ": its mapping changed in Port; reloading";
+    reload();
+    return;
+  }
 }
 
 void Host::stop() {
   if (!started_.exchange(false)) return;
+  mapping_watch_.reset();  // no reload may start while stopping
   LOG_INFO("oceand") << "shutting down: no new events; draining for up to "
                      << config_->max_wait_seconds_before_shutdown << " s";
   accepting_ = false;

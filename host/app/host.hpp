@@ -10,6 +10,7 @@
 
 #include "config/host_config.hpp"
 #include "core/metrics.hpp"
+#include "core/periodic.hpp"
 #include "core/rate_window.hpp"
 #include "mapping/raw_samples.hpp"
 #include "plugins/host_api.hpp"
@@ -89,6 +90,7 @@ class Host {
   void describe_metrics();
   void make_applier();
   ReloadReport reload_once();
+  void reload_if_port_mappings_changed();
   ocean_status apply_raw(const std::string& integration, const std::string& kind,
                          const std::string& items_json, bool deletion);
 
@@ -105,6 +107,7 @@ class Host {
   std::unique_ptr<EntityStore> store_;
   std::unique_ptr<PortClient> port_client_;
   std::unique_ptr<PortTokenWatch> token_watch_;  // port.applier "port": /ready's token check
+  std::unique_ptr<Periodic> mapping_watch_;      // mappings kept in Port, read again
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<CatalogSink> catalog_;
   ResultSink* sink_ = nullptr;

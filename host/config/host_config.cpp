@@ -422,6 +422,8 @@ std::vector<std::string> start_only_changes(const HostConfig& before, const Host
         before.port.upsert_batch_max_bytes == after.port.upsert_batch_max_bytes);
   check("delete_entities_max_batch_size",
         before.port.delete_batch_max_size == after.port.delete_batch_max_size);
+  check("port.mapping_refresh_seconds",
+        before.port.mapping_refresh_seconds == after.port.mapping_refresh_seconds);
   check("port.max_concurrent_requests",
         before.port.max_concurrent_requests == after.port.max_concurrent_requests);
   check("admin.token", before.admin_token == after.admin_token);
@@ -494,10 +496,11 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   check_known(root["queue"], "queue",
               {"backend", "path", "max_pending", "dedupe_window_seconds", "dead_letter_retention"},
               problems);
-  check_known(root["port"], "port",
-              {"applier", "local_db", "base_url", "client_id", "client_secret",
-               "request_timeout_seconds", "max_retries", "max_concurrent_requests"},
-              problems);
+  check_known(
+      root["port"], "port",
+      {"applier", "local_db", "base_url", "client_id", "client_secret", "request_timeout_seconds",
+       "max_retries", "max_concurrent_requests", "mapping_refresh_seconds"},
+      problems);
   check_known(root["admin"], "admin", {"token", "listen"}, problems);
 
   for (const auto& [section, key] : {std::pair{"port", "client_secret"}, {"admin", "token"}}) {
@@ -549,6 +552,7 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read("port", "request_timeout_seconds", config.port.request_timeout_seconds);
   r.read("port", "max_retries", config.port.max_retries);
   r.read("port", "max_concurrent_requests", config.port.max_concurrent_requests);
+  r.read("port", "mapping_refresh_seconds", config.port.mapping_refresh_seconds);
   r.read("admin", "token", config.admin_token);
   r.read("admin", "listen", config.admin_listen);
   r.read("mapping", "max_eval_seconds", config.mapping_max_eval_seconds);
@@ -600,6 +604,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   if (!(config.port.request_timeout_seconds > 0) || config.port.request_timeout_seconds > 3600)
     fail("port.request_timeout_seconds: must be > 0 and <= 3600");
   if (config.port.max_retries > 100) fail("port.max_retries: must be 0..100");
+  if (!(config.port.mapping_refresh_seconds >= 0) || config.port.mapping_refresh_seconds > 86400)
+    fail("port.mapping_refresh_seconds: must be 0..86400 (0: no refresh)");
   if (config.port.max_concurrent_requests < 1 || config.port.max_concurrent_requests > 256)
     fail("port.max_concurrent_requests: must be 1..256");
   if (config.port.applier == "port" &&

@@ -63,6 +63,9 @@ struct PortConfig {
   double request_timeout_seconds = 30;
   unsigned max_retries = 8;
   int max_concurrent_requests = 8;
+  // How often the mappings kept in Port (integrations without a mapping file) are read again; a
+  // change reloads. 0: only at start and reload.
+  double mapping_refresh_seconds = 10;
   // Ocean's batch settings (top-level keys, Ocean's names and defaults).
   std::size_t upsert_batch_max_length = 20;      // upsert_entities_batch_max_length
   std::size_t upsert_batch_max_bytes = 1048576;  // upsert_entities_batch_max_size_in_bytes

@@ -533,6 +533,30 @@ TEST_CASE("end to end: with no mapping file the mapping comes from Port") {
   CHECK(fake.server().count("GET", "/v1/integration/example") == 1);
 }
 
+TEST_CASE("end to end: a mapping edited in Port takes effect without a SIGHUP") {
+  FakePort fake;
+  auto mapping = [](const char* blueprint) {
+    return std::string(R"({"resources":[{"kind":"example","selector":{"query":"true"},
+      "port":{"entity":{"mappings":{"identifier":".id | tostring","blueprint":"\")") +
+           blueprint + R"(\""}}}}]})";
+  };
+  fake.set_integration_config("example", mapping("before"));
+  std::string yaml = port_yaml(fake);
+  yaml.insert(yaml.rfind('}'), ", mapping_refresh_seconds: 0.2");
+  TestHost t({"example"}, yaml, example_integration(false), TestHost::Results::applied);
+  CHECK(t.post("/integration/example/webhook", R"({"id": 1})").status == 200);
+  REQUIRE(wait_until([&] { return fake.entity("before", "1").has_value(); }));
+  const uint64_t generation = t.host().plugins().current()->number;
+  // Unchanged: read again, no reload.
+  REQUIRE(wait_until([&] { return fake.server().count("GET", "/v1/integration/example") >= 3; }));
+  CHECK(t.host().plugins().current()->number == generation);
+  // Edited in Port: the next read reloads, and events map with the new mapping.
+  fake.set_integration_config("example", mapping("after"));
+  REQUIRE(wait_until([&] { return t.host().plugins().current()->number > generation; }));
+  CHECK(t.post("/integration/example/webhook", R"({"id": 2})").status == 200);
+  REQUIRE(wait_until([&] { return fake.entity("after", "2").has_value(); }));
+}
+
 TEST_CASE("end to end: the default local applier; GET /api/entities shows the entity") {
   TestHost t({"example"}, "", example_integration(), TestHost::Results::applied);
   CHECK(t.post("/integration/example/webhook", R"({"id": 5, "title": "five"})").status == 200);
