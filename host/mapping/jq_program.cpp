@@ -3,6 +3,7 @@
 #include <cmath>
 #include <mutex>
 
+#include "mapping/jq_compat.hpp"
 #include "mapping/jq_guard.hpp"
 
 namespace oceand {
@@ -64,7 +65,14 @@ JqProgram::JqProgram(const std::string& expression) : expression_(expression) {
   jq_set_debug_cb(state_, nullptr, nullptr);
   jq_set_nomem_handler(state_, nullptr, nullptr);
   jq_set_error_cb(state_, &collect_message, &messages_);
-  if (!jq_compile(state_, (kPrelude + env_prelude() + expression).c_str())) {
+  std::string source;
+  try {
+    source = jq18_source(expression);
+  } catch (const JqCompatError& e) {
+    jq_teardown(&state_);
+    throw JqCompileError("jq expression '" + expression + "': " + e.what());
+  }
+  if (!jq_compile(state_, (kPrelude + jq18_prelude(source) + env_prelude() + source).c_str())) {
     std::string why = messages_.empty() ? "does not compile" : messages_;
     jq_teardown(&state_);
     throw JqCompileError("jq expression '" + expression + "': " + why);
@@ -92,6 +100,31 @@ std::optional<jv> JqProgram::first(jv input, std::string& error) {
   }
   error = invalid_message(result);
   return std::nullopt;
+}
+
+bool JqProgram::outputs(jv input, std::vector<jv>& out, std::string& error, size_t limit) {
+  JqEvaluation bounded(state_);
+  jq_start(state_, input, 0);
+  bool ok = true;
+  while (out.size() < limit) {
+    jv result = jq_next(state_);
+    if (jv_is_valid(result)) {
+      out.push_back(result);
+      continue;
+    }
+    if (jv_invalid_has_msg(jv_copy(result))) {
+      error = invalid_message(result);
+      ok = false;
+    } else {
+      jv_free(result);
+    }
+    break;
+  }
+  if (JqStop stop = bounded.end(); stop != JqStop::none) {
+    error = jq_stop_message(stop);
+    return false;
+  }
+  return ok;
 }
 
 rapidjson::Value from_jv(jv v, rapidjson::Document::AllocatorType& a) {

@@ -3,6 +3,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 // libjq 1.6 headers have no extern "C" of their own.
 extern "C" {
@@ -35,6 +36,9 @@ class JqProgram {
   // Runs on `input` (consumed) and returns the first output, or jv_null() when there is none.
   // On a jq error returns nullopt and sets `error`.
   std::optional<jv> first(jv input, std::string& error);
+  // Every output on `input` (consumed), at most `limit`; on a jq error returns false and sets
+  // `error`, keeping the outputs before it. Under the same bounds as first().
+  bool outputs(jv input, std::vector<jv>& out, std::string& error, size_t limit = 1000);
   const std::string& expression() const { return expression_; }
 
  private:

@@ -7,6 +7,7 @@
 
 #include <future>
 
+#include "core/busy_marks.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
@@ -46,7 +47,15 @@ void CatalogSink::map_and_apply(const Integration& integration, const ResourceMa
                                 uint64_t event_id) {
   const std::string& id = integration.config.identifier;
   if (samples_) samples_->record(id, resource.kind, results);
-  MappingResult mapped = EntityMapper::map(resource, results, id);
+  MappingResult mapped;
+  {
+    // libjq runs in this process: a mapping that crashes it (libjq 1.6 has known aborts the jq 1.8
+    // layer cannot all fence off) is recorded like a plugin crash, so its event is dead-lettered
+    // after plugins.crash_limit crashes instead of crash-looping oceand.
+    static const std::string kMapper = "libjq (mapping)";
+    BusyMark mark(BusyMark::What{event_id, &id, &resource.kind, &kMapper, "mapping"});
+    mapped = EntityMapper::map(resource, results, id);
+  }
   if (event_id != 0) drop_deletions_upserted_by(event_id, mapped);
   metrics_.add("oceand_entities_mapped_total", {{"integration", id}, {"op", "upsert"}},
                static_cast<double>(mapped.upserts.size()));

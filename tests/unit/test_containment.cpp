@@ -133,6 +133,30 @@ TEST_CASE("containment: a plugin that segfaults on one event does not crash-loop
   crash_loop("segv", 0, SIGSEGV, "SIGSEGV");
 }
 
+TEST_CASE("containment: a mapping that crashes libjq is quarantined like a plugin crash") {
+  // libjq 1.6's own global match on non-ASCII text with an empty match reads past its buffer; the
+  // jq 1.8 layer's match avoids it, but a mapping can still call the 1.6 builtin by name.
+  Rig rig("", "crash_limit: 1", 2, R"({n: .n, t: '.t | _match_impl("a*"; "g"; false)'})");
+  {
+    ServingOceand first(rig.config(), rig.log(1));
+    REQUIRE(post(first, R"({"id": "poison", "t": "aéaéaé"})"));
+    REQUIRE(first.process().wait_exit(std::chrono::seconds(30)) > 128);
+  }
+  std::string log = read_file(rig.log(1));
+  CHECK_MESSAGE(log.find("while a thread ran plugin=libjq (mapping) integration=misbehaving "
+                         "processor=thing hook=mapping event=1") != std::string::npos,
+                log);
+  ServingOceand second(rig.config(), rig.log(2));
+  REQUIRE(post(second, good(1)));
+  REQUIRE_MESSAGE(wait_until([&] { return entity_total(second) == 1; }, std::chrono::seconds(30)),
+                  read_file(rig.log(2)));
+  auto letters = dead_letters(second);
+  REQUIRE(letters["dead_letters"].Size() == 1);
+  CHECK(std::string(letters["dead_letters"][0]["reason"].GetString()) == "crashed");
+  CHECK(std::string(letters["dead_letters"][0]["error"].GetString()).find("libjq") !=
+        std::string::npos);
+}
+
 TEST_CASE("containment: abort and std::terminate in a plugin are contained the same way") {
   SUBCASE("abort, crash_limit 1") {
     crash_loop("abort", 1, SIGABRT, "SIGABRT");
