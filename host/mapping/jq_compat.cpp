@@ -14,6 +14,9 @@ bool ident_start(char c) {
 bool ident_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
 }
+bool digit(char c) {
+  return std::isdigit(static_cast<unsigned char>(c)) != 0;
+}
 bool space(char c) {
   return std::isspace(static_cast<unsigned char>(c)) != 0;
 }
@@ -32,8 +35,6 @@ const std::set<std::string_view>& removed() {
   return r;
 }
 
-enum class Last { none, term, op, open, keyword };
-
 struct Frame {
   char kind;       // '(' '[' '{', 'i' an if … end, 'r' the whole program or an interpolation
   size_t open_at;  // output offset of the opening token
@@ -43,7 +44,6 @@ struct Frame {
   bool expect_key = true;    // '{'
   size_t seg_start = 0;      // output offset where the current operand of `as` would start
   bool seg_binop = false;    // that operand holds an operator (1.8 binds all of it)
-  int reduce_pending = 0;    // reduce/foreach whose `as` is still to come
   bool def_pending = false;  // a `def` whose ':' is still to come
   bool slice = false;        // '[': a slice `[a:b]`
   size_t slice_end_at = 0;   // '[': output offset after the slice's ':'
@@ -125,9 +125,8 @@ class Rewriter {
   size_t expr(size_t p, bool interpolation) {
     std::vector<Frame> st;
     push(st, 'r');
-    st.back().pattern = false;
     reset_segment(st.back(), out_);
-    Last last = Last::none;
+    bool after_term = false;  // the last token ends a term (a suffix may follow)
     bool after_def = false;
     const bool outer_pattern = pattern_active_;
     pattern_active_ = false;
@@ -147,7 +146,7 @@ class Rewriter {
       }
       if (c == '"') {
         p = string_lit(p, "");
-        last = Last::term;
+        after_term = true;
         continue;
       }
       if (ident_start(c)) {
@@ -158,11 +157,11 @@ class Rewriter {
         p = q;
         if (keywords().count(w) && object_key && (at(next) == ',' || at(next) == '}')) {
           out_ += "\"" + w + "\": ." + w;  // {if} is {"if": .if}
-          last = Last::term;
+          after_term = true;
           continue;
         }
         if (keywords().count(w) && !(object_key && at(next) == ':')) {
-          keyword(st, w, last, after_def, q);
+          keyword(st, w, after_term, after_def, q);
           continue;
         }
         if (after_def) {
@@ -173,7 +172,7 @@ class Rewriter {
         }
         after_def = false;
         out_ += w;
-        last = Last::term;
+        after_term = true;
         continue;
       }
       after_def = false;
@@ -196,7 +195,7 @@ class Rewriter {
         } else {
           out_ += var;
         }
-        last = Last::term;
+        after_term = true;
         continue;
       }
       if (c == '@') {
@@ -215,48 +214,45 @@ class Rewriter {
           out_ += '@' + name;
           p = q;
         }
-        last = Last::term;
+        after_term = true;
         continue;
       }
       if (c == '.' && at(p + 1) == '.') {
         out_ += "..";
         p += 2;
-        last = Last::term;
+        after_term = true;
         continue;
       }
       if (c == '.' && ident_start(at(p + 1))) {
         size_t q = word_end(p + 1);
         out_ += s_.substr(p, q - p);
         p = q;
-        last = Last::term;
+        after_term = true;
         continue;
       }
-      if (std::isdigit(static_cast<unsigned char>(c)) ||
-          (c == '.' && std::isdigit(static_cast<unsigned char>(at(p + 1))))) {
+      if (digit(c) || (c == '.' && digit(at(p + 1)))) {
         size_t q = p;
-        while (std::isdigit(static_cast<unsigned char>(at(q)))) ++q;
+        while (digit(at(q))) ++q;
         if (at(q) == '.') {
           ++q;
-          while (std::isdigit(static_cast<unsigned char>(at(q)))) ++q;
+          while (digit(at(q))) ++q;
         }
         if ((at(q) == 'e' || at(q) == 'E') &&
-            (std::isdigit(static_cast<unsigned char>(at(q + 1))) ||
-             ((at(q + 1) == '+' || at(q + 1) == '-') &&
-              std::isdigit(static_cast<unsigned char>(at(q + 2)))))) {
+            (digit(at(q + 1)) || ((at(q + 1) == '+' || at(q + 1) == '-') && digit(at(q + 2))))) {
           q += 2;
-          while (std::isdigit(static_cast<unsigned char>(at(q)))) ++q;
+          while (digit(at(q))) ++q;
         }
         out_ += s_.substr(p, q - p);
         p = q;
-        last = Last::term;
+        after_term = true;
         continue;
       }
       if (c == '.') {
         ++p;
         // `.a.[0]`, `.a.[]`, `f.["k"]`: a dot before a bracket suffix (1.7) is the suffix alone.
-        if (at(p) == '[' && last == Last::term) continue;
+        if (at(p) == '[' && after_term) continue;
         out_ += '.';
-        last = Last::term;
+        after_term = true;
         continue;
       }
       if (c == '(' || c == '[' || c == '{') {
@@ -265,7 +261,7 @@ class Rewriter {
         out_ += c;
         reset_segment(f, out_);
         ++p;
-        last = Last::open;
+        after_term = false;
         continue;
       }
       if (c == ')' || c == ']' || c == '}') {
@@ -283,7 +279,7 @@ class Rewriter {
         }
         out_ += c;
         ++p;
-        last = Last::term;
+        after_term = true;
         continue;
       }
       if (c == '?' && s_.substr(p, 3) == "?//") {
@@ -291,13 +287,13 @@ class Rewriter {
         p += 3;
         pattern_active_ = true;
         pattern_base_ = st.size();
-        last = Last::op;
+        after_term = false;
         continue;
       }
       if (c == '?') {
         out_ += '?';
         ++p;
-        last = Last::term;
+        after_term = true;
         continue;
       }
       if (c == '|' && at(p + 1) != '=') {
@@ -305,7 +301,7 @@ class Rewriter {
         out_ += '|';
         ++p;
         reset_segment(top, out_);
-        last = Last::op;
+        after_term = false;
         continue;
       }
       if (c == ',' || c == ';') {
@@ -318,7 +314,7 @@ class Rewriter {
         out_ += c;
         ++p;
         reset_segment(top, out_);
-        last = Last::op;
+        after_term = false;
         continue;
       }
       if (c == ':' && top.kind == '[' && !top.def_pending && !top.slice && !top.pattern) {
@@ -329,7 +325,7 @@ class Rewriter {
         top.slice = true;
         top.slice_end_at = out_.size();
         reset_segment(top, out_);
-        last = Last::op;
+        after_term = false;
         continue;
       }
       if (c == ':') {
@@ -343,7 +339,7 @@ class Rewriter {
           top.expect_key = false;
         }
         reset_segment(top, out_);
-        last = Last::op;
+        after_term = false;
         continue;
       }
       static const char* const kOps[] = {"//=", "//", "==", "!=", "<=", ">=", "|=",
@@ -356,7 +352,7 @@ class Rewriter {
           out_ += o;
           p += o.size();
           top.seg_binop = true;
-          last = Last::op;
+          after_term = false;
           matched = true;
           break;
         }
@@ -370,7 +366,7 @@ class Rewriter {
   }
 
   // `w` ends at `after` in the source.
-  void keyword(std::vector<Frame>& st, const std::string& w, Last& last, bool& after_def,
+  void keyword(std::vector<Frame>& st, const std::string& w, bool& after_term, bool& after_def,
                size_t after) {
     Frame& top = st.back();
     after_def = false;
@@ -378,20 +374,20 @@ class Rewriter {
       Frame& f = push(st, 'i');
       out_ += w;
       reset_segment(f, out_);
-      last = Last::keyword;
+      after_term = false;
       return;
     }
     if (w == "then" || w == "elif" || w == "else") {
       if (w == "else" && top.kind == 'i') top.has_else = true;
       out_ += w;
       reset_segment(top, out_);
-      last = Last::keyword;
+      after_term = false;
       return;
     }
     if (w == "end") {
       if (top.kind != 'i') {
         out_ += w;
-        last = Last::term;
+        after_term = true;
         return;
       }
       Frame f = top;
@@ -408,14 +404,13 @@ class Rewriter {
         out_.insert(f.open_at, "(");
         out_ += ')';
       }
-      last = Last::term;
+      after_term = true;
       return;
     }
     if (w == "reduce" || w == "foreach") {
       out_ += w;
       reset_segment(top, out_);
-      ++top.reduce_pending;
-      last = Last::keyword;
+      after_term = false;
       return;
     }
     if (w == "as") {
@@ -428,18 +423,17 @@ class Rewriter {
         out_.insert(end, ")");
         out_.insert(start, "(");
       }
-      if (top.reduce_pending > 0) --top.reduce_pending;
       out_ += w;
       pattern_active_ = true;
       pattern_base_ = st.size();
       top.seg_binop = false;
-      last = Last::keyword;
+      after_term = false;
       return;
     }
     if (w == "and" || w == "or") {
       out_ += w;
       top.seg_binop = true;
-      last = Last::op;
+      after_term = false;
       return;
     }
     if (w == "def") {
@@ -447,7 +441,7 @@ class Rewriter {
       top.def_pending = true;
     }
     out_ += w;
-    last = Last::keyword;
+    after_term = false;
   }
 
   std::string_view s_;

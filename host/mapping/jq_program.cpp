@@ -83,40 +83,26 @@ JqProgram::~JqProgram() {
   if (state_) jq_teardown(&state_);
 }
 
-std::optional<jv> JqProgram::first(jv input, std::string& error) {
-  JqEvaluation bounded(state_);
-  jq_start(state_, input, 0);
-  jv result = jq_next(state_);
-  if (JqStop stop = bounded.end(); stop != JqStop::none) {
-    jv_free(result);
-    error = jq_stop_message(stop);
-    return std::nullopt;
-  }
-  if (jv_is_valid(result)) return result;
-  bool has_message = jv_invalid_has_msg(jv_copy(result));
-  if (!has_message) {
-    jv_free(result);
-    return jv_null();  // no output
-  }
-  error = invalid_message(result);
-  return std::nullopt;
-}
-
-bool JqProgram::outputs(jv input, std::vector<jv>& out, std::string& error, size_t limit) {
-  JqEvaluation bounded(state_);
-  jq_start(state_, input, 0);
+namespace {
+// Runs `jq` on `input` (consumed) under the evaluation bounds, handing each output to `take` until
+// it returns false. False, with `error` set, on a jq error or a bound; the outputs taken before
+// stay taken.
+template <class Take>
+bool evaluate(jq_state* jq, jv input, std::string& error, Take take) {
+  JqEvaluation bounded(jq);
+  jq_start(jq, input, 0);
   bool ok = true;
-  while (out.size() < limit) {
-    jv result = jq_next(state_);
+  for (;;) {
+    jv result = jq_next(jq);
     if (jv_is_valid(result)) {
-      out.push_back(result);
-      continue;
+      if (take(result)) continue;
+      break;
     }
     if (jv_invalid_has_msg(jv_copy(result))) {
       error = invalid_message(result);
       ok = false;
     } else {
-      jv_free(result);
+      jv_free(result);  // no more output
     }
     break;
   }
@@ -125,6 +111,27 @@ bool JqProgram::outputs(jv input, std::vector<jv>& out, std::string& error, size
     return false;
   }
   return ok;
+}
+}  // namespace
+
+std::optional<jv> JqProgram::first(jv input, std::string& error) {
+  std::optional<jv> got;
+  const bool ok = evaluate(state_, input, error, [&](jv value) {
+    got = value;
+    return false;
+  });
+  if (!ok) {
+    if (got) jv_free(*got);
+    return std::nullopt;
+  }
+  return got ? *got : jv_null();  // null: no output
+}
+
+bool JqProgram::outputs(jv input, std::vector<jv>& out, std::string& error, size_t limit) {
+  return evaluate(state_, input, error, [&](jv value) {
+    out.push_back(value);
+    return out.size() < limit;
+  });
 }
 
 rapidjson::Value from_jv(jv v, rapidjson::Document::AllocatorType& a) {

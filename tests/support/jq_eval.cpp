@@ -4,24 +4,14 @@
 // per line: {"outputs": [...]} or
 // {"error": "...", "compile": true|false}.
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <iostream>
 #include <string>
 
+#include "core/json_text.hpp"
 #include "mapping/jq_program.hpp"
 
 using namespace oceand;
-
-namespace {
-std::string to_text(const rapidjson::Value& v) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  v.Accept(w);
-  return buf.GetString();
-}
-}  // namespace
 
 int main() {
   std::string line;
@@ -34,13 +24,13 @@ int main() {
     if (req.HasParseError() || !req.IsObject() || !req.HasMember("expr") ||
         !req["expr"].IsString()) {
       res.AddMember("error", "bad request line", a);
-      std::cout << to_text(res) << "\n" << std::flush;
+      std::cout << json_text(res) << "\n" << std::flush;
       continue;
     }
     // input_text: the input as written (1.0, 1E+2 and big integers keep their text).
     std::string input = req.HasMember("input_text") && req["input_text"].IsString()
                             ? req["input_text"].GetString()
-                        : req.HasMember("input") ? to_text(req["input"])
+                        : req.HasMember("input") ? json_text(req["input"])
                                                  : "null";
     try {
       JqProgram program(req["expr"].GetString());
@@ -58,7 +48,7 @@ int main() {
       res.AddMember("error", rapidjson::Value(e.what(), a), a);
       res.AddMember("compile", true, a);
     }
-    std::cout << to_text(res) << "\n" << std::flush;
+    std::cout << json_text(res) << "\n" << std::flush;
   }
   return 0;
 }

@@ -9,10 +9,9 @@
 #endif
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "config/host_config.hpp"
+#include "core/json_text.hpp"
 #include "mapping/entity_mapper.hpp"
 #include "mapping/jq_guard.hpp"
 #include "mapping/jq_program.hpp"
@@ -489,11 +488,7 @@ std::string jq18(const std::string& expr, const char* input = "null") {
   auto out = program.first(jv_parse(input), error);
   if (!out) return "error: " + error;
   rapidjson::Document doc;
-  rapidjson::Value v = from_jv(*out, doc.GetAllocator());
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  v.Accept(w);
-  return buf.GetString();
+  return json_text(from_jv(*out, doc.GetAllocator()));
 }
 }  // namespace
 
