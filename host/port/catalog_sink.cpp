@@ -25,26 +25,8 @@ ApplyOptions CatalogSink::options_of(const PortAppConfig& mapping) {
   return options;
 }
 
-void CatalogSink::drop_deletions_upserted_by(uint64_t event_id, MappingResult& mapped) {
-  std::lock_guard lock(upserted_mutex_);
-  auto [it, fresh] = upserted_.try_emplace(event_id);
-  if (fresh) {
-    upserted_order_.push_back(event_id);
-    if (upserted_order_.size() > kEventsRemembered) {
-      upserted_.erase(upserted_order_.front());
-      upserted_order_.pop_front();
-    }
-  }
-  auto& upserted = it->second;
-  for (const auto& e : mapped.upserts) upserted.emplace(e.blueprint, e.identifier);
-  std::erase_if(mapped.deletions, [&](const MappedEntity& e) {
-    return upserted.count({e.blueprint, e.identifier}) > 0;
-  });
-}
-
-void CatalogSink::map_and_apply(const Integration& integration, const ResourceMapping& resource,
-                                const RawResults& results, std::string origin, ApplyDone done,
-                                uint64_t event_id) {
+EntityChanges CatalogSink::map(const Integration& integration, const ResourceMapping& resource,
+                               const RawResults& results, std::string origin, uint64_t event_id) {
   const std::string& id = integration.config.identifier;
   if (samples_) samples_->record(id, resource.kind, results);
   MappingResult mapped;
@@ -56,11 +38,8 @@ void CatalogSink::map_and_apply(const Integration& integration, const ResourceMa
     BusyMark mark(BusyMark::What{event_id, &id, &resource.kind, &kMapper, "mapping"});
     mapped = EntityMapper::map(resource, results, id);
   }
-  if (event_id != 0) drop_deletions_upserted_by(event_id, mapped);
   metrics_.add("oceand_entities_mapped_total", {{"integration", id}, {"op", "upsert"}},
                static_cast<double>(mapped.upserts.size()));
-  metrics_.add("oceand_entities_mapped_total", {{"integration", id}, {"op", "delete"}},
-               static_cast<double>(mapped.deletions.size()));
   if (mapped.skipped)
     metrics_.add("oceand_entities_skipped_total", {{"integration", id}},
                  static_cast<double>(mapped.skipped));
@@ -74,14 +53,46 @@ void CatalogSink::map_and_apply(const Integration& integration, const ResourceMa
   if (integration.plugin)
     changes.user_agent =
         ocean_user_agent(integration.plugin->name(), integration.plugin->version(), id);
-  applier_.apply(std::move(changes), std::move(done));
+  return changes;
 }
 
-void CatalogSink::apply(const Integration& integration, const ResourceMapping& resource,
-                        const Event& event, RawResults results, ApplyDone done) {
-  map_and_apply(integration, resource, results,
-                integration.config.identifier + " event " + std::to_string(event.id),
-                std::move(done), event.id);
+void CatalogSink::count_deletions(const std::string& integration, size_t n) {
+  metrics_.add("oceand_entities_mapped_total", {{"integration", integration}, {"op", "delete"}},
+               static_cast<double>(n));
+}
+
+DeferredApply CatalogSink::apply(const Integration& integration, const ResourceMapping& resource,
+                                 const Event& event, RawResults results, EventUpserts& upserted,
+                                 ApplyDone done) {
+  const std::string& id = integration.config.identifier;
+  EntityChanges changes =
+      map(integration, resource, results, id + " event " + std::to_string(event.id), event.id);
+  for (const auto& e : changes.upserts) upserted.entities.emplace(e.blueprint, e.identifier);
+  // The deletions leave with the second phase; this one carries the upserts alone.
+  EntityChanges deletions;
+  deletions.deletions = std::move(changes.deletions);
+  changes.deletions.clear();
+  if (!deletions.deletions.empty()) {
+    deletions.options = changes.options;
+    deletions.origin = changes.origin;
+    deletions.user_agent = changes.user_agent;
+  }
+  if (changes.upserts.empty())
+    done(ApplyOutcome::applied());
+  else
+    applier_.apply(std::move(changes), std::move(done));
+  if (deletions.deletions.empty()) return {};
+  return [this, id, &upserted, deletions = std::move(deletions)](ApplyDone done) mutable {
+    std::erase_if(deletions.deletions, [&](const MappedEntity& e) {
+      return upserted.entities.count({e.blueprint, e.identifier}) > 0;
+    });
+    count_deletions(id, deletions.deletions.size());
+    if (deletions.deletions.empty()) {
+      done(ApplyOutcome::applied());
+      return;
+    }
+    applier_.apply(std::move(deletions), std::move(done));
+  };
 }
 
 std::string CatalogSink::apply_raw(const Integration& integration, const std::string& kind,
@@ -107,9 +118,12 @@ std::string CatalogSink::apply_raw(const Integration& integration, const std::st
   for (const ResourceMapping* resource : resources) {
     auto promise = std::make_shared<std::promise<ApplyOutcome>>();
     pending.push_back(promise->get_future());
-    map_and_apply(integration, *resource, raw,
-                  integration.config.identifier + (deletion ? " unregister_raw" : " register_raw"),
-                  [promise](ApplyOutcome outcome) { promise->set_value(std::move(outcome)); });
+    EntityChanges changes =
+        map(integration, *resource, raw,
+            integration.config.identifier + (deletion ? " unregister_raw" : " register_raw"), 0);
+    count_deletions(integration.config.identifier, changes.deletions.size());
+    applier_.apply(std::move(changes),
+                   [promise](ApplyOutcome outcome) { promise->set_value(std::move(outcome)); });
   }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (auto& f : pending) {

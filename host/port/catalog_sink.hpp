@@ -2,13 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
-#include <mutex>
-#include <set>
 #include <string>
-#include <unordered_map>
-#include <utility>
-#include <vector>
 
 #include "port/applier.hpp"
 #include "processing/result_sink.hpp"
@@ -28,8 +22,9 @@ class CatalogSink final : public ResultSink {
   CatalogSink(Applier& applier, Metrics& metrics, RawSamples* samples = nullptr)
       : applier_(applier), metrics_(metrics), samples_(samples) {}
 
-  void apply(const Integration& integration, const ResourceMapping& resource, const Event& event,
-             RawResults results, ApplyDone done) override;
+  [[nodiscard]] DeferredApply apply(const Integration& integration, const ResourceMapping& resource,
+                                    const Event& event, RawResults results, EventUpserts& upserted,
+                                    ApplyDone done) override;
 
   // A direct handler's register_raw / unregister_raw: maps `items` (a JSON array of objects) with
   // every resource of `kind` and applies the result, blocking until it is applied or `timeout`
@@ -41,22 +36,15 @@ class CatalogSink final : public ResultSink {
   static ApplyOptions options_of(const PortAppConfig& mapping);
 
  private:
-  void map_and_apply(const Integration& integration, const ResourceMapping& resource,
-                     const RawResults& results, std::string origin, ApplyDone done,
-                     uint64_t event_id = 0);
-  // Ocean's rule across the resources of one event: a deletion of an entity any result of the
-  // same event upserts is dropped. Drops such deletions from `mapped` and records its upserts.
-  void drop_deletions_upserted_by(uint64_t event_id, MappingResult& mapped);
+  // Maps `results` on the calling thread (where the compiled jq programs live), counts what it
+  // made and stamps the integration's request options.
+  EntityChanges map(const Integration& integration, const ResourceMapping& resource,
+                    const RawResults& results, std::string origin, uint64_t event_id);
+  void count_deletions(const std::string& integration, size_t n);
 
   Applier& applier_;
   Metrics& metrics_;
   RawSamples* samples_;
-  // The entities (blueprint, identifier) each recent event upserted, the oldest forgotten first:
-  // an event's tasks are mapped within seconds of each other.
-  static constexpr size_t kEventsRemembered = 8192;
-  std::mutex upserted_mutex_;
-  std::unordered_map<uint64_t, std::set<std::pair<std::string, std::string>>> upserted_;
-  std::deque<uint64_t> upserted_order_;
 };
 
 }  // namespace oceand

@@ -390,11 +390,48 @@ EventEngine::Step EventEngine::run_from(const JobPtr& job_ptr, size_t first_task
     return host_error(job_ptr, e);
   }
   if (job.outstanding.fetch_sub(1) != 1) return Step::applying;
-  for (auto& t : job.tasks)
-    if (t.state == Task::State::applying) settle_apply(job, t);
-  for (const auto& t : job.tasks)
-    if (t.state == Task::State::pending) return Step::waiting;
-  return Step::finished;
+  return settle(job_ptr);
+}
+
+// Every completion is in (the caller brought `outstanding` to zero). Settles them; once no task can
+// still produce results, sends the deletions that waited for them, which may finish the job here
+// too when the applier answers at once.
+EventEngine::Step EventEngine::settle(const JobPtr& job_ptr) {
+  EventJob& job = *job_ptr;
+  while (true) {
+    for (auto& t : job.tasks)
+      if (t.state == Task::State::applying) settle_apply(job, t);
+    bool deleting = false;
+    for (const auto& t : job.tasks) {
+      if (t.state == Task::State::pending) return Step::waiting;
+      deleting |= t.state == Task::State::mapped;
+    }
+    if (!deleting) return Step::finished;
+    job.outstanding.store(1);  // this thread's hold while the deletions are handed over
+    for (size_t i = 0; i < job.tasks.size(); ++i) {
+      Task& t = job.tasks[i];
+      if (t.state != Task::State::mapped) continue;
+      t.state = Task::State::applying;
+      job.outstanding.fetch_add(1);
+      DeferredApply deletions = std::move(t.deletions);
+      t.deletions = nullptr;
+      ApplyDone done = completion(job_ptr, i);
+      try {
+        deletions(done);
+      } catch (const std::exception& ex) {
+        done(ApplyOutcome::failed(std::string("applying failed: ") + ex.what()));
+      }
+    }
+    if (job.outstanding.fetch_sub(1) != 1) return Step::applying;
+  }
+}
+
+// The sink's answer for one task; the last answer of a job moves it on.
+ApplyDone EventEngine::completion(const JobPtr& job, size_t task) {
+  return [this, job, task](ApplyOutcome outcome) {
+    job->tasks[task].applied = std::move(outcome);
+    if (job->outstanding.fetch_sub(1) == 1) complete_applied(job);
+  };
 }
 
 void EventEngine::fail_task(EventJob& job, Task& task, const std::string& reason,
@@ -515,13 +552,11 @@ bool EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   if (handled.kind == HandleResult::Kind::ok) {
     task.state = Task::State::applying;
     job.outstanding.fetch_add(1);
-    auto done = [this, job_ptr, index](ApplyOutcome outcome) {
-      job_ptr->tasks[index].applied = std::move(outcome);
-      if (job_ptr->outstanding.fetch_sub(1) == 1) complete_applied(job_ptr);
-    };
+    ApplyDone done = completion(job_ptr, index);
     try {
-      sink_.apply(*job.integration, *task.resource, *job.event,
-                  RawResults{std::move(handled.updated), std::move(handled.deleted)}, done);
+      task.deletions = sink_.apply(*job.integration, *task.resource, *job.event,
+                                   RawResults{std::move(handled.updated), std::move(handled.deleted)},
+                                   job.upserted, done);
     } catch (const std::exception& ex) {
       done(ApplyOutcome::failed(std::string("applying failed: ") + ex.what()));
     }
@@ -551,12 +586,13 @@ bool EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
 }
 
 // The sink's last answer for a job, on the sender thread that got it. A job whose every change was
-// applied is finished right here, which spares a worker's wake-up per event; one with a failure or
-// a task still to run goes back to a worker, which tells the plugin (on_error) and retries.
+// applied is finished right here, which spares a worker's wake-up per event; one with a failure, a
+// task still to run or deletions still to send goes back to a worker, which tells the plugin
+// (on_error), retries and sends them.
 void EventEngine::complete_applied(const JobPtr& job) {
   for (const auto& t : job->tasks) {
-    bool applied =
-        t.state == Task::State::applying && t.applied.kind == ApplyOutcome::Kind::applied;
+    bool applied = t.state == Task::State::applying &&
+                   t.applied.kind == ApplyOutcome::Kind::applied && !t.deletions;
     // A failed task is dead-lettered, which stays on the workers with the other failure paths.
     if (!applied && t.state != Task::State::done && t.state != Task::State::dropped) {
       scheduler_.resume(job, job->event->integration);
@@ -574,6 +610,10 @@ void EventEngine::settle_apply(EventJob& job, Task& task) {
   task.applied = ApplyOutcome{};
   ProcessorRun& run = job.processors[task.processor];
   if (outcome.kind == ApplyOutcome::Kind::applied) {
+    if (task.deletions) {
+      task.state = Task::State::mapped;
+      return;
+    }
     task.state = Task::State::done;
     metrics_.add(
         "oceand_tasks_total",
@@ -581,6 +621,7 @@ void EventEngine::settle_apply(EventJob& job, Task& task) {
     return;
   }
   task.state = Task::State::pending;
+  task.deletions = nullptr;  // a retry maps its results again
   if (run.instance.created()) {
     ocean_event e = job.abi_event(task.attempts);
     run.instance.on_error(job.call_site(), e, outcome.error);

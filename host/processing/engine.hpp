@@ -84,6 +84,8 @@ class EventEngine {
   void fail_routing(EventJob& job, size_t processor, const char* hook, const std::string& error);
   void plugin_failure(const EventJob& job, const ProcessorRef& ref, const char* hook,
                       const std::string& error, const char* then = "");
+  ApplyDone completion(const JobPtr& job, size_t task);
+  Step settle(const JobPtr& job);
   void settle_apply(EventJob& job, Task& task);
   void schedule_retry(EventJob& job, Task& task, const ApplyOutcome& outcome);
   void complete_applied(const JobPtr& job);

@@ -38,11 +38,14 @@ struct Task {
   size_t processor = 0;  // index into EventJob::processors
   const ResourceMapping* resource = nullptr;
   unsigned attempts = 0;
-  enum class State { pending, applying, done, dropped, failed } state = State::pending;
+  // `mapped`: its upserts are applied and its deletions wait until no task of the event can still
+  // produce results (ResultSink, "Deletions wait").
+  enum class State { pending, applying, mapped, done, dropped, failed } state = State::pending;
   SteadyTime due{};
   std::string error;
   std::string failure_reason;
-  ApplyOutcome applied;  // set by the sink's completion while the task is `applying`
+  ApplyOutcome applied;    // set by the sink's completion while the task is `applying`
+  DeferredApply deletions;  // the second phase of its last results, until it is started
 };
 
 // An event on its way through the workers: the generation it runs on, its processor instances and
@@ -68,6 +71,7 @@ struct EventJob {
   // Completions still to come from the sink, plus one while a worker runs the job: whoever brings
   // it to zero moves the job on, so it is never run by two threads at once.
   std::atomic<int> outstanding{0};
+  EventUpserts upserted;  // what its tasks upserted, for the deletions that wait for all of them
   EventCacheSlot cache;
   std::vector<ocean_header> abi_headers;
 

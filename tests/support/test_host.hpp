@@ -77,14 +77,16 @@ class CapturingSink : public ResultSink {
     uint64_t event_id;
     std::vector<std::string> updated, deleted;
   };
-  void apply(const Integration& integration, const ResourceMapping& resource, const Event& event,
-             RawResults results, ApplyDone done) override {
+  DeferredApply apply(const Integration& integration, const ResourceMapping& resource,
+                      const Event& event, RawResults results, EventUpserts&,
+                      ApplyDone done) override {
     {
       std::lock_guard lock(mutex_);
       entries_.push_back({integration.config.identifier, resource.kind, event.id,
                           std::move(results.updated), std::move(results.deleted)});
     }
     done(ApplyOutcome::applied());
+    return {};
   }
   std::vector<Entry> entries() const {
     std::lock_guard lock(mutex_);

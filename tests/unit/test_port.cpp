@@ -293,19 +293,35 @@ TEST_CASE(
   CatalogSink sink(applier, metrics);
   Event event;
   event.id = 41;
-  const RawResults open{{R"({"id":"7","state":"open"})"}, {}};
-  for (const auto& resource : mapping->resources)
-    sink.apply(integration, resource, event, open, [](ApplyOutcome) {});
+  // What EventEngine does: every task's apply first (upserts go, deletions wait), then the waiting
+  // deletions once no task can add upserts.
+  auto run_event = [&](const RawResults& results) {
+    EventUpserts upserted;
+    std::vector<DeferredApply> waiting;
+    for (const auto& resource : mapping->resources) {
+      DeferredApply deletions =
+          sink.apply(integration, resource, event, results, upserted, [](ApplyOutcome) {});
+      if (deletions) waiting.push_back(std::move(deletions));
+    }
+    for (auto& deletions : waiting) deletions([](ApplyOutcome) {});
+  };
+  run_event({{R"({"id":"7","state":"open"})"}, {}});
   CHECK(applier.upserted == std::vector<std::string>{"7"});
   CHECK(applier.deleted.empty());
-  // Another event closing it: deleted through A, upserted through B — the deletion is dropped.
+  // Another event closing it: A's selector now says "delete", B upserts it. A comes first, and
+  // its deletion waits for B, which covers it: dropped. Nothing is deleted, so with
+  // deleteDependentEntities no dependent is lost either.
   event.id = 42;
-  const RawResults closed{{R"({"id":"7","state":"closed"})"}, {}};
   applier.upserted.clear();
-  for (const auto& resource : mapping->resources)
-    sink.apply(integration, resource, event, closed, [](ApplyOutcome) {});
+  run_event({{R"({"id":"7","state":"closed"})"}, {}});
   CHECK(applier.upserted == std::vector<std::string>{"7"});
-  CHECK(applier.deleted.size() == 1);  // A's deletion came before B's upsert (applied in order)
+  CHECK(applier.deleted.empty());
+  // An explicit deletion (the plugin's `deleted` list) of an entity no resource upserts still goes.
+  event.id = 43;
+  applier.upserted.clear();
+  run_event({{}, {R"({"id":"8","state":"open"})"}});
+  CHECK(applier.upserted.empty());
+  CHECK(applier.deleted == std::vector<std::string>{"8", "8"});
 }
 
 TEST_CASE("port applier: 408 is retried; x-ratelimit-reset is waited for as Retry-After is") {
@@ -505,6 +521,45 @@ TEST_CASE("end to end: a webhook to the example plugin ends as the entity in Por
   REQUIRE(wait_until([&] { return !fake.entity("example", "7").has_value(); }));
   REQUIRE(t.wait_processed(2));
   CHECK(t.processed("example", "ok") == 2);
+}
+
+TEST_CASE(
+    "end to end: an entity one resource deletes and another upserts in one event is not deleted") {
+  // Resource A keeps open items, B closed ones. Closing item 7 makes A's selector say "delete" and
+  // B upsert it; A's task runs first. Ocean drops the deletion (any result of the event upserting
+  // the entity covers it): no delete request may reach Port, or with deleteDependentEntities
+  // (default true) everything that depends on 7 would be gone.
+  FakePort fake;
+  TempDir dir;
+  write_file(dir.path() / "mapping.yaml", R"(resources:
+  - kind: example
+    selector: {query: '.status == "open"'}
+    port: {entity: {mappings: {identifier: .id | tostring, blueprint: '"example"', properties: {open: 'true'}}}}
+  - kind: example
+    selector: {query: '.status == "closed"'}
+    port: {entity: {mappings: {identifier: .id | tostring, blueprint: '"example"', properties: {closed: 'true'}}}}
+)");
+  TestHost t({"example"}, port_yaml(fake),
+             "  example:\n    plugin: example\n    mapping: " +
+                 (dir.path() / "mapping.yaml").string() + "\n",
+             TestHost::Results::applied);
+  CHECK(t.post("/integration/example/webhook", R"({"id": 7, "status": "open"})").status == 200);
+  REQUIRE(t.wait_processed(1));
+  REQUIRE(fake.entity("example", "7").has_value());
+  CHECK(t.post("/integration/example/webhook", R"({"id": 7, "status": "closed"})").status == 200);
+  REQUIRE(t.wait_processed(2));
+  CHECK(t.processed("example", "ok") == 2);
+  REQUIRE(fake.entity("example", "7").has_value());
+  CHECK(fake.property("example", "7", "closed") == "true");
+  CHECK(fake.property("example", "7", "open") == "true");  // merged, never deleted in between
+  size_t deletes = 0;
+  for (const auto& r : fake.server().requests())
+    deletes += r.path.find("/entities/delete") != std::string::npos ||
+               (r.method == "DELETE" && r.path.find("/entities/") != std::string::npos);
+  CHECK(deletes == 0);
+  // A plain deletion still goes, after the event's upserts (there are none here).
+  CHECK(t.post("/integration/example/webhook", R"({"id": 7, "action": "deleted"})").status == 200);
+  REQUIRE(wait_until([&] { return !fake.entity("example", "7").has_value(); }));
 }
 
 TEST_CASE("end to end: Port refusing the entity fails the event with Port's error") {
