@@ -66,8 +66,10 @@ Host::Host(HostOptions options)
     return current ? current->config : config_ptr();
   });
   services_.set_raw_applier(
-      [this](const std::string& integration, const std::string& kind, const std::string& items,
-             bool deletion) { return apply_raw(integration, kind, items, deletion); });
+      [this](const std::string& plugin, const std::string& integration, const std::string& kind,
+             const std::string& items, bool deletion) {
+        return apply_raw(plugin, integration, kind, items, deletion);
+      });
 }
 
 void Host::make_applier() {
@@ -104,13 +106,21 @@ void Host::make_applier() {
   catalog_ = std::make_unique<CatalogSink>(*applier_, metrics_, &samples_);
 }
 
-ocean_status Host::apply_raw(const std::string& integration, const std::string& kind,
-                             const std::string& items_json, bool deletion) {
+ocean_status Host::apply_raw(const std::string& plugin, const std::string& integration,
+                             const std::string& kind, const std::string& items_json,
+                             bool deletion) {
   const char* what = deletion ? "unregister_raw" : "register_raw";
   auto generation = plugins_.current();
   const Integration* in = generation ? generation->integration(integration) : nullptr;
   if (!in) {
     LOG_ERROR("oceand") << what << ": no integration '" << integration << "'";
+    return OCEAN_STATUS_FAILED;
+  }
+  // A plugin writes only its own integrations' entities.
+  if (!in->plugin || in->plugin->name() != plugin) {
+    LOG_ERROR_LIMITED("oceand", std::string(what) + " " + plugin + " " + integration)
+        << what << " by plugin '" << plugin << "' for integration '" << integration
+        << "', which plugin '" << in->config.plugin << "' serves: refused";
     return OCEAN_STATUS_FAILED;
   }
   if (!catalog_) {

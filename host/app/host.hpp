@@ -91,7 +91,8 @@ class Host {
   void make_applier();
   ReloadReport reload_once();
   void reload_if_port_mappings_changed();
-  ocean_status apply_raw(const std::string& integration, const std::string& kind,
+  ocean_status apply_raw(const std::string& plugin, const std::string& integration,
+                         const std::string& kind,
                          const std::string& items_json, bool deletion);
 
   HostOptions options_;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -114,19 +115,48 @@ void api_log(ocean_host* host, ocean_log_level level, ocean_str message) {
     Log::write(l, component, text);
 }
 
+// An integration `host`'s plugin serves, or null (logged, rate-limited): a plugin reads and writes
+// only its own integrations, never another plugin's secrets or catalog.
+const IntegrationConfig* own_integration(ocean_host* host, const HostConfig& config,
+                                         const std::string& integration, const char* callback) {
+  const IntegrationConfig* ic = config.integration(integration);
+  if (!ic || ic->plugin == host->plugin_name) return ic;
+  std::string component = plugin_component(host);
+  LOG_ERROR_LIMITED(component, component + " " + callback + " " + integration)
+      << callback << " for integration '" << integration << "', which plugin '" << ic->plugin
+      << "' serves: refused (a plugin reaches only its own integrations)";
+  return nullptr;
+}
+
+// The configuration the calling hook runs on, or (outside hooks) the current one, held in `held`.
+const HostConfig* config_in_reach(ocean_host* host, std::shared_ptr<const HostConfig>& held) {
+  if (t_context && t_context->config) return t_context->config;
+  if (!host->services->config_source()) return nullptr;
+  held = host->services->config_source()();
+  return held.get();
+}
+
 bool api_config_get(ocean_host* host, ocean_str integration, ocean_str key, ocean_str* value) {
   if (!host || !value) return false;
-  const HostConfig* config = t_context ? t_context->config : nullptr;
   std::shared_ptr<const HostConfig> held;
-  if (!config && host->services->config_source()) {
-    held = host->services->config_source()();
-    config = held.get();
-  }
+  const HostConfig* config = config_in_reach(host, held);
   if (!config) return false;
-  const IntegrationConfig* ic = config->integration(from_ocean(integration));
+  const IntegrationConfig* ic =
+      own_integration(host, *config, from_ocean(integration), "config_get");
   if (!ic) return false;
-  auto it = ic->settings.find(from_ocean(key));
-  if (it == ic->settings.end()) return false;
+  const std::string name = from_ocean(key);
+  auto it = ic->settings.find(name);
+  if (it == ic->settings.end()) {
+    // A declared key is also found by its aliases (Ocean's names for the same setting).
+    for (const auto& declared : host->config_keys) {
+      if (declared.name != name) continue;
+      std::set<std::string> names = {config_key_folded(name)};
+      for (const auto& alias : declared.aliases) names.insert(config_key_folded(alias));
+      for (auto s = ic->settings.begin(); s != ic->settings.end() && it == ic->settings.end(); ++s)
+        if (names.count(config_key_folded(s->first))) it = s;
+    }
+    if (it == ic->settings.end()) return false;
+  }
   // The view points into the generation's config, which outlives the hook (and, for `held`, stays
   // alive in the plugin manager until the next reload).
   *value = to_ocean(it->second);
@@ -276,7 +306,8 @@ ocean_status raw(ocean_host* host, ocean_str integration, ocean_str kind, ocean_
         << (deletion ? "unregister_raw" : "register_raw") << " is not available";
     return OCEAN_STATUS_FAILED;
   }
-  return applier(from_ocean(integration), from_ocean(kind), from_ocean(items), deletion);
+  return applier(host->plugin_name, from_ocean(integration), from_ocean(kind), from_ocean(items),
+                 deletion);
 }
 ocean_status api_register_raw(ocean_host* host, ocean_str integration, ocean_str kind,
                               ocean_str items) {
@@ -287,7 +318,25 @@ ocean_status api_unregister_raw(ocean_host* host, ocean_str integration, ocean_s
   return raw(host, integration, kind, items, true);
 }
 
+void api_refuse(ocean_host* host, ocean_str reason) {
+  if (!host) return;
+  if (!host->in_entry.load()) {
+    LOG_WARN(plugin_component(host)) << "refuse called outside ocean_plugin_entry: ignored";
+    return;
+  }
+  std::lock_guard lock(host->refusal_mutex);
+  host->refusal = from_ocean(reason).substr(0, 1024);
+}
+
 }  // namespace
+
+std::string config_key_folded(std::string_view key) {
+  std::string out;
+  out.reserve(key.size());
+  for (unsigned char c : key)
+    if (c != '_') out.push_back(static_cast<char>(std::tolower(c)));
+  return out;
+}
 
 CallContext* CallContext::current() {
   return t_context;
@@ -355,6 +404,7 @@ ocean_host_api make_host_api(ocean_host* host) {
   api.register_raw = &api_register_raw;
   api.unregister_raw = &api_unregister_raw;
   api.event_metric_add = &api_event_metric_add;
+  api.refuse = &api_refuse;
   return api;
 }
 

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -18,9 +20,10 @@ struct HostConfig;
 // What the host offers every plugin through ocean_host_api. One instance per host process.
 class HostServices {
  public:
-  using RawApplier =
-      std::function<ocean_status(const std::string& integration, const std::string& kind,
-                                 const std::string& items_json, bool deletion)>;
+  // register_raw / unregister_raw of plugin `plugin`, which may apply only to its own integrations.
+  using RawApplier = std::function<ocean_status(
+      const std::string& plugin, const std::string& integration, const std::string& kind,
+      const std::string& items_json, bool deletion)>;
   using ConfigSource = std::function<std::shared_ptr<const HostConfig>()>;
 
   explicit HostServices(Metrics& metrics) : metrics_(metrics) {}
@@ -81,6 +84,19 @@ struct EventCacheSlot {
   ~EventCacheSlot() { release(); }
 };
 
+// A key of an integration's `config` block as its plugin declared it (ABI 1.1 ocean_config_key).
+struct ConfigKey {
+  std::string name;
+  std::string description;
+  bool required = false;
+  bool secret = false;
+  std::vector<std::string> aliases;
+};
+
+// How config keys compare with their aliases: case and '_' ignored (github_token, githubToken and
+// GITHUB_TOKEN are one name).
+std::string config_key_folded(std::string_view key);
+
 inline ocean_str to_ocean(const std::string& s) {
   return ocean_str{s.data(), s.size()};
 }
@@ -95,6 +111,12 @@ struct ocean_host {
   oceand::HostServices* services = nullptr;
   std::string plugin_name;  // filled once the descriptor is read
   std::string file;
+  std::vector<oceand::ConfigKey> config_keys;  // what the descriptor declared (ABI 1.1)
+  // The entry function's reason for refusing the host (ocean_host_api.refuse), taken only while
+  // the entry runs.
+  std::atomic<bool> in_entry{false};
+  std::mutex refusal_mutex;
+  std::string refusal;
 };
 struct ocean_string_list {
   std::vector<std::string> items;

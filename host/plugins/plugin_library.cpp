@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 
+#include "config/host_config.hpp"
 #include "core/busy_marks.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
@@ -137,6 +138,56 @@ bool valid_text(const char* s, size_t max) {
   return s && ::strnlen(s, max + 1) <= max;
 }
 
+bool has_config_keys(const ocean_plugin_descriptor* d) {
+  return d->struct_size >=
+         offsetof(ocean_plugin_descriptor, config_key_count) + sizeof(d->config_key_count);
+}
+
+bool has_checked_hooks(const ocean_processor_vtable* v) {
+  return v->struct_size >= offsetof(ocean_processor_vtable, validate_payload_checked) +
+                               sizeof(v->validate_payload_checked);
+}
+
+bool valid_config_key_name(const char* s) {
+  if (!s) return false;
+  size_t n = ::strnlen(s, 129);
+  return n > 0 && n <= 128 && std::all_of(s, s + n, [](unsigned char c) {
+           return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+         });
+}
+
+// The declared config keys, or the first problem with them.
+std::string check_config_keys(const ocean_plugin_descriptor* d) {
+  if (!has_config_keys(d) || d->config_key_count == 0) return {};
+  if (d->config_key_count > 256) return "more than 256 config_keys";
+  if (!d->config_keys) return "config_key_count is set but config_keys is NULL";
+  std::set<std::string> seen;
+  for (size_t i = 0; i < d->config_key_count; ++i) {
+    const ocean_config_key& k = d->config_keys[i];
+    std::string where = "config_keys[" + std::to_string(i) + "]";
+    if (k.struct_size < sizeof(ocean_config_key)) return where + ": table too small";
+    if (!valid_config_key_name(k.name))
+      return where + ": name must be 1-128 characters of letters, digits, '_', '-' and '.'";
+    if (k.description && !valid_text(k.description, 512))
+      return where + " (" + k.name + "): description longer than 512 characters";
+    if (k.alias_count > 16) return where + " (" + k.name + "): more than 16 aliases";
+    if (k.alias_count && !k.aliases) return where + " (" + k.name + "): aliases is NULL";
+    std::vector<const char*> names = {k.name};
+    for (size_t a = 0; a < k.alias_count; ++a) {
+      if (!valid_config_key_name(k.aliases[a]))
+        return where + " (" + k.name + "): alias #" + std::to_string(a) + " is not a key name";
+      names.push_back(k.aliases[a]);
+    }
+    // An alias may spell the name itself differently (webhookSecret); another key's may not.
+    std::set<std::string> own;
+    for (const char* n : names) own.insert(config_key_folded(n));
+    for (const auto& n : own)
+      if (!seen.insert(n).second)
+        return where + " (" + k.name + "): '" + n + "' is also another key's name or alias";
+  }
+  return {};
+}
+
 // A delay past a day is a bug in the plugin (1e308 was once accepted and, overflowing the
 // clock, retried at once), never a policy.
 constexpr double kMaxRetryDelaySeconds = 24 * 3600;
@@ -179,9 +230,12 @@ std::string check_descriptor(const ocean_plugin_descriptor* d) {
       return where + ": exponential_base_seconds must be finite, above 0 and at most 86400";
     const auto* v = f.vtable;
     if (!v) return where + ": no vtable";
-    if (v->struct_size < sizeof(ocean_processor_vtable)) return where + ": vtable too small";
-    if (!v->create || !v->destroy || !v->should_process_event || !v->get_matching_kinds ||
-        !v->authenticate || !v->validate_payload || !v->handle_event)
+    if (v->struct_size < OCEAN_PROCESSOR_VTABLE_SIZE_1_0) return where + ": vtable too small";
+    const bool checked = has_checked_hooks(v);
+    if (!v->create || !v->destroy || !v->get_matching_kinds || !v->handle_event ||
+        (!v->should_process_event && !(checked && v->should_process_event_checked)) ||
+        (!v->authenticate && !(checked && v->authenticate_checked)) ||
+        (!v->validate_payload && !(checked && v->validate_payload_checked)))
       return where + ": vtable lacks a required function";
     processor_routes.insert(f.route);
   }
@@ -206,6 +260,7 @@ std::string check_descriptor(const ocean_plugin_descriptor* d) {
                  "] must be a name of 1-64 characters (letters, digits, '-', '_')";
     }
   }
+  if (auto problem = check_config_keys(d); !problem.empty()) return problem;
   for (size_t i = 0; i < d->direct_route_count; ++i) {
     const auto& r = d->direct_routes[i];
     std::string where = "direct route #" + std::to_string(i);
@@ -257,9 +312,16 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& 
   std::string escaped;
   {
     BusyMark mark(BusyMark::What{0, nullptr, nullptr, &lib->file_, "ocean_plugin_entry"});
+    lib->host_->in_entry = true;
     escaped = call_guarded([&] { d = entry(&lib->api_); });
+    lib->host_->in_entry = false;
   }
   if (!escaped.empty()) throw PluginLoadError("entry function failed: " + escaped);
+  if (!d) {
+    std::lock_guard lock(lib->host_->refusal_mutex);
+    if (!lib->host_->refusal.empty())
+      throw PluginLoadError("the plugin refused this host: " + lib->host_->refusal);
+  }
   if (d && d->struct_size >= offsetof(ocean_plugin_descriptor, name) &&
       (d->abi_major != OCEAN_ABI_VERSION_MAJOR || d->abi_minor > OCEAN_ABI_VERSION_MINOR)) {
     std::ostringstream why;
@@ -284,10 +346,77 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& 
     for (size_t i = 0; i < d->sender_body_field_count; ++i)
       lib->sender_body_fields_.push_back(d->sender_body_fields[i]);
   }
+  if (has_config_keys(d)) {
+    for (size_t i = 0; i < d->config_key_count; ++i) {
+      const ocean_config_key& k = d->config_keys[i];
+      ConfigKey key{k.name, k.description ? k.description : "", k.required, k.secret, {}};
+      for (size_t a = 0; a < k.alias_count; ++a) key.aliases.emplace_back(k.aliases[a]);
+      lib->host_->config_keys.push_back(std::move(key));
+    }
+    lib->validate_config_ = d->validate_config;
+  }
   lib->name_ = d->name;
   lib->version_ = d->version;
   lib->host_->plugin_name = lib->name_;
   return lib;
+}
+
+std::string PluginLibrary::check_integration(const IntegrationConfig& integration,
+                                             const HostConfig& config,
+                                             std::vector<std::string>& unknown) const {
+  const auto& keys = host_->config_keys;
+  if (!keys.empty()) {
+    // What is set, by folded name: a nested block (`app: {id: 1}`) sets `app` and `app.id`.
+    std::set<std::string> set, nested;
+    for (const auto& [key, value] : integration.settings) {
+      if (value.empty()) continue;  // "" is unset, as in Ocean's config
+      set.insert(config_key_folded(key));
+      for (size_t dot = key.find('.'); dot != std::string::npos; dot = key.find('.', dot + 1))
+        nested.insert(config_key_folded(key.substr(0, dot)));
+    }
+    std::set<std::string> known;
+    for (const auto& k : keys) {
+      std::vector<std::string> names = {k.name};
+      names.insert(names.end(), k.aliases.begin(), k.aliases.end());
+      bool present = false, is_block = false;
+      for (const auto& n : names) {
+        std::string folded = config_key_folded(n);
+        known.insert(folded);
+        present |= set.count(folded) > 0;
+        is_block |= nested.count(folded) > 0;
+      }
+      if (k.secret && is_block && !present)
+        return "config key '" + k.name + "' is a secret: it must be a string, not a block";
+      if (k.required && !present && !is_block)
+        return "config key '" + k.name + "' is required by plugin '" + name_ + "'" +
+               (k.description.empty() ? "" : " (" + k.description + ")");
+    }
+    for (const auto& [key, value] : integration.settings) {
+      std::string top = key.substr(0, key.find('.'));
+      if (!known.count(config_key_folded(key)) && !known.count(config_key_folded(top)) &&
+          std::find(unknown.begin(), unknown.end(), top) == unknown.end())
+        unknown.push_back(top);
+    }
+  }
+  if (!validate_config_) return {};
+  CallContext context;
+  context.config = &config;
+  CallScope scope(context);
+  ocean_string_out out;
+  ocean_status status = OCEAN_STATUS_FAILED;
+  std::string escaped;
+  {
+    BusyMark mark(
+        BusyMark::What{0, &integration.identifier, nullptr, &file_, "validate_config"});
+    LentOutput lent(&out);
+    escaped = call_guarded([&] {
+      status = validate_config_(to_ocean(integration.identifier), lent.token<ocean_string_out>());
+    });
+  }
+  if (!escaped.empty()) return "validate_config failed: " + escaped;
+  if (status == OCEAN_STATUS_OK) return {};
+  return "plugin '" + name_ + "' refused the config: " +
+         (out.value.empty() ? std::string("(no reason given)") : out.value);
 }
 
 std::string PluginLibrary::abi_version() const {

@@ -14,6 +14,9 @@
 
 namespace oceand {
 
+struct HostConfig;
+struct IntegrationConfig;
+
 class PluginLoadError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -49,6 +52,16 @@ class PluginLibrary {
   // What says a request is from this plugin's sender (ABI 1.1): headers (lower-case), body fields.
   const std::vector<std::string>& sender_headers() const { return sender_headers_; }
   const std::vector<std::string>& sender_body_fields() const { return sender_body_fields_; }
+  // The keys of an integration's `config` block the plugin declared (ABI 1.1; none: any block).
+  const std::vector<ConfigKey>& config_keys() const { return host_->config_keys; }
+  // Checks one integration's `config` block against the declared keys (required ones set, secrets
+  // plain strings), then with the plugin's validate_config (ABI 1.1): empty when accepted, else
+  // the reason. Keys the plugin does not declare are added to `unknown`. `config` is what
+  // config_get answers from during validate_config, which runs plugin code (crash-marked,
+  // exceptions caught).
+  [[nodiscard]] std::string check_integration(const IntegrationConfig& integration,
+                                              const HostConfig& config,
+                                              std::vector<std::string>& unknown) const;
 
  private:
   PluginLibrary() = default;
@@ -59,6 +72,7 @@ class PluginLibrary {
   const ocean_plugin_descriptor* descriptor_ = nullptr;
   std::vector<std::string> delivery_id_headers_;
   std::vector<std::string> sender_headers_, sender_body_fields_;
+  ocean_status (*validate_config_)(ocean_str, ocean_string_out*) = nullptr;
   std::string name_, version_, file_, sha256_, private_copy_;
 };
 

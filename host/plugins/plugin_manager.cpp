@@ -52,6 +52,27 @@ std::shared_ptr<PortAppConfig> PluginManager::mapping_of(const IntegrationConfig
   }
 }
 
+// An integration's `config` block as its plugin declared it (ABI 1.1): a refusal stops start and
+// fails a reload (the running generation stays), naming the integration and the plugin's reason.
+// An integration made only because its plugin is loaded (no block in oceand.yaml) is warned about
+// instead: it has no config to fix, and its events fail with the plugin's own error.
+void PluginManager::check_config(const IntegrationConfig& ic, const PluginLibrary& plugin,
+                                 const HostConfig& config) const {
+  std::vector<std::string> unknown;
+  std::string problem = plugin.check_integration(ic, config, unknown);
+  for (const auto& key : unknown)
+    LOG_WARN("plugins") << "integration '" << ic.identifier << "': config key '" << key
+                        << "' is not one plugin '" << plugin.name() << "' declares: ignored";
+  if (problem.empty()) return;
+  if (ic.implicit) {
+    LOG_WARN("plugins") << "integration '" << ic.identifier << "' (made for plugin '"
+                        << plugin.name() << "', which oceand.yaml does not configure): "
+                        << problem;
+    return;
+  }
+  throw ConfigError("integration '" + ic.identifier + "': " + problem);
+}
+
 std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfig> config) const {
   auto gen = std::make_shared<Generation>();
   gen->number = next_number_.load();
@@ -107,6 +128,7 @@ std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfi
                           << "', which is not loaded: its routes answer 404";
     } else {
       integration.plugin = plugin->second;
+      check_config(ic, *plugin->second, *config);
     }
     integration.mapping = mapping_of(ic);
     integration.config = std::move(ic);

@@ -42,6 +42,8 @@ class PluginManager {
   bool wait_for_starts(std::chrono::milliseconds timeout);
 
  private:
+  void check_config(const IntegrationConfig& ic, const PluginLibrary& plugin,
+                    const HostConfig& config) const;
   std::shared_ptr<PortAppConfig> mapping_of(const IntegrationConfig& ic) const;
 
   // Libraries alive in any generation, by content: the same bytes are never loaded twice at once,

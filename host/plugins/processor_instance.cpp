@@ -1,5 +1,7 @@
 #include "plugins/processor_instance.hpp"
 
+#include <cstddef>
+
 #include "core/busy_marks.hpp"
 #include "core/log.hpp"
 
@@ -30,6 +32,14 @@ class HookScope {
 HookAnswer answer(bool value, const std::string& escaped) {
   if (!escaped.empty()) return HookAnswer::failed;
   return value ? HookAnswer::yes : HookAnswer::no;
+}
+
+// A yes/no hook in its ABI 1.1 form, when the plugin's vtable has it and set it.
+using CheckedHook = ocean_answer (*)(void*, const ocean_event*, ocean_string_out*);
+CheckedHook checked(const ocean_processor_vtable* v, CheckedHook ocean_processor_vtable::*hook) {
+  const bool has = v->struct_size >= offsetof(ocean_processor_vtable, validate_payload_checked) +
+                                         sizeof(v->validate_payload_checked);
+  return has ? v->*hook : nullptr;
 }
 
 }  // namespace
@@ -81,8 +91,24 @@ bool ProcessorInstance::create(const CallSite& site, ocean_event& event, std::st
 }
 
 HookAnswer ProcessorInstance::ask(const CallSite& site, ocean_event& event, const char* hook,
-                                  bool (*fn)(void*, const ocean_event*), std::string& error) {
+                                  bool (*fn)(void*, const ocean_event*), CheckedHook with_error,
+                                  std::string& error) {
   HookScope scope(*ref_, site, event, hook);
+  if (with_error) {
+    ocean_answer said = OCEAN_ANSWER_ERROR;
+    ocean_string_out message;
+    {
+      LentOutput lent(&message);
+      error = call_guarded(
+          [&] { said = with_error(instance_, &event, lent.token<ocean_string_out>()); });
+    }
+    if (!error.empty()) return HookAnswer::failed;
+    if (said == OCEAN_ANSWER_YES) return HookAnswer::yes;
+    if (said == OCEAN_ANSWER_NO) return HookAnswer::no;
+    error = message.value.empty() ? std::string(hook) + " could not answer (no message)"
+                                  : std::move(message.value);
+    return HookAnswer::failed;  // OCEAN_ANSWER_ERROR, or a value the ABI does not define
+  }
   bool yes = false;
   error = call_guarded([&] { yes = fn(instance_, &event); });
   return answer(yes, error);
@@ -90,8 +116,9 @@ HookAnswer ProcessorInstance::ask(const CallSite& site, ocean_event& event, cons
 
 HookAnswer ProcessorInstance::should_process(const CallSite& site, ocean_event& event,
                                              std::string& error) {
-  return ask(site, event, "should_process_event", ref_->factory->vtable->should_process_event,
-             error);
+  const auto* v = ref_->factory->vtable;
+  return ask(site, event, "should_process_event", v->should_process_event,
+             checked(v, &ocean_processor_vtable::should_process_event_checked), error);
 }
 
 HookAnswer ProcessorInstance::matching_kinds(const CallSite& site, ocean_event& event,
@@ -117,12 +144,16 @@ HookAnswer ProcessorInstance::matching_kinds(const CallSite& site, ocean_event& 
 
 HookAnswer ProcessorInstance::authenticate(const CallSite& site, ocean_event& event,
                                            std::string& error) {
-  return ask(site, event, "authenticate", ref_->factory->vtable->authenticate, error);
+  const auto* v = ref_->factory->vtable;
+  return ask(site, event, "authenticate", v->authenticate,
+             checked(v, &ocean_processor_vtable::authenticate_checked), error);
 }
 
 HookAnswer ProcessorInstance::validate_payload(const CallSite& site, ocean_event& event,
                                                std::string& error) {
-  return ask(site, event, "validate_payload", ref_->factory->vtable->validate_payload, error);
+  const auto* v = ref_->factory->vtable;
+  return ask(site, event, "validate_payload", v->validate_payload,
+             checked(v, &ocean_processor_vtable::validate_payload_checked), error);
 }
 
 HandleResult ProcessorInstance::handle(const CallSite& site, ocean_event& event,

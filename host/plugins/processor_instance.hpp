@@ -77,8 +77,11 @@ class ProcessorInstance {
 
  private:
   // One of the yes/no hooks.
+  // One of the yes/no hooks: its ABI 1.1 form (`with_error`) when the plugin has it, else `fn`.
   HookAnswer ask(const CallSite& site, ocean_event& event, const char* hook,
-                 bool (*fn)(void*, const ocean_event*), std::string& error);
+                 bool (*fn)(void*, const ocean_event*),
+                 ocean_answer (*with_error)(void*, const ocean_event*, ocean_string_out*),
+                 std::string& error);
 
   const ProcessorRef* ref_;
   void* instance_ = nullptr;

@@ -473,7 +473,8 @@ bool EventEngine::pass_gate(EventJob& job, Task& task) {
       run.gate = ProcessorRun::Gate::passed;
     } else if (answer == HookAnswer::failed) {
       // A plugin bug is not a forged webhook: the event is dead-lettered with the plugin's message
-      // and its delivery id still counts as delivered.
+      // and its delivery id (kept with the letter, for replay). The id is not claimed: a forged
+      // copy that trips the plugin must not suppress the genuine delivery.
       run.gate = ProcessorRun::Gate::plugin_error;
       plugin_failure(job, *run.ref, hook, run.gate_error);
       run.gate_error = std::string(hook) + ": " + run.gate_error;

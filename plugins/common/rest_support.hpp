@@ -128,16 +128,6 @@ inline std::optional<std::string> config_value(std::string_view integration, std
   return v;
 }
 
-// The first of `keys` set for the integration: a plugin's own name first, then the names an Ocean
-// deployment gives the same setting (OCEAN__INTEGRATION__CONFIG__GITHUB_TOKEN arrives as
-// github_token, Ocean's config.yaml writes githubToken).
-inline std::optional<std::string> config_value(std::string_view integration,
-                                               std::initializer_list<std::string_view> keys) {
-  for (auto key : keys)
-    if (auto v = config_value(integration, key)) return v;
-  return std::nullopt;
-}
-
 inline std::string without_trailing_slash(std::string url) {
   while (!url.empty() && url.back() == '/') url.pop_back();
   return url;

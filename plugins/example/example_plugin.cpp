@@ -113,4 +113,7 @@ int sync_items(std::string_view integration, const ocean::Headers& headers, std:
 OCEAN_PLUGIN("example", "1.0.0") {
   plugin.add_processor<ExampleProcessor>("/webhook");
   plugin.add_direct_route("POST", "/items", &sync_items);
+  plugin.config_key("webhook_secret",
+                    "when set, only requests signed with it (X-Hub-Signature-256) are taken",
+                    {.secret = true});
 }

@@ -25,12 +25,9 @@ class Api {
  public:
   explicit Api(std::string_view integration)
       : base_(ocean_plugins::without_trailing_slash(
-            ocean_plugins::config_value(integration,
-                                        {"api_url", "github_host", "githubhost", "githubHost"})
+            ocean_plugins::config_value(integration, "api_url")
                 .value_or(std::string(kDefaultApiUrl)))),
-        token_(ocean_plugins::config_value(integration,
-                                           {"token", "github_token", "githubtoken", "githubToken"})
-                   .value_or("")) {}
+        token_(ocean_plugins::config_value(integration, "token").value_or("")) {}
 
   const std::string& base() const { return base_; }
   bool has_token() const { return !token_.empty(); }

@@ -94,8 +94,7 @@ class GithubProcessor : public ocean::WebhookProcessor {
  public:
   bool authenticate(const rapidjson::Value&, const ocean::Headers& headers,
                     std::string_view raw_body) override {
-    auto secret = ocean_plugins::config_value(event().integration(),
-                                              {"webhook_secret", "webhooksecret", "webhookSecret"});
+    auto secret = ocean_plugins::config_value(event().integration(), "webhook_secret");
     if (!secret) {
       warn_if_no_secret(event().integration());
       return true;
@@ -330,6 +329,22 @@ OCEAN_PLUGIN("github", "1.0.0") {
   plugin.add_processor<github::ReleaseProcessor>("/webhook");
   plugin.add_processor<github::WorkflowRunProcessor>("/webhook");
   plugin.on_start(&github::ensure_webhook);
+  // The config an integration may set; the aliases are Ocean's names for the same settings.
+  plugin.config_key("webhook_secret", "the hook's secret; deliveries are checked against it",
+                    {.secret = true, .aliases = {"webhookSecret"}});
+  plugin.config_key("api_url", "GitHub's REST API (GitHub Enterprise: https://host/api/v3)",
+                    {.aliases = {"githubHost"}});
+  plugin.config_key("token", "a token that reads the repositories (and admins hooks)",
+                    {.secret = true, .aliases = {"githubToken"}});
+  plugin.config_key("org", "the organization whose webhook on_start registers",
+                    {.aliases = {"githubOrganization"}});
+  plugin.config_key("repo", "owner/name of the one repository whose webhook on_start registers");
+  plugin.validate_config([](std::string_view integration) -> std::string {
+    auto url = ocean_plugins::config_value(integration, "api_url");
+    if (url && url->rfind("https://", 0) != 0 && url->rfind("http://", 0) != 0)
+      return "api_url must be an http:// or https:// URL, not '" + *url + "'";
+    return {};
+  });
   // GitHub names every delivery's event in a header: /integration/webhook can be shared.
   plugin.sender_headers({"X-GitHub-Event"});
 }

@@ -15,8 +15,7 @@ using ocean_plugins::path_segment;
 
 // Where the hooks live: the organization's (config `org`) or one repository's (config `repo`).
 std::optional<std::string> hooks_path(std::string_view integration) {
-  if (auto org = config_value(
-          integration, {"org", "github_organization", "githuborganization", "githubOrganization"}))
+  if (auto org = config_value(integration, "org"))
     return "/orgs/" + path_segment(*org) + "/hooks";
   if (auto repo = config_value(integration, "repo")) {
     size_t slash = repo->find('/');
@@ -73,7 +72,7 @@ bool answered(const ocean::http::Response& r, const std::string& what) {
 // hook at GitHub to have it recreated with the new one.
 bool ensure_webhook(const ocean::InstanceInfo& info) {
   const std::string& id = info.integration;
-  auto secret = config_value(id, {"webhook_secret", "webhooksecret", "webhookSecret"});
+  auto secret = config_value(id, "webhook_secret");
   if (!secret) warn_if_no_secret(id);
   Api api(id);
   if (info.base_url.empty() || !api.has_token()) {
@@ -82,9 +81,7 @@ bool ensure_webhook(const ocean::InstanceInfo& info) {
                     "by hand (see docs/integrations/github.md)");
     return true;
   }
-  if (!config_value(id,
-                    {"org", "github_organization", "githuborganization", "githubOrganization"}) &&
-      !config_value(id, "repo")) {
+  if (!config_value(id, "org") && !config_value(id, "repo")) {
     ocean::log_info("integration '" + id +
                     "': neither org nor repo configured, so no GitHub webhook is registered");
     return true;

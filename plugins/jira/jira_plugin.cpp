@@ -47,12 +47,10 @@ class Api {
  public:
   explicit Api(std::string_view integration)
       : base_(ocean_plugins::without_trailing_slash(
-            config_value(integration, {"api_url", "jira_host", "jirahost", "jiraHost"})
+            config_value(integration, "api_url")
                 .value_or(""))) {
-    auto email = config_value(
-        integration, {"email", "atlassian_user_email", "atlassianuseremail", "atlassianUserEmail"});
-    auto token = config_value(integration, {"api_token", "atlassian_user_token",
-                                            "atlassianusertoken", "atlassianUserToken"});
+    auto email = config_value(integration, "email");
+    auto token = config_value(integration, "api_token");
     if (email && token) auth_ = "Basic " + ocean::base64_encode(*email + ":" + *token);
   }
 
@@ -95,7 +93,7 @@ class JiraProcessor : public ocean::WebhookProcessor {
   bool authenticate(const rapidjson::Value&, const ocean::Headers& headers,
                     std::string_view raw_body) override {
     auto secret =
-        config_value(event().integration(), {"webhook_secret", "webhooksecret", "webhookSecret"});
+        config_value(event().integration(), "webhook_secret");
     if (!secret) {
       warn_if_no_secret(event().integration());
       return true;
@@ -214,7 +212,7 @@ std::string webhook_body(const std::string& identifier, const std::string& url,
 // events. Jira Server answers a list; Jira Cloud may wrap it in {"values": [...]}.
 bool ensure_webhook(const ocean::InstanceInfo& info) {
   const std::string& id = info.integration;
-  auto secret = config_value(id, {"webhook_secret", "webhooksecret", "webhookSecret"});
+  auto secret = config_value(id, "webhook_secret");
   if (!secret) warn_if_no_secret(id);
   Api api(id);
   if (info.base_url.empty() || !api.configured() || !api.has_credentials()) {
@@ -275,6 +273,25 @@ OCEAN_PLUGIN("jira", "1.0.0") {
   plugin.add_processor<jira::IssueProcessor>("/webhook");
   plugin.add_processor<jira::ProjectProcessor>("/webhook");
   plugin.on_start(&jira::ensure_webhook);
+  // The config an integration may set; the aliases are Ocean's names for the same settings.
+  plugin.config_key("api_url", "the Jira site, e.g. https://acme.atlassian.net",
+                    {.required = true, .aliases = {"jiraHost"}});
+  plugin.config_key("email", "the Atlassian account oceand reads Jira as",
+                    {.aliases = {"atlassianUserEmail"}});
+  plugin.config_key("api_token", "that account's API token",
+                    {.secret = true, .aliases = {"atlassianUserToken"}});
+  plugin.config_key("webhook_secret", "the hook's secret; deliveries are checked against it",
+                    {.secret = true, .aliases = {"webhookSecret"}});
+  plugin.validate_config([](std::string_view integration) -> std::string {
+    auto url = jira::config_value(integration, "api_url").value_or("");
+    if (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0)
+      return "api_url must be an http:// or https:// URL, not '" + url + "'";
+    // Half a credential reads Jira anonymously, which fails on every private project.
+    if (jira::config_value(integration, "email").has_value() !=
+        jira::config_value(integration, "api_token").has_value())
+      return "email and api_token go together: set both, or neither";
+    return {};
+  });
   // Jira's bodies name their event at the top: /integration/webhook can be shared.
   plugin.sender_body_fields({"webhookEvent"});
 }

@@ -50,7 +50,8 @@ static ocean_status handle(void* p, const ocean_event* e, const ocean_resource* 
   return OCEAN_STATUS_OK;
 }
 
-static const ocean_processor_vtable vtable = {sizeof(ocean_processor_vtable),
+/* A 1.0 vtable: the size ABI 1.0 had; the hooks 1.1 added are past it and never read. */
+static const ocean_processor_vtable vtable = {OCEAN_PROCESSOR_VTABLE_SIZE_1_0,
                                               create,
                                               destroy,
                                               should_process,
@@ -102,7 +103,14 @@ static const ocean_plugin_descriptor descriptor
                                NULL,
                                0};
 
-#ifndef TEST_NO_ENTRY
+#if defined(TEST_REFUSE)
+/* A 1.1 entry that refuses the host and says why. */
+OCEAN_EXPORT const ocean_plugin_descriptor* ocean_plugin_entry(const ocean_host_api* api) {
+  if (api->struct_size >= offsetof(ocean_host_api, refuse) + sizeof(api->refuse) && api->refuse)
+    api->refuse(api->host, str("needs libfrobnicate.so.3, which this machine lacks"));
+  return NULL;
+}
+#elif !defined(TEST_NO_ENTRY)
 OCEAN_EXPORT const ocean_plugin_descriptor* ocean_plugin_entry(const ocean_host_api* api) {
   g_api = api;
   return &descriptor;

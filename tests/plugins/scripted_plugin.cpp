@@ -1,6 +1,6 @@
 // A test plugin whose behaviour the test chooses per event, through the payload:
 //   {"id": 1, "mode": "ok" | "retry" | "fail" | "throw" | "hang" | "reject_auth" | "invalid" |
-//   "none" | "wait_latch",
+//   "none" | "wait_latch" | "auth_throws" | "peek",
 //    "succeed_on": 3, "kinds": ["thing"], "both": true, "key": "group-a", "delay_ms": 5}
 // It counts every hook call through the host's metrics so tests can see what ran.
 #include <ocean/sdk.hpp>
@@ -52,6 +52,9 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
   bool authenticate(const rapidjson::Value& payload, const ocean::Headers&,
                     std::string_view) override {
     ocean::metric_add("authenticate");
+    // A plugin bug (or an outage of what it checks against), not a forged delivery.
+    if (str(payload, "mode", "ok") == "auth_throws")
+      throw std::runtime_error("secret store unreachable");
     return str(payload, "mode", "ok") != "reject_auth";
   }
   bool validate_payload(const rapidjson::Value& payload) override {
@@ -77,6 +80,18 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
       while (!g_latch.load() && std::chrono::steady_clock::now() < until)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       ocean::metric_add(g_latch.load() ? "latch_seen" : "latch_missed");
+    }
+    if (mode == "peek") {
+      // Reaches for integration "peek"'s webhook_secret and catalog (never its own), and reads
+      // its own "answer" (set in the config under an alias); counters say what it got.
+      std::string other = str(payload, "peek", "");
+      ocean::metric_add(ocean::integration_config(other, "webhook_secret") ? "peek_read"
+                                                                          : "peek_refused");
+      ocean::metric_add(ocean::register_raw(other, "thing", R"([{"id":"stolen"}])")
+                            ? "raw_other_ok"
+                            : "raw_other_refused");
+      auto answer = event().config("answer");
+      ocean::metric_add(answer ? "answer_" + *answer : "answer_missing");
     }
     if (mode == "hang") {
       auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -126,6 +141,12 @@ class SecondProcessor : public ScriptedProcessor {
 OCEAN_PLUGIN("scripted", "0.1.0") {
   plugin.add_processor<ScriptedProcessor>("/webhook");
   plugin.add_processor<SecondProcessor>("/webhook");
+  plugin.config_key("answer", "what mode peek reports", {.aliases = {"theAnswer"}});
+  plugin.config_key("refuse", "when set, validate_config refuses the integration with it");
+  plugin.validate_config([](std::string_view integration) -> std::string {
+    auto refuse = ocean::integration_config(integration, "refuse");
+    return refuse ? "told to refuse: " + *refuse : std::string();
+  });
   plugin.on_start([](const ocean::InstanceInfo& instance) {
     ocean::metric_add("on_start");
     if (instance.base_url == "http://on-start.test") ocean::metric_add("on_start_saw_base_url");

@@ -38,6 +38,7 @@ enum class Signature { right, wrong, none };
 struct Options {
   std::string secret = kSecret;
   std::string email = kEmail;
+  std::string api_token = kApiToken;
   std::string extra_yaml = "base_url: \"\"\n";
 };
 
@@ -56,7 +57,7 @@ struct Rig {
         host({"jira"}, o.extra_yaml,
              "  jira:\n    plugin: jira\n    mapping: " + kMapping +
                  "\n    config: {webhook_secret: \"" + o.secret + "\", api_url: \"" + api.url() +
-                 "/\", email: \"" + o.email + "\", api_token: \"" + kApiToken + "\"}\n") {
+                 "/\", email: \"" + o.email + "\", api_token: \"" + o.api_token + "\"}\n") {
     REQUIRE(host.host().plugins().wait_for_starts(std::chrono::seconds(5)));
   }
 
@@ -285,6 +286,7 @@ TEST_CASE(
   Options o;
   o.secret = "";
   o.email = "";
+  o.api_token = "";
   o.extra_yaml = "base_url: http://oceand.example\n";
   Rig rig(o, &jira);
   std::string body = corpus("mattermost__webhook-issue-created.json");

@@ -668,7 +668,7 @@ TEST_CASE(
           "}\nqueue: {backend: memory}\nport: {local_db: " + (dir.path() / "entities.db").string() +
           "}\nintegrations:\n  github:\n    mapping: " + OCEAN_SOURCE_DIR +
           "/config/github/port-app-config.yaml\n  jira:\n    mapping: " + OCEAN_SOURCE_DIR +
-          "/config/jira/port-app-config.yaml\n");
+          "/config/jira/port-app-config.yaml\n    config: {api_url: https://acme.atlassian.net}\n");
   ServingOceand o(dir.path() / "oceand.yaml", dir.path() / "oceand.log");
   const HeaderList json{{"Content-Type", "application/json"}};
   auto processed = [&](const char* integration) {

@@ -19,6 +19,8 @@
  *  - Versions: a different major is refused; a plugin built for a newer minor than the host is
  *    refused; an older minor is accepted (the host reads only the fields the plugin's table has).
  *    Fields and functions added after 1.0 say "since 1.x"; a plugin built for 1.0 never sees them.
+ *  - Every function says THREAD (who calls it, and what may run beside it) and OWNERSHIP (who owns
+ *    what crosses, and for how long).
  */
 #ifndef OCEAN_PLUGIN_ABI_H
 #define OCEAN_PLUGIN_ABI_H
@@ -73,6 +75,15 @@ typedef enum ocean_log_level {
   OCEAN_LOG_WARNING = 2,
   OCEAN_LOG_ERROR = 3
 } ocean_log_level;
+
+/* Since 1.1. The answer of a yes/no hook that can also say it could not answer. */
+typedef enum ocean_answer {
+  OCEAN_ANSWER_NO = 0,
+  OCEAN_ANSWER_YES = 1,
+  /* The hook failed (a bug, a dependency down): the host dead-letters the event with the message
+   * the hook wrote, instead of taking it for a "no". */
+  OCEAN_ANSWER_ERROR = 2
+} ocean_answer;
 
 /* Opaque host objects. Plugins only ever hold pointers to them and pass them back. */
 typedef struct ocean_host ocean_host;               /* one per loaded plugin library */
@@ -143,6 +154,23 @@ typedef struct ocean_http_response {
   ocean_http_response_handle* handle;
 } ocean_http_response;
 
+/* Since 1.1. One key of the `config` block of an integration the plugin serves. The host checks
+ * every integration against these when it is created (start, reload, --check): a missing required
+ * key refuses it; a key the plugin does not declare is warned about once (an Ocean deployment
+ * carries settings no live-event plugin reads). Plugin-owned, static, valid until unload. */
+typedef struct ocean_config_key {
+  size_t struct_size;
+  const char* name;        /* NUL-terminated, e.g. "webhook_secret"; what config_get looks up */
+  const char* description; /* NUL-terminated, one line, shown in errors; may be NULL */
+  bool required;           /* an integration without it (or an alias) is refused */
+  bool secret;             /* a credential: must be a string, and the host never prints it */
+  /* Other names the same setting has, e.g. Ocean's "githubToken" (OCEAN__INTEGRATION__CONFIG__
+   * GITHUB_TOKEN arrives as "github_token"); matched ignoring case and '_'. When `name` is unset
+   * and an alias is set, config_get(name) answers the alias's value. May be NULL with 0. */
+  const char* const* aliases;
+  size_t alias_count;
+} ocean_config_key;
+
 /* What the host tells on_start about the integration instance being started. */
 typedef struct ocean_instance_info {
   size_t struct_size;
@@ -153,10 +181,13 @@ typedef struct ocean_instance_info {
 /* ================================================================================================
  * Plugin hooks — implemented by the plugin, called by the host.
  *
- * Thread rules: the host calls hooks from its worker threads. The hooks of one processor instance
- * are never called concurrently with each other, except `cancel`, which may be called from another
- * thread while `handle_event` runs. Different processor instances run concurrently, so state
- * shared between instances must be synchronised by the plugin.
+ * THREAD, for every hook of the vtable unless it says otherwise: a host worker thread. The hooks of
+ * one processor instance are never called concurrently with each other, except `cancel`, which may
+ * be called from another thread while `handle_event` runs. Different processor instances run
+ * concurrently, so state shared between instances must be synchronised by the plugin.
+ * OWNERSHIP, likewise: `event`, `resource` and every view in them are the host's, borrowed for the
+ * call; output handles (ocean_string_list, ocean_string_out, ocean_results) are the host's and
+ * written only during the call, with the host callbacks.
  * ============================================================================================== */
 
 /* A processor, instantiated once per (event, processor factory), as Ocean does. */
@@ -165,14 +196,17 @@ typedef struct ocean_processor_vtable {
 
   /* Creates the processor instance for `event`. Returns a plugin-owned pointer, or NULL on failure
    * (the event is then dead-lettered). The host passes it to every hook below and finally to
-   * destroy. */
+   * destroy. THREAD: the host's dispatcher thread. OWNERSHIP: the instance is the plugin's. */
   void* (*create)(void* factory_ctx, const ocean_event* event);
 
   /* Releases an instance made by create. Called exactly once per instance, never concurrently with
-   * another hook of that instance. */
+   * another hook of that instance. THREAD: any host thread (a worker, or the thread that finished
+   * the event's last apply). */
   void (*destroy)(void* processor);
 
-  /* Does this processor want this event at all? (Ocean: should_process_event.) */
+  /* Does this processor want this event at all? (Ocean: should_process_event.) THREAD: the host's
+   * dispatcher thread, before the event is ordered. Since 1.1 a plugin may leave it NULL and set
+   * should_process_event_checked instead. */
   bool (*should_process_event)(void* processor, const ocean_event* event);
 
   /* Appends to `kinds` (with the host callback string_list_add) the mapping kinds this event
@@ -181,10 +215,12 @@ typedef struct ocean_processor_vtable {
                                      ocean_string_list* kinds);
 
   /* Is the event really from the third party? Has the payload, the headers and the raw body. A
-   * false answer drops the event for this processor (counted, never retried). */
+   * false answer drops the event for this processor (counted, never retried). Since 1.1 it may be
+   * NULL when authenticate_checked is set. */
   bool (*authenticate)(void* processor, const ocean_event* event);
 
-  /* Is the payload well formed for this processor? False drops it (counted, never retried). */
+  /* Is the payload well formed for this processor? False drops it (counted, never retried). Since
+   * 1.1 it may be NULL when validate_payload_checked is set. */
   bool (*validate_payload)(void* processor, const ocean_event* event);
 
   /* Does the work for one resource of the mapping: fetches fresh data and appends raw results with
@@ -194,20 +230,39 @@ typedef struct ocean_processor_vtable {
   ocean_status (*handle_event)(void* processor, const ocean_event* event,
                                const ocean_resource* resource, ocean_results* results);
 
-  /* Told about each failed attempt, with a description of the error. Optional (may be NULL). */
+  /* Told about each failed attempt, with a description of the error. Optional (may be NULL).
+   * OWNERSHIP: `error` is borrowed for the call. */
   void (*on_error)(void* processor, const ocean_event* event, ocean_str error);
 
   /* Asks a running handle_event to stop as soon as it can. Called from a different thread than
    * handle_event (the host's timeout watchdog, or shutdown). Must be thread-safe and must not
-   * block. Optional (may be NULL). */
+   * block. Optional (may be NULL). THREAD: the watchdog's or shutdown's, concurrently with
+   * handle_event of the same instance. */
   void (*cancel)(void* processor);
 
   /* Writes with string_out_set the ordering key of `event`: events with the same key run one at a
    * time, in arrival order. Called on the host's dispatcher thread before routing, without an
    * instance (so it must be cheap and must not do I/O). Writing nothing means "no key": the event
-   * is its own group. Optional (may be NULL). */
+   * is its own group. Optional (may be NULL). THREAD: the dispatcher thread. */
   void (*group_key)(void* factory_ctx, const ocean_event* event, ocean_string_out* key);
+
+  /* ---- since 1.1 ---- */
+
+  /* The yes/no hooks, able to say they could not answer: OCEAN_ANSWER_ERROR with a message written
+   * to `error` (string_out_set) dead-letters the event with that message (a plugin bug is not a
+   * forged webhook), and the delivery id still counts as delivered. When set, the host calls these
+   * instead of the bool hooks above; each may be NULL (the bool hook is then required). THREAD
+   * and OWNERSHIP as their bool forms; `error` is the host's, written only during the call. */
+  ocean_answer (*should_process_event_checked)(void* processor, const ocean_event* event,
+                                               ocean_string_out* error);
+  ocean_answer (*authenticate_checked)(void* processor, const ocean_event* event,
+                                       ocean_string_out* error);
+  ocean_answer (*validate_payload_checked)(void* processor, const ocean_event* event,
+                                           ocean_string_out* error);
 } ocean_processor_vtable;
+
+/* The size of a vtable built for ABI 1.0, which the host still accepts. */
+#define OCEAN_PROCESSOR_VTABLE_SIZE_1_0 offsetof(ocean_processor_vtable, should_process_event_checked)
 
 /* A processor registered on a webhook route. All pointers are plugin-owned and must stay valid
  * until the library is unloaded (static storage is the usual choice). */
@@ -221,8 +276,9 @@ typedef struct ocean_processor_factory {
 } ocean_processor_factory;
 
 /* A plain route handled synchronously, like Ocean's `ocean.router.post(...)`: no queue, no retry.
- * The handler may be called concurrently from several HTTP threads. It answers by writing the
- * response with string_out_set into `response_body` and returning the HTTP status. */
+ * It answers by writing the response with string_out_set into `response_body` and returning the
+ * HTTP status. THREAD: the host's HTTP threads, concurrently (one call per request). OWNERSHIP:
+ * `integration`, `headers` and `body` are borrowed for the call; `response_body` is the host's. */
 typedef struct ocean_direct_route {
   size_t struct_size;
   const char* method; /* NUL-terminated, e.g. "POST" */
@@ -243,12 +299,13 @@ typedef struct ocean_plugin_descriptor {
   size_t processor_count;
   /* Runs once per integration instance after the plugin is live, on a host thread that is not
    * serving HTTP, bounded by a timeout. Used to register webhooks with the third party. A failure
-   * is logged and never fatal. Optional (may be NULL). */
+   * is logged and never fatal. Optional (may be NULL). THREAD: a thread of its own per integration,
+   * concurrently with hooks. OWNERSHIP: `instance` is borrowed for the call. */
   ocean_status (*on_start)(const ocean_instance_info* instance);
   const ocean_direct_route* direct_routes;
   size_t direct_route_count;
   /* Called once before the library is unloaded, after the last hook of this plugin returned.
-   * Optional (may be NULL). */
+   * Optional (may be NULL). THREAD: whichever host thread released the library last. */
   void (*shutdown)(void);
 
   /* ---- since 1.1 ---- */
@@ -274,6 +331,20 @@ typedef struct ocean_plugin_descriptor {
   size_t sender_header_count;
   const char* const* sender_body_fields;
   size_t sender_body_field_count;
+
+  /* The keys of the `config` block the plugin reads (see ocean_config_key). NULL with 0 declares
+   * nothing: any block is accepted, as for 1.0 plugins. Read once, at load, on the loading
+   * thread. */
+  const ocean_config_key* config_keys;
+  size_t config_key_count;
+
+  /* Checks one integration's `config` block, after the host checked config_keys: OK accepts it;
+   * FAILED, with the reason written to `error` (string_out_set), refuses it — start fails, a reload
+   * keeps the running generation, --check reports it. config_get answers for `integration` during
+   * the call. Must not do I/O that can hang (it runs before the integration serves). Optional.
+   * THREAD: the thread building the generation (start, SIGHUP, --check). OWNERSHIP: `integration`
+   * is borrowed for the call; `error` is the host's. */
+  ocean_status (*validate_config)(ocean_str integration, ocean_string_out* error);
 } ocean_plugin_descriptor;
 
 /* The size of a descriptor built for ABI 1.0, which the host still accepts. */
@@ -282,8 +353,9 @@ typedef struct ocean_plugin_descriptor {
 /* ================================================================================================
  * Host callbacks — implemented by the host, called by the plugin.
  *
- * Every callback is thread-safe and may be called from any thread, unless its comment says
- * otherwise. `host` is the pointer the plugin received in ocean_host_api.host.
+ * THREAD, unless a callback says otherwise: any thread, concurrently (every callback is
+ * thread-safe). OWNERSHIP, likewise: what the plugin passes in is borrowed for the call and copied
+ * if kept; `host` is the pointer the plugin received in ocean_host_api.host.
  * ============================================================================================== */
 
 typedef struct ocean_host_api {
@@ -296,8 +368,11 @@ typedef struct ocean_host_api {
   void (*log)(ocean_host* host, ocean_log_level level, ocean_str message);
 
   /* Looks up `key` (dot-separated, e.g. "webhook_secret") in the `config` block of integration
-   * `integration`. Returns false when absent. On true, `*value` is a host-owned view valid until
-   * the hook that made this call returns (or, outside any hook, until the next reload). */
+   * `integration`, which must be one this plugin serves: another plugin's integration answers
+   * false (logged), so no plugin reads another's secrets. A declared key (ocean_config_key) also
+   * answers its aliases' value. Returns false when absent. OWNERSHIP: on true, `*value` is a
+   * host-owned view valid until the hook that made this call returns (or, outside any hook, until
+   * the next reload). */
   bool (*config_get)(ocean_host* host, ocean_str integration, ocean_str key, ocean_str* value);
 
   /* Makes a blocking HTTP(S) request with TLS (system CAs) and a timeout. Returns OK when an HTTP
@@ -310,11 +385,12 @@ typedef struct ocean_host_api {
   void (*http_response_free)(ocean_host* host, ocean_http_response_handle* handle);
 
   /* Adds `delta` to the plugin counter `name` ([a-z0-9_]+), exported on /metrics as
-   * oceand_plugin_<name>_total{plugin="..."}. */
+   * oceand_plugin_<name>_total{plugin="..."}. OWNERSHIP: `name` is borrowed for the call. */
   void (*metric_add)(ocean_host* host, ocean_str name, double delta);
 
-  /* Output helpers: each copies the bytes it is given into host memory. `out` is the host object
-   * passed to the hook; use it only during that hook. */
+  /* Output helpers: each copies the bytes it is given into host memory. THREAD: only during the
+   * hook `out` was passed to (a handle kept past it is refused, logged). OWNERSHIP: `out` is the
+   * host's; `value` is borrowed for the call. */
   void (*string_list_add)(ocean_string_list* out, ocean_str value);
   void (*string_out_set)(ocean_string_out* out, ocean_str value);
   void (*results_add_updated)(ocean_results* out, ocean_str json_object);
@@ -325,13 +401,16 @@ typedef struct ocean_host_api {
   /* The per-event cache slot (see ocean_event.host_private). set stores `data`; the host calls
    * `free_data(data)` exactly once when the event leaves memory (or when set replaces it). Call
    * them only from a hook that was passed `event` (group_key included), never from cancel: the
-   * host guarantees those hooks never run concurrently for one event. */
+   * host guarantees those hooks never run concurrently for one event. OWNERSHIP: `data` is the
+   * plugin's; the host only keeps the pointer and hands it to `free_data`. */
   void* (*event_cache_get)(const ocean_event* event);
   void (*event_cache_set)(const ocean_event* event, void* data, void (*free_data)(void* data));
 
   /* Maps raw items of `kind` with the integration's mapping and upserts (register_raw) or deletes
    * (unregister_raw) the resulting entities, as a processed event would. `items_json` is a JSON
-   * array of objects. Blocks until applied. Returns FAILED with a log line on bad input. */
+   * array of objects. Blocks until applied. Returns FAILED with a log line on bad input, and for an
+   * integration this plugin does not serve. THREAD: a direct route's handler or on_start (it
+   * blocks). OWNERSHIP: everything is borrowed for the call. */
   ocean_status (*register_raw)(ocean_host* host, ocean_str integration, ocean_str kind,
                                ocean_str items_json);
   ocean_status (*unregister_raw)(ocean_host* host, ocean_str integration, ocean_str kind,
@@ -344,16 +423,24 @@ typedef struct ocean_host_api {
    * OWNERSHIP: nothing is kept. */
   void (*event_metric_add)(ocean_host* host, const ocean_event* event, ocean_str name,
                            double delta);
+
+  /* Since 1.1. Says why the plugin refuses this host: call it from ocean_plugin_entry just before
+   * returning NULL (a host too old for a feature, a missing system library). The host reports the
+   * refusal with this reason (log, /admin/plugins, --check). THREAD: the entry's, during the entry
+   * call only. OWNERSHIP: `reason` is borrowed for the call. */
+  void (*refuse)(ocean_host* host, ocean_str reason);
 } ocean_host_api;
 
 /* ================================================================================================
  * Entry point
  * ============================================================================================== */
 
-/* Exported by every plugin as `ocean_plugin_entry`. Called once per load, before any hook, on a
- * host thread. `api` (and the table it points to) stays valid until the library is unloaded; the
- * plugin keeps the pointer. Returns the plugin's static descriptor, or NULL when the plugin cannot
- * work with this host (for example a host table smaller than the plugin needs). */
+/* Exported by every plugin as `ocean_plugin_entry`. Called once per load, before any hook.
+ * Returns the plugin's static descriptor, or NULL when the plugin cannot work with this host (for
+ * example a host table smaller than the plugin needs) — since 1.1, having said why with
+ * api->refuse when the table has it. THREAD: the host thread loading plugins (start, SIGHUP,
+ * --check). OWNERSHIP: `api` (and the table it points to) stays valid until the library is
+ * unloaded, and the plugin keeps the pointer; the descriptor is the plugin's, static. */
 typedef const ocean_plugin_descriptor* (*ocean_plugin_entry_fn)(const ocean_host_api* api);
 
 #ifdef __cplusplus

@@ -15,6 +15,7 @@
 #include <cxxabi.h>
 #include <atomic>
 #include <cctype>
+#include <cstddef>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -517,6 +518,23 @@ auto guarded(const char* what, Fn&& fn, decltype(fn()) on_error) noexcept -> dec
   return on_error;
 }
 
+// A yes/no hook in its ABI 1.1 form: an exception is the hook failing to answer, reported with its
+// message (the host dead-letters the event) rather than taken for "no".
+template <class Fn>
+ocean_answer answered(const char* what, Fn&& fn, ocean_string_out* error) noexcept {
+  std::string message;
+  try {
+    return fn() ? OCEAN_ANSWER_YES : OCEAN_ANSWER_NO;
+  } catch (const std::exception& e) {
+    message = e.what();  // the host names the hook
+  } catch (...) {
+    message = std::string(what) + " threw a non-standard exception";
+  }
+  if (message.empty()) message = std::string(what) + " threw an exception without a message";
+  g_api->string_out_set(error, view(message));
+  return OCEAN_ANSWER_ERROR;
+}
+
 }  // namespace detail
 
 template <class T>
@@ -554,6 +572,36 @@ struct ProcessorAdapter {
           return s.should_process_event(s.event());
         },
         false);
+  }
+  static ocean_answer should_process_event_checked(void* p, const ocean_event* e,
+                                                   ocean_string_out* error) noexcept {
+    return detail::answered(
+        "should_process_event",
+        [&] {
+          auto& s = bind(p, e);
+          return s.should_process_event(s.event());
+        },
+        error);
+  }
+  static ocean_answer authenticate_checked(void* p, const ocean_event* e,
+                                           ocean_string_out* error) noexcept {
+    return detail::answered(
+        "authenticate",
+        [&] {
+          auto& s = bind(p, e);
+          return s.authenticate(s.event().payload(), s.event().headers(), s.event().raw_body());
+        },
+        error);
+  }
+  static ocean_answer validate_payload_checked(void* p, const ocean_event* e,
+                                               ocean_string_out* error) noexcept {
+    return detail::answered(
+        "validate_payload",
+        [&] {
+          auto& s = bind(p, e);
+          return s.validate_payload(s.event().payload());
+        },
+        error);
   }
   static ocean_status get_matching_kinds(void* p, const ocean_event* e,
                                          ocean_string_list* out) noexcept {
@@ -650,7 +698,10 @@ struct ProcessorAdapter {
                                                     &handle_event,
                                                     &on_error,
                                                     &cancel,
-                                                    &group_key};
+                                                    &group_key,
+                                                    &should_process_event_checked,
+                                                    &authenticate_checked,
+                                                    &validate_payload_checked};
 };
 
 // A plain synchronous route (Ocean's ocean.router.post). Returns the HTTP status; writes the body.
@@ -670,6 +721,13 @@ inline bool unregister_raw(std::string_view integration, std::string_view kind,
                               detail::g_api->host, detail::view(integration), detail::view(kind),
                               detail::view(items_json)) == OCEAN_STATUS_OK;
 }
+
+// How a config key is declared (PluginBuilder::config_key).
+struct ConfigKeyOptions {
+  bool required = false;
+  bool secret = false;
+  std::vector<std::string> aliases;  // other names of the setting, e.g. Ocean's "githubToken"
+};
 
 class PluginBuilder {
  public:
@@ -732,6 +790,33 @@ class PluginBuilder {
     for (const auto& n : sender_field_names_) sender_field_ptrs_.push_back(n.c_str());
   }
 
+  // Declares a key of the integration's `config` block (ABI 1.1): the host refuses an integration
+  // without a required key at start, reload and SIGHUP, never prints a secret, warns about keys
+  // nobody declared, and answers integration_config(name) with an alias's value (Ocean's names,
+  // e.g. "githubToken"; case and '_' ignored).
+  void config_key(std::string name, std::string description, ConfigKeyOptions options = {}) {
+    auto& slot = *config_slots_.emplace_back(std::make_unique<ConfigSlot>());
+    slot.name = std::move(name);
+    slot.description = std::move(description);
+    slot.aliases = std::move(options.aliases);
+    for (const auto& a : slot.aliases) slot.alias_ptrs.push_back(a.c_str());
+    ocean_config_key k{};
+    k.struct_size = sizeof k;
+    k.name = slot.name.c_str();
+    k.description = slot.description.c_str();
+    k.required = options.required;
+    k.secret = options.secret;
+    k.aliases = slot.alias_ptrs.empty() ? nullptr : slot.alias_ptrs.data();
+    k.alias_count = slot.alias_ptrs.size();
+    config_keys_.push_back(k);
+  }
+
+  // Checks an integration's config when it is created (start, reload): return an empty string to
+  // accept it, or why it is refused. integration_config() answers for it during the call.
+  void validate_config(std::function<std::string(std::string_view integration)> fn) {
+    validate_config_ = std::move(fn);
+  }
+
   // Filled by OCEAN_PLUGIN; plugin authors do not call these.
   const ocean_plugin_descriptor* finish(const char* name, const char* version) {
     descriptor_ = ocean_plugin_descriptor{};
@@ -753,6 +838,9 @@ class PluginBuilder {
     descriptor_.sender_body_fields =
         sender_field_ptrs_.empty() ? nullptr : sender_field_ptrs_.data();
     descriptor_.sender_body_field_count = sender_field_ptrs_.size();
+    descriptor_.config_keys = config_keys_.empty() ? nullptr : config_keys_.data();
+    descriptor_.config_key_count = config_keys_.size();
+    descriptor_.validate_config = validate_config_ ? &validate_config_trampoline : nullptr;
     return &descriptor_;
   }
   static PluginBuilder& instance() {
@@ -765,6 +853,25 @@ class PluginBuilder {
     std::string method, path;
     DirectHandler handler;
   };
+  struct ConfigSlot {
+    std::string name, description;
+    std::vector<std::string> aliases;
+    std::vector<const char*> alias_ptrs;
+  };
+  static ocean_status validate_config_trampoline(ocean_str integration,
+                                                 ocean_string_out* error) noexcept {
+    std::string why;
+    try {
+      why = instance().validate_config_(detail::view(integration));
+    } catch (const std::exception& e) {
+      why = std::string("validate_config threw: ") + e.what();
+    } catch (...) {
+      why = "validate_config threw a non-standard exception";
+    }
+    if (why.empty()) return OCEAN_STATUS_OK;
+    detail::g_api->string_out_set(error, detail::view(why));
+    return OCEAN_STATUS_FAILED;
+  }
   static ocean_status start_trampoline(const ocean_instance_info* info) noexcept {
     return detail::guarded(
         "on_start",
@@ -800,16 +907,37 @@ class PluginBuilder {
   std::vector<const char*> delivery_ptrs_;
   std::vector<std::string> sender_header_names_, sender_field_names_;
   std::vector<const char*> sender_header_ptrs_, sender_field_ptrs_;
+  std::vector<std::unique_ptr<ConfigSlot>> config_slots_;
+  std::vector<ocean_config_key> config_keys_;
+  std::function<std::string(std::string_view)> validate_config_;
   ocean_plugin_descriptor descriptor_{};
 };
 
+// Thrown from the OCEAN_PLUGIN body when the plugin cannot work with this host or machine (ABI
+// 1.1): the host refuses to load it, with this message as the reason.
+class PluginRefusal : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 namespace detail {
+// Tells the host why the plugin refuses it, when the host's table has the callback (ABI 1.1).
+inline void refuse(const ocean_host_api* api, std::string_view reason) {
+  if (api && api->struct_size >= offsetof(ocean_host_api, refuse) + sizeof(api->refuse) &&
+      api->refuse)
+    api->refuse(api->host, view(reason));
+}
+
 inline const ocean_plugin_descriptor* entry(const ocean_host_api* api, const char* name,
                                             const char* version,
                                             void (*register_fn)(PluginBuilder&)) noexcept {
-  if (!api || api->abi_major != OCEAN_ABI_VERSION_MAJOR ||
-      api->struct_size < sizeof(ocean_host_api))
+  if (!api) return nullptr;
+  if (api->abi_major != OCEAN_ABI_VERSION_MAJOR || api->struct_size < sizeof(ocean_host_api)) {
+    refuse(api, "built with the oceand SDK for ABI " +
+                    std::to_string(OCEAN_ABI_VERSION_MAJOR) + "." +
+                    std::to_string(OCEAN_ABI_VERSION_MINOR) + "; this host's table is older");
     return nullptr;
+  }
   g_api = api;
   try {
     // Registration runs once per loaded image: if the host enters again, the descriptor it already
@@ -820,10 +948,14 @@ inline const ocean_plugin_descriptor* entry(const ocean_host_api* api, const cha
     register_fn(builder);
     registered = builder.finish(name, version);
     return registered;
+  } catch (const PluginRefusal& e) {
+    refuse(api, e.what());
   } catch (const std::exception& e) {
     log_error(std::string("plugin registration threw: ") + e.what());
+    refuse(api, std::string("plugin registration threw: ") + e.what());
   } catch (...) {
     log_error("plugin registration threw a non-standard exception");
+    refuse(api, "plugin registration threw a non-standard exception");
   }
   return nullptr;
 }
