@@ -1,5 +1,5 @@
 // libFuzzer target: arbitrary bytes as a server's answer to the host's HTTP client
-// (http/client_connection.cpp), over loopback TCP. The server reads the request's head, sends the
+// (client/client_connection.cpp), over loopback TCP. The server reads the request's head, sends the
 // input and closes. Nothing may crash, leak or hang past the request's deadline; a result with a
 // status must have come from bytes that start with a status line, and a result without one must
 // say why.
@@ -11,7 +11,7 @@
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
 
-#include "http/http_client.hpp"
+#include "client/http_client.hpp"
 
 namespace {
 

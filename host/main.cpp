@@ -15,7 +15,7 @@
 #include "app/service_manager.hpp"
 #include "config/host_config.hpp"
 #include "core/log.hpp"
-#include "http/http_client.hpp"
+#include "client/http_client.hpp"
 #include "mapping/entity_mapper.hpp"
 #include "mapping/port_app_config.hpp"
 #include "ocean/plugin_abi.h"

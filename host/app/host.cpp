@@ -144,6 +144,32 @@ Host::~Host() {
   if (crash_ledger_) set_crash_ledger_fd(-1);
 }
 
+// The HTTP layer's view of this host (http/http_deps.hpp): each handler gets only what it uses.
+HttpDeps Host::make_http_deps() {
+  HttpDeps d;
+  auto config = [this]() -> const HostConfig& { return this->config(); };
+  auto metrics = [this]() -> Metrics& { return metrics_; };
+  auto plugins = [this]() -> PluginManager& { return plugins_; };
+  auto queue = [this]() -> EventQueue& { return this->queue(); };
+  d.ingress = {config, metrics, plugins, queue, [this] { return accepting(); }};
+  StatusDeps& s = d.admin;
+  s.config = config;
+  s.metrics = metrics;
+  s.plugins = plugins;
+  s.queue = queue;
+  s.dead_letters = [this]() -> DeadLetterStore& { return this->dead_letters(); };
+  s.recent_failures = [this]() -> const RecentFailures& { return engine().recent_failures(); };
+  s.status_rates = [this]() -> RateWindow& { return status_rates_; };
+  s.port = [this] { return port(); };
+  s.unready_reason = [this] { return unready_reason(); };
+  s.reload = [this] { return reload(); };
+  s.last_reload = [this] { return last_reload(); };
+  d.admin.ready = [this] { return ready(); };
+  d.admin.raw_samples = [this]() -> const RawSamples& { return samples_; };
+  d.entities = {config, [this] { return entity_store(); }};
+  return d;
+}
+
 std::shared_ptr<const HostConfig> Host::config_ptr() const {
   return config_;
 }
@@ -297,9 +323,10 @@ void Host::start() {
   engine_->set_crash_ledger(crash_ledger_.get());
   engine_->start();
 
-  http_ = std::make_unique<HttpServer>(*this, Listener::main);
+  http_deps_ = make_http_deps();
+  http_ = std::make_unique<HttpServer>(http_deps_, Listener::main);
   if (!config_->admin_listen.empty())
-    admin_http_ = std::make_unique<HttpServer>(*this, Listener::admin);
+    admin_http_ = std::make_unique<HttpServer>(http_deps_, Listener::admin);
   http_->start();
   if (admin_http_) admin_http_->start();
   accepting_ = true;

@@ -12,9 +12,11 @@
 #include "core/metrics.hpp"
 #include "core/periodic.hpp"
 #include "core/rate_window.hpp"
+#include "http/http_deps.hpp"
 #include "mapping/raw_samples.hpp"
 #include "plugins/host_api.hpp"
 #include "plugins/plugin_manager.hpp"
+#include "plugins/reload_report.hpp"
 #include "port/applier.hpp"
 #include "port/catalog_sink.hpp"
 #include "port/entity_store.hpp"
@@ -32,18 +34,6 @@ struct HostOptions {
   std::optional<std::string> config_path;  // none: the embedded defaults
   std::vector<std::string> environment;    // "NAME=value" entries for OCEAN__ overrides
   ResultSink* sink = nullptr;              // none: mapping and the configured applier
-};
-
-struct ReloadReport {
-  bool ok = false;
-  uint64_t generation = 0;  // serving after the reload (the old one when it failed)
-  std::string error;
-  // Start-only keys that changed and were not applied (start_only_changes).
-  std::vector<std::string> ignored;
-  int64_t at_ms = 0;   // Unix epoch, when it finished
-  double seconds = 0;  // from the start of the reload to the switch (or the failure)
-  std::vector<std::string> added, changed, removed;  // plugins, by name
-  std::vector<PluginFileStatus> files;               // what the reload found in plugins.dir
 };
 
 // The whole oceand process as an object: configuration, plugins, queue, engine and HTTP server.
@@ -90,6 +80,7 @@ class Host {
   void describe_metrics();
   void make_applier();
   ReloadReport reload_once();
+  HttpDeps make_http_deps();
   void reload_if_port_mappings_changed();
   ocean_status apply_raw(const std::string& plugin, const std::string& integration,
                          const std::string& kind,
@@ -113,6 +104,7 @@ class Host {
   std::unique_ptr<CatalogSink> catalog_;
   ResultSink* sink_ = nullptr;
   std::unique_ptr<EventEngine> engine_;
+  HttpDeps http_deps_;  // what the HTTP layer may ask of this host; outlives the servers
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<HttpServer> admin_http_;  // admin.listen
   std::atomic<bool> accepting_{false};

@@ -335,14 +335,6 @@ bool valid_identifier(const std::string& s) {
 
 }  // namespace
 
-ConfigError::ConfigError(std::vector<std::string> problems)
-    : std::runtime_error([&] {
-        std::string joined;
-        for (const auto& p : problems) joined += (joined.empty() ? "" : "; ") + p;
-        return joined;
-      }()),
-      problems_(std::move(problems)) {}
-
 const IntegrationConfig* HostConfig::integration(const std::string& identifier) const {
   for (const auto& i : integrations)
     if (i.identifier == identifier) return &i;

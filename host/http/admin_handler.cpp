@@ -9,7 +9,14 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "app/host.hpp"
+#include "config/host_config.hpp"
+#include "core/metrics.hpp"
+#include "http/http_deps.hpp"
+#include "mapping/raw_samples.hpp"
+#include "plugins/plugin_manager.hpp"
+#include "plugins/reload_report.hpp"
+#include "queue/dead_letters.hpp"
+#include "queue/event_queue.hpp"
 #include "core/json_text.hpp"
 #include "http/dead_letter_admin.hpp"
 #include "http/dry_run.hpp"
@@ -27,7 +34,7 @@ void kv(JsonWriter& w, const char* key, const std::string& value) {
 }
 }  // namespace
 
-AdminHandler::AdminHandler(Host& host, Listener listener)
+AdminHandler::AdminHandler(const AdminDeps& host, Listener listener)
     : host_(host),
       listener_(listener),
       access_(host.config().admin_token, listener, host.config().admin_listen) {}

@@ -6,12 +6,12 @@
 
 namespace oceand {
 
-class Host;
+struct AdminDeps;
 
 // /health, /ready, /metrics (on both listeners) and /admin/* (as AdminAccess allows).
 class AdminHandler : public Poco::Net::HTTPRequestHandler {
  public:
-  AdminHandler(Host& host, Listener listener);
+  AdminHandler(const AdminDeps& host, Listener listener);
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override;
 
@@ -19,7 +19,7 @@ class AdminHandler : public Poco::Net::HTTPRequestHandler {
   void plugins(Poco::Net::HTTPServerResponse& response);
   void reload(Poco::Net::HTTPServerResponse& response);
 
-  Host& host_;
+  const AdminDeps& host_;
   Listener listener_;
   AdminAccess access_;
 };

@@ -8,7 +8,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "config/host_config.hpp"
+#include "core/config_error.hpp"
 #include "core/json_text.hpp"
 #include "http/responses.hpp"
 #include "mapping/entity_mapper.hpp"

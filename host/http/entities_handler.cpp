@@ -7,7 +7,9 @@
 #include <charconv>
 #include <limits>
 
-#include "app/host.hpp"
+#include "config/host_config.hpp"
+#include "http/http_deps.hpp"
+#include "port/entity_store.hpp"
 #include "http/responses.hpp"
 
 namespace oceand {
@@ -21,7 +23,7 @@ bool to_size(const std::string& text, size_t& out) {
 
 }  // namespace
 
-EntitiesHandler::EntitiesHandler(Host& host, Listener listener)
+EntitiesHandler::EntitiesHandler(const EntitiesDeps& host, Listener listener)
     : host_(host), access_(host.config().admin_token, listener, host.config().admin_listen) {}
 
 void EntitiesHandler::handleRequest(Poco::Net::HTTPServerRequest& request,

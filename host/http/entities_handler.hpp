@@ -6,19 +6,19 @@
 
 namespace oceand {
 
-class Host;
+struct EntitiesDeps;
 
 // The embedded catalog, read as Port's API shows it: GET
 // /api/entities?blueprint=<bp>[&limit=&offset=] and GET /api/entities/<blueprint>/<identifier>.
 // Same access rule as /admin (AdminAccess).
 class EntitiesHandler : public Poco::Net::HTTPRequestHandler {
  public:
-  EntitiesHandler(Host& host, Listener listener);
+  EntitiesHandler(const EntitiesDeps& host, Listener listener);
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override;
 
  private:
-  Host& host_;
+  const EntitiesDeps& host_;
   AdminAccess access_;
 };
 

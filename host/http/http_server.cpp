@@ -11,7 +11,9 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 
-#include "app/host.hpp"
+#include "config/host_config.hpp"
+#include "http/http_deps.hpp"
+#include "plugins/plugin_manager.hpp"
 #include "core/log.hpp"
 #include "http/admin_handler.hpp"
 #include "http/entities_handler.hpp"
@@ -24,18 +26,19 @@ namespace {
 
 class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  HandlerFactory(Host& host, Listener listener) : host_(host), listener_(listener) {}
+  HandlerFactory(const HttpDeps& host, Listener listener) : host_(host), listener_(listener) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest& request) override {
     // Webhooks come only through the main door.
     if (request.getURI().rfind("/integration/", 0) == 0 && listener_ == Listener::main)
-      return new IngressHandler(host_);
-    if (request.getURI().rfind("/api/", 0) == 0) return new EntitiesHandler(host_, listener_);
-    return new AdminHandler(host_, listener_);
+      return new IngressHandler(host_.ingress);
+    if (request.getURI().rfind("/api/", 0) == 0)
+      return new EntitiesHandler(host_.entities, listener_);
+    return new AdminHandler(host_.admin, listener_);
   }
 
  private:
-  Host& host_;
+  const HttpDeps& host_;
   const Listener listener_;
 };
 
@@ -62,7 +65,7 @@ std::string integration_path(std::string_view uri) {
 // What the I/O loop answers itself: probes, and webhooks (the body check and a queue push, which
 // never waits: a durable push is answered when its group commit lands). Direct routes run plugin
 // code and admin requests may take long: handler threads.
-bool runs_in_loop(Host& host, const InboundRequest& request) {
+bool runs_in_loop(const IngressDeps& host, const InboundRequest& request) {
   if (is_probe(request)) return true;
   if (request.getMethod() != "POST") return false;
   std::string rest = integration_path(request.getURI());
@@ -74,7 +77,7 @@ bool runs_in_loop(Host& host, const InboundRequest& request) {
 
 // A webhook to a path no integration serves is refused whatever its body: its client, if it waits
 // for 100 Continue, is not asked to send it.
-bool has_route(Host& host, const InboundRequest& head) {
+bool has_route(const IngressDeps& host, const InboundRequest& head) {
   if (head.getURI().rfind("/integration/", 0) != 0) return true;
   std::string rest = integration_path(head.getURI());
   auto generation = host.plugins().current();
@@ -108,7 +111,8 @@ size_t connection_cap(size_t configured, size_t reserve, const char* what) {
   return room;
 }
 
-HttpServer::HttpServer(Host& host, Listener listener) {
+HttpServer::HttpServer(const HttpDeps& deps, Listener listener) {
+  const IngressDeps& host = deps.ingress;
   const auto& cfg = host.config().server;
   const bool admin = listener == Listener::admin;
   Poco::Net::SocketAddress address =
@@ -143,7 +147,7 @@ HttpServer::HttpServer(Host& host, Listener listener) {
                        "server.max_connections");
   }
   server_ = std::make_unique<EventServer>(
-      admin ? "admin-http" : "http", std::move(socket), new HandlerFactory(host, listener), limits,
+      admin ? "admin-http" : "http", std::move(socket), new HandlerFactory(deps, listener), limits,
       [&host, admin](const InboundRequest& request) {
         return admin ? is_probe(request) : runs_in_loop(host, request);
       });

@@ -7,7 +7,7 @@
 
 namespace oceand {
 
-class Host;
+struct HttpDeps;
 
 // Which door a request came through. The main listener faces the internet (webhooks); the admin
 // listener (admin.listen, loopback by default) serves what only operators may see or change.
@@ -18,7 +18,8 @@ enum class Listener { main, admin };
 // get their answer even when every handler thread is busy.
 class HttpServer {
  public:
-  HttpServer(Host& host, Listener listener);
+  // `deps` must outlive the server (the host keeps them).
+  HttpServer(const HttpDeps& deps, Listener listener);
   ~HttpServer();
   void start();
   // Stops accepting, ends idle connections, lets answers being written finish, and waits for

@@ -9,7 +9,11 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 
-#include "app/host.hpp"
+#include "config/host_config.hpp"
+#include "core/metrics.hpp"
+#include "http/http_deps.hpp"
+#include "plugins/plugin_manager.hpp"
+#include "queue/event_queue.hpp"
 #include "core/busy_marks.hpp"
 #include "core/log.hpp"
 #include "http/body_check.hpp"
@@ -64,7 +68,7 @@ BodyRead read_body(Poco::Net::HTTPServerRequest& request, size_t limit, std::str
   return body.size() > limit ? BodyRead::too_large : BodyRead::ok;
 }
 
-void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref,
+void serve_direct(const IngressDeps& host, const Generation& gen, const DirectRouteRef& ref,
                   Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
   std::string body;
   switch (read_body(request, host.config().server.max_body_bytes, body)) {
@@ -113,7 +117,7 @@ void serve_direct(Host& host, const Generation& gen, const DirectRouteRef& ref,
 }
 
 // The answer to a webhook once the queue has said what became of its event.
-void answer_push(Host& host, const std::string& integration, const std::string& route,
+void answer_push(const IngressDeps& host, const std::string& integration, const std::string& route,
                  PushResult result, Poco::Net::HTTPServerResponse& response) {
   auto& metrics = host.metrics();
   auto refuse = [&](int status, std::string_view message, const char* reason,

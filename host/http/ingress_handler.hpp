@@ -4,19 +4,19 @@
 
 namespace oceand {
 
-class Host;
+struct IngressDeps;
 
 // POST /integration/<identifier>/<path> (and the /integration/<path> alias): checks and stores the
 // event, then answers. Nothing is routed, authenticated or fetched here. Also serves plugins'
 // direct routes, synchronously.
 class IngressHandler : public Poco::Net::HTTPRequestHandler {
  public:
-  explicit IngressHandler(Host& host) : host_(host) {}
+  explicit IngressHandler(const IngressDeps& host) : host_(host) {}
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override;
 
  private:
-  Host& host_;
+  const IngressDeps& host_;
 };
 
 }  // namespace oceand

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "http/chunked_decoder.hpp"
+#include "client/chunked_decoder.hpp"
 #include "http/inbound_request.hpp"
 
 namespace oceand {

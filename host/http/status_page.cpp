@@ -6,7 +6,15 @@
 
 #include <Poco/URI.h>
 
-#include "app/host.hpp"
+#include "config/host_config.hpp"
+#include "core/metrics.hpp"
+#include "core/rate_window.hpp"
+#include "core/recent_failures.hpp"
+#include "http/http_deps.hpp"
+#include "plugins/plugin_manager.hpp"
+#include "plugins/reload_report.hpp"
+#include "queue/dead_letters.hpp"
+#include "queue/event_queue.hpp"
 #include "http/dead_letter_admin.hpp"
 #include "http/responses.hpp"
 #include "ocean/plugin_abi.h"
@@ -274,7 +282,7 @@ void StatusPage::render(const std::string& notice, Poco::Net::HTTPServerResponse
       "<section id=\"failures\"><h2>Recent failures</h2><table><thead><tr><th>When</th><th>"
       "Event</th><th>Integration</th><th>Outcome</th><th>Reason</th><th>Error</th></tr>"
       "</thead><tbody>";
-  for (const auto& f : host_.engine().recent_failures().list())
+  for (const auto& f : host_.recent_failures().list())
     page += "<tr><td>" + utc(f.at_ms) + "</td><td>" + std::to_string(f.event_id) + "</td><td>" +
             html(f.integration) + "</td><td>" + html(f.outcome) + "</td><td>" + html(f.reason) +
             "</td><td class=\"error\">" + html(f.error) + "</td></tr>";

@@ -7,7 +7,7 @@
 
 namespace oceand {
 
-class Host;
+struct StatusDeps;
 
 // The admin listener's status page: GET / is one plain HTML page (no script, no framework) with
 // readiness, integrations and plugin files (with refusal reasons), the last reload, the queue and
@@ -17,7 +17,7 @@ class Host;
 // operator has open elsewhere must not be able to press the buttons.
 class StatusPage {
  public:
-  explicit StatusPage(Host& host) : host_(host) {}
+  explicit StatusPage(const StatusDeps& host) : host_(host) {}
   // True when `path` was the page's (answered), false otherwise.
   bool serve(const std::string& path, Poco::Net::HTTPServerRequest& request,
              Poco::Net::HTTPServerResponse& response);
@@ -27,7 +27,7 @@ class StatusPage {
   void act(const std::string& path, Poco::Net::HTTPServerRequest& request,
            Poco::Net::HTTPServerResponse& response);
 
-  Host& host_;
+  const StatusDeps& host_;
 };
 
 }  // namespace oceand

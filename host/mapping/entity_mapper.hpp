@@ -3,18 +3,11 @@
 #include <string>
 #include <vector>
 
+#include "core/mapped_entity.hpp"
+#include "core/results.hpp"
 #include "mapping/port_app_config.hpp"
-#include "processing/result_sink.hpp"
 
 namespace oceand {
-
-// A Port entity produced by a mapping: {"identifier", "blueprint", "title"?, "icon"?, "team"?,
-// "properties": {...}, "relations": {...}} as JSON text.
-struct MappedEntity {
-  std::string blueprint;
-  std::string identifier;
-  std::string json;
-};
 
 struct MappingResult {
   std::vector<MappedEntity> upserts;

@@ -8,7 +8,7 @@
 #include <rapidjson/writer.h>
 #include <yaml-cpp/yaml.h>
 
-#include "config/host_config.hpp"
+#include "core/config_error.hpp"
 #include "config/yaml_json.hpp"
 #include "core/json_text.hpp"
 

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "processing/result_sink.hpp"
+#include "core/results.hpp"
 
 namespace oceand {
 

@@ -9,7 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "http/http_client.hpp"
+#include "client/http_client.hpp"
 #include "ocean/plugin_abi.h"
 
 namespace oceand {

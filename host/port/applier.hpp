@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "mapping/entity_mapper.hpp"
-#include "processing/result_sink.hpp"
+#include "core/mapped_entity.hpp"
+#include "core/results.hpp"
 
 namespace oceand {
 

@@ -13,7 +13,7 @@
 #include "core/metrics.hpp"
 #include "mapping/entity_mapper.hpp"
 #include "plugins/generation.hpp"
-#include "queue/event.hpp"
+#include "core/event.hpp"
 
 namespace oceand {
 

@@ -10,7 +10,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/thread_name.hpp"
-#include "http/http_client.hpp"
+#include "client/http_client.hpp"
 
 namespace oceand {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-#include "http/http_client.hpp"
+#include "client/http_client.hpp"
 
 namespace oceand {
 

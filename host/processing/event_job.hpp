@@ -11,7 +11,7 @@
 #include "plugins/host_api.hpp"
 #include "plugins/processor_instance.hpp"
 #include "processing/result_sink.hpp"
-#include "queue/event.hpp"
+#include "core/event.hpp"
 
 namespace oceand {
 

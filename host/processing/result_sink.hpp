@@ -6,32 +6,13 @@
 #include <utility>
 #include <vector>
 
+#include "core/results.hpp"
+
 namespace oceand {
 
 struct Integration;
 struct ResourceMapping;
 struct Event;
-
-// What one handle_event call produced for one resource of the mapping.
-struct RawResults {
-  std::vector<std::string> updated;  // JSON objects as text
-  std::vector<std::string> deleted;
-};
-
-struct ApplyOutcome {
-  enum class Kind { applied, retry, failed };
-  Kind kind = Kind::applied;
-  std::string error;
-  double retry_after_seconds = 0;
-
-  static ApplyOutcome applied() { return {}; }
-  static ApplyOutcome retry(std::string why, double after_seconds = 0) {
-    return {Kind::retry, std::move(why), after_seconds};
-  }
-  static ApplyOutcome failed(std::string why) { return {Kind::failed, std::move(why), 0}; }
-};
-
-using ApplyDone = std::function<void(ApplyOutcome)>;
 
 // The second phase of one task's results: its deletions, applied once every task of the event has
 // produced its results (EventEngine calls it on a worker; `done` as for ResultSink::apply). Empty

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "queue/event.hpp"
+#include "core/event.hpp"
 
 namespace oceand {
 

@@ -5,7 +5,7 @@
 #include <functional>
 #include <string>
 
-#include "queue/event.hpp"
+#include "core/event.hpp"
 
 namespace oceand {
 

@@ -2,13 +2,6 @@
 
 namespace oceand {
 
-size_t Event::memory_bytes() const {
-  size_t n = sizeof(Event) + integration.size() + route.size() + body.size() + payload.size() +
-             delivery_id.size();
-  for (const auto& [k, v] : headers) n += k.size() + v.size() + 2 * sizeof(std::string);
-  return n;
-}
-
 MemoryQueue::MemoryQueue(size_t max_pending, double dedupe_window_seconds)
     : max_pending_(max_pending), dedupe_window_(dedupe_window_seconds) {}
 

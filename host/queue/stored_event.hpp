@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "queue/event.hpp"
+#include "core/event.hpp"
 
 namespace oceand {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "app/host.hpp"
-#include "http/http_client.hpp"
+#include "client/http_client.hpp"
 #include "mapping/port_app_config.hpp"
 #include "plugins/generation.hpp"
 #include "processing/result_sink.hpp"

@@ -1,4 +1,4 @@
-// The host's outbound HTTP client (host/http/http_client.cpp, client_connection.cpp) against a
+// The host's outbound HTTP client (host/client/http_client.cpp, client_connection.cpp) against a
 // scripted server on raw sockets: how answers are framed, when connections are reused, and what
 // a broken or slow server gives.
 #include <doctest/doctest.h>
@@ -14,7 +14,7 @@
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
 
-#include "http/http_client.hpp"
+#include "client/http_client.hpp"
 
 using namespace oceand;
 

@@ -20,7 +20,7 @@
 #include "http/event_server.hpp"
 #include "http/request_parser.hpp"
 #include "http/responses.hpp"
-#include "http/socket_reader.hpp"
+#include "client/socket_reader.hpp"
 #include "support/test_host.hpp"
 
 using namespace oceand;

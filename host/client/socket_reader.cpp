@@ -1,4 +1,4 @@
-#include "http/socket_reader.hpp"
+#include "client/socket_reader.hpp"
 
 #include <algorithm>
 #include <cerrno>

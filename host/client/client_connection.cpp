@@ -1,4 +1,4 @@
-#include "http/client_connection.hpp"
+#include "client/client_connection.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -10,7 +10,7 @@
 #include <Poco/Net/SocketAddress.h>
 
 #include "core/text.hpp"
-#include "http/chunked_decoder.hpp"
+#include "client/chunked_decoder.hpp"
 
 namespace oceand {
 

@@ -32,7 +32,7 @@ bool is_framing_header(std::string_view name);
 bool is_valid_request_header(std::string_view name, std::string_view value);
 
 // Blocking HTTP/1.1 client with keep-alive connections reused per thread and origin: plain HTTP on
-// our own connection (http/client_connection.hpp), HTTPS through Poco's session with TLS (system
+// our own connection (client/client_connection.hpp), HTTPS through Poco's session with TLS (system
 // CAs).
 class HttpClient {
  public:

@@ -1,4 +1,4 @@
-#include "http/chunked_decoder.hpp"
+#include "client/chunked_decoder.hpp"
 
 #include <algorithm>
 

@@ -7,8 +7,8 @@
 
 #include <Poco/Net/StreamSocket.h>
 
-#include "http/http_client.hpp"
-#include "http/socket_reader.hpp"
+#include "client/http_client.hpp"
+#include "client/socket_reader.hpp"
 
 namespace oceand {
 

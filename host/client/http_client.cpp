@@ -1,4 +1,4 @@
-#include "http/http_client.hpp"
+#include "client/http_client.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -18,7 +18,7 @@
 #include <Poco/URI.h>
 
 #include "core/text.hpp"
-#include "http/client_connection.hpp"
+#include "client/client_connection.hpp"
 
 namespace oceand {
 

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace oceand {
+
+// What one handle_event call produced for one resource of the mapping.
+struct RawResults {
+  std::vector<std::string> updated;  // JSON objects as text
+  std::vector<std::string> deleted;
+};
+
+struct ApplyOutcome {
+  enum class Kind { applied, retry, failed };
+  Kind kind = Kind::applied;
+  std::string error;
+  double retry_after_seconds = 0;
+
+  static ApplyOutcome applied() { return {}; }
+  static ApplyOutcome retry(std::string why, double after_seconds = 0) {
+    return {Kind::retry, std::move(why), after_seconds};
+  }
+  static ApplyOutcome failed(std::string why) { return {Kind::failed, std::move(why), 0}; }
+};
+
+using ApplyDone = std::function<void(ApplyOutcome)>;
+
+}  // namespace oceand
