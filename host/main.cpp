@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
       int sig = 0;
       if (sigwait(&signals, &sig) != 0) continue;
       if (sig == SIGHUP) {
-        LOG_INFO("oceand") << "SIGHUP: reloading";
+        OCEAND_LOG_INFO("oceand") << "SIGHUP: reloading";
         oceand::notify_reloading();
         oceand::ReloadReport report = host.reload();
         oceand::notify_service_manager(report.ok
@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
                                            : "READY=1\nSTATUS=serving; the last reload failed");
         continue;
       }
-      LOG_INFO("oceand") << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << " received";
+      OCEAND_LOG_INFO("oceand") << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << " received";
       break;
     }
     oceand::notify_service_manager("STOPPING=1");

@@ -57,7 +57,7 @@ Host::Host(HostOptions options)
   LogLevel level;
   if (Log::parse_level(config_->log_level, level)) Log::set_level(level);
   Log::set_format(config_->log_format == "json" ? Log::Format::json : Log::Format::text);
-  for (const auto& warning : config_->warnings) LOG_WARN("config") << warning;
+  for (const auto& warning : config_->warnings) OCEAND_LOG_WARN("config") << warning;
   set_jq_limits(
       JqLimits{config_->mapping_max_eval_seconds, config_->mapping_max_eval_memory_mb << 20});
   set_jq_environment(config_->jq_environment ? mapping_environment(options_.environment) : "{}");
@@ -92,7 +92,7 @@ void Host::make_applier() {
     plugins_.set_mapping_fetcher([client = port_client_.get()](const std::string& id) {
       return client->integration_config(id);
     });
-    LOG_INFO("oceand") << "entities go to Port at " << port.base_url;
+    OCEAND_LOG_INFO("oceand") << "entities go to Port at " << port.base_url;
   } else {
     try {
       store_ = std::make_unique<EntityStore>(port.local_db);
@@ -100,7 +100,7 @@ void Host::make_applier() {
       throw ConfigError(e.what());
     }
     applier_ = std::make_unique<LocalApplier>(*store_, metrics_);
-    LOG_INFO("oceand") << "entities go to the embedded store " << port.local_db
+    OCEAND_LOG_INFO("oceand") << "entities go to the embedded store " << port.local_db
                        << " (GET /api/entities?blueprint=...)";
   }
   catalog_ = std::make_unique<CatalogSink>(*applier_, metrics_, &samples_);
@@ -113,25 +113,25 @@ ocean_status Host::apply_raw(const std::string& plugin, const std::string& integ
   auto generation = plugins_.current();
   const Integration* in = generation ? generation->integration(integration) : nullptr;
   if (!in) {
-    LOG_ERROR("oceand") << what << ": no integration '" << integration << "'";
+    OCEAND_LOG_ERROR("oceand") << what << ": no integration '" << integration << "'";
     return OCEAN_STATUS_FAILED;
   }
   // A plugin writes only its own integrations' entities.
   if (!in->plugin || in->plugin->name() != plugin) {
-    LOG_ERROR_LIMITED("oceand", std::string(what) + " " + plugin + " " + integration)
+    OCEAND_LOG_ERROR_LIMITED("oceand", std::string(what) + " " + plugin + " " + integration)
         << what << " by plugin '" << plugin << "' for integration '" << integration
         << "', which plugin '" << in->config.plugin << "' serves: refused";
     return OCEAN_STATUS_FAILED;
   }
   if (!catalog_) {
-    LOG_ERROR("oceand") << what << ": results go to a test sink in this host";
+    OCEAND_LOG_ERROR("oceand") << what << ": results go to a test sink in this host";
     return OCEAN_STATUS_FAILED;
   }
   auto timeout =
       std::chrono::milliseconds(static_cast<long>(config_->max_event_processing_seconds * 1000));
   std::string error = catalog_->apply_raw(*in, kind, items_json, deletion, timeout);
   if (!error.empty()) {
-    LOG_ERROR("oceand") << integration << " " << what << " of kind " << kind
+    OCEAND_LOG_ERROR("oceand") << integration << " " << what << " of kind " << kind
                         << " failed: " << error;
     return OCEAN_STATUS_FAILED;
   }
@@ -287,7 +287,7 @@ void Host::describe_metrics() {
 
 void Host::start() {
   describe_metrics();
-  LOG_INFO("oceand") << "configuration from " << config_->source;
+  OCEAND_LOG_INFO("oceand") << "configuration from " << config_->source;
   if (!options_.sink) make_applier();
   if (port_client_) token_watch_ = std::make_unique<PortTokenWatch>(*port_client_);
   auto generation = plugins_.build(config_);
@@ -331,19 +331,19 @@ void Host::start() {
   if (admin_http_) admin_http_->start();
   accepting_ = true;
   started_ = true;
-  LOG_INFO("oceand") << "listening on " << config_->server.host << ":" << http_->port();
+  OCEAND_LOG_INFO("oceand") << "listening on " << config_->server.host << ":" << http_->port();
   if (admin_http_) {
-    LOG_INFO("oceand") << "admin listening on " << config_->admin_host() << ":"
+    OCEAND_LOG_INFO("oceand") << "admin listening on " << config_->admin_host() << ":"
                        << admin_http_->port();
     Poco::Net::IPAddress bound;
     if (Poco::Net::IPAddress::tryParse(config_->admin_host(), bound) && !is_loopback(bound) &&
         config_->admin_token.empty()) {
-      LOG_WARN("oceand") << "admin.listen " << config_->admin_listen
+      OCEAND_LOG_WARN("oceand") << "admin.listen " << config_->admin_listen
                          << " is not a loopback address: other hosts reaching it are refused "
                             "until admin.token is set";
     }
   } else {
-    LOG_INFO("oceand") << "no admin listener (admin.listen is empty)";
+    OCEAND_LOG_INFO("oceand") << "no admin listener (admin.listen is empty)";
   }
   plugins_.start_integrations(generation);
   if (port_client_ && config_->port.mapping_refresh_seconds > 0)
@@ -367,14 +367,14 @@ void Host::reload_if_port_mappings_changed() {
           parse_port_app_config(port_client_->integration_config(id), "Port's mapping of " + id);
       fresh = now.document ? json_text(*now.document) : std::string();
     } catch (const std::exception& e) {
-      LOG_DEBUG("oceand") << "integration " << id
+      OCEAND_LOG_DEBUG("oceand") << "integration " << id
                           << ": Port's mapping not read again: " << e.what();
       continue;
     }
     const std::string running =
         integration.mapping->document ? json_text(*integration.mapping->document) : std::string();
     if (fresh == running) continue;
-    LOG_INFO("oceand") << "integration " << id << ": its mapping changed in Port; reloading";
+    OCEAND_LOG_INFO("oceand") << "integration " << id << ": its mapping changed in Port; reloading";
     reload();
     return;
   }
@@ -383,7 +383,7 @@ void Host::reload_if_port_mappings_changed() {
 void Host::stop() {
   if (!started_.exchange(false)) return;
   mapping_watch_.reset();  // no reload may start while stopping
-  LOG_INFO("oceand") << "shutting down: no new events; draining for up to "
+  OCEAND_LOG_INFO("oceand") << "shutting down: no new events; draining for up to "
                      << config_->max_wait_seconds_before_shutdown << " s";
   accepting_ = false;
   queue_->close();
@@ -399,7 +399,7 @@ void Host::stop() {
   plugins_.wait_for_starts(
       std::chrono::milliseconds(static_cast<long>(config_->on_start_timeout_seconds * 1000)));
   Log::flush_suppressed(true);
-  LOG_INFO("oceand") << "stopped";
+  OCEAND_LOG_INFO("oceand") << "stopped";
 }
 
 bool Host::ready() const {
@@ -531,7 +531,7 @@ ReloadReport Host::reload_once() {
       if (!ignored.empty()) {
         std::string keys;
         for (const auto& key : ignored) keys += (keys.empty() ? "" : ", ") + key;
-        LOG_WARN("oceand") << "reload: " << keys
+        OCEAND_LOG_WARN("oceand") << "reload: " << keys
                            << " changed, but are read only at start: restart oceand to apply "
                               "them (the running values stay)";
         report.ignored = ignored;
@@ -542,7 +542,7 @@ ReloadReport Host::reload_once() {
         JqLimits{config->mapping_max_eval_seconds, config->mapping_max_eval_memory_mb << 20});
     report.generation = generation->number;
     finish(true);
-    LOG_INFO("oceand") << "reload: generation " << generation->number << " serving after "
+    OCEAND_LOG_INFO("oceand") << "reload: generation " << generation->number << " serving after "
                        << static_cast<long>(report.seconds * 1000) << " ms; plugins added "
                        << joined(report.added) << ", changed " << joined(report.changed)
                        << ", removed " << joined(report.removed);
@@ -550,7 +550,7 @@ ReloadReport Host::reload_once() {
   } catch (const std::exception& e) {
     report.error = e.what();
     finish(false);
-    LOG_ERROR("oceand") << "reload failed, generation " << report.generation
+    OCEAND_LOG_ERROR("oceand") << "reload failed, generation " << report.generation
                         << " keeps serving: " << e.what();
   }
   return report;

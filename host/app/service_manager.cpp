@@ -20,7 +20,7 @@ void notify_service_manager(std::string_view state) {
   address.sun_family = AF_UNIX;
   const size_t length = std::strlen(where);
   if ((where[0] != '/' && where[0] != '@') || length >= sizeof address.sun_path) {
-    LOG_DEBUG("oceand") << "NOTIFY_SOCKET " << kv("path", where) << " is not a usable socket path";
+    OCEAND_LOG_DEBUG("oceand") << "NOTIFY_SOCKET " << kv("path", where) << " is not a usable socket path";
     return;
   }
   std::memcpy(address.sun_path, where, length);
@@ -30,7 +30,7 @@ void notify_service_manager(std::string_view state) {
   if (fd < 0) return;
   if (::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address),
                size) < 0)
-    LOG_DEBUG("oceand") << "could not notify the service manager: " << std::strerror(errno);
+    OCEAND_LOG_DEBUG("oceand") << "could not notify the service manager: " << std::strerror(errno);
   ::close(fd);
 }
 

@@ -53,7 +53,6 @@ std::string request_target(const std::string& url) {
   size_t path = url.find_first_of("/?#", start);
   std::string raw = path == std::string::npos ? "/" : url.substr(path, url.find('#', path) - path);
   if (raw.empty() || raw.front() == '?') raw.insert(0, "/");
-  static const char kHex[] = "0123456789ABCDEF";
   std::string target;
   target.reserve(raw.size());
   for (unsigned char c : raw) {
@@ -61,8 +60,7 @@ std::string request_target(const std::string& url) {
       target.push_back(static_cast<char>(c));
     } else {
       target.push_back('%');
-      target.push_back(kHex[c >> 4]);
-      target.push_back(kHex[c & 15]);
+      append_hex(target, c, true);
     }
   }
   return target;

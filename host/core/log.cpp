@@ -1,5 +1,7 @@
 #include "core/log.hpp"
 
+#include "core/text.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -43,7 +45,6 @@ std::string kv_text(std::string_view key, std::string_view value) {
 }
 
 void append_escaped_controls(std::string& line, std::string_view message) {
-  static const char kHex[] = "0123456789abcdef";
   for (size_t i = 0; i < message.size(); ++i) {
     char ch = message[i];
     auto c = static_cast<unsigned char>(ch);
@@ -51,8 +52,8 @@ void append_escaped_controls(std::string& line, std::string_view message) {
     if (c == 0xc2 && i + 1 < message.size() && static_cast<unsigned char>(message[i + 1]) >= 0x80 &&
         static_cast<unsigned char>(message[i + 1]) <= 0x9f) {
       auto next = static_cast<unsigned char>(message[++i]);
-      line.append("\\xc2\\x").push_back(kHex[next >> 4]);
-      line.push_back(kHex[next & 15]);
+      line.append("\\xc2\\x");
+      append_hex(line, next);
       continue;
     }
     if (c >= 0x20 && c != 0x7f) {
@@ -64,8 +65,8 @@ void append_escaped_controls(std::string& line, std::string_view message) {
     } else if (c == '\t') {
       line.append("\\t");
     } else {
-      line.append("\\x").push_back(kHex[c >> 4]);
-      line.push_back(kHex[c & 15]);
+      line.append("\\x");
+      append_hex(line, c);
     }
   }
 }
@@ -73,10 +74,9 @@ void append_escaped_controls(std::string& line, std::string_view message) {
 // `text` as the inside of a JSON string: valid UTF-8 only (a broken sequence becomes U+FFFD), every
 // control character (C0, DEL and C1) as \u00XX, so a line is one line and safe on a terminal.
 void append_json_escaped(std::string& out, std::string_view text) {
-  static const char kHex[] = "0123456789abcdef";
   auto unicode_escape = [&](unsigned cp) {
-    out.append("\\u00").push_back(kHex[(cp >> 4) & 15]);
-    out.push_back(kHex[cp & 15]);
+    out.append("\\u00");
+    append_hex(out, static_cast<unsigned char>(cp));
   };
   size_t i = 0;
   while (i < text.size()) {

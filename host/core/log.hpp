@@ -49,7 +49,7 @@ inline LogField kv(std::string_view key, std::string_view value) {
 std::ostream& operator<<(std::ostream& out, const LogField& field);
 
 // Builds a message with << and writes it when the statement ends:
-//   LOG_INFO("queue") << "opened " << path;
+//   OCEAND_LOG_INFO("queue") << "opened " << path;
 class LogLine {
  public:
   LogLine(LogLevel level, std::string_view component) : level_(level), component_(component) {}
@@ -75,24 +75,34 @@ class LogLine {
   std::ostringstream stream_;
 };
 
+// Turns a finished LogLine expression into void, so both arms of the macros' ?: agree. `&` binds
+// looser than `<<`: every << of the statement reaches the line first.
+struct LogVoidify {
+  void operator&(const LogLine&) const {}
+};
+
 }  // namespace oceand
 
-#define OCEAN_LOG(level, component)     \
-  if (!::oceand::Log::enabled(level)) { \
-  } else                                \
-    ::oceand::LogLine(level, component)
-#define LOG_DEBUG(component) OCEAN_LOG(::oceand::LogLevel::debug, component)
-#define LOG_INFO(component) OCEAN_LOG(::oceand::LogLevel::info, component)
-#define LOG_WARN(component) OCEAN_LOG(::oceand::LogLevel::warning, component)
-#define LOG_ERROR(component) OCEAN_LOG(::oceand::LogLevel::error, component)
+// The log macros. `OCEAND_` keeps them apart from <syslog.h>'s LOG_INFO and friends and from the
+// ABI's OCEAN_LOG_* levels. The whole statement is one expression (no if/else), so it can be the
+// body of an unbraced `if` without an ambiguous `else`; when the level is off, nothing after the
+// macro is evaluated.
+#define OCEAND_LOG(level, component)                  \
+  !::oceand::Log::enabled(level) ? static_cast<void>(0) \
+                                 : ::oceand::LogVoidify() & ::oceand::LogLine(level, component)
+#define OCEAND_LOG_DEBUG(component) OCEAND_LOG(::oceand::LogLevel::debug, component)
+#define OCEAND_LOG_INFO(component) OCEAND_LOG(::oceand::LogLevel::info, component)
+#define OCEAND_LOG_WARN(component) OCEAND_LOG(::oceand::LogLevel::warning, component)
+#define OCEAND_LOG_ERROR(component) OCEAND_LOG(::oceand::LogLevel::error, component)
 // Lines a sender or a plugin can repeat at will (one per forged delivery, per failing event):
 // rate-limited per `key`, which names what repeats (e.g. the integration and the reason).
-#define OCEAN_LOG_LIMITED(level, component, key) \
-  if (!::oceand::Log::enabled(level)) {          \
-  } else                                         \
-    ::oceand::LogLine(level, component, key)
-#define LOG_INFO_LIMITED(component, key) OCEAN_LOG_LIMITED(::oceand::LogLevel::info, component, key)
-#define LOG_WARN_LIMITED(component, key) \
-  OCEAN_LOG_LIMITED(::oceand::LogLevel::warning, component, key)
-#define LOG_ERROR_LIMITED(component, key) \
-  OCEAN_LOG_LIMITED(::oceand::LogLevel::error, component, key)
+#define OCEAND_LOG_LIMITED(level, component, key)            \
+  !::oceand::Log::enabled(level) ? static_cast<void>(0)      \
+                                 : ::oceand::LogVoidify() &  \
+                                       ::oceand::LogLine(level, component, key)
+#define OCEAND_LOG_INFO_LIMITED(component, key) \
+  OCEAND_LOG_LIMITED(::oceand::LogLevel::info, component, key)
+#define OCEAND_LOG_WARN_LIMITED(component, key) \
+  OCEAND_LOG_LIMITED(::oceand::LogLevel::warning, component, key)
+#define OCEAND_LOG_ERROR_LIMITED(component, key) \
+  OCEAND_LOG_LIMITED(::oceand::LogLevel::error, component, key)

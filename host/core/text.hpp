@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdint>
+#include <system_error>
 #include <string>
 #include <string_view>
 
@@ -39,16 +41,26 @@ inline bool iequals(std::string_view a, std::string_view b) {
 }
 
 // A length field's value: decimal digits only (blanks around them allowed), at most `max_digits`
-// of them. False for anything else.
+// of them. False for anything else (std::from_chars takes no sign for an unsigned type).
 inline bool parse_decimal(std::string_view text, size_t max_digits, uint64_t& value) {
   std::string_view digits = trim(text);
   if (digits.empty() || digits.size() > max_digits) return false;
-  value = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return true;
+  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  return error == std::errc() && end == digits.data() + digits.size();
+}
+
+// The host's one hex writer: two digits for `byte`, lower-case unless `upper`.
+inline void append_hex(std::string& out, unsigned char byte, bool upper = false) {
+  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  out.push_back(digits[byte >> 4]);
+  out.push_back(digits[byte & 15]);
+}
+
+inline std::string to_hex(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) append_hex(out, c);
+  return out;
 }
 
 // The value of one hexadecimal digit, or -1.

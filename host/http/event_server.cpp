@@ -217,7 +217,7 @@ class IoLoop {
         ready = poll_.poll(
             Poco::Timespan(0, static_cast<long>(std::chrono::microseconds(kSweepEvery).count())));
       } catch (const Poco::Exception& e) {
-        LOG_ERROR_LIMITED("http", "poll failed") << "poll failed: " << e.displayText();
+        OCEAND_LOG_ERROR_LIMITED("http", "poll failed") << "poll failed: " << e.displayText();
       }
       Clock::time_point now = Clock::now();
       for (auto& [socket, mode] : ready) {
@@ -306,7 +306,7 @@ class IoLoop {
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE) {
-          LOG_WARN_LIMITED("http", "accept: out of files")
+          OCEAND_LOG_WARN_LIMITED("http", "accept: out of files")
               << "cannot accept a connection: the open-files limit is reached";
         }
         return;  // EAGAIN: none left
@@ -317,7 +317,7 @@ class IoLoop {
       if (server_.open.fetch_add(1, std::memory_order_relaxed) >= server_.limits.max_connections) {
         server_.open.fetch_sub(1, std::memory_order_relaxed);
         over_cap = true;
-        LOG_WARN_LIMITED("http", "connection cap")
+        OCEAND_LOG_WARN_LIMITED("http", "connection cap")
             << "refused a connection from " << client.host().toString()
             << ": server.max_connections (" << server_.limits.max_connections << ") are open";
         // Answering the excess costs a file each for up to the linger time: bounded too.
@@ -517,7 +517,7 @@ void EventServer::stop() {
     impl_.reset();
     return;
   }
-  LOG_WARN("http") << "handlers still running after the shutdown grace; leaving their threads";
+  OCEAND_LOG_WARN("http") << "handlers still running after the shutdown grace; leaving their threads";
   (void)impl_.release();
 }
 

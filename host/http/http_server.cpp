@@ -106,7 +106,7 @@ size_t connection_cap(size_t configured, size_t reserve, const char* what) {
   if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return configured;
   const size_t room = files.rlim_cur > reserve ? files.rlim_cur - reserve : 1;
   if (configured <= room) return configured;
-  LOG_WARN("http") << what << " lowered to " << room << ": the open-files limit (ulimit -n) is "
+  OCEAND_LOG_WARN("http") << what << " lowered to " << room << ": the open-files limit (ulimit -n) is "
                    << files.rlim_cur << "; raise it (systemd: LimitNOFILE) to hold " << configured;
   return room;
 }

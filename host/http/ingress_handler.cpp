@@ -100,14 +100,14 @@ void serve_direct(const IngressDeps& host, const Generation& gen, const DirectRo
     });
   }
   if (!escaped.empty()) {
-    LOG_ERROR_LIMITED("http", "direct route " + ref.integration + ref.route->path)
+    OCEAND_LOG_ERROR_LIMITED("http", "direct route " + ref.integration + ref.route->path)
         << "direct route " << ref.integration << ref.route->path << ": plugin failure: " << escaped;
     host.metrics().add("oceand_plugin_failures_total",
                        {{"plugin", ref.plugin->name()}, {"hook", "direct_route"}});
     out.set = false;
     status = 500;
   } else if (status < 100 || status > 599) {
-    LOG_ERROR_LIMITED("http", "direct route " + ref.integration + ref.route->path)
+    OCEAND_LOG_ERROR_LIMITED("http", "direct route " + ref.integration + ref.route->path)
         << "direct route " << ref.integration << ref.route->path << " returned status " << status;
     status = 500;
   }
@@ -125,7 +125,7 @@ void answer_push(const IngressDeps& host, const std::string& integration, const 
     response.set("Retry-After", retry_after);
     metrics.add("oceand_ingress_rejected_total",
                 {{"integration", integration}, {"reason", reason}});
-    LOG_INFO_LIMITED("http", "refused " + integration + " " + reason)
+    OCEAND_LOG_INFO_LIMITED("http", "refused " + integration + " " + reason)
         << "refused " << kv("integration", integration) << " " << kv("route", route)
         << " status=" << status << " reason=" << reason;
     send_error(response, status, message);
@@ -164,7 +164,7 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   auto refuse_route = [&](int status, std::string_view message, const char* reason) {
     host_.metrics().add("oceand_ingress_rejected_total",
                         {{"integration", "unknown"}, {"reason", reason}});
-    LOG_INFO_LIMITED("http", std::string("refused ") + reason)
+    OCEAND_LOG_INFO_LIMITED("http", std::string("refused ") + reason)
         << "refused " << request.getMethod() << " " << kv("path", path) << " status=" << status
         << " reason=" << reason;
     send_error(response, status, message);
@@ -196,7 +196,7 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   auto reject = [&](int status, std::string_view message, const char* reason) {
     metrics.add("oceand_ingress_rejected_total",
                 {{"integration", integration}, {"reason", reason}});
-    LOG_INFO_LIMITED("http", "refused " + integration + " " + reason)
+    OCEAND_LOG_INFO_LIMITED("http", "refused " + integration + " " + reason)
         << "refused " << kv("integration", integration) << " " << kv("route", route_path)
         << " status=" << status << " reason=" << reason;
     send_error(response, status, message);

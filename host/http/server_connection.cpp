@@ -158,7 +158,7 @@ void ServerConnection::proceed(Clock::time_point now) {
 }
 
 void ServerConnection::refuse(int status, const std::string& message, Clock::time_point now) {
-  LOG_INFO_LIMITED("http", "refused request " + std::to_string(status))
+  OCEAND_LOG_INFO_LIMITED("http", "refused request " + std::to_string(status))
       << "refused request " << kv("client", info_.client.host().toString()) << " status=" << status
       << " " << kv("reason", message);
   append_closing_error(Poco::Net::HTTPMessage::HTTP_1_1, status, message);
@@ -236,7 +236,7 @@ void ServerConnection::complete_answer() {
   OutboundResponse& response = *response_;
   InboundRequest& request = *request_;
   auto fail = [&](const std::string& why) {
-    LOG_ERROR_LIMITED("http", "handler failed")
+    OCEAND_LOG_ERROR_LIMITED("http", "handler failed")
         << request.getMethod() << " " << kv("uri", request.getURI()) << ": " << why;
     append_closing_error(request.getVersion(), 500, "internal error");
   };

@@ -28,7 +28,7 @@ void log_once(const std::string& key, const std::string& message) {
   std::lock_guard lock(mutex);
   if (logged.size() > 10000) logged.clear();
   if (logged.insert(key).second) {
-    LOG_WARN("mapping") << message;
+    OCEAND_LOG_WARN("mapping") << message;
   }
 }
 
@@ -643,7 +643,7 @@ MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResult
       if (!jv_is_valid(parsed)) {
         jv_free(parsed);
         if (!collect_failure("", "", "a raw result is not JSON: skipped"))
-          LOG_WARN("mapping") << "a raw result of kind " << resource.kind
+          OCEAND_LOG_WARN("mapping") << "a raw result of kind " << resource.kind
                               << " is not JSON: skipped";
         ++result.skipped;
         continue;
@@ -677,7 +677,7 @@ MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResult
           ++result.skipped;
           if (!collect_failure("identifier", "",
                                "the item has no identifier or blueprint: skipped"))
-            LOG_DEBUG("mapping") << "an item of kind " << resource.kind
+            OCEAND_LOG_DEBUG("mapping") << "an item of kind " << resource.kind
                                  << " has no identifier or blueprint: skipped";
         }
       }

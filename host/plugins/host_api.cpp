@@ -52,7 +52,7 @@ void warn_stale(const char* what, const char* callback) {
     return;
   }
   uint64_t left_out = suppressed.exchange(0);
-  LOG_ERROR("plugins") << "a plugin called " << callback << " with a " << what
+  OCEAND_LOG_ERROR("plugins") << "a plugin called " << callback << " with a " << what
                        << " handle that is no longer valid (kept past the call it was given in); "
                           "ignored"
                        << (left_out ? " (" + std::to_string(left_out) + " more since)" : "");
@@ -122,7 +122,7 @@ const IntegrationConfig* own_integration(ocean_host* host, const HostConfig& con
   const IntegrationConfig* ic = config.integration(integration);
   if (!ic || ic->plugin == host->plugin_name) return ic;
   std::string component = plugin_component(host);
-  LOG_ERROR_LIMITED(component, component + " " + callback + " " + integration)
+  OCEAND_LOG_ERROR_LIMITED(component, component + " " + callback + " " + integration)
       << callback << " for integration '" << integration << "', which plugin '" << ic->plugin
       << "' serves: refused (a plugin reaches only its own integrations)";
   return nullptr;
@@ -232,12 +232,12 @@ void add_plugin_counter(ocean_host* host, ocean_str name, double delta, EventCou
   if (!host || !std::isfinite(delta)) return;
   std::string n = from_ocean(name);
   if (!valid_metric_name(n)) {
-    LOG_WARN(plugin_component(host)) << "metric name '" << n << "' ignored: use [a-z0-9_]{1,64}";
+    OCEAND_LOG_WARN(plugin_component(host)) << "metric name '" << n << "' ignored: use [a-z0-9_]{1,64}";
     return;
   }
   // The host's own oceand_plugin_* families: a plugin must not write into them.
   if (n == "failures" || n == "http_requests" || n == "events_in_flight") {
-    LOG_WARN(plugin_component(host)) << "metric name '" << n << "' ignored: the host's own";
+    OCEAND_LOG_WARN(plugin_component(host)) << "metric name '" << n << "' ignored: the host's own";
     return;
   }
   if (once && !once->first(n)) return;
@@ -302,7 +302,7 @@ ocean_status raw(ocean_host* host, ocean_str integration, ocean_str kind, ocean_
   if (!host) return OCEAN_STATUS_FAILED;
   const auto& applier = host->services->raw_applier();
   if (!applier) {
-    LOG_ERROR(plugin_component(host))
+    OCEAND_LOG_ERROR(plugin_component(host))
         << (deletion ? "unregister_raw" : "register_raw") << " is not available";
     return OCEAN_STATUS_FAILED;
   }
@@ -321,7 +321,7 @@ ocean_status api_unregister_raw(ocean_host* host, ocean_str integration, ocean_s
 void api_refuse(ocean_host* host, ocean_str reason) {
   if (!host) return;
   if (!host->in_entry.load()) {
-    LOG_WARN(plugin_component(host)) << "refuse called outside ocean_plugin_entry: ignored";
+    OCEAND_LOG_WARN(plugin_component(host)) << "refuse called outside ocean_plugin_entry: ignored";
     return;
   }
   std::lock_guard lock(host->refusal_mutex);

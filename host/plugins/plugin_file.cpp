@@ -152,7 +152,7 @@ std::vector<std::filesystem::path> list_plugin_files(const std::filesystem::path
   std::vector<std::filesystem::path> files;
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
-    LOG_WARN("plugins") << "plugins.dir " << dir << " is not a directory: no plugins loaded";
+    OCEAND_LOG_WARN("plugins") << "plugins.dir " << dir << " is not a directory: no plugins loaded";
     return files;
   }
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {

@@ -48,13 +48,7 @@ std::string sha256_hex(const std::string& bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) {
-    hex.push_back(digits[digest[i] >> 4]);
-    hex.push_back(digits[digest[i] & 15]);
-  }
-  return hex;
+  return to_hex(std::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
 // Writes the bytes we hashed (not the file again, which may be changing under us) to
@@ -429,11 +423,11 @@ PluginLibrary::~PluginLibrary() {
     BusyMark mark(BusyMark::What{0, nullptr, nullptr, &file_, "shutdown"});
     std::string escaped = call_guarded([&] { descriptor_->shutdown(); });
     if (!escaped.empty()) {
-      LOG_ERROR("plugins") << file_ << ": shutdown failed: " << escaped;
+      OCEAND_LOG_ERROR("plugins") << file_ << ": shutdown failed: " << escaped;
     }
   }
   if (library_.is_loaded()) {
-    LOG_DEBUG("plugins") << "unloading " << (name_.empty() ? file_ : name_) << " ("
+    OCEAND_LOG_DEBUG("plugins") << "unloading " << (name_.empty() ? file_ : name_) << " ("
                          << sha256_.substr(0, 12) << ")";
     library_.unload();
   }

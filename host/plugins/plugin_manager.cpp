@@ -37,12 +37,12 @@ std::shared_ptr<PortAppConfig> PluginManager::mapping_of(const IntegrationConfig
   try {
     auto mapping = std::make_shared<PortAppConfig>(parse_port_app_config(
         mapping_fetcher_(ic.identifier), "Port's mapping of " + ic.identifier));
-    LOG_INFO("plugins") << "integration '" << ic.identifier << "': mapping from Port, "
+    OCEAND_LOG_INFO("plugins") << "integration '" << ic.identifier << "': mapping from Port, "
                         << mapping->resources.size() << " resource(s)";
     return mapping;
   } catch (const std::exception& e) {
     if (ic.implicit) {
-      LOG_WARN("plugins") << "integration '" << ic.identifier
+      OCEAND_LOG_WARN("plugins") << "integration '" << ic.identifier
                           << "' has no local mapping and none could be read from Port (" << e.what()
                           << "): its events map to no entities";
       return std::make_shared<PortAppConfig>();
@@ -61,11 +61,11 @@ void PluginManager::check_config(const IntegrationConfig& ic, const PluginLibrar
   std::vector<std::string> unknown;
   std::string problem = plugin.check_integration(ic, config, unknown);
   for (const auto& key : unknown)
-    LOG_WARN("plugins") << "integration '" << ic.identifier << "': config key '" << key
+    OCEAND_LOG_WARN("plugins") << "integration '" << ic.identifier << "': config key '" << key
                         << "' is not one plugin '" << plugin.name() << "' declares: ignored";
   if (problem.empty()) return;
   if (ic.implicit) {
-    LOG_WARN("plugins") << "integration '" << ic.identifier << "' (made for plugin '"
+    OCEAND_LOG_WARN("plugins") << "integration '" << ic.identifier << "' (made for plugin '"
                         << plugin.name() << "', which oceand.yaml does not configure): "
                         << problem;
     return;
@@ -81,7 +81,7 @@ std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfi
   const PluginFileRules rules{config->plugins_dir, config->plugins_strict_modes};
   const std::string dir_problem = plugin_dir_problem(rules);
   if (!dir_problem.empty()) {
-    LOG_ERROR("plugins") << dir_problem << ": no plugin is loaded from it";
+    OCEAND_LOG_ERROR("plugins") << dir_problem << ": no plugin is loaded from it";
   }
   std::map<std::string, std::string> served_by;  // plugin name -> the file serving it here
   for (const auto& file : list_plugin_files(config->plugins_dir)) {
@@ -115,7 +115,7 @@ std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfi
     } catch (const std::exception& e) {
       status.state = "refused";
       status.error = e.what();
-      LOG_ERROR("plugins") << "refused " << file.string() << ": " << e.what();
+      OCEAND_LOG_ERROR("plugins") << "refused " << file.string() << ": " << e.what();
     }
     gen->files.push_back(std::move(status));
   }
@@ -124,7 +124,7 @@ std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfi
     Integration integration;
     auto plugin = gen->plugins.find(ic.plugin);
     if (plugin == gen->plugins.end()) {
-      LOG_WARN("plugins") << "integration '" << ic.identifier << "' names plugin '" << ic.plugin
+      OCEAND_LOG_WARN("plugins") << "integration '" << ic.identifier << "' names plugin '" << ic.plugin
                           << "', which is not loaded: its routes answer 404";
     } else {
       integration.plugin = plugin->second;
@@ -163,7 +163,7 @@ void PluginManager::activate(std::shared_ptr<const Generation> generation) {
     current_ = std::move(generation);
     next_number_.store(current_->number + 1);
   }
-  LOG_INFO("plugins") << "generation " << current_->number
+  OCEAND_LOG_INFO("plugins") << "generation " << current_->number
                       << " active: " << current_->plugins.size() << " plugin(s), "
                       << current_->integrations.size() << " integration(s)";
   // `old` is released here, or later by the last task that pinned it.
@@ -207,7 +207,7 @@ void PluginManager::start_integrations(const std::shared_ptr<const Generation>& 
         escaped = call_guarded([&] { status = in.plugin->descriptor().on_start(&info); });
       }
       if (!escaped.empty()) {
-        LOG_ERROR("plugins") << "on_start of '" << id << "': plugin failure: " << escaped;
+        OCEAND_LOG_ERROR("plugins") << "on_start of '" << id << "': plugin failure: " << escaped;
         status = OCEAN_STATUS_FAILED;
       }
       done->set_value(status);
@@ -217,14 +217,14 @@ void PluginManager::start_integrations(const std::shared_ptr<const Generation>& 
     }).detach();
     std::thread([id = id, future, timeout] {
       if (future.wait_for(timeout) != std::future_status::ready) {
-        LOG_ERROR("plugins") << "on_start of '" << id << "' did not finish within "
+        OCEAND_LOG_ERROR("plugins") << "on_start of '" << id << "' did not finish within "
                              << timeout.count() << " s; oceand goes on serving";
         return;
       }
       if (future.get() == OCEAN_STATUS_OK)
-        LOG_INFO("plugins") << "on_start of '" << id << "' done";
+        OCEAND_LOG_INFO("plugins") << "on_start of '" << id << "' done";
       else
-        LOG_ERROR("plugins") << "on_start of '" << id << "' failed; oceand goes on serving";
+        OCEAND_LOG_ERROR("plugins") << "on_start of '" << id << "' failed; oceand goes on serving";
     }).detach();
   }
 }

@@ -194,7 +194,7 @@ void ProcessorInstance::on_error(const CallSite& site, ocean_event& event,
   HookScope scope(*ref_, site, event, "on_error");
   std::string escaped = call_guarded([&] { fn(instance_, &event, to_ocean(error)); });
   if (!escaped.empty()) {
-    LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
+    OCEAND_LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
                          << ": on_error failed: " << escaped;
   }
 }
@@ -204,7 +204,7 @@ void ProcessorInstance::cancel() noexcept {
   if (!fn || !instance_) return;
   std::string escaped = call_guarded([&] { fn(instance_); });
   if (!escaped.empty()) {
-    LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
+    OCEAND_LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
                          << ": cancel failed: " << escaped;
   }
 }
@@ -216,7 +216,7 @@ void ProcessorInstance::destroy() noexcept {
   BusyMark mark(BusyMark::What{0, nullptr, &ref_->name, &ref_->plugin->file(), "destroy"});
   std::string escaped = call_guarded([&] { ref_->factory->vtable->destroy(instance); });
   if (!escaped.empty()) {
-    LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
+    OCEAND_LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
                          << ": destroy failed: " << escaped;
   }
 }

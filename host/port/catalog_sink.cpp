@@ -43,7 +43,7 @@ EntityChanges CatalogSink::map(const Integration& integration, const ResourceMap
   if (mapped.skipped)
     metrics_.add("oceand_entities_skipped_total", {{"integration", id}},
                  static_cast<double>(mapped.skipped));
-  LOG_DEBUG("mapping") << origin << " kind=" << resource.kind << ": " << mapped.upserts.size()
+  OCEAND_LOG_DEBUG("mapping") << origin << " kind=" << resource.kind << ": " << mapped.upserts.size()
                        << " upsert(s), " << mapped.deletions.size() << " deletion(s)";
   EntityChanges changes;
   changes.upserts = std::move(mapped.upserts);
@@ -109,7 +109,7 @@ std::string CatalogSink::apply_raw(const Integration& integration, const std::st
   if (!integration.mapping) return "integration has no mapping";
   auto resources = integration.mapping->resources_of_kind(kind);
   if (resources.empty()) {
-    LOG_WARN("mapping") << integration.config.identifier << ": "
+    OCEAND_LOG_WARN("mapping") << integration.config.identifier << ": "
                         << (deletion ? "unregister_raw" : "register_raw") << " of kind '" << kind
                         << "', which no resource of the mapping selects: nothing to apply";
     return {};

@@ -10,7 +10,7 @@ void LocalApplier::apply(EntityChanges changes, ApplyDone done) {
     store_.write(changes);
   } catch (const EntityStoreError& e) {
     // A full disk or a locked file may pass; the engine retries the task with backoff.
-    LOG_ERROR("store") << changes.origin << ": " << e.what();
+    OCEAND_LOG_ERROR("store") << changes.origin << ": " << e.what();
     done(ApplyOutcome::retry(e.what()));
     return;
   }

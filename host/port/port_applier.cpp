@@ -132,7 +132,7 @@ void PortApplier::stop() {
     if (t.joinable()) t.join();
   senders_.clear();
   if (dropped > 0) {
-    LOG_WARN("port") << dropped
+    OCEAND_LOG_WARN("port") << dropped
                      << " entity change(s) not sent at shutdown: their events stay unfinished";
   }
 }
@@ -290,7 +290,7 @@ void PortApplier::send_loop() {
     try {
       send(std::move(batch));
     } catch (const std::exception& e) {
-      LOG_ERROR("port") << "unexpected error while applying: " << e.what();
+      OCEAND_LOG_ERROR("port") << "unexpected error while applying: " << e.what();
     }
   }
 }
@@ -312,7 +312,7 @@ void PortApplier::settle(Item& item, const std::string& error) {
 }
 
 void PortApplier::fail_all(Batch& batch, const std::string& error) {
-  LOG_WARN("port") << (batch.op == Batch::Op::upsert ? "upsert" : "delete") << " of "
+  OCEAND_LOG_WARN("port") << (batch.op == Batch::Op::upsert ? "upsert" : "delete") << " of "
                    << batch.items.size() << " entit" << (batch.items.size() == 1 ? "y" : "ies")
                    << " of blueprint " << batch.blueprint << " failed: " << error;
   for (auto& item : batch.items) settle(item, error);
@@ -330,7 +330,7 @@ void PortApplier::retry_or_fail(BatchPtr batch, const HttpResult& result, const 
   if (!port_retryable(result) && batch->items.size() > 1) {
     // Port refused the request as a whole (a 422 for one entity with dependents, say): each
     // entity is tried on its own, so that only the events whose entities Port refuses fail.
-    LOG_INFO("port") << what << " of " << batch->items.size() << " entities of blueprint "
+    OCEAND_LOG_INFO("port") << what << " of " << batch->items.size() << " entities of blueprint "
                      << batch->blueprint << " refused (" << describe(result)
                      << "): trying them one by one";
     split(std::move(batch));
@@ -350,7 +350,7 @@ void PortApplier::retry_or_fail(BatchPtr batch, const HttpResult& result, const 
   const std::string after = result.header("retry-after");
   delay = std::max(delay,
                    parse_retry_after(after.empty() ? result.header("x-ratelimit-reset") : after));
-  LOG_INFO("port") << what << " of " << batch->items.size() << " entit"
+  OCEAND_LOG_INFO("port") << what << " of " << batch->items.size() << " entit"
                    << (batch->items.size() == 1 ? "y" : "ies") << " of blueprint "
                    << batch->blueprint << ": " << describe(result) << "; retry " << batch->attempts
                    << "/" << settings_.max_retries << " in " << delay << " s";
@@ -378,7 +378,7 @@ void PortApplier::send_upserts(BatchPtr batch) {
   HttpResult result = client_.send("POST", path, body, "bulk_upsert", batch->user_agent);
 
   if (result.status == 413 && batch->items.size() > 1) {
-    LOG_INFO("port") << "Port refused a bulk upsert of " << batch->items.size()
+    OCEAND_LOG_INFO("port") << "Port refused a bulk upsert of " << batch->items.size()
                      << " entities as too large (413): sending them one by one";
     split(std::move(batch));
     return;
@@ -427,7 +427,7 @@ void PortApplier::send_upserts(BatchPtr batch) {
     }
   for (size_t i = 0; i < batch->items.size(); ++i) {
     if (!outcome[i].empty()) {
-      LOG_WARN("port") << outcome[i];
+      OCEAND_LOG_WARN("port") << outcome[i];
     }
     settle(batch->items[i], outcome[i]);
   }
@@ -539,7 +539,7 @@ void PortApplier::send_deletes(BatchPtr batch) {
     if (found.count(item.identifier)) {
       ours.push_back(std::move(item));
     } else {
-      LOG_DEBUG("port") << "deletion of " << batch->blueprint << "/" << item.identifier
+      OCEAND_LOG_DEBUG("port") << "deletion of " << batch->blueprint << "/" << item.identifier
                         << " skipped: not in Port as this integration's entity";
       settle(item, "");
     }

@@ -1,6 +1,7 @@
 #include "port/port_client.hpp"
 
 #include <Poco/DateTimeParser.h>
+#include <Poco/URI.h>
 #include <Poco/Timestamp.h>
 #include <rapidjson/document.h>
 
@@ -49,18 +50,9 @@ double parse_retry_after(const std::string& value) {
 }
 
 std::string encode_path_segment(const std::string& segment) {
-  static const char* hex = "0123456789ABCDEF";
+  // Every reserved character too: only letters, digits and -._~ stay as they are.
   std::string out;
-  out.reserve(segment.size());
-  for (unsigned char c : segment) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
+  Poco::URI::encode(segment, "!#$&'()*+,/:;=?@[]", out);
   return out;
 }
 
@@ -104,7 +96,7 @@ std::string PortClient::token(const std::string& rejected, HttpResult& failure) 
                                  (result.error.empty() ? std::string("no answer") : result.error)));
     failure = std::move(result);
     if (failure.status == 401 || failure.status == 403 || failure.status == 422) {
-      LOG_ERROR("port") << "Port refused the client credentials (HTTP " << failure.status
+      OCEAND_LOG_ERROR("port") << "Port refused the client credentials (HTTP " << failure.status
                         << "): check port.client_id and port.client_secret";
     }
     return {};
@@ -126,7 +118,7 @@ std::string PortClient::token(const std::string& rejected, HttpResult& failure) 
   token_ = access->value.GetString();
   token_expiry_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(std::max(0.0, expires_in - margin)));
-  LOG_DEBUG("port") << "access token fetched, valid for " << expires_in << " s";
+  OCEAND_LOG_DEBUG("port") << "access token fetched, valid for " << expires_in << " s";
   set_token_problem({});
   return token_;
 }
@@ -180,7 +172,7 @@ HttpResult PortClient::send(const std::string& method, const std::string& path_a
   if (t.empty()) return failure;
   HttpResult result = call(method, path_and_query, body, t, endpoint, user_agent);
   if (result.status != 401) return result;
-  LOG_INFO("port") << "Port answered 401: fetching a new access token and trying once more";
+  OCEAND_LOG_INFO("port") << "Port answered 401: fetching a new access token and trying once more";
   t = token(t, failure);
   if (t.empty()) return failure;
   return call(method, path_and_query, body, t, endpoint, user_agent);

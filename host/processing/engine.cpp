@@ -69,7 +69,7 @@ void EventEngine::on_abandoned(const JobPtr& job, size_t task, std::thread::id w
   const ProcessorRun& run = job->processors[job->tasks[task].processor];
   metrics_.add("oceand_workers_abandoned_total",
                {{"integration", job->event->integration}, {"plugin", run.ref->plugin->name()}});
-  LOG_ERROR("engine") << "event " << job->event->id << " integration=" << job->event->integration
+  OCEAND_LOG_ERROR("engine") << "event " << job->event->id << " integration=" << job->event->integration
                       << " processor=" << run.ref->name << " plugin=" << run.ref->plugin->file()
                       << ": handle_event ignored cancel for " << settings_.abandon_grace_seconds
                       << " s past max_event_processing_seconds; its worker is abandoned and "
@@ -105,7 +105,7 @@ void EventEngine::start() {
     dispatch_loop();
   });
   for (int i = 0; i < settings_.workers; ++i) spawn_worker();
-  LOG_INFO("engine") << "started " << settings_.workers << " event worker(s)";
+  OCEAND_LOG_INFO("engine") << "started " << settings_.workers << " event worker(s)";
 }
 
 size_t EventEngine::in_flight() const {
@@ -150,7 +150,7 @@ size_t EventEngine::stop(std::chrono::duration<double> drain) {
     workers_.clear();
   }
   if (stuck > 0) {
-    LOG_ERROR("engine") << stuck << " handler(s) ignored cancel at shutdown; left running";
+    OCEAND_LOG_ERROR("engine") << stuck << " handler(s) ignored cancel at shutdown; left running";
   }
   {
     // From here a job finished off a worker releases its plugin state where it finishes.
@@ -161,7 +161,7 @@ size_t EventEngine::stop(std::chrono::duration<double> drain) {
   watchdog_.stop();
   size_t left = queue_.depth();
   if (left > 0) {
-    LOG_WARN("engine") << left << " accepted event(s) not finished at shutdown"
+    OCEAND_LOG_WARN("engine") << left << " accepted event(s) not finished at shutdown"
                        << (queue_.backend() == "memory" ? " (memory queue: they are lost)"
                                                         : " (they resume at next start)");
   }
@@ -211,7 +211,7 @@ bool EventEngine::quarantined(const EventPtr& event) {
   metrics_.add("oceand_events_dead_lettered_total", {{"integration", event->integration}});
   metrics_.add("oceand_events_processed_total",
                {{"integration", event->integration}, {"outcome", "failed"}});
-  LOG_ERROR("engine") << "event " << event->id << " integration=" << event->integration
+  OCEAND_LOG_ERROR("engine") << "event " << event->id << " integration=" << event->integration
                       << " processor=" << entry->processor << " plugin=" << entry->plugin
                       << " outcome=failed reason=crashed crashes=" << entry->crashes
                       << " dead_letter=" << id;
@@ -300,7 +300,7 @@ EventEngine::Step EventEngine::run(const JobPtr& job_ptr) {
 
 // A host failure (never a plugin's: those are caught at the door) fails what is left of the job.
 EventEngine::Step EventEngine::host_error(const JobPtr& job, const std::exception& e) {
-  LOG_ERROR("engine") << "event " << job->event->id << ": unexpected host error: " << e.what();
+  OCEAND_LOG_ERROR("engine") << "event " << job->event->id << ": unexpected host error: " << e.what();
   for (auto& t : job->tasks)
     if (t.state == Task::State::pending) fail_task(*job, t, "host error", e.what());
   // Completions still outstanding resume the job; the last one finishes it.
@@ -356,7 +356,7 @@ void EventEngine::route(EventJob& job) {
 // One line and one count for every hook a plugin failed to answer; `then` says what it costs.
 void EventEngine::plugin_failure(const EventJob& job, const ProcessorRef& ref, const char* hook,
                                  const std::string& error, const char* then) {
-  LOG_ERROR_LIMITED("engine",
+  OCEAND_LOG_ERROR_LIMITED("engine",
                     "plugin failure " + job.event->integration + " " + ref.name + " " + hook)
       << "event " << job.event->id << " integration=" << job.event->integration
       << " processor=" << ref.name << ": plugin failure in " << hook << ": " << error << then;
@@ -483,7 +483,7 @@ bool EventEngine::pass_gate(EventJob& job, Task& task) {
                                  : ProcessorRun::Gate::rejected_payload;
       const char* why = at_authenticate ? "authentication_failed" : "invalid_payload";
       // One per forged delivery: a flood of them must not flood the log.
-      LOG_WARN_LIMITED("engine", std::string("dropped ") + integration + " " + why)
+      OCEAND_LOG_WARN_LIMITED("engine", std::string("dropped ") + integration + " " + why)
           << "event " << job.event->id << " integration=" << integration
           << " processor=" << processor << ": " << why << ", dropped";
       metrics_.add("oceand_events_dropped_total",
@@ -660,7 +660,7 @@ void EventEngine::schedule_retry(EventJob& job, Task& task, const ApplyOutcome& 
   task.due = due;
   metrics_.add("oceand_task_retries_total",
                {{"integration", integration}, {"processor", processor}});
-  LOG_INFO("engine") << "event " << job.event->id << " integration=" << integration
+  OCEAND_LOG_INFO("engine") << "event " << job.event->id << " integration=" << integration
                      << " processor=" << processor << " attempt " << task.attempts
                      << " failed: " << outcome.error << "; retry " << retry_number << "/"
                      << policy.max_retries << " in " << delay << " s";
@@ -732,7 +732,7 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
   if (outcome == "failed" && (reason == "timed_out" || reason == "shutdown") && !taking_) {
     // Cancelled by shutdown, not by its own deadline: it stays in the queue and, with the durable
     // queue, runs again at the next start (at-least-once), instead of becoming a dead letter.
-    LOG_WARN("engine") << "event " << event.id << " integration=" << event.integration
+    OCEAND_LOG_WARN("engine") << "event " << event.id << " integration=" << event.integration
                        << " interrupted by shutdown after " << attempts
                        << " attempt(s): left unfinished in the queue";
     std::string group = job->group;
@@ -753,7 +753,7 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
     letter.failed_at_ms = unix_ms();
     uint64_t id = dead_letters_.add(std::move(letter));
     metrics_.add("oceand_events_dead_lettered_total", {{"integration", event.integration}});
-    LOG_DEBUG("engine") << "event " << event.id << " stored as dead letter " << id;
+    OCEAND_LOG_DEBUG("engine") << "event " << event.id << " stored as dead letter " << id;
   }
   if (outcome == "failed" || outcome == "rejected")
     recent_failures_.add({unix_ms(), event.id, event.integration, outcome, reason, error});

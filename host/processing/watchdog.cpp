@@ -80,7 +80,7 @@ size_t Watchdog::abandon_all() {
   for (auto& [_, r] : running_) {
     if (!abandon(r)) continue;
     ++n;
-    LOG_ERROR("engine") << "event " << r.job->event->id
+    OCEAND_LOG_ERROR("engine") << "event " << r.job->event->id
                         << " integration=" << r.job->event->integration
                         << " processor=" << r.instance->name()
                         << ": handle_event ignored cancel at shutdown; left running, the event "
@@ -108,7 +108,7 @@ void Watchdog::run() {
     std::vector<uint64_t> given_up;
     for (auto& [token, r] : running_) {
       if (!r.fired && r.deadline <= now) {
-        LOG_WARN("engine") << "event " << r.job->event->id
+        OCEAND_LOG_WARN("engine") << "event " << r.job->event->id
                            << " passed max_event_processing_seconds: cancelling";
         fire(r, now);
       }

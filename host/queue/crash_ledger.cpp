@@ -70,7 +70,7 @@ CrashLedger::CrashLedger(std::string path) : path_(std::move(path)) {
   }
   size_ = entries_.size();
   for (const auto& [id, e] : entries_)
-    LOG_WARN("crash") << "event " << id << " was running when oceand crashed " << e.crashes
+    OCEAND_LOG_WARN("crash") << "event " << id << " was running when oceand crashed " << e.crashes
                       << " time(s), last in plugin=" << e.plugin << " integration=" << e.integration
                       << " processor=" << e.processor << " (" << e.signal << ")";
 }
@@ -103,7 +103,7 @@ void CrashLedger::rewrite_locked() {
       text += "crash event=" + std::to_string(id) + " signal=" + e.signal + " integration=\"" +
               e.integration + "\" processor=\"" + e.processor + "\" plugin=\"" + e.plugin + "\"\n";
   if (::ftruncate(fd_, 0) != 0) {
-    LOG_WARN("crash") << path_ << ": cannot rewrite: " << std::strerror(errno);
+    OCEAND_LOG_WARN("crash") << path_ << ": cannot rewrite: " << std::strerror(errno);
     return;
   }
   size_t done = 0;

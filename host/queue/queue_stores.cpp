@@ -39,7 +39,7 @@ QueueStores open_queue_stores(const QueueConfig& config) {
   } catch (const std::exception& e) {  // StoreError, or filesystem_error for the directory
     throw ConfigError("queue.path " + config.path + ": " + e.what());
   }
-  LOG_INFO("queue") << "durable queue and dead letters in " << config.path
+  OCEAND_LOG_INFO("queue") << "durable queue and dead letters in " << config.path
                     << " (SQLite WAL, synchronous=" << kSynchronous << ")";
   return stores;
 }

@@ -88,7 +88,7 @@ uint64_t SqliteDeadLetters::add(DeadLetter letter) {
       sql_->oldest.reset();
       for (const auto& [letter_id, event_id] : dropped) {
         sql_->remove.bind(1, letter_id).run();
-        LOG_WARN("dead-letters") << "retention bound " << retention_
+        OCEAND_LOG_WARN("dead-letters") << "retention bound " << retention_
                                  << " reached: dropping dead letter " << letter_id << " (event "
                                  << event_id << ")";
       }
@@ -98,7 +98,7 @@ uint64_t SqliteDeadLetters::add(DeadLetter letter) {
     size_ = size_ + 1 - over;
     return id;
   } catch (const StoreError& e) {
-    LOG_ERROR("dead-letters") << "event " << letter.event->id << " (" << letter.reason
+    OCEAND_LOG_ERROR("dead-letters") << "event " << letter.event->id << " (" << letter.reason
                               << ") could not be stored as a dead letter and is lost: " << e.what();
     return 0;
   }
@@ -115,11 +115,11 @@ std::vector<DeadLetter> SqliteDeadLetters::list(size_t limit, size_t offset) con
       try {
         out.push_back(read_letter(s));
       } catch (const StoreError& e) {
-        LOG_ERROR("dead-letters") << "dead letter " << s.int64(0) << " is unreadable: " << e.what();
+        OCEAND_LOG_ERROR("dead-letters") << "dead letter " << s.int64(0) << " is unreadable: " << e.what();
       }
     }
   } catch (const StoreError& e) {
-    LOG_ERROR("dead-letters") << "listing dead letters failed: " << e.what();
+    OCEAND_LOG_ERROR("dead-letters") << "listing dead letters failed: " << e.what();
   }
   s.reset();
   return out;
@@ -136,7 +136,7 @@ std::optional<DeadLetter> SqliteDeadLetters::get(uint64_t id) const {
     return letter;
   } catch (const StoreError& e) {
     s.reset();
-    LOG_ERROR("dead-letters") << "reading dead letter " << id << " failed: " << e.what();
+    OCEAND_LOG_ERROR("dead-letters") << "reading dead letter " << id << " failed: " << e.what();
     return std::nullopt;
   }
 }
@@ -159,7 +159,7 @@ std::optional<DeadLetter> SqliteDeadLetters::take(uint64_t id) {
     return letter;
   } catch (const StoreError& e) {
     sql_->by_id.reset();
-    LOG_ERROR("dead-letters") << "taking dead letter " << id << " failed: " << e.what();
+    OCEAND_LOG_ERROR("dead-letters") << "taking dead letter " << id << " failed: " << e.what();
     return std::nullopt;
   }
 }

@@ -137,7 +137,7 @@ void SqliteQueue::open_store() {
     Statement vacuum(db, "PRAGMA auto_vacuum");
     incremental_vacuum_ = vacuum.step() && vacuum.int64(0) == 2;
     if (!incremental_vacuum_) {
-      LOG_INFO("queue") << options_.path
+      OCEAND_LOG_INFO("queue") << options_.path
                         << " was created without auto_vacuum: it keeps its size after a backlog "
                            "drains (see docs/operations.md, Queue files)";
     }
@@ -171,7 +171,7 @@ void SqliteQueue::open_store() {
                                               " FROM events WHERE id > ? ORDER BY id LIMIT ?")
                                                  .c_str());
   if (waiting_ > 0) {
-    LOG_INFO("queue") << options_.path << ": " << waiting_
+    OCEAND_LOG_INFO("queue") << options_.path << ": " << waiting_
                       << " unfinished event(s) resume in arrival order";
   }
 }
@@ -240,7 +240,7 @@ void SqliteQueue::checkpoint_loop() {
     int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                        nullptr, nullptr);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-      LOG_WARN("queue") << options_.path
+      OCEAND_LOG_WARN("queue") << options_.path
                         << ": WAL checkpoint failed: " << sqlite3_errmsg(checkpoint_db_->handle());
     }
     {
@@ -268,7 +268,7 @@ std::optional<uint64_t> SqliteQueue::claimant(const std::string& key) {
   } catch (const StoreError& e) {
     dedupe_lookup_->reset();
     // Unreadable: accept rather than lose the event; at worst it is processed twice.
-    LOG_ERROR("queue") << "delivery id lookup failed: " << e.what();
+    OCEAND_LOG_ERROR("queue") << "delivery id lookup failed: " << e.what();
   }
   return found;
 }
@@ -470,7 +470,7 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
     return true;
   } catch (const StoreError& e) {
     disk_full = e.disk_full();
-    LOG_ERROR_LIMITED("queue", "commit failed")
+    OCEAND_LOG_ERROR_LIMITED("queue", "commit failed")
         << "group commit of " << batch.size() << " event(s) and " << completed.size()
         << " completion(s) failed: " << e.what()
         << (batch.empty() ? "" : "; the senders get 503 and retry");
@@ -480,14 +480,14 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
 
 void SqliteQueue::lose_file() {
   file_lost_ = true;
-  LOG_ERROR("queue") << options_.path
+  OCEAND_LOG_ERROR("queue") << options_.path
                      << " was deleted or replaced while oceand ran: no event is accepted (503) "
                         "until oceand is restarted; events it held and did not finish are lost "
                         "with it";
 }
 
 void SqliteQueue::writes_succeed() {
-  LOG_INFO("queue") << options_.path
+  OCEAND_LOG_INFO("queue") << options_.path
                     << (disk_full_ ? ": there is space on the disk again"
                                    : ": writing succeeds again");
   disk_full_ = false;
@@ -579,7 +579,7 @@ bool SqliteQueue::page_in() {
         read_bytes += bytes;
         read.push_back({std::move(event), bytes});
       } catch (const StoreError& e) {
-        LOG_ERROR("queue") << options_.path << ": event " << id
+        OCEAND_LOG_ERROR("queue") << options_.path << ": event " << id
                            << " cannot be read back and is dropped: " << e.what();
         last = id;
         unreadable.push_back(id);
@@ -588,7 +588,7 @@ bool SqliteQueue::page_in() {
     page_select_->reset();
   } catch (const StoreError& e) {
     page_select_->reset();
-    LOG_ERROR("queue") << "reading queued events failed: " << e.what();
+    OCEAND_LOG_ERROR("queue") << "reading queued events failed: " << e.what();
     ok = false;
   }
   std::lock_guard lock(mutex_);
@@ -660,7 +660,7 @@ void SqliteQueue::give_space_back() {
       shrink_pending_ = true;
     }
   } catch (const StoreError& e) {
-    LOG_WARN_LIMITED("queue", "vacuum")
+    OCEAND_LOG_WARN_LIMITED("queue", "vacuum")
         << options_.path << ": giving free pages back failed: " << e.what();
     return;
   }

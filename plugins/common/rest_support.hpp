@@ -150,20 +150,7 @@ inline void warn_once(const std::string& topic, std::string_view integration,
 
 // Percent-encodes one path segment: names come from payloads, and a '/' or '?' in them must not
 // reach another API path.
-inline std::string path_segment(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  return out;
-}
+using ocean::path_segment;
 
 // ---- Webhook signatures
 

@@ -62,7 +62,7 @@ TEST_CASE("log: control characters are escaped and values logfmt-quoted") {
   CHECK(logfmt_value("a=b") == R"("a=b")");
 
   StderrCapture capture;
-  LOG_WARN("test") << "event 1 " << kv("delivery", "d\x1b[31mred\r\nINFO [engine] forged") << " "
+  OCEAND_LOG_WARN("test") << "event 1 " << kv("delivery", "d\x1b[31mred\r\nINFO [engine] forged") << " "
                    << kv("error", "he said \"no\"\tthen\x7f left");
   std::string text = capture.text();
   CHECK(count(text, "\n") == 1);  // one record, one line
@@ -75,7 +75,7 @@ TEST_CASE("log: control characters are escaped and values logfmt-quoted") {
 
 TEST_CASE("log: C1 controls (UTF-8 U+0080..U+009F, e.g. CSI) are escaped; other text is kept") {
   StderrCapture capture;
-  LOG_WARN("test") << kv("uri", "/a\xc2\x9b" "2J/caf\xc3\xa9");
+  OCEAND_LOG_WARN("test") << kv("uri", "/a\xc2\x9b" "2J/caf\xc3\xa9");
   std::string text = capture.text();
   CHECK(text.find("\xc2\x9b") == std::string::npos);
   CHECK(text.find(R"(uri="/a\xc2\x9b2J/caf)" + std::string("\xc3\xa9") + "\"") !=
@@ -85,13 +85,13 @@ TEST_CASE("log: C1 controls (UTF-8 U+0080..U+009F, e.g. CSI) are escaped; other 
 TEST_CASE("log: lines left out are reported even when every limited kind falls silent") {
   Log::set_limit_window(std::chrono::milliseconds(200));
   StderrCapture capture;
-  for (int i = 0; i < 13; ++i) LOG_WARN_LIMITED("test", "quiet") << "flood " << i;
+  for (int i = 0; i < 13; ++i) OCEAND_LOG_WARN_LIMITED("test", "quiet") << "flood " << i;
   auto started = std::chrono::steady_clock::now();
   REQUIRE(wait_until([&] { return std::chrono::steady_clock::now() - started > 250ms; }));
   // Not a limited line: the count rides on it.
-  LOG_INFO("test") << "an ordinary line";
+  OCEAND_LOG_INFO("test") << "an ordinary line";
   // And at shutdown, whatever the window.
-  for (int i = 0; i < 12; ++i) LOG_WARN_LIMITED("test", "late") << "late " << i;
+  for (int i = 0; i < 12; ++i) OCEAND_LOG_WARN_LIMITED("test", "late") << "late " << i;
   Log::flush_suppressed(true);
   std::string text = capture.text();
   Log::set_limit_window(std::chrono::seconds(10));
@@ -103,13 +103,13 @@ TEST_CASE("log: lines left out are reported even when every limited kind falls s
 TEST_CASE("log: a repeated line is rate-limited and what was left out is counted") {
   Log::set_limit_window(std::chrono::milliseconds(300));
   StderrCapture capture;
-  for (int i = 0; i < 100; ++i) LOG_WARN_LIMITED("test", "flood") << "forged delivery " << i;
+  for (int i = 0; i < 100; ++i) OCEAND_LOG_WARN_LIMITED("test", "flood") << "forged delivery " << i;
   // Another key is not held back by the first one's flood.
-  LOG_WARN_LIMITED("test", "other") << "a different warning";
+  OCEAND_LOG_WARN_LIMITED("test", "other") << "a different warning";
   // Once the window has passed, the next line of the key says how many were left out.
   auto started = std::chrono::steady_clock::now();
   REQUIRE(wait_until([&] { return std::chrono::steady_clock::now() - started > 350ms; }));
-  LOG_WARN_LIMITED("test", "flood") << "forged delivery 100";
+  OCEAND_LOG_WARN_LIMITED("test", "flood") << "forged delivery 100";
   std::string text = capture.text();
   Log::set_limit_window(std::chrono::seconds(10));
   CHECK(count(text, "forged delivery") == Log::kLimitBurst + 1);
@@ -121,10 +121,10 @@ TEST_CASE("log: a repeated line is rate-limited and what was left out is counted
 TEST_CASE("log: a key that falls silent still has its suppressed lines reported") {
   Log::set_limit_window(std::chrono::milliseconds(200));
   StderrCapture capture;
-  for (int i = 0; i < 25; ++i) LOG_ERROR_LIMITED("test", "burst") << "plugin failure " << i;
+  for (int i = 0; i < 25; ++i) OCEAND_LOG_ERROR_LIMITED("test", "burst") << "plugin failure " << i;
   auto started = std::chrono::steady_clock::now();
   REQUIRE(wait_until([&] { return std::chrono::steady_clock::now() - started > 250ms; }));
-  LOG_WARN_LIMITED("test", "unrelated") << "something else";
+  OCEAND_LOG_WARN_LIMITED("test", "unrelated") << "something else";
   std::string text = capture.text();
   Log::set_limit_window(std::chrono::seconds(10));
   CHECK(text.find("15 similar line(s) suppressed in the last 200 ms key=burst") !=

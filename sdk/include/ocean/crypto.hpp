@@ -28,13 +28,32 @@ inline std::string hmac_sha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<const char*>(mac), len);
 }
 
+// The SDK's one hex writer: two digits for `byte`, lower-case unless `upper`.
+inline void append_hex(std::string& out, unsigned char byte, bool upper = false) {
+  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  out.push_back(digits[byte >> 4]);
+  out.push_back(digits[byte & 15]);
+}
+
 inline std::string to_hex(std::string_view bytes) {
-  static const char* digits = "0123456789abcdef";
   std::string out;
   out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
+  for (unsigned char c : bytes) append_hex(out, c);
+  return out;
+}
+
+// Percent-encodes one URL path segment (RFC 3986: all but letters, digits and -._~), so that a
+// name taken from a payload cannot reach another path with a '/' or '?'.
+inline std::string path_segment(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      append_hex(out, c, true);
+    }
   }
   return out;
 }
