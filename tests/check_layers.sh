@@ -36,6 +36,11 @@ if grep -n 'Host&' http/*.hpp http/*.cpp; then
   echo "an HTTP handler takes the whole host: give it its deps struct (http/http_deps.hpp)"
   bad=1
 fi
+# One door to the plugins: only plugins/ builds or reads the ABI's structs.
+if grep -n 'ocean_[a-z_]*\b\|ocean/plugin_abi.h' processing/*.hpp processing/*.cpp; then
+  echo "processing/ touches the plugin ABI: go through plugins/ProcessorInstance"
+  bad=1
+fi
 if [ "$checked" -lt 100 ]; then
   echo "only $checked includes checked: the scan is broken"
   bad=1

@@ -64,7 +64,8 @@ ProcessorInstance& ProcessorInstance::operator=(ProcessorInstance&& other) noexc
 }
 
 std::string ProcessorInstance::group_key(const ProcessorRef& ref, const CallSite& site,
-                                         ocean_event& event, std::string& error) {
+                                         const HookEvent& hook, std::string& error) {
+  ocean_event event = hook.view();
   auto fn = ref.factory->vtable->group_key;
   if (!fn) return {};
   ocean_string_out out;
@@ -76,7 +77,8 @@ std::string ProcessorInstance::group_key(const ProcessorRef& ref, const CallSite
   return out.value;
 }
 
-bool ProcessorInstance::create(const CallSite& site, ocean_event& event, std::string& error) {
+bool ProcessorInstance::create(const CallSite& site, const HookEvent& hook, std::string& error) {
+  ocean_event event = hook.view();
   HookScope scope(*ref_, site, event, "create");
   void* made = nullptr;
   error = call_guarded(
@@ -114,15 +116,17 @@ HookAnswer ProcessorInstance::ask(const CallSite& site, ocean_event& event, cons
   return answer(yes, error);
 }
 
-HookAnswer ProcessorInstance::should_process(const CallSite& site, ocean_event& event,
+HookAnswer ProcessorInstance::should_process(const CallSite& site, const HookEvent& hook,
                                              std::string& error) {
+  ocean_event event = hook.view();
   const auto* v = ref_->factory->vtable;
   return ask(site, event, "should_process_event", v->should_process_event,
              checked(v, &ocean_processor_vtable::should_process_event_checked), error);
 }
 
-HookAnswer ProcessorInstance::matching_kinds(const CallSite& site, ocean_event& event,
+HookAnswer ProcessorInstance::matching_kinds(const CallSite& site, const HookEvent& hook,
                                              std::vector<std::string>& kinds, std::string& error) {
+  ocean_event event = hook.view();
   HookScope scope(*ref_, site, event, "get_matching_kinds");
   ocean_string_list list;
   ocean_status status = OCEAN_STATUS_FAILED;
@@ -142,22 +146,30 @@ HookAnswer ProcessorInstance::matching_kinds(const CallSite& site, ocean_event& 
   return HookAnswer::yes;
 }
 
-HookAnswer ProcessorInstance::authenticate(const CallSite& site, ocean_event& event,
+HookAnswer ProcessorInstance::authenticate(const CallSite& site, const HookEvent& hook,
                                            std::string& error) {
+  ocean_event event = hook.view();
   const auto* v = ref_->factory->vtable;
   return ask(site, event, "authenticate", v->authenticate,
              checked(v, &ocean_processor_vtable::authenticate_checked), error);
 }
 
-HookAnswer ProcessorInstance::validate_payload(const CallSite& site, ocean_event& event,
+HookAnswer ProcessorInstance::validate_payload(const CallSite& site, const HookEvent& hook,
                                                std::string& error) {
+  ocean_event event = hook.view();
   const auto* v = ref_->factory->vtable;
   return ask(site, event, "validate_payload", v->validate_payload,
              checked(v, &ocean_processor_vtable::validate_payload_checked), error);
 }
 
-HandleResult ProcessorInstance::handle(const CallSite& site, ocean_event& event,
-                                       const ocean_resource& resource) {
+HandleResult ProcessorInstance::handle(const CallSite& site, const HookEvent& hook,
+                                       const ResourceMapping& mapping) {
+  ocean_event event = hook.view();
+  ocean_resource resource{};
+  resource.struct_size = sizeof resource;
+  resource.kind = to_ocean(mapping.kind);
+  resource.config_json = to_ocean(mapping.config_json);
+  resource.index = mapping.index;
   HookScope scope(*ref_, site, event, "handle_event");
   ocean_results results;
   ocean_status status = OCEAN_STATUS_FAILED;
@@ -187,8 +199,9 @@ HandleResult ProcessorInstance::handle(const CallSite& site, ocean_event& event,
   return out;
 }
 
-void ProcessorInstance::on_error(const CallSite& site, ocean_event& event,
+void ProcessorInstance::on_error(const CallSite& site, const HookEvent& hook,
                                  const std::string& error) {
+  ocean_event event = hook.view();
   auto fn = ref_->factory->vtable->on_error;
   if (!fn || !instance_) return;
   HookScope scope(*ref_, site, event, "on_error");
@@ -219,6 +232,12 @@ void ProcessorInstance::destroy() noexcept {
     OCEAND_LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
                          << ": destroy failed: " << escaped;
   }
+}
+
+RetryPolicy ProcessorInstance::retry_policy(const ProcessorRef& ref) {
+  const ocean_retry_policy& p = ref.factory->retry;
+  return {p.max_retries, p.initial_retry_delay_seconds, p.max_retry_delay_seconds,
+          p.exponential_base_seconds};
 }
 
 }  // namespace oceand

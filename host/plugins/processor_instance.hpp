@@ -7,6 +7,7 @@
 #include "plugins/generation.hpp"
 #include "plugins/guarded_call.hpp"
 #include "plugins/host_api.hpp"
+#include "plugins/plugin_event.hpp"
 
 namespace oceand {
 
@@ -22,6 +23,14 @@ struct CallSite {
 
 // The answer of a yes/no hook, or the plugin's failure to give one (an exception escaped it).
 enum class HookAnswer { yes, no, failed };
+
+// A processor's retry policy (ABI ocean_retry_policy), as the engine schedules retries by it.
+struct RetryPolicy {
+  unsigned max_retries = 3;
+  double initial_delay_seconds = 1.0;
+  double max_delay_seconds = 30.0;
+  double exponential_base = 2.0;
+};
 
 // What handle_event gave back.
 struct HandleResult {
@@ -52,26 +61,27 @@ class ProcessorInstance {
 
   // The ordering key the factory gives `event` (empty: none). Called without an instance.
   [[nodiscard]] static std::string group_key(const ProcessorRef& ref, const CallSite& site,
-                                             ocean_event& event, std::string& error);
+                                             const HookEvent& event, std::string& error);
 
   // create(); false with `error` set when the plugin returned NULL or threw.
-  [[nodiscard]] bool create(const CallSite& site, ocean_event& event, std::string& error);
-  [[nodiscard]] HookAnswer should_process(const CallSite& site, ocean_event& event,
+  [[nodiscard]] bool create(const CallSite& site, const HookEvent& event, std::string& error);
+  [[nodiscard]] HookAnswer should_process(const CallSite& site, const HookEvent& event,
                                           std::string& error);
-  [[nodiscard]] HookAnswer matching_kinds(const CallSite& site, ocean_event& event,
+  [[nodiscard]] HookAnswer matching_kinds(const CallSite& site, const HookEvent& event,
                                           std::vector<std::string>& kinds, std::string& error);
-  [[nodiscard]] HookAnswer authenticate(const CallSite& site, ocean_event& event,
+  [[nodiscard]] HookAnswer authenticate(const CallSite& site, const HookEvent& event,
                                         std::string& error);
-  [[nodiscard]] HookAnswer validate_payload(const CallSite& site, ocean_event& event,
+  [[nodiscard]] HookAnswer validate_payload(const CallSite& site, const HookEvent& event,
                                             std::string& error);
-  [[nodiscard]] HandleResult handle(const CallSite& site, ocean_event& event,
-                                    const ocean_resource& resource);
-  void on_error(const CallSite& site, ocean_event& event, const std::string& error);
+  [[nodiscard]] HandleResult handle(const CallSite& site, const HookEvent& event,
+                                    const ResourceMapping& resource);
+  void on_error(const CallSite& site, const HookEvent& event, const std::string& error);
   // From another thread while handle() runs; must not block (the plugin's promise).
   void cancel() noexcept;
   void destroy() noexcept;
 
   const ProcessorRef& ref() const { return *ref_; }
+  static RetryPolicy retry_policy(const ProcessorRef& ref);
   const std::string& name() const { return ref_->name; }
   bool created() const { return instance_ != nullptr; }
 

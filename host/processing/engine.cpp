@@ -238,7 +238,7 @@ std::string EventEngine::admit(EventJob& job) {
   if (!job.route || !job.integration) return own_group(job);  // finish() dead-letters it
   const CallSite site = job.call_site();
   for (const auto& ref : job.route->processors) {
-    ocean_event e = job.abi_event(1);
+    HookEvent e = job.hook_event(1);
     size_t index = job.processors.size();
     job.processors.emplace_back(ref);
     ProcessorInstance& instance = job.processors.back().instance;
@@ -256,7 +256,7 @@ std::string EventEngine::admit(EventJob& job) {
   }
   for (const auto& run : job.processors) {
     if (!run.instance.created() || run.routing_failed) continue;
-    ocean_event e = job.abi_event(0);
+    HookEvent e = job.hook_event(0);
     std::string error;
     std::string key = ProcessorInstance::group_key(*run.ref, site, e, error);
     if (!error.empty()) {
@@ -334,7 +334,7 @@ void EventEngine::route(EventJob& job) {
   for (size_t index = 0; index < job.processors.size(); ++index) {
     ProcessorRun& run = job.processors[index];
     if (!run.instance.created() || run.routing_failed) continue;
-    ocean_event e = job.abi_event(1);
+    HookEvent e = job.hook_event(1);
     std::vector<std::string> kinds;
     std::string error;
     if (run.instance.matching_kinds(site, e, kinds, error) != HookAnswer::yes) {
@@ -461,7 +461,7 @@ bool EventEngine::pass_gate(EventJob& job, Task& task) {
   const std::string& integration = job.event->integration;
   if (run.gate == ProcessorRun::Gate::unchecked) {
     const CallSite site = job.call_site();
-    ocean_event e = job.abi_event(task.attempts + 1);
+    HookEvent e = job.hook_event(task.attempts + 1);
     bool at_authenticate = true;
     HookAnswer answer = run.instance.authenticate(site, e, run.gate_error);
     if (answer == HookAnswer::yes) {
@@ -526,15 +526,10 @@ bool EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
 
   ++task.attempts;
   const CallSite site = job.call_site();
-  ocean_event e = job.abi_event(task.attempts);
-  ocean_resource resource{};
-  resource.struct_size = sizeof resource;
-  resource.kind = to_ocean(task.resource->kind);
-  resource.config_json = to_ocean(task.resource->config_json);
-  resource.index = task.resource->index;
+  HookEvent e = job.hook_event(task.attempts);
   auto call = std::make_shared<WatchedCall>();
   uint64_t token = watchdog_.begin(job_ptr, run, index, call);
-  HandleResult handled = run.instance.handle(site, e, resource);
+  HandleResult handled = run.instance.handle(site, e, *task.resource);
   // Abandoned meanwhile: the job, and the engine itself, may be gone or run by another worker.
   if (!call->finish()) return false;
   watchdog_.end(token);
@@ -624,7 +619,7 @@ void EventEngine::settle_apply(EventJob& job, Task& task) {
   task.state = Task::State::pending;
   task.deletions = nullptr;  // a retry maps its results again
   if (run.instance.created()) {
-    ocean_event e = job.abi_event(task.attempts);
+    HookEvent e = job.hook_event(task.attempts);
     run.instance.on_error(job.call_site(), e, outcome.error);
   }
   if (outcome.kind == ApplyOutcome::Kind::failed) {
@@ -637,7 +632,7 @@ void EventEngine::settle_apply(EventJob& job, Task& task) {
 // After a retryable failure: the task waits for its next attempt, or fails when it may not.
 void EventEngine::schedule_retry(EventJob& job, Task& task, const ApplyOutcome& outcome) {
   const ProcessorRun& run = job.processors[task.processor];
-  const ocean_retry_policy& policy = run.ref->factory->retry;
+  const RetryPolicy policy = ProcessorInstance::retry_policy(*run.ref);
   const std::string& processor = run.ref->name;
   const std::string& integration = job.event->integration;
   if (outcome.kind == ApplyOutcome::Kind::failed) {

@@ -6,9 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "ocean/plugin_abi.h"
 #include "plugins/generation.hpp"
-#include "plugins/host_api.hpp"
+#include "plugins/plugin_event.hpp"
 #include "plugins/processor_instance.hpp"
 #include "processing/result_sink.hpp"
 #include "core/event.hpp"
@@ -72,16 +71,15 @@ struct EventJob {
   // it to zero moves the job on, so it is never run by two threads at once.
   std::atomic<int> outstanding{0};
   EventUpserts upserted;  // what its tasks upserted, for the deletions that wait for all of them
-  EventCacheSlot cache;
-  std::vector<ocean_header> abi_headers;
+  PluginEvent plugin_event;  // what hooks see of it (the ABI view lives in plugins/)
 
   explicit EventJob(EventPtr e);
   ~EventJob();
   EventJob(const EventJob&) = delete;
   EventJob& operator=(const EventJob&) = delete;
 
-  // The view handed to plugin hooks; valid while this job lives.
-  ocean_event abi_event(uint32_t attempt);
+  // The event of one hook call, told it is attempt `attempt` (0 for group_key).
+  HookEvent hook_event(uint32_t attempt) { return {plugin_event, attempt}; }
   // Who calls into plugins for this job (crash marks, config_get).
   CallSite call_site() const;
   // Destroys processor instances and frees the plugin's cache (the generation stays pinned).
