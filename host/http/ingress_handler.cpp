@@ -211,37 +211,8 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     reject(503, "shutting down", "shutting_down");
     return;
   }
-  BodyKind kind = body_kind(request);
-  if (kind == BodyKind::unsupported) {
-    reject(415, "unsupported content type: send application/json (or a form with a payload field)",
-           "content_type");
-    return;
-  }
   auto event = std::make_shared<Event>();
-  switch (read_body(request, host_.config().server.max_body_bytes, event->body)) {
-    case BodyRead::ok:
-      break;
-    case BodyRead::too_large:
-      response.setKeepAlive(false);
-      reject(413, "body larger than server.max_body_bytes", "too_large");
-      return;
-  }
-  if (kind == BodyKind::form) {
-    auto payload = form_payload(event->body);
-    if (payload) {
-      if (!is_json_object(*payload, spare(*payload))) {
-        reject(400, "the form's payload field is not a JSON object", "not_json");
-        return;
-      }
-      event->payload = std::move(*payload);
-    } else if (!is_json_object(event->body, spare(event->body))) {
-      reject(400, "form body has no payload field holding a JSON object", "not_json");
-      return;
-    }
-  } else if (!is_json_object(event->body, spare(event->body))) {
-    reject(400, "body is not a JSON object", "not_json");
-    return;
-  }
+  if (!read_payload(request, response, *event, reject)) return;
 
   if (shared) {
     std::string why;
@@ -257,29 +228,80 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   }
   event->integration = integration;
   event->route = route->path;
-  event->headers.reserve(request.size());
-  for (const auto& [k, v] : request) event->headers.emplace_back(lower(k), v);
-  // The plugin names the headers that carry its deliveries' ids (ABI 1.1), in its order.
-  if (const Integration* in = generation->integration(integration); in && in->plugin) {
-    for (const auto& name : in->plugin->delivery_id_headers()) {
-      auto it = std::find_if(event->headers.begin(), event->headers.end(),
+  const Integration* in = generation->integration(integration);
+  stamp(*event, request, in ? in->plugin.get() : nullptr);
+  store(std::move(event), response);
+}
+
+// The body, checked: a JSON object, or a form whose `payload` field holds one (GitHub's form
+// deliveries). False when refused (answered through `reject`).
+bool IngressHandler::read_payload(Poco::Net::HTTPServerRequest& request,
+                                  Poco::Net::HTTPServerResponse& response, Event& event,
+                                  const Reject& reject) {
+  BodyKind kind = body_kind(request);
+  if (kind == BodyKind::unsupported) {
+    reject(415, "unsupported content type: send application/json (or a form with a payload field)",
+           "content_type");
+    return false;
+  }
+  switch (read_body(request, host_.config().server.max_body_bytes, event.body)) {
+    case BodyRead::ok:
+      break;
+    case BodyRead::too_large:
+      response.setKeepAlive(false);
+      reject(413, "body larger than server.max_body_bytes", "too_large");
+      return false;
+  }
+  if (kind != BodyKind::form) {
+    if (is_json_object(event.body, spare(event.body))) return true;
+    reject(400, "body is not a JSON object", "not_json");
+    return false;
+  }
+  auto payload = form_payload(event.body);
+  if (!payload) {
+    if (is_json_object(event.body, spare(event.body))) return true;
+    reject(400, "form body has no payload field holding a JSON object", "not_json");
+    return false;
+  }
+  if (!is_json_object(*payload, spare(*payload))) {
+    reject(400, "the form's payload field is not a JSON object", "not_json");
+    return false;
+  }
+  event.payload = std::move(*payload);
+  return true;
+}
+
+// Headers (names lower-cased), the delivery id from the headers `plugin` names for it (ABI 1.1,
+// in its order), and the times of arrival.
+void IngressHandler::stamp(Event& event, const Poco::Net::HTTPServerRequest& request,
+                           const PluginLibrary* plugin) {
+  event.headers.reserve(request.size());
+  for (const auto& [k, v] : request) event.headers.emplace_back(lower(k), v);
+  if (plugin) {
+    for (const auto& name : plugin->delivery_id_headers()) {
+      auto it = std::find_if(event.headers.begin(), event.headers.end(),
                              [&](const auto& h) { return h.first == name; });
-      if (it == event->headers.end() || it->second.empty()) continue;
-      event->delivery_id = it->second.substr(0, 256);
+      if (it == event.headers.end() || it->second.empty()) continue;
+      event.delivery_id = it->second.substr(0, 256);
       break;
     }
   }
-  event->received_at_ms = unix_ms();
-  event->accepted = std::chrono::steady_clock::now();
+  event.received_at_ms = unix_ms();
+  event.accepted = std::chrono::steady_clock::now();
+}
 
+// Into the queue, and the answer once it is there.
+void IngressHandler::store(EventPtr event, Poco::Net::HTTPServerResponse& response) {
+  const std::string integration = event->integration;
+  const std::string path = event->route;
   auto* deferrable = dynamic_cast<OutboundResponse*>(&response);
   if (!deferrable || !deferrable->can_defer()) {
-    answer_push(host_, integration, route->path, host_.queue().push(event), response);
+    answer_push(host_, integration, path, host_.queue().push(event), response);
     return;
   }
   // The I/O loop does not wait for a group commit: the answer is given when the queue has
   // the event safe, by the queue's thread.
-  host_.queue().push_async(event, [&host = host_, integration, path = route->path, deferrable,
+  host_.queue().push_async(event, [&host = host_, integration, path, deferrable,
                                    announce = deferrable->defer()](PushResult result) {
     answer_push(host, integration, path, result, *deferrable);
     announce();

@@ -86,7 +86,7 @@ void EventEngine::on_abandoned(const JobPtr& job, size_t task, std::thread::id w
   }
   spawn_worker([this, job, task] {
     const bool shutdown = job->shutting_down.load();
-    fail_task(*job, job->tasks[task], shutdown ? "shutdown" : "timed_out",
+    fail_task(*job, job->tasks[task], shutdown ? TaskReason::shutdown : TaskReason::timed_out,
               shutdown
                   ? "cancelled by shutdown; the handler did not return"
                   : "timed out after " + std::to_string(settings_.max_event_processing_seconds) +
@@ -302,7 +302,7 @@ EventEngine::Step EventEngine::run(const JobPtr& job_ptr) {
 EventEngine::Step EventEngine::host_error(const JobPtr& job, const std::exception& e) {
   OCEAND_LOG_ERROR("engine") << "event " << job->event->id << ": unexpected host error: " << e.what();
   for (auto& t : job->tasks)
-    if (t.state == Task::State::pending) fail_task(*job, t, "host error", e.what());
+    if (t.state == Task::State::pending) fail_task(*job, t, TaskReason::host_error, e.what());
   // Completions still outstanding resume the job; the last one finishes it.
   return job->outstanding.fetch_sub(1) == 1 ? Step::finished : Step::applying;
 }
@@ -372,7 +372,7 @@ void EventEngine::fail_routing(EventJob& job, size_t processor, const char* hook
   Task t;
   t.processor = processor;
   job.tasks.push_back(std::move(t));
-  fail_task(job, job.tasks.back(), "plugin_error", std::string(hook) + ": " + error);
+  fail_task(job, job.tasks.back(), TaskReason::plugin_error, std::string(hook) + ": " + error);
 }
 
 // Runs the job's due tasks from `first_task` on, then gives up this worker's hold.
@@ -434,7 +434,7 @@ ApplyDone EventEngine::completion(const JobPtr& job, size_t task) {
   };
 }
 
-void EventEngine::fail_task(EventJob& job, Task& task, const std::string& reason,
+void EventEngine::fail_task(EventJob& job, Task& task, TaskReason reason,
                             const std::string& error) {
   task.state = Task::State::failed;
   task.failure_reason = reason;
@@ -443,7 +443,7 @@ void EventEngine::fail_task(EventJob& job, Task& task, const std::string& reason
       job.processors.empty() ? std::string() : job.processors[task.processor].ref->name;
   metrics_.add(
       "oceand_tasks_total",
-      {{"integration", job.event->integration}, {"processor", processor}, {"outcome", reason}});
+      {{"integration", job.event->integration}, {"processor", processor}, {"outcome", label(reason)}});
 }
 
 // Runs authenticate and validate_payload once per processor instance. False when the task is
@@ -453,7 +453,7 @@ void EventEngine::fail_task(EventJob& job, Task& task, const std::string& reason
 bool EventEngine::pass_gate(EventJob& job, Task& task) {
   if (job.delivery == EventJob::Delivery::duplicate) {
     task.state = Task::State::dropped;
-    task.failure_reason = "duplicate";
+    task.failure_reason = TaskReason::duplicate;
     return false;
   }
   ProcessorRun& run = job.processors[task.processor];
@@ -499,13 +499,13 @@ bool EventEngine::pass_gate(EventJob& job, Task& task) {
       }
       return true;
     case ProcessorRun::Gate::plugin_error:
-      fail_task(job, task, "plugin_error", run.gate_error);
+      fail_task(job, task, TaskReason::plugin_error, run.gate_error);
       return false;
     default:
       task.state = Task::State::dropped;
       task.failure_reason = run.gate == ProcessorRun::Gate::rejected_authentication
-                                ? "authentication_failed"
-                                : "invalid_payload";
+                                ? TaskReason::authentication_failed
+                                : TaskReason::invalid_payload;
       return false;
   }
 }
@@ -518,7 +518,7 @@ bool EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   if (!pass_gate(job, task)) return true;
 
   if (Clock::now() >= job.deadline || job.timed_out) {
-    fail_task(job, task, job.shutting_down ? "shutdown" : "timed_out",
+    fail_task(job, task, job.shutting_down ? TaskReason::shutdown : TaskReason::timed_out,
               job.shutting_down ? "cancelled by shutdown before the attempt"
                                 : "max_event_processing_seconds passed before the attempt");
     return true;
@@ -534,6 +534,18 @@ bool EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   if (!call->finish()) return false;
   watchdog_.end(token);
 
+  settle_handled(job_ptr, index, e, std::move(handled));
+  return true;
+}
+
+// What handle_event's answer makes of the task: its results go to the sink, or it fails, or it
+// waits for a retry.
+void EventEngine::settle_handled(const JobPtr& job_ptr, size_t index, const HookEvent& e,
+                                 HandleResult handled) {
+  EventJob& job = *job_ptr;
+  Task& task = job.tasks[index];
+  ProcessorRun& run = job.processors[task.processor];
+  const CallSite site = job.call_site();
   if (job.timed_out) {
     const bool shutdown = job.shutting_down;
     std::string error = shutdown ? "cancelled by shutdown"
@@ -541,29 +553,18 @@ bool EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
                                        std::to_string(settings_.max_event_processing_seconds) +
                                        " s (cancelled)";
     run.instance.on_error(site, e, error);
-    fail_task(job, task, shutdown ? "shutdown" : "timed_out", error);
-    return true;
+    fail_task(job, task, shutdown ? TaskReason::shutdown : TaskReason::timed_out, error);
+    return;
   }
-
   if (handled.kind == HandleResult::Kind::ok) {
-    task.state = Task::State::applying;
-    job.outstanding.fetch_add(1);
-    ApplyDone done = completion(job_ptr, index);
-    try {
-      task.deletions = sink_.apply(*job.integration, *task.resource, *job.event,
-                                   RawResults{std::move(handled.updated), std::move(handled.deleted)},
-                                   job.upserted, done);
-    } catch (const std::exception& ex) {
-      done(ApplyOutcome::failed(std::string("applying failed: ") + ex.what()));
-    }
-    return true;
+    apply_results(job_ptr, index, std::move(handled));
+    return;
   }
-
   if (handled.kind == HandleResult::Kind::threw) {
     plugin_failure(job, *run.ref, "handle_event", handled.error);
     run.instance.on_error(site, e, handled.error);
-    fail_task(job, task, "plugin_error", "handle_event: " + handled.error);
-    return true;
+    fail_task(job, task, TaskReason::plugin_error, "handle_event: " + handled.error);
+    return;
   }
 
   ApplyOutcome outcome;
@@ -578,7 +579,23 @@ bool EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   outcome.retry_after_seconds = handled.retry_after_seconds;
   run.instance.on_error(site, e, outcome.error);
   schedule_retry(job, task, outcome);
-  return true;
+}
+
+// A successful handle_event's results to the sink: the task waits for its completion (which may
+// come before this returns).
+void EventEngine::apply_results(const JobPtr& job_ptr, size_t index, HandleResult handled) {
+  EventJob& job = *job_ptr;
+  Task& task = job.tasks[index];
+  task.state = Task::State::applying;
+  job.outstanding.fetch_add(1);
+  ApplyDone done = completion(job_ptr, index);
+  try {
+    task.deletions = sink_.apply(*job.integration, *task.resource, *job.event,
+                                 RawResults{std::move(handled.updated), std::move(handled.deleted)},
+                                 job.upserted, done);
+  } catch (const std::exception& ex) {
+    done(ApplyOutcome::failed(std::string("applying failed: ") + ex.what()));
+  }
 }
 
 // The sink's last answer for a job, on the sender thread that got it. A job whose every change was
@@ -623,7 +640,7 @@ void EventEngine::settle_apply(EventJob& job, Task& task) {
     run.instance.on_error(job.call_site(), e, outcome.error);
   }
   if (outcome.kind == ApplyOutcome::Kind::failed) {
-    fail_task(job, task, "apply_failed", outcome.error);
+    fail_task(job, task, TaskReason::apply_failed, outcome.error);
     return;
   }
   schedule_retry(job, task, outcome);
@@ -636,19 +653,19 @@ void EventEngine::schedule_retry(EventJob& job, Task& task, const ApplyOutcome& 
   const std::string& processor = run.ref->name;
   const std::string& integration = job.event->integration;
   if (outcome.kind == ApplyOutcome::Kind::failed) {
-    fail_task(job, task, "failed", outcome.error);
+    fail_task(job, task, TaskReason::failed, outcome.error);
     return;
   }
   unsigned retry_number = task.attempts;  // the n-th retry follows the n-th attempt
   if (retry_number > policy.max_retries) {
-    fail_task(job, task, "retries_exhausted", outcome.error);
+    fail_task(job, task, TaskReason::retries_exhausted, outcome.error);
     return;
   }
   double delay = retry_delay_seconds(policy, retry_number, outcome.retry_after_seconds);
   auto due = Clock::now() +
              std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
   if (due >= job.deadline) {
-    fail_task(job, task, "timed_out",
+    fail_task(job, task, TaskReason::timed_out,
               outcome.error + " (the next retry would pass max_event_processing_seconds)");
     return;
   }
@@ -690,103 +707,119 @@ void EventEngine::release_retired() {
   for (auto& job : jobs) job->release_plugin_state();
 }
 
+// What became of a finished job: its outcome, and for a failure the first failed task's processor,
+// reason and error.
+EventEngine::Verdict EventEngine::verdict_of(const EventJob& job) const {
+  Verdict v;
+  if (!job.route || !job.integration) {
+    v.outcome = EventOutcome::failed;
+    v.reason = TaskReason::no_route;
+    v.error = "no loaded plugin serves " + job.event->integration + job.event->route + " any more";
+    return v;
+  }
+  if (job.processors.empty()) return {EventOutcome::unsupported};
+  if (job.tasks.empty()) return {EventOutcome::noop};
+  bool any_done = false, any_dropped = false;
+  for (const auto& t : job.tasks) {
+    if (t.state == Task::State::failed && v.outcome != EventOutcome::failed) {
+      v.outcome = EventOutcome::failed;
+      const ProcessorRef* ref = job.processors[t.processor].ref;
+      v.processor = ref ? ref->name : "";
+      v.reason = t.failure_reason;
+      v.error = t.error;
+    }
+    any_done |= t.state == Task::State::done;
+    any_dropped |= t.state == Task::State::dropped;
+  }
+  if (job.delivery == EventJob::Delivery::duplicate)
+    v.outcome = EventOutcome::duplicate;
+  else if (v.outcome != EventOutcome::failed && any_dropped && !any_done)
+    v.outcome = EventOutcome::rejected;
+  return v;
+}
+
 void EventEngine::finish(const JobPtr& job, bool on_worker) {
   const Event& event = *job->event;
   if (!job->plugin.empty())
     metrics_.add("oceand_plugin_events_in_flight", {{"plugin", job->plugin}}, -1);
-  std::string outcome = "ok";
-  std::string processor, reason, error;
-  unsigned attempts = job->total_attempts();
-  if (!job->route || !job->integration) {
-    outcome = "failed";
-    reason = "no_route";
-    error = "no loaded plugin serves " + event.integration + event.route + " any more";
-  } else if (job->processors.empty()) {
-    outcome = "unsupported";
-  } else if (job->tasks.empty()) {
-    outcome = "noop";
-  } else {
-    bool any_done = false, any_dropped = false;
-    for (const auto& t : job->tasks) {
-      if (t.state == Task::State::failed && outcome != "failed") {
-        outcome = "failed";
-        processor = job->processors[t.processor].ref ? job->processors[t.processor].ref->name : "";
-        reason = t.failure_reason;
-        error = t.error;
-      }
-      any_done |= t.state == Task::State::done;
-      any_dropped |= t.state == Task::State::dropped;
-    }
-    if (job->delivery == EventJob::Delivery::duplicate) {
-      outcome = "duplicate";
-      metrics_.add("oceand_events_duplicate_total", {{"integration", event.integration}});
-    } else if (outcome != "failed" && any_dropped && !any_done) {
-      outcome = "rejected";
-    }
-  }
-  if (outcome == "failed" && (reason == "timed_out" || reason == "shutdown") && !taking_) {
+  const Verdict v = verdict_of(*job);
+  const unsigned attempts = job->total_attempts();
+  if (v.outcome == EventOutcome::failed && !taking_ &&
+      (v.reason == TaskReason::timed_out || v.reason == TaskReason::shutdown)) {
     // Cancelled by shutdown, not by its own deadline: it stays in the queue and, with the durable
     // queue, runs again at the next start (at-least-once), instead of becoming a dead letter.
     OCEAND_LOG_WARN("engine") << "event " << event.id << " integration=" << event.integration
-                       << " interrupted by shutdown after " << attempts
-                       << " attempt(s): left unfinished in the queue";
-    std::string group = job->group;
-    if (on_worker)
-      job->release_plugin_state();
-    else
-      retire(job);
+                              << " interrupted by shutdown after " << attempts
+                              << " attempt(s): left unfinished in the queue";
+    const std::string group = job->group;
+    release(job, on_worker);
     scheduler_.finish(group);
     return;
   }
-  if (outcome == "failed") {
-    DeadLetter letter;
-    letter.event = job->event;
-    letter.reason = reason;
-    letter.error = error;
-    letter.processor = processor;
-    letter.attempts = attempts;
-    letter.failed_at_ms = unix_ms();
-    uint64_t id = dead_letters_.add(std::move(letter));
-    metrics_.add("oceand_events_dead_lettered_total", {{"integration", event.integration}});
-    OCEAND_LOG_DEBUG("engine") << "event " << event.id << " stored as dead letter " << id;
-  }
-  if (outcome == "failed" || outcome == "rejected")
-    recent_failures_.add({unix_ms(), event.id, event.integration, outcome, reason, error});
-  double duration = job->routed ? seconds_since(job->started) : 0;
+  if (v.outcome == EventOutcome::duplicate)
+    metrics_.add("oceand_events_duplicate_total", {{"integration", event.integration}});
+  if (v.outcome == EventOutcome::failed) dead_letter(job, v, attempts);
+  if (v.outcome == EventOutcome::failed || v.outcome == EventOutcome::rejected)
+    recent_failures_.add(
+        {unix_ms(), event.id, event.integration, label(v.outcome), label(v.reason), v.error});
+  const double duration = job->routed ? seconds_since(job->started) : 0;
   metrics_.add("oceand_events_processed_total",
-               {{"integration", event.integration}, {"outcome", outcome}});
+               {{"integration", event.integration}, {"outcome", label(v.outcome)}});
   metrics_.observe("oceand_event_processing_seconds", {{"integration", event.integration}},
                    duration);
   metrics_.observe("oceand_event_end_to_end_seconds", {{"integration", event.integration}},
                    seconds_since(event.accepted));
-  {
-    std::ostringstream line;
-    line << "event " << event.id << " " << kv("integration", event.integration) << " "
-         << kv("route", event.route);
-    std::string processors;
-    for (size_t i = 0; i < job->processors.size(); ++i)
-      processors += (i ? "," : "") + job->processors[i].ref->name;
-    if (!processors.empty()) line << " " << kv("processor", processors);
-    line << " outcome=" << outcome << " attempts=" << attempts
-         << " duration_ms=" << static_cast<long>(duration * 1000);
-    // The delivery id is the sender's text, the error a plugin's or a server's: both quoted.
-    if (!event.delivery_id.empty()) line << " " << kv("delivery", event.delivery_id);
-    if (!error.empty()) line << " " << kv("reason", reason) << " " << kv("error", error);
-    if (outcome == "failed")
-      Log::write(LogLevel::error, "engine", line.str());
-    else
-      Log::write(LogLevel::info, "engine", line.str());
-  }
-  std::string group = job->group;
+  log_finished(*job, v, attempts, duration);
+  const std::string group = job->group;
+  const uint64_t id = event.id;
+  release(job, on_worker);
+  queue_.complete(id);
+  if (crash_ledger_) crash_ledger_->forget(id);
+  scheduler_.finish(group);  // the next event of its group may run
+  { std::lock_guard lock(progress_mutex_); }  // a waiter between its check and its wait sees this
+  progress_.notify_all();
+}
+
+void EventEngine::dead_letter(const JobPtr& job, const Verdict& v, unsigned attempts) {
+  DeadLetter letter;
+  letter.event = job->event;
+  letter.reason = label(v.reason);
+  letter.error = v.error;
+  letter.processor = v.processor;
+  letter.attempts = attempts;
+  letter.failed_at_ms = unix_ms();
+  uint64_t id = dead_letters_.add(std::move(letter));
+  metrics_.add("oceand_events_dead_lettered_total", {{"integration", job->event->integration}});
+  OCEAND_LOG_DEBUG("engine") << "event " << job->event->id << " stored as dead letter " << id;
+}
+
+// The one line every finished event gets (docs/operations.md, "Logs").
+void EventEngine::log_finished(const EventJob& job, const Verdict& v, unsigned attempts,
+                               double duration) const {
+  const Event& event = *job.event;
+  std::ostringstream line;
+  line << "event " << event.id << " " << kv("integration", event.integration) << " "
+       << kv("route", event.route);
+  std::string processors;
+  for (size_t i = 0; i < job.processors.size(); ++i)
+    processors += (i ? "," : "") + job.processors[i].ref->name;
+  if (!processors.empty()) line << " " << kv("processor", processors);
+  line << " outcome=" << label(v.outcome) << " attempts=" << attempts
+       << " duration_ms=" << static_cast<long>(duration * 1000);
+  // The delivery id is the sender's text, the error a plugin's or a server's: both quoted.
+  if (!event.delivery_id.empty()) line << " " << kv("delivery", event.delivery_id);
+  if (!v.error.empty()) line << " " << kv("reason", label(v.reason)) << " " << kv("error", v.error);
+  Log::write(v.outcome == EventOutcome::failed ? LogLevel::error : LogLevel::info, "engine",
+             line.str());
+}
+
+// The job is done with plugins: its instances and cache are released here on a worker, else by
+// the next worker that comes by (a sender thread must not run plugin code).
+void EventEngine::release(const JobPtr& job, bool on_worker) {
   if (on_worker)
     job->release_plugin_state();
   else
     retire(job);
-  queue_.complete(event.id);
-  if (crash_ledger_) crash_ledger_->forget(event.id);
-  scheduler_.finish(group);
-  { std::lock_guard lock(progress_mutex_); }  // a waiter between its check and its wait sees this
-  progress_.notify_all();
 }
 
 }  // namespace oceand

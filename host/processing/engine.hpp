@@ -68,7 +68,7 @@ class EventEngine {
   enum class Step { finished, waiting, applying, abandoned };
 
   void dispatch_loop();
-  bool quarantined(const EventPtr& event);
+  [[nodiscard]] bool quarantined(const EventPtr& event);
   void worker_loop();
   std::string admit(EventJob& job);
   static std::string own_group(const EventJob& job);
@@ -79,8 +79,11 @@ class EventEngine {
   void on_abandoned(const JobPtr& job, size_t task, std::thread::id worker);
   void route(EventJob& job);
   [[nodiscard]] bool run_task(const JobPtr& job, size_t index);
+  void settle_handled(const JobPtr& job, size_t index, const HookEvent& event,
+                      HandleResult handled);
+  void apply_results(const JobPtr& job, size_t index, HandleResult handled);
   Step host_error(const JobPtr& job, const std::exception& e);
-  bool pass_gate(EventJob& job, Task& task);
+  [[nodiscard]] bool pass_gate(EventJob& job, Task& task);
   void fail_routing(EventJob& job, size_t processor, const char* hook, const std::string& error);
   void plugin_failure(const EventJob& job, const ProcessorRef& ref, const char* hook,
                       const std::string& error, const char* then = "");
@@ -89,10 +92,20 @@ class EventEngine {
   void settle_apply(EventJob& job, Task& task);
   void schedule_retry(EventJob& job, Task& task, const ApplyOutcome& outcome);
   void complete_applied(const JobPtr& job);
+  struct Verdict {
+    EventOutcome outcome = EventOutcome::ok;
+    TaskReason reason = TaskReason::none;
+    std::string processor, error;
+  };
+  Verdict verdict_of(const EventJob& job) const;
   void finish(const JobPtr& job, bool on_worker = true);
+  void dead_letter(const JobPtr& job, const Verdict& verdict, unsigned attempts);
+  void log_finished(const EventJob& job, const Verdict& verdict, unsigned attempts,
+                    double duration) const;
+  void release(const JobPtr& job, bool on_worker);
   void retire(const JobPtr& job);
   void release_retired();
-  void fail_task(EventJob& job, Task& task, const std::string& reason, const std::string& error);
+  void fail_task(EventJob& job, Task& task, TaskReason reason, const std::string& error);
 
   Settings settings_;
   EventQueue& queue_;

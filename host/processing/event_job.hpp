@@ -9,6 +9,7 @@
 #include "plugins/generation.hpp"
 #include "plugins/plugin_event.hpp"
 #include "plugins/processor_instance.hpp"
+#include "processing/outcomes.hpp"
 #include "processing/result_sink.hpp"
 #include "core/event.hpp"
 
@@ -42,7 +43,7 @@ struct Task {
   enum class State { pending, applying, mapped, done, dropped, failed } state = State::pending;
   SteadyTime due{};
   std::string error;
-  std::string failure_reason;
+  TaskReason failure_reason = TaskReason::none;
   ApplyOutcome applied;    // set by the sink's completion while the task is `applying`
   DeferredApply deletions;  // the second phase of its last results, until it is started
 };
