@@ -10,18 +10,18 @@
 #include <rapidjson/writer.h>
 
 #include "config/host_config.hpp"
+#include "core/json_text.hpp"
 #include "core/metrics.hpp"
+#include "http/dead_letter_admin.hpp"
+#include "http/dry_run.hpp"
 #include "http/http_deps.hpp"
+#include "http/responses.hpp"
+#include "http/status_page.hpp"
 #include "mapping/raw_samples.hpp"
 #include "plugins/plugin_manager.hpp"
 #include "plugins/reload_report.hpp"
 #include "queue/dead_letters.hpp"
 #include "queue/event_queue.hpp"
-#include "core/json_text.hpp"
-#include "http/dead_letter_admin.hpp"
-#include "http/dry_run.hpp"
-#include "http/responses.hpp"
-#include "http/status_page.hpp"
 
 namespace oceand {
 
@@ -44,22 +44,7 @@ void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   std::string uri = request.getURI();
   std::string path = uri.substr(0, uri.find('?'));
   const std::string& method = request.getMethod();
-  if (path == "/health") {
-    if (method != "GET" && method != "HEAD") return send_error(response, 405, "method not allowed");
-    return send_json(response, 200, "{\"status\":\"ok\"}");
-  }
-  if (path == "/ready") {
-    if (method != "GET" && method != "HEAD") return send_error(response, 405, "method not allowed");
-    if (host_.ready()) return send_json(response, 200, "{\"status\":\"ready\"}");
-    return send_json(
-        response, 503,
-        "{\"status\":\"not ready\",\"reason\":" + json_string(host_.unready_reason()) + "}");
-  }
-  if (path == "/metrics") {
-    if (method != "GET") return send_error(response, 405, "method not allowed");
-    return send_text(response, 200, host_.metrics().render(),
-                     "text/plain; version=0.0.4; charset=utf-8");
-  }
+  if (probe(path, method, response)) return;
   // The status page lives on the admin listener only, behind the same door as /admin/*.
   const bool page = listener_ == Listener::admin && (path == "/" || path.rfind("/status/", 0) == 0);
   if (path.rfind("/admin/", 0) != 0 && !page) return send_error(response, 404, "no such route");
@@ -80,13 +65,7 @@ void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     if (dry_run) {
       if (method != "POST") return send_error(response, 405, "method not allowed");
       std::string id(path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()));
-      auto generation = host_.plugins().current();
-      if (!generation) return send_error(response, 503, "no plugin generation loaded");
-      auto it = generation->integrations.find(id);
-      if (it == generation->integrations.end())
-        return send_error(response, 404, "no integration '" + id + "'");
-      std::string body(std::istreambuf_iterator<char>(request.stream()), {});
-      return DryRun(it->second, &host_.raw_samples()).serve(body, response);
+      return this->dry_run(id, request, response);
     }
   }
   if (path == "/admin/dead-letters" || path.rfind("/admin/dead-letters/", 0) == 0) {
@@ -100,6 +79,50 @@ void AdminHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     if (letters.serve(method, uri, response)) return;
   }
   send_error(response, 404, "no such route");
+}
+
+// /health, /ready and /metrics, on both listeners and without a token; false for other paths.
+bool AdminHandler::probe(const std::string& path, const std::string& method,
+                         Poco::Net::HTTPServerResponse& response) {
+  if (path == "/health") {
+    if (method != "GET" && method != "HEAD")
+      send_error(response, 405, "method not allowed");
+    else
+      send_json(response, 200, "{\"status\":\"ok\"}");
+    return true;
+  }
+  if (path == "/ready") {
+    if (method != "GET" && method != "HEAD")
+      send_error(response, 405, "method not allowed");
+    else if (host_.ready())
+      send_json(response, 200, "{\"status\":\"ready\"}");
+    else
+      send_json(
+          response, 503,
+          "{\"status\":\"not ready\",\"reason\":" + json_string(host_.unready_reason()) + "}");
+    return true;
+  }
+  if (path == "/metrics") {
+    if (method != "GET")
+      send_error(response, 405, "method not allowed");
+    else
+      send_text(response, 200, host_.metrics().render(),
+                "text/plain; version=0.0.4; charset=utf-8");
+    return true;
+  }
+  return false;
+}
+
+// POST /admin/integrations/<id>/dry-run (http/dry_run.hpp).
+void AdminHandler::dry_run(const std::string& id, Poco::Net::HTTPServerRequest& request,
+                           Poco::Net::HTTPServerResponse& response) {
+  auto generation = host_.plugins().current();
+  if (!generation) return send_error(response, 503, "no plugin generation loaded");
+  auto it = generation->integrations.find(id);
+  if (it == generation->integrations.end())
+    return send_error(response, 404, "no integration '" + id + "'");
+  std::string body(std::istreambuf_iterator<char>(request.stream()), {});
+  DryRun(it->second, &host_.raw_samples()).serve(body, response);
 }
 
 static void write_files(JsonWriter& w, const std::vector<PluginFileStatus>& files) {

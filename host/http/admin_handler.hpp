@@ -1,5 +1,7 @@
 #pragma once
 
+#include <string>
+
 #include <Poco/Net/HTTPRequestHandler.h>
 
 #include "http/admin_access.hpp"
@@ -16,6 +18,10 @@ class AdminHandler : public Poco::Net::HTTPRequestHandler {
                      Poco::Net::HTTPServerResponse& response) override;
 
  private:
+  [[nodiscard]] bool probe(const std::string& path, const std::string& method,
+                           Poco::Net::HTTPServerResponse& response);
+  void dry_run(const std::string& id, Poco::Net::HTTPServerRequest& request,
+               Poco::Net::HTTPServerResponse& response);
   void plugins(Poco::Net::HTTPServerResponse& response);
   void reload(Poco::Net::HTTPServerResponse& response);
 

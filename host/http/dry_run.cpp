@@ -69,139 +69,161 @@ void write_entities(JsonWriter& w, const char* key, const std::vector<MappedEnti
 
 }  // namespace
 
-void DryRun::serve(const std::string& body, Poco::Net::HTTPServerResponse& response) {
+namespace {
+
+// What a dry-run request asks for.
+struct Query {
+  std::shared_ptr<const PortAppConfig> mapping;  // given, or the integration's own
+  bool given = false;
+  std::string kind;               // empty: every resource
+  std::optional<RawResults> raw;  // none: the samples kept per kind
+};
+
+// Reads the request body into `q`; empty when it is usable, else why not (a 400).
+std::string parse_query(const std::string& body, Query& q) {
   rapidjson::Document request;
-  if (too_deep(body, kMaxDepth))
-    return send_error(response, 400, "the body nests deeper than 64 levels");
+  if (too_deep(body, kMaxDepth)) return "the body nests deeper than 64 levels";
   if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
     request.Parse(body.data(), body.size());
     if (request.HasParseError() || !request.IsObject())
-      return send_error(response, 400, "the body must be a JSON object (or empty)");
+      return "the body must be a JSON object (or empty)";
   } else {
     request.SetObject();
   }
-
-  // The mapping: given, or the integration's own.
-  std::shared_ptr<const PortAppConfig> mapping = integration_.mapping;
-  bool given = false;
   if (auto it = request.FindMember("config"); it != request.MemberEnd() && !it->value.IsNull()) {
     if (!it->value.IsObject() && !it->value.IsString())
-      return send_error(response, 400, "config must be a port-app-config object or its text");
+      return "config must be a port-app-config object or its text";
     const std::string text = it->value.IsString()
                                  ? std::string(it->value.GetString(), it->value.GetStringLength())
                                  : json_text(it->value);
-    if (too_deep(text, kMaxDepth))
-      return send_error(response, 400, "config nests deeper than 64 levels");
+    if (too_deep(text, kMaxDepth)) return "config nests deeper than 64 levels";
     try {
-      mapping = std::make_shared<PortAppConfig>(parse_port_app_config(text, "config"));
+      q.mapping = std::make_shared<PortAppConfig>(parse_port_app_config(text, "config"));
     } catch (const ConfigError& e) {
-      return send_error(response, 400, e.what());
+      return e.what();
     }
-    if (mapping->resources.size() > kMaxResources)
-      return send_error(response, 400, "config has more than 100 resources");
-    given = true;
+    if (q.mapping->resources.size() > kMaxResources) return "config has more than 100 resources";
+    q.given = true;
   }
-  std::string kind;
   if (auto it = request.FindMember("kind"); it != request.MemberEnd() && !it->value.IsNull()) {
-    if (!it->value.IsString()) return send_error(response, 400, "kind must be a string");
-    kind = it->value.GetString();
+    if (!it->value.IsString()) return "kind must be a string";
+    q.kind = it->value.GetString();
   }
-  // The raw data: given, or the samples kept per kind.
-  std::optional<RawResults> raw;
   if (auto it = request.FindMember("raw"); it != request.MemberEnd() && !it->value.IsNull()) {
-    raw.emplace();
+    q.raw.emplace();
     if (it->value.IsObject()) {
-      raw->updated.push_back(json_text(it->value));
+      q.raw->updated.push_back(json_text(it->value));
     } else if (it->value.IsArray()) {
-      if (it->value.Size() > kMaxRawItems)
-        return send_error(response, 400, "raw has more than 1000 items");
+      if (it->value.Size() > kMaxRawItems) return "raw has more than 1000 items";
       for (const auto& item : it->value.GetArray()) {
-        if (!item.IsObject())
-          return send_error(response, 400, "raw must be an object or a list of objects");
-        raw->updated.push_back(json_text(item));
+        if (!item.IsObject()) return "raw must be an object or a list of objects";
+        q.raw->updated.push_back(json_text(item));
       }
     } else {
-      return send_error(response, 400, "raw must be an object or a list of objects");
+      return "raw must be an object or a list of objects";
     }
   }
+  return {};
+}
 
+// One resource's part of the answer.
+void write_resource(JsonWriter& w, const ResourceMapping& resource, size_t items,
+                    const MappingResult& mapped, const std::vector<ExpressionError>& errors) {
+  w.StartObject();
+  w.Key("index");
+  w.Uint(resource.index);
+  w.Key("kind");
+  write_string(w, resource.kind);
+  w.Key("items");
+  w.Uint64(items);
+  write_entities(w, "entities", mapped.upserts);
+  write_entities(w, "deletions", mapped.deletions);
+  w.Key("skipped");
+  w.Uint64(mapped.skipped);
+  w.Key("errors");
+  w.StartArray();
+  for (const auto& e : errors) {
+    w.StartObject();
+    w.Key("field");
+    write_string(w, e.field);
+    w.Key("expression");
+    write_string(w, e.expression);
+    w.Key("error");
+    write_string(w, e.error);
+    w.Key("items");
+    w.Uint64(e.count);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+}  // namespace
+
+// Maps `input` with `resource` in chunks, looking at the clock between them: each evaluation is
+// bounded, their sum is not. Sets `truncated` when the deadline or the entity cap cut it short.
+MappingResult DryRun::map_resource(const ResourceMapping& resource, const RawResults& input,
+                                   std::chrono::steady_clock::time_point deadline,
+                                   std::vector<ExpressionError>& errors, bool& truncated) const {
+  MappingResult mapped;
+  auto map_chunks = [&](const std::vector<std::string>& items, bool deleted) {
+    for (size_t at = 0; at < items.size() && !truncated; at += kChunk) {
+      if (std::chrono::steady_clock::now() > deadline ||
+          mapped.upserts.size() + mapped.deletions.size() > kMaxEntities) {
+        truncated = true;
+        break;
+      }
+      RawResults chunk;
+      (deleted ? chunk.deleted : chunk.updated)
+          .assign(items.begin() + at, items.begin() + std::min(items.size(), at + kChunk));
+      MappingResult part =
+          EntityMapper::map(resource, chunk, integration_.config.identifier, &errors);
+      for (auto& e : part.upserts) mapped.upserts.push_back(std::move(e));
+      for (auto& e : part.deletions) mapped.deletions.push_back(std::move(e));
+      mapped.skipped += part.skipped;
+    }
+  };
+  map_chunks(input.updated, false);
+  map_chunks(input.deleted, true);
+  return mapped;
+}
+
+void DryRun::serve(const std::string& body, Poco::Net::HTTPServerResponse& response) {
+  Query q;
+  q.mapping = integration_.mapping;
+  if (std::string problem = parse_query(body, q); !problem.empty())
+    return send_error(response, 400, problem);
   rapidjson::StringBuffer buffer;
   JsonWriter w(buffer);
   w.StartObject();
   w.Key("integration");
   write_string(w, integration_.config.identifier);
   w.Key("config");
-  w.String(given ? "given" : "current");
+  w.String(q.given ? "given" : "current");
   w.Key("raw");
-  w.String(raw ? "given" : "samples");
+  w.String(q.raw ? "given" : "samples");
   // Expressions that do not compile yield null for every item: said once, up front.
   w.Key("problems");
   w.StartArray();
-  for (const auto& problem : mapping_problems(*mapping)) write_string(w, problem);
+  for (const auto& problem : mapping_problems(*q.mapping)) write_string(w, problem);
   w.EndArray();
   w.Key("resources");
   w.StartArray();
   const auto deadline = std::chrono::steady_clock::now() + kBudget;
   bool truncated = false;
-  for (const auto& resource : mapping->resources) {
-    if (!kind.empty() && resource.kind != kind) continue;
+  for (const auto& resource : q.mapping->resources) {
+    if (!q.kind.empty() && resource.kind != q.kind) continue;
     if (std::chrono::steady_clock::now() > deadline) {
       truncated = true;
       break;
     }
     const RawResults input =
-        raw ? *raw
-            : (samples_ ? samples_->samples(integration_.config.identifier, resource.kind)
-                        : RawResults{});
-    // In chunks, looking at the clock between them: each evaluation is bounded, their sum is not.
+        q.raw ? *q.raw
+              : (samples_ ? samples_->samples(integration_.config.identifier, resource.kind)
+                          : RawResults{});
     std::vector<ExpressionError> errors;
-    MappingResult mapped;
-    auto map_chunks = [&](const std::vector<std::string>& items, bool deleted) {
-      for (size_t at = 0; at < items.size() && !truncated; at += kChunk) {
-        if (std::chrono::steady_clock::now() > deadline ||
-            mapped.upserts.size() + mapped.deletions.size() > kMaxEntities) {
-          truncated = true;
-          break;
-        }
-        RawResults chunk;
-        (deleted ? chunk.deleted : chunk.updated)
-            .assign(items.begin() + at, items.begin() + std::min(items.size(), at + kChunk));
-        MappingResult part =
-            EntityMapper::map(resource, chunk, integration_.config.identifier, &errors);
-        for (auto& e : part.upserts) mapped.upserts.push_back(std::move(e));
-        for (auto& e : part.deletions) mapped.deletions.push_back(std::move(e));
-        mapped.skipped += part.skipped;
-      }
-    };
-    map_chunks(input.updated, false);
-    map_chunks(input.deleted, true);
-    w.StartObject();
-    w.Key("index");
-    w.Uint(resource.index);
-    w.Key("kind");
-    write_string(w, resource.kind);
-    w.Key("items");
-    w.Uint64(input.updated.size() + input.deleted.size());
-    write_entities(w, "entities", mapped.upserts);
-    write_entities(w, "deletions", mapped.deletions);
-    w.Key("skipped");
-    w.Uint64(mapped.skipped);
-    w.Key("errors");
-    w.StartArray();
-    for (const auto& e : errors) {
-      w.StartObject();
-      w.Key("field");
-      write_string(w, e.field);
-      w.Key("expression");
-      write_string(w, e.expression);
-      w.Key("error");
-      write_string(w, e.error);
-      w.Key("items");
-      w.Uint64(e.count);
-      w.EndObject();
-    }
-    w.EndArray();
-    w.EndObject();
+    MappingResult mapped = map_resource(resource, input, deadline, errors, truncated);
+    write_resource(w, resource, input.updated.size() + input.deleted.size(), mapped, errors);
   }
   w.EndArray();
   w.Key("truncated");

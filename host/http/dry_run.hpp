@@ -1,8 +1,12 @@
 #pragma once
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include <Poco/Net/HTTPServerResponse.h>
+
+#include "mapping/entity_mapper.hpp"
 
 namespace oceand {
 
@@ -23,6 +27,10 @@ class DryRun {
   void serve(const std::string& body, Poco::Net::HTTPServerResponse& response);
 
  private:
+  MappingResult map_resource(const ResourceMapping& resource, const RawResults& input,
+                             std::chrono::steady_clock::time_point deadline,
+                             std::vector<ExpressionError>& errors, bool& truncated) const;
+
   const Integration& integration_;
   const RawSamples* samples_;
 };

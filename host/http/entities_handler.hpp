@@ -1,12 +1,17 @@
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/URI.h>
 
 #include "http/admin_access.hpp"
 
 namespace oceand {
 
 struct EntitiesDeps;
+class EntityStore;
 
 // The embedded catalog, read as Port's API shows it: GET
 // /api/entities?blueprint=<bp>[&limit=&offset=] and GET /api/entities/<blueprint>/<identifier>.
@@ -18,6 +23,10 @@ class EntitiesHandler : public Poco::Net::HTTPRequestHandler {
                      Poco::Net::HTTPServerResponse& response) override;
 
  private:
+  void list(EntityStore& store, const Poco::URI& uri, Poco::Net::HTTPServerResponse& response);
+  [[nodiscard]] static bool path_segments(const std::string& target,
+                                          std::vector<std::string>& segments);
+
   const EntitiesDeps& host_;
   AdminAccess access_;
 };

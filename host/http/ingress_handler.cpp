@@ -10,17 +10,17 @@
 #include <Poco/Net/HTTPServerResponse.h>
 
 #include "config/host_config.hpp"
-#include "core/metrics.hpp"
-#include "http/http_deps.hpp"
-#include "plugins/plugin_manager.hpp"
-#include "queue/event_queue.hpp"
 #include "core/busy_marks.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "http/body_check.hpp"
+#include "http/http_deps.hpp"
 #include "http/inbound_request.hpp"
 #include "http/outbound_response.hpp"
 #include "http/responses.hpp"
 #include "plugins/guarded_call.hpp"
+#include "plugins/plugin_manager.hpp"
+#include "queue/event_queue.hpp"
 
 namespace oceand {
 
@@ -159,15 +159,8 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   std::string rest = path.size() > kPrefix.size() ? path.substr(kPrefix.size()) : std::string();
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
   auto generation = host_.plugins().current();
-  // A misrouted hook must leave a trace: counted (under integration="unknown", so senders cannot
-  // grow the label set) and logged, rate-limited, with the path it asked for.
   auto refuse_route = [&](int status, std::string_view message, const char* reason) {
-    host_.metrics().add("oceand_ingress_rejected_total",
-                        {{"integration", "unknown"}, {"reason", reason}});
-    OCEAND_LOG_INFO_LIMITED("http", std::string("refused ") + reason)
-        << "refused " << request.getMethod() << " " << kv("path", path) << " status=" << status
-        << " reason=" << reason;
-    send_error(response, status, message);
+    refuse_unrouted(request, response, path, status, message, reason);
   };
   if (!generation || rest.empty()) {
     refuse_route(404, "no such route", "no_route");
@@ -201,16 +194,7 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
         << " status=" << status << " reason=" << reason;
     send_error(response, status, message);
   };
-  if (method != "POST") {
-    response.set("Allow", "POST");
-    reject(405, "webhooks are delivered with POST", "method_not_allowed");
-    return;
-  }
-  if (!host_.accepting()) {
-    response.set("Retry-After", "5");
-    reject(503, "shutting down", "shutting_down");
-    return;
-  }
+  if (!admissible(method, response, reject)) return;
   auto event = std::make_shared<Event>();
   if (!read_payload(request, response, *event, reject)) return;
 
@@ -231,6 +215,36 @@ void IngressHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   const Integration* in = generation->integration(integration);
   stamp(*event, request, in ? in->plugin.get() : nullptr);
   store(std::move(event), response);
+}
+
+// A misrouted hook must leave a trace: counted (under integration="unknown", so senders cannot
+// grow the label set) and logged, rate-limited, with the path it asked for.
+void IngressHandler::refuse_unrouted(const Poco::Net::HTTPServerRequest& request,
+                                     Poco::Net::HTTPServerResponse& response,
+                                     const std::string& path, int status, std::string_view message,
+                                     const char* reason) {
+  host_.metrics().add("oceand_ingress_rejected_total",
+                      {{"integration", "unknown"}, {"reason", reason}});
+  OCEAND_LOG_INFO_LIMITED("http", std::string("refused ") + reason)
+      << "refused " << request.getMethod() << " " << kv("path", path) << " status=" << status
+      << " reason=" << reason;
+  send_error(response, status, message);
+}
+
+// Webhooks come with POST, and only while oceand is accepting. False when refused.
+bool IngressHandler::admissible(const std::string& method, Poco::Net::HTTPServerResponse& response,
+                                const Reject& reject) {
+  if (method != "POST") {
+    response.set("Allow", "POST");
+    reject(405, "webhooks are delivered with POST", "method_not_allowed");
+    return false;
+  }
+  if (!host_.accepting()) {
+    response.set("Retry-After", "5");
+    reject(503, "shutting down", "shutting_down");
+    return false;
+  }
+  return true;
 }
 
 // The body, checked: a JSON object, or a form whose `payload` field holds one (GitHub's form

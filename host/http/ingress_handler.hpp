@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -23,6 +24,11 @@ class IngressHandler : public Poco::Net::HTTPRequestHandler {
 
  private:
   using Reject = std::function<void(int status, std::string_view message, const char* reason)>;
+  void refuse_unrouted(const Poco::Net::HTTPServerRequest& request,
+                       Poco::Net::HTTPServerResponse& response, const std::string& path, int status,
+                       std::string_view message, const char* reason);
+  [[nodiscard]] bool admissible(const std::string& method, Poco::Net::HTTPServerResponse& response,
+                                const Reject& reject);
   [[nodiscard]] bool read_payload(Poco::Net::HTTPServerRequest& request,
                                   Poco::Net::HTTPServerResponse& response, Event& event,
                                   const Reject& reject);

@@ -66,6 +66,9 @@ RequestParser::Step RequestParser::advance() {
   return Step::more;
 }
 
+// Longer than the rest on purpose: the head's checks run in the order RFC 9112 gives them (size,
+// request line, header block, framing), each refusing with its own status, and reading them as
+// one sequence is what lets a reviewer see that no smuggling case slips between two of them.
 RequestParser::Step RequestParser::head() {
   // RFC 9112 section 2.2 lets a client send empty lines before a request.
   while (pos_ < in_.size() && (in_[pos_] == '\r' || in_[pos_] == '\n')) {

@@ -10,14 +10,14 @@
 #include "core/metrics.hpp"
 #include "core/rate_window.hpp"
 #include "core/recent_failures.hpp"
+#include "http/dead_letter_admin.hpp"
 #include "http/http_deps.hpp"
+#include "http/responses.hpp"
+#include "ocean/plugin_abi.h"
 #include "plugins/plugin_manager.hpp"
 #include "plugins/reload_report.hpp"
 #include "queue/dead_letters.hpp"
 #include "queue/event_queue.hpp"
-#include "http/dead_letter_admin.hpp"
-#include "http/responses.hpp"
-#include "ocean/plugin_abi.h"
 
 namespace oceand {
 
@@ -196,11 +196,29 @@ void StatusPage::act(const std::string& path, Poco::Net::HTTPServerRequest& requ
 }
 
 void StatusPage::render(const std::string& notice, Poco::Net::HTTPServerResponse& response) {
-  const HostConfig& config = host_.config();
   auto generation = host_.plugins().current();
-  const std::string unready = host_.unready_reason();
   std::string page;
   page.reserve(16384);
+  render_header(page, notice, generation.get());
+  render_integrations(page, generation.get());
+  render_plugin_files(page, generation.get());
+  render_queue(page);
+  render_failures(page);
+  render_dead_letters(page);
+  response.set("Cache-Control", "no-store");
+  // No script runs on this page, and it is never framed.
+  response.set("Content-Security-Policy",
+               "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+               "frame-ancestors 'none'");
+  response.set("X-Content-Type-Options", "nosniff");
+  send_text(response, 200, page, "text/html; charset=utf-8");
+}
+
+// The head, readiness, the versions and where webhooks come in, and the last action's notice.
+void StatusPage::render_header(std::string& page, const std::string& notice,
+                               const Generation* generation) {
+  const HostConfig& config = host_.config();
+  const std::string unready = host_.unready_reason();
   page +=
       "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width\"><title>oceand status</title>"
@@ -215,7 +233,9 @@ void StatusPage::render(const std::string& notice, Poco::Net::HTTPServerResponse
           html(config.server.host) + ":" + std::to_string(host_.port()) +
           " &middot; <a href=\"/\">refresh</a></p></header>";
   if (!notice.empty()) page += "<p class=\"notice\" role=\"status\">" + html(notice) + "</p>";
+}
 
+void StatusPage::render_integrations(std::string& page, const Generation* generation) {
   // Integrations, and what serves them.
   page +=
       "<section id=\"integrations\"><h2>Integrations</h2><table><thead><tr><th>Integration"
@@ -233,7 +253,10 @@ void StatusPage::render(const std::string& notice, Poco::Net::HTTPServerResponse
           "</code></td><td>" + std::to_string(integration.mapping->resources.size()) + "</td></tr>";
     }
   page += "</tbody></table></section>";
+}
 
+// The files in plugins.dir (with their refusal reasons), the last reload, and its button.
+void StatusPage::render_plugin_files(std::string& page, const Generation* generation) {
   page +=
       "<section id=\"plugins\"><h2>Plugin files</h2><table><thead><tr><th>File</th><th>Name"
       "</th><th>Version</th><th>ABI</th><th>State</th><th>Reason</th></tr></thead><tbody>";
@@ -253,7 +276,10 @@ void StatusPage::render(const std::string& notice, Poco::Net::HTTPServerResponse
                      : "<span class=\"bad\">failed</span> " + html(last.error)) +
             ". ";
   page += button("/status/reload", "Reload", "reload") + "</p></section>";
+}
 
+void StatusPage::render_queue(std::string& page) {
+  const HostConfig& config = host_.config();
   // The queue and how fast it moves.
   Metrics& metrics = host_.metrics();
   std::map<std::string, double> totals{
@@ -277,7 +303,9 @@ void StatusPage::render(const std::string& notice, Poco::Net::HTTPServerResponse
             fixed(rates.per_second[key], 2) + "/s)</dd>";
   page +=
       "</dl><p><small>Rates over the last " + fixed(rates.seconds, 0) + " s.</small></p></section>";
+}
 
+void StatusPage::render_failures(std::string& page) {
   page +=
       "<section id=\"failures\"><h2>Recent failures</h2><table><thead><tr><th>When</th><th>"
       "Event</th><th>Integration</th><th>Outcome</th><th>Reason</th><th>Error</th></tr>"
@@ -287,7 +315,10 @@ void StatusPage::render(const std::string& notice, Poco::Net::HTTPServerResponse
             html(f.integration) + "</td><td>" + html(f.outcome) + "</td><td>" + html(f.reason) +
             "</td><td class=\"error\">" + html(f.error) + "</td></tr>";
   page += "</tbody></table></section>";
+}
 
+// The newest dead letters, each with its replay and delete buttons.
+void StatusPage::render_dead_letters(std::string& page) {
   DeadLetterStore& store = host_.dead_letters();
   const size_t count = store.size();
   page += "<section id=\"dead-letters\"><h2>Dead letters (<span id=\"dead-letter-count\">" +
@@ -309,13 +340,6 @@ void StatusPage::render(const std::string& notice, Poco::Net::HTTPServerResponse
             "</td></tr>";
   }
   page += "</tbody></table></section></body></html>\n";
-  response.set("Cache-Control", "no-store");
-  // No script runs on this page, and it is never framed.
-  response.set("Content-Security-Policy",
-               "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-               "frame-ancestors 'none'");
-  response.set("X-Content-Type-Options", "nosniff");
-  send_text(response, 200, page, "text/html; charset=utf-8");
 }
 
 }  // namespace oceand

@@ -8,6 +8,7 @@
 namespace oceand {
 
 struct StatusDeps;
+class Generation;
 
 // The admin listener's status page: GET / is one plain HTML page (no script, no framework) with
 // readiness, integrations and plugin files (with refusal reasons), the last reload, the queue and
@@ -24,6 +25,13 @@ class StatusPage {
 
  private:
   void render(const std::string& notice, Poco::Net::HTTPServerResponse& response);
+  // The page's sections, appended to `page` in order.
+  void render_header(std::string& page, const std::string& notice, const Generation* generation);
+  void render_integrations(std::string& page, const Generation* generation);
+  void render_plugin_files(std::string& page, const Generation* generation);
+  void render_queue(std::string& page);
+  void render_failures(std::string& page);
+  void render_dead_letters(std::string& page);
   void act(const std::string& path, Poco::Net::HTTPServerRequest& request,
            Poco::Net::HTTPServerResponse& response);
 
