@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -14,6 +15,7 @@
 #include "app/host.hpp"
 #include "app/service_manager.hpp"
 #include "config/host_config.hpp"
+#include "core/metrics.hpp"
 #include "core/log.hpp"
 #include "client/http_client.hpp"
 #include "mapping/entity_mapper.hpp"
@@ -21,6 +23,7 @@
 #include "ocean/plugin_abi.h"
 #include "plugins/plugin_file.hpp"
 #include "plugins/plugin_library.hpp"
+#include "plugins/plugin_manager.hpp"
 
 namespace {
 
@@ -29,6 +32,10 @@ constexpr const char* kUsage =
     "  --config FILE  read FILE (YAML); without it the embedded defaults are used\n"
     "  --check        validate configuration, mappings and plugins, print what would run, and "
     "exit\n"
+    "  --check --load-plugins\n"
+    "                 also load the plugin files that pass the checks (running their code) and\n"
+    "                 check every integration's config as start does (required keys,\n"
+    "                 validate_config)\n"
     "  --reload       ask the oceand running on this configuration to reload (its admin "
     "listener's\n"
     "                 POST /admin/reload), print its answer; exit 1 when the reload failed\n"
@@ -50,7 +57,50 @@ std::optional<oceand::HostConfig> load_or_report(const std::optional<std::string
 // Validates what start would, without running any plugin code: files are judged by their
 // owner, mode, ELF headers and exported symbols (no dlopen, so no constructor runs and nothing
 // is written to the plugin cache), and mappings are loaded as start loads them.
-int check(const std::optional<std::string>& config_path) {
+// --check --load-plugins: the plugins that passed the file checks are loaded (their code runs,
+// from a throwaway cache directory) and every integration is made as start makes it, so a config
+// the plugin refuses is found here. Returns the number of problems.
+int check_loaded(const oceand::HostConfig& config) {
+  using namespace oceand;
+  char pattern[] = "/tmp/oceand-check-XXXXXX";
+  const char* cache = ::mkdtemp(pattern);
+  if (!cache) {
+    std::cout << "plugins REFUSED  no temporary directory for the plugin cache\n";
+    return 1;
+  }
+  auto copy = std::make_shared<HostConfig>(config);
+  copy->plugins_cache_dir = cache;
+  int problems = 0;
+  {
+    Metrics metrics;
+    HostServices services(metrics);
+    PluginManager manager(services);
+    try {
+      auto generation = manager.build(copy);
+      for (const auto& f : generation->files)
+        if (f.state != "loaded") {
+          std::cout << "plugin  REFUSED  " << f.file << ": " << f.error << "\n";
+          ++problems;
+        }
+      for (const auto& [id, integration] : generation->integrations)
+        if (integration.plugin)
+          std::cout << "integration " << id << ": config accepted by plugin "
+                    << integration.plugin->name() << "\n";
+    } catch (const ConfigError& e) {
+      for (const auto& problem : e.problems())
+        std::cout << "config  REFUSED  " << problem << "\n";
+      problems += static_cast<int>(e.problems().size());
+    } catch (const std::exception& e) {
+      std::cout << "plugins REFUSED  " << e.what() << "\n";
+      ++problems;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(cache, ec);
+  return problems;
+}
+
+int check(const std::optional<std::string>& config_path, bool load_plugins) {
   using namespace oceand;
   std::optional<HostConfig> loaded = load_or_report(config_path, std::cout, "config  REFUSED  ");
   if (!loaded) {
@@ -98,6 +148,8 @@ int check(const std::optional<std::string>& config_path) {
       ++problems;
     }
   }
+  // Only files that passed the checks are ever loaded, and only when asked.
+  if (load_plugins && problems == 0) problems += check_loaded(config);
   std::cout << "listen  " << config.server.host << ":" << config.server.port << ", admin "
             << (config.admin_listen.empty() ? "off" : config.admin_listen) << "\n"
             << "queue   " << config.queue.backend
@@ -162,7 +214,7 @@ int main(int argc, char** argv) {
     (void)::setrlimit(RLIMIT_NOFILE, &files);
   }
   std::optional<std::string> config_path;
-  bool check_only = false, reload_only = false;
+  bool check_only = false, reload_only = false, load_plugins = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--config" && i + 1 < argc) {
@@ -171,6 +223,8 @@ int main(int argc, char** argv) {
       config_path = arg.substr(9);
     } else if (arg == "--check") {
       check_only = true;
+    } else if (arg == "--load-plugins") {
+      load_plugins = true;
     } else if (arg == "--reload") {
       reload_only = true;
     } else if (arg == "--version") {
@@ -197,7 +251,11 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   try {
-    if (check_only) return check(config_path);
+    if (load_plugins && !check_only) {
+      std::cerr << "oceand: --load-plugins goes with --check\n" << kUsage;
+      return 2;
+    }
+    if (check_only) return check(config_path, load_plugins);
     if (reload_only) return request_reload(config_path);
     oceand::Host host(oceand::HostOptions{config_path, oceand::process_environment(), nullptr});
     host.start();

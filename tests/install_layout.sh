@@ -12,6 +12,8 @@ for f in bin/oceand plugins/github.so plugins/jira.so plugins/example.so config/
          config/oceand.service config/github/port-app-config.yaml config/github/blueprints.json \
          config/jira/port-app-config.yaml config/jira/blueprints.json \
          config/grafana/oceand-dashboard.json include/ocean/plugin_abi.h include/ocean/sdk.hpp \
+         include/ocean/host.hpp include/ocean/http.hpp include/ocean/crypto.hpp \
+         include/ocean/json.hpp include/ocean/processor.hpp include/ocean/testing.hpp \
          share/oceand/ocean_plugin.map; do
   [ -e "$prefix/$f" ] || { echo "FAIL: $f is not installed"; fail=1; }
 done

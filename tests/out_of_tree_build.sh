@@ -39,4 +39,22 @@ if readelf -Ws "$work/plugins/example.so" | grep -q UNIQUE; then
   echo "the plugin has STB_GNU_UNIQUE symbols: it could never be unloaded" >&2
   exit 1
 fi
+# And its unit test, as docs/plugin-authoring.md ("Testing without oceand") shows: the SDK's fake
+# host and the built plugin, nothing of oceand's.
+cat > "$work/example_test.cpp" <<'CPP'
+#include <ocean/testing.hpp>
+#include <cstdio>
+int main(int, char** argv) {
+  ocean::testing::FakeHost host;
+  host.load_library(argv[1]);
+  auto out = host.run("ExampleProcessor", {.integration = "ex", .payload = R"({"id": 7})"},
+                      R"({"kind":"example"})");
+  bool ok = out.should_process == ocean::testing::Said::yes && out.status == OCEAN_STATUS_OK &&
+            out.updated.size() == 1 && out.updated[0] == R"({"id":7})";
+  std::printf("%s\n", ok ? "fake host: ok" : "fake host: wrong outcome");
+  return ok ? 0 : 1;
+}
+CPP
+g++ -std=c++20 -O1 -I "$src/sdk/include" "$work/example_test.cpp" -ldl -o "$work/example_test"
+"$work/example_test" "$work/plugins/example.so"
 echo "out-of-tree plugin build: ok"

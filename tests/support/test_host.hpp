@@ -51,6 +51,13 @@ inline void write_file(const fs::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;
 }
 
+// What a generation says of the file `file_name` in plugins.dir (null: not seen).
+inline const PluginFileStatus* status_of(const Generation& gen, const std::string& file_name) {
+  for (const auto& f : gen.files)
+    if (fs::path(f.file).filename() == file_name) return &f;
+  return nullptr;
+}
+
 // Path of a built plugin: test plugins first, then the bundled ones.
 inline fs::path plugin_file(const std::string& name) {
   fs::path test = fs::path(OCEAN_TEST_PLUGIN_DIR) / (name + ".so");

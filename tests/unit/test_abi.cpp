@@ -7,18 +7,13 @@
 #include "config/host_config.hpp"
 #include "plugins/plugin_library.hpp"
 #include "queue/dead_letters.hpp"
+#include "support/oceand_process.hpp"
 #include "support/test_host.hpp"
 
 using namespace oceand;
 using namespace oceand::test;
 
 namespace {
-
-const PluginFileStatus* status_of(const Generation& gen, const std::string& file_name) {
-  for (const auto& f : gen.files)
-    if (fs::path(f.file).filename() == file_name) return &f;
-  return nullptr;
-}
 
 // The scripted plugin as an integration of oceand.yaml, its mapping written to `dir`.
 std::string scripted_integration(const TempDir& dir, const std::string& config) {
@@ -134,4 +129,35 @@ TEST_CASE("abi 1.1: a plugin reads and writes only its own integrations") {
             .status == 200);
   REQUIRE(t.wait_processed(2));
   CHECK(t.plugin_counter("raw_other_ok") == 1);
+}
+
+TEST_CASE("abi 1.1: --check --load-plugins checks each integration's config as start does") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "plugins");
+  fs::copy_file(plugin_file("jira"), dir.path() / "plugins" / "jira.so");
+  const fs::path yaml = dir.path() / "oceand.yaml";
+  write_file(yaml, "server: {host: 127.0.0.1, port: 0}\nplugins: {dir: " +
+                       (dir.path() / "plugins").string() + ", cache_dir: " +
+                       (dir.path() / "cache").string() +
+                       "}\nqueue: {backend: memory}\nintegrations:\n  jira:\n    plugin: jira\n"
+                       "    config: {email: a@b.c}\n");
+  // Plain --check runs no plugin code, so it cannot know what the plugin requires.
+  OceandProcess plain({"--check", "--config", yaml.string()}, dir.path() / "plain.log");
+  CHECK(plain.wait_exit(std::chrono::seconds(30)) == 0);
+  OceandProcess loaded({"--check", "--load-plugins", "--config", yaml.string()},
+                       dir.path() / "loaded.log");
+  CHECK(loaded.wait_exit(std::chrono::seconds(30)) == 1);
+  std::string out = read_file(dir.path() / "loaded.log");
+  CHECK(out.find("config  REFUSED  integration 'jira': config key 'api_url' is required by plugin "
+                 "'jira'") != std::string::npos);
+  CHECK(out.find("check found problems") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path() / "cache"));  // a throwaway cache, removed
+  // Fixed: accepted, and said so.
+  write_file(yaml, read_file(yaml).replace(read_file(yaml).find("{email: a@b.c}"), 14,
+                                           "{jiraHost: https://a.atlassian.net}"));
+  OceandProcess fixed({"--check", "--load-plugins", "--config", yaml.string()},
+                      dir.path() / "fixed.log");
+  CHECK(fixed.wait_exit(std::chrono::seconds(30)) == 0);
+  CHECK(read_file(dir.path() / "fixed.log").find("integration jira: config accepted by plugin jira") !=
+        std::string::npos);
 }

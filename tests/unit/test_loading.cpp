@@ -7,14 +7,6 @@
 using namespace oceand;
 using namespace oceand::test;
 
-namespace {
-const PluginFileStatus* status_of(const Generation& gen, const std::string& file_name) {
-  for (const auto& f : gen.files)
-    if (fs::path(f.file).filename() == file_name) return &f;
-  return nullptr;
-}
-}  // namespace
-
 TEST_CASE(
     "refused: truncated, not ELF, wrong ABI major, newer minor, no entry symbol, malformed "
     "descriptor") {
