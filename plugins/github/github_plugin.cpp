@@ -239,14 +239,15 @@ class IssueProcessor : public GithubProcessor {
   bool validate_payload(const rapidjson::Value& payload) override {
     return has_repo_and(payload, "issue", "number");
   }
-  // Issues of every state are kept unless the selector names states (`state`/`states`).
+  // Open issues only unless the selector names states (`state: all`, `states: [...]`): Ocean's
+  // issue selector defaults `state` to "open", so a closed issue leaves the catalog.
   ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
                                              const ocean::ResourceConfig& resource) override {
     count_handled("issue");
     Repo repo = *repo_of(payload);
     const rapidjson::Value& issue = payload["issue"];
     auto number = *get_id(payload, {"issue", "number"});
-    auto states = kept_states(resource, {"open", "closed"});
+    auto states = kept_states(resource, {"open"});
     std::string action = action_of(payload);
     if (action == "deleted" || (action == "closed" && !states.count("closed")))
       return deleted(issue, repo);
