@@ -52,10 +52,11 @@ void warn_stale(const char* what, const char* callback) {
     return;
   }
   uint64_t left_out = suppressed.exchange(0);
-  OCEAND_LOG_ERROR("plugins") << "a plugin called " << callback << " with a " << what
-                       << " handle that is no longer valid (kept past the call it was given in); "
-                          "ignored"
-                       << (left_out ? " (" + std::to_string(left_out) + " more since)" : "");
+  OCEAND_LOG_ERROR("plugins")
+      << "a plugin called " << callback << " with a " << what
+      << " handle that is no longer valid (kept past the call it was given in); "
+         "ignored"
+      << (left_out ? " (" + std::to_string(left_out) + " more since)" : "");
 }
 
 template <class T>
@@ -145,20 +146,17 @@ bool api_config_get(ocean_host* host, ocean_str integration, ocean_str key, ocea
       own_integration(host, *config, from_ocean(integration), "config_get");
   if (!ic) return false;
   const std::string name = from_ocean(key);
-  auto it = ic->settings.find(name);
-  if (it == ic->settings.end()) {
-    // A declared key is also found by its aliases (Ocean's names for the same setting).
-    for (const auto& declared : host->config_keys) {
-      if (declared.name != name) continue;
-      std::set<std::string> names = {config_key_folded(name)};
-      for (const auto& alias : declared.aliases) names.insert(config_key_folded(alias));
-      for (auto s = ic->settings.begin(); s != ic->settings.end() && it == ic->settings.end(); ++s)
-        if (names.count(config_key_folded(s->first))) it = s;
-    }
-    if (it == ic->settings.end()) return false;
-  }
   // The view points into the generation's config, which outlives the hook (and, for `held`, stays
   // alive in the plugin manager until the next reload).
+  for (const auto& declared : host->config_keys) {
+    if (declared.name != name) continue;
+    if (const std::string* set = declared_value(ic->settings, declared)) {
+      *value = to_ocean(*set);
+      return true;
+    }
+  }
+  auto it = ic->settings.find(name);  // undeclared, or declared and set to ""
+  if (it == ic->settings.end()) return false;
   *value = to_ocean(it->second);
   return true;
 }
@@ -232,7 +230,8 @@ void add_plugin_counter(ocean_host* host, ocean_str name, double delta, EventCou
   if (!host || !std::isfinite(delta)) return;
   std::string n = from_ocean(name);
   if (!valid_metric_name(n)) {
-    OCEAND_LOG_WARN(plugin_component(host)) << "metric name '" << n << "' ignored: use [a-z0-9_]{1,64}";
+    OCEAND_LOG_WARN(plugin_component(host))
+        << "metric name '" << n << "' ignored: use [a-z0-9_]{1,64}";
     return;
   }
   // The host's own oceand_plugin_* families: a plugin must not write into them.
@@ -329,6 +328,22 @@ void api_refuse(ocean_host* host, ocean_str reason) {
 }
 
 }  // namespace
+
+std::set<std::string> ConfigKey::folded_names() const {
+  std::set<std::string> names = {config_key_folded(name)};
+  for (const auto& alias : aliases) names.insert(config_key_folded(alias));
+  return names;
+}
+
+const std::string* declared_value(const std::map<std::string, std::string>& settings,
+                                  const ConfigKey& key) {
+  if (auto it = settings.find(key.name); it != settings.end() && !it->second.empty())
+    return &it->second;
+  const std::set<std::string> names = key.folded_names();
+  for (const auto& [setting, value] : settings)
+    if (!value.empty() && names.count(config_key_folded(setting))) return &value;
+  return nullptr;
+}
 
 std::string config_key_folded(std::string_view key) {
   std::string out;

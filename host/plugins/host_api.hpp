@@ -2,8 +2,10 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -91,11 +93,20 @@ struct ConfigKey {
   bool required = false;
   bool secret = false;
   std::vector<std::string> aliases;
+
+  // Its name and aliases, each as config_key_folded gives it.
+  std::set<std::string> folded_names() const;
 };
 
 // How config keys compare with their aliases: case and '_' ignored (github_token, githubToken and
 // GITHUB_TOKEN are one name).
 std::string config_key_folded(std::string_view key);
+
+// The value an integration's `settings` give declared key `key`, under its name first, then under
+// any spelling of its name or aliases; null when none is set. "" counts as unset, as in Ocean's
+// config, so an empty `token: ""` in oceand.yaml does not hide OCEAN__..._CONFIG__GITHUB_TOKEN.
+const std::string* declared_value(const std::map<std::string, std::string>& settings,
+                                  const ConfigKey& key);
 
 inline ocean_str to_ocean(const std::string& s) {
   return ocean_str{s.data(), s.size()};

@@ -360,25 +360,20 @@ std::string PluginLibrary::check_integration(const IntegrationConfig& integratio
                                              std::vector<std::string>& unknown) const {
   const auto& keys = host_->config_keys;
   if (!keys.empty()) {
-    // What is set, by folded name: a nested block (`app: {id: 1}`) sets `app` and `app.id`.
-    std::set<std::string> set, nested;
+    // The blocks set, by folded name: a nested block (`app: {id: 1}`) sets `app.id`, not `app`.
+    std::set<std::string> nested;
     for (const auto& [key, value] : integration.settings) {
       if (value.empty()) continue;  // "" is unset, as in Ocean's config
-      set.insert(config_key_folded(key));
       for (size_t dot = key.find('.'); dot != std::string::npos; dot = key.find('.', dot + 1))
         nested.insert(config_key_folded(key.substr(0, dot)));
     }
     std::set<std::string> known;
     for (const auto& k : keys) {
-      std::vector<std::string> names = {k.name};
-      names.insert(names.end(), k.aliases.begin(), k.aliases.end());
-      bool present = false, is_block = false;
-      for (const auto& n : names) {
-        std::string folded = config_key_folded(n);
-        known.insert(folded);
-        present |= set.count(folded) > 0;
-        is_block |= nested.count(folded) > 0;
-      }
+      const std::set<std::string> names = k.folded_names();
+      known.insert(names.begin(), names.end());
+      const bool present = declared_value(integration.settings, k) != nullptr;
+      const bool is_block = std::any_of(names.begin(), names.end(),
+                                        [&](const std::string& n) { return nested.count(n) > 0; });
       if (k.secret && is_block && !present)
         return "config key '" + k.name + "' is a secret: it must be a string, not a block";
       if (k.required && !present && !is_block)
@@ -400,8 +395,7 @@ std::string PluginLibrary::check_integration(const IntegrationConfig& integratio
   ocean_status status = OCEAN_STATUS_FAILED;
   std::string escaped;
   {
-    BusyMark mark(
-        BusyMark::What{0, &integration.identifier, nullptr, &file_, "validate_config"});
+    BusyMark mark(BusyMark::What{0, &integration.identifier, nullptr, &file_, "validate_config"});
     LentOutput lent(&out);
     escaped = call_guarded([&] {
       status = validate_config_(to_ocean(integration.identifier), lent.token<ocean_string_out>());
@@ -428,7 +422,7 @@ PluginLibrary::~PluginLibrary() {
   }
   if (library_.is_loaded()) {
     OCEAND_LOG_DEBUG("plugins") << "unloading " << (name_.empty() ? file_ : name_) << " ("
-                         << sha256_.substr(0, 12) << ")";
+                                << sha256_.substr(0, 12) << ")";
     library_.unload();
   }
 }

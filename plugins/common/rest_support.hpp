@@ -128,6 +128,20 @@ inline std::optional<std::string> config_value(std::string_view integration, std
   return v;
 }
 
+// The hook secret both bundled plugins check deliveries against (Ocean's name: webhookSecret).
+inline void declare_webhook_secret(ocean::PluginBuilder& plugin) {
+  plugin.config_key("webhook_secret", "the hook's secret; deliveries are checked against it",
+                    {.secret = true, .aliases = {"webhookSecret"}});
+}
+
+// For validate_config: why config `key` is not an http:// or https:// URL; "" when it is one, or
+// unset (a required key's absence the host reports first).
+inline std::string url_problem(std::string_view integration, std::string_view key) {
+  auto url = config_value(integration, key);
+  if (!url || url->rfind("https://", 0) == 0 || url->rfind("http://", 0) == 0) return {};
+  return std::string(key) + " must be an http:// or https:// URL, not '" + *url + "'";
+}
+
 inline std::string without_trailing_slash(std::string url) {
   while (!url.empty() && url.back() == '/') url.pop_back();
   return url;

@@ -331,8 +331,7 @@ OCEAN_PLUGIN("github", "1.0.0") {
   plugin.add_processor<github::WorkflowRunProcessor>("/webhook");
   plugin.on_start(&github::ensure_webhook);
   // The config an integration may set; the aliases are Ocean's names for the same settings.
-  plugin.config_key("webhook_secret", "the hook's secret; deliveries are checked against it",
-                    {.secret = true, .aliases = {"webhookSecret"}});
+  ocean_plugins::declare_webhook_secret(plugin);
   plugin.config_key("api_url", "GitHub's REST API (GitHub Enterprise: https://host/api/v3)",
                     {.aliases = {"githubHost"}});
   plugin.config_key("token", "a token that reads the repositories (and admins hooks)",
@@ -340,11 +339,8 @@ OCEAN_PLUGIN("github", "1.0.0") {
   plugin.config_key("org", "the organization whose webhook on_start registers",
                     {.aliases = {"githubOrganization"}});
   plugin.config_key("repo", "owner/name of the one repository whose webhook on_start registers");
-  plugin.validate_config([](std::string_view integration) -> std::string {
-    auto url = ocean_plugins::config_value(integration, "api_url");
-    if (url && url->rfind("https://", 0) != 0 && url->rfind("http://", 0) != 0)
-      return "api_url must be an http:// or https:// URL, not '" + *url + "'";
-    return {};
+  plugin.validate_config([](std::string_view integration) {
+    return ocean_plugins::url_problem(integration, "api_url");
   });
   // GitHub names every delivery's event in a header: /integration/webhook can be shared.
   plugin.sender_headers({"X-GitHub-Event"});

@@ -47,8 +47,7 @@ class Api {
  public:
   explicit Api(std::string_view integration)
       : base_(ocean_plugins::without_trailing_slash(
-            config_value(integration, "api_url")
-                .value_or(""))) {
+            config_value(integration, "api_url").value_or(""))) {
     auto email = config_value(integration, "email");
     auto token = config_value(integration, "api_token");
     if (email && token) auth_ = "Basic " + ocean::base64_encode(*email + ":" + *token);
@@ -92,8 +91,7 @@ class JiraProcessor : public ocean::WebhookProcessor {
  public:
   bool authenticate(const rapidjson::Value&, const ocean::Headers& headers,
                     std::string_view raw_body) override {
-    auto secret =
-        config_value(event().integration(), "webhook_secret");
+    auto secret = config_value(event().integration(), "webhook_secret");
     if (!secret) {
       warn_if_no_secret(event().integration());
       return true;
@@ -280,12 +278,10 @@ OCEAN_PLUGIN("jira", "1.0.0") {
                     {.aliases = {"atlassianUserEmail"}});
   plugin.config_key("api_token", "that account's API token",
                     {.secret = true, .aliases = {"atlassianUserToken"}});
-  plugin.config_key("webhook_secret", "the hook's secret; deliveries are checked against it",
-                    {.secret = true, .aliases = {"webhookSecret"}});
+  ocean_plugins::declare_webhook_secret(plugin);
   plugin.validate_config([](std::string_view integration) -> std::string {
-    auto url = jira::config_value(integration, "api_url").value_or("");
-    if (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0)
-      return "api_url must be an http:// or https:// URL, not '" + url + "'";
+    if (auto problem = ocean_plugins::url_problem(integration, "api_url"); !problem.empty())
+      return problem;
     // Half a credential reads Jira anonymously, which fails on every private project.
     if (jira::config_value(integration, "email").has_value() !=
         jira::config_value(integration, "api_token").has_value())

@@ -1,7 +1,8 @@
 // ABI 1.1 as plugin authors meet it: yes/no hooks that can say they failed, an entry that says why
-// it refuses, per-integration config declared by the plugin and checked when an integration is made,
-// and a plugin's reach limited to its own integrations. ABI 1.0 plugins keep working (c_plugin.c
-// is built with 1.0's table sizes; its tests are in test_processing.cpp and test_loading.cpp).
+// it refuses, per-integration config declared by the plugin and checked when an integration is
+// made, and a plugin's reach limited to its own integrations. ABI 1.0 plugins keep working
+// (c_plugin.c is built with 1.0's table sizes; its tests are in test_processing.cpp and
+// test_loading.cpp).
 #include <doctest/doctest.h>
 
 #include "config/host_config.hpp"
@@ -18,8 +19,8 @@ namespace {
 // The scripted plugin as an integration of oceand.yaml, its mapping written to `dir`.
 std::string scripted_integration(const TempDir& dir, const std::string& config) {
   write_file(dir.path() / "scripted.yaml", kScriptedMapping);
-  return "  scripted:\n    plugin: scripted\n    mapping: " + (dir.path() / "scripted.yaml").string() +
-         "\n    config: " + config + "\n";
+  return "  scripted:\n    plugin: scripted\n    mapping: " +
+         (dir.path() / "scripted.yaml").string() + "\n    config: " + config + "\n";
 }
 
 }  // namespace
@@ -107,6 +108,17 @@ TEST_CASE("abi 1.1: validate_config's refusal fails a reload; the running genera
   CHECK(t.plugin_counter("answer_42") == 2);  // still the old config
 }
 
+TEST_CASE("abi 1.1: a declared key set to \"\" does not hide the same setting under an alias") {
+  // oceand.yaml ships `token: ""`; an Ocean deployment sets OCEAN__..._CONFIG__GITHUB_TOKEN, which
+  // arrives as github_token. "" is unset (Ocean's rule), so the alias's value answers.
+  TempDir dir;
+  TestHost t({"scripted"}, "", scripted_integration(dir, "{answer: \"\", the_answer: \"42\"}"));
+  CHECK(t.post("/integration/scripted/webhook", R"({"id": 1, "mode": "peek"})").status == 200);
+  REQUIRE(t.wait_processed(1));
+  CHECK(t.plugin_counter("answer_42") == 1);
+  CHECK(t.plugin_counter("answer_missing") == 0);
+}
+
 TEST_CASE("abi 1.1: a plugin reads and writes only its own integrations") {
   // The example plugin's integration holds a secret; the scripted plugin asks for it and tries to
   // register an entity into its catalog.
@@ -137,8 +149,8 @@ TEST_CASE("abi 1.1: --check --load-plugins checks each integration's config as s
   fs::copy_file(plugin_file("jira"), dir.path() / "plugins" / "jira.so");
   const fs::path yaml = dir.path() / "oceand.yaml";
   write_file(yaml, "server: {host: 127.0.0.1, port: 0}\nplugins: {dir: " +
-                       (dir.path() / "plugins").string() + ", cache_dir: " +
-                       (dir.path() / "cache").string() +
+                       (dir.path() / "plugins").string() +
+                       ", cache_dir: " + (dir.path() / "cache").string() +
                        "}\nqueue: {backend: memory}\nintegrations:\n  jira:\n    plugin: jira\n"
                        "    config: {email: a@b.c}\n");
   // Plain --check runs no plugin code, so it cannot know what the plugin requires.
@@ -158,6 +170,6 @@ TEST_CASE("abi 1.1: --check --load-plugins checks each integration's config as s
   OceandProcess fixed({"--check", "--load-plugins", "--config", yaml.string()},
                       dir.path() / "fixed.log");
   CHECK(fixed.wait_exit(std::chrono::seconds(30)) == 0);
-  CHECK(read_file(dir.path() / "fixed.log").find("integration jira: config accepted by plugin jira") !=
-        std::string::npos);
+  CHECK(read_file(dir.path() / "fixed.log")
+            .find("integration jira: config accepted by plugin jira") != std::string::npos);
 }
