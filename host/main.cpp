@@ -14,10 +14,10 @@
 
 #include "app/host.hpp"
 #include "app/service_manager.hpp"
-#include "config/host_config.hpp"
-#include "core/metrics.hpp"
-#include "core/log.hpp"
 #include "client/http_client.hpp"
+#include "config/host_config.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "mapping/entity_mapper.hpp"
 #include "mapping/port_app_config.hpp"
 #include "ocean/plugin_abi.h"
@@ -87,8 +87,7 @@ int check_loaded(const oceand::HostConfig& config) {
           std::cout << "integration " << id << ": config accepted by plugin "
                     << integration.plugin->name() << "\n";
     } catch (const ConfigError& e) {
-      for (const auto& problem : e.problems())
-        std::cout << "config  REFUSED  " << problem << "\n";
+      for (const auto& problem : e.problems()) std::cout << "config  REFUSED  " << problem << "\n";
       problems += static_cast<int>(e.problems().size());
     } catch (const std::exception& e) {
       std::cout << "plugins REFUSED  " << e.what() << "\n";

@@ -67,9 +67,8 @@ Host::Host(HostOptions options)
   });
   services_.set_raw_applier(
       [this](const std::string& plugin, const std::string& integration, const std::string& kind,
-             const std::string& items, bool deletion) {
-        return apply_raw(plugin, integration, kind, items, deletion);
-      });
+             const std::string& items,
+             bool deletion) { return apply_raw(plugin, integration, kind, items, deletion); });
 }
 
 void Host::make_applier() {
@@ -101,7 +100,7 @@ void Host::make_applier() {
     }
     applier_ = std::make_unique<LocalApplier>(*store_, metrics_);
     OCEAND_LOG_INFO("oceand") << "entities go to the embedded store " << port.local_db
-                       << " (GET /api/entities?blueprint=...)";
+                              << " (GET /api/entities?blueprint=...)";
   }
   catalog_ = std::make_unique<CatalogSink>(*applier_, metrics_, &samples_);
 }
@@ -132,7 +131,7 @@ ocean_status Host::apply_raw(const std::string& plugin, const std::string& integ
   std::string error = catalog_->apply_raw(*in, kind, items_json, deletion, timeout);
   if (!error.empty()) {
     OCEAND_LOG_ERROR("oceand") << integration << " " << what << " of kind " << kind
-                        << " failed: " << error;
+                               << " failed: " << error;
     return OCEAN_STATUS_FAILED;
   }
   return OCEAN_STATUS_OK;
@@ -334,13 +333,14 @@ void Host::start() {
   OCEAND_LOG_INFO("oceand") << "listening on " << config_->server.host << ":" << http_->port();
   if (admin_http_) {
     OCEAND_LOG_INFO("oceand") << "admin listening on " << config_->admin_host() << ":"
-                       << admin_http_->port();
+                              << admin_http_->port();
     Poco::Net::IPAddress bound;
     if (Poco::Net::IPAddress::tryParse(config_->admin_host(), bound) && !is_loopback(bound) &&
         config_->admin_token.empty()) {
-      OCEAND_LOG_WARN("oceand") << "admin.listen " << config_->admin_listen
-                         << " is not a loopback address: other hosts reaching it are refused "
-                            "until admin.token is set";
+      OCEAND_LOG_WARN("oceand")
+          << "admin.listen " << config_->admin_listen
+          << " is not a loopback address: other hosts reaching it are refused "
+             "until admin.token is set";
     }
   } else {
     OCEAND_LOG_INFO("oceand") << "no admin listener (admin.listen is empty)";
@@ -368,7 +368,7 @@ void Host::reload_if_port_mappings_changed() {
       fresh = now.document ? json_text(*now.document) : std::string();
     } catch (const std::exception& e) {
       OCEAND_LOG_DEBUG("oceand") << "integration " << id
-                          << ": Port's mapping not read again: " << e.what();
+                                 << ": Port's mapping not read again: " << e.what();
       continue;
     }
     const std::string running =
@@ -384,7 +384,7 @@ void Host::stop() {
   if (!started_.exchange(false)) return;
   mapping_watch_.reset();  // no reload may start while stopping
   OCEAND_LOG_INFO("oceand") << "shutting down: no new events; draining for up to "
-                     << config_->max_wait_seconds_before_shutdown << " s";
+                            << config_->max_wait_seconds_before_shutdown << " s";
   accepting_ = false;
   queue_->close();
   engine_->stop(std::chrono::duration<double>(config_->max_wait_seconds_before_shutdown));
@@ -531,9 +531,10 @@ ReloadReport Host::reload_once() {
       if (!ignored.empty()) {
         std::string keys;
         for (const auto& key : ignored) keys += (keys.empty() ? "" : ", ") + key;
-        OCEAND_LOG_WARN("oceand") << "reload: " << keys
-                           << " changed, but are read only at start: restart oceand to apply "
-                              "them (the running values stay)";
+        OCEAND_LOG_WARN("oceand")
+            << "reload: " << keys
+            << " changed, but are read only at start: restart oceand to apply "
+               "them (the running values stay)";
         report.ignored = ignored;
       }
     }
@@ -543,15 +544,15 @@ ReloadReport Host::reload_once() {
     report.generation = generation->number;
     finish(true);
     OCEAND_LOG_INFO("oceand") << "reload: generation " << generation->number << " serving after "
-                       << static_cast<long>(report.seconds * 1000) << " ms; plugins added "
-                       << joined(report.added) << ", changed " << joined(report.changed)
-                       << ", removed " << joined(report.removed);
+                              << static_cast<long>(report.seconds * 1000) << " ms; plugins added "
+                              << joined(report.added) << ", changed " << joined(report.changed)
+                              << ", removed " << joined(report.removed);
     if (!started.empty()) plugins_.start_integrations(generation, started);
   } catch (const std::exception& e) {
     report.error = e.what();
     finish(false);
     OCEAND_LOG_ERROR("oceand") << "reload failed, generation " << report.generation
-                        << " keeps serving: " << e.what();
+                               << " keeps serving: " << e.what();
   }
   return report;
 }

@@ -83,8 +83,7 @@ class Host {
   HttpDeps make_http_deps();
   void reload_if_port_mappings_changed();
   ocean_status apply_raw(const std::string& plugin, const std::string& integration,
-                         const std::string& kind,
-                         const std::string& items_json, bool deletion);
+                         const std::string& kind, const std::string& items_json, bool deletion);
 
   HostOptions options_;
   std::shared_ptr<const HostConfig> config_;

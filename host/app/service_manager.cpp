@@ -20,7 +20,8 @@ void notify_service_manager(std::string_view state) {
   address.sun_family = AF_UNIX;
   const size_t length = std::strlen(where);
   if ((where[0] != '/' && where[0] != '@') || length >= sizeof address.sun_path) {
-    OCEAND_LOG_DEBUG("oceand") << "NOTIFY_SOCKET " << kv("path", where) << " is not a usable socket path";
+    OCEAND_LOG_DEBUG("oceand") << "NOTIFY_SOCKET " << kv("path", where)
+                               << " is not a usable socket path";
     return;
   }
   std::memcpy(address.sun_path, where, length);

@@ -9,8 +9,8 @@
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SocketAddress.h>
 
-#include "core/text.hpp"
 #include "client/chunked_decoder.hpp"
+#include "core/text.hpp"
 
 namespace oceand {
 

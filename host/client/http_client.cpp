@@ -17,8 +17,8 @@
 #include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 
-#include "core/text.hpp"
 #include "client/client_connection.hpp"
+#include "core/text.hpp"
 
 namespace oceand {
 

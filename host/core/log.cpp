@@ -8,8 +8,8 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
-#include <set>
 #include <ostream>
+#include <set>
 #include <unordered_map>
 #include <vector>
 

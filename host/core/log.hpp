@@ -87,7 +87,7 @@ struct LogVoidify {
 // ABI's OCEAN_LOG_* levels. The whole statement is one expression (no if/else), so it can be the
 // body of an unbraced `if` without an ambiguous `else`; when the level is off, nothing after the
 // macro is evaluated.
-#define OCEAND_LOG(level, component)                  \
+#define OCEAND_LOG(level, component)                    \
   !::oceand::Log::enabled(level) ? static_cast<void>(0) \
                                  : ::oceand::LogVoidify() & ::oceand::LogLine(level, component)
 #define OCEAND_LOG_DEBUG(component) OCEAND_LOG(::oceand::LogLevel::debug, component)
@@ -96,10 +96,10 @@ struct LogVoidify {
 #define OCEAND_LOG_ERROR(component) OCEAND_LOG(::oceand::LogLevel::error, component)
 // Lines a sender or a plugin can repeat at will (one per forged delivery, per failing event):
 // rate-limited per `key`, which names what repeats (e.g. the integration and the reason).
-#define OCEAND_LOG_LIMITED(level, component, key)            \
-  !::oceand::Log::enabled(level) ? static_cast<void>(0)      \
-                                 : ::oceand::LogVoidify() &  \
-                                       ::oceand::LogLine(level, component, key)
+#define OCEAND_LOG_LIMITED(level, component, key) \
+  !::oceand::Log::enabled(level)                  \
+      ? static_cast<void>(0)                      \
+      : ::oceand::LogVoidify() & ::oceand::LogLine(level, component, key)
 #define OCEAND_LOG_INFO_LIMITED(component, key) \
   OCEAND_LOG_LIMITED(::oceand::LogLevel::info, component, key)
 #define OCEAND_LOG_WARN_LIMITED(component, key) \

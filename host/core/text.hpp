@@ -4,9 +4,9 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
-#include <system_error>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace oceand {
 

@@ -517,7 +517,8 @@ void EventServer::stop() {
     impl_.reset();
     return;
   }
-  OCEAND_LOG_WARN("http") << "handlers still running after the shutdown grace; leaving their threads";
+  OCEAND_LOG_WARN("http")
+      << "handlers still running after the shutdown grace; leaving their threads";
   (void)impl_.release();
 }
 

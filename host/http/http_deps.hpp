@@ -40,7 +40,7 @@ struct StatusDeps {
   std::function<DeadLetterStore&()> dead_letters;
   std::function<const RecentFailures&()> recent_failures;
   std::function<RateWindow&()> status_rates;
-  std::function<uint16_t()> port;  // the main listener's (known once it listens)
+  std::function<uint16_t()> port;               // the main listener's (known once it listens)
   std::function<std::string()> unready_reason;  // empty when ready
   std::function<ReloadReport()> reload;
   std::function<ReloadReport()> last_reload;

@@ -12,13 +12,13 @@
 #include <Poco/Net/SocketAddress.h>
 
 #include "config/host_config.hpp"
-#include "http/http_deps.hpp"
-#include "plugins/plugin_manager.hpp"
 #include "core/log.hpp"
 #include "http/admin_handler.hpp"
 #include "http/entities_handler.hpp"
+#include "http/http_deps.hpp"
 #include "http/ingress_handler.hpp"
 #include "plugins/generation.hpp"
+#include "plugins/plugin_manager.hpp"
 
 namespace oceand {
 
@@ -106,8 +106,9 @@ size_t connection_cap(size_t configured, size_t reserve, const char* what) {
   if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return configured;
   const size_t room = files.rlim_cur > reserve ? files.rlim_cur - reserve : 1;
   if (configured <= room) return configured;
-  OCEAND_LOG_WARN("http") << what << " lowered to " << room << ": the open-files limit (ulimit -n) is "
-                   << files.rlim_cur << "; raise it (systemd: LimitNOFILE) to hold " << configured;
+  OCEAND_LOG_WARN("http") << what << " lowered to " << room
+                          << ": the open-files limit (ulimit -n) is " << files.rlim_cur
+                          << "; raise it (systemd: LimitNOFILE) to hold " << configured;
   return room;
 }
 

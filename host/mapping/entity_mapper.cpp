@@ -643,8 +643,8 @@ MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResult
       if (!jv_is_valid(parsed)) {
         jv_free(parsed);
         if (!collect_failure("", "", "a raw result is not JSON: skipped"))
-          OCEAND_LOG_WARN("mapping") << "a raw result of kind " << resource.kind
-                              << " is not JSON: skipped";
+          OCEAND_LOG_WARN("mapping")
+              << "a raw result of kind " << resource.kind << " is not JSON: skipped";
         ++result.skipped;
         continue;
       }
@@ -678,7 +678,7 @@ MappingResult EntityMapper::map(const ResourceMapping& resource, const RawResult
           if (!collect_failure("identifier", "",
                                "the item has no identifier or blueprint: skipped"))
             OCEAND_LOG_DEBUG("mapping") << "an item of kind " << resource.kind
-                                 << " has no identifier or blueprint: skipped";
+                                        << " has no identifier or blueprint: skipped";
         }
       }
     }

@@ -8,8 +8,8 @@
 #include <rapidjson/writer.h>
 #include <yaml-cpp/yaml.h>
 
-#include "core/config_error.hpp"
 #include "config/yaml_json.hpp"
+#include "core/config_error.hpp"
 #include "core/json_text.hpp"
 
 namespace oceand {

@@ -38,13 +38,13 @@ std::shared_ptr<PortAppConfig> PluginManager::mapping_of(const IntegrationConfig
     auto mapping = std::make_shared<PortAppConfig>(parse_port_app_config(
         mapping_fetcher_(ic.identifier), "Port's mapping of " + ic.identifier));
     OCEAND_LOG_INFO("plugins") << "integration '" << ic.identifier << "': mapping from Port, "
-                        << mapping->resources.size() << " resource(s)";
+                               << mapping->resources.size() << " resource(s)";
     return mapping;
   } catch (const std::exception& e) {
     if (ic.implicit) {
       OCEAND_LOG_WARN("plugins") << "integration '" << ic.identifier
-                          << "' has no local mapping and none could be read from Port (" << e.what()
-                          << "): its events map to no entities";
+                                 << "' has no local mapping and none could be read from Port ("
+                                 << e.what() << "): its events map to no entities";
       return std::make_shared<PortAppConfig>();
     }
     throw ConfigError("integration '" + ic.identifier + "': no mapping file is configured and " +
@@ -62,12 +62,12 @@ void PluginManager::check_config(const IntegrationConfig& ic, const PluginLibrar
   std::string problem = plugin.check_integration(ic, config, unknown);
   for (const auto& key : unknown)
     OCEAND_LOG_WARN("plugins") << "integration '" << ic.identifier << "': config key '" << key
-                        << "' is not one plugin '" << plugin.name() << "' declares: ignored";
+                               << "' is not one plugin '" << plugin.name() << "' declares: ignored";
   if (problem.empty()) return;
   if (ic.implicit) {
     OCEAND_LOG_WARN("plugins") << "integration '" << ic.identifier << "' (made for plugin '"
-                        << plugin.name() << "', which oceand.yaml does not configure): "
-                        << problem;
+                               << plugin.name()
+                               << "', which oceand.yaml does not configure): " << problem;
     return;
   }
   throw ConfigError("integration '" + ic.identifier + "': " + problem);
@@ -124,8 +124,8 @@ std::shared_ptr<Generation> PluginManager::build(std::shared_ptr<const HostConfi
     Integration integration;
     auto plugin = gen->plugins.find(ic.plugin);
     if (plugin == gen->plugins.end()) {
-      OCEAND_LOG_WARN("plugins") << "integration '" << ic.identifier << "' names plugin '" << ic.plugin
-                          << "', which is not loaded: its routes answer 404";
+      OCEAND_LOG_WARN("plugins") << "integration '" << ic.identifier << "' names plugin '"
+                                 << ic.plugin << "', which is not loaded: its routes answer 404";
     } else {
       integration.plugin = plugin->second;
       check_config(ic, *plugin->second, *config);
@@ -164,8 +164,8 @@ void PluginManager::activate(std::shared_ptr<const Generation> generation) {
     next_number_.store(current_->number + 1);
   }
   OCEAND_LOG_INFO("plugins") << "generation " << current_->number
-                      << " active: " << current_->plugins.size() << " plugin(s), "
-                      << current_->integrations.size() << " integration(s)";
+                             << " active: " << current_->plugins.size() << " plugin(s), "
+                             << current_->integrations.size() << " integration(s)";
   // `old` is released here, or later by the last task that pinned it.
 }
 
@@ -218,7 +218,7 @@ void PluginManager::start_integrations(const std::shared_ptr<const Generation>& 
     std::thread([id = id, future, timeout] {
       if (future.wait_for(timeout) != std::future_status::ready) {
         OCEAND_LOG_ERROR("plugins") << "on_start of '" << id << "' did not finish within "
-                             << timeout.count() << " s; oceand goes on serving";
+                                    << timeout.count() << " s; oceand goes on serving";
         return;
       }
       if (future.get() == OCEAN_STATUS_OK)

@@ -208,7 +208,7 @@ void ProcessorInstance::on_error(const CallSite& site, const HookEvent& hook,
   std::string escaped = call_guarded([&] { fn(instance_, &event, to_ocean(error)); });
   if (!escaped.empty()) {
     OCEAND_LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
-                         << ": on_error failed: " << escaped;
+                                << ": on_error failed: " << escaped;
   }
 }
 
@@ -218,7 +218,7 @@ void ProcessorInstance::cancel() noexcept {
   std::string escaped = call_guarded([&] { fn(instance_); });
   if (!escaped.empty()) {
     OCEAND_LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
-                         << ": cancel failed: " << escaped;
+                                << ": cancel failed: " << escaped;
   }
 }
 
@@ -230,7 +230,7 @@ void ProcessorInstance::destroy() noexcept {
   std::string escaped = call_guarded([&] { ref_->factory->vtable->destroy(instance); });
   if (!escaped.empty()) {
     OCEAND_LOG_ERROR("plugins") << "plugin " << ref_->plugin->name() << " processor " << ref_->name
-                         << ": destroy failed: " << escaped;
+                                << ": destroy failed: " << escaped;
   }
 }
 

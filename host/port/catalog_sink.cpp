@@ -8,12 +8,12 @@
 #include <future>
 
 #include "core/busy_marks.hpp"
+#include "core/event.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "mapping/entity_mapper.hpp"
 #include "plugins/generation.hpp"
-#include "core/event.hpp"
 
 namespace oceand {
 
@@ -43,8 +43,9 @@ EntityChanges CatalogSink::map(const Integration& integration, const ResourceMap
   if (mapped.skipped)
     metrics_.add("oceand_entities_skipped_total", {{"integration", id}},
                  static_cast<double>(mapped.skipped));
-  OCEAND_LOG_DEBUG("mapping") << origin << " kind=" << resource.kind << ": " << mapped.upserts.size()
-                       << " upsert(s), " << mapped.deletions.size() << " deletion(s)";
+  OCEAND_LOG_DEBUG("mapping") << origin << " kind=" << resource.kind << ": "
+                              << mapped.upserts.size() << " upsert(s), " << mapped.deletions.size()
+                              << " deletion(s)";
   EntityChanges changes;
   changes.upserts = std::move(mapped.upserts);
   changes.deletions = std::move(mapped.deletions);
@@ -110,8 +111,9 @@ std::string CatalogSink::apply_raw(const Integration& integration, const std::st
   auto resources = integration.mapping->resources_of_kind(kind);
   if (resources.empty()) {
     OCEAND_LOG_WARN("mapping") << integration.config.identifier << ": "
-                        << (deletion ? "unregister_raw" : "register_raw") << " of kind '" << kind
-                        << "', which no resource of the mapping selects: nothing to apply";
+                               << (deletion ? "unregister_raw" : "register_raw") << " of kind '"
+                               << kind
+                               << "', which no resource of the mapping selects: nothing to apply";
     return {};
   }
   std::vector<std::future<ApplyOutcome>> pending;

@@ -6,11 +6,11 @@
 #include <atomic>
 #include <cmath>
 
+#include "client/http_client.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/thread_name.hpp"
-#include "client/http_client.hpp"
 
 namespace oceand {
 
@@ -132,8 +132,8 @@ void PortApplier::stop() {
     if (t.joinable()) t.join();
   senders_.clear();
   if (dropped > 0) {
-    OCEAND_LOG_WARN("port") << dropped
-                     << " entity change(s) not sent at shutdown: their events stay unfinished";
+    OCEAND_LOG_WARN("port")
+        << dropped << " entity change(s) not sent at shutdown: their events stay unfinished";
   }
 }
 
@@ -313,8 +313,9 @@ void PortApplier::settle(Item& item, const std::string& error) {
 
 void PortApplier::fail_all(Batch& batch, const std::string& error) {
   OCEAND_LOG_WARN("port") << (batch.op == Batch::Op::upsert ? "upsert" : "delete") << " of "
-                   << batch.items.size() << " entit" << (batch.items.size() == 1 ? "y" : "ies")
-                   << " of blueprint " << batch.blueprint << " failed: " << error;
+                          << batch.items.size() << " entit"
+                          << (batch.items.size() == 1 ? "y" : "ies") << " of blueprint "
+                          << batch.blueprint << " failed: " << error;
   for (auto& item : batch.items) settle(item, error);
 }
 
@@ -331,8 +332,8 @@ void PortApplier::retry_or_fail(BatchPtr batch, const HttpResult& result, const 
     // Port refused the request as a whole (a 422 for one entity with dependents, say): each
     // entity is tried on its own, so that only the events whose entities Port refuses fail.
     OCEAND_LOG_INFO("port") << what << " of " << batch->items.size() << " entities of blueprint "
-                     << batch->blueprint << " refused (" << describe(result)
-                     << "): trying them one by one";
+                            << batch->blueprint << " refused (" << describe(result)
+                            << "): trying them one by one";
     split(std::move(batch));
     return;
   }
@@ -351,9 +352,10 @@ void PortApplier::retry_or_fail(BatchPtr batch, const HttpResult& result, const 
   delay = std::max(delay,
                    parse_retry_after(after.empty() ? result.header("x-ratelimit-reset") : after));
   OCEAND_LOG_INFO("port") << what << " of " << batch->items.size() << " entit"
-                   << (batch->items.size() == 1 ? "y" : "ies") << " of blueprint "
-                   << batch->blueprint << ": " << describe(result) << "; retry " << batch->attempts
-                   << "/" << settings_.max_retries << " in " << delay << " s";
+                          << (batch->items.size() == 1 ? "y" : "ies") << " of blueprint "
+                          << batch->blueprint << ": " << describe(result) << "; retry "
+                          << batch->attempts << "/" << settings_.max_retries << " in " << delay
+                          << " s";
   metrics_.add("oceand_port_retries_total", {{"operation", what}});
   batch->due = Clock::now() +
                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
@@ -379,7 +381,7 @@ void PortApplier::send_upserts(BatchPtr batch) {
 
   if (result.status == 413 && batch->items.size() > 1) {
     OCEAND_LOG_INFO("port") << "Port refused a bulk upsert of " << batch->items.size()
-                     << " entities as too large (413): sending them one by one";
+                            << " entities as too large (413): sending them one by one";
     split(std::move(batch));
     return;
   }
@@ -540,7 +542,7 @@ void PortApplier::send_deletes(BatchPtr batch) {
       ours.push_back(std::move(item));
     } else {
       OCEAND_LOG_DEBUG("port") << "deletion of " << batch->blueprint << "/" << item.identifier
-                        << " skipped: not in Port as this integration's entity";
+                               << " skipped: not in Port as this integration's entity";
       settle(item, "");
     }
   }

@@ -1,8 +1,8 @@
 #include "port/port_client.hpp"
 
 #include <Poco/DateTimeParser.h>
-#include <Poco/URI.h>
 #include <Poco/Timestamp.h>
+#include <Poco/URI.h>
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -97,7 +97,7 @@ std::string PortClient::token(const std::string& rejected, HttpResult& failure) 
     failure = std::move(result);
     if (failure.status == 401 || failure.status == 403 || failure.status == 422) {
       OCEAND_LOG_ERROR("port") << "Port refused the client credentials (HTTP " << failure.status
-                        << "): check port.client_id and port.client_secret";
+                               << "): check port.client_id and port.client_secret";
     }
     return {};
   }

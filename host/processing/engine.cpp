@@ -69,11 +69,14 @@ void EventEngine::on_abandoned(const JobPtr& job, size_t task, std::thread::id w
   const ProcessorRun& run = job->processors[job->tasks[task].processor];
   metrics_.add("oceand_workers_abandoned_total",
                {{"integration", job->event->integration}, {"plugin", run.ref->plugin->name()}});
-  OCEAND_LOG_ERROR("engine") << "event " << job->event->id << " integration=" << job->event->integration
-                      << " processor=" << run.ref->name << " plugin=" << run.ref->plugin->file()
-                      << ": handle_event ignored cancel for " << settings_.abandon_grace_seconds
-                      << " s past max_event_processing_seconds; its worker is abandoned and "
-                         "replaced";
+  OCEAND_LOG_ERROR("engine") << "event " << job->event->id
+                             << " integration=" << job->event->integration
+                             << " processor=" << run.ref->name
+                             << " plugin=" << run.ref->plugin->file()
+                             << ": handle_event ignored cancel for "
+                             << settings_.abandon_grace_seconds
+                             << " s past max_event_processing_seconds; its worker is abandoned and "
+                                "replaced";
   {
     std::lock_guard lock(workers_mutex_);
     for (auto it = workers_.begin(); it != workers_.end(); ++it) {
@@ -162,8 +165,8 @@ size_t EventEngine::stop(std::chrono::duration<double> drain) {
   size_t left = queue_.depth();
   if (left > 0) {
     OCEAND_LOG_WARN("engine") << left << " accepted event(s) not finished at shutdown"
-                       << (queue_.backend() == "memory" ? " (memory queue: they are lost)"
-                                                        : " (they resume at next start)");
+                              << (queue_.backend() == "memory" ? " (memory queue: they are lost)"
+                                                               : " (they resume at next start)");
   }
   return left;
 }
@@ -212,9 +215,9 @@ bool EventEngine::quarantined(const EventPtr& event) {
   metrics_.add("oceand_events_processed_total",
                {{"integration", event->integration}, {"outcome", "failed"}});
   OCEAND_LOG_ERROR("engine") << "event " << event->id << " integration=" << event->integration
-                      << " processor=" << entry->processor << " plugin=" << entry->plugin
-                      << " outcome=failed reason=crashed crashes=" << entry->crashes
-                      << " dead_letter=" << id;
+                             << " processor=" << entry->processor << " plugin=" << entry->plugin
+                             << " outcome=failed reason=crashed crashes=" << entry->crashes
+                             << " dead_letter=" << id;
   queue_.complete(event->id);
   crash_ledger_->forget(event->id);
   { std::lock_guard lock(progress_mutex_); }
@@ -300,7 +303,8 @@ EventEngine::Step EventEngine::run(const JobPtr& job_ptr) {
 
 // A host failure (never a plugin's: those are caught at the door) fails what is left of the job.
 EventEngine::Step EventEngine::host_error(const JobPtr& job, const std::exception& e) {
-  OCEAND_LOG_ERROR("engine") << "event " << job->event->id << ": unexpected host error: " << e.what();
+  OCEAND_LOG_ERROR("engine") << "event " << job->event->id
+                             << ": unexpected host error: " << e.what();
   for (auto& t : job->tasks)
     if (t.state == Task::State::pending) fail_task(*job, t, TaskReason::host_error, e.what());
   // Completions still outstanding resume the job; the last one finishes it.
@@ -357,7 +361,7 @@ void EventEngine::route(EventJob& job) {
 void EventEngine::plugin_failure(const EventJob& job, const ProcessorRef& ref, const char* hook,
                                  const std::string& error, const char* then) {
   OCEAND_LOG_ERROR_LIMITED("engine",
-                    "plugin failure " + job.event->integration + " " + ref.name + " " + hook)
+                           "plugin failure " + job.event->integration + " " + ref.name + " " + hook)
       << "event " << job.event->id << " integration=" << job.event->integration
       << " processor=" << ref.name << ": plugin failure in " << hook << ": " << error << then;
   metrics_.add("oceand_plugin_failures_total", {{"plugin", ref.plugin->name()}, {"hook", hook}});
@@ -441,9 +445,9 @@ void EventEngine::fail_task(EventJob& job, Task& task, TaskReason reason,
   task.error = error;
   const std::string& processor =
       job.processors.empty() ? std::string() : job.processors[task.processor].ref->name;
-  metrics_.add(
-      "oceand_tasks_total",
-      {{"integration", job.event->integration}, {"processor", processor}, {"outcome", label(reason)}});
+  metrics_.add("oceand_tasks_total", {{"integration", job.event->integration},
+                                      {"processor", processor},
+                                      {"outcome", label(reason)}});
 }
 
 // Runs authenticate and validate_payload once per processor instance. False when the task is
@@ -673,9 +677,9 @@ void EventEngine::schedule_retry(EventJob& job, Task& task, const ApplyOutcome& 
   metrics_.add("oceand_task_retries_total",
                {{"integration", integration}, {"processor", processor}});
   OCEAND_LOG_INFO("engine") << "event " << job.event->id << " integration=" << integration
-                     << " processor=" << processor << " attempt " << task.attempts
-                     << " failed: " << outcome.error << "; retry " << retry_number << "/"
-                     << policy.max_retries << " in " << delay << " s";
+                            << " processor=" << processor << " attempt " << task.attempts
+                            << " failed: " << outcome.error << "; retry " << retry_number << "/"
+                            << policy.max_retries << " in " << delay << " s";
   if (retry_observer_) retry_observer_(job.event->id, processor, retry_number, delay);
 }
 
@@ -775,7 +779,7 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
   release(job, on_worker);
   queue_.complete(id);
   if (crash_ledger_) crash_ledger_->forget(id);
-  scheduler_.finish(group);  // the next event of its group may run
+  scheduler_.finish(group);                   // the next event of its group may run
   { std::lock_guard lock(progress_mutex_); }  // a waiter between its check and its wait sees this
   progress_.notify_all();
 }

@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "core/event.hpp"
 #include "plugins/generation.hpp"
 #include "plugins/plugin_event.hpp"
 #include "plugins/processor_instance.hpp"
 #include "processing/outcomes.hpp"
 #include "processing/result_sink.hpp"
-#include "core/event.hpp"
 
 namespace oceand {
 
@@ -44,7 +44,7 @@ struct Task {
   SteadyTime due{};
   std::string error;
   TaskReason failure_reason = TaskReason::none;
-  ApplyOutcome applied;    // set by the sink's completion while the task is `applying`
+  ApplyOutcome applied;     // set by the sink's completion while the task is `applying`
   DeferredApply deletions;  // the second phase of its last results, until it is started
 };
 
@@ -71,7 +71,7 @@ struct EventJob {
   // Completions still to come from the sink, plus one while a worker runs the job: whoever brings
   // it to zero moves the job on, so it is never run by two threads at once.
   std::atomic<int> outstanding{0};
-  EventUpserts upserted;  // what its tasks upserted, for the deletions that wait for all of them
+  EventUpserts upserted;     // what its tasks upserted, for the deletions that wait for all of them
   PluginEvent plugin_event;  // what hooks see of it (the ABI view lives in plugins/)
 
   explicit EventJob(EventPtr e);

@@ -22,18 +22,30 @@ enum class TaskReason {
 
 constexpr const char* label(TaskReason reason) {
   switch (reason) {
-    case TaskReason::none: return "";
-    case TaskReason::plugin_error: return "plugin_error";
-    case TaskReason::timed_out: return "timed_out";
-    case TaskReason::shutdown: return "shutdown";
-    case TaskReason::apply_failed: return "apply_failed";
-    case TaskReason::failed: return "failed";
-    case TaskReason::retries_exhausted: return "retries_exhausted";
-    case TaskReason::host_error: return "host error";  // documented with the space
-    case TaskReason::no_route: return "no_route";
-    case TaskReason::duplicate: return "duplicate";
-    case TaskReason::authentication_failed: return "authentication_failed";
-    case TaskReason::invalid_payload: return "invalid_payload";
+    case TaskReason::none:
+      return "";
+    case TaskReason::plugin_error:
+      return "plugin_error";
+    case TaskReason::timed_out:
+      return "timed_out";
+    case TaskReason::shutdown:
+      return "shutdown";
+    case TaskReason::apply_failed:
+      return "apply_failed";
+    case TaskReason::failed:
+      return "failed";
+    case TaskReason::retries_exhausted:
+      return "retries_exhausted";
+    case TaskReason::host_error:
+      return "host error";  // documented with the space
+    case TaskReason::no_route:
+      return "no_route";
+    case TaskReason::duplicate:
+      return "duplicate";
+    case TaskReason::authentication_failed:
+      return "authentication_failed";
+    case TaskReason::invalid_payload:
+      return "invalid_payload";
   }
   return "";
 }
@@ -43,12 +55,18 @@ enum class EventOutcome { ok, failed, unsupported, noop, duplicate, rejected };
 
 constexpr const char* label(EventOutcome outcome) {
   switch (outcome) {
-    case EventOutcome::ok: return "ok";
-    case EventOutcome::failed: return "failed";
-    case EventOutcome::unsupported: return "unsupported";
-    case EventOutcome::noop: return "noop";
-    case EventOutcome::duplicate: return "duplicate";
-    case EventOutcome::rejected: return "rejected";
+    case EventOutcome::ok:
+      return "ok";
+    case EventOutcome::failed:
+      return "failed";
+    case EventOutcome::unsupported:
+      return "unsupported";
+    case EventOutcome::noop:
+      return "noop";
+    case EventOutcome::duplicate:
+      return "duplicate";
+    case EventOutcome::rejected:
+      return "rejected";
   }
   return "";
 }

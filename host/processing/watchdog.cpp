@@ -80,11 +80,11 @@ size_t Watchdog::abandon_all() {
   for (auto& [_, r] : running_) {
     if (!abandon(r)) continue;
     ++n;
-    OCEAND_LOG_ERROR("engine") << "event " << r.job->event->id
-                        << " integration=" << r.job->event->integration
-                        << " processor=" << r.instance->name()
-                        << ": handle_event ignored cancel at shutdown; left running, the event "
-                           "stays in the queue";
+    OCEAND_LOG_ERROR("engine")
+        << "event " << r.job->event->id << " integration=" << r.job->event->integration
+        << " processor=" << r.instance->name()
+        << ": handle_event ignored cancel at shutdown; left running, the event "
+           "stays in the queue";
   }
   running_.clear();
   return n;
@@ -109,7 +109,7 @@ void Watchdog::run() {
     for (auto& [token, r] : running_) {
       if (!r.fired && r.deadline <= now) {
         OCEAND_LOG_WARN("engine") << "event " << r.job->event->id
-                           << " passed max_event_processing_seconds: cancelling";
+                                  << " passed max_event_processing_seconds: cancelling";
         fire(r, now);
       }
       if (r.fired && r.abandon_at <= now) {

@@ -71,8 +71,9 @@ CrashLedger::CrashLedger(std::string path) : path_(std::move(path)) {
   size_ = entries_.size();
   for (const auto& [id, e] : entries_)
     OCEAND_LOG_WARN("crash") << "event " << id << " was running when oceand crashed " << e.crashes
-                      << " time(s), last in plugin=" << e.plugin << " integration=" << e.integration
-                      << " processor=" << e.processor << " (" << e.signal << ")";
+                             << " time(s), last in plugin=" << e.plugin
+                             << " integration=" << e.integration << " processor=" << e.processor
+                             << " (" << e.signal << ")";
 }
 
 CrashLedger::~CrashLedger() {

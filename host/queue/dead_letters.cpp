@@ -9,9 +9,9 @@ uint64_t MemoryDeadLetters::add(DeadLetter letter) {
   letter.id = next_id_++;
   letters_.push_back(std::move(letter));
   while (letters_.size() > retention_) {
-    OCEAND_LOG_WARN("dead-letters") << "retention bound " << retention_
-                             << " reached: dropping dead letter " << letters_.front().id
-                             << " (event " << letters_.front().event->id << ")";
+    OCEAND_LOG_WARN("dead-letters")
+        << "retention bound " << retention_ << " reached: dropping dead letter "
+        << letters_.front().id << " (event " << letters_.front().event->id << ")";
     letters_.pop_front();
   }
   return letters_.back().id;

@@ -40,7 +40,7 @@ QueueStores open_queue_stores(const QueueConfig& config) {
     throw ConfigError("queue.path " + config.path + ": " + e.what());
   }
   OCEAND_LOG_INFO("queue") << "durable queue and dead letters in " << config.path
-                    << " (SQLite WAL, synchronous=" << kSynchronous << ")";
+                           << " (SQLite WAL, synchronous=" << kSynchronous << ")";
   return stores;
 }
 

@@ -88,9 +88,9 @@ uint64_t SqliteDeadLetters::add(DeadLetter letter) {
       sql_->oldest.reset();
       for (const auto& [letter_id, event_id] : dropped) {
         sql_->remove.bind(1, letter_id).run();
-        OCEAND_LOG_WARN("dead-letters") << "retention bound " << retention_
-                                 << " reached: dropping dead letter " << letter_id << " (event "
-                                 << event_id << ")";
+        OCEAND_LOG_WARN("dead-letters")
+            << "retention bound " << retention_ << " reached: dropping dead letter " << letter_id
+            << " (event " << event_id << ")";
       }
       over = dropped.size();
     }
@@ -98,8 +98,9 @@ uint64_t SqliteDeadLetters::add(DeadLetter letter) {
     size_ = size_ + 1 - over;
     return id;
   } catch (const StoreError& e) {
-    OCEAND_LOG_ERROR("dead-letters") << "event " << letter.event->id << " (" << letter.reason
-                              << ") could not be stored as a dead letter and is lost: " << e.what();
+    OCEAND_LOG_ERROR("dead-letters")
+        << "event " << letter.event->id << " (" << letter.reason
+        << ") could not be stored as a dead letter and is lost: " << e.what();
     return 0;
   }
 }
@@ -115,7 +116,8 @@ std::vector<DeadLetter> SqliteDeadLetters::list(size_t limit, size_t offset) con
       try {
         out.push_back(read_letter(s));
       } catch (const StoreError& e) {
-        OCEAND_LOG_ERROR("dead-letters") << "dead letter " << s.int64(0) << " is unreadable: " << e.what();
+        OCEAND_LOG_ERROR("dead-letters")
+            << "dead letter " << s.int64(0) << " is unreadable: " << e.what();
       }
     }
   } catch (const StoreError& e) {

@@ -137,9 +137,10 @@ void SqliteQueue::open_store() {
     Statement vacuum(db, "PRAGMA auto_vacuum");
     incremental_vacuum_ = vacuum.step() && vacuum.int64(0) == 2;
     if (!incremental_vacuum_) {
-      OCEAND_LOG_INFO("queue") << options_.path
-                        << " was created without auto_vacuum: it keeps its size after a backlog "
-                           "drains (see docs/operations.md, Queue files)";
+      OCEAND_LOG_INFO("queue")
+          << options_.path
+          << " was created without auto_vacuum: it keeps its size after a backlog "
+             "drains (see docs/operations.md, Queue files)";
     }
   }
   struct stat st {};
@@ -172,7 +173,7 @@ void SqliteQueue::open_store() {
                                                  .c_str());
   if (waiting_ > 0) {
     OCEAND_LOG_INFO("queue") << options_.path << ": " << waiting_
-                      << " unfinished event(s) resume in arrival order";
+                             << " unfinished event(s) resume in arrival order";
   }
 }
 
@@ -240,8 +241,8 @@ void SqliteQueue::checkpoint_loop() {
     int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                        nullptr, nullptr);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-      OCEAND_LOG_WARN("queue") << options_.path
-                        << ": WAL checkpoint failed: " << sqlite3_errmsg(checkpoint_db_->handle());
+      OCEAND_LOG_WARN("queue") << options_.path << ": WAL checkpoint failed: "
+                               << sqlite3_errmsg(checkpoint_db_->handle());
     }
     {
       std::lock_guard stats(mutex_);
@@ -480,16 +481,17 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
 
 void SqliteQueue::lose_file() {
   file_lost_ = true;
-  OCEAND_LOG_ERROR("queue") << options_.path
-                     << " was deleted or replaced while oceand ran: no event is accepted (503) "
-                        "until oceand is restarted; events it held and did not finish are lost "
-                        "with it";
+  OCEAND_LOG_ERROR("queue")
+      << options_.path
+      << " was deleted or replaced while oceand ran: no event is accepted (503) "
+         "until oceand is restarted; events it held and did not finish are lost "
+         "with it";
 }
 
 void SqliteQueue::writes_succeed() {
   OCEAND_LOG_INFO("queue") << options_.path
-                    << (disk_full_ ? ": there is space on the disk again"
-                                   : ": writing succeeds again");
+                           << (disk_full_ ? ": there is space on the disk again"
+                                          : ": writing succeeds again");
   disk_full_ = false;
   write_failing_ = false;
 }
@@ -580,7 +582,7 @@ bool SqliteQueue::page_in() {
         read.push_back({std::move(event), bytes});
       } catch (const StoreError& e) {
         OCEAND_LOG_ERROR("queue") << options_.path << ": event " << id
-                           << " cannot be read back and is dropped: " << e.what();
+                                  << " cannot be read back and is dropped: " << e.what();
         last = id;
         unreadable.push_back(id);
       }

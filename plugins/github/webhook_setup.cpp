@@ -15,8 +15,7 @@ using ocean_plugins::path_segment;
 
 // Where the hooks live: the organization's (config `org`) or one repository's (config `repo`).
 std::optional<std::string> hooks_path(std::string_view integration) {
-  if (auto org = config_value(integration, "org"))
-    return "/orgs/" + path_segment(*org) + "/hooks";
+  if (auto org = config_value(integration, "org")) return "/orgs/" + path_segment(*org) + "/hooks";
   if (auto repo = config_value(integration, "repo")) {
     size_t slash = repo->find('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 == repo->size()) {

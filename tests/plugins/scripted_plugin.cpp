@@ -86,7 +86,7 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
       // its own "answer" (set in the config under an alias); counters say what it got.
       std::string other = str(payload, "peek", "");
       ocean::metric_add(ocean::integration_config(other, "webhook_secret") ? "peek_read"
-                                                                          : "peek_refused");
+                                                                           : "peek_refused");
       ocean::metric_add(ocean::register_raw(other, "thing", R"([{"id":"stolen"}])")
                             ? "raw_other_ok"
                             : "raw_other_refused");

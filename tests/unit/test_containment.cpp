@@ -227,8 +227,9 @@ TEST_CASE("containment: handlers that ignore cancel do not starve other integrat
   REQUIRE(wait_until([&] { return o.metric("oceand_plugin_hanging_total") == 3; }));
   // The fourth waits for one of its integration's 3 workers; all 4 are in flight for the plugin
   // (once the dispatcher has admitted the fourth, which may come just after the third hangs).
-  CHECK(wait_until(
-      [&] { return o.metric("oceand_plugin_events_in_flight", {{"plugin", "misbehaving"}}) == 4; }));
+  CHECK(wait_until([&] {
+    return o.metric("oceand_plugin_events_in_flight", {{"plugin", "misbehaving"}}) == 4;
+  }));
   auto sent = std::chrono::steady_clock::now();
   for (int i = 0; i < 20; ++i) REQUIRE(post(o, good(i), "other"));
   // All of the other integration's events within max_event_processing_seconds + 5 s.

@@ -16,11 +16,11 @@
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
 
+#include "client/socket_reader.hpp"
 #include "core/text.hpp"
 #include "http/event_server.hpp"
 #include "http/request_parser.hpp"
 #include "http/responses.hpp"
-#include "client/socket_reader.hpp"
 #include "support/test_host.hpp"
 
 using namespace oceand;

@@ -62,8 +62,8 @@ TEST_CASE("log: control characters are escaped and values logfmt-quoted") {
   CHECK(logfmt_value("a=b") == R"("a=b")");
 
   StderrCapture capture;
-  OCEAND_LOG_WARN("test") << "event 1 " << kv("delivery", "d\x1b[31mred\r\nINFO [engine] forged") << " "
-                   << kv("error", "he said \"no\"\tthen\x7f left");
+  OCEAND_LOG_WARN("test") << "event 1 " << kv("delivery", "d\x1b[31mred\r\nINFO [engine] forged")
+                          << " " << kv("error", "he said \"no\"\tthen\x7f left");
   std::string text = capture.text();
   CHECK(count(text, "\n") == 1);  // one record, one line
   CHECK(text.find('\x1b') == std::string::npos);
@@ -75,7 +75,9 @@ TEST_CASE("log: control characters are escaped and values logfmt-quoted") {
 
 TEST_CASE("log: C1 controls (UTF-8 U+0080..U+009F, e.g. CSI) are escaped; other text is kept") {
   StderrCapture capture;
-  OCEAND_LOG_WARN("test") << kv("uri", "/a\xc2\x9b" "2J/caf\xc3\xa9");
+  OCEAND_LOG_WARN("test") << kv("uri",
+                                "/a\xc2\x9b"
+                                "2J/caf\xc3\xa9");
   std::string text = capture.text();
   CHECK(text.find("\xc2\x9b") == std::string::npos);
   CHECK(text.find(R"(uri="/a\xc2\x9b2J/caf)" + std::string("\xc3\xa9") + "\"") !=

@@ -45,7 +45,8 @@ TEST_CASE("fake host: the example plugin, signed and unsigned, upserted and dele
   CHECK(out.authenticated == Said::no);  // unsigned
   CHECK_FALSE(out.handled);
   Event signed_event{.integration = "ex", .payload = body};
-  signed_event.headers = {{"x-hub-signature-256", "sha256=" + ocean::hmac_sha256_hex("s3cret", body)}};
+  signed_event.headers = {
+      {"x-hub-signature-256", "sha256=" + ocean::hmac_sha256_hex("s3cret", body)}};
   out = host.run("ExampleProcessor", signed_event, kExampleResource);
   CHECK(out.authenticated == Said::yes);
   CHECK(out.deleted.size() == 1);
@@ -60,9 +61,9 @@ TEST_CASE("fake host: the example plugin, signed and unsigned, upserted and dele
   std::string response;
   CHECK(host.direct("POST", "/items", "ex", R"({"upsert":[{"id":1}]})", response) == 401);
   const std::string items = R"({"upsert":[{"id":1}],"delete":[{"id":2}]})";
-  CHECK(host.direct("POST", "/items", "ex", items, response,
-                    {{"x-hub-signature-256", "sha256=" + ocean::hmac_sha256_hex("s3cret", items)}}) ==
-        200);
+  CHECK(host.direct(
+            "POST", "/items", "ex", items, response,
+            {{"x-hub-signature-256", "sha256=" + ocean::hmac_sha256_hex("s3cret", items)}}) == 200);
   auto raw = host.raw_calls();
   REQUIRE(raw.size() == 2);
   CHECK(raw[0].items_json == R"([{"id":1}])");
@@ -124,7 +125,8 @@ TEST_CASE("fake host: the Jira plugin's config is checked as oceand checks it") 
   host.set_config("j", "api_token", "tok");
   CHECK(host.validate_config("j").empty());
   host.set_config("k", "api_url", "ftp://acme");
-  CHECK(host.validate_config("k") == "api_url must be an http:// or https:// URL, not 'ftp://acme'");
+  CHECK(host.validate_config("k") ==
+        "api_url must be an http:// or https:// URL, not 'ftp://acme'");
 }
 
 TEST_CASE("fake host: a yes/no hook that throws is reported as an error, not a no") {

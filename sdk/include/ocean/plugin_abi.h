@@ -262,7 +262,8 @@ typedef struct ocean_processor_vtable {
 } ocean_processor_vtable;
 
 /* The size of a vtable built for ABI 1.0, which the host still accepts. */
-#define OCEAN_PROCESSOR_VTABLE_SIZE_1_0 offsetof(ocean_processor_vtable, should_process_event_checked)
+#define OCEAN_PROCESSOR_VTABLE_SIZE_1_0 \
+  offsetof(ocean_processor_vtable, should_process_event_checked)
 
 /* A processor registered on a webhook route. All pointers are plugin-owned and must stay valid
  * until the library is unloaded (static storage is the usual choice). */

@@ -620,9 +620,8 @@ inline const ocean_plugin_descriptor* entry(const ocean_host_api* api, const cha
                                             void (*register_fn)(PluginBuilder&)) noexcept {
   if (!api) return nullptr;
   if (api->abi_major != OCEAN_ABI_VERSION_MAJOR || api->struct_size < sizeof(ocean_host_api)) {
-    refuse(api, "built with the oceand SDK for ABI " +
-                    std::to_string(OCEAN_ABI_VERSION_MAJOR) + "." +
-                    std::to_string(OCEAN_ABI_VERSION_MINOR) + "; this host's table is older");
+    refuse(api, "built with the oceand SDK for ABI " + std::to_string(OCEAN_ABI_VERSION_MAJOR) +
+                    "." + std::to_string(OCEAN_ABI_VERSION_MINOR) + "; this host's table is older");
     return nullptr;
   }
   g_api = api;

@@ -4,7 +4,8 @@
 //   host.load_library("build/plugins/my_plugin.so");      // or host.load(&ocean_plugin_entry)
 //   host.set_config("my-integration", "api_url", "https://api.example.com");
 //   host.answer("GET", "https://api.example.com/items/7", {200, R"({"id":7})"});
-//   auto out = host.run("ItemProcessor", {.integration = "my-integration", .payload = R"({"id":7})"},
+//   auto out = host.run("ItemProcessor", {.integration = "my-integration", .payload =
+//   R"({"id":7})"},
 //                       R"({"kind":"item","selector":{"query":"true"}})");
 //   CHECK(out.status == OCEAN_STATUS_OK);  CHECK(out.updated.size() == 1);
 //
@@ -80,8 +81,7 @@ enum class Said { not_asked, yes, no, error };
 // What one run made of an event: each hook's answer, then handle_event's.
 struct Outcome {
   bool created = false;
-  Said should_process = Said::not_asked, authenticated = Said::not_asked,
-       valid = Said::not_asked;
+  Said should_process = Said::not_asked, authenticated = Said::not_asked, valid = Said::not_asked;
   std::string hook_error;  // what a yes/no hook reported with Said::error
   std::vector<std::string> kinds;
   bool handled = false;  // handle_event ran (the resource's kind was among `kinds`)
@@ -203,8 +203,9 @@ class FakeHost {
       void* p;
       ~Destroy() { v.destroy(p); }
     } destroy{v, instance};
-    const bool checked = v.struct_size >= offsetof(ocean_processor_vtable, validate_payload_checked) +
-                                              sizeof(v.validate_payload_checked);
+    const bool checked =
+        v.struct_size >= offsetof(ocean_processor_vtable, validate_payload_checked) +
+                             sizeof(v.validate_payload_checked);
     auto ask = [&](auto bool_hook, auto checked_hook, Said& said) {
       if (checked && checked_hook) {
         StringOut message;
@@ -220,8 +221,7 @@ class FakeHost {
              out.should_process))
       return out;
     StringList kinds;
-    if (v.get_matching_kinds(instance, &frame.event, kinds.handle()) != OCEAN_STATUS_OK)
-      return out;
+    if (v.get_matching_kinds(instance, &frame.event, kinds.handle()) != OCEAN_STATUS_OK) return out;
     out.kinds = kinds.items;
     if (!ask(v.authenticate, checked ? v.authenticate_checked : nullptr, out.authenticated))
       return out;
@@ -270,7 +270,8 @@ class FakeHost {
         const ocean_config_key& k = descriptor_->config_keys[i];
         if (k.required && !lookup(integration, k.name))
           return std::string("config key '") + k.name + "' is required by plugin '" +
-                 descriptor_->name + "'" + (k.description ? std::string(" (") + k.description + ")" : "");
+                 descriptor_->name + "'" +
+                 (k.description ? std::string(" (") + k.description + ")" : "");
       }
       if (descriptor_->validate_config) {
         StringOut why;
@@ -376,16 +377,17 @@ class FakeHost {
     return out;
   }
   bool has_config_keys() const {
-    return descriptor_ && descriptor_->struct_size >= offsetof(ocean_plugin_descriptor,
-                                                               validate_config) +
-                                                          sizeof(descriptor_->validate_config);
+    return descriptor_ &&
+           descriptor_->struct_size >= offsetof(ocean_plugin_descriptor, validate_config) +
+                                           sizeof(descriptor_->validate_config);
   }
   // config_get as oceand answers it: the key, or for a declared key any of its aliases.
   const std::string* lookup(const std::string& integration, const std::string& key) const {
     auto in = config_.find(integration);
     if (in == config_.end()) return nullptr;
     auto hit = [](const std::string& v) { return !v.empty(); };
-    if (auto it = in->second.find(key); it != in->second.end() && hit(it->second)) return &it->second;
+    if (auto it = in->second.find(key); it != in->second.end() && hit(it->second))
+      return &it->second;
     if (!has_config_keys()) return nullptr;
     for (size_t i = 0; i < descriptor_->config_key_count; ++i) {
       const ocean_config_key& k = descriptor_->config_keys[i];
