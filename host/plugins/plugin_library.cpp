@@ -137,11 +137,6 @@ bool has_config_keys(const ocean_plugin_descriptor* d) {
          offsetof(ocean_plugin_descriptor, config_key_count) + sizeof(d->config_key_count);
 }
 
-bool has_checked_hooks(const ocean_processor_vtable* v) {
-  return v->struct_size >= offsetof(ocean_processor_vtable, validate_payload_checked) +
-                               sizeof(v->validate_payload_checked);
-}
-
 bool valid_config_key_name(const char* s) {
   if (!s) return false;
   size_t n = ::strnlen(s, 129);
@@ -191,6 +186,11 @@ bool sane_delay(double v) {
 }
 
 }  // namespace
+
+bool has_checked_hooks(const ocean_processor_vtable* v) {
+  return v->struct_size >= offsetof(ocean_processor_vtable, validate_payload_checked) +
+                               sizeof(v->validate_payload_checked);
+}
 
 std::string check_descriptor(const ocean_plugin_descriptor* d) {
   if (!d) return "entry function returned no descriptor (the plugin refused this host)";

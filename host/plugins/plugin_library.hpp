@@ -76,6 +76,9 @@ class PluginLibrary {
   std::string name_, version_, file_, sha256_, private_copy_;
 };
 
+// Whether a vtable is large enough to hold ABI 1.1's *_checked yes/no hooks.
+bool has_checked_hooks(const ocean_processor_vtable* v);
+
 // Checks that a descriptor is complete and consistent; returns an empty string when it is, else
 // the first problem found.
 std::string check_descriptor(const ocean_plugin_descriptor* d);

@@ -4,6 +4,7 @@
 
 #include "core/busy_marks.hpp"
 #include "core/log.hpp"
+#include "plugins/plugin_library.hpp"
 
 namespace oceand {
 
@@ -37,9 +38,7 @@ HookAnswer answer(bool value, const std::string& escaped) {
 // A yes/no hook in its ABI 1.1 form, when the plugin's vtable has it and set it.
 using CheckedHook = ocean_answer (*)(void*, const ocean_event*, ocean_string_out*);
 CheckedHook checked(const ocean_processor_vtable* v, CheckedHook ocean_processor_vtable::*hook) {
-  const bool has = v->struct_size >= offsetof(ocean_processor_vtable, validate_payload_checked) +
-                                         sizeof(v->validate_payload_checked);
-  return has ? v->*hook : nullptr;
+  return has_checked_hooks(v) ? v->*hook : nullptr;
 }
 
 }  // namespace

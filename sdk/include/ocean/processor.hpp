@@ -265,15 +265,6 @@ struct ProcessorAdapter {
     static_cast<WebhookProcessor&>(self(p)).event_.emplace(event);
     return self(p);
   }
-  static bool should_process_event(void* p, const ocean_event* e) noexcept {
-    return detail::guarded(
-        "should_process_event",
-        [&] {
-          auto& s = bind(p, e);
-          return s.should_process_event(s.event());
-        },
-        false);
-  }
   static ocean_answer should_process_event_checked(void* p, const ocean_event* e,
                                                    ocean_string_out* error) noexcept {
     return detail::answered(
@@ -315,24 +306,6 @@ struct ProcessorAdapter {
           return OCEAN_STATUS_OK;
         },
         OCEAN_STATUS_FAILED);
-  }
-  static bool authenticate(void* p, const ocean_event* e) noexcept {
-    return detail::guarded(
-        "authenticate",
-        [&] {
-          auto& s = bind(p, e);
-          return s.authenticate(s.event().payload(), s.event().headers(), s.event().raw_body());
-        },
-        false);
-  }
-  static bool validate_payload(void* p, const ocean_event* e) noexcept {
-    return detail::guarded(
-        "validate_payload",
-        [&] {
-          auto& s = bind(p, e);
-          return s.validate_payload(s.event().payload());
-        },
-        false);
   }
   static ocean_status handle_event(void* p, const ocean_event* e, const ocean_resource* r,
                                    ocean_results* out) noexcept {
@@ -389,13 +362,15 @@ struct ProcessorAdapter {
         },
         0);
   }
+  // The yes/no hooks only in their ABI 1.1 form, which reports an exception as an error: a host
+  // that loads this plugin (built for 1.1) calls those, so the bool forms stay NULL.
   static constexpr ocean_processor_vtable vtable = {sizeof(ocean_processor_vtable),
                                                     &create,
                                                     &destroy,
-                                                    &should_process_event,
+                                                    nullptr,
                                                     &get_matching_kinds,
-                                                    &authenticate,
-                                                    &validate_payload,
+                                                    nullptr,
+                                                    nullptr,
                                                     &handle_event,
                                                     &on_error,
                                                     &cancel,
