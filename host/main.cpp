@@ -12,6 +12,7 @@
 
 #include <Poco/Exception.h>
 
+#include "queue/pg_connection.hpp"
 #include "app/host.hpp"
 #include "app/service_manager.hpp"
 #include "client/http_client.hpp"
@@ -152,10 +153,13 @@ int check(const std::optional<std::string>& config_path, bool load_plugins) {
   std::cout << "listen  " << config.server.host << ":" << config.server.port << ", admin "
             << (config.admin_listen.empty() ? "off" : config.admin_listen) << "\n"
             << "queue   " << config.queue.backend
-            << (config.queue.backend == "sqlite" ? " " + config.queue.path : std::string()) << "\n"
+            << (config.queue.backend == "sqlite"     ? " " + config.queue.path
+                : config.queue.backend == "postgres" ? " " + redact_pg_url(config.queue.url)
+                                                     : std::string())
+            << "\n"
             << "applier " << config.port.applier
             << (config.port.applier == "port" ? " " + config.port.base_url
-                                              : " " + config.port.local_db)
+                                              : " " + redact_pg_url(config.port.local_db))
             << "\n";
   std::cout << (problems ? "check found problems\n" : "check ok\n");
   return problems ? 1 : 0;

@@ -23,6 +23,7 @@
 #include "mapping/jq_guard.hpp"
 #include "port/local_applier.hpp"
 #include "port/port_applier.hpp"
+#include "queue/pg_connection.hpp"
 #include "queue/queue_stores.hpp"
 
 namespace oceand {
@@ -99,7 +100,9 @@ void Host::make_applier() {
       throw ConfigError(e.what());
     }
     applier_ = std::make_unique<LocalApplier>(*store_, metrics_);
-    OCEAND_LOG_INFO("oceand") << "entities go to the embedded store " << port.local_db
+    OCEAND_LOG_INFO("oceand") << "entities go to the embedded store "
+                              << (is_pg_url(port.local_db) ? redact_pg_url(port.local_db)
+                                                           : port.local_db)
                               << " (GET /api/entities?blueprint=...)";
   }
   catalog_ = std::make_unique<CatalogSink>(*applier_, metrics_, &samples_);
@@ -295,8 +298,12 @@ void Host::start() {
   QueueStores stores = open_queue_stores(config_->queue);
   queue_ = std::move(stores.queue);
   dead_letters_ = std::move(stores.dead_letters);
-  if (config_->queue.backend == "sqlite") {
+  // A file of this machine's own, whatever the backend: with postgres, an event that crashed this
+  // instance is quarantined when it runs here again.
+  if (config_->queue.backend != "memory") {
     try {
+      std::filesystem::path parent = std::filesystem::path(config_->queue.path).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
       crash_ledger_ = std::make_unique<CrashLedger>(config_->queue.path + ".crashes");
     } catch (const std::exception& e) {
       throw ConfigError(std::string("queue.path: ") + e.what());

@@ -397,6 +397,8 @@ std::vector<std::string> start_only_changes(const HostConfig& before, const Host
   check("plugins.crash_limit", before.plugins_crash_limit == after.plugins_crash_limit);
   check("queue.backend", before.queue.backend == after.queue.backend);
   check("queue.path", before.queue.path == after.queue.path);
+  check("queue.url", before.queue.url == after.queue.url);
+  check("queue.handover_seconds", before.queue.handover_seconds == after.queue.handover_seconds);
   check("queue.max_pending", before.queue.max_pending == after.queue.max_pending);
   check("queue.dedupe_window_seconds",
         before.queue.dedupe_window_seconds == after.queue.dedupe_window_seconds);
@@ -486,7 +488,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   check_known(root["plugins"], "plugins", {"dir", "cache_dir", "crash_limit", "strict_modes"},
               problems);
   check_known(root["queue"], "queue",
-              {"backend", "path", "max_pending", "dedupe_window_seconds", "dead_letter_retention"},
+              {"backend", "path", "url", "handover_seconds", "max_pending", "dedupe_window_seconds",
+               "dead_letter_retention"},
               problems);
   check_known(
       root["port"], "port",
@@ -495,7 +498,9 @@ HostConfig load_host_config(const std::optional<std::string>& path,
       problems);
   check_known(root["admin"], "admin", {"token", "listen"}, problems);
 
-  for (const auto& [section, key] : {std::pair{"port", "client_secret"}, {"admin", "token"}}) {
+  // queue.url may carry a password (postgresql://user:password@host/db).
+  for (const auto& [section, key] :
+       {std::pair{"port", "client_secret"}, {"admin", "token"}, {"queue", "url"}}) {
     YAML::Node node = root[section];
     if (node.IsMap() && node[key].IsDefined())
       check_secret(node[key], std::string(section) + "." + key, problems);
@@ -533,6 +538,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read("plugins", "strict_modes", config.plugins_strict_modes);
   r.read("queue", "backend", config.queue.backend);
   r.read("queue", "path", config.queue.path);
+  r.read("queue", "url", config.queue.url);
+  r.read("queue", "handover_seconds", config.queue.handover_seconds);
   r.read("queue", "max_pending", config.queue.max_pending);
   r.read("queue", "dedupe_window_seconds", config.queue.dedupe_window_seconds);
   r.read("queue", "dead_letter_retention", config.queue.dead_letter_retention);
@@ -585,8 +592,15 @@ HostConfig load_host_config(const std::optional<std::string>& path,
     fail("mapping.max_eval_memory_mb: must be 1..65536");
   if (config.plugins_crash_limit < 1 || config.plugins_crash_limit > 100)
     fail("plugins.crash_limit: must be 1..100");
-  if (config.queue.backend != "memory" && config.queue.backend != "sqlite")
-    fail("queue.backend: '" + config.queue.backend + "' is not one of memory, sqlite");
+  if (config.queue.backend != "memory" && config.queue.backend != "sqlite" &&
+      config.queue.backend != "postgres")
+    fail("queue.backend: '" + config.queue.backend + "' is not one of memory, sqlite, postgres");
+  if (config.queue.backend == "postgres" && config.queue.url.empty())
+    fail("queue.backend is 'postgres' but queue.url is empty (a libpq connection string or URI, "
+         "e.g. postgresql://oceand@db.internal/oceand; OCEAN__QUEUE__URL keeps the password out "
+         "of the file)");
+  if (config.queue.handover_seconds < 1 || config.queue.handover_seconds > 3600)
+    fail("queue.handover_seconds: must be 1..3600");
   if (config.queue.max_pending == 0) fail("queue.max_pending: must be > 0");
   if (config.queue.dead_letter_retention < 1 || config.queue.dead_letter_retention > 10000000)
     fail("queue.dead_letter_retention: must be 1..10000000");

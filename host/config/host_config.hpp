@@ -38,6 +38,10 @@ struct ServerConfig {
 struct QueueConfig {
   std::string backend = "sqlite";
   std::string path = "var/queue.db";
+  // backend postgres: the libpq connection string or URI every instance of the cluster shares.
+  std::string url;
+  // How long an instance may miss renewing its lease before the others take its events over.
+  double handover_seconds = 20;
   std::size_t max_pending = 100000;
   double dedupe_window_seconds = 3600;
   std::size_t dead_letter_retention = 10000;  // the newest kept; older ones are dropped (logged)

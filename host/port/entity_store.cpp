@@ -12,6 +12,8 @@
 #include <filesystem>
 
 #include "core/json_text.hpp"
+#include "queue/pg_connection.hpp"
+#include "queue/pg_schema.hpp"
 
 namespace oceand {
 
@@ -98,7 +100,23 @@ std::string upserted(const std::string& incoming, const std::string* stored, boo
 
 }  // namespace
 
+bool is_pg_url(const std::string& value) {
+  return value.rfind("postgres://", 0) == 0 || value.rfind("postgresql://", 0) == 0 ||
+         value.find("dbname=") != std::string::npos || value.find("host=") != std::string::npos;
+}
+
 EntityStore::EntityStore(const std::string& path) : path_(path) {
+  if (is_pg_url(path)) {
+    try {
+      pg_ = std::make_unique<PgPool>(path, 4);
+      PgPool::Lease conn = pg_->borrow();
+      migrate_pg_schema(*conn);
+    } catch (const std::exception& e) {
+      throw EntityStoreError("port.local_db " + redact_pg_url(path) +
+                             ": cannot open the entity store: " + e.what());
+    }
+    return;
+  }
   static std::once_flag registered;
   std::call_once(registered, [] { Poco::Data::SQLite::Connector::registerConnector(); });
   try {
@@ -132,7 +150,51 @@ std::optional<std::string> EntityStore::get_locked(const std::string& blueprint,
   return rows.front();
 }
 
+void EntityStore::write_pg(const EntityChanges& changes) {
+  PgPool::Lease conn = pg_->borrow();
+  try {
+    conn->exec_script("BEGIN");
+    for (const auto& entity : changes.upserts) {
+      // FOR UPDATE: instances writing one entity at once merge one after the other.
+      PgRows stored = conn->exec(
+          "SELECT entity FROM oceand_entities WHERE blueprint = $1 AND identifier = $2 FOR UPDATE",
+          {entity.blueprint, entity.identifier});
+      std::string before = stored.size() ? stored.text(0, 0) : std::string();
+      std::string text =
+          upserted(entity.json, stored.size() ? &before : nullptr, changes.options.merge);
+      conn->exec("INSERT INTO oceand_entities(blueprint, identifier, entity) VALUES ($1, $2, $3) "
+                 "ON CONFLICT (blueprint, identifier) DO UPDATE SET entity = excluded.entity",
+                 {entity.blueprint, entity.identifier, text});
+    }
+    for (const auto& entity : changes.deletions)
+      conn->exec("DELETE FROM oceand_entities WHERE blueprint = $1 AND identifier = $2",
+                 {entity.blueprint, entity.identifier});
+    conn->exec_script("COMMIT");
+  } catch (const std::exception& e) {
+    try {
+      conn->exec_script("ROLLBACK");
+    } catch (...) {
+    }
+    throw EntityStoreError(std::string("entity store write failed: ") + e.what());
+  }
+}
+
+std::vector<std::string> EntityStore::pg_rows(const std::string& sql,
+                                              const std::vector<std::string>& params) {
+  std::vector<PgParam> values(params.begin(), params.end());
+  try {
+    PgPool::Lease conn = pg_->borrow();
+    PgRows rows = conn->exec(sql, values);
+    std::vector<std::string> out;
+    for (int r = 0; r < rows.size(); ++r) out.push_back(rows.text(r, 0));
+    return out;
+  } catch (const std::exception& e) {
+    throw EntityStoreError(std::string("entity store read failed: ") + e.what());
+  }
+}
+
 void EntityStore::write(const EntityChanges& changes) {
+  if (pg_) return write_pg(changes);
   std::lock_guard lock(mutex_);
   try {
     session_->begin();
@@ -161,12 +223,22 @@ void EntityStore::write(const EntityChanges& changes) {
 
 std::optional<std::string> EntityStore::get(const std::string& blueprint,
                                             const std::string& identifier) {
+  if (pg_) {
+    auto rows = pg_rows("SELECT entity FROM oceand_entities WHERE blueprint = $1 AND identifier = $2",
+                        {blueprint, identifier});
+    if (rows.empty()) return std::nullopt;
+    return rows.front();
+  }
   std::lock_guard lock(mutex_);
   return get_locked(blueprint, identifier);
 }
 
 std::vector<std::string> EntityStore::list(const std::string& blueprint, size_t limit,
                                            size_t offset) {
+  if (pg_)
+    return pg_rows("SELECT entity FROM oceand_entities WHERE blueprint = $1 ORDER BY identifier "
+                   "LIMIT $2 OFFSET $3",
+                   {blueprint, std::to_string(limit), std::to_string(offset)});
   std::lock_guard lock(mutex_);
   std::vector<std::string> rows;
   std::string bp = blueprint;
@@ -178,6 +250,9 @@ std::vector<std::string> EntityStore::list(const std::string& blueprint, size_t 
 }
 
 size_t EntityStore::count(const std::string& blueprint) {
+  if (pg_)
+    return std::stoul(
+        pg_rows("SELECT count(*) FROM oceand_entities WHERE blueprint = $1", {blueprint}).at(0));
   std::lock_guard lock(mutex_);
   Poco::Int64 n = 0;
   std::string bp = blueprint;
@@ -186,6 +261,7 @@ size_t EntityStore::count(const std::string& blueprint) {
 }
 
 std::vector<std::string> EntityStore::blueprints() {
+  if (pg_) return pg_rows("SELECT DISTINCT blueprint FROM oceand_entities ORDER BY blueprint", {});
   std::lock_guard lock(mutex_);
   std::vector<std::string> rows;
   *session_ << "SELECT DISTINCT blueprint FROM entities ORDER BY blueprint", into(rows), now;

@@ -15,16 +15,21 @@ class Session;
 
 namespace oceand {
 
+class PgPool;
+
 class EntityStoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-// The embedded catalog (`port.applier: local`): Port entities in one SQLite file, written with
-// Port's upsert semantics and read back as Port's API shows them. Safe to use from many threads.
+// The embedded catalog (`port.applier: local`): Port entities in one SQLite file — or, when
+// port.local_db is a PostgreSQL connection string or URI, in the table oceand_entities there, shared
+// by every instance of a cluster — written with Port's upsert semantics and read back as Port's API
+// shows them. Safe to use from many threads.
 class EntityStore {
  public:
-  // Opens or creates the store; throws EntityStoreError with the path when it cannot.
+  // Opens or creates the store; throws EntityStoreError with the path (its password hidden) when
+  // it cannot.
   explicit EntityStore(const std::string& path);
   ~EntityStore();
 
@@ -45,9 +50,17 @@ class EntityStore {
   std::optional<std::string> get_locked(const std::string& blueprint,
                                         const std::string& identifier);
 
+  void write_pg(const EntityChanges& changes);
+  std::vector<std::string> pg_rows(const std::string& sql, const std::vector<std::string>& params);
+
   std::string path_;
+  std::unique_ptr<PgPool> pg_;  // set when the store is in PostgreSQL
   std::mutex mutex_;
   std::unique_ptr<Poco::Data::Session> session_;
 };
+
+// Whether port.local_db (or any store setting) names a PostgreSQL database rather than a file:
+// a postgres:// or postgresql:// URI, or a libpq key=value string with host= or dbname=.
+bool is_pg_url(const std::string& value);
 
 }  // namespace oceand

@@ -1,6 +1,8 @@
 #include "processing/engine.hpp"
 
+#include <algorithm>
 #include <sstream>
+#include <unordered_set>
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -112,16 +114,22 @@ void EventEngine::start() {
 }
 
 size_t EventEngine::in_flight() const {
-  return queue_.depth();
+  return unfinished_here();
+}
+
+// A shared queue's depth counts every instance's events: this one's are those it claimed.
+size_t EventEngine::unfinished_here() const {
+  if (!queue_.shared()) return queue_.depth();
+  return scheduler_.scheduled() + held_count_.load() + queue_.waiting();
 }
 
 size_t EventEngine::stop(std::chrono::duration<double> drain) {
-  if (!running_.exchange(false)) return queue_.depth();
+  if (!running_.exchange(false)) return unfinished_here();
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(drain);
   {
     // Keep working until everything accepted is done or the drain time is up.
     std::unique_lock lock(progress_mutex_);
-    progress_.wait_until(lock, deadline, [&] { return queue_.depth() == 0; });
+    progress_.wait_until(lock, deadline, [&] { return unfinished_here() == 0; });
     taking_ = false;
   }
   progress_.notify_all();
@@ -162,10 +170,11 @@ size_t EventEngine::stop(std::chrono::duration<double> drain) {
   }
   release_retired();
   watchdog_.stop();
-  size_t left = queue_.depth();
+  size_t left = unfinished_here();
   if (left > 0) {
     OCEAND_LOG_WARN("engine") << left << " accepted event(s) not finished at shutdown"
                               << (queue_.backend() == "memory" ? " (memory queue: they are lost)"
+                                  : queue_.shared()            ? " (other instances take them)"
                                                                : " (they resume at next start)");
   }
   return left;
@@ -173,9 +182,14 @@ size_t EventEngine::stop(std::chrono::duration<double> drain) {
 
 void EventEngine::dispatch_loop() {
   const size_t limit = static_cast<size_t>(std::max(64, settings_.workers * 4));
+  const bool shared = queue_.shared();
+  size_t popped = 0;  // since the held events were last looked at
   while (taking_) {
+    if (shared && !held_.empty() && popped == 0) release_held();
     if (!scheduler_.wait_below(limit, std::chrono::milliseconds(100))) continue;
-    EventPtr event = queue_.pop(std::chrono::milliseconds(100));
+    // Held events are looked at again after a batch of pops, or after 20 ms without one.
+    EventPtr event = queue_.pop(std::chrono::milliseconds(shared && !held_.empty() ? 20 : 100));
+    if (shared && (!event || ++popped >= 32 || queue_.waiting() == 0)) popped = 0;
     if (!event) {
       if (!queue_.is_open()) {  // closed and drained: nothing will come; wait for stop()
         std::unique_lock lock(progress_mutex_);
@@ -187,9 +201,51 @@ void EventEngine::dispatch_loop() {
     auto job = std::make_shared<EventJob>(event);
     job->generation = plugins_.current();
     job->group = admit(*job);
+    if (shared) {
+      queue_.set_group(job->event->id, job->group);
+      held_.push_back(std::move(job));
+      held_count_.store(held_.size());
+      continue;
+    }
     const std::string& integration = job->event->integration;
     scheduler_.add(job->group, job, integration);
   }
+  // Never handed to a worker: their instances are released; the events stay in the shared queue
+  // for whichever instance claims them next.
+  for (auto& job : held_) {
+    if (!job->plugin.empty())
+      metrics_.add("oceand_plugin_events_in_flight", {{"plugin", job->plugin}}, -1);
+    retire(job);
+  }
+  held_.clear();
+  held_count_.store(0);
+}
+
+// Shared queue: held events go to the scheduler once no earlier event of their group is pending on
+// another instance, in id order; once one of a group must wait, every later one of it waits too
+// (the scheduler then orders what this instance holds of the group).
+void EventEngine::release_held() {
+  std::sort(held_.begin(), held_.end(),
+            [](const JobPtr& a, const JobPtr& b) { return a->event->id < b->event->id; });
+  std::vector<std::pair<uint64_t, std::string>> ask;
+  ask.reserve(held_.size());
+  for (const auto& job : held_) ask.emplace_back(job->event->id, job->group);
+  std::vector<uint64_t> cleared = queue_.runnable(ask);
+  std::unordered_set<uint64_t> may_run(cleared.begin(), cleared.end());
+  std::unordered_set<std::string> waiting_groups;
+  std::vector<JobPtr> still;
+  for (auto& job : held_) {
+    if (!waiting_groups.count(job->group) && may_run.count(job->event->id)) {
+      const std::string& integration = job->event->integration;
+      const std::string group = job->group;
+      scheduler_.add(group, std::move(job), integration);
+    } else {
+      waiting_groups.insert(job->group);
+      still.push_back(std::move(job));
+    }
+  }
+  held_.swap(still);
+  held_count_.store(held_.size());
 }
 
 // An event that was running when a plugin crashed oceand crash_limit times goes to the dead letters
@@ -420,6 +476,12 @@ EventEngine::Step EventEngine::settle(const JobPtr& job_ptr) {
       DeferredApply deletions = std::move(t.deletions);
       t.deletions = nullptr;
       ApplyDone done = completion(job_ptr, i);
+      if (!still_owned(job)) {
+        done(job.handed_over ? ApplyOutcome::applied()
+                             : ApplyOutcome::retry("cannot confirm with the shared queue that "
+                                                   "this instance still owns the event"));
+        continue;
+      }
       try {
         deletions(done);
       } catch (const std::exception& ex) {
@@ -587,12 +649,33 @@ void EventEngine::settle_handled(const JobPtr& job_ptr, size_t index, const Hook
 
 // A successful handle_event's results to the sink: the task waits for its completion (which may
 // come before this returns).
+// Shared queue: whether this instance may still apply the event's results. Handed over (its lease
+// ran out and another instance claimed the event): the job ends without applying anything, outcome
+// handed_over. Unknown (the store cannot be asked): not now.
+bool EventEngine::still_owned(EventJob& job) {
+  if (!queue_.shared()) return true;
+  switch (queue_.ownership(job.event->id)) {
+    case EventQueue::Ownership::owned:
+      return true;
+    case EventQueue::Ownership::handed_over:
+      job.handed_over = true;
+      return false;
+    case EventQueue::Ownership::unknown:
+      return false;
+  }
+  return false;
+}
+
 void EventEngine::apply_results(const JobPtr& job_ptr, size_t index, HandleResult handled) {
   EventJob& job = *job_ptr;
   Task& task = job.tasks[index];
   task.state = Task::State::applying;
   job.outstanding.fetch_add(1);
   ApplyDone done = completion(job_ptr, index);
+  if (!still_owned(job))
+    return done(job.handed_over ? ApplyOutcome::applied()  // nothing applied: see verdict_of
+                                : ApplyOutcome::retry("cannot confirm with the shared queue that "
+                                                      "this instance still owns the event"));
   try {
     task.deletions = sink_.apply(*job.integration, *task.resource, *job.event,
                                  RawResults{std::move(handled.updated), std::move(handled.deleted)},
@@ -721,6 +804,7 @@ EventEngine::Verdict EventEngine::verdict_of(const EventJob& job) const {
     v.error = "no loaded plugin serves " + job.event->integration + job.event->route + " any more";
     return v;
   }
+  if (job.handed_over) return {EventOutcome::handed_over};
   if (job.processors.empty()) return {EventOutcome::unsupported};
   if (job.tasks.empty()) return {EventOutcome::noop};
   bool any_done = false, any_dropped = false;
@@ -746,6 +830,9 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
   const Event& event = *job->event;
   if (!job->plugin.empty())
     metrics_.add("oceand_plugin_events_in_flight", {{"plugin", job->plugin}}, -1);
+  if (queue_.shared() && !job->handed_over &&
+      queue_.ownership(event.id) == EventQueue::Ownership::handed_over)
+    job->handed_over = true;  // whatever became of it here, its new owner runs it again
   const Verdict v = verdict_of(*job);
   const unsigned attempts = job->total_attempts();
   if (v.outcome == EventOutcome::failed && !taking_ &&

@@ -68,6 +68,9 @@ class EventEngine {
   enum class Step { finished, waiting, applying, abandoned };
 
   void dispatch_loop();
+  void release_held();
+  size_t unfinished_here() const;
+  [[nodiscard]] bool still_owned(EventJob& job);
   [[nodiscard]] bool quarantined(const EventPtr& event);
   void worker_loop();
   std::string admit(EventJob& job);
@@ -118,6 +121,9 @@ class EventEngine {
   CrashLedger* crash_ledger_ = nullptr;
 
   GroupScheduler scheduler_;
+  // Shared queue: admitted events waiting for the cluster's order (dispatcher only).
+  std::vector<JobPtr> held_;
+  std::atomic<size_t> held_count_{0};
   RetryTimer retry_timer_;
   Watchdog watchdog_;
   std::atomic<bool> running_{false};

@@ -61,6 +61,8 @@ struct EventJob {
   std::vector<ProcessorRun> processors;
   std::vector<Task> tasks;
   bool routed = false;  // tasks made (on a worker); admission (on the dispatcher) came first
+  // Shared queue: another instance owns the event now; nothing more of it is applied here.
+  std::atomic<bool> handed_over{false};
   // Whether the event's delivery id was claimed (EventQueue::claim_delivery) once a processor
   // authenticated it, or found claimed by another copy of the delivery.
   enum class Delivery { unclaimed, claimed, duplicate } delivery = Delivery::unclaimed;

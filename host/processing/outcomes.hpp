@@ -51,7 +51,9 @@ constexpr const char* label(TaskReason reason) {
 }
 
 // What became of an event (oceand_events_processed_total{outcome}, the log line's outcome=).
-enum class EventOutcome { ok, failed, unsupported, noop, duplicate, rejected };
+// handed_over: a shared queue gave the event to another instance (this one's lease ran out), which
+// runs it again; nothing of it was applied here.
+enum class EventOutcome { ok, failed, unsupported, noop, duplicate, rejected, handed_over };
 
 constexpr const char* label(EventOutcome outcome) {
   switch (outcome) {
@@ -67,6 +69,8 @@ constexpr const char* label(EventOutcome outcome) {
       return "duplicate";
     case EventOutcome::rejected:
       return "rejected";
+    case EventOutcome::handed_over:
+      return "handed_over";
   }
   return "";
 }

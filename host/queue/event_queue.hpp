@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/event.hpp"
 
@@ -53,6 +55,26 @@ class EventQueue {
   // file was deleted"). /ready answers 503 meanwhile.
   virtual std::string problem() const { return {}; }
   virtual std::string backend() const = 0;
+
+  // Several oceand sharing one store (queue.backend: postgres) order events across instances: the
+  // engine records the group it admitted each event into (set_group) and hands an event to its
+  // workers only once runnable() says that no earlier event of its group is pending on another
+  // instance. Backends of one process order nothing here: their engine's scheduler does it all.
+  virtual bool shared() const { return false; }
+  virtual void set_group(uint64_t id, const std::string& group) {}
+  // Of `held` ((id, group), ascending ids, admitted on this instance): the ids no earlier pending
+  // event blocks — one of the same group that another instance holds, or one not yet grouped.
+  virtual std::vector<uint64_t> runnable(
+      const std::vector<std::pair<uint64_t, std::string>>& held) {
+    std::vector<uint64_t> ids;
+    for (const auto& h : held) ids.push_back(h.first);
+    return ids;
+  }
+  // Whether this instance still owns the event: a shared store hands the events of an instance
+  // that stopped answering to the others, and only the owner may apply results (docs/reliability.md,
+  // "Fencing"). `unknown`: the store cannot be asked now (apply later).
+  enum class Ownership { owned, handed_over, unknown };
+  virtual Ownership ownership(uint64_t id) { return Ownership::owned; }
 };
 
 }  // namespace oceand

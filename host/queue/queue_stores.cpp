@@ -4,6 +4,8 @@
 
 #include "core/log.hpp"
 #include "queue/memory_queue.hpp"
+#include "queue/pg_dead_letters.hpp"
+#include "queue/pg_queue.hpp"
 #include "queue/sqlite_db.hpp"
 #include "queue/sqlite_dead_letters.hpp"
 #include "queue/sqlite_queue.hpp"
@@ -23,6 +25,26 @@ QueueStores open_queue_stores(const QueueConfig& config) {
   if (config.backend == "memory") {
     stores.queue = std::make_unique<MemoryQueue>(config.max_pending, config.dedupe_window_seconds);
     stores.dead_letters = std::make_unique<MemoryDeadLetters>(config.dead_letter_retention);
+    return stores;
+  }
+  if (config.backend == "postgres") {
+    try {
+      PgQueueOptions options;
+      options.url = config.url;
+      options.max_pending = config.max_pending;
+      options.dedupe_window_seconds = config.dedupe_window_seconds;
+      options.handover_seconds = config.handover_seconds;
+      auto queue = std::make_unique<PgQueue>(options);
+      OCEAND_LOG_INFO("queue") << "shared queue and dead letters in PostgreSQL at "
+                               << redact_pg_url(config.url) << " (instance "
+                               << queue->instance_id() << ", queue.handover_seconds="
+                               << config.handover_seconds << ")";
+      stores.queue = std::move(queue);
+      stores.dead_letters =
+          std::make_unique<PgDeadLetters>(config.url, config.dead_letter_retention);
+    } catch (const std::exception& e) {
+      throw ConfigError("queue.url " + redact_pg_url(config.url) + ": " + e.what());
+    }
     return stores;
   }
   try {

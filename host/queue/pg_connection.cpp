@@ -1,0 +1,131 @@
+#include "queue/pg_connection.hpp"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <regex>
+
+namespace oceand {
+
+PgRows::~PgRows() {
+  if (result_) PQclear(result_);
+}
+
+int PgRows::size() const { return PQntuples(result_); }
+
+bool PgRows::null(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
+
+std::string PgRows::text(int row, int column) const {
+  return std::string(PQgetvalue(result_, row, column),
+                     static_cast<size_t>(PQgetlength(result_, row, column)));
+}
+
+int64_t PgRows::int64(int row, int column) const {
+  return std::strtoll(PQgetvalue(result_, row, column), nullptr, 10);
+}
+
+std::string PgRows::bytes(int row, int column) const {
+  size_t length = 0;
+  unsigned char* raw =
+      PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(result_, row, column)),
+                      &length);
+  if (!raw) throw PgError("a bytea value could not be decoded", false);
+  std::string out(reinterpret_cast<const char*>(raw), length);
+  PQfreemem(raw);
+  return out;
+}
+
+int64_t PgRows::affected() const { return std::strtoll(PQcmdTuples(result_), nullptr, 10); }
+
+PgConnection::PgConnection(const std::string& url) {
+  // Earlier pairs are defaults: the URL (expanded in place of dbname) overrides any of them.
+  const char* keys[] = {"connect_timeout", "keepalives",       "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                        "application_name", "dbname",           nullptr};
+  const char* values[] = {"5", "1", "5", "2", "3", "10000", "oceand", url.c_str(), nullptr};
+  conn_ = PQconnectdbParams(keys, values, 1);
+  if (!conn_) throw PgError("out of memory connecting to PostgreSQL", true);
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string why = PQerrorMessage(conn_);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    PQfinish(conn_);
+    conn_ = nullptr;
+    throw PgError(why.empty() ? "cannot connect" : why, true);
+  }
+  // Quiet the server's NOTICEs (CREATE ... IF NOT EXISTS on every start).
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+}
+
+PgConnection::~PgConnection() {
+  if (conn_) PQfinish(conn_);
+}
+
+bool PgConnection::usable() const {
+  return conn_ && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+}
+
+void PgConnection::fail(const std::string& what, pg_result* result) {
+  std::string message = result ? PQresultErrorMessage(result) : "";
+  if (message.empty()) message = PQerrorMessage(conn_);
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  // Class 08: connection exceptions; 57P0x: the server shut down or is restarting.
+  bool lost = PQstatus(conn_) != CONNECTION_OK ||
+              (state && (std::strncmp(state, "08", 2) == 0 || std::strncmp(state, "57P", 3) == 0));
+  if (result) PQclear(result);
+  throw PgError(what + ": " + (message.empty() ? "unknown error" : message), lost);
+}
+
+PgRows PgConnection::exec(const std::string& sql, const std::vector<PgParam>& params) {
+  if (!conn_ || PQstatus(conn_) != CONNECTION_OK) throw PgError("the connection to PostgreSQL was lost", true);
+  std::vector<const char*> values(params.size());
+  std::vector<int> lengths(params.size()), formats(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    values[i] = params[i].null ? nullptr : params[i].value.data();
+    lengths[i] = static_cast<int>(params[i].value.size());
+    formats[i] = params[i].binary ? 1 : 0;
+  }
+  PGresult* result =
+      PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
+                   lengths.data(), formats.data(), 0);
+  ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("PostgreSQL", result);
+  return PgRows(result);
+}
+
+void PgConnection::exec_script(const std::string& sql) {
+  if (!conn_ || PQstatus(conn_) != CONNECTION_OK) throw PgError("the connection to PostgreSQL was lost", true);
+  PGresult* result = PQexec(conn_, sql.c_str());
+  ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("PostgreSQL", result);
+  PQclear(result);
+}
+
+std::string redact_pg_url(const std::string& url) {
+  // URI form: scheme://user:password@host; key-value form: password=... (quoted or not).
+  static const std::regex uri("(://[^:/@]*:)[^@]*@");
+  static const std::regex kv("(password\\s*=\\s*)('([^'\\\\]|\\\\.)*'|\\S+)");
+  std::string out = std::regex_replace(url, uri, "$1***@");
+  return std::regex_replace(out, kv, "$1***");
+}
+
+PgPool::Lease PgPool::borrow() {
+  {
+    std::lock_guard lock(mutex_);
+    while (!idle_.empty()) {
+      std::unique_ptr<PgConnection> conn = std::move(idle_.back());
+      idle_.pop_back();
+      if (conn->usable()) return Lease(*this, std::move(conn));
+    }
+  }
+  return Lease(*this, std::make_unique<PgConnection>(url_));
+}
+
+void PgPool::give_back(std::unique_ptr<PgConnection> conn) {
+  if (!conn || !conn->usable()) return;
+  std::lock_guard lock(mutex_);
+  if (idle_.size() < max_idle_) idle_.push_back(std::move(conn));
+}
+
+}  // namespace oceand

@@ -1,0 +1,129 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct pg_conn;
+struct pg_result;
+
+namespace oceand {
+
+// A PostgreSQL error: what the server or libpq said. `connection_lost`: the connection is unusable
+// (server stopped, restarted, network cut) and must be replaced; otherwise the statement failed.
+class PgError : public std::runtime_error {
+ public:
+  PgError(const std::string& what, bool connection_lost)
+      : std::runtime_error(what), connection_lost_(connection_lost) {}
+  bool connection_lost() const { return connection_lost_; }
+
+ private:
+  bool connection_lost_;
+};
+
+// A statement parameter: text (PostgreSQL converts it to the column's type), bytes (bytea, sent in
+// binary, never escaped) or SQL NULL.
+struct PgParam {
+  std::string value;
+  bool binary = false;
+  bool null = false;
+
+  PgParam(std::string text) : value(std::move(text)) {}
+  PgParam(const char* text) : value(text) {}
+  PgParam(int64_t n) : value(std::to_string(n)) {}
+  PgParam(uint64_t n) : value(std::to_string(n)) {}
+  static PgParam bytes(std::string b) {
+    PgParam p(std::move(b));
+    p.binary = true;
+    return p;
+  }
+  static PgParam sql_null() {
+    PgParam p("");
+    p.null = true;
+    return p;
+  }
+};
+
+// The rows of one statement, in text format.
+class PgRows {
+ public:
+  explicit PgRows(pg_result* result) : result_(result) {}
+  PgRows(PgRows&& other) noexcept : result_(other.result_) { other.result_ = nullptr; }
+  PgRows& operator=(PgRows&&) = delete;
+  ~PgRows();
+
+  int size() const;
+  bool null(int row, int column) const;
+  std::string text(int row, int column) const;
+  int64_t int64(int row, int column) const;
+  // A bytea column, unescaped.
+  std::string bytes(int row, int column) const;
+  // Rows an INSERT, UPDATE or DELETE touched.
+  int64_t affected() const;
+
+ private:
+  pg_result* result_;
+};
+
+// One connection to the server, used by one thread at a time. Connecting and every statement
+// throw PgError; after one with connection_lost() the connection is dropped.
+class PgConnection {
+ public:
+  // `url`: a libpq connection string or URI. oceand adds, unless the string sets them, a 5 s
+  // connect timeout and TCP keepalives that notice a cut connection within ≈ 10 s, and names
+  // itself application_name=oceand (so pg_stat_activity shows which sessions are oceand's).
+  explicit PgConnection(const std::string& url);
+  ~PgConnection();
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  PgRows exec(const std::string& sql, const std::vector<PgParam>& params = {});
+  // Runs `sql` (one or more statements, no parameters).
+  void exec_script(const std::string& sql);
+  // Connected, with no transaction open or failed (fit to go back to a pool).
+  bool usable() const;
+
+ private:
+  [[noreturn]] void fail(const std::string& what, pg_result* result);
+  pg_conn* conn_ = nullptr;
+};
+
+// `url` with any password replaced by "***", for logs and error messages.
+std::string redact_pg_url(const std::string& url);
+
+// A few connections shared by threads that each need one for a moment. A connection a statement
+// lost is dropped and replaced on the next borrow, so a restarted server is reconnected to without
+// anyone's help.
+class PgPool {
+ public:
+  PgPool(std::string url, size_t max_idle) : url_(std::move(url)), max_idle_(max_idle) {}
+
+  class Lease {
+   public:
+    Lease(PgPool& pool, std::unique_ptr<PgConnection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&& other) noexcept : pool_(other.pool_), conn_(std::move(other.conn_)) {}
+    ~Lease() { pool_.give_back(std::move(conn_)); }
+    PgConnection* operator->() { return conn_.get(); }
+    PgConnection& operator*() { return *conn_; }
+
+   private:
+    PgPool& pool_;
+    std::unique_ptr<PgConnection> conn_;
+  };
+  // Throws PgError when no connection can be made.
+  Lease borrow();
+  const std::string& url() const { return url_; }
+
+ private:
+  void give_back(std::unique_ptr<PgConnection> conn);
+
+  const std::string url_;
+  const size_t max_idle_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<PgConnection>> idle_;
+};
+
+}  // namespace oceand

@@ -1,0 +1,580 @@
+#include "queue/pg_queue.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <random>
+
+#include "core/log.hpp"
+#include "queue/pg_event_row.hpp"
+#include "queue/pg_schema.hpp"
+
+namespace oceand {
+
+namespace {
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A text[] literal: every element quoted, quotes and backslashes escaped.
+std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+template <typename Int>
+std::string int_array(const std::vector<Int>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(items[i]);
+  }
+  return out + "}";
+}
+
+std::string new_instance_id() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::random_device random;
+  char tag[9];
+  std::snprintf(tag, sizeof tag, "%08x", random());
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + tag;
+}
+
+// A push is accepted only when no authenticated delivery with its id was seen within the window.
+const std::string kInsert =
+    std::string("INSERT INTO oceand_events(") + PgEventRow::kColumns +
+    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE $9 = '' OR NOT EXISTS (SELECT 1 FROM "
+    "oceand_deliveries WHERE key = $9 AND seen_at > now() - make_interval(secs => $10)) "
+    "RETURNING seq";
+
+// The oldest unclaimed events (below $3), in acceptance order among themselves.
+const std::string kClaim =
+    std::string("UPDATE oceand_events SET owner = $1, fence = nextval('oceand_fence') "
+                "WHERE seq IN (SELECT seq FROM oceand_events WHERE owner IS NULL AND seq < $3 "
+                "ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING seq, fence, ") +
+    PgEventRow::kColumns;
+
+// An admitted event may run once nothing earlier is ungrouped anywhere and no earlier event of its
+// group is held by another instance (this instance's own earlier ones its scheduler orders).
+const char* const kRunnable =
+    "WITH frontier AS (SELECT coalesce(min(seq), 9223372036854775807) AS seq FROM oceand_events "
+    "WHERE group_key IS NULL) "
+    "SELECT h.seq FROM unnest($1::bigint[], $2::text[]) AS h(seq, grp), frontier "
+    "WHERE h.seq < frontier.seq AND NOT EXISTS (SELECT 1 FROM oceand_events e WHERE "
+    "e.group_key = h.grp AND e.seq < h.seq AND e.owner IS DISTINCT FROM $3) ORDER BY h.seq";
+
+const char* const kSetGroups =
+    "UPDATE oceand_events e SET group_key = h.grp FROM unnest($1::bigint[], $2::bigint[], "
+    "$3::text[]) AS h(seq, fence, grp) WHERE e.seq = h.seq AND e.fence = h.fence";
+
+constexpr size_t kClaimBatch = 64;
+constexpr const char* kPushLock = "111542867059045";
+
+}  // namespace
+
+struct PgQueue::PendingPush {
+  EventPtr event;
+  std::vector<PgParam> params;
+  PushResult result = PushResult::unavailable;
+  bool done = false;
+  PushDone on_done;  // empty: a waiting push()
+};
+
+PgQueue::PgQueue(PgQueueOptions options)
+    : options_(std::move(options)), pool_(options_.url, 8), instance_id_(new_instance_id()) {
+  {
+    PgPool::Lease conn = pool_.borrow();
+    migrate_pg_schema(*conn);
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    conn->exec("INSERT INTO oceand_instances(id, host, pid, seen_at) VALUES ($1, $2, $3, now())",
+               {instance_id_, std::string(host), static_cast<int64_t>(::getpid())});
+    lease_renewed_ns_ = steady_ns();
+    PgRows count = conn->exec("SELECT count(*) FROM oceand_events");
+    depth_ = static_cast<size_t>(count.int64(0, 0));
+  }
+  committer_ = std::thread([this] { commit_loop(); });
+  maintainer_ = std::thread([this] { maintain_loop(); });
+}
+
+PgQueue::~PgQueue() {
+  {
+    std::lock_guard lock(mutex_);
+    open_ = false;
+    stopping_ = true;
+  }
+  commit_cv_.notify_all();
+  ready_cv_.notify_all();
+  maintain_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+  if (maintainer_.joinable()) maintainer_.join();
+  // Leave at once instead of after a lease: the others take what this instance still held.
+  try {
+    PgPool::Lease conn = pool_.borrow();
+    std::lock_guard lock(instance_mutex_);
+    conn->exec_script("BEGIN");
+    conn->exec("UPDATE oceand_events SET owner = NULL, fence = NULL, group_key = NULL "
+               "WHERE owner = $1",
+               {instance_id_});
+    conn->exec("DELETE FROM oceand_instances WHERE id = $1", {instance_id_});
+    conn->exec_script("COMMIT");
+  } catch (const std::exception& e) {
+    OCEAND_LOG_WARN("queue") << "could not hand this instance's events over at shutdown ("
+                             << e.what() << "): the others take them once its lease runs out";
+  }
+}
+
+std::string PgQueue::delivery_key(const Event& event) const {
+  if (event.delivery_id.empty() || options_.dedupe_window_seconds <= 0) return {};
+  return event.integration + '\n' + event.delivery_id;
+}
+
+PushResult PgQueue::push(const EventPtr& event) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  PushResult result = PushResult::unavailable;
+  push_async(event, [&](PushResult r) {
+    std::lock_guard lock(m);
+    result = r;
+    done = true;
+    cv.notify_one();
+  });
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return done; });
+  return result;
+}
+
+void PgQueue::push_async(const EventPtr& event, PushDone done) {
+  auto pending = std::make_unique<PendingPush>();
+  pending->event = event;
+  pending->params = PgEventRow::params(*event, options_.compress_bodies);
+  pending->params.emplace_back(delivery_key(*event));
+  pending->params.emplace_back(std::to_string(options_.dedupe_window_seconds));
+  pending->on_done = std::move(done);
+  std::unique_lock lock(mutex_);
+  PushResult refused = !open_ ? PushResult::closed
+                       : depth_ + pushed_since_count_ >= options_.max_pending
+                           ? PushResult::full
+                           : PushResult::accepted;
+  if (refused != PushResult::accepted) {
+    lock.unlock();
+    return pending->on_done(refused);
+  }
+  pending_.push_back(pending.release());
+  commit_cv_.notify_one();
+}
+
+void PgQueue::commit_loop() {
+  std::unique_ptr<PgConnection> conn;
+  std::vector<PendingPush*> batch;
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      commit_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping, and every push answered
+      batch.swap(pending_);
+    }
+    size_t accepted = 0;
+    try {
+      if (!conn || !conn->usable()) conn = std::make_unique<PgConnection>(options_.url);
+      conn->exec_script("BEGIN");
+      // One committer at a time across the cluster, so that ids (bigserial) follow commit order:
+      // an event is never committed, and claimed, before one with a smaller id that could be of
+      // its group (acceptance order is commit order). Group commit keeps this to one lock per batch.
+      conn->exec(std::string("SELECT pg_advisory_xact_lock(") + kPushLock + ")");
+      for (PendingPush* p : batch) {
+        PgRows rows = conn->exec(kInsert, p->params);
+        p->result = rows.size() == 1 ? PushResult::accepted : PushResult::duplicate;
+        if (rows.size() == 1) p->event->id = static_cast<uint64_t>(rows.int64(0, 0));
+      }
+      conn->exec_script("COMMIT");
+      for (PendingPush* p : batch) accepted += p->result == PushResult::accepted;
+      set_problem("");
+    } catch (const std::exception& e) {
+      // Nothing of the batch counts as accepted: its senders are answered 503 and send again.
+      // (A COMMIT whose answer was lost may have stored them: at worst an event runs twice.)
+      for (PendingPush* p : batch) p->result = PushResult::unavailable;
+      if (conn && conn->usable() == false) conn.reset();
+      if (conn) {
+        try {
+          conn->exec_script("ROLLBACK");
+        } catch (...) {
+          conn.reset();
+        }
+      }
+      set_problem(std::string("PostgreSQL cannot store events: ") + e.what());
+      OCEAND_LOG_ERROR_LIMITED("queue", "pg push failed")
+          << "could not store " << batch.size() << " event(s) in PostgreSQL ("
+          << redact_pg_url(options_.url) << "): " << e.what() << "; answered 503";
+    }
+    pushed_since_count_ += accepted;
+    for (PendingPush* p : batch) {
+      std::unique_ptr<PendingPush> owned(p);
+      owned->on_done(owned->result);
+    }
+    batch.clear();
+    if (accepted > 0) ready_cv_.notify_all();  // pop claims what was just committed here
+  }
+}
+
+EventPtr PgQueue::pop(std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!window_.empty()) {
+        EventPtr event = std::move(window_.front());
+        window_.pop_front();
+        return event;
+      }
+      if (!open_) return nullptr;
+    }
+    try {
+      claim_more();
+    } catch (const std::exception& e) {
+      set_problem(std::string("PostgreSQL cannot hand out events: ") + e.what());
+      OCEAND_LOG_ERROR_LIMITED("queue", "pg claim failed")
+          << "could not claim events from PostgreSQL: " << e.what();
+    }
+    std::unique_lock lock(mutex_);
+    if (!window_.empty()) continue;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline || !open_) return nullptr;
+    // Events pushed here wake this at once; those pushed on other instances are found by the next
+    // claim, at most 50 ms later.
+    ready_cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(
+                                 deadline - now, std::chrono::milliseconds(50)));
+  }
+}
+
+void PgQueue::claim_more() {
+  int64_t below = LLONG_MAX;
+  size_t limit = kClaimBatch;
+  std::string owner;
+  {
+    std::lock_guard lock(mutex_);
+    if (fences_.size() >= options_.max_claimed) {
+      // At the cap: only events older than every one held here, which nobody holds.
+      below = static_cast<int64_t>(fences_.rbegin()->first);
+    } else {
+      limit = std::min(limit, options_.max_claimed - fences_.size());
+    }
+  }
+  {
+    std::lock_guard lock(instance_mutex_);
+    owner = instance_id_;
+  }
+  if (!lease_fresh()) return;  // a claim this instance might not keep
+  PgPool::Lease conn = pool_.borrow();
+  PgRows rows = conn->exec(kClaim, {owner, static_cast<int64_t>(limit), below});
+  std::vector<std::pair<EventPtr, int64_t>> claimed;
+  for (int r = 0; r < rows.size(); ++r) {
+    uint64_t seq = static_cast<uint64_t>(rows.int64(r, 0));
+    try {
+      claimed.emplace_back(PgEventRow::read(rows, r, 2, seq), rows.int64(r, 1));
+    } catch (const std::exception& e) {
+      // A row this oceand cannot read stays claimed here and is never run: say so loudly.
+      OCEAND_LOG_ERROR("queue") << "event " << seq << " in PostgreSQL cannot be read (" << e.what()
+                                << "); left in oceand_events";
+    }
+  }
+  std::sort(claimed.begin(), claimed.end(),
+            [](const auto& a, const auto& b) { return a.first->id < b.first->id; });
+  std::lock_guard lock(mutex_);
+  for (auto& [event, fence] : claimed) {
+    fences_[event->id] = fence;
+    window_.push_back(std::move(event));
+  }
+}
+
+void PgQueue::complete(uint64_t id) {
+  int64_t fence = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = fences_.find(id);
+    if (it == fences_.end()) return;  // handed over: the new owner completes it
+    fence = it->second;
+    fences_.erase(it);
+  }
+  try {
+    PgPool::Lease conn = pool_.borrow();
+    PgRows rows = conn->exec("DELETE FROM oceand_events WHERE seq = $1 AND fence = $2",
+                             {id, fence});
+    if (rows.affected() == 0)
+      OCEAND_LOG_WARN("queue") << "event " << id
+                               << " was handed to another instance before it completed here";
+  } catch (const std::exception& e) {
+    std::lock_guard lock(mutex_);
+    unfinished_.emplace_back(id, fence);  // written again by the maintainer
+  }
+  if (depth_ > 0) --depth_;
+}
+
+bool PgQueue::claim_delivery(const Event& event) {
+  std::string key = delivery_key(event);
+  if (key.empty()) return true;
+  try {
+    PgPool::Lease conn = pool_.borrow();
+    // The claim goes to this event unless another event claimed the id within the window.
+    PgRows rows = conn->exec(
+        "INSERT INTO oceand_deliveries(key, event_seq, seen_at) VALUES ($1, $2, now()) "
+        "ON CONFLICT (key) DO UPDATE SET event_seq = excluded.event_seq, seen_at = now() "
+        "WHERE oceand_deliveries.event_seq = excluded.event_seq OR "
+        "oceand_deliveries.seen_at <= now() - make_interval(secs => $3) RETURNING 1",
+        {key, event.id, std::to_string(options_.dedupe_window_seconds)});
+    return rows.size() == 1;
+  } catch (const std::exception& e) {
+    // Unknown: process rather than lose it; at worst a redelivery runs twice.
+    OCEAND_LOG_ERROR_LIMITED("queue", "pg delivery claim failed")
+        << "delivery id claim failed: " << e.what();
+    return true;
+  }
+}
+
+size_t PgQueue::depth() const { return depth_ + pushed_since_count_; }
+
+size_t PgQueue::waiting() const {
+  std::lock_guard lock(mutex_);
+  return window_.size();
+}
+
+void PgQueue::close() {
+  {
+    std::lock_guard lock(mutex_);
+    open_ = false;
+  }
+  ready_cv_.notify_all();
+}
+
+bool PgQueue::is_open() const {
+  std::lock_guard lock(mutex_);
+  return open_;
+}
+
+std::string PgQueue::problem() const {
+  std::lock_guard lock(mutex_);
+  return problem_;
+}
+
+void PgQueue::set_problem(const std::string& problem) {
+  std::lock_guard lock(mutex_);
+  if (problem_.empty() && !problem.empty())
+    OCEAND_LOG_ERROR("queue") << problem;
+  else if (!problem_.empty() && problem.empty())
+    OCEAND_LOG_INFO("queue") << "PostgreSQL is reachable again";
+  problem_ = problem;
+}
+
+void PgQueue::set_group(uint64_t id, const std::string& group) {
+  std::lock_guard lock(mutex_);
+  groups_.emplace_back(id, group);
+}
+
+void PgQueue::flush_groups(PgConnection& conn) {
+  std::vector<uint64_t> ids;
+  std::vector<int64_t> fences;
+  std::vector<std::string> groups;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, group] : groups_) {
+      auto it = fences_.find(id);
+      if (it == fences_.end()) continue;
+      ids.push_back(id);
+      fences.push_back(it->second);
+      groups.push_back(std::move(group));
+    }
+    groups_.clear();
+  }
+  if (ids.empty()) return;
+  try {
+    conn.exec(kSetGroups, {int_array(ids), int_array(fences), text_array(groups)});
+  } catch (...) {
+    std::lock_guard lock(mutex_);  // kept for the next try
+    for (size_t i = 0; i < ids.size(); ++i) groups_.emplace_back(ids[i], std::move(groups[i]));
+    throw;
+  }
+}
+
+std::vector<uint64_t> PgQueue::runnable(const std::vector<std::pair<uint64_t, std::string>>& held) {
+  std::vector<uint64_t> ids;
+  std::string owner;
+  {
+    std::lock_guard lock(instance_mutex_);
+    owner = instance_id_;
+  }
+  try {
+    PgPool::Lease conn = pool_.borrow();
+    flush_groups(*conn);
+    if (held.empty()) return ids;
+    std::vector<uint64_t> seqs;
+    std::vector<std::string> groups;
+    for (const auto& [id, group] : held) {
+      seqs.push_back(id);
+      groups.push_back(group);
+    }
+    PgRows rows = conn->exec(kRunnable, {int_array(seqs), text_array(groups), owner});
+    for (int r = 0; r < rows.size(); ++r) ids.push_back(static_cast<uint64_t>(rows.int64(r, 0)));
+  } catch (const std::exception& e) {
+    OCEAND_LOG_ERROR_LIMITED("queue", "pg runnable failed")
+        << "could not read the cluster's order from PostgreSQL: " << e.what();
+  }
+  return ids;
+}
+
+bool PgQueue::lease_fresh() const {
+  const double age = static_cast<double>(steady_ns() - lease_renewed_ns_.load()) / 1e9;
+  return age < options_.handover_seconds / 2;
+}
+
+EventQueue::Ownership PgQueue::ownership(uint64_t id) {
+  int64_t fence = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = fences_.find(id);
+    if (it == fences_.end()) return Ownership::handed_over;
+    fence = it->second;
+  }
+  if (!lease_fresh()) return Ownership::unknown;
+  try {
+    PgPool::Lease conn = pool_.borrow();
+    PgRows rows = conn->exec("SELECT 1 FROM oceand_events WHERE seq = $1 AND fence = $2",
+                             {id, fence});
+    if (rows.size() == 1) return Ownership::owned;
+  } catch (const std::exception&) {
+    return Ownership::unknown;
+  }
+  std::lock_guard lock(mutex_);
+  fences_.erase(id);
+  return Ownership::handed_over;
+}
+
+void PgQueue::renew_lease(PgConnection& conn) {
+  std::string id;
+  {
+    std::lock_guard lock(instance_mutex_);
+    id = instance_id_;
+  }
+  PgRows renewed = conn.exec("UPDATE oceand_instances SET seen_at = now() WHERE id = $1", {id});
+  if (renewed.affected() == 1) {
+    lease_renewed_ns_ = steady_ns();
+    return;
+  }
+  // The others declared this instance gone and took its events: everything it held is theirs.
+  size_t dropped = 0;
+  {
+    std::lock_guard lock(mutex_);
+    dropped = fences_.size();
+    fences_.clear();
+    window_.clear();
+    groups_.clear();
+    unfinished_.clear();
+  }
+  std::string fresh = new_instance_id();
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  conn.exec("INSERT INTO oceand_instances(id, host, pid, seen_at) VALUES ($1, $2, $3, now())",
+            {fresh, std::string(host), static_cast<int64_t>(::getpid())});
+  {
+    std::lock_guard lock(instance_mutex_);
+    instance_id_ = fresh;
+  }
+  lease_renewed_ns_ = steady_ns();
+  OCEAND_LOG_WARN("queue") << "this instance's lease ran out (stopped or cut off from PostgreSQL "
+                              "for longer than queue.handover_seconds): its "
+                           << dropped
+                           << " claimed event(s) went to other instances and are not applied "
+                              "here; it goes on as instance "
+                           << fresh;
+}
+
+void PgQueue::maintain_loop() {
+  const auto beat = std::chrono::duration<double>(
+      std::clamp(options_.handover_seconds / 6, 0.1, 5.0));
+  std::unique_ptr<PgConnection> conn;
+  unsigned beats = 0;
+  const std::string handover = std::to_string(options_.handover_seconds);
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      if (stopping_) return;
+    }
+    try {
+      if (!conn || !conn->usable()) conn = std::make_unique<PgConnection>(options_.url);
+      renew_lease(*conn);
+      // Instances whose lease ran out give their events back, ungrouped, to be claimed again in
+      // order. (Every instance does this; the statements are idempotent.)
+      conn->exec_script("BEGIN");
+      PgRows gone = conn->exec(
+          "DELETE FROM oceand_instances WHERE seen_at < now() - make_interval(secs => $1) "
+          "RETURNING id",
+          {handover});
+      int64_t released = 0;
+      if (gone.size() > 0 || beats % 20 == 0) {
+        released = conn->exec("UPDATE oceand_events SET owner = NULL, fence = NULL, "
+                              "group_key = NULL WHERE owner IS NOT NULL AND NOT EXISTS "
+                              "(SELECT 1 FROM oceand_instances i WHERE i.id = owner)")
+                       .affected();
+      }
+      conn->exec_script("COMMIT");
+      for (int r = 0; r < gone.size(); ++r)
+        OCEAND_LOG_WARN("queue") << "instance " << gone.text(r, 0)
+                                 << " renewed no lease for queue.handover_seconds=" << handover
+                                 << ": its events go to the other instances";
+      if (released > 0)
+        OCEAND_LOG_WARN("queue") << released << " event(s) of instances gone are claimed again";
+      std::vector<std::pair<uint64_t, int64_t>> retry;
+      {
+        std::lock_guard lock(mutex_);
+        retry.swap(unfinished_);
+      }
+      for (size_t i = 0; i < retry.size(); ++i) {
+        try {
+          conn->exec("DELETE FROM oceand_events WHERE seq = $1 AND fence = $2",
+                     {retry[i].first, retry[i].second});
+        } catch (...) {
+          std::lock_guard lock(mutex_);
+          unfinished_.insert(unfinished_.end(), retry.begin() + static_cast<long>(i), retry.end());
+          throw;
+        }
+      }
+      PgRows count = conn->exec("SELECT count(*) FROM oceand_events");
+      depth_ = static_cast<size_t>(count.int64(0, 0));
+      pushed_since_count_ = 0;
+      if (beats % 60 == 0)
+        conn->exec("DELETE FROM oceand_deliveries WHERE seen_at < now() - make_interval(secs => $1)",
+                   {std::to_string(options_.dedupe_window_seconds)});
+      ++beats;
+      set_problem("");
+    } catch (const std::exception& e) {
+      if (conn && !conn->usable()) conn.reset();
+      if (conn) {
+        try {
+          conn->exec_script("ROLLBACK");
+        } catch (...) {
+          conn.reset();
+        }
+      }
+      set_problem(std::string("PostgreSQL unreachable (") + redact_pg_url(options_.url) +
+                  "): " + e.what());
+    }
+    std::unique_lock lock(mutex_);
+    maintain_cv_.wait_for(lock, beat, [&] { return stopping_; });
+  }
+}
+
+}  // namespace oceand
