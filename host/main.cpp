@@ -12,7 +12,6 @@
 
 #include <Poco/Exception.h>
 
-#include "queue/pg_connection.hpp"
 #include "app/host.hpp"
 #include "app/service_manager.hpp"
 #include "client/http_client.hpp"
@@ -25,6 +24,7 @@
 #include "plugins/plugin_file.hpp"
 #include "plugins/plugin_library.hpp"
 #include "plugins/plugin_manager.hpp"
+#include "queue/pg_connection.hpp"
 
 namespace {
 

@@ -596,9 +596,10 @@ HostConfig load_host_config(const std::optional<std::string>& path,
       config.queue.backend != "postgres")
     fail("queue.backend: '" + config.queue.backend + "' is not one of memory, sqlite, postgres");
   if (config.queue.backend == "postgres" && config.queue.url.empty())
-    fail("queue.backend is 'postgres' but queue.url is empty (a libpq connection string or URI, "
-         "e.g. postgresql://oceand@db.internal/oceand; OCEAN__QUEUE__URL keeps the password out "
-         "of the file)");
+    fail(
+        "queue.backend is 'postgres' but queue.url is empty (a libpq connection string or URI, "
+        "e.g. postgresql://oceand@db.internal/oceand; OCEAN__QUEUE__URL keeps the password out "
+        "of the file)");
   if (config.queue.handover_seconds < 1 || config.queue.handover_seconds > 3600)
     fail("queue.handover_seconds: must be 1..3600");
   if (config.queue.max_pending == 0) fail("queue.max_pending: must be > 0");

@@ -17,12 +17,18 @@ struct ApplyOutcome {
   Kind kind = Kind::applied;
   std::string error;
   double retry_after_seconds = 0;
+  // A retry that spends neither the processor's retries nor the event's deadline: the store that
+  // says who may apply (a shared queue) cannot be reached; the event waits for it.
+  bool store_wait = false;
 
   static ApplyOutcome applied() { return {}; }
   static ApplyOutcome retry(std::string why, double after_seconds = 0) {
     return {Kind::retry, std::move(why), after_seconds};
   }
   static ApplyOutcome failed(std::string why) { return {Kind::failed, std::move(why), 0}; }
+  static ApplyOutcome wait_for_store(std::string why, double after_seconds) {
+    return {Kind::retry, std::move(why), after_seconds, true};
+  }
 };
 
 using ApplyDone = std::function<void(ApplyOutcome)>;

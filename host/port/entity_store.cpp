@@ -162,9 +162,10 @@ void EntityStore::write_pg(const EntityChanges& changes) {
       std::string before = stored.size() ? stored.text(0, 0) : std::string();
       std::string text =
           upserted(entity.json, stored.size() ? &before : nullptr, changes.options.merge);
-      conn->exec("INSERT INTO oceand_entities(blueprint, identifier, entity) VALUES ($1, $2, $3) "
-                 "ON CONFLICT (blueprint, identifier) DO UPDATE SET entity = excluded.entity",
-                 {entity.blueprint, entity.identifier, text});
+      conn->exec(
+          "INSERT INTO oceand_entities(blueprint, identifier, entity) VALUES ($1, $2, $3) "
+          "ON CONFLICT (blueprint, identifier) DO UPDATE SET entity = excluded.entity",
+          {entity.blueprint, entity.identifier, text});
     }
     for (const auto& entity : changes.deletions)
       conn->exec("DELETE FROM oceand_entities WHERE blueprint = $1 AND identifier = $2",
@@ -224,8 +225,9 @@ void EntityStore::write(const EntityChanges& changes) {
 std::optional<std::string> EntityStore::get(const std::string& blueprint,
                                             const std::string& identifier) {
   if (pg_) {
-    auto rows = pg_rows("SELECT entity FROM oceand_entities WHERE blueprint = $1 AND identifier = $2",
-                        {blueprint, identifier});
+    auto rows =
+        pg_rows("SELECT entity FROM oceand_entities WHERE blueprint = $1 AND identifier = $2",
+                {blueprint, identifier});
     if (rows.empty()) return std::nullopt;
     return rows.front();
   }
@@ -236,9 +238,10 @@ std::optional<std::string> EntityStore::get(const std::string& blueprint,
 std::vector<std::string> EntityStore::list(const std::string& blueprint, size_t limit,
                                            size_t offset) {
   if (pg_)
-    return pg_rows("SELECT entity FROM oceand_entities WHERE blueprint = $1 ORDER BY identifier "
-                   "LIMIT $2 OFFSET $3",
-                   {blueprint, std::to_string(limit), std::to_string(offset)});
+    return pg_rows(
+        "SELECT entity FROM oceand_entities WHERE blueprint = $1 ORDER BY identifier "
+        "LIMIT $2 OFFSET $3",
+        {blueprint, std::to_string(limit), std::to_string(offset)});
   std::lock_guard lock(mutex_);
   std::vector<std::string> rows;
   std::string bp = blueprint;

@@ -23,9 +23,9 @@ class EntityStoreError : public std::runtime_error {
 };
 
 // The embedded catalog (`port.applier: local`): Port entities in one SQLite file — or, when
-// port.local_db is a PostgreSQL connection string or URI, in the table oceand_entities there, shared
-// by every instance of a cluster — written with Port's upsert semantics and read back as Port's API
-// shows them. Safe to use from many threads.
+// port.local_db is a PostgreSQL connection string or URI, in the table oceand_entities there,
+// shared by every instance of a cluster — written with Port's upsert semantics and read back as
+// Port's API shows them. Safe to use from many threads.
 class EntityStore {
  public:
   // Opens or creates the store; throws EntityStoreError with the path (its password hidden) when

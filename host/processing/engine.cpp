@@ -19,6 +19,9 @@ namespace oceand {
 
 namespace {
 
+constexpr const char* kOwnershipUnknown =
+    "the shared queue cannot confirm that this instance still owns the event";
+
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(SteadyTime t) {
@@ -478,8 +481,7 @@ EventEngine::Step EventEngine::settle(const JobPtr& job_ptr) {
       ApplyDone done = completion(job_ptr, i);
       if (!still_owned(job)) {
         done(job.handed_over ? ApplyOutcome::applied()
-                             : ApplyOutcome::retry("cannot confirm with the shared queue that "
-                                                   "this instance still owns the event"));
+                             : ApplyOutcome::wait_for_store(kOwnershipUnknown, 1));
         continue;
       }
       try {
@@ -674,8 +676,7 @@ void EventEngine::apply_results(const JobPtr& job_ptr, size_t index, HandleResul
   ApplyDone done = completion(job_ptr, index);
   if (!still_owned(job))
     return done(job.handed_over ? ApplyOutcome::applied()  // nothing applied: see verdict_of
-                                : ApplyOutcome::retry("cannot confirm with the shared queue that "
-                                                      "this instance still owns the event"));
+                                : ApplyOutcome::wait_for_store(kOwnershipUnknown, 1));
   try {
     task.deletions = sink_.apply(*job.integration, *task.resource, *job.event,
                                  RawResults{std::move(handled.updated), std::move(handled.deleted)},
@@ -741,6 +742,18 @@ void EventEngine::schedule_retry(EventJob& job, Task& task, const ApplyOutcome& 
   const std::string& integration = job.event->integration;
   if (outcome.kind == ApplyOutcome::Kind::failed) {
     fail_task(job, task, TaskReason::failed, outcome.error);
+    return;
+  }
+  if (outcome.store_wait) {
+    // Not the plugin's failure: its retries and deadline stay as they were.
+    if (task.attempts > 0) --task.attempts;
+    const auto wait = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(outcome.retry_after_seconds));
+    task.due = Clock::now() + wait;
+    job.deadline += wait;
+    OCEAND_LOG_WARN_LIMITED("engine", "store wait " + integration)
+        << "event " << job.event->id << " integration=" << integration << ": " << outcome.error
+        << "; runs again in " << outcome.retry_after_seconds << " s";
     return;
   }
   unsigned retry_number = task.attempts;  // the n-th retry follows the n-th attempt

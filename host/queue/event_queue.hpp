@@ -71,8 +71,8 @@ class EventQueue {
     return ids;
   }
   // Whether this instance still owns the event: a shared store hands the events of an instance
-  // that stopped answering to the others, and only the owner may apply results (docs/reliability.md,
-  // "Fencing"). `unknown`: the store cannot be asked now (apply later).
+  // that stopped answering to the others, and only the owner may apply results
+  // (docs/reliability.md, "Fencing"). `unknown`: the store cannot be asked now (apply later).
   enum class Ownership { owned, handed_over, unknown };
   virtual Ownership ownership(uint64_t id) { return Ownership::owned; }
 };

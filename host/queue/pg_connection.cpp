@@ -12,9 +12,13 @@ PgRows::~PgRows() {
   if (result_) PQclear(result_);
 }
 
-int PgRows::size() const { return PQntuples(result_); }
+int PgRows::size() const {
+  return PQntuples(result_);
+}
 
-bool PgRows::null(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
+bool PgRows::null(int row, int column) const {
+  return PQgetisnull(result_, row, column) != 0;
+}
 
 std::string PgRows::text(int row, int column) const {
   return std::string(PQgetvalue(result_, row, column),
@@ -27,22 +31,23 @@ int64_t PgRows::int64(int row, int column) const {
 
 std::string PgRows::bytes(int row, int column) const {
   size_t length = 0;
-  unsigned char* raw =
-      PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(result_, row, column)),
-                      &length);
+  unsigned char* raw = PQunescapeBytea(
+      reinterpret_cast<const unsigned char*>(PQgetvalue(result_, row, column)), &length);
   if (!raw) throw PgError("a bytea value could not be decoded", false);
   std::string out(reinterpret_cast<const char*>(raw), length);
   PQfreemem(raw);
   return out;
 }
 
-int64_t PgRows::affected() const { return std::strtoll(PQcmdTuples(result_), nullptr, 10); }
+int64_t PgRows::affected() const {
+  return std::strtoll(PQcmdTuples(result_), nullptr, 10);
+}
 
 PgConnection::PgConnection(const std::string& url) {
   // Earlier pairs are defaults: the URL (expanded in place of dbname) overrides any of them.
-  const char* keys[] = {"connect_timeout", "keepalives",       "keepalives_idle",
+  const char* keys[] = {"connect_timeout",     "keepalives",       "keepalives_idle",
                         "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-                        "application_name", "dbname",           nullptr};
+                        "application_name",    "dbname",           nullptr};
   const char* values[] = {"5", "1", "5", "2", "3", "10000", "oceand", url.c_str(), nullptr};
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_) throw PgError("out of memory connecting to PostgreSQL", true);
@@ -54,7 +59,8 @@ PgConnection::PgConnection(const std::string& url) {
     throw PgError(why.empty() ? "cannot connect" : why, true);
   }
   // Quiet the server's NOTICEs (CREATE ... IF NOT EXISTS on every start).
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
 }
 
 PgConnection::~PgConnection() {
@@ -78,7 +84,8 @@ void PgConnection::fail(const std::string& what, pg_result* result) {
 }
 
 PgRows PgConnection::exec(const std::string& sql, const std::vector<PgParam>& params) {
-  if (!conn_ || PQstatus(conn_) != CONNECTION_OK) throw PgError("the connection to PostgreSQL was lost", true);
+  if (!conn_ || PQstatus(conn_) != CONNECTION_OK)
+    throw PgError("the connection to PostgreSQL was lost", true);
   std::vector<const char*> values(params.size());
   std::vector<int> lengths(params.size()), formats(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
@@ -86,16 +93,16 @@ PgRows PgConnection::exec(const std::string& sql, const std::vector<PgParam>& pa
     lengths[i] = static_cast<int>(params[i].value.size());
     formats[i] = params[i].binary ? 1 : 0;
   }
-  PGresult* result =
-      PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                   lengths.data(), formats.data(), 0);
+  PGresult* result = PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                                  values.data(), lengths.data(), formats.data(), 0);
   ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("PostgreSQL", result);
   return PgRows(result);
 }
 
 void PgConnection::exec_script(const std::string& sql) {
-  if (!conn_ || PQstatus(conn_) != CONNECTION_OK) throw PgError("the connection to PostgreSQL was lost", true);
+  if (!conn_ || PQstatus(conn_) != CONNECTION_OK)
+    throw PgError("the connection to PostgreSQL was lost", true);
   PGresult* result = PQexec(conn_, sql.c_str());
   ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("PostgreSQL", result);

@@ -38,12 +38,12 @@ uint64_t PgDeadLetters::add(DeadLetter letter) {
   params.emplace_back(letter.failed_at_ms);
   try {
     PgPool::Lease conn = pool_.borrow();
-    PgRows rows = conn->exec(std::string("INSERT INTO oceand_dead_letters(") +
-                                 PgEventRow::kColumns +
-                                 ", event_seq, reason, error, processor, attempts, failed_at_ms) "
-                                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-                                 "$14) RETURNING id",
-                             params);
+    PgRows rows =
+        conn->exec(std::string("INSERT INTO oceand_dead_letters(") + PgEventRow::kColumns +
+                       ", event_seq, reason, error, processor, attempts, failed_at_ms) "
+                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+                       "$14) RETURNING id",
+                   params);
     uint64_t id = static_cast<uint64_t>(rows.int64(0, 0));
     PgRows dropped = conn->exec(
         "DELETE FROM oceand_dead_letters WHERE id <= (SELECT id FROM oceand_dead_letters "

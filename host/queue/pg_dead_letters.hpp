@@ -19,7 +19,8 @@ class PgDeadLetters final : public DeadLetterStore {
   size_t size() const override;
 
  private:
-  std::vector<DeadLetter> select(const std::string& where, const std::vector<PgParam>& params) const;
+  std::vector<DeadLetter> select(const std::string& where,
+                                 const std::vector<PgParam>& params) const;
 
   const size_t retention_;
   mutable PgPool pool_;

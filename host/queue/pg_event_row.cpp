@@ -21,8 +21,8 @@ std::vector<PgParam> PgEventRow::params(const Event& e, bool compress) {
   p.emplace_back(static_cast<int64_t>(e.received_at_ms));
   p.push_back(PgParam::bytes(encode_headers(e.headers)));
   p.push_back(PgParam::bytes(compressed ? compress_bytes(e.body) : e.body));
-  p.push_back(PgParam::bytes(compressed && !e.payload.empty() ? compress_bytes(e.payload)
-                                                              : e.payload));
+  p.push_back(
+      PgParam::bytes(compressed && !e.payload.empty() ? compress_bytes(e.payload) : e.payload));
   p.emplace_back(static_cast<int64_t>(compressed ? BodyCodec::kLz4 : BodyCodec::kPlain));
   return p;
 }

@@ -63,9 +63,10 @@ const std::string kInsert =
 
 // The oldest unclaimed events (below $3), in acceptance order among themselves.
 const std::string kClaim =
-    std::string("UPDATE oceand_events SET owner = $1, fence = nextval('oceand_fence') "
-                "WHERE seq IN (SELECT seq FROM oceand_events WHERE owner IS NULL AND seq < $3 "
-                "ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING seq, fence, ") +
+    std::string(
+        "UPDATE oceand_events SET owner = $1, fence = nextval('oceand_fence') "
+        "WHERE seq IN (SELECT seq FROM oceand_events WHERE owner IS NULL AND seq < $3 "
+        "ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING seq, fence, ") +
     PgEventRow::kColumns;
 
 // An admitted event may run once nothing earlier is ungrouped anywhere and no earlier event of its
@@ -127,9 +128,10 @@ PgQueue::~PgQueue() {
     PgPool::Lease conn = pool_.borrow();
     std::lock_guard lock(instance_mutex_);
     conn->exec_script("BEGIN");
-    conn->exec("UPDATE oceand_events SET owner = NULL, fence = NULL, group_key = NULL "
-               "WHERE owner = $1",
-               {instance_id_});
+    conn->exec(
+        "UPDATE oceand_events SET owner = NULL, fence = NULL, group_key = NULL "
+        "WHERE owner = $1",
+        {instance_id_});
     conn->exec("DELETE FROM oceand_instances WHERE id = $1", {instance_id_});
     conn->exec_script("COMMIT");
   } catch (const std::exception& e) {
@@ -195,7 +197,8 @@ void PgQueue::commit_loop() {
       conn->exec_script("BEGIN");
       // One committer at a time across the cluster, so that ids (bigserial) follow commit order:
       // an event is never committed, and claimed, before one with a smaller id that could be of
-      // its group (acceptance order is commit order). Group commit keeps this to one lock per batch.
+      // its group (acceptance order is commit order). Group commit keeps this to one lock per
+      // batch.
       conn->exec(std::string("SELECT pg_advisory_xact_lock(") + kPushLock + ")");
       for (PendingPush* p : batch) {
         PgRows rows = conn->exec(kInsert, p->params);
@@ -313,8 +316,8 @@ void PgQueue::complete(uint64_t id) {
   }
   try {
     PgPool::Lease conn = pool_.borrow();
-    PgRows rows = conn->exec("DELETE FROM oceand_events WHERE seq = $1 AND fence = $2",
-                             {id, fence});
+    PgRows rows =
+        conn->exec("DELETE FROM oceand_events WHERE seq = $1 AND fence = $2", {id, fence});
     if (rows.affected() == 0)
       OCEAND_LOG_WARN("queue") << "event " << id
                                << " was handed to another instance before it completed here";
@@ -346,7 +349,9 @@ bool PgQueue::claim_delivery(const Event& event) {
   }
 }
 
-size_t PgQueue::depth() const { return depth_ + pushed_since_count_; }
+size_t PgQueue::depth() const {
+  return depth_ + pushed_since_count_;
+}
 
 size_t PgQueue::waiting() const {
   std::lock_guard lock(mutex_);
@@ -452,8 +457,8 @@ EventQueue::Ownership PgQueue::ownership(uint64_t id) {
   if (!lease_fresh()) return Ownership::unknown;
   try {
     PgPool::Lease conn = pool_.borrow();
-    PgRows rows = conn->exec("SELECT 1 FROM oceand_events WHERE seq = $1 AND fence = $2",
-                             {id, fence});
+    PgRows rows =
+        conn->exec("SELECT 1 FROM oceand_events WHERE seq = $1 AND fence = $2", {id, fence});
     if (rows.size() == 1) return Ownership::owned;
   } catch (const std::exception&) {
     return Ownership::unknown;
@@ -503,9 +508,14 @@ void PgQueue::renew_lease(PgConnection& conn) {
 }
 
 void PgQueue::maintain_loop() {
-  const auto beat = std::chrono::duration<double>(
-      std::clamp(options_.handover_seconds / 6, 0.1, 5.0));
+  const auto beat =
+      std::chrono::duration<double>(std::clamp(options_.handover_seconds / 6, 0.1, 5.0));
   std::unique_ptr<PgConnection> conn;
+  // Since when this instance has renewed its lease without a failure. It declares others gone only
+  // after a whole hand-over time of that: after an outage of the database every lease looks old,
+  // and the others must first get the chance to renew theirs.
+  auto renewing_since = std::chrono::steady_clock::now();
+  const auto handover_time = std::chrono::duration<double>(options_.handover_seconds);
   unsigned beats = 0;
   const std::string handover = std::to_string(options_.handover_seconds);
   while (true) {
@@ -516,18 +526,20 @@ void PgQueue::maintain_loop() {
     try {
       if (!conn || !conn->usable()) conn = std::make_unique<PgConnection>(options_.url);
       renew_lease(*conn);
+      const bool may_reap = std::chrono::steady_clock::now() - renewing_since >= handover_time;
       // Instances whose lease ran out give their events back, ungrouped, to be claimed again in
       // order. (Every instance does this; the statements are idempotent.)
       conn->exec_script("BEGIN");
       PgRows gone = conn->exec(
-          "DELETE FROM oceand_instances WHERE seen_at < now() - make_interval(secs => $1) "
+          "DELETE FROM oceand_instances WHERE $2 AND seen_at < now() - make_interval(secs => $1) "
           "RETURNING id",
-          {handover});
+          {handover, may_reap ? "true" : "false"});
       int64_t released = 0;
-      if (gone.size() > 0 || beats % 20 == 0) {
-        released = conn->exec("UPDATE oceand_events SET owner = NULL, fence = NULL, "
-                              "group_key = NULL WHERE owner IS NOT NULL AND NOT EXISTS "
-                              "(SELECT 1 FROM oceand_instances i WHERE i.id = owner)")
+      if (gone.size() > 0 || (may_reap && beats % 20 == 0)) {
+        released = conn->exec(
+                           "UPDATE oceand_events SET owner = NULL, fence = NULL, "
+                           "group_key = NULL WHERE owner IS NOT NULL AND NOT EXISTS "
+                           "(SELECT 1 FROM oceand_instances i WHERE i.id = owner)")
                        .affected();
       }
       conn->exec_script("COMMIT");
@@ -556,11 +568,13 @@ void PgQueue::maintain_loop() {
       depth_ = static_cast<size_t>(count.int64(0, 0));
       pushed_since_count_ = 0;
       if (beats % 60 == 0)
-        conn->exec("DELETE FROM oceand_deliveries WHERE seen_at < now() - make_interval(secs => $1)",
-                   {std::to_string(options_.dedupe_window_seconds)});
+        conn->exec(
+            "DELETE FROM oceand_deliveries WHERE seen_at < now() - make_interval(secs => $1)",
+            {std::to_string(options_.dedupe_window_seconds)});
       ++beats;
       set_problem("");
     } catch (const std::exception& e) {
+      renewing_since = std::chrono::steady_clock::now();
       if (conn && !conn->usable()) conn.reset();
       if (conn) {
         try {

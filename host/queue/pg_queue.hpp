@@ -87,11 +87,11 @@ class PgQueue final : public EventQueue {
   std::condition_variable commit_cv_;  // committer: work arrived
   std::condition_variable ready_cv_;   // pop: an event was committed here, or closing
   std::vector<PendingPush*> pending_;
-  std::deque<EventPtr> window_;              // claimed here, not yet popped
-  std::map<uint64_t, int64_t> fences_;       // claimed here and not completed: id -> token
+  std::deque<EventPtr> window_;         // claimed here, not yet popped
+  std::map<uint64_t, int64_t> fences_;  // claimed here and not completed: id -> token
   std::vector<std::pair<uint64_t, int64_t>> unfinished_;  // completions to write again
   std::vector<std::pair<uint64_t, std::string>> groups_;  // set_group, not yet written
-  std::atomic<size_t> depth_{0};          // pending cluster-wide, as last counted
+  std::atomic<size_t> depth_{0};                          // pending cluster-wide, as last counted
   std::atomic<size_t> pushed_since_count_{0};
   std::atomic<int64_t> lease_renewed_ns_{0};  // steady clock
   std::string problem_;

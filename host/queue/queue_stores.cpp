@@ -36,9 +36,8 @@ QueueStores open_queue_stores(const QueueConfig& config) {
       options.handover_seconds = config.handover_seconds;
       auto queue = std::make_unique<PgQueue>(options);
       OCEAND_LOG_INFO("queue") << "shared queue and dead letters in PostgreSQL at "
-                               << redact_pg_url(config.url) << " (instance "
-                               << queue->instance_id() << ", queue.handover_seconds="
-                               << config.handover_seconds << ")";
+                               << redact_pg_url(config.url) << " (instance " << queue->instance_id()
+                               << ", queue.handover_seconds=" << config.handover_seconds << ")";
       stores.queue = std::move(queue);
       stores.dead_letters =
           std::make_unique<PgDeadLetters>(config.url, config.dead_letter_retention);

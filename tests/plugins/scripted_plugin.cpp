@@ -1,6 +1,6 @@
 // A test plugin whose behaviour the test chooses per event, through the payload:
 //   {"id": 1, "mode": "ok" | "retry" | "fail" | "throw" | "hang" | "reject_auth" | "invalid" |
-//   "none" | "wait_latch" | "auth_throws" | "peek",
+//   "none" | "wait_latch" | "auth_throws" | "peek" | "record",
 //    "succeed_on": 3, "kinds": ["thing"], "both": true, "key": "group-a", "delay_ms": 5}
 // It counts every hook call through the host's metrics so tests can see what ran.
 #include <ocean/sdk.hpp>
@@ -92,6 +92,16 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
                             : "raw_other_refused");
       auto answer = event().config("answer");
       ocean::metric_add(answer ? "answer_" + *answer : "answer_missing");
+    }
+    if (mode == "record") {
+      // Reports the event to a recorder (a test's fake third party) and maps what it answers, so
+      // a test sees when and in which order events ran: {"record": url, "key": k, "n": 3}.
+      std::string url = str(payload, "record", "") + "?key=" + str(payload, "key", "") +
+                        "&n=" + std::to_string(num(payload, "n", 0));
+      ocean::http::Response answer = ocean::http::get(url);
+      if (answer.status != 200)
+        throw ocean::RetryableError("recorder answered " + std::to_string(answer.status) + " " +
+                                    answer.error);
     }
     if (mode == "hang") {
       auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
