@@ -843,10 +843,12 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
   const Event& event = *job->event;
   if (!job->plugin.empty())
     metrics_.add("oceand_plugin_events_in_flight", {{"plugin", job->plugin}}, -1);
-  if (queue_.shared() && !job->handed_over &&
-      queue_.ownership(event.id) == EventQueue::Ownership::handed_over)
-    job->handed_over = true;  // whatever became of it here, its new owner runs it again
-  const Verdict v = verdict_of(*job);
+  Verdict v = verdict_of(*job);
+  if (v.outcome == EventOutcome::failed && queue_.shared() &&
+      queue_.ownership(event.id) == EventQueue::Ownership::handed_over) {
+    job->handed_over = true;  // not a dead letter: its new owner runs it again
+    v = verdict_of(*job);
+  }
   const unsigned attempts = job->total_attempts();
   if (v.outcome == EventOutcome::failed && !taking_ &&
       (v.reason == TaskReason::timed_out || v.reason == TaskReason::shutdown)) {

@@ -100,6 +100,63 @@ PgRows PgConnection::exec(const std::string& sql, const std::vector<PgParam>& pa
   return PgRows(result);
 }
 
+std::vector<PgRows> PgConnection::exec_pipelined(const std::string& sql,
+                                                 const std::vector<std::vector<PgParam>>& batches) {
+  if (!conn_ || PQstatus(conn_) != CONNECTION_OK)
+    throw PgError("the connection to PostgreSQL was lost", true);
+  if (PQenterPipelineMode(conn_) != 1) fail("PostgreSQL pipeline", nullptr);
+  bool sent = true;
+  for (const auto& params : batches) {
+    std::vector<const char*> values(params.size());
+    std::vector<int> lengths(params.size()), formats(params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      values[i] = params[i].null ? nullptr : params[i].value.data();
+      lengths[i] = static_cast<int>(params[i].value.size());
+      formats[i] = params[i].binary ? 1 : 0;
+    }
+    if (PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                          values.data(), lengths.data(), formats.data(), 0) != 1) {
+      sent = false;
+      break;
+    }
+  }
+  if (!sent || PQpipelineSync(conn_) != 1) {
+    // The connection is in an unknown state: it is not used again.
+    PQfinish(conn_);
+    conn_ = nullptr;
+    throw PgError("PostgreSQL pipeline: the statements could not be sent", true);
+  }
+  std::vector<PgRows> rows;
+  rows.reserve(batches.size());
+  PGresult* failed = nullptr;
+  // Each statement's result is followed by a NULL; the sync point ends the pipeline.
+  while (true) {
+    PGresult* result = PQgetResult(conn_);
+    if (!result) {
+      if (PQstatus(conn_) != CONNECTION_OK) break;
+      continue;
+    }
+    ExecStatusType status = PQresultStatus(result);
+    if (status == PGRES_PIPELINE_SYNC) {
+      PQclear(result);
+      break;
+    }
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+      rows.emplace_back(result);
+    } else if (status == PGRES_PIPELINE_ABORTED) {
+      PQclear(result);
+    } else if (!failed) {
+      failed = result;
+    } else {
+      PQclear(result);
+    }
+  }
+  if (conn_ && PQstatus(conn_) == CONNECTION_OK) PQexitPipelineMode(conn_);
+  if (failed || rows.size() != batches.size() || !conn_ || PQstatus(conn_) != CONNECTION_OK)
+    fail("PostgreSQL", failed);
+  return rows;
+}
+
 void PgConnection::exec_script(const std::string& sql) {
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK)
     throw PgError("the connection to PostgreSQL was lost", true);
@@ -126,7 +183,9 @@ PgPool::Lease PgPool::borrow() {
       if (conn->usable()) return Lease(*this, std::move(conn));
     }
   }
-  return Lease(*this, std::make_unique<PgConnection>(url_));
+  auto conn = std::make_unique<PgConnection>(url_);
+  if (!on_connect_.empty()) conn->exec_script(on_connect_);
+  return Lease(*this, std::move(conn));
 }
 
 void PgPool::give_back(std::unique_ptr<PgConnection> conn) {

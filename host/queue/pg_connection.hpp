@@ -81,6 +81,11 @@ class PgConnection {
   PgConnection& operator=(const PgConnection&) = delete;
 
   PgRows exec(const std::string& sql, const std::vector<PgParam>& params = {});
+  // Runs `sql` once per parameter list in one round trip (libpq's pipeline mode), inside the
+  // transaction the caller opened; the rows of each, in order. On an error the rest is skipped and
+  // PgError thrown.
+  std::vector<PgRows> exec_pipelined(const std::string& sql,
+                                     const std::vector<std::vector<PgParam>>& batches);
   // Runs `sql` (one or more statements, no parameters).
   void exec_script(const std::string& sql);
   // Connected, with no transaction open or failed (fit to go back to a pool).
@@ -99,7 +104,9 @@ std::string redact_pg_url(const std::string& url);
 // anyone's help.
 class PgPool {
  public:
-  PgPool(std::string url, size_t max_idle) : url_(std::move(url)), max_idle_(max_idle) {}
+  // `on_connect`: statements every new connection runs first (session settings).
+  PgPool(std::string url, size_t max_idle, std::string on_connect = "")
+      : url_(std::move(url)), max_idle_(max_idle), on_connect_(std::move(on_connect)) {}
 
   class Lease {
    public:
@@ -122,6 +129,7 @@ class PgPool {
 
   const std::string url_;
   const size_t max_idle_;
+  const std::string on_connect_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<PgConnection>> idle_;
 };
