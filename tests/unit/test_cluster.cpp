@@ -170,6 +170,16 @@ int64_t pending_events(PgServer& pg) {
 
 }  // namespace
 
+TEST_CASE("cluster: a connection string's password never reaches a log") {
+  CHECK(redact_pg_url("postgresql://oceand:s3cret@db:5432/oceand") ==
+        "postgresql://oceand:***@db:5432/oceand");
+  CHECK(redact_pg_url("postgresql://oceand@db/oceand") == "postgresql://oceand@db/oceand");
+  CHECK(redact_pg_url("host=db password=s3cret dbname=oceand") ==
+        "host=db password=*** dbname=oceand");
+  CHECK(redact_pg_url("host=db password = 'it\\'s secret' user=o").find("secret") ==
+        std::string::npos);
+}
+
 TEST_CASE(
     "cluster: the schema is created once by instances starting together; a newer one is "
     "refused") {
@@ -229,6 +239,9 @@ TEST_CASE(
   for (auto& node : nodes)
     CHECK(node->metric("oceand_events_processed_total", {{"outcome", "ok"}}) > 0);
   for (int g = 0; g < 20; ++g) CHECK(entity_n(*nodes[g % 3], "group-" + std::to_string(g)) == 49);
+  const std::string listed = nodes[0]->get("/api/entities?blueprint=thing").body;
+  CHECK(listed.find("\"total\":20") != std::string::npos);
+  for (auto& node : nodes) CHECK(node->get("/api/entities?blueprint=thing").body == listed);
 }
 
 TEST_CASE(

@@ -135,6 +135,17 @@ TEST_CASE("bad configuration is refused with the key named") {
   CHECK_THROWS_WITH_AS(load("integrations:\n  Bad Name: {}\n"), doctest::Contains("identifiers"),
                        ConfigError);
   CHECK_THROWS_AS(load_host_config(std::string("/nonexistent.yaml"), {}), ConfigError);
+  // The shared queue needs its database, and a lease it can keep.
+  CHECK_THROWS_WITH_AS(load("queue: {backend: postgres}\n"),
+                       doctest::Contains("queue.backend is 'postgres' but queue.url is empty"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(load("queue: {backend: postgres, url: \"host=db\", handover_seconds: 0}\n"),
+                       doctest::Contains("queue.handover_seconds: must be 1..3600"), ConfigError);
+  CHECK_THROWS_WITH_AS(load("queue: {url: {host: db}}\n"),
+                       doctest::Contains("queue.url: a secret must be a string"), ConfigError);
+  HostConfig shared = load("queue: {backend: postgres, url: \"postgresql://o:pw@db/oceand\"}\n");
+  CHECK(shared.queue.url == "postgresql://o:pw@db/oceand");
+  CHECK(shared.queue.handover_seconds == 20);
 }
 
 TEST_CASE("YAML scalars become JSON types as YAML 1.2 reads them") {
