@@ -100,13 +100,12 @@ PgRows PgConnection::exec(const std::string& sql, const std::vector<PgParam>& pa
   return PgRows(result);
 }
 
-std::vector<PgRows> PgConnection::exec_pipelined(const std::string& sql,
-                                                 const std::vector<std::vector<PgParam>>& batches) {
+std::vector<PgRows> PgConnection::exec_pipelined(const std::vector<Statement>& statements) {
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK)
     throw PgError("the connection to PostgreSQL was lost", true);
   if (PQenterPipelineMode(conn_) != 1) fail("PostgreSQL pipeline", nullptr);
   bool sent = true;
-  for (const auto& params : batches) {
+  for (const auto& [sql, params] : statements) {
     std::vector<const char*> values(params.size());
     std::vector<int> lengths(params.size()), formats(params.size());
     for (size_t i = 0; i < params.size(); ++i) {
@@ -127,7 +126,7 @@ std::vector<PgRows> PgConnection::exec_pipelined(const std::string& sql,
     throw PgError("PostgreSQL pipeline: the statements could not be sent", true);
   }
   std::vector<PgRows> rows;
-  rows.reserve(batches.size());
+  rows.reserve(statements.size());
   PGresult* failed = nullptr;
   // Each statement's result is followed by a NULL; the sync point ends the pipeline.
   while (true) {
@@ -152,7 +151,7 @@ std::vector<PgRows> PgConnection::exec_pipelined(const std::string& sql,
     }
   }
   if (conn_ && PQstatus(conn_) == CONNECTION_OK) PQexitPipelineMode(conn_);
-  if (failed || rows.size() != batches.size() || !conn_ || PQstatus(conn_) != CONNECTION_OK)
+  if (failed || rows.size() != statements.size() || !conn_ || PQstatus(conn_) != CONNECTION_OK)
     fail("PostgreSQL", failed);
   return rows;
 }
@@ -176,22 +175,39 @@ std::string redact_pg_url(const std::string& url) {
 
 PgPool::Lease PgPool::borrow() {
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    returned_.wait(lock, [&] { return !idle_.empty() || open_ < max_open_; });
     while (!idle_.empty()) {
       std::unique_ptr<PgConnection> conn = std::move(idle_.back());
       idle_.pop_back();
       if (conn->usable()) return Lease(*this, std::move(conn));
+      --open_;
     }
+    ++open_;  // this borrower's, opened below
   }
-  auto conn = std::make_unique<PgConnection>(url_);
-  if (!on_connect_.empty()) conn->exec_script(on_connect_);
-  return Lease(*this, std::move(conn));
+  try {
+    auto conn = std::make_unique<PgConnection>(url_);
+    if (!on_connect_.empty()) conn->exec_script(on_connect_);
+    return Lease(*this, std::move(conn));
+  } catch (...) {
+    {
+      std::lock_guard lock(mutex_);
+      --open_;
+    }
+    returned_.notify_one();
+    throw;
+  }
 }
 
 void PgPool::give_back(std::unique_ptr<PgConnection> conn) {
-  if (!conn || !conn->usable()) return;
-  std::lock_guard lock(mutex_);
-  if (idle_.size() < max_idle_) idle_.push_back(std::move(conn));
+  {
+    std::lock_guard lock(mutex_);
+    if (conn && conn->usable())
+      idle_.push_back(std::move(conn));
+    else if (open_ > 0)
+      --open_;
+  }
+  returned_.notify_one();
 }
 
 }  // namespace oceand

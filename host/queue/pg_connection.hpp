@@ -1,5 +1,6 @@
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -81,11 +82,14 @@ class PgConnection {
   PgConnection& operator=(const PgConnection&) = delete;
 
   PgRows exec(const std::string& sql, const std::vector<PgParam>& params = {});
-  // Runs `sql` once per parameter list in one round trip (libpq's pipeline mode), inside the
-  // transaction the caller opened; the rows of each, in order. On an error the rest is skipped and
-  // PgError thrown.
-  std::vector<PgRows> exec_pipelined(const std::string& sql,
-                                     const std::vector<std::vector<PgParam>>& batches);
+  struct Statement {
+    std::string sql;
+    std::vector<PgParam> params;
+  };
+  // Sends every statement, then reads every answer: one round trip (libpq's pipeline mode). The
+  // rows of each, in order. On an error the rest is skipped and PgError thrown (a transaction the
+  // statements opened is then left failed: roll it back).
+  std::vector<PgRows> exec_pipelined(const std::vector<Statement>& statements);
   // Runs `sql` (one or more statements, no parameters).
   void exec_script(const std::string& sql);
   // Connected, with no transaction open or failed (fit to go back to a pool).
@@ -99,26 +103,32 @@ class PgConnection {
 // `url` with any password replaced by "***", for logs and error messages.
 std::string redact_pg_url(const std::string& url);
 
-// A few connections shared by threads that each need one for a moment. A connection a statement
-// lost is dropped and replaced on the next borrow, so a restarted server is reconnected to without
-// anyone's help.
+// A few connections shared by threads that each need one for a moment: at most `max_open` at once
+// (a borrower waits for one to come back rather than open more: a server's connections are a
+// process each, and opening one costs milliseconds). A connection a statement lost is dropped and
+// replaced on a later borrow, so a restarted server is reconnected to without anyone's help.
 class PgPool {
  public:
   // `on_connect`: statements every new connection runs first (session settings).
-  PgPool(std::string url, size_t max_idle, std::string on_connect = "")
-      : url_(std::move(url)), max_idle_(max_idle), on_connect_(std::move(on_connect)) {}
+  PgPool(std::string url, size_t max_open, std::string on_connect = "")
+      : url_(std::move(url)), max_open_(max_open), on_connect_(std::move(on_connect)) {}
 
   class Lease {
    public:
     Lease(PgPool& pool, std::unique_ptr<PgConnection> conn) : pool_(pool), conn_(std::move(conn)) {}
-    Lease(Lease&& other) noexcept : pool_(other.pool_), conn_(std::move(other.conn_)) {}
-    ~Lease() { pool_.give_back(std::move(conn_)); }
+    Lease(Lease&& other) noexcept : pool_(other.pool_), conn_(std::move(other.conn_)) {
+      other.moved_ = true;
+    }
+    ~Lease() {
+      if (!moved_) pool_.give_back(std::move(conn_));
+    }
     PgConnection* operator->() { return conn_.get(); }
     PgConnection& operator*() { return *conn_; }
 
    private:
     PgPool& pool_;
     std::unique_ptr<PgConnection> conn_;
+    bool moved_ = false;
   };
   // Throws PgError when no connection can be made.
   Lease borrow();
@@ -128,9 +138,11 @@ class PgPool {
   void give_back(std::unique_ptr<PgConnection> conn);
 
   const std::string url_;
-  const size_t max_idle_;
+  const size_t max_open_;
   const std::string on_connect_;
   std::mutex mutex_;
+  std::condition_variable returned_;
+  size_t open_ = 0;  // lent out or idle
   std::vector<std::unique_ptr<PgConnection>> idle_;
 };
 

@@ -100,7 +100,7 @@ PgQueue::PgQueue(PgQueueOptions options)
     // server, never an accepted event (the committer's own connection commits synchronously): at
     // worst an event runs again. So they do not wait for the server's disk.
     : options_(std::move(options)),
-      pool_(options_.url, 8, "SET synchronous_commit = off"),
+      pool_(options_.url, 12, "SET synchronous_commit = off"),
       instance_id_(new_instance_id()) {
   {
     PgPool::Lease conn = pool_.borrow();
@@ -199,23 +199,23 @@ void PgQueue::commit_loop() {
     size_t accepted = 0;
     try {
       if (!conn || !conn->usable()) conn = std::make_unique<PgConnection>(options_.url);
-      conn->exec_script("BEGIN");
-      // One committer at a time across the cluster, so that ids (bigserial) follow commit order:
-      // an event is never committed, and claimed, before one with a smaller id that could be of
-      // its group (acceptance order is commit order). Group commit keeps this to one lock per
-      // batch.
-      conn->exec(std::string("SELECT pg_advisory_xact_lock(") + kPushLock + ")");
-      // The batch's inserts in one round trip.
-      std::vector<std::vector<PgParam>> params;
-      params.reserve(batch.size());
-      for (PendingPush* p : batch) params.push_back(std::move(p->params));
-      std::vector<PgRows> inserted = conn->exec_pipelined(kInsert, params);
+      // The whole transaction in one round trip. One committer at a time across the cluster (the
+      // advisory lock), so that ids (bigserial) follow commit order: an event is never committed,
+      // and claimed, before one with a smaller id that could be of its group (acceptance order is
+      // commit order). Group commit keeps this to one lock per batch.
+      std::vector<PgConnection::Statement> statements;
+      statements.reserve(batch.size() + 3);
+      statements.push_back({"BEGIN", {}});
+      statements.push_back({std::string("SELECT pg_advisory_xact_lock(") + kPushLock + ")", {}});
+      for (PendingPush* p : batch) statements.push_back({kInsert, std::move(p->params)});
+      statements.push_back({"COMMIT", {}});
+      std::vector<PgRows> results = conn->exec_pipelined(statements);
       for (size_t i = 0; i < batch.size(); ++i) {
         PendingPush* p = batch[i];
-        p->result = inserted[i].size() == 1 ? PushResult::accepted : PushResult::duplicate;
-        if (inserted[i].size() == 1) p->event->id = static_cast<uint64_t>(inserted[i].int64(0, 0));
+        const PgRows& inserted = results[i + 2];
+        p->result = inserted.size() == 1 ? PushResult::accepted : PushResult::duplicate;
+        if (inserted.size() == 1) p->event->id = static_cast<uint64_t>(inserted.int64(0, 0));
       }
-      conn->exec_script("COMMIT");
       for (PendingPush* p : batch) accepted += p->result == PushResult::accepted;
       set_problem("");
     } catch (const std::exception& e) {
