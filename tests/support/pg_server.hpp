@@ -33,7 +33,10 @@ class PgServer {
     REQUIRE_MESSAGE(!bin_.empty(),
                     "no PostgreSQL server under /usr/lib/postgresql (scripts/setup "
                     "installs the postgresql package)");
-    std::string pattern = (fs::temp_directory_path() / "oceand-pg-XXXXXX").string();
+    // Under root the server runs as nobody, who must reach the directory: /tmp, not a TMPDIR that
+    // may be root's own.
+    fs::path base = ::geteuid() == 0 ? fs::path("/tmp") : fs::temp_directory_path();
+    std::string pattern = (base / "oceand-pg-XXXXXX").string();
     REQUIRE(::mkdtemp(pattern.data()) != nullptr);
     dir_ = pattern;
     ::chmod(dir_.c_str(), 0755);  // nobody must reach the data directory inside
