@@ -151,17 +151,29 @@ std::optional<std::string> EntityStore::get_locked(const std::string& blueprint,
 }
 
 void EntityStore::write_pg(const EntityChanges& changes) {
-  PgPool::Lease conn = pg_->borrow();
+  std::optional<PgPool::Lease> lease;
+  try {
+    lease.emplace(pg_->borrow());
+  } catch (const std::exception& e) {
+    throw EntityStoreError(std::string("entity store write failed: ") + e.what());
+  }
+  PgPool::Lease& conn = *lease;
   try {
     conn->exec_script("BEGIN");
     for (const auto& entity : changes.upserts) {
-      // FOR UPDATE: instances writing one entity at once merge one after the other.
+      // The row first exists (a new entity: an empty placeholder only this transaction sees), so
+      // that FOR UPDATE always has a row to lock: instances writing one entity at once merge one
+      // after the other instead of both starting from nothing.
+      conn->exec(
+          "INSERT INTO oceand_entities(blueprint, identifier, entity) VALUES ($1, $2, '') "
+          "ON CONFLICT DO NOTHING",
+          {entity.blueprint, entity.identifier});
       PgRows stored = conn->exec(
           "SELECT entity FROM oceand_entities WHERE blueprint = $1 AND identifier = $2 FOR UPDATE",
           {entity.blueprint, entity.identifier});
       std::string before = stored.size() ? stored.text(0, 0) : std::string();
       std::string text =
-          upserted(entity.json, stored.size() ? &before : nullptr, changes.options.merge);
+          upserted(entity.json, before.empty() ? nullptr : &before, changes.options.merge);
       conn->exec(
           "INSERT INTO oceand_entities(blueprint, identifier, entity) VALUES ($1, $2, $3) "
           "ON CONFLICT (blueprint, identifier) DO UPDATE SET entity = excluded.entity",

@@ -189,7 +189,12 @@ void EventEngine::dispatch_loop() {
   size_t popped = 0;  // since the held events were last looked at
   while (taking_) {
     if (shared && !held_.empty() && popped == 0) release_held();
-    if (!scheduler_.wait_below(limit, std::chrono::milliseconds(100))) continue;
+    if (!scheduler_.wait_below(limit, std::chrono::milliseconds(100))) {
+      // Busy: still admit (and so group) what this instance already claimed, or its ungrouped
+      // claims would hold back every later event of the cluster.
+      if (shared) admit_claimed();
+      continue;
+    }
     // Held events are looked at again after a batch of pops, or after 20 ms without one.
     EventPtr event = queue_.pop(std::chrono::milliseconds(shared && !held_.empty() ? 20 : 100));
     if (shared && (!event || ++popped >= 32 || queue_.waiting() == 0)) popped = 0;
@@ -224,6 +229,22 @@ void EventEngine::dispatch_loop() {
   held_count_.store(0);
 }
 
+// Events already claimed from the shared queue, admitted and held without claiming more.
+void EventEngine::admit_claimed() {
+  while (queue_.waiting() > 0) {
+    EventPtr event = queue_.pop(std::chrono::milliseconds(0));
+    if (!event) break;
+    if (quarantined(event)) continue;
+    auto job = std::make_shared<EventJob>(event);
+    job->generation = plugins_.current();
+    job->group = admit(*job);
+    queue_.set_group(job->event->id, job->group);
+    held_.push_back(std::move(job));
+  }
+  held_count_.store(held_.size());
+  if (!held_.empty()) release_held();
+}
+
 // Shared queue: held events go to the scheduler once no earlier event of their group is pending on
 // another instance, in id order; once one of a group must wait, every later one of it waits too
 // (the scheduler then orders what this instance holds of the group).
@@ -238,6 +259,15 @@ void EventEngine::release_held() {
   std::unordered_set<std::string> waiting_groups;
   std::vector<JobPtr> still;
   for (auto& job : held_) {
+    if (!queue_.holds(job->event->id)) {
+      // This instance's lease ran out meanwhile: the event is another's. It finishes at once,
+      // handed_over, without its handlers running beside the new owner's.
+      job->handed_over = true;
+      const std::string& integration = job->event->integration;
+      const std::string group = job->group;
+      scheduler_.add(group, std::move(job), integration);
+      continue;
+    }
     if (!waiting_groups.count(job->group) && may_run.count(job->event->id)) {
       const std::string& integration = job->event->integration;
       const std::string group = job->group;
@@ -351,7 +381,8 @@ void EventEngine::worker_loop() {
 }
 
 EventEngine::Step EventEngine::run(const JobPtr& job_ptr) {
-  job_ptr->outstanding.store(1);  // this worker's hold
+  if (job_ptr->handed_over) return Step::finished;  // another instance runs it (release_held)
+  job_ptr->outstanding.store(1);                    // this worker's hold
   try {
     if (!job_ptr->routed) route(*job_ptr);
   } catch (const std::exception& e) {
@@ -844,12 +875,20 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
   if (!job->plugin.empty())
     metrics_.add("oceand_plugin_events_in_flight", {{"plugin", job->plugin}}, -1);
   Verdict v = verdict_of(*job);
-  if (v.outcome == EventOutcome::failed && queue_.shared() &&
-      queue_.ownership(event.id) == EventQueue::Ownership::handed_over) {
-    job->handed_over = true;  // not a dead letter: its new owner runs it again
-    v = verdict_of(*job);
-  }
   const unsigned attempts = job->total_attempts();
+  if (v.outcome == EventOutcome::failed && queue_.shared()) {
+    const auto owner = queue_.ownership(event.id);
+    if (owner == EventQueue::Ownership::handed_over) {
+      job->handed_over = true;  // not a dead letter: its new owner runs it again
+      v = verdict_of(*job);
+    } else if (owner == EventQueue::Ownership::unknown || !dead_letter(job, v, attempts)) {
+      // Neither a dead letter nor a completion can be trusted now: it runs again, wherever.
+      give_back(job, v, on_worker);
+      return;
+    } else {
+      v.dead_lettered = true;
+    }
+  }
   if (v.outcome == EventOutcome::failed && !taking_ &&
       (v.reason == TaskReason::timed_out || v.reason == TaskReason::shutdown)) {
     // Cancelled by shutdown, not by its own deadline: it stays in the queue and, with the durable
@@ -864,7 +903,7 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
   }
   if (v.outcome == EventOutcome::duplicate)
     metrics_.add("oceand_events_duplicate_total", {{"integration", event.integration}});
-  if (v.outcome == EventOutcome::failed) dead_letter(job, v, attempts);
+  if (v.outcome == EventOutcome::failed && !v.dead_lettered) dead_letter(job, v, attempts);
   if (v.outcome == EventOutcome::failed || v.outcome == EventOutcome::rejected)
     recent_failures_.add(
         {unix_ms(), event.id, event.integration, label(v.outcome), label(v.reason), v.error});
@@ -886,7 +925,23 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
   progress_.notify_all();
 }
 
-void EventEngine::dead_letter(const JobPtr& job, const Verdict& v, unsigned attempts) {
+// Shared queue: a failed event that could be neither dead-lettered nor checked (the database is
+// unreachable) is released to run again instead of being completed and lost.
+void EventEngine::give_back(const JobPtr& job, const Verdict& v, bool on_worker) {
+  const Event& event = *job->event;
+  OCEAND_LOG_WARN("engine") << "event " << event.id << " integration=" << event.integration
+                            << " failed (" << label(v.reason) << ": " << v.error
+                            << ") while the shared queue could not be reached: given back to run "
+                               "again rather than dead-lettered";
+  const std::string group = job->group;
+  release(job, on_worker);
+  queue_.give_back(event.id);
+  scheduler_.finish(group);
+  { std::lock_guard lock(progress_mutex_); }
+  progress_.notify_all();
+}
+
+bool EventEngine::dead_letter(const JobPtr& job, const Verdict& v, unsigned attempts) {
   DeadLetter letter;
   letter.event = job->event;
   letter.reason = label(v.reason);
@@ -895,8 +950,10 @@ void EventEngine::dead_letter(const JobPtr& job, const Verdict& v, unsigned atte
   letter.attempts = attempts;
   letter.failed_at_ms = unix_ms();
   uint64_t id = dead_letters_.add(std::move(letter));
+  if (id == 0) return false;  // the store failed (logged there)
   metrics_.add("oceand_events_dead_lettered_total", {{"integration", job->event->integration}});
   OCEAND_LOG_DEBUG("engine") << "event " << job->event->id << " stored as dead letter " << id;
+  return true;
 }
 
 // The one line every finished event gets (docs/operations.md, "Logs").

@@ -69,6 +69,7 @@ class EventEngine {
 
   void dispatch_loop();
   void release_held();
+  void admit_claimed();
   size_t unfinished_here() const;
   [[nodiscard]] bool still_owned(EventJob& job);
   [[nodiscard]] bool quarantined(const EventPtr& event);
@@ -99,10 +100,13 @@ class EventEngine {
     EventOutcome outcome = EventOutcome::ok;
     TaskReason reason = TaskReason::none;
     std::string processor, error;
+    bool dead_lettered = false;
   };
   Verdict verdict_of(const EventJob& job) const;
   void finish(const JobPtr& job, bool on_worker = true);
-  void dead_letter(const JobPtr& job, const Verdict& verdict, unsigned attempts);
+  // False when the store could not keep the letter.
+  bool dead_letter(const JobPtr& job, const Verdict& verdict, unsigned attempts);
+  void give_back(const JobPtr& job, const Verdict& verdict, bool on_worker);
   void log_finished(const EventJob& job, const Verdict& verdict, unsigned attempts,
                     double duration) const;
   void release(const JobPtr& job, bool on_worker);

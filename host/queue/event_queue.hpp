@@ -75,6 +75,12 @@ class EventQueue {
   // (docs/reliability.md, "Fencing"). `unknown`: the store cannot be asked now (apply later).
   enum class Ownership { owned, handed_over, unknown };
   virtual Ownership ownership(uint64_t id) { return Ownership::owned; }
+  // What this instance last knew, without asking the store: false once the event went to another
+  // instance (an instance that learns its lease ran out lets go of everything it held).
+  virtual bool holds(uint64_t id) const { return true; }
+  // The event could not be finished here and must run again, on whichever instance takes it
+  // (a shared store: released for claiming; written as soon as the store can be reached).
+  virtual void give_back(uint64_t id) {}
 };
 
 }  // namespace oceand

@@ -165,6 +165,63 @@ void PgConnection::exec_script(const std::string& sql) {
   PQclear(result);
 }
 
+namespace {
+
+bool plain_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == 0) return false;
+    size_t n;  // continuation bytes
+    uint32_t cp;
+    if (c < 0x80) {
+      n = 0, cp = c;
+    } else if ((c >> 5) == 0x6) {
+      n = 1, cp = c & 0x1F;
+    } else if ((c >> 4) == 0xE) {
+      n = 2, cp = c & 0x0F;
+    } else if ((c >> 3) == 0x1E) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size() && n > 0) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const unsigned char d = static_cast<unsigned char>(s[i + k]);
+      if ((d >> 6) != 0x2) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    // Overlong forms, surrogates and values past Unicode are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string to_pg_text(std::string_view bytes) {
+  if (plain_utf8(bytes) && bytes.rfind("hex:", 0) != 0) return std::string(bytes);
+  static const char digits[] = "0123456789abcdef";
+  std::string out = "hex:";
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 0xF];
+  }
+  return out;
+}
+
+std::string from_pg_text(std::string_view text) {
+  if (text.rfind("hex:", 0) != 0) return std::string(text);
+  auto value = [](char c) { return c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0'; };
+  std::string out;
+  for (size_t i = 4; i + 1 < text.size(); i += 2)
+    out += static_cast<char>((value(text[i]) << 4) | value(text[i + 1]));
+  return out;
+}
+
 std::string redact_pg_url(const std::string& url) {
   // URI form: scheme://user:password@host; key-value form: password=... (quoted or not).
   static const std::regex uri("(://[^:/@]*:)[^@]*@");

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 struct pg_conn;
@@ -99,6 +100,13 @@ class PgConnection {
   [[noreturn]] void fail(const std::string& what, pg_result* result);
   pg_conn* conn_ = nullptr;
 };
+
+// Bytes from outside (a delivery id from a header, a plugin's group key or error text) as a text
+// value PostgreSQL takes — valid UTF-8 without NUL — and back. Such text passes unchanged; anything
+// else (and text that itself starts with "hex:") becomes "hex:" and its bytes in hex, so distinct
+// inputs stay distinct.
+std::string to_pg_text(std::string_view bytes);
+std::string from_pg_text(std::string_view text);
 
 // `url` with any password replaced by "***", for logs and error messages.
 std::string redact_pg_url(const std::string& url);

@@ -16,8 +16,8 @@ DeadLetter read_letter(const PgRows& rows, int r) {
   letter.id = static_cast<uint64_t>(rows.int64(r, 0));
   letter.event = PgEventRow::read(rows, r, 7, static_cast<uint64_t>(rows.int64(r, 1)));
   letter.reason = rows.text(r, 2);
-  letter.error = rows.text(r, 3);
-  letter.processor = rows.text(r, 4);
+  letter.error = from_pg_text(rows.text(r, 3));
+  letter.processor = from_pg_text(rows.text(r, 4));
   letter.attempts = static_cast<unsigned>(rows.int64(r, 5));
   letter.failed_at_ms = rows.int64(r, 6);
   return letter;
@@ -32,8 +32,8 @@ uint64_t PgDeadLetters::add(DeadLetter letter) {
   std::vector<PgParam> params = PgEventRow::params(*letter.event, true);
   params.emplace_back(letter.event->id);
   params.emplace_back(letter.reason);
-  params.emplace_back(letter.error);
-  params.emplace_back(letter.processor);
+  params.emplace_back(to_pg_text(letter.error));
+  params.emplace_back(to_pg_text(letter.processor));
   params.emplace_back(static_cast<int64_t>(letter.attempts));
   params.emplace_back(letter.failed_at_ms);
   try {
@@ -99,16 +99,28 @@ std::optional<DeadLetter> PgDeadLetters::get(uint64_t id) const {
 }
 
 std::optional<DeadLetter> PgDeadLetters::take(uint64_t id) {
-  // DELETE ... RETURNING: of two instances replaying one letter at once, one gets it.
+  // DELETE ... RETURNING: of two instances replaying one letter at once, one gets it. In a
+  // transaction, so that a letter this oceand cannot read is kept, not lost.
   try {
     PgPool::Lease conn = pool_.borrow();
-    PgRows rows = conn->exec(
-        std::string("DELETE FROM oceand_dead_letters WHERE id = $1 RETURNING id, event_seq, "
-                    "reason, error, processor, attempts, failed_at_ms, ") +
-            PgEventRow::kColumns,
-        {id});
-    if (rows.size() == 0) return std::nullopt;
-    return read_letter(rows, 0);
+    conn->exec_script("BEGIN");
+    try {
+      PgRows rows = conn->exec(
+          std::string("DELETE FROM oceand_dead_letters WHERE id = $1 RETURNING id, event_seq, "
+                      "reason, error, processor, attempts, failed_at_ms, ") +
+              PgEventRow::kColumns,
+          {id});
+      std::optional<DeadLetter> letter;
+      if (rows.size() > 0) letter = read_letter(rows, 0);
+      conn->exec_script("COMMIT");
+      return letter;
+    } catch (...) {
+      try {
+        conn->exec_script("ROLLBACK");
+      } catch (...) {
+      }
+      throw;
+    }
   } catch (const std::exception& e) {
     OCEAND_LOG_ERROR_LIMITED("queue", "pg dead letters") << "dead letters: " << e.what();
     return std::nullopt;

@@ -17,7 +17,7 @@ std::vector<PgParam> PgEventRow::params(const Event& e, bool compress) {
   p.reserve(kColumnCount);
   p.emplace_back(e.integration);
   p.emplace_back(e.route);
-  p.emplace_back(e.delivery_id);
+  p.emplace_back(to_pg_text(e.delivery_id));
   p.emplace_back(static_cast<int64_t>(e.received_at_ms));
   p.push_back(PgParam::bytes(encode_headers(e.headers)));
   p.push_back(PgParam::bytes(compressed ? compress_bytes(e.body) : e.body));
@@ -32,7 +32,7 @@ EventPtr PgEventRow::read(const PgRows& rows, int row, int first, uint64_t id) {
   e->id = id;
   e->integration = rows.text(row, first);
   e->route = rows.text(row, first + 1);
-  e->delivery_id = rows.text(row, first + 2);
+  e->delivery_id = from_pg_text(rows.text(row, first + 2));
   e->received_at_ms = rows.int64(row, first + 3);
   e->headers = decode_headers(rows.bytes(row, first + 4));
   e->body = rows.bytes(row, first + 5);

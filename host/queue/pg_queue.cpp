@@ -66,7 +66,9 @@ const std::string kClaim =
     std::string(
         "UPDATE oceand_events SET owner = $1, fence = nextval('oceand_fence') "
         "WHERE seq IN (SELECT seq FROM oceand_events WHERE owner IS NULL AND seq < $3 "
-        "ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING seq, fence, ") +
+        "ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) "
+        "AND EXISTS (SELECT 1 FROM oceand_instances WHERE id = $1) "
+        "RETURNING seq, fence, ") +
     PgEventRow::kColumns;
 
 // An admitted event may run once nothing earlier is ungrouped anywhere and no earlier event of its
@@ -100,7 +102,9 @@ PgQueue::PgQueue(PgQueueOptions options)
     // server, never an accepted event (the committer's own connection commits synchronously): at
     // worst an event runs again. So they do not wait for the server's disk.
     : options_(std::move(options)),
-      pool_(options_.url, 12, "SET synchronous_commit = off"),
+      pool_(options_.url, 12,
+            "SET synchronous_commit = off; SET idle_in_transaction_session_timeout = '" +
+                std::to_string(static_cast<int>(options_.handover_seconds * 1000)) + "ms'"),
       instance_id_(new_instance_id()) {
   {
     PgPool::Lease conn = pool_.borrow();
@@ -133,6 +137,9 @@ PgQueue::~PgQueue() {
     PgPool::Lease conn = pool_.borrow();
     std::lock_guard lock(instance_mutex_);
     conn->exec_script("BEGIN");
+    // Completions not yet written go first: those events were applied and must not run again.
+    for (const auto& [id, fence] : unfinished_)
+      conn->exec("DELETE FROM oceand_events WHERE seq = $1 AND fence = $2", {id, fence});
     conn->exec(
         "UPDATE oceand_events SET owner = NULL, fence = NULL, group_key = NULL "
         "WHERE owner = $1",
@@ -147,7 +154,7 @@ PgQueue::~PgQueue() {
 
 std::string PgQueue::delivery_key(const Event& event) const {
   if (event.delivery_id.empty() || options_.dedupe_window_seconds <= 0) return {};
-  return event.integration + '\n' + event.delivery_id;
+  return to_pg_text(event.integration + '\n' + event.delivery_id);
 }
 
 PushResult PgQueue::push(const EventPtr& event) {
@@ -198,7 +205,14 @@ void PgQueue::commit_loop() {
     }
     size_t accepted = 0;
     try {
-      if (!conn || !conn->usable()) conn = std::make_unique<PgConnection>(options_.url);
+      if (!conn || !conn->usable()) {
+        conn = std::make_unique<PgConnection>(options_.url);
+        // A committer frozen inside its transaction (SIGSTOP mid-send) would hold the push lock of
+        // every instance: the server ends such a session after the hand-over time.
+        conn->exec_script("SET idle_in_transaction_session_timeout = '" +
+                          std::to_string(static_cast<int>(options_.handover_seconds * 1000)) +
+                          "ms'");
+      }
       // The whole transaction in one round trip. One committer at a time across the cluster (the
       // advisory lock), so that ids (bigserial) follow commit order: an event is never committed,
       // and claimed, before one with a smaller id that could be of its group (acceptance order is
@@ -293,6 +307,7 @@ void PgQueue::claim_more() {
     owner = instance_id_;
   }
   if (!lease_fresh()) return;  // a claim this instance might not keep
+  std::lock_guard claiming(claim_mutex_);
   PgPool::Lease conn = pool_.borrow();
   PgRows rows = conn->exec(kClaim, {owner, static_cast<int64_t>(limit), below});
   std::vector<std::pair<EventPtr, int64_t>> claimed;
@@ -301,9 +316,16 @@ void PgQueue::claim_more() {
     try {
       claimed.emplace_back(PgEventRow::read(rows, r, 2, seq), rows.int64(r, 1));
     } catch (const std::exception& e) {
-      // A row this oceand cannot read stays claimed here and is never run: say so loudly.
+      // Claimed and never grouped, it would hold back every later event of the cluster: it is
+      // taken out of the queue, loudly (a damaged row, or one a newer oceand wrote).
       OCEAND_LOG_ERROR("queue") << "event " << seq << " in PostgreSQL cannot be read (" << e.what()
-                                << "); left in oceand_events";
+                                << "); removed from oceand_events so the queue moves on";
+      try {
+        conn->exec("DELETE FROM oceand_events WHERE seq = $1 AND fence = $2",
+                   {seq, rows.int64(r, 1)});
+      } catch (const std::exception&) {
+        // Left claimed: the stray sweep returns it, and it is met here again.
+      }
     }
   }
   std::sort(claimed.begin(), claimed.end(),
@@ -335,7 +357,57 @@ void PgQueue::complete(uint64_t id) {
     std::lock_guard lock(mutex_);
     unfinished_.emplace_back(id, fence);  // written again by the maintainer
   }
-  if (depth_ > 0) --depth_;
+  decrement_depth();
+}
+
+void PgQueue::decrement_depth() {
+  size_t d = depth_.load();
+  while (d > 0 && !depth_.compare_exchange_weak(d, d - 1)) {
+  }
+}
+
+bool PgQueue::holds(uint64_t id) const {
+  std::lock_guard lock(mutex_);
+  return fences_.count(id) != 0;
+}
+
+void PgQueue::give_back(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  auto it = fences_.find(id);
+  if (it == fences_.end()) return;
+  given_back_.emplace_back(id, it->second);
+  fences_.erase(it);
+  maintain_cv_.notify_all();
+}
+
+std::string PgQueue::instance_id() {
+  std::lock_guard lock(instance_mutex_);
+  return instance_id_;
+}
+
+void PgQueue::release_strays(PgConnection& conn) {
+  std::lock_guard claiming(claim_mutex_);
+  std::vector<uint64_t> known;
+  std::string owner;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, fence] : fences_) known.push_back(id);
+    for (const auto& [id, fence] : unfinished_) known.push_back(id);
+    for (const auto& [id, fence] : given_back_) known.push_back(id);
+  }
+  {
+    std::lock_guard lock(instance_mutex_);
+    owner = instance_id_;
+  }
+  int64_t released = conn.exec(
+                             "UPDATE oceand_events SET owner = NULL, fence = NULL, "
+                             "group_key = NULL WHERE owner = $1 AND NOT (seq = ANY($2::bigint[]))",
+                             {owner, int_array(known)})
+                         .affected();
+  if (released > 0)
+    OCEAND_LOG_WARN("queue") << released
+                             << " event(s) claimed by this instance without its knowing (a claim "
+                                "whose answer was lost) went back to be claimed again";
 }
 
 bool PgQueue::claim_delivery(const Event& event) {
@@ -411,7 +483,7 @@ void PgQueue::flush_groups(PgConnection& conn) {
       if (it == fences_.end()) continue;
       ids.push_back(id);
       fences.push_back(it->second);
-      groups.push_back(std::move(group));
+      groups.push_back(to_pg_text(group));
     }
     groups_.clear();
   }
@@ -420,7 +492,7 @@ void PgQueue::flush_groups(PgConnection& conn) {
     conn.exec(kSetGroups, {int_array(ids), int_array(fences), text_array(groups)});
   } catch (...) {
     std::lock_guard lock(mutex_);  // kept for the next try
-    for (size_t i = 0; i < ids.size(); ++i) groups_.emplace_back(ids[i], std::move(groups[i]));
+    for (size_t i = 0; i < ids.size(); ++i) groups_.emplace_back(ids[i], from_pg_text(groups[i]));
     throw;
   }
 }
@@ -440,7 +512,7 @@ std::vector<uint64_t> PgQueue::runnable(const std::vector<std::pair<uint64_t, st
     std::vector<std::string> groups;
     for (const auto& [id, group] : held) {
       seqs.push_back(id);
-      groups.push_back(group);
+      groups.push_back(to_pg_text(group));
     }
     PgRows rows = conn->exec(kRunnable, {int_array(seqs), text_array(groups), owner});
     for (int r = 0; r < rows.size(); ++r) ids.push_back(static_cast<uint64_t>(rows.int64(r, 0)));
@@ -484,9 +556,10 @@ void PgQueue::renew_lease(PgConnection& conn) {
     std::lock_guard lock(instance_mutex_);
     id = instance_id_;
   }
+  const int64_t sent_at = steady_ns();  // the lease runs from before the statement left
   PgRows renewed = conn.exec("UPDATE oceand_instances SET seen_at = now() WHERE id = $1", {id});
   if (renewed.affected() == 1) {
-    lease_renewed_ns_ = steady_ns();
+    lease_renewed_ns_ = sent_at;
     return;
   }
   // The others declared this instance gone and took its events: everything it held is theirs.
@@ -559,21 +632,41 @@ void PgQueue::maintain_loop() {
                                  << ": its events go to the other instances";
       if (released > 0)
         OCEAND_LOG_WARN("queue") << released << " event(s) of instances gone are claimed again";
-      std::vector<std::pair<uint64_t, int64_t>> retry;
+      std::vector<std::pair<uint64_t, int64_t>> retry, back;
       {
         std::lock_guard lock(mutex_);
         retry.swap(unfinished_);
+        back.swap(given_back_);
       }
-      for (size_t i = 0; i < retry.size(); ++i) {
-        try {
-          conn->exec("DELETE FROM oceand_events WHERE seq = $1 AND fence = $2",
-                     {retry[i].first, retry[i].second});
-        } catch (...) {
-          std::lock_guard lock(mutex_);
-          unfinished_.insert(unfinished_.end(), retry.begin() + static_cast<long>(i), retry.end());
-          throw;
+      try {
+        if (!retry.empty()) {
+          std::vector<uint64_t> ids;
+          std::vector<int64_t> fences;
+          for (const auto& [id, fence] : retry) ids.push_back(id), fences.push_back(fence);
+          conn->exec(
+              "DELETE FROM oceand_events e USING unnest($1::bigint[], $2::bigint[]) AS "
+              "d(seq, fence) WHERE e.seq = d.seq AND e.fence = d.fence",
+              {int_array(ids), int_array(fences)});
+          retry.clear();
         }
+        if (!back.empty()) {
+          std::vector<uint64_t> ids;
+          std::vector<int64_t> fences;
+          for (const auto& [id, fence] : back) ids.push_back(id), fences.push_back(fence);
+          conn->exec(
+              "UPDATE oceand_events e SET owner = NULL, fence = NULL, group_key = NULL "
+              "FROM unnest($1::bigint[], $2::bigint[]) AS d(seq, fence) "
+              "WHERE e.seq = d.seq AND e.fence = d.fence",
+              {int_array(ids), int_array(fences)});
+          back.clear();
+        }
+      } catch (...) {
+        std::lock_guard lock(mutex_);
+        unfinished_.insert(unfinished_.end(), retry.begin(), retry.end());
+        given_back_.insert(given_back_.end(), back.begin(), back.end());
+        throw;
       }
+      if (beats % 10 == 5) release_strays(*conn);
       PgRows count = conn->exec("SELECT count(*) FROM oceand_events");
       depth_ = static_cast<size_t>(count.int64(0, 0));
       pushed_since_count_ = 0;

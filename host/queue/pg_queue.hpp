@@ -63,7 +63,11 @@ class PgQueue final : public EventQueue {
       const std::vector<std::pair<uint64_t, std::string>>& held) override;
   Ownership ownership(uint64_t id) override;
 
-  const std::string& instance_id() const { return instance_id_; }
+  std::string instance_id();
+  // Still held by this instance (no database round trip): false once its lease ran out and the
+  // event went back to the others.
+  bool holds(uint64_t id) const override;
+  void give_back(uint64_t id) override;
 
  private:
   struct PendingPush;
@@ -76,12 +80,18 @@ class PgQueue final : public EventQueue {
   bool lease_fresh() const;
   void flush_groups(PgConnection& conn);
   void set_problem(const std::string& problem);
+  // Rows claimed under this instance that it does not know it holds (a claim whose answer was
+  // lost) go back to the others.
+  void release_strays(PgConnection& conn);
+  void decrement_depth();
   std::string delivery_key(const Event& event) const;
 
   const PgQueueOptions options_;
   PgPool pool_;
   std::string instance_id_;  // renewed when the lease was lost: a new claimant
   std::mutex instance_mutex_;
+  // Held by a claim from its statement until its events are in fences_, and by the stray sweep.
+  std::mutex claim_mutex_;
 
   mutable std::mutex mutex_;
   std::condition_variable commit_cv_;  // committer: work arrived
@@ -90,6 +100,7 @@ class PgQueue final : public EventQueue {
   std::deque<EventPtr> window_;         // claimed here, not yet popped
   std::map<uint64_t, int64_t> fences_;  // claimed here and not completed: id -> token
   std::vector<std::pair<uint64_t, int64_t>> unfinished_;  // completions to write again
+  std::vector<std::pair<uint64_t, int64_t>> given_back_;  // events to release, not yet written
   std::vector<std::pair<uint64_t, std::string>> groups_;  // set_group, not yet written
   std::atomic<size_t> depth_{0};                          // pending cluster-wide, as last counted
   std::atomic<size_t> pushed_since_count_{0};
