@@ -85,6 +85,10 @@ const char* const kSetGroups =
     "$3::text[]) AS h(seq, fence, grp) WHERE e.seq = h.seq AND e.fence = h.fence";
 
 constexpr size_t kClaimBatch = 64;
+// Always a write (so its synchronous commit waits for the WAL to be flushed through it).
+const char* const kFlush =
+    "INSERT INTO oceand_flush(committer, at) VALUES ($1, now()) "
+    "ON CONFLICT (committer) DO UPDATE SET at = excluded.at";
 constexpr const char* kPushLock = "111542867059045";
 
 }  // namespace
@@ -105,7 +109,8 @@ PgQueue::PgQueue(PgQueueOptions options)
       pool_(options_.url, 12,
             "SET synchronous_commit = off; SET idle_in_transaction_session_timeout = '" +
                 std::to_string(static_cast<int>(options_.handover_seconds * 1000)) + "ms'"),
-      instance_id_(new_instance_id()) {
+      instance_id_(new_instance_id()),
+      flush_key_(instance_id_) {
   {
     PgPool::Lease conn = pool_.borrow();
     migrate_pg_schema(*conn);
@@ -145,6 +150,7 @@ PgQueue::~PgQueue() {
         "WHERE owner = $1",
         {instance_id_});
     conn->exec("DELETE FROM oceand_instances WHERE id = $1", {instance_id_});
+    conn->exec("DELETE FROM oceand_flush WHERE committer = $1", {flush_key_});
     conn->exec_script("COMMIT");
   } catch (const std::exception& e) {
     OCEAND_LOG_WARN("queue") << "could not hand this instance's events over at shutdown ("
@@ -219,14 +225,20 @@ void PgQueue::commit_loop() {
       // commit order). Group commit keeps this to one lock per batch.
       std::vector<PgConnection::Statement> statements;
       statements.reserve(batch.size() + 3);
+      // The lock is held only until COMMIT, which does not wait for the disk (a commit becomes
+      // visible at once), so the instances' disk waits overlap instead of queueing behind the
+      // lock. The statement after it commits synchronously: its commit record comes later in the
+      // WAL, so its return means the batch is on disk too — only then are the pushers answered.
       statements.push_back({"BEGIN", {}});
+      statements.push_back({"SET LOCAL synchronous_commit = off", {}});
       statements.push_back({std::string("SELECT pg_advisory_xact_lock(") + kPushLock + ")", {}});
       for (PendingPush* p : batch) statements.push_back({kInsert, std::move(p->params)});
       statements.push_back({"COMMIT", {}});
+      statements.push_back({kFlush, {flush_key_}});
       std::vector<PgRows> results = conn->exec_pipelined(statements);
       for (size_t i = 0; i < batch.size(); ++i) {
         PendingPush* p = batch[i];
-        const PgRows& inserted = results[i + 2];
+        const PgRows& inserted = results[i + 3];
         p->result = inserted.size() == 1 ? PushResult::accepted : PushResult::duplicate;
         if (inserted.size() == 1) p->event->id = static_cast<uint64_t>(inserted.int64(0, 0));
       }

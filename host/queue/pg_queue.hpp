@@ -88,7 +88,8 @@ class PgQueue final : public EventQueue {
 
   const PgQueueOptions options_;
   PgPool pool_;
-  std::string instance_id_;  // renewed when the lease was lost: a new claimant
+  std::string instance_id_;      // renewed when the lease was lost: a new claimant
+  const std::string flush_key_;  // this process's row in oceand_flush
   std::mutex instance_mutex_;
   // Held by a claim from its statement until its events are in fences_, and by the stray sweep.
   std::mutex claim_mutex_;

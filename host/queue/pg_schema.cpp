@@ -31,6 +31,7 @@ CREATE INDEX oceand_events_unclaimed ON oceand_events(seq) WHERE owner IS NULL;
 CREATE INDEX oceand_events_ungrouped ON oceand_events(seq) WHERE group_key IS NULL;
 CREATE INDEX oceand_events_by_group ON oceand_events(group_key, seq);
 CREATE INDEX oceand_events_by_owner ON oceand_events(owner);
+CREATE TABLE oceand_flush(committer text PRIMARY KEY, at timestamptz NOT NULL);
 CREATE TABLE oceand_deliveries(
   key text PRIMARY KEY, event_seq bigint NOT NULL, seen_at timestamptz NOT NULL);
 CREATE INDEX oceand_deliveries_by_time ON oceand_deliveries(seen_at);
