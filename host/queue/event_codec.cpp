@@ -99,4 +99,10 @@ std::string decompress_bytes(std::string_view bytes, BodyCodec codec) {
   return out;
 }
 
+void decompress_bodies(std::string& body, std::string& payload, BodyCodec codec) {
+  if (codec == BodyCodec::kPlain) return;
+  body = decompress_bytes(body, codec);
+  if (!payload.empty()) payload = decompress_bytes(payload, codec);
+}
+
 }  // namespace oceand

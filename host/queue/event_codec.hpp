@@ -29,5 +29,8 @@ enum class BodyCodec : int64_t {
 std::string compress_bytes(std::string_view bytes);
 // Throws StoreError when `bytes` is not what `codec` wrote (damaged, or an unknown codec).
 std::string decompress_bytes(std::string_view bytes, BodyCodec codec);
+// A stored event's body and payload, decoded in place (an empty payload stays empty whatever the
+// codec). Throws StoreError as decompress_bytes.
+void decompress_bodies(std::string& body, std::string& payload, BodyCodec codec);
 
 }  // namespace oceand

@@ -8,6 +8,24 @@
 
 namespace oceand {
 
+namespace {
+
+// Parameters as libpq takes them: pointers into `params`, which must outlive this.
+struct WireParams {
+  explicit WireParams(const std::vector<PgParam>& params)
+      : values(params.size()), lengths(params.size()), formats(params.size()) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      values[i] = params[i].null ? nullptr : params[i].value.data();
+      lengths[i] = static_cast<int>(params[i].value.size());
+      formats[i] = params[i].binary ? 1 : 0;
+    }
+  }
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+};
+
+}  // namespace
+
 PgRows::~PgRows() {
   if (result_) PQclear(result_);
 }
@@ -86,15 +104,9 @@ void PgConnection::fail(const std::string& what, pg_result* result) {
 PgRows PgConnection::exec(const std::string& sql, const std::vector<PgParam>& params) {
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK)
     throw PgError("the connection to PostgreSQL was lost", true);
-  std::vector<const char*> values(params.size());
-  std::vector<int> lengths(params.size()), formats(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    values[i] = params[i].null ? nullptr : params[i].value.data();
-    lengths[i] = static_cast<int>(params[i].value.size());
-    formats[i] = params[i].binary ? 1 : 0;
-  }
+  const WireParams wire(params);
   PGresult* result = PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                                  values.data(), lengths.data(), formats.data(), 0);
+                                  wire.values.data(), wire.lengths.data(), wire.formats.data(), 0);
   ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("PostgreSQL", result);
   return PgRows(result);
@@ -106,15 +118,9 @@ std::vector<PgRows> PgConnection::exec_pipelined(const std::vector<Statement>& s
   if (PQenterPipelineMode(conn_) != 1) fail("PostgreSQL pipeline", nullptr);
   bool sent = true;
   for (const auto& [sql, params] : statements) {
-    std::vector<const char*> values(params.size());
-    std::vector<int> lengths(params.size()), formats(params.size());
-    for (size_t i = 0; i < params.size(); ++i) {
-      values[i] = params[i].null ? nullptr : params[i].value.data();
-      lengths[i] = static_cast<int>(params[i].value.size());
-      formats[i] = params[i].binary ? 1 : 0;
-    }
+    const WireParams wire(params);
     if (PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                          values.data(), lengths.data(), formats.data(), 0) != 1) {
+                          wire.values.data(), wire.lengths.data(), wire.formats.data(), 0) != 1) {
       sent = false;
       break;
     }

@@ -37,11 +37,7 @@ EventPtr PgEventRow::read(const PgRows& rows, int row, int first, uint64_t id) {
   e->headers = decode_headers(rows.bytes(row, first + 4));
   e->body = rows.bytes(row, first + 5);
   e->payload = rows.bytes(row, first + 6);
-  auto codec = static_cast<BodyCodec>(rows.int64(row, first + 7));
-  if (codec != BodyCodec::kPlain) {
-    e->body = decompress_bytes(e->body, codec);
-    if (!e->payload.empty()) e->payload = decompress_bytes(e->payload, codec);
-  }
+  decompress_bodies(e->body, e->payload, static_cast<BodyCodec>(rows.int64(row, first + 7)));
   e->accepted = std::chrono::steady_clock::now();
   return e;
 }

@@ -45,6 +45,14 @@ std::string int_array(const std::vector<Int>& items) {
   return out + "}";
 }
 
+// (id, fencing token) pairs as the two bigint[] parameters of an unnest.
+std::vector<PgParam> id_fence_arrays(const std::vector<std::pair<uint64_t, int64_t>>& pairs) {
+  std::vector<uint64_t> ids;
+  std::vector<int64_t> fences;
+  for (const auto& [id, fence] : pairs) ids.push_back(id), fences.push_back(fence);
+  return {int_array(ids), int_array(fences)};
+}
+
 std::string new_instance_id() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -652,24 +660,18 @@ void PgQueue::maintain_loop() {
       }
       try {
         if (!retry.empty()) {
-          std::vector<uint64_t> ids;
-          std::vector<int64_t> fences;
-          for (const auto& [id, fence] : retry) ids.push_back(id), fences.push_back(fence);
           conn->exec(
               "DELETE FROM oceand_events e USING unnest($1::bigint[], $2::bigint[]) AS "
               "d(seq, fence) WHERE e.seq = d.seq AND e.fence = d.fence",
-              {int_array(ids), int_array(fences)});
+              id_fence_arrays(retry));
           retry.clear();
         }
         if (!back.empty()) {
-          std::vector<uint64_t> ids;
-          std::vector<int64_t> fences;
-          for (const auto& [id, fence] : back) ids.push_back(id), fences.push_back(fence);
           conn->exec(
               "UPDATE oceand_events e SET owner = NULL, fence = NULL, group_key = NULL "
               "FROM unnest($1::bigint[], $2::bigint[]) AS d(seq, fence) "
               "WHERE e.seq = d.seq AND e.fence = d.fence",
-              {int_array(ids), int_array(fences)});
+              id_fence_arrays(back));
           back.clear();
         }
       } catch (...) {

@@ -44,11 +44,7 @@ EventPtr StoredEvent::read(const Statement& s, int first, uint64_t id) {
   auto codec = static_cast<BodyCodec>(s.int64(first + 7));
   e->body = s.text(first + 5);
   e->payload = s.text(first + 6);
-  if (codec != BodyCodec::kPlain) {
-    e->body = decompress_bytes(e->body, codec);
-    // An event without a payload stores it empty, whatever the codec.
-    if (!e->payload.empty()) e->payload = decompress_bytes(e->payload, codec);
-  }
+  decompress_bodies(e->body, e->payload, codec);
   e->accepted = std::chrono::steady_clock::now();
   return e;
 }
