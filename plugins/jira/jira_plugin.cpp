@@ -42,7 +42,8 @@ bool plausible_key(const std::optional<std::string>& key) {
          });
 }
 
-// Jira's REST API at config `api_url`, with basic auth from config `email` and `api_token`.
+// Jira's REST API at config `api_url`, with basic auth from config `email` and `api_token`, or an
+// OAuth 2.0 access token (`access_token`, sent as Bearer).
 class Api {
  public:
   explicit Api(std::string_view integration)
@@ -51,6 +52,7 @@ class Api {
     auto email = config_value(integration, "email");
     auto token = config_value(integration, "api_token");
     if (email && token) auth_ = "Basic " + ocean::base64_encode(*email + ":" + *token);
+    if (auto bearer = config_value(integration, "access_token")) auth_ = "Bearer " + *bearer;
   }
 
   bool configured() const { return !base_.empty(); }
@@ -148,12 +150,37 @@ class IssueProcessor : public JiraProcessor {
   bool validate_payload(const rapidjson::Value& payload) override {
     return plausible_key(get_string(payload, {"issue", "key"}));
   }
+  // The resource's selector scopes it as Ocean's does: with `jql`, the issue is searched for with
+  // `(<jql>) AND key = <key>` and, when it no longer matches, deleted; `fields` and `expand` go
+  // with the request either way.
   ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig&) override {
+                                             const ocean::ResourceConfig& resource) override {
     count_event("jira_events_handled");
     std::string key = *get_string(payload, {"issue", "key"});
-    return sync(payload["issue"], webhook_event(payload) == "jira:issue_deleted",
-                "/rest/api/3/issue/" + path_segment(key));
+    if (webhook_event(payload) == "jira:issue_deleted") return sync(payload["issue"], true, "");
+    const rapidjson::Value& config = resource.config();
+    std::string options;
+    for (const char* name : {"fields", "expand"})
+      if (auto value = get_string(config, {"selector", name}); value && !value->empty())
+        options += std::string("&") + name + "=" + path_segment(*value);
+    auto jql = get_string(config, {"selector", "jql"});
+    if (!jql || jql->empty())
+      return sync(payload["issue"], false,
+                  "/rest/api/3/issue/" + path_segment(key) +
+                      (options.empty() ? "" : "?" + options.substr(1)));
+    if (cancelled()) throw std::runtime_error("cancelled before calling Jira");
+    auto found = api().fetch(
+        "/rest/api/3/search/jql?jql=" + path_segment("(" + *jql + ") AND key = " + key) +
+        "&maxResults=1" + options);
+    ocean::WebhookEventRawResults out;
+    const rapidjson::Value* issues = found.gone ? nullptr : find(found.object, {"issues"});
+    if (issues && !issues->IsArray())
+      throw std::runtime_error("Jira search answered without an issues list");
+    if (!issues || issues->Empty())
+      out.add_deleted(payload["issue"]);  // outside the resource's JQL: not in its catalog
+    else
+      out.add_updated((*issues)[0]);
+    return out;
   }
 };
 
@@ -214,9 +241,10 @@ bool ensure_webhook(const ocean::InstanceInfo& info) {
   if (!secret) warn_if_no_secret(id);
   Api api(id);
   if (info.base_url.empty() || !api.configured() || !api.has_credentials()) {
-    ocean::log_info("integration '" + id +
-                    "': no base_url, api_url or credentials (email, api_token), so no Jira "
-                    "webhook is registered; create it by hand (see docs/integrations/jira.md)");
+    ocean::log_info(
+        "integration '" + id +
+        "': no base_url, api_url or credentials (email and api_token, or access_token), so no Jira "
+        "webhook is registered; create it by hand (see docs/integrations/jira.md)");
     return true;
   }
   const std::string url =
@@ -278,6 +306,9 @@ OCEAN_PLUGIN("jira", "1.0.0") {
                     {.aliases = {"atlassianUserEmail"}});
   plugin.config_key("api_token", "that account's API token",
                     {.secret = true, .aliases = {"atlassianUserToken"}});
+  plugin.config_key("access_token",
+                    "an OAuth 2.0 access token, sent as Bearer instead of email and api_token",
+                    {.secret = true});
   ocean_plugins::declare_webhook_secret(plugin);
   plugin.validate_config([](std::string_view integration) -> std::string {
     if (auto problem = ocean_plugins::url_problem(integration, "api_url"); !problem.empty())
@@ -286,6 +317,9 @@ OCEAN_PLUGIN("jira", "1.0.0") {
     if (jira::config_value(integration, "email").has_value() !=
         jira::config_value(integration, "api_token").has_value())
       return "email and api_token go together: set both, or neither";
+    if (jira::config_value(integration, "access_token") &&
+        jira::config_value(integration, "api_token"))
+      return "access_token (OAuth 2.0) and api_token (Basic) are two ways to sign in: set one";
     return {};
   });
   // Jira's bodies name their event at the top: /integration/webhook can be shared.

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,25 @@ class FakeJira {
       serve("/rest/api/3/project/" + std::string(d["project"]["key"].GetString()),
             json_text(d["project"]));
     }
+  }
+  // A served issue that a search (`GET /rest/api/3/search/jql`, as Jira Cloud answers it) no
+  // longer finds, as when it left the JQL's scope.
+  void exclude_from_search(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    excluded_.insert(key);
+  }
+  // Percent-decoded, as Jira reads it.
+  static std::string decoded(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '%' && i + 2 < s.size()) {
+        out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        out += s[i] == '+' ? ' ' : s[i];
+      }
+    }
+    return out;
   }
   void serve(const std::string& path, const std::string& json) {
     std::lock_guard lock(mutex_);
@@ -128,11 +148,23 @@ class FakeJira {
           break;
       }
     }
+    if (r.path == "/rest/api/3/search/jql") return search(decoded(r.query_param("jql")));
     auto it = objects_.find(r.path);
     if (it == objects_.end()) return error(404, "Not found");
     auto found = FakeResponse::json(200, it->second);
     found.delay = delay_;
     return found;
+  }
+
+  // Understands the one form the plugin sends: `(<scope>) AND key = <KEY>`.
+  FakeResponse search(const std::string& jql) {
+    size_t at = jql.rfind(" AND key = ");
+    if (jql.empty() || jql[0] != '(' || at == std::string::npos)
+      return error(400, "Error in the JQL Query");
+    std::string key = jql.substr(at + 11);
+    auto it = objects_.find("/rest/api/3/issue/" + key);
+    std::string issues = it == objects_.end() || excluded_.count(key) ? "" : it->second;
+    return FakeResponse::json(200, R"({"issues": [)" + issues + R"(], "isLast": true})");
   }
 
   FakeResponse webhook_call(const FakeRequest& r, const std::string& rest) {
@@ -174,6 +206,7 @@ class FakeJira {
 
   std::mutex mutex_;
   std::map<std::string, std::string> objects_;
+  std::set<std::string> excluded_;
   std::vector<Webhook> webhooks_;
   long next_id_ = 1;
   Failure failure_ = Failure::none;

@@ -40,6 +40,8 @@ struct Options {
   std::string email = kEmail;
   std::string api_token = kApiToken;
   std::string extra_yaml = "base_url: \"\"\n";
+  std::string mapping = kMapping;
+  std::string access_token;  // set: OAuth 2.0 instead of email and api_token
 };
 
 struct Rig {
@@ -48,16 +50,20 @@ struct Rig {
   Options options;
   TestHost host;
   int deliveries = 0;
-  CaptureCursor captured{kMapping};
+  CaptureCursor captured{options.mapping};
 
   // `shared`: a fake Jira that outlives this oceand. The api_url has a trailing slash on purpose.
   explicit Rig(Options o = {}, FakeJira* shared = nullptr)
       : api(shared ? *shared : own_api),
         options(o),
         host({"jira"}, o.extra_yaml,
-             "  jira:\n    plugin: jira\n    mapping: " + kMapping +
+             "  jira:\n    plugin: jira\n    mapping: " + o.mapping +
                  "\n    config: {webhook_secret: \"" + o.secret + "\", api_url: \"" + api.url() +
-                 "/\", email: \"" + o.email + "\", api_token: \"" + o.api_token + "\"}\n") {
+                 "/\", " +
+                 (o.access_token.empty()
+                      ? "email: \"" + o.email + "\", api_token: \"" + o.api_token + "\""
+                      : "access_token: \"" + o.access_token + "\"") +
+                 "}\n") {
     REQUIRE(host.host().plugins().wait_for_starts(std::chrono::seconds(5)));
   }
 
@@ -220,6 +226,56 @@ TEST_CASE("jira: projects, ordering and bad input") {
     CHECK(step.api_calls.empty());
     CHECK(step.results.empty());
   }
+}
+
+TEST_CASE(
+    "jira: an issue is kept only while it matches its resource's selector.jql (Ocean's scope); "
+    "OAuth 2.0 signs in with Bearer") {
+  TempDir dir;
+  const fs::path mapping = dir.path() / "scoped.yaml";
+  write_file(mapping, R"(resources:
+  - kind: issue
+    selector:
+      query: "true"
+      jql: "project = TES AND statusCategory != Done"
+      fields: "summary,status"
+      expand: "renderedFields"
+    port:
+      entity:
+        mappings:
+          identifier: ".key"
+          title: ".fields.summary"
+          blueprint: '"jiraIssue"'
+)");
+  Options options;
+  options.mapping = mapping.string();
+  options.access_token = "oauth-access-token";
+  Rig rig(options);
+  rig.api.require_authorization("Bearer oauth-access-token");
+  std::string created = corpus("mattermost__webhook-issue-created.json");
+  rig.api.serve_payload(created);
+  rapidjson::Document d;
+  d.Parse(created.c_str());
+  const std::string key = d["issue"]["key"].GetString();
+
+  rig.deliver(created);
+  Step in_scope = rig.take();
+  REQUIRE(in_scope.api_calls.size() == 1);
+  const FakeRequest& search = in_scope.api_calls[0];
+  CHECK(search.path == "/rest/api/3/search/jql");
+  CHECK(FakeJira::decoded(search.query_param("jql")) ==
+        "(project = TES AND statusCategory != Done) AND key = " + key);
+  CHECK(FakeJira::decoded(search.query_param("fields")) == "summary,status");
+  CHECK(search.query_param("expand") == "renderedFields");
+  check_entities(in_scope.entities, {upsert("jiraIssue", key)});
+
+  // Done now: the search no longer finds it, so it leaves the catalog.
+  rig.api.exclude_from_search(key);
+  rig.deliver(created);
+  Step out_of_scope = rig.take();
+  CHECK(out_of_scope.api_calls.size() == 1);
+  check_entities(out_of_scope.entities, {removal("jiraIssue", key)});
+  CHECK(rig.outcome("ok") == 2);
 }
 
 TEST_CASE("jira: API failures: 404 deletes, 500 is retried, 401 fails, 429 waits") {

@@ -124,6 +124,9 @@ TEST_CASE("fake host: the Jira plugin's config is checked as oceand checks it") 
   CHECK(host.validate_config("j") == "email and api_token go together: set both, or neither");
   host.set_config("j", "api_token", "tok");
   CHECK(host.validate_config("j").empty());
+  host.set_config("j", "access_token", "oauth");
+  CHECK(host.validate_config("j") ==
+        "access_token (OAuth 2.0) and api_token (Basic) are two ways to sign in: set one");
   host.set_config("k", "api_url", "ftp://acme");
   CHECK(host.validate_config("k") ==
         "api_url must be an http:// or https:// URL, not 'ftp://acme'");
