@@ -206,13 +206,9 @@ void EventEngine::dispatch_loop() {
       continue;
     }
     if (quarantined(event)) continue;
-    auto job = std::make_shared<EventJob>(event);
-    job->generation = plugins_.current();
-    job->group = admit(*job);
+    JobPtr job = admitted(std::move(event));
     if (shared) {
-      queue_.set_group(job->event->id, job->group);
-      held_.push_back(std::move(job));
-      held_count_.store(held_.size());
+      hold(std::move(job));
       continue;
     }
     const std::string& integration = job->event->integration;
@@ -234,15 +230,23 @@ void EventEngine::admit_claimed() {
   while (queue_.waiting() > 0) {
     EventPtr event = queue_.pop(std::chrono::milliseconds(0));
     if (!event) break;
-    if (quarantined(event)) continue;
-    auto job = std::make_shared<EventJob>(event);
-    job->generation = plugins_.current();
-    job->group = admit(*job);
-    queue_.set_group(job->event->id, job->group);
-    held_.push_back(std::move(job));
+    if (!quarantined(event)) hold(admitted(std::move(event)));
   }
-  held_count_.store(held_.size());
   if (!held_.empty()) release_held();
+}
+
+JobPtr EventEngine::admitted(EventPtr event) {
+  auto job = std::make_shared<EventJob>(std::move(event));
+  job->generation = plugins_.current();
+  job->group = admit(*job);
+  return job;
+}
+
+// Shared queue: the event's group goes to the store, and the job waits for the cluster's order.
+void EventEngine::hold(JobPtr job) {
+  queue_.set_group(job->event->id, job->group);
+  held_.push_back(std::move(job));
+  held_count_.store(held_.size());
 }
 
 // Shared queue: held events go to the scheduler once no earlier event of their group is pending on
@@ -259,16 +263,10 @@ void EventEngine::release_held() {
   std::unordered_set<std::string> waiting_groups;
   std::vector<JobPtr> still;
   for (auto& job : held_) {
-    if (!queue_.holds(job->event->id)) {
-      // This instance's lease ran out meanwhile: the event is another's. It finishes at once,
-      // handed_over, without its handlers running beside the new owner's.
-      job->handed_over = true;
-      const std::string& integration = job->event->integration;
-      const std::string group = job->group;
-      scheduler_.add(group, std::move(job), integration);
-      continue;
-    }
-    if (!waiting_groups.count(job->group) && may_run.count(job->event->id)) {
+    // This instance's lease ran out meanwhile: the event is another's. It finishes at once,
+    // handed_over, without its handlers running beside the new owner's.
+    if (!queue_.holds(job->event->id)) job->handed_over = true;
+    if (job->handed_over || (!waiting_groups.count(job->group) && may_run.count(job->event->id))) {
       const std::string& integration = job->event->integration;
       const std::string group = job->group;
       scheduler_.add(group, std::move(job), integration);
@@ -510,11 +508,7 @@ EventEngine::Step EventEngine::settle(const JobPtr& job_ptr) {
       DeferredApply deletions = std::move(t.deletions);
       t.deletions = nullptr;
       ApplyDone done = completion(job_ptr, i);
-      if (!still_owned(job)) {
-        done(job.handed_over ? ApplyOutcome::applied()
-                             : ApplyOutcome::wait_for_store(kOwnershipUnknown, 1));
-        continue;
-      }
+      if (!may_apply(job, done)) continue;
       try {
         deletions(done);
       } catch (const std::exception& ex) {
@@ -680,34 +674,35 @@ void EventEngine::settle_handled(const JobPtr& job_ptr, size_t index, const Hook
   schedule_retry(job, task, outcome);
 }
 
-// A successful handle_event's results to the sink: the task waits for its completion (which may
-// come before this returns).
-// Shared queue: whether this instance may still apply the event's results. Handed over (its lease
-// ran out and another instance claimed the event): the job ends without applying anything, outcome
-// handed_over. Unknown (the store cannot be asked): not now.
-bool EventEngine::still_owned(EventJob& job) {
+// Shared queue: whether this instance may still apply the event's results; when not, `done` is
+// told so. Handed over (its lease ran out and another instance claimed the event): the task ends
+// without applying anything (outcome handed_over, see verdict_of). Unknown (the store cannot be
+// asked): it waits for the store, a second at a time.
+bool EventEngine::may_apply(EventJob& job, const ApplyDone& done) {
   if (!queue_.shared()) return true;
   switch (queue_.ownership(job.event->id)) {
     case EventQueue::Ownership::owned:
       return true;
     case EventQueue::Ownership::handed_over:
       job.handed_over = true;
+      done(ApplyOutcome::applied());
       return false;
     case EventQueue::Ownership::unknown:
-      return false;
+      break;
   }
+  done(ApplyOutcome::wait_for_store(kOwnershipUnknown, 1));
   return false;
 }
 
+// A successful handle_event's results to the sink: the task waits for its completion (which may
+// come before this returns).
 void EventEngine::apply_results(const JobPtr& job_ptr, size_t index, HandleResult handled) {
   EventJob& job = *job_ptr;
   Task& task = job.tasks[index];
   task.state = Task::State::applying;
   job.outstanding.fetch_add(1);
   ApplyDone done = completion(job_ptr, index);
-  if (!still_owned(job))
-    return done(job.handed_over ? ApplyOutcome::applied()  // nothing applied: see verdict_of
-                                : ApplyOutcome::wait_for_store(kOwnershipUnknown, 1));
+  if (!may_apply(job, done)) return;
   try {
     task.deletions = sink_.apply(*job.integration, *task.resource, *job.event,
                                  RawResults{std::move(handled.updated), std::move(handled.deleted)},
@@ -876,19 +871,6 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
     metrics_.add("oceand_plugin_events_in_flight", {{"plugin", job->plugin}}, -1);
   Verdict v = verdict_of(*job);
   const unsigned attempts = job->total_attempts();
-  if (v.outcome == EventOutcome::failed && queue_.shared()) {
-    const auto owner = queue_.ownership(event.id);
-    if (owner == EventQueue::Ownership::handed_over) {
-      job->handed_over = true;  // not a dead letter: its new owner runs it again
-      v = verdict_of(*job);
-    } else if (owner == EventQueue::Ownership::unknown || !dead_letter(job, v, attempts)) {
-      // Neither a dead letter nor a completion can be trusted now: it runs again, wherever.
-      give_back(job, v, on_worker);
-      return;
-    } else {
-      v.dead_lettered = true;
-    }
-  }
   if (v.outcome == EventOutcome::failed && !taking_ &&
       (v.reason == TaskReason::timed_out || v.reason == TaskReason::shutdown)) {
     // Cancelled by shutdown, not by its own deadline: it stays in the queue and, with the durable
@@ -901,9 +883,20 @@ void EventEngine::finish(const JobPtr& job, bool on_worker) {
     scheduler_.finish(group);
     return;
   }
+  if (v.outcome == EventOutcome::failed) {
+    const auto owner = queue_.shared() ? queue_.ownership(event.id) : EventQueue::Ownership::owned;
+    if (owner == EventQueue::Ownership::handed_over) {
+      job->handed_over = true;  // not a dead letter: its new owner runs it again
+      v = verdict_of(*job);
+    } else if (owner == EventQueue::Ownership::unknown ||
+               (!dead_letter(job, v, attempts) && queue_.shared())) {
+      // Neither a dead letter nor a completion can be trusted now: it runs again, wherever.
+      give_back(job, v, on_worker);
+      return;
+    }
+  }
   if (v.outcome == EventOutcome::duplicate)
     metrics_.add("oceand_events_duplicate_total", {{"integration", event.integration}});
-  if (v.outcome == EventOutcome::failed && !v.dead_lettered) dead_letter(job, v, attempts);
   if (v.outcome == EventOutcome::failed || v.outcome == EventOutcome::rejected)
     recent_failures_.add(
         {unix_ms(), event.id, event.integration, label(v.outcome), label(v.reason), v.error});

@@ -71,7 +71,9 @@ class EventEngine {
   void release_held();
   void admit_claimed();
   size_t unfinished_here() const;
-  [[nodiscard]] bool still_owned(EventJob& job);
+  [[nodiscard]] bool may_apply(EventJob& job, const ApplyDone& done);
+  JobPtr admitted(EventPtr event);
+  void hold(JobPtr job);
   [[nodiscard]] bool quarantined(const EventPtr& event);
   void worker_loop();
   std::string admit(EventJob& job);
@@ -100,7 +102,6 @@ class EventEngine {
     EventOutcome outcome = EventOutcome::ok;
     TaskReason reason = TaskReason::none;
     std::string processor, error;
-    bool dead_lettered = false;
   };
   Verdict verdict_of(const EventJob& job) const;
   void finish(const JobPtr& job, bool on_worker = true);

@@ -20,13 +20,14 @@ int64_t steady_ns() {
       .count();
 }
 
-// A text[] literal: every element quoted, quotes and backslashes escaped.
-std::string text_array(const std::vector<std::string>& items) {
+// Group keys as a text[] literal: each in its PostgreSQL text form (to_pg_text), quoted, quotes
+// and backslashes escaped.
+std::string group_array(const std::vector<std::string>& groups) {
   std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
+  for (size_t i = 0; i < groups.size(); ++i) {
     if (i) out += ',';
     out += '"';
-    for (char c : items[i]) {
+    for (char c : to_pg_text(groups[i])) {
       if (c == '"' || c == '\\') out += '\\';
       out += c;
     }
@@ -51,6 +52,21 @@ std::vector<PgParam> id_fence_arrays(const std::vector<std::pair<uint64_t, int64
   std::vector<int64_t> fences;
   for (const auto& [id, fence] : pairs) ids.push_back(id), fences.push_back(fence);
   return {int_array(ids), int_array(fences)};
+}
+
+// A session frozen inside a transaction (SIGSTOP mid-send) would hold its locks and rows until it
+// resumed: the server ends it after the hand-over time.
+std::string idle_timeout(const PgQueueOptions& options) {
+  return "SET idle_in_transaction_session_timeout = '" +
+         std::to_string(static_cast<int>(options.handover_seconds * 1000)) + "ms'";
+}
+
+// Marks the lease of instance `id` as renewed now.
+void register_instance(PgConnection& conn, const std::string& id) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  conn.exec("INSERT INTO oceand_instances(id, host, pid, seen_at) VALUES ($1, $2, $3, now())",
+            {id, std::string(host), static_cast<int64_t>(::getpid())});
 }
 
 std::string new_instance_id() {
@@ -92,6 +108,12 @@ const char* const kSetGroups =
     "UPDATE oceand_events e SET group_key = h.grp FROM unnest($1::bigint[], $2::bigint[], "
     "$3::text[]) AS h(seq, fence, grp) WHERE e.seq = h.seq AND e.fence = h.fence";
 
+// An event done with, by the instance whose claim (fencing token) it still carries.
+const char* const kDeleteClaimed = "DELETE FROM oceand_events WHERE seq = $1 AND fence = $2";
+// Back to be claimed again, in id order, and admitted again (its group decided anew).
+const std::string kRelease =
+    "UPDATE oceand_events SET owner = NULL, fence = NULL, group_key = NULL ";
+
 constexpr size_t kClaimBatch = 64;
 // Always a write (so its synchronous commit waits for the WAL to be flushed through it).
 const char* const kFlush =
@@ -105,8 +127,7 @@ struct PgQueue::PendingPush {
   EventPtr event;
   std::vector<PgParam> params;
   PushResult result = PushResult::unavailable;
-  bool done = false;
-  PushDone on_done;  // empty: a waiting push()
+  PushDone on_done;
 };
 
 PgQueue::PgQueue(PgQueueOptions options)
@@ -114,18 +135,13 @@ PgQueue::PgQueue(PgQueueOptions options)
     // server, never an accepted event (the committer's own connection commits synchronously): at
     // worst an event runs again. So they do not wait for the server's disk.
     : options_(std::move(options)),
-      pool_(options_.url, 12,
-            "SET synchronous_commit = off; SET idle_in_transaction_session_timeout = '" +
-                std::to_string(static_cast<int>(options_.handover_seconds * 1000)) + "ms'"),
+      pool_(options_.url, 12, "SET synchronous_commit = off; " + idle_timeout(options_)),
       instance_id_(new_instance_id()),
       flush_key_(instance_id_) {
   {
     PgPool::Lease conn = pool_.borrow();
     migrate_pg_schema(*conn);
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    conn->exec("INSERT INTO oceand_instances(id, host, pid, seen_at) VALUES ($1, $2, $3, now())",
-               {instance_id_, std::string(host), static_cast<int64_t>(::getpid())});
+    register_instance(*conn, instance_id_);
     lease_renewed_ns_ = steady_ns();
     PgRows count = conn->exec("SELECT count(*) FROM oceand_events");
     depth_ = static_cast<size_t>(count.int64(0, 0));
@@ -151,12 +167,8 @@ PgQueue::~PgQueue() {
     std::lock_guard lock(instance_mutex_);
     conn->exec_script("BEGIN");
     // Completions not yet written go first: those events were applied and must not run again.
-    for (const auto& [id, fence] : unfinished_)
-      conn->exec("DELETE FROM oceand_events WHERE seq = $1 AND fence = $2", {id, fence});
-    conn->exec(
-        "UPDATE oceand_events SET owner = NULL, fence = NULL, group_key = NULL "
-        "WHERE owner = $1",
-        {instance_id_});
+    for (const auto& [id, fence] : unfinished_) conn->exec(kDeleteClaimed, {id, fence});
+    conn->exec(kRelease + "WHERE owner = $1", {instance_id_});
     conn->exec("DELETE FROM oceand_instances WHERE id = $1", {instance_id_});
     conn->exec("DELETE FROM oceand_flush WHERE committer = $1", {flush_key_});
     conn->exec_script("COMMIT");
@@ -221,11 +233,8 @@ void PgQueue::commit_loop() {
     try {
       if (!conn || !conn->usable()) {
         conn = std::make_unique<PgConnection>(options_.url);
-        // A committer frozen inside its transaction (SIGSTOP mid-send) would hold the push lock of
-        // every instance: the server ends such a session after the hand-over time.
-        conn->exec_script("SET idle_in_transaction_session_timeout = '" +
-                          std::to_string(static_cast<int>(options_.handover_seconds * 1000)) +
-                          "ms'");
+        // Frozen, it would hold the push lock of every instance.
+        conn->exec_script(idle_timeout(options_));
       }
       // The whole transaction in one round trip. One committer at a time across the cluster (the
       // advisory lock), so that ids (bigserial) follow commit order: an event is never committed,
@@ -312,7 +321,6 @@ EventPtr PgQueue::pop(std::chrono::milliseconds wait) {
 void PgQueue::claim_more() {
   int64_t below = LLONG_MAX;
   size_t limit = kClaimBatch;
-  std::string owner;
   {
     std::lock_guard lock(mutex_);
     if (fences_.size() >= options_.max_claimed) {
@@ -322,10 +330,7 @@ void PgQueue::claim_more() {
       limit = std::min(limit, options_.max_claimed - fences_.size());
     }
   }
-  {
-    std::lock_guard lock(instance_mutex_);
-    owner = instance_id_;
-  }
+  const std::string owner = instance_id();
   if (!lease_fresh()) return;  // a claim this instance might not keep
   std::lock_guard claiming(claim_mutex_);
   PgPool::Lease conn = pool_.borrow();
@@ -341,8 +346,7 @@ void PgQueue::claim_more() {
       OCEAND_LOG_ERROR("queue") << "event " << seq << " in PostgreSQL cannot be read (" << e.what()
                                 << "); removed from oceand_events so the queue moves on";
       try {
-        conn->exec("DELETE FROM oceand_events WHERE seq = $1 AND fence = $2",
-                   {seq, rows.int64(r, 1)});
+        conn->exec(kDeleteClaimed, {seq, rows.int64(r, 1)});
       } catch (const std::exception&) {
         // Left claimed: the stray sweep returns it, and it is met here again.
       }
@@ -368,8 +372,7 @@ void PgQueue::complete(uint64_t id) {
   }
   try {
     PgPool::Lease conn = pool_.borrow();
-    PgRows rows =
-        conn->exec("DELETE FROM oceand_events WHERE seq = $1 AND fence = $2", {id, fence});
+    PgRows rows = conn->exec(kDeleteClaimed, {id, fence});
     if (rows.affected() == 0)
       OCEAND_LOG_WARN("queue") << "event " << id
                                << " was handed to another instance before it completed here";
@@ -408,21 +411,15 @@ std::string PgQueue::instance_id() {
 void PgQueue::release_strays(PgConnection& conn) {
   std::lock_guard claiming(claim_mutex_);
   std::vector<uint64_t> known;
-  std::string owner;
   {
     std::lock_guard lock(mutex_);
     for (const auto& [id, fence] : fences_) known.push_back(id);
     for (const auto& [id, fence] : unfinished_) known.push_back(id);
     for (const auto& [id, fence] : given_back_) known.push_back(id);
   }
-  {
-    std::lock_guard lock(instance_mutex_);
-    owner = instance_id_;
-  }
-  int64_t released = conn.exec(
-                             "UPDATE oceand_events SET owner = NULL, fence = NULL, "
-                             "group_key = NULL WHERE owner = $1 AND NOT (seq = ANY($2::bigint[]))",
-                             {owner, int_array(known)})
+  const std::string owner = instance_id();
+  int64_t released = conn.exec(kRelease + "WHERE owner = $1 AND NOT (seq = ANY($2::bigint[]))",
+                               {owner, int_array(known)})
                          .affected();
   if (released > 0)
     OCEAND_LOG_WARN("queue") << released
@@ -503,27 +500,23 @@ void PgQueue::flush_groups(PgConnection& conn) {
       if (it == fences_.end()) continue;
       ids.push_back(id);
       fences.push_back(it->second);
-      groups.push_back(to_pg_text(group));
+      groups.push_back(std::move(group));
     }
     groups_.clear();
   }
   if (ids.empty()) return;
   try {
-    conn.exec(kSetGroups, {int_array(ids), int_array(fences), text_array(groups)});
+    conn.exec(kSetGroups, {int_array(ids), int_array(fences), group_array(groups)});
   } catch (...) {
     std::lock_guard lock(mutex_);  // kept for the next try
-    for (size_t i = 0; i < ids.size(); ++i) groups_.emplace_back(ids[i], from_pg_text(groups[i]));
+    for (size_t i = 0; i < ids.size(); ++i) groups_.emplace_back(ids[i], std::move(groups[i]));
     throw;
   }
 }
 
 std::vector<uint64_t> PgQueue::runnable(const std::vector<std::pair<uint64_t, std::string>>& held) {
   std::vector<uint64_t> ids;
-  std::string owner;
-  {
-    std::lock_guard lock(instance_mutex_);
-    owner = instance_id_;
-  }
+  const std::string owner = instance_id();
   try {
     PgPool::Lease conn = pool_.borrow();
     flush_groups(*conn);
@@ -532,9 +525,9 @@ std::vector<uint64_t> PgQueue::runnable(const std::vector<std::pair<uint64_t, st
     std::vector<std::string> groups;
     for (const auto& [id, group] : held) {
       seqs.push_back(id);
-      groups.push_back(to_pg_text(group));
+      groups.push_back(group);
     }
-    PgRows rows = conn->exec(kRunnable, {int_array(seqs), text_array(groups), owner});
+    PgRows rows = conn->exec(kRunnable, {int_array(seqs), group_array(groups), owner});
     for (int r = 0; r < rows.size(); ++r) ids.push_back(static_cast<uint64_t>(rows.int64(r, 0)));
   } catch (const std::exception& e) {
     OCEAND_LOG_ERROR_LIMITED("queue", "pg runnable failed")
@@ -571,11 +564,7 @@ EventQueue::Ownership PgQueue::ownership(uint64_t id) {
 }
 
 void PgQueue::renew_lease(PgConnection& conn) {
-  std::string id;
-  {
-    std::lock_guard lock(instance_mutex_);
-    id = instance_id_;
-  }
+  const std::string id = instance_id();
   const int64_t sent_at = steady_ns();  // the lease runs from before the statement left
   PgRows renewed = conn.exec("UPDATE oceand_instances SET seen_at = now() WHERE id = $1", {id});
   if (renewed.affected() == 1) {
@@ -593,10 +582,7 @@ void PgQueue::renew_lease(PgConnection& conn) {
     unfinished_.clear();
   }
   std::string fresh = new_instance_id();
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  conn.exec("INSERT INTO oceand_instances(id, host, pid, seen_at) VALUES ($1, $2, $3, now())",
-            {fresh, std::string(host), static_cast<int64_t>(::getpid())});
+  register_instance(conn, fresh);
   {
     std::lock_guard lock(instance_mutex_);
     instance_id_ = fresh;
@@ -639,10 +625,9 @@ void PgQueue::maintain_loop() {
           {handover, may_reap ? "true" : "false"});
       int64_t released = 0;
       if (gone.size() > 0 || (may_reap && beats % 20 == 0)) {
-        released = conn->exec(
-                           "UPDATE oceand_events SET owner = NULL, fence = NULL, "
-                           "group_key = NULL WHERE owner IS NOT NULL AND NOT EXISTS "
-                           "(SELECT 1 FROM oceand_instances i WHERE i.id = owner)")
+        released = conn->exec(kRelease +
+                              "WHERE owner IS NOT NULL AND NOT EXISTS "
+                              "(SELECT 1 FROM oceand_instances i WHERE i.id = owner)")
                        .affected();
       }
       conn->exec_script("COMMIT");
@@ -667,11 +652,10 @@ void PgQueue::maintain_loop() {
           retry.clear();
         }
         if (!back.empty()) {
-          conn->exec(
-              "UPDATE oceand_events e SET owner = NULL, fence = NULL, group_key = NULL "
-              "FROM unnest($1::bigint[], $2::bigint[]) AS d(seq, fence) "
-              "WHERE e.seq = d.seq AND e.fence = d.fence",
-              id_fence_arrays(back));
+          conn->exec(kRelease +
+                         "FROM unnest($1::bigint[], $2::bigint[]) AS d(seq, fence) "
+                         "WHERE oceand_events.seq = d.seq AND oceand_events.fence = d.fence",
+                     id_fence_arrays(back));
           back.clear();
         }
       } catch (...) {
