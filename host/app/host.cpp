@@ -101,8 +101,7 @@ void Host::make_applier() {
     }
     applier_ = std::make_unique<LocalApplier>(*store_, metrics_);
     OCEAND_LOG_INFO("oceand") << "entities go to the embedded store "
-                              << (is_pg_url(port.local_db) ? redact_pg_url(port.local_db)
-                                                           : port.local_db)
+                              << redact_pg_url(port.local_db)
                               << " (GET /api/entities?blueprint=...)";
   }
   catalog_ = std::make_unique<CatalogSink>(*applier_, metrics_, &samples_);

@@ -174,10 +174,8 @@ void EntityStore::write_pg(const EntityChanges& changes) {
       std::string before = stored.size() ? stored.text(0, 0) : std::string();
       std::string text =
           upserted(entity.json, before.empty() ? nullptr : &before, changes.options.merge);
-      conn->exec(
-          "INSERT INTO oceand_entities(blueprint, identifier, entity) VALUES ($1, $2, $3) "
-          "ON CONFLICT (blueprint, identifier) DO UPDATE SET entity = excluded.entity",
-          {entity.blueprint, entity.identifier, text});
+      conn->exec("UPDATE oceand_entities SET entity = $3 WHERE blueprint = $1 AND identifier = $2",
+                 {entity.blueprint, entity.identifier, text});
     }
     for (const auto& entity : changes.deletions)
       conn->exec("DELETE FROM oceand_entities WHERE blueprint = $1 AND identifier = $2",

@@ -7,9 +7,11 @@ namespace oceand {
 
 namespace {
 
-const std::string kSelect =
-    std::string("SELECT id, event_seq, reason, error, processor, attempts, failed_at_ms, ") +
-    PgEventRow::kColumns + " FROM oceand_dead_letters ";
+// What read_letter reads, in its order.
+const std::string kLetterColumns =
+    std::string("id, event_seq, reason, error, processor, attempts, failed_at_ms, ") +
+    PgEventRow::kColumns;
+const std::string kSelect = "SELECT " + kLetterColumns + " FROM oceand_dead_letters ";
 
 DeadLetter read_letter(const PgRows& rows, int r) {
   DeadLetter letter;
@@ -106,10 +108,7 @@ std::optional<DeadLetter> PgDeadLetters::take(uint64_t id) {
     conn->exec_script("BEGIN");
     try {
       PgRows rows = conn->exec(
-          std::string("DELETE FROM oceand_dead_letters WHERE id = $1 RETURNING id, event_seq, "
-                      "reason, error, processor, attempts, failed_at_ms, ") +
-              PgEventRow::kColumns,
-          {id});
+          "DELETE FROM oceand_dead_letters WHERE id = $1 RETURNING " + kLetterColumns, {id});
       std::optional<DeadLetter> letter;
       if (rows.size() > 0) letter = read_letter(rows, 0);
       conn->exec_script("COMMIT");

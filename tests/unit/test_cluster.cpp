@@ -119,6 +119,12 @@ class Cluster {
         std::vector<std::string>{"OCEAN__PLUGINS__CACHE_DIR=" + (own / "cache").string(),
                                  "OCEAN__QUEUE__PATH=" + (own / "queue.db").string()});
   }
+  // Instances 0 .. n-1, each started.
+  std::vector<std::unique_ptr<ServingOceand>> start_all(int n) {
+    std::vector<std::unique_ptr<ServingOceand>> nodes;
+    for (int i = 0; i < n; ++i) nodes.push_back(start(i));
+    return nodes;
+  }
   std::string logs() const {
     std::string all;
     for (const auto& l : logs_) all += "==> " + l.string() + "\n" + read_file(l);
@@ -230,8 +236,7 @@ TEST_CASE(
   PgServer pg;
   Recorder recorder;
   Cluster cluster(pg);
-  std::vector<std::unique_ptr<ServingOceand>> nodes;
-  for (int i = 0; i < 3; ++i) nodes.push_back(cluster.start(i));
+  auto nodes = cluster.start_all(3);
   std::map<std::string, int> next;
   for (int i = 0; i < 1000; ++i) {
     std::string key = "group-" + std::to_string(i % 20);
@@ -264,8 +269,7 @@ TEST_CASE(
   PgServer pg;
   Recorder recorder;
   Cluster cluster(pg, 2);
-  std::vector<std::unique_ptr<ServingOceand>> nodes;
-  for (int i = 0; i < 3; ++i) nodes.push_back(cluster.start(i));
+  auto nodes = cluster.start_all(3);
   std::map<std::string, int> last_accepted;
   std::set<std::pair<std::string, int>> accepted;
   bool down = false;
@@ -346,8 +350,7 @@ TEST_CASE(
   PgServer pg;
   Recorder recorder;
   Cluster cluster(pg, 5);
-  std::vector<std::unique_ptr<ServingOceand>> nodes;
-  for (int i = 0; i < 2; ++i) nodes.push_back(cluster.start(i));
+  auto nodes = cluster.start_all(2);
   std::mutex mutex;
   std::set<int> accepted;
   std::atomic<int> refused{0}, refused_without_retry_after{0}, other{0};
