@@ -368,17 +368,23 @@ void PgQueue::complete(uint64_t id) {
     auto it = fences_.find(id);
     if (it == fences_.end()) return;  // handed over: the new owner completes it
     fence = it->second;
-    fences_.erase(it);
   }
+  // The claim stays known (in fences_) until its row is gone: the stray sweep returns rows this
+  // instance owns and does not know, and would hand a finished event out to run again.
+  bool deleted = false;
   try {
     PgPool::Lease conn = pool_.borrow();
     PgRows rows = conn->exec(kDeleteClaimed, {id, fence});
+    deleted = true;
     if (rows.affected() == 0)
       OCEAND_LOG_WARN("queue") << "event " << id
                                << " was handed to another instance before it completed here";
   } catch (const std::exception& e) {
+  }
+  {
     std::lock_guard lock(mutex_);
-    unfinished_.emplace_back(id, fence);  // written again by the maintainer
+    fences_.erase(id);
+    if (!deleted) unfinished_.emplace_back(id, fence);  // written again by the maintainer
   }
   decrement_depth();
 }
