@@ -235,6 +235,11 @@ void Host::describe_metrics() {
   metrics_.describe("oceand_tasks_total", "counter",
                     "Processor tasks finished, by processor and outcome.");
   metrics_.describe("oceand_task_retries_total", "counter", "Retries scheduled.");
+  metrics_.describe("oceand_task_rate_limit_waits_total", "counter",
+                    "Attempts that waited for their plugin's rate-limit budget (no retry spent).");
+  metrics_.describe("oceand_plugin_rate_limit_held_total", "counter",
+                    "Plugin HTTP calls not sent because their rate-limit budget was spent, by "
+                    "plugin and budget.");
   metrics_.describe("oceand_events_dropped_total", "counter",
                     "Events dropped by authenticate or validate_payload.");
   metrics_.describe("oceand_events_dead_lettered_total", "counter",

@@ -20,6 +20,9 @@ struct ApplyOutcome {
   // A retry that spends neither the processor's retries nor the event's deadline: the store that
   // says who may apply (a shared queue) cannot be reached; the event waits for it.
   bool store_wait = false;
+  // Likewise: a call was held back by the plugin's rate-limit budget (host/client/rate_budget.hpp);
+  // the event runs again when the API's window allows, however long that takes.
+  bool rate_budget_wait = false;
 
   static ApplyOutcome applied() { return {}; }
   static ApplyOutcome retry(std::string why, double after_seconds = 0) {

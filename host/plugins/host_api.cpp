@@ -5,6 +5,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -161,6 +162,36 @@ bool api_config_get(ocean_host* host, ocean_str integration, ocean_str key, ocea
   return true;
 }
 
+// A call that spends rate-limit budget `budget` of the plugin: sent once the budget allows it, or
+// answered here with a 429 naming the wait when that is longer than the host blocks a worker.
+HttpResult budgeted_request(ocean_host& host, const std::string& budget, const std::string& method,
+                            const std::string& url, const HeaderList& headers,
+                            const std::string& body, std::chrono::milliseconds timeout) {
+  RateBudgets& budgets = host.services->rate_budgets();
+  const std::string key = host.plugin_name + '\n' + budget;
+  RateBudgets::Admission admission = budgets.admit(key);
+  if (!admission.sent) {
+    host.services->metrics().add("oceand_plugin_rate_limit_held_total",
+                                 {{"plugin", host.plugin_name}, {"budget", budget}});
+    if (t_context)
+      t_context->rate_budget_wait_seconds =
+          std::max(t_context->rate_budget_wait_seconds, admission.wait_seconds);
+    auto seconds = std::to_string(static_cast<long long>(admission.wait_seconds));
+    OCEAND_LOG_INFO_LIMITED(plugin_component(&host), "rate budget " + key)
+        << "rate-limit budget '" << budget << "' spent: " << method << " " << url
+        << " held back, the budget allows calls again in " << seconds << " s";
+    HttpResult held;
+    held.status = 429;
+    held.headers = {{"retry-after", seconds}, {"x-oceand-rate-budget", "exhausted"}};
+    held.body = R"({"message":"oceand: rate-limit budget spent; not sent, retry after )" +
+                seconds + R"( s"})";
+    return held;
+  }
+  HttpResult result = HttpClient::request(method, url, headers, body, timeout);
+  budgets.settle(key, admission, result);
+  return result;
+}
+
 ocean_status api_http_request(ocean_host* host, const ocean_http_request* request,
                               ocean_http_response* response) {
   if (!host || !request || !response) return OCEAN_STATUS_FAILED;
@@ -172,13 +203,22 @@ ocean_status api_http_request(ocean_host* host, const ocean_http_request* reques
   auto timeout = std::chrono::milliseconds(request->timeout_ms ? request->timeout_ms : 10000);
   std::string method = from_ocean(request->method);
   if (method.empty()) method = "GET";
-  handle->result = HttpClient::request(method, from_ocean(request->url), headers,
-                                       from_ocean(request->body), timeout);
+  std::string budget;
+  if (request->struct_size >= offsetof(ocean_http_request, rate_limit_key) + sizeof(ocean_str))
+    budget = from_ocean(request->rate_limit_key);
+  if (budget.empty()) {
+    handle->result = HttpClient::request(method, from_ocean(request->url), headers,
+                                         from_ocean(request->body), timeout);
+  } else {
+    handle->result = budgeted_request(*host, budget, method, from_ocean(request->url), headers,
+                                      from_ocean(request->body), timeout);
+  }
   const HttpResult& r = handle->result;
   for (const auto& [k, v] : r.headers) handle->headers.push_back({to_ocean(k), to_ocean(v)});
-  host->services->metrics().add(
-      "oceand_plugin_http_requests_total",
-      {{"plugin", host->plugin_name}, {"status", std::to_string(r.status)}});
+  if (r.header("x-oceand-rate-budget").empty())
+    host->services->metrics().add(
+        "oceand_plugin_http_requests_total",
+        {{"plugin", host->plugin_name}, {"status", std::to_string(r.status)}});
   if (t_context && r.retryable()) {
     t_context->http_retryable_failure = true;
     t_context->http_failure = method + " " + from_ocean(request->url) + ": " +

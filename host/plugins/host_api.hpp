@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "client/http_client.hpp"
+#include "client/rate_budget.hpp"
 #include "ocean/plugin_abi.h"
 
 namespace oceand {
@@ -36,9 +37,13 @@ class HostServices {
   // Where config_get looks when it is called outside any hook.
   void set_config_source(ConfigSource source) { config_source_ = std::move(source); }
   const ConfigSource& config_source() const { return config_source_; }
+  // The rate-limit budgets plugins' calls name (ocean_http_request.rate_limit_key); they outlive
+  // reloads, as the limits they track are the API's, not the library's.
+  RateBudgets& rate_budgets() { return rate_budgets_; }
 
  private:
   Metrics& metrics_;
+  RateBudgets rate_budgets_;
   RawApplier raw_applier_;
   ConfigSource config_source_;
 };
@@ -61,6 +66,9 @@ struct CallContext {
   const HostConfig* config = nullptr;
   bool http_retryable_failure = false;
   std::string http_failure;
+  // A call was held back by its rate-limit budget: a failure of this attempt is the budget's
+  // wait, not the plugin's, and spends no retry.
+  double rate_budget_wait_seconds = 0;
 
   static CallContext* current();
 };

@@ -183,6 +183,7 @@ HandleResult ProcessorInstance::handle(const CallSite& site, const HookEvent& ho
   HandleResult out;
   out.http_retryable_failure = scope.context().http_retryable_failure;
   out.http_failure = std::move(scope.context().http_failure);
+  out.rate_budget_wait_seconds = scope.context().rate_budget_wait_seconds;
   if (!escaped.empty()) {
     out.kind = HandleResult::Kind::threw;
     out.error = std::move(escaped);

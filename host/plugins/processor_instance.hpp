@@ -40,6 +40,7 @@ struct HandleResult {
   double retry_after_seconds = 0;
   bool http_retryable_failure = false;  // a 429/5xx/timeout answered one of its HTTP calls
   std::string http_failure;
+  double rate_budget_wait_seconds = 0;  // > 0: a call was held back by its rate-limit budget
 };
 
 // The one door to a processor's vtable: every call the host makes into it is made here, with the

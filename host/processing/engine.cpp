@@ -670,6 +670,11 @@ void EventEngine::settle_handled(const JobPtr& job_ptr, size_t index, const Hook
     outcome.error = handled.kind == HandleResult::Kind::retry ? "processor asked for a retry"
                                                               : "processor failed";
   outcome.retry_after_seconds = handled.retry_after_seconds;
+  if (handled.rate_budget_wait_seconds > 0 && outcome.kind == ApplyOutcome::Kind::retry) {
+    outcome.rate_budget_wait = true;
+    outcome.retry_after_seconds =
+        std::max(outcome.retry_after_seconds, handled.rate_budget_wait_seconds);
+  }
   run.instance.on_error(site, e, outcome.error);
   schedule_retry(job, task, outcome);
 }
@@ -770,13 +775,22 @@ void EventEngine::schedule_retry(EventJob& job, Task& task, const ApplyOutcome& 
     fail_task(job, task, TaskReason::failed, outcome.error);
     return;
   }
-  if (outcome.store_wait) {
+  if (outcome.store_wait || outcome.rate_budget_wait) {
     // Not the plugin's failure: its retries and deadline stay as they were.
     if (task.attempts > 0) --task.attempts;
     const auto wait = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(outcome.retry_after_seconds));
     task.due = Clock::now() + wait;
     job.deadline += wait;
+    if (outcome.rate_budget_wait) {
+      metrics_.add("oceand_task_rate_limit_waits_total",
+                   {{"integration", integration}, {"processor", processor}});
+      OCEAND_LOG_INFO_LIMITED("engine", "rate wait " + integration)
+          << "event " << job.event->id << " integration=" << integration
+          << " processor=" << processor << " waits for its rate-limit budget: " << outcome.error
+          << "; runs again in " << outcome.retry_after_seconds << " s (no retry spent)";
+      return;
+    }
     OCEAND_LOG_WARN_LIMITED("engine", "store wait " + integration)
         << "event " << job.event->id << " integration=" << integration << ": " << outcome.error
         << "; runs again in " << outcome.retry_after_seconds << " s";

@@ -45,9 +45,17 @@ struct Response {
   }
 };
 
+// How a call is made beyond its method, URL, headers and body.
+struct Options {
+  std::chrono::milliseconds timeout{0};  // 0: the host's default (10 s)
+  // The rate-limit budget the call spends (ocean_http_request.rate_limit_key): calls with the same
+  // key share what the API's X-RateLimit-* and Retry-After answers said, across every worker.
+  std::string_view rate_limit_key;
+};
+
 inline Response request(std::string_view method, std::string_view url,
-                        const std::vector<Header>& headers = {}, std::string_view body = {},
-                        std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+                        const std::vector<Header>& headers, std::string_view body,
+                        const Options& options) {
   Response out;
   if (!detail::g_api) {
     out.error = "oceand host not available";
@@ -63,7 +71,8 @@ inline Response request(std::string_view method, std::string_view url,
   req.headers = raw.data();
   req.header_count = raw.size();
   req.body = detail::view(body);
-  req.timeout_ms = static_cast<uint32_t>(timeout.count());
+  req.timeout_ms = static_cast<uint32_t>(options.timeout.count());
+  req.rate_limit_key = detail::view(options.rate_limit_key);
   ocean_http_response resp{};
   resp.struct_size = sizeof resp;
   detail::g_api->http_request(detail::g_api->host, &req, &resp);
@@ -75,6 +84,12 @@ inline Response request(std::string_view method, std::string_view url,
                            std::string(detail::view(resp.headers[i].value))});
   if (resp.handle) detail::g_api->http_response_free(detail::g_api->host, resp.handle);
   return out;
+}
+
+inline Response request(std::string_view method, std::string_view url,
+                        const std::vector<Header>& headers = {}, std::string_view body = {},
+                        std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+  return request(method, url, headers, body, Options{timeout, {}});
 }
 
 inline Response get(std::string_view url, const std::vector<Header>& headers = {}) {

@@ -140,6 +140,13 @@ typedef struct ocean_http_request {
   size_t header_count;
   ocean_str body;
   uint32_t timeout_ms; /* 0: the host default (10 s) */
+  /* ---- since 1.1 ---- */
+  /* The rate-limit budget this call spends; empty: none. Calls of this plugin with the same key
+   * share one budget, learned from the answers' X-RateLimit-Remaining / X-RateLimit-Reset and
+   * Retry-After: the host sends no call past it (docs/plugin-authoring.md, "Rate limits"). Name
+   * the credential the API counts against (a token's fingerprint, an installation id), never the
+   * secret itself: the key appears in logs and metrics. */
+  ocean_str rate_limit_key;
 } ocean_http_request;
 
 /* The answer to an ocean_http_request. Filled by the host; everything it points to is owned by the
@@ -380,7 +387,10 @@ typedef struct ocean_host_api {
    * response arrived, whatever its status; FAILED on a transport error or timeout, with
    * `response->error` set. In both cases the plugin must call http_response_free once.
    * When called from handle_event, a 429, 5xx or timeout answer makes the attempt retryable
-   * even if the plugin then returns FAILED. */
+   * even if the plugin then returns FAILED. A call whose `rate_limit_key` budget is spent is not
+   * sent when the wait would exceed 2 s: it answers OK with status 429, `Retry-After` (seconds
+   * until the budget allows it) and `x-oceand-rate-budget: exhausted`, and an attempt that fails
+   * on it runs again then without spending one of the processor's retries. */
   ocean_status (*http_request)(ocean_host* host, const ocean_http_request* request,
                                ocean_http_response* response);
   void (*http_response_free)(ocean_host* host, ocean_http_response_handle* handle);

@@ -52,6 +52,7 @@ struct Answer {
 struct Request {
   std::string method, url, body;
   std::vector<http::Header> headers;
+  std::string rate_limit_key;  // the budget the call named (ocean_http_request.rate_limit_key)
 };
 
 struct LogLine {
@@ -432,7 +433,9 @@ class FakeHost {
   static ocean_status cb_http_request(ocean_host* host, const ocean_http_request* request,
                                       ocean_http_response* response) {
     FakeHost& h = self(host);
-    Request r{text(request->method), text(request->url), text(request->body), {}};
+    Request r{text(request->method), text(request->url), text(request->body), {}, {}};
+    if (request->struct_size >= offsetof(ocean_http_request, rate_limit_key) + sizeof(ocean_str))
+      r.rate_limit_key = text(request->rate_limit_key);
     for (size_t i = 0; i < request->header_count; ++i)
       r.headers.push_back({text(request->headers[i].name), text(request->headers[i].value)});
     auto handle = std::make_unique<HttpHandle>();
