@@ -30,9 +30,9 @@ class RateBudgets {
       : max_block_(max_block) {}
 
   struct Admission {
-    bool sent = true;      // false: held back, `wait_seconds` until the budget allows it
+    bool sent = true;  // false: held back, `wait_seconds` until the budget allows it
     double wait_seconds = 0;
-    bool probe = false;    // the one call in flight while the budget is unknown
+    bool probe = false;  // the one call in flight while the budget is unknown
   };
 
   // Reserves a call of budget `key` (plugin-scoped by the caller), waiting up to max_block.

@@ -183,8 +183,8 @@ HttpResult budgeted_request(ocean_host& host, const std::string& budget, const s
     HttpResult held;
     held.status = 429;
     held.headers = {{"retry-after", seconds}, {"x-oceand-rate-budget", "exhausted"}};
-    held.body = R"({"message":"oceand: rate-limit budget spent; not sent, retry after )" +
-                seconds + R"( s"})";
+    held.body = R"({"message":"oceand: rate-limit budget spent; not sent, retry after )" + seconds +
+                R"( s"})";
     return held;
   }
   HttpResult result = HttpClient::request(method, url, headers, body, timeout);

@@ -1,28 +1,15 @@
-// The GitHub integration: live events for repositories, pull requests, issues, releases and
-// workflow runs, with Ocean's GitHub integration as the reference for what each event means.
+// The GitHub integration: live events for every kind Ocean's GitHub integration keeps live, with
+// its processors as the reference for what each event means (docs/integrations/github.md).
 //
 // One processor per kind, as in Ocean, all on the route /webhook. Every processor re-fetches the
 // object from the REST API (webhook payloads can be stale or reordered) and reports deletions with
 // the payload's own object, enriched like Ocean's with `__repository` and `__organization`.
-#include <set>
+#include <array>
 
-#include "github.hpp"
+#include "processor_base.hpp"
 
 namespace github {
-namespace {
 
-using ocean_plugins::find;
-using ocean_plugins::get_id;
-using ocean_plugins::get_string;
-
-struct Repo {
-  std::string owner, name, full_name;
-  std::string path() const {
-    return "/repos/" + ocean_plugins::path_segment(owner) + "/" + ocean_plugins::path_segment(name);
-  }
-};
-
-// The repository an event is about, from `repository.full_name` ("owner/name").
 std::optional<Repo> repo_of(const rapidjson::Value& payload) {
   auto full = get_string(payload, {"repository", "full_name"});
   if (!full) return std::nullopt;
@@ -33,286 +20,165 @@ std::optional<Repo> repo_of(const rapidjson::Value& payload) {
   return Repo{full->substr(0, slash), full->substr(slash + 1), *full};
 }
 
+std::optional<std::string> owner_of(const rapidjson::Value& payload) {
+  if (auto org = get_string(payload, {"organization", "login"}); org && !org->empty()) return org;
+  if (auto repo = repo_of(payload)) return repo->owner;
+  return std::nullopt;
+}
+
 std::string action_of(const rapidjson::Value& payload) {
   return get_string(payload, {"action"}).value_or("");
 }
 
-// The kind and the object's number or id an event is about, for ordering.
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+namespace {
+
+// The object an event is about within its repository or organization: its kind and the payload
+// member naming it. Events about one object run in order; different objects run in parallel.
 struct Subject {
+  bool per_repository;  // else per organization
   const char* kind;
-  const char* object;  // payload member holding the object, or nullptr for the repository
-  const char* id;      // "number" or "id"
+  // Path of the object's id in the payload (up to three members); none: the repository itself.
+  std::array<const char*, 3> id{};
 };
 
-std::optional<Subject> subject_of(std::string_view event_name) {
-  if (event_name == "pull_request") return Subject{"pull-request", "pull_request", "number"};
-  if (event_name == "issues") return Subject{"issue", "issue", "number"};
-  if (event_name == "release") return Subject{"release", "release", "id"};
-  if (event_name == "workflow_run") return Subject{"workflow-run", "workflow_run", "id"};
-  if (event_name == "repository" || event_name == "push")
-    return Subject{"repository", nullptr, nullptr};
+std::optional<Subject> subject_of(std::string_view event) {
+  if (event == "pull_request") return Subject{true, "pull-request", {"pull_request", "number"}};
+  if (event == "issues") return Subject{true, "issue", {"issue", "number"}};
+  if (event == "release") return Subject{true, "release", {"release", "id"}};
+  if (event == "workflow_run") return Subject{true, "workflow-run", {"workflow_run", "id"}};
+  // A push also drives branches, workflows and files; one order per repository keeps a branch's
+  // creation, pushes and deletion (create/delete) apart from nothing that touches them.
+  if (event == "repository" || event == "push" || event == "create" || event == "delete")
+    return Subject{true, "repository", {}};
+  if (event == "deployment" || event == "deployment_status")
+    return Subject{true, "deployment", {"deployment", "id"}};
+  if (event == "dependabot_alert") return Subject{true, "dependabot-alert", {"alert", "number"}};
+  if (event == "code_scanning_alert") return Subject{true, "code-scanning", {"alert", "number"}};
+  if (event == "secret_scanning_alert")
+    return Subject{true, "secret-scanning", {"alert", "number"}};
+  if (event == "member") return Subject{true, "collaborator", {"member", "id"}};
+  if (event == "team" || event == "membership") return Subject{false, "team", {"team", "id"}};
+  if (event == "organization") return Subject{false, "user", {"membership", "user", "id"}};
   return std::nullopt;
 }
 
-// "owner/repo#pull-request#42": events about one object run in order; different objects run in
-// parallel. Events about other things (ping, installation) get no key.
+std::optional<unsigned long long> id_of(const rapidjson::Value& payload, const Subject& subject) {
+  if (!subject.id[1]) return get_id(payload, {subject.id[0]});
+  if (!subject.id[2]) return get_id(payload, {subject.id[0], subject.id[1]});
+  return get_id(payload, {subject.id[0], subject.id[1], subject.id[2]});
+}
+
+}  // namespace
+
 std::string group_key_of(const ocean::WebhookEvent& event) {
   auto subject = subject_of(event.headers().get_or("x-github-event", ""));
-  // Checked before the payload is parsed: most of what GitHub sends (check runs, statuses, stars…)
-  // no processor here handles.
+  // Checked before the payload is parsed: much of what GitHub sends (check runs, statuses,
+  // stars…) no processor here handles.
   if (!subject) return {};
-  auto repo = repo_of(event.payload());
-  if (!repo) return {};
-  std::string key = repo->full_name + "#" + subject->kind;
-  if (subject->object) {
-    auto id = get_id(event.payload(), {subject->object, subject->id});
+  const rapidjson::Value& payload = event.payload();
+  std::string key;
+  if (subject->per_repository) {
+    auto repo = repo_of(payload);
+    if (!repo) return {};
+    key = repo->full_name;
+  } else {
+    auto owner = owner_of(payload);
+    if (!owner) return {};
+    key = *owner;
+  }
+  key += "#";
+  key += subject->kind;
+  if (subject->id[0]) {
+    auto id = id_of(payload, *subject);
     if (!id) return {};
     key += "#" + std::to_string(*id);
   }
   return key;
 }
 
-// The states of pull requests (or issues) the resource keeps, from its selector: Ocean's
-// `states: [open, closed]` or the older `state: open|closed|all`. Absent: `fallback`.
-std::set<std::string> kept_states(const ocean::ResourceConfig& resource,
-                                  std::set<std::string> fallback) {
-  const rapidjson::Value* states = find(resource.config(), {"selector", "states"});
-  if (states && states->IsArray()) {
-    std::set<std::string> out;
-    for (const auto& s : states->GetArray())
+std::optional<std::set<std::string>> selector_strings(const ocean::ResourceConfig& resource,
+                                                      const char* name) {
+  const rapidjson::Value* list = find(resource.config(), {"selector", name});
+  if (!list) return std::nullopt;
+  std::set<std::string> out;
+  if (list->IsString()) out.insert(list->GetString());
+  if (list->IsArray())
+    for (const auto& s : list->GetArray())
       if (s.IsString()) out.insert(s.GetString());
-    return out;
-  }
-  if (auto state = get_string(resource.config(), {"selector", "state"})) {
-    if (*state == "all") return {"open", "closed"};
-    return {*state};
-  }
-  return fallback;
+  return out;
 }
 
-class GithubProcessor : public ocean::WebhookProcessor {
- public:
-  bool authenticate(const rapidjson::Value&, const ocean::Headers& headers,
-                    std::string_view raw_body) override {
-    auto secret = ocean_plugins::config_value(event().integration(), "webhook_secret");
-    if (!secret) {
-      warn_if_no_secret(event().integration());
-      return true;
-    }
-    if (ocean_plugins::verify_sha256_header(*secret, raw_body, headers.get("x-hub-signature-256")))
-      return true;
-    count_event("github_signature_rejected");
-    ocean::log_warning(std::string(headers.get("x-hub-signature-256") ? "wrong" : "missing") +
-                       " X-Hub-Signature-256 on delivery '" + std::string(event().delivery_id()) +
-                       "' for integration '" + std::string(event().integration()) + "'");
-    return false;
-  }
+bool selector_flag(const ocean::ResourceConfig& resource, const char* name, bool fallback) {
+  const rapidjson::Value* v = find(resource.config(), {"selector", name});
+  return v && v->IsBool() ? v->GetBool() : fallback;
+}
 
-  std::string group_key(const ocean::WebhookEvent& event) override { return group_key_of(event); }
+bool GithubProcessor::authenticate(const rapidjson::Value&, const ocean::Headers& headers,
+                                   std::string_view raw_body) {
+  auto secret = ocean_plugins::config_value(event().integration(), "webhook_secret");
+  if (!secret) {
+    warn_if_no_secret(event().integration());
+    return true;
+  }
+  if (ocean_plugins::verify_sha256_header(*secret, raw_body, headers.get("x-hub-signature-256")))
+    return true;
+  count_event("github_signature_rejected");
+  ocean::log_warning(std::string(headers.get("x-hub-signature-256") ? "wrong" : "missing") +
+                     " X-Hub-Signature-256 on delivery '" + std::string(event().delivery_id()) +
+                     "' for integration '" + std::string(event().integration()) + "'");
+  return false;
+}
 
- protected:
-  std::string_view event_name() const { return event().headers().get_or("x-github-event", ""); }
+bool GithubProcessor::has_repo_and(const rapidjson::Value& payload, const char* member,
+                                   const char* id_field) const {
+  if (!repo_of(payload)) return false;
+  return !member || get_id(payload, {member, id_field}).has_value();
+}
 
-  // The repository plus, for kinds other than repository, the object under `member` with a
-  // positive `id_field`.
-  bool has_repo_and(const rapidjson::Value& payload, const char* member,
-                    const char* id_field) const {
-    if (!repo_of(payload)) return false;
-    return !member || get_id(payload, {member, id_field}).has_value();
-  }
+rapidjson::Document GithubProcessor::enrich(const rapidjson::Value& object, const Repo& repo) {
+  return ocean_plugins::enriched(object,
+                                 {{"__repository", repo.name}, {"__organization", repo.owner}});
+}
 
-  Api api() const { return Api(event().integration()); }
+ocean::WebhookEventRawResults GithubProcessor::deleted(const rapidjson::Value& object,
+                                                       const Repo& repo) {
+  ocean::WebhookEventRawResults out;
+  out.add_deleted(enrich(object, repo));
+  return out;
+}
 
-  // Ocean's enrichment: mappings reach the repository name as `.__repository`.
-  static rapidjson::Document enrich(const rapidjson::Value& object, const Repo& repo) {
-    return ocean_plugins::enriched(object,
-                                   {{"__repository", repo.name}, {"__organization", repo.owner}});
-  }
+ocean::WebhookEventRawResults GithubProcessor::updated(const ocean_plugins::Fetched& fresh,
+                                                       const Repo& repo) {
+  ocean::WebhookEventRawResults out;
+  if (auto text = ocean_plugins::enriched_text(
+          fresh, {{"__repository", repo.name}, {"__organization", repo.owner}}))
+    out.add_updated_text(std::move(*text));
+  else
+    out.add_updated(enrich(fresh.object, repo));
+  return out;
+}
 
-  ocean::WebhookEventRawResults deleted(const rapidjson::Value& object, const Repo& repo) const {
-    ocean::WebhookEventRawResults out;
-    out.add_deleted(enrich(object, repo));
-    return out;
-  }
-  // A fetched object goes on as the text GitHub sent, enriched in place.
-  ocean::WebhookEventRawResults updated(const ocean_plugins::Fetched& fresh,
-                                        const Repo& repo) const {
-    ocean::WebhookEventRawResults out;
-    if (auto text = ocean_plugins::enriched_text(
-            fresh, {{"__repository", repo.name}, {"__organization", repo.owner}}))
-      out.add_updated_text(std::move(*text));
-    else
-      out.add_updated(enrich(fresh.object, repo));
-    return out;
-  }
+ocean::WebhookEventRawResults GithubProcessor::refreshed(const Repo& repo, const std::string& path,
+                                                         const rapidjson::Value& gone_object,
+                                                         std::initializer_list<int> gone) const {
+  stop_if_cancelled();
+  auto fresh = api(repo).fetch(repo.path() + path, gone);
+  if (fresh.gone) return deleted(gone_object, repo);
+  return updated(fresh, repo);
+}
 
-  void count_handled(std::string_view kind) const {
-    count_event("github_events_handled");
-    count_event("github_handled_" + std::string(kind));
-  }
-
-  void stop_if_cancelled() const {
-    if (cancelled()) throw std::runtime_error("cancelled before calling GitHub");
-  }
-};
-
-// `repository` events (deleted/archived delete, everything else updates) and `push` (updates the
-// repository it was pushed to).
-class RepositoryProcessor : public GithubProcessor {
- public:
-  bool should_process_event(const ocean::WebhookEvent&) override {
-    return event_name() == "repository" || event_name() == "push";
-  }
-  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override {
-    return {"repository"};
-  }
-  bool validate_payload(const rapidjson::Value& payload) override {
-    return has_repo_and(payload, nullptr, nullptr);
-  }
-  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig&) override {
-    count_handled("repository");
-    Repo repo = *repo_of(payload);
-    const rapidjson::Value& object = payload["repository"];
-    std::string action = action_of(payload);
-    if (event_name() == "repository" && (action == "deleted" || action == "archived"))
-      return removed(object);
-    stop_if_cancelled();
-    auto fresh = api().fetch(repo.path());
-    if (fresh.gone) return removed(object);
-    ocean::WebhookEventRawResults out;
-    out.add_updated_text(std::move(fresh.text));
-    return out;
-  }
-
- private:
-  static ocean::WebhookEventRawResults removed(const rapidjson::Value& repository) {
-    ocean::WebhookEventRawResults out;
-    out.add_deleted(repository);
-    return out;
-  }
-};
-
-class PullRequestProcessor : public GithubProcessor {
- public:
-  bool should_process_event(const ocean::WebhookEvent& event) override {
-    static const std::set<std::string> actions = {
-        "opened",           "edited",     "reopened",         "synchronize",
-        "ready_for_review", "closed",     "labeled",          "unlabeled",
-        "assigned",         "unassigned", "review_requested", "review_request_removed"};
-    return event_name() == "pull_request" && actions.count(action_of(event.payload()));
-  }
-  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override {
-    return {"pull-request"};
-  }
-  bool validate_payload(const rapidjson::Value& payload) override {
-    return has_repo_and(payload, "pull_request", "number");
-  }
-  // A closed pull request is deleted without a fetch unless the selector keeps closed ones (as
-  // Ocean does); a fetched pull request whose state the selector does not keep is deleted too, so
-  // an `edited` event on a closed pull request cannot bring it back.
-  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig& resource) override {
-    count_handled("pull_request");
-    Repo repo = *repo_of(payload);
-    const rapidjson::Value& pr = payload["pull_request"];
-    auto number = *get_id(payload, {"pull_request", "number"});
-    auto states = kept_states(resource, {"open"});
-    if (action_of(payload) == "closed" && !states.count("closed")) return deleted(pr, repo);
-    stop_if_cancelled();
-    auto fresh = api().fetch(repo.path() + "/pulls/" + std::to_string(number));
-    if (fresh.gone) return deleted(pr, repo);
-    auto state = get_string(fresh.object, {"state"}).value_or("");
-    if (!states.count(state)) return deleted(fresh.object, repo);
-    return updated(fresh, repo);
-  }
-};
-
-class IssueProcessor : public GithubProcessor {
- public:
-  bool should_process_event(const ocean::WebhookEvent&) override {
-    return event_name() == "issues";
-  }
-  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override {
-    return {"issue"};
-  }
-  bool validate_payload(const rapidjson::Value& payload) override {
-    return has_repo_and(payload, "issue", "number");
-  }
-  // Open issues only unless the selector names states (`state: all`, `states: [...]`): Ocean's
-  // issue selector defaults `state` to "open", so a closed issue leaves the catalog.
-  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig& resource) override {
-    count_handled("issue");
-    Repo repo = *repo_of(payload);
-    const rapidjson::Value& issue = payload["issue"];
-    auto number = *get_id(payload, {"issue", "number"});
-    auto states = kept_states(resource, {"open"});
-    std::string action = action_of(payload);
-    if (action == "deleted" || (action == "closed" && !states.count("closed")))
-      return deleted(issue, repo);
-    stop_if_cancelled();
-    // GitHub answers 301 for an issue transferred to another repository: gone from this one.
-    auto fresh = api().fetch(repo.path() + "/issues/" + std::to_string(number), {301, 404, 410});
-    if (fresh.gone) return deleted(issue, repo);
-    if (!states.count(get_string(fresh.object, {"state"}).value_or("")))
-      return deleted(fresh.object, repo);
-    return updated(fresh, repo);
-  }
-};
-
-class ReleaseProcessor : public GithubProcessor {
- public:
-  bool should_process_event(const ocean::WebhookEvent&) override {
-    return event_name() == "release";
-  }
-  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override {
-    return {"release"};
-  }
-  bool validate_payload(const rapidjson::Value& payload) override {
-    return has_repo_and(payload, "release", "id");
-  }
-  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig&) override {
-    count_handled("release");
-    Repo repo = *repo_of(payload);
-    const rapidjson::Value& release = payload["release"];
-    if (action_of(payload) == "deleted") return deleted(release, repo);
-    stop_if_cancelled();
-    auto id = *get_id(payload, {"release", "id"});
-    auto fresh = api().fetch(repo.path() + "/releases/" + std::to_string(id));
-    if (fresh.gone) return deleted(release, repo);
-    return updated(fresh, repo);
-  }
-};
-
-// Every workflow_run action (requested, in_progress, completed) updates the run: a completed run
-// stays in the catalog with its conclusion.
-class WorkflowRunProcessor : public GithubProcessor {
- public:
-  bool should_process_event(const ocean::WebhookEvent&) override {
-    return event_name() == "workflow_run";
-  }
-  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override {
-    return {"workflow-run"};
-  }
-  bool validate_payload(const rapidjson::Value& payload) override {
-    return has_repo_and(payload, "workflow_run", "id");
-  }
-  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig&) override {
-    count_handled("workflow_run");
-    Repo repo = *repo_of(payload);
-    const rapidjson::Value& run = payload["workflow_run"];
-    stop_if_cancelled();
-    auto id = *get_id(payload, {"workflow_run", "id"});
-    auto fresh = api().fetch(repo.path() + "/actions/runs/" + std::to_string(id));
-    if (fresh.gone) return deleted(run, repo);
-    return updated(fresh, repo);
-  }
-};
-
-}  // namespace
+void GithubProcessor::count_handled(std::string_view kind) const {
+  count_event("github_events_handled");
+  std::string name = "github_handled_" + std::string(kind);
+  for (char& c : name)
+    if (c == '-') c = '_';
+  count_event(name);
+}
 
 void warn_if_no_secret(std::string_view integration) {
   ocean_plugins::warn_once("no-secret", integration,
@@ -323,24 +189,30 @@ void warn_if_no_secret(std::string_view integration) {
 
 }  // namespace github
 
-OCEAN_PLUGIN("github", "1.0.0") {
-  plugin.add_processor<github::RepositoryProcessor>("/webhook");
-  plugin.add_processor<github::PullRequestProcessor>("/webhook");
-  plugin.add_processor<github::IssueProcessor>("/webhook");
-  plugin.add_processor<github::ReleaseProcessor>("/webhook");
-  plugin.add_processor<github::WorkflowRunProcessor>("/webhook");
+OCEAN_PLUGIN("github", "1.1.0") {
+  github::add_repository_kinds(plugin);
+  github::add_code_kinds(plugin);
+  github::add_organization_kinds(plugin);
   plugin.on_start(&github::ensure_webhook);
   // The config an integration may set; the aliases are Ocean's names for the same settings.
   ocean_plugins::declare_webhook_secret(plugin);
   plugin.config_key("api_url", "GitHub's REST API (GitHub Enterprise: https://host/api/v3)",
                     {.aliases = {"githubHost"}});
-  plugin.config_key("token", "a token that reads the repositories (and admins hooks)",
+  plugin.config_key("token", "a personal or fine-grained token (wins over a GitHub App)",
                     {.secret = true, .aliases = {"githubToken"}});
-  plugin.config_key("org", "the organization whose webhook on_start registers",
+  plugin.config_key("app_id", "the GitHub App's id (with app_private_key)",
+                    {.aliases = {"githubAppId"}});
+  plugin.config_key("app_private_key", "the GitHub App's private key (PEM, or PEM in base64)",
+                    {.secret = true, .aliases = {"githubAppPrivateKey"}});
+  plugin.config_key("org", "the organization(s) whose webhook on_start registers, comma-separated",
                     {.aliases = {"githubOrganization"}});
   plugin.config_key("repo", "owner/name of the one repository whose webhook on_start registers");
+  plugin.config_key("skip_webhook_patching",
+                    "true: an existing hook is never changed (Ocean's skipWebhookPatching)",
+                    {.aliases = {"skipWebhookPatching"}});
   plugin.validate_config([](std::string_view integration) {
-    return ocean_plugins::url_problem(integration, "api_url");
+    std::string problem = ocean_plugins::url_problem(integration, "api_url");
+    return problem.empty() ? github::Credentials::problem(integration) : problem;
   });
   // GitHub names every delivery's event in a header: /integration/webhook can be shared.
   plugin.sender_headers({"X-GitHub-Event"});

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "github.hpp"
+#include "processor_base.hpp"
 
 namespace github {
 namespace {
@@ -63,47 +63,27 @@ bool answered(const ocean::http::Response& r, const std::string& what) {
   return false;
 }
 
-}  // namespace
-
-// Lists the hooks, creates ours when missing, and updates it when it lacks an event, is inactive,
-// sends another content type, or has a secret when none is configured (or none when one is).
-// GitHub never returns a hook's secret, so a changed secret *value* cannot be noticed: delete the
-// hook at GitHub to have it recreated with the new one.
-bool ensure_webhook(const ocean::InstanceInfo& info) {
-  const std::string& id = info.integration;
-  auto secret = config_value(id, "webhook_secret");
-  if (!secret) warn_if_no_secret(id);
-  Api api(id);
-  if (info.base_url.empty() || !api.has_token()) {
-    ocean::log_info("integration '" + id +
-                    "': no base_url or no token, so no GitHub webhook is registered; create it "
-                    "by hand (see docs/integrations/github.md)");
-    return true;
-  }
-  if (!config_value(id, "org") && !config_value(id, "repo")) {
-    ocean::log_info("integration '" + id +
-                    "': neither org nor repo configured, so no GitHub webhook is registered");
-    return true;
-  }
-  auto path = hooks_path(id);
-  if (!path) return false;
-  const std::string url =
-      ocean_plugins::without_trailing_slash(info.base_url) + "/integration/" + id + "/webhook";
-  const std::set<std::string> needed(webhook_events().begin(), webhook_events().end());
-
-  auto list = api.call("GET", *path + "?per_page=100");
-  if (!answered(list, "GET " + *path)) return false;
+// One hook collection: lists its hooks (every page), creates ours when missing, and updates it
+// when it lacks an event, is inactive, sends another content type, or has a secret when none is
+// configured (or none when one is) — unless `skip_patching` (Ocean's skipWebhookPatching). GitHub
+// never returns a hook's secret, so a changed secret *value* cannot be noticed: delete the hook at
+// GitHub to have it recreated with the new one.
+bool ensure_hook(const std::string& id, const Api& api, const std::string& path,
+                 const std::string& url, const std::optional<std::string>& secret,
+                 const std::set<std::string>& needed, bool skip_patching) {
   rapidjson::Document hooks;
-  if (!ocean::parse_json(hooks, list.body) || !hooks.IsArray()) {
-    ocean::log_error("GitHub webhook registration: GET " + *path + " did not answer a list");
+  try {
+    hooks = api.list(path);
+  } catch (const std::exception& e) {
+    ocean::log_error("GitHub webhook registration: " + std::string(e.what()));
     return false;
   }
 
   const rapidjson::Value* hook = find_hook(hooks, url);
   if (!hook) {
-    auto created = api.call("POST", *path, hook_body(url, secret, needed, true));
-    if (!answered(created, "POST " + *path)) return false;
-    ocean::log_info("integration '" + id + "': GitHub webhook created for " + url);
+    auto created = api.call("POST", path, hook_body(url, secret, needed, true));
+    if (!answered(created, "POST " + path)) return false;
+    ocean::log_info("integration '" + id + "': GitHub webhook created for " + url + " at " + path);
     return true;
   }
 
@@ -120,7 +100,14 @@ bool ensure_webhook(const ocean::InstanceInfo& info) {
       get_string(*hook, {"config", "content_type"}) != std::optional<std::string>("json") ||
       has_secret != secret.has_value();
   if (!differs) {
-    ocean::log_info("integration '" + id + "': GitHub webhook for " + url + " is up to date");
+    ocean::log_info("integration '" + id + "': GitHub webhook for " + url + " at " + path +
+                    " is up to date");
+    return true;
+  }
+  if (skip_patching) {
+    ocean::log_warning("integration '" + id + "': GitHub webhook for " + url + " at " + path +
+                       " differs from what the integration needs (events, active, content type "
+                       "or secret), left as it is: skip_webhook_patching is set");
     return true;
   }
   auto hook_id = ocean_plugins::get_id(*hook, {"id"});
@@ -130,11 +117,131 @@ bool ensure_webhook(const ocean::InstanceInfo& info) {
   }
   // Keep the events the hook already had (someone may rely on them) and add ours.
   if (!events.count("*")) events.insert(needed.begin(), needed.end());
-  std::string hook_path = *path + "/" + std::to_string(*hook_id);
+  std::string hook_path = path + "/" + std::to_string(*hook_id);
   auto patched = api.call("PATCH", hook_path, hook_body(url, secret, events, false));
   if (!answered(patched, "PATCH " + hook_path)) return false;
-  ocean::log_info("integration '" + id + "': GitHub webhook for " + url + " updated");
+  ocean::log_info("integration '" + id + "': GitHub webhook for " + url + " at " + path +
+                  " updated");
   return true;
+}
+
+// Where hooks go, and as whom: an organization's hook collection, or one per repository of a
+// personal account (which has no organization hook, nor its events).
+struct Target {
+  std::string path;
+  bool organization;
+  Grant grant;
+};
+
+std::vector<std::string> listed(const std::string& text) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t comma = text.find(',', at);
+    std::string item = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return out;
+}
+
+void add_repository_hooks(std::vector<Target>& out, const rapidjson::Value& repos,
+                          const Grant& grant) {
+  for (const auto& r : repos.GetArray())
+    if (auto full = get_string(r, {"full_name"}); full && full->find('/') != std::string::npos)
+      out.push_back({"/repos/" + path_segment(full->substr(0, full->find('/'))) + "/" +
+                         path_segment(full->substr(full->find('/') + 1)) + "/hooks",
+                     false, grant});
+}
+
+std::optional<std::vector<Target>> targets(const std::string& id, const Credentials& credentials,
+                                           const std::string& base) {
+  std::vector<Target> out;
+  auto orgs = listed(config_value(id, "org").value_or(""));
+  if (credentials.app() && !config_value(id, "token")) {
+    for (const auto& installation : credentials.installations()) {
+      if (!orgs.empty() && std::none_of(orgs.begin(), orgs.end(), [&](const std::string& o) {
+            return lower(o) == lower(installation.account);
+          }))
+        continue;
+      Grant grant = credentials.for_owner(installation.account);
+      if (!installation.user) {
+        out.push_back({"/orgs/" + path_segment(installation.account) + "/hooks", true, grant});
+        continue;
+      }
+      Api as_installation(credentials, base, grant);
+      add_repository_hooks(out, as_installation.list("/installation/repositories", "repositories"),
+                           grant);
+    }
+    return out;
+  }
+  Grant grant = credentials.for_owner("");
+  Api api(credentials, base, grant);
+  for (const auto& org : orgs) {
+    // A personal account has no organization hook: its own repositories get one each.
+    auto account = api.call("GET", "/users/" + path_segment(org));
+    rapidjson::Document d;
+    if (account.ok() && ocean::parse_json(d, account.body) &&
+        get_string(d, {"type"}) == std::optional<std::string>("User")) {
+      add_repository_hooks(out, api.list("/user/repos?affiliation=owner"), grant);
+      continue;
+    }
+    out.push_back({"/orgs/" + path_segment(org) + "/hooks", true, grant});
+  }
+  if (orgs.empty()) {
+    if (!config_value(id, "repo")) return out;
+    auto path = hooks_path(id);
+    if (!path) return std::nullopt;
+    out.push_back({*path, false, grant});
+  }
+  return out;
+}
+
+}  // namespace
+
+bool ensure_webhook(const ocean::InstanceInfo& info) {
+  const std::string& id = info.integration;
+  auto secret = config_value(id, "webhook_secret");
+  if (!secret) warn_if_no_secret(id);
+  const std::string base = ocean_plugins::without_trailing_slash(
+      config_value(id, "api_url").value_or(std::string(kDefaultApiUrl)));
+  Credentials credentials(id, base);
+  if (info.base_url.empty() || !credentials.configured()) {
+    ocean::log_info("integration '" + id +
+                    "': no base_url or no credentials, so no GitHub webhook is registered; create "
+                    "it by hand (see docs/integrations/github.md)");
+    return true;
+  }
+  if (!credentials.app() && !config_value(id, "org") && !config_value(id, "repo")) {
+    ocean::log_info("integration '" + id +
+                    "': neither org nor repo configured, so no GitHub webhook is registered");
+    return true;
+  }
+  const std::string url =
+      ocean_plugins::without_trailing_slash(info.base_url) + "/integration/" + id + "/webhook";
+  std::set<std::string> all(webhook_events().begin(), webhook_events().end()), repository;
+  for (const auto& e : all)
+    if (!organization_only_event(e)) repository.insert(e);
+  bool skip = lower(config_value(id, "skip_webhook_patching").value_or("false")) == "true";
+  std::optional<std::vector<Target>> where;
+  try {
+    where = targets(id, credentials, base);
+  } catch (const std::exception& e) {
+    ocean::log_error("GitHub webhook registration: " + std::string(e.what()));
+    return false;
+  }
+  if (!where) return false;
+  bool ok = true;
+  for (const auto& target : *where) {
+    Api api(credentials, base, target.grant);
+    ok = ensure_hook(id, api, target.path, url, secret, target.organization ? all : repository,
+                     skip) &&
+         ok;
+  }
+  return ok;
 }
 
 }  // namespace github

@@ -6,9 +6,13 @@
 // organization webhooks in memory (list, create, update), and can be told to fail the way GitHub
 // fails: 404, 403 rate limited, 401, 500.
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +22,7 @@
 
 #include "core/json_text.hpp"
 #include "fakes/fake_server.hpp"
+#include "ocean/crypto.hpp"
 
 namespace oceand::test {
 
@@ -25,7 +30,9 @@ class FakeGithub {
  public:
   enum class Failure { none, not_found, rate_limited, unauthorized, server_error };
 
-  FakeGithub() : server_([this](const FakeRequest& r) { return handle(r); }) {}
+  // A connection thread per oceand worker: each keeps its connection alive, and a worker whose
+  // connection found no free thread would wait for the client's timeout.
+  FakeGithub() : server_([this](const FakeRequest& r) { return handle(r); }, 64) {}
 
   std::string url() const { return server_.url(); }
   FakeServer& server() { return server_; }
@@ -50,7 +57,7 @@ class FakeGithub {
   }
   void serve(const std::string& path, const std::string& json) {
     std::lock_guard lock(mutex_);
-    objects_[path] = json;
+    serve_locked(path, json);
   }
 
   // The next `times` object GETs (all of them with -1) fail with `failure`. A rate-limited answer
@@ -95,6 +102,52 @@ class FakeGithub {
     hooks_[hooks_path].push_back(Hook{next_hook_id_++, url, events, "json", true, secret});
   }
 
+  // GitHub App mode: /app calls need an RS256 JWT of app `app_id` signed by the key whose public
+  // half is `public_key_pem`; POST /app/installations/{id}/access_tokens issues a token valid for
+  // `token_lifetime`; every other call needs a token issued and not yet expired.
+  void require_app(const std::string& app_id, const std::string& public_key_pem,
+                   const std::string& installations_json) {
+    std::lock_guard lock(mutex_);
+    app_id_ = app_id;
+    public_key_ = public_key_pem;
+    serve_locked("/app/installations", installations_json);
+  }
+  void set_token_lifetime(std::chrono::seconds lifetime) {
+    std::lock_guard lock(mutex_);
+    token_lifetime_ = lifetime;
+  }
+  size_t tokens_issued() {
+    std::lock_guard lock(mutex_);
+    return tokens_.size();
+  }
+  // Why the last refused JWT was refused ("" when none was).
+  std::string jwt_problem() {
+    std::lock_guard lock(mutex_);
+    return jwt_problem_;
+  }
+
+  // Rate-limit mode: `per_window` calls per one-second window (Unix seconds), every answer
+  // carrying X-RateLimit-Remaining / -Reset as GitHub's do; a call past the budget is answered
+  // 403 with remaining 0 and counted.
+  void limit_rate(int per_window, int window_seconds = 1) {
+    std::lock_guard lock(mutex_);
+    per_window_ = per_window;
+    window_seconds_ = window_seconds;
+  }
+  size_t calls_answered() {
+    std::lock_guard lock(mutex_);
+    return answered_;
+  }
+  int calls_over_budget() {
+    std::lock_guard lock(mutex_);
+    return over_budget_;
+  }
+  // Hook lists answered `size` at a time, with Link rel="next" as GitHub pages them.
+  void page_hooks(size_t size) {
+    std::lock_guard lock(mutex_);
+    hooks_page_ = size;
+  }
+
   size_t object_gets() const {
     size_t n = 0;
     for (const auto& r : server_.requests())
@@ -135,8 +188,106 @@ class FakeGithub {
         R"({"message":")" + text + R"(","documentation_url":"https://docs.github.com/rest"})");
   }
 
+  void serve_locked(const std::string& path, const std::string& json) { objects_[path] = json; }
+
+  static std::string unbase64url(std::string s) {
+    for (char& c : s) c = c == '-' ? '+' : c == '_' ? '/' : c;
+    while (s.size() % 4) s.push_back('=');
+    return ocean::base64_decode(s).value_or("");
+  }
+
+  // "": a JWT of our app, signed by its key, in its lifetime; else why not.
+  std::string check_jwt(const std::string& authorization) {
+    if (authorization.rfind("Bearer ", 0) != 0) return "no Bearer token";
+    std::string jwt = authorization.substr(7);
+    size_t a = jwt.find('.'), b = jwt.rfind('.');
+    if (a == std::string::npos || a == b) return "not a JWT";
+    rapidjson::Document header, claims;
+    header.Parse(unbase64url(jwt.substr(0, a)).c_str());
+    claims.Parse(unbase64url(jwt.substr(a + 1, b - a - 1)).c_str());
+    if (!header.IsObject() || !header.HasMember("alg") ||
+        std::string(header["alg"].GetString()) != "RS256")
+      return "alg is not RS256";
+    std::string signature = unbase64url(jwt.substr(b + 1)), input = jwt.substr(0, b);
+    BIO* bio = BIO_new_mem_buf(public_key_.data(), static_cast<int>(public_key_.size()));
+    EVP_PKEY* key = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    bool verified =
+        key && EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+        EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
+                         signature.size(), reinterpret_cast<const unsigned char*>(input.data()),
+                         input.size()) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    if (!verified) return "signature does not verify with the app's public key";
+    if (!claims.IsObject() || !claims.HasMember("iss") || !claims.HasMember("iat") ||
+        !claims.HasMember("exp") || !claims["iat"].IsInt64() || !claims["exp"].IsInt64())
+      return "claims iss, iat, exp missing";
+    std::string iss = claims["iss"].IsString() ? claims["iss"].GetString()
+                                               : std::to_string(claims["iss"].GetInt64());
+    if (iss != app_id_) return "iss is " + iss;
+    long long now = std::time(nullptr), iat = claims["iat"].GetInt64(),
+              exp = claims["exp"].GetInt64();
+    if (exp <= now || iat > now + 1 || exp - now > 600) return "outside its lifetime";
+    return "";
+  }
+
+  FakeResponse app_call(const FakeRequest& r) {
+    std::string problem = check_jwt(r.header("authorization"));
+    if (!problem.empty()) {
+      jwt_problem_ = problem;
+      return message(401, "A JSON web token could not be decoded");
+    }
+    if (r.method == "POST" && r.path.size() > 14 &&
+        r.path.compare(r.path.size() - 14, 14, "/access_tokens") == 0) {
+      std::string token = "ghs_installation_" + std::to_string(tokens_.size() + 1);
+      std::time_t expires = std::time(nullptr) + token_lifetime_.count();
+      tokens_[token] = expires;
+      char when[32];
+      std::tm tm{};
+      gmtime_r(&expires, &tm);
+      std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+      return FakeResponse::json(201,
+                                R"({"token":")" + token + R"(","expires_at":")" + when + R"("})");
+    }
+    auto it = objects_.find(r.path);
+    if (it == objects_.end()) return message(404, "Not Found");
+    return FakeResponse::json(200, it->second);
+  }
+
   FakeResponse handle(const FakeRequest& r) {
     std::lock_guard lock(mutex_);
+    FakeResponse out = answer(r);
+    if (per_window_ > 0) {
+      long long now = std::time(nullptr);
+      long long window = now - now % window_seconds_;
+      if (window != window_) {
+        window_ = window;
+        used_ = 0;
+      }
+      if (++used_ > per_window_) {
+        ++over_budget_;
+        out = message(403, "API rate limit exceeded");
+      } else {
+        ++answered_;
+      }
+      out.headers.push_back({"X-RateLimit-Limit", std::to_string(per_window_)});
+      out.headers.push_back(
+          {"X-RateLimit-Remaining", std::to_string(std::max(0, per_window_ - used_))});
+      out.headers.push_back({"X-RateLimit-Reset", std::to_string(window_ + window_seconds_)});
+    }
+    return out;
+  }
+
+  FakeResponse answer(const FakeRequest& r) {
+    if (!app_id_.empty()) {
+      if (r.path.rfind("/app/", 0) == 0 || r.path == "/app") return app_call(r);
+      std::string auth = r.header("authorization");
+      auto token = tokens_.find(auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : "");
+      if (token == tokens_.end() || token->second <= std::time(nullptr))
+        return message(401, "Bad credentials");
+    }
     if (!authorization_.empty() && r.header("authorization") != authorization_)
       return message(401, "Bad credentials");
     if (r.path.size() > 6 && r.path.rfind("/hooks") != std::string::npos) return hook_call(r);
@@ -177,9 +328,16 @@ class FakeGithub {
     std::string rest = r.path.substr(at + 6);
     auto& list = hooks_[base];
     if (rest.empty() && r.method == "GET") {
+      size_t page = std::max(1, std::atoi(r.query_param("page").c_str()));
+      size_t first = (page - 1) * hooks_page_, last = std::min(list.size(), first + hooks_page_);
       std::string out = "[";
-      for (size_t i = 0; i < list.size(); ++i) out += (i ? "," : "") + list[i].listed();
-      return FakeResponse::json(200, out + "]");
+      for (size_t i = first; i < last; ++i) out += (i > first ? "," : "") + list[i].listed();
+      auto answer = FakeResponse::json(200, out + "]");
+      if (last < list.size())
+        answer.headers.push_back(
+            {"Link", "<" + server_.url() + base + "?per_page=" + std::to_string(hooks_page_) +
+                         "&page=" + std::to_string(page + 1) + ">; rel=\"next\""});
+      return answer;
     }
     rapidjson::Document body;
     body.Parse(r.body.c_str());
@@ -229,6 +387,13 @@ class FakeGithub {
   int hooks_status_ = 0;
   std::chrono::milliseconds delay_{0};
   std::string authorization_;
+  std::string app_id_, public_key_, jwt_problem_;
+  std::map<std::string, std::time_t> tokens_;
+  std::chrono::seconds token_lifetime_{3600};
+  int per_window_ = 0, used_ = 0, over_budget_ = 0, window_seconds_ = 1;
+  size_t answered_ = 0;
+  long long window_ = 0;
+  size_t hooks_page_ = 100;
   FakeServer server_;  // last: it calls handle() and must stop before the state above goes
 };
 

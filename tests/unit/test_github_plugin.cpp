@@ -13,6 +13,7 @@
 
 #include "../../plugins/common/rest_support.hpp"
 #include "fakes/fake_github.hpp"
+#include "ocean/testing.hpp"
 #include "queue/dead_letters.hpp"
 #include "support/expected_entities.hpp"
 #include "support/test_host.hpp"
@@ -470,6 +471,7 @@ TEST_CASE("github: a selector keeping closed pull requests turns a close into an
   CHECK(github.server().count("GET", "/orgs/octo-org/hooks") == 1);
   CHECK(github.hooks("/orgs/octo-org/hooks").empty());
   CHECK(rig.host.get("/ready").status == 200);
+  rig.take();  // on_start's calls
 
   std::string closed = corpus("pull_request__closed.payload.json");
   github.serve_payload(closed);
@@ -489,8 +491,37 @@ std::vector<std::string> hook_events(const std::string& listed) {
   std::sort(out.begin(), out.end());
   return out;
 }
-const std::vector<std::string> kHookEvents = {"issues",  "pull_request", "push",
-                                              "release", "repository",   "workflow_run"};
+// Ocean's hook events; a repository's hook (a personal account's) has no organization events.
+const std::vector<std::string> kHookEvents = {"code_scanning_alert",
+                                              "create",
+                                              "delete",
+                                              "dependabot_alert",
+                                              "deployment",
+                                              "deployment_status",
+                                              "issues",
+                                              "member",
+                                              "membership",
+                                              "organization",
+                                              "pull_request",
+                                              "push",
+                                              "release",
+                                              "repository",
+                                              "secret_scanning_alert",
+                                              "team",
+                                              "workflow_run"};
+const std::vector<std::string> kRepositoryHookEvents = {"code_scanning_alert",
+                                                        "create",
+                                                        "delete",
+                                                        "dependabot_alert",
+                                                        "deployment",
+                                                        "deployment_status",
+                                                        "issues",
+                                                        "pull_request",
+                                                        "push",
+                                                        "release",
+                                                        "repository",
+                                                        "secret_scanning_alert",
+                                                        "workflow_run"};
 Options starting(const std::string& extra_config) {
   Options o;
   o.extra_yaml = "base_url: " + kBaseUrl + "/\n";  // a trailing slash is not doubled
@@ -511,11 +542,14 @@ TEST_CASE("github on_start: creates the organization webhook once, then leaves i
   CHECK(hook["active"].GetBool());
   CHECK(hook_events(hooks[0]) == kHookEvents);
   CHECK(github.hook_secret("/orgs/octo-org/hooks", 0) == kSecret);
+  // Is octo-org a personal account (repository hooks) or an organization? Then its hooks.
   auto requests = github.server().requests();
-  REQUIRE(requests.size() == 2);
-  CHECK(requests[0].method == "GET");
-  CHECK(requests[1].method == "POST");
-  CHECK(requests[1].header("authorization") == "Bearer " + kToken);
+  REQUIRE(requests.size() == 3);
+  CHECK(requests[0].path == "/users/octo-org");
+  CHECK(requests[1].method == "GET");
+  CHECK(requests[1].query_param("per_page") == "100");
+  CHECK(requests[2].method == "POST");
+  CHECK(requests[2].header("authorization") == "Bearer " + kToken);
 
   github.server().clear_requests();
   { Rig again(starting(", org: octo-org"), &github); }
@@ -536,8 +570,9 @@ TEST_CASE("github on_start: a repository hook lacking events or the secret is pa
   REQUIRE(hooks.size() == 2);
   auto events = hook_events(hooks[1]);
   CHECK(std::find(events.begin(), events.end(), "deployment") != events.end());
-  for (const auto& e : kHookEvents)
+  for (const auto& e : kRepositoryHookEvents)
     CHECK(std::find(events.begin(), events.end(), e) != events.end());
+  CHECK(std::find(events.begin(), events.end(), "organization") == events.end());
   CHECK(github.hook_secret("/repos/octo/app/hooks", 1) == kSecret);
   CHECK(hook_events(hooks[0]) == std::vector<std::string>{"push"});  // not ours: untouched
 }
@@ -590,4 +625,374 @@ TEST_CASE("enriched_text splices the members in as enriched() adds them, or decl
   }
   CHECK_FALSE(ocean_plugins::enriched_text(fetched(R"({"__organization":"x"})"), extra));
   CHECK_FALSE(ocean_plugins::enriched_text(fetched("[1]"), extra));
+}
+
+// ---- Every kind Ocean keeps live (issue 19)
+
+namespace {
+
+// A repository as GitHub puts it in payloads, with its default branch and organization.
+const char* kRepo =
+    R"({"id": 186853002, "name": "Hello-World", "full_name": "Codertocat/Hello-World",
+        "default_branch": "main", "visibility": "public", "owner": {"login": "Codertocat"},
+        "html_url": "https://github.com/Codertocat/Hello-World"})";
+const std::string kRepoPath = "/repos/Codertocat/Hello-World";
+
+std::string event(const std::string& members) {
+  return "{" + members + R"(, "repository": )" + kRepo +
+         R"(, "organization": {"login": "Codertocat"}, "sender": {"login": "Codertocat"}})";
+}
+
+// The default mapping plus a `file` resource (Ocean ships none: which files matter is the
+// user's choice) and a workflow-run resource keeping only failures.
+std::string mapping_with_files(const fs::path& dir) {
+  std::string mapping = read_file(kMapping);
+  mapping += R"(  - kind: file
+    selector:
+      query: "true"
+      files:
+        - path: "**/package.json"
+    port:
+      entity:
+        mappings:
+          identifier: ".repository.name + \"-\" + .path"
+          title: ".name"
+          blueprint: '"githubFile"'
+          properties:
+            packageName: ".content.name"
+            branch: ".branch"
+)";
+  write_file(dir / "github.yaml", mapping);
+  return (dir / "github.yaml").string();
+}
+
+}  // namespace
+
+TEST_CASE("github: every kind Ocean keeps live, from its events to the catalog") {
+  TempDir dir;
+  Options o;
+  o.mapping = mapping_with_files(dir.path());
+  Rig rig(o);
+  FakeGithub& api = rig.api;
+  api.serve(kRepoPath, kRepo);
+
+  {
+    INFO("tag: create fetches the git ref, delete removes without a fetch");
+    api.serve(kRepoPath + "/git/refs/tags/v1.0",
+              R"({"ref": "refs/tags/v1.0", "object": {"sha": "aa11", "type": "commit"}})");
+    rig.deliver("create", event(R"("ref": "v1.0", "ref_type": "tag", "master_branch": "main")"));
+    Step step = rig.take();
+    REQUIRE(step.api_calls.size() == 1);
+    CHECK(step.api_calls[0].path == kRepoPath + "/git/refs/tags/v1.0");
+    check_entities(step.entities, {upsert("githubTag", "Hello-World-v1.0",
+                                          {{"properties.commitSha", R"("aa11")"},
+                                           {"relations.repository", R"("Hello-World")"}})});
+    rig.deliver("delete", event(R"("ref": "v1.0", "ref_type": "tag")"));
+    step = rig.take();
+    CHECK(step.api_calls.empty());
+    check_entities(step.entities, {removal("githubTag", "Hello-World-v1.0")});
+  }
+
+  {
+    INFO("branch: created, then deleted by a push with deleted: true");
+    api.serve(kRepoPath + "/branches/feature-x",
+              R"({"name": "feature-x", "commit": {"sha": "bb22"}, "protected": false,
+                  "_links": {"html": "https://github.com/Codertocat/Hello-World/tree/feature-x"}})");
+    rig.deliver("create", event(R"("ref": "feature-x", "ref_type": "branch")"));
+    check_entities(
+        rig.take().entities,
+        {upsert("githubBranch", "Hello-World-feature-x",
+                {{"properties.isDefault", "false"}, {"properties.commitSha", R"("bb22")"}})});
+    rig.deliver("push", event(R"("ref": "refs/heads/feature-x", "before": "bb22",
+        "after": "0000000000000000000000000000000000000000", "deleted": true, "commits": [])"));
+    Step step = rig.take();
+    // The repository is refreshed by every push; the branch leaves without a fetch.
+    for (const auto& call : step.api_calls) CHECK(call.path == kRepoPath);
+    check_entities(step.entities, {removal("githubBranch", "Hello-World-feature-x"),
+                                   upsert("githubRepository", "Hello-World")});
+  }
+
+  {
+    INFO("push to main: workflows changed and removed, files matching the selector, the branch");
+    api.serve(kRepoPath + "/branches/main",
+              R"({"name": "main", "commit": {"sha": "cc33"}, "protected": true})");
+    api.serve(kRepoPath + "/actions/workflows/ci.yml",
+              R"({"id": 161335, "name": "CI", "path": ".github/workflows/ci.yml",
+                  "state": "active", "html_url": "https://github.com/x"})");
+    api.serve(kRepoPath + "/contents/svc/package.json",
+              R"({"type": "file", "path": "svc/package.json", "sha": "dd44",
+                  "content": ")" +
+                  ocean::base64_encode(R"({"name": "svc-api"})") + R"("})");
+    rig.deliver("push", event(R"("ref": "refs/heads/main", "before": "cc32", "after": "cc33",
+        "commits": [{"id": "cc33", "added": [], "modified": [".github/workflows/ci.yml",
+        "svc/package.json", "README.md"], "removed": [".github/workflows/old.yml"]}])"));
+    Step step = rig.take();
+    bool contents_on_main = false;
+    for (const auto& call : step.api_calls)
+      if (call.path == kRepoPath + "/contents/svc/package.json")
+        contents_on_main = call.query_param("ref") == "main";
+    CHECK(contents_on_main);
+    check_entities(step.entities,
+                   {upsert("githubRepository", "Hello-World"),
+                    upsert("githubBranch", "Hello-World-main", {{"properties.isDefault", "true"}}),
+                    upsert("githubWorkflow", "Hello-World-ci.yml",
+                           {{"title", R"("CI")"}, {"properties.status", R"("active")"}}),
+                    removal("githubWorkflow", "Hello-World-old.yml"),
+                    upsert("githubFile", "Hello-World-svc/package.json",
+                           {{"properties.packageName", R"("svc-api")"}})});
+  }
+
+  {
+    INFO("deployment: the deployment and its environment; then a deployment status");
+    api.serve(kRepoPath + "/deployments/42",
+              R"({"id": 42, "environment": "production", "task": "deploy", "ref": "main",
+                  "sha": "cc33", "creator": {"login": "octocat"}})");
+    api.serve(kRepoPath + "/environments/production",
+              R"({"id": 7, "name": "production", "html_url": "https://github.com/e"})");
+    rig.deliver("deployment", event(R"("action": "created", "deployment": {"id": 42,
+        "environment": "production", "task": "deploy"})"));
+    check_entities(
+        rig.take().entities,
+        {upsert("githubDeployment", "Hello-World-42",
+                {{"title", R"("deploy to production")"}, {"properties.creator", R"("octocat")"}}),
+         upsert("githubEnvironment", "Hello-World-production")});
+    api.serve(kRepoPath + "/deployments/42/statuses/9",
+              R"({"id": 9, "state": "success", "environment": "production"})");
+    rig.deliver("deployment_status", event(R"("action": "created", "deployment_status":
+        {"id": 9, "state": "success"}, "deployment": {"id": 42, "environment": "production"})"));
+    check_entities(rig.take().entities,
+                   {upsert("githubDeploymentStatus", "Hello-World-42-9",
+                           {{"properties.state", R"("success")"},
+                            {"relations.deployment", R"("Hello-World-42")"}})});
+  }
+
+  {
+    INFO("security alerts: created upserts, an action leaving the kept states deletes");
+    api.serve(
+        kRepoPath + "/dependabot/alerts/3",
+        R"({"number": 3, "state": "open", "security_advisory": {"summary": "Prototype pollution",
+                  "severity": "high"}, "dependency": {"package": {"name": "lodash",
+                  "ecosystem": "npm"}, "manifest_path": "package.json"}})");
+    api.serve(kRepoPath + "/code-scanning/alerts/4",
+              R"({"number": 4, "state": "open", "rule": {"name": "sql-injection",
+                  "severity": "error"}, "tool": {"name": "CodeQL"}})");
+    api.serve(kRepoPath + "/secret-scanning/alerts/5",
+              R"({"number": 5, "state": "open", "secret_type": "github_token",
+                  "secret_type_display_name": "GitHub Token"})");
+    rig.deliver("dependabot_alert", event(R"("action": "created", "alert": {"number": 3})"));
+    rig.deliver("code_scanning_alert", event(R"("action": "created", "alert": {"number": 4})"));
+    rig.deliver("secret_scanning_alert", event(R"("action": "created", "alert": {"number": 5})"));
+    Step step = rig.take();
+    REQUIRE(step.api_calls.size() == 3);
+    CHECK(step.api_calls[2].query_param("hide_secret") == "true");
+    check_entities(
+        step.entities,
+        {upsert("githubDependabotAlert", "Hello-World-3",
+                {{"properties.severity", R"("high")"}, {"properties.package", R"("lodash")"}}),
+         upsert("githubCodeScanningAlert", "Hello-World-4", {{"properties.tool", R"("CodeQL")"}}),
+         upsert("githubSecretScanningAlert", "Hello-World-5",
+                {{"properties.secretType", R"("github_token")"}})});
+    rig.deliver("dependabot_alert", event(R"("action": "fixed", "alert": {"number": 3})"));
+    rig.deliver("code_scanning_alert", event(R"("action": "fixed", "alert": {"number": 4})"));
+    rig.deliver("secret_scanning_alert", event(R"("action": "resolved", "alert": {"number": 5})"));
+    step = rig.take();
+    CHECK(step.api_calls.empty());
+    check_entities(step.entities, {removal("githubDependabotAlert", "Hello-World-3"),
+                                   removal("githubCodeScanningAlert", "Hello-World-4"),
+                                   removal("githubSecretScanningAlert", "Hello-World-5")});
+  }
+
+  {
+    INFO("team: created with its members, a membership refreshes it, deleted removes it");
+    api.serve("/orgs/Codertocat/teams/justice-league",
+              R"({"id": 1, "slug": "justice-league", "name": "Justice League",
+                  "privacy": "closed"})");
+    api.serve("/orgs/Codertocat/teams/justice-league/members",
+              R"([{"login": "octocat", "node_id": "MDQ6VXNlcjE=", "site_admin": false}])");
+    std::string team = R"("team": {"id": 1, "slug": "justice-league", "name": "Justice League"})";
+    rig.deliver("team", event(R"("action": "created", )" + team));
+    check_entities(rig.take().entities, {upsert("githubTeam", "justice-league",
+                                                {{"properties.members", R"(["octocat"])"},
+                                                 {"properties.privacy", R"("closed")"}})});
+    api.serve("/orgs/Codertocat/teams/justice-league/members",
+              R"([{"login": "octocat"}, {"login": "hubot"}])");
+    api.serve("/orgs/Codertocat/teams/justice-league/repos", R"([{"name": "Hello-World"}])");
+    rig.deliver("membership", event(R"("action": "added", "scope": "team",
+        "member": {"login": "hubot", "id": 2}, )" +
+                                    team));
+    check_entities(rig.take().entities, {upsert("githubTeam", "justice-league",
+                                                {{"properties.members", R"(["octocat","hubot"])"}}),
+                                         upsert("githubCollaborator", "Hello-World-hubot")});
+    rig.deliver("team", event(R"("action": "deleted", )" + team));
+    check_entities(rig.take().entities, {removal("githubTeam", "justice-league")});
+  }
+
+  {
+    INFO("user: member_added fetches the user, member_removed deletes");
+    api.serve("/users/octocat",
+              R"({"login": "octocat", "name": "The Octocat", "email": "octo@example.com"})");
+    std::string membership = R"("membership": {"state": "active", "role": "member",
+        "user": {"login": "octocat", "id": 1}})";
+    rig.deliver("organization", event(R"("action": "member_added", )" + membership));
+    check_entities(
+        rig.take().entities,
+        {upsert("githubUser", "octocat",
+                {{"title", R"("The Octocat")"}, {"properties.email", R"("octo@example.com")"}})});
+    rig.deliver("organization", event(R"("action": "member_removed", )" + membership));
+    check_entities(rig.take().entities, {removal("githubUser", "octocat")});
+  }
+
+  {
+    INFO("collaborator: member added (and the repository refreshed), then removed");
+    api.serve(kRepoPath + "/collaborators/octocat/permission",
+              R"({"permission": "write", "role_name": "write",
+                  "user": {"login": "octocat", "id": 1, "role_name": "write"}})");
+    std::string member = R"("member": {"login": "octocat", "id": 1})";
+    rig.deliver("member", event(R"("action": "added", )" + member));
+    check_entities(
+        rig.take().entities,
+        {upsert("githubCollaborator", "Hello-World-octocat",
+                {{"properties.roleName", R"("write")"}, {"relations.user", R"("octocat")"}}),
+         upsert("githubRepository", "Hello-World")});
+    rig.deliver("member", event(R"("action": "removed", )" + member));
+    check_entities(rig.take().entities, {removal("githubCollaborator", "Hello-World-octocat"),
+                                         upsert("githubRepository", "Hello-World")});
+  }
+  CHECK(rig.outcome("ok") == rig.finished());
+}
+
+namespace {
+
+// A fresh 2048-bit RSA key pair as PEM: the private half for the plugin, the public for the fake.
+std::pair<std::string, std::string> rsa_key_pair() {
+  EVP_PKEY* key = EVP_RSA_gen(2048);
+  REQUIRE(key != nullptr);
+  auto pem = [&](bool private_half) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    if (private_half)
+      PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+    else
+      PEM_write_bio_PUBKEY(bio, key);
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio, &data);
+    std::string out(data, static_cast<size_t>(len));
+    BIO_free(bio);
+    return out;
+  };
+  auto pair = std::pair{pem(true), pem(false)};
+  EVP_PKEY_free(key);
+  return pair;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "github App: a JWT the fake verifies, installation tokens refreshed before expiry, "
+    "hooks per installation") {
+  auto [private_pem, public_pem] = rsa_key_pair();
+  FakeGithub github;
+  github.require_app("424242", public_pem,
+                     R"([{"id": 11, "account": {"login": "Codertocat", "type": "Organization"}},
+                         {"id": 12, "account": {"login": "octo-personal", "type": "User"}},
+                         {"id": 13, "account": {"login": "gone-org"}, "suspended_at": "2024-01-01T00:00:00Z"}])");
+  github.serve("/installation/repositories",
+               R"({"total_count": 1, "repositories": [{"full_name": "octo-personal/dotfiles"}]})");
+  // A token inside the five-minute margin: the plugin must fetch another for its next call.
+  github.set_token_lifetime(std::chrono::seconds(240));
+  // The key as Ocean accepts it too: the PEM base64-encoded once more.
+  Options o = starting(", app_id: \"424242\", app_private_key: \"" +
+                       ocean::base64_encode(private_pem) + "\"");
+  o.token = "";
+  Rig rig(o, &github);
+  INFO("JWT refused because: " << github.jwt_problem());
+  CHECK(github.jwt_problem().empty());
+  // Hooks: the organization installation's, and one per repository of the personal account.
+  REQUIRE(github.hooks("/orgs/Codertocat/hooks").size() == 1);
+  CHECK(hook_events(github.hooks("/orgs/Codertocat/hooks")[0]) == kHookEvents);
+  REQUIRE(github.hooks("/repos/octo-personal/dotfiles/hooks").size() == 1);
+  CHECK(hook_events(github.hooks("/repos/octo-personal/dotfiles/hooks")[0]) ==
+        kRepositoryHookEvents);
+  CHECK(github.server().count("POST", "/app/installations/13") == 0);  // suspended
+
+  size_t issued = github.tokens_issued();
+  std::string body = corpus("pull_request__opened.payload.json");
+  github.serve_payload(body);
+  rig.take();
+  rig.deliver("pull_request", body);
+  Step step = rig.take();
+  REQUIRE(step.api_calls.size() == 2);
+  CHECK(step.api_calls[0].path == "/app/installations/11/access_tokens");
+  CHECK(step.api_calls[1].path == "/repos/Codertocat/Hello-World/pulls/2");
+  CHECK(step.api_calls[1].header("authorization").rfind("Bearer ghs_installation_", 0) == 0);
+  CHECK(github.tokens_issued() == issued + 1);  // the short-lived one was not reused
+  CHECK(rig.outcome("ok") == 1);
+
+  // A token with an hour left is reused.
+  github.set_token_lifetime(std::chrono::seconds(3600));
+  rig.deliver("pull_request", body);
+  rig.deliver("pull_request", body);
+  CHECK(github.tokens_issued() == issued + 2);
+  CHECK(rig.outcome("ok") == 3);
+  check_entities(rig.take().entities, {upsert("githubPullRequest", "Hello-World279147437"),
+                                       upsert("githubPullRequest", "Hello-World279147437")});
+}
+
+TEST_CASE("github: config checks name what is wrong with a GitHub App's settings") {
+  ocean::testing::FakeHost host;
+  host.load_library(plugin_file("github").string());
+  host.set_config("g", "githubAppId", "1");
+  CHECK(host.validate_config("g") == "a GitHub App needs both app_id and app_private_key");
+  host.set_config("g", "githubAppPrivateKey", "not a key");
+  CHECK(host.validate_config("g") ==
+        "app_private_key is not an RSA private key in PEM form (GitHub's .pem file, or it "
+        "base64-encoded)");
+  host.set_config("g", "githubAppPrivateKey", rsa_key_pair().first);
+  CHECK(host.validate_config("g").empty());
+}
+
+TEST_CASE("github: 32 workers share one rate-limit budget: no call past it, no event lost") {
+  FakeGithub github;
+  // 100 calls per 3-second window: longer than the host blocks a worker (2 s), so calls are also
+  // held back and their events wait for the window without spending a retry.
+  github.limit_rate(100, 3);
+  Options o;
+  o.extra_yaml += "event_workers_count: 32\n";
+  Rig rig(o, &github);
+  const int events = 250;
+  rapidjson::Document pr;
+  pr.Parse(corpus("pull_request__opened.payload.json").c_str());
+  double before = rig.finished();
+  for (int n = 1; n <= events; ++n) {
+    pr["pull_request"]["number"].SetInt(n);
+    pr["pull_request"]["id"].SetInt(1000 + n);
+    std::string body = json_text(pr);
+    github.serve_payload(body);
+    REQUIRE(rig.send("pull_request", body).status == 200);
+  }
+  REQUIRE(wait_until([&] { return rig.finished() >= before + events; }, std::chrono::seconds(60)));
+  CHECK(github.calls_over_budget() == 0);
+  CHECK(github.calls_answered() == events);  // each event's one fetch, none wasted
+  CHECK(rig.outcome("ok") == events);
+  CHECK(rig.take().entities.upserts.size() == events);
+  // The budget held calls back rather than letting workers find the limit one by one.
+  CHECK(rig.host.host().metrics().total("oceand_plugin_rate_limit_held_total") > 0);
+  CHECK(rig.host.host().metrics().total("oceand_task_rate_limit_waits_total") > 0);
+  CHECK(rig.host.host().metrics().total("oceand_task_retries_total") == 0);
+}
+
+TEST_CASE("github on_start: existing hooks are read page by page; skip_webhook_patching") {
+  FakeGithub github;
+  github.page_hooks(2);
+  for (int i = 0; i < 4; ++i)
+    github.add_hook("/orgs/octo-org/hooks", "https://elsewhere.example/" + std::to_string(i),
+                    {"push"});
+  github.add_hook("/orgs/octo-org/hooks", kHookUrl, {"push"});  // on the third page
+  { Rig rig(starting(", org: octo-org, skip_webhook_patching: \"true\""), &github); }
+  CHECK(github.server().count("GET", "/orgs/octo-org/hooks") == 3);
+  CHECK(github.server().count("POST", "/orgs") == 0);   // found, not duplicated
+  CHECK(github.server().count("PATCH", "/orgs") == 0);  // differs, but patching is skipped
+  github.server().clear_requests();
+  { Rig rig(starting(", org: octo-org"), &github); }
+  CHECK(github.server().count("PATCH", "/orgs/octo-org/hooks/5") == 1);
+  CHECK(hook_events(github.hooks("/orgs/octo-org/hooks")[4]).size() == kHookEvents.size());
 }

@@ -1,0 +1,76 @@
+// What every GitHub processor shares: the signature check, the ordering key, the repository and
+// owner an event is about, Ocean's enrichment, and selector reading.
+#pragma once
+
+#include <set>
+
+#include "github.hpp"
+
+namespace github {
+
+using ocean_plugins::find;
+using ocean_plugins::get_id;
+using ocean_plugins::get_string;
+
+struct Repo {
+  std::string owner, name, full_name;
+  std::string path() const {
+    return "/repos/" + ocean_plugins::path_segment(owner) + "/" + ocean_plugins::path_segment(name);
+  }
+};
+
+// The repository an event is about, from `repository.full_name` ("owner/name").
+std::optional<Repo> repo_of(const rapidjson::Value& payload);
+// The account an event is about: `organization.login`, else the repository's owner.
+std::optional<std::string> owner_of(const rapidjson::Value& payload);
+std::string action_of(const rapidjson::Value& payload);
+// Events about one object run in order ("owner/repo#pull-request#42"); see the .cpp.
+std::string group_key_of(const ocean::WebhookEvent& event);
+
+// The strings of a selector list (`states: [open]`), or nullopt when the selector lacks it.
+std::optional<std::set<std::string>> selector_strings(const ocean::ResourceConfig& resource,
+                                                      const char* name);
+bool selector_flag(const ocean::ResourceConfig& resource, const char* name, bool fallback);
+std::string lower(std::string s);
+
+class GithubProcessor : public ocean::WebhookProcessor {
+ public:
+  bool authenticate(const rapidjson::Value&, const ocean::Headers& headers,
+                    std::string_view raw_body) override;
+  std::string group_key(const ocean::WebhookEvent& event) override { return group_key_of(event); }
+
+ protected:
+  std::string_view event_name() const { return event().headers().get_or("x-github-event", ""); }
+  bool is(std::string_view name) const { return event_name() == name; }
+
+  // The repository plus, when `member` is given, the object under it with a positive `id_field`.
+  bool has_repo_and(const rapidjson::Value& payload, const char* member,
+                    const char* id_field) const;
+
+  Api api(const std::string& owner) const { return Api(event().integration(), owner); }
+  Api api(const Repo& repo) const { return api(repo.owner); }
+
+  // Ocean's enrichment: mappings reach the repository name as `.__repository` and its owner as
+  // `.__organization`.
+  static rapidjson::Document enrich(const rapidjson::Value& object, const Repo& repo);
+  static ocean::WebhookEventRawResults deleted(const rapidjson::Value& object, const Repo& repo);
+  // A fetched object goes on as the text GitHub sent, enriched in place.
+  static ocean::WebhookEventRawResults updated(const ocean_plugins::Fetched& fresh,
+                                               const Repo& repo);
+  // Fetches `path` of the repository: the fresh object enriched, or `gone_object` deleted.
+  ocean::WebhookEventRawResults refreshed(const Repo& repo, const std::string& path,
+                                          const rapidjson::Value& gone_object,
+                                          std::initializer_list<int> gone = {404, 410}) const;
+
+  void count_handled(std::string_view kind) const;
+  void stop_if_cancelled() const {
+    if (cancelled()) throw std::runtime_error("cancelled before calling GitHub");
+  }
+};
+
+// Registration of each file's processors on /webhook.
+void add_repository_kinds(ocean::PluginBuilder& plugin);    // repository_kinds.cpp
+void add_code_kinds(ocean::PluginBuilder& plugin);          // code_kinds.cpp
+void add_organization_kinds(ocean::PluginBuilder& plugin);  // organization_kinds.cpp
+
+}  // namespace github
