@@ -873,3 +873,46 @@ TEST_CASE("jira: events about one project, user, release, board or sprint run in
     CHECK(order == std::vector<std::string>{"updated", "deleted"});
   }
 }
+
+TEST_CASE(
+    "jira: config/jira/blueprints.json has every blueprint, property and relation the default "
+    "mapping writes, each after the blueprints it relates to") {
+  PortAppConfig mapping = load_port_app_config(kMapping);
+  rapidjson::Document blueprints;
+  blueprints.Parse(read_file(fs::path(OCEAN_SOURCE_DIR) / "config/jira/blueprints.json").c_str());
+  REQUIRE(blueprints.IsArray());
+  std::map<std::string, size_t> position;
+  for (size_t i = 0; i < blueprints.Size(); ++i)
+    position[blueprints[static_cast<rapidjson::SizeType>(i)]["identifier"].GetString()] = i;
+
+  std::set<std::string> kinds, used;
+  for (const auto& resource : mapping.resources) {
+    CAPTURE(resource.kind);
+    kinds.insert(resource.kind);
+    rapidjson::Document block;
+    block.Parse(resource.config_json.c_str());
+    const rapidjson::Value& entity = block["port"]["entity"]["mappings"];
+    std::string name = entity["blueprint"].GetString();  // a jq string literal: '"jiraUser"'
+    REQUIRE(name.size() > 2);
+    name = name.substr(1, name.size() - 2);
+    REQUIRE(position.count(name) == 1);
+    used.insert(name);
+    const rapidjson::Value& blueprint =
+        blueprints[static_cast<rapidjson::SizeType>(position[name])];
+    if (entity.HasMember("properties"))
+      for (const auto& p : entity["properties"].GetObject()) {
+        CAPTURE(p.name.GetString());
+        CHECK(blueprint["schema"]["properties"].HasMember(p.name.GetString()));
+      }
+    if (entity.HasMember("relations"))
+      for (const auto& r : entity["relations"].GetObject()) {
+        CAPTURE(r.name.GetString());
+        REQUIRE(blueprint["relations"].HasMember(r.name.GetString()));
+        std::string target = blueprint["relations"][r.name.GetString()]["target"].GetString();
+        REQUIRE(position.count(target) == 1);
+        CHECK(position[target] <= position[name]);
+      }
+  }
+  CHECK(kinds == std::set<std::string>{"board", "issue", "project", "release", "sprint", "user"});
+  CHECK(used.size() == position.size());  // and nothing the mapping does not write
+}
