@@ -1,8 +1,10 @@
-// The Jira integration: live events for issues and projects, with Ocean's Jira integration as the
-// reference for what each event means.
+// The Jira integration: live events for issues, projects, users, releases (Jira's versions),
+// boards and sprints, with Ocean's Jira integration as the reference for what each event means.
 //
-// Jira names the event in the body (`webhookEvent`), not in a header. Each processor re-fetches the
-// object from the REST API v3 and reports deletions with the payload's own object.
+// Jira names the event in the body (`webhookEvent`), not in a header, and puts the object under a
+// member named after it (`issue`, `project`, `user`, `version`, `board`, `sprint`). Each processor
+// re-fetches the object from the REST API v3 (the Agile API 1.0 for boards and sprints) and
+// reports deletions with the payload's own object.
 #include <algorithm>
 #include <set>
 
@@ -18,28 +20,76 @@ using ocean_plugins::path_segment;
 
 constexpr std::string_view kUserAgent = "oceand-jira-plugin/1.0";
 
-const std::set<std::string>& issue_events() {
-  static const std::set<std::string> e = {"jira:issue_created", "jira:issue_updated",
-                                          "jira:issue_deleted"};
-  return e;
-}
-const std::set<std::string>& project_events() {
-  static const std::set<std::string> e = {"project_created", "project_updated", "project_deleted",
-                                          "project_soft_deleted"};
-  return e;
+// One kind: Ocean's name for it, the payload member holding the object, the events that fetch and
+// upsert it and those that delete the payload's object.
+struct Kind {
+  std::string_view name, member;
+  std::vector<std::string_view> fetched, deleted;
+  bool deletes(std::string_view e) const {
+    return std::find(deleted.begin(), deleted.end(), e) != deleted.end();
+  }
+  bool handles(std::string_view e) const {
+    return deletes(e) || std::find(fetched.begin(), fetched.end(), e) != fetched.end();
+  }
+};
+
+const Kind kIssue{
+    "issue", "issue", {"jira:issue_created", "jira:issue_updated"}, {"jira:issue_deleted"}};
+// Archived and trashed projects leave the catalog (Jira's project search lists neither); restored
+// ones come back.
+const Kind kProject{
+    "project",
+    "project",
+    {"project_created", "project_updated", "project_restored_deleted", "project_restored_archived"},
+    {"project_deleted", "project_soft_deleted", "project_archived"}};
+const Kind kUser{"user", "user", {"user_created", "user_updated"}, {"user_deleted"}};
+const Kind kRelease{"release",
+                    "version",
+                    {"jira:version_created", "jira:version_updated", "jira:version_released",
+                     "jira:version_unreleased", "jira:version_moved"},
+                    {"jira:version_deleted"}};
+const Kind kBoard{"board",
+                  "board",
+                  {"board_created", "board_updated", "board_configuration_changed"},
+                  {"board_deleted"}};
+const Kind kSprint{"sprint",
+                   "sprint",
+                   {"sprint_created", "sprint_updated", "sprint_started", "sprint_closed"},
+                   {"sprint_deleted"}};
+const Kind* const kKinds[] = {&kIssue, &kProject, &kUser, &kRelease, &kBoard, &kSprint};
+
+// Every event a processor handles: what the webhook subscribes to.
+const std::set<std::string>& handled_events() {
+  static const std::set<std::string> all = [] {
+    std::set<std::string> out;
+    for (const Kind* kind : kKinds)
+      for (const auto* list : {&kind->fetched, &kind->deleted})
+        for (auto e : *list) out.emplace(e);
+    return out;
+  }();
+  return all;
 }
 
 std::string webhook_event(const rapidjson::Value& payload) {
   return get_string(payload, {"webhookEvent"}).value_or("");
 }
 
-// Issue and project keys go into URL paths; they are short and never contain '/' in Jira, so
-// anything else is a malformed payload rather than something to encode and send.
-bool plausible_key(const std::optional<std::string>& key) {
-  return key && !key->empty() && key->size() <= 255 &&
-         std::none_of(key->begin(), key->end(), [](char c) {
-           return c == '/' || c == '?' || c == '#' || static_cast<unsigned char>(c) < 0x21;
-         });
+// Keys and account ids go into URLs; they are short and never contain '/' in Jira, so anything
+// else is a malformed payload rather than something to encode and send.
+std::optional<std::string> plausible_key(std::optional<std::string> key) {
+  if (key && !key->empty() && key->size() <= 255 &&
+      std::none_of(key->begin(), key->end(), [](char c) {
+        return c == '/' || c == '?' || c == '#' || static_cast<unsigned char>(c) < 0x21;
+      }))
+    return key;
+  return std::nullopt;
+}
+
+// A numeric id (versions send it as a string, boards and sprints as a number), as text.
+std::optional<std::string> numeric_id(const rapidjson::Value& payload,
+                                      std::initializer_list<const char*> path) {
+  auto id = ocean_plugins::get_id(payload, path);
+  return id ? std::optional(std::to_string(*id)) : std::nullopt;
 }
 
 // Jira's REST API at config `api_url`, with basic auth from config `email` and `api_token`, or an
@@ -89,8 +139,21 @@ void warn_if_no_secret(std::string_view integration) {
                                "accepted without checking X-Hub-Signature");
 }
 
+// The fetched object with `name` set to `value`, as text (Ocean's `__projectKey` enrichment).
+std::string with_member(ocean_plugins::Fetched& fresh, const char* name, rapidjson::Value value) {
+  auto& a = fresh.object.GetAllocator();
+  fresh.object.RemoveMember(name);
+  fresh.object.AddMember(rapidjson::StringRef(name), value, a);
+  return ocean::to_json(fresh.object);
+}
+
+// One processor per kind. Deleting events delete the payload's object; the others fetch the
+// object by the id in the payload and upsert it, or delete the payload's object when Jira answers
+// 404. Events about one object run in order: the group key is `<kind>#<id>`.
 class JiraProcessor : public ocean::WebhookProcessor {
  public:
+  explicit JiraProcessor(const Kind& kind) : kind_(kind) {}
+
   bool authenticate(const rapidjson::Value&, const ocean::Headers& headers,
                     std::string_view raw_body) override {
     auto secret = config_value(event().integration(), "webhook_secret");
@@ -106,73 +169,96 @@ class JiraProcessor : public ocean::WebhookProcessor {
                        "' for integration '" + std::string(event().integration()) + "'");
     return false;
   }
-
-  // The issue or project key: events about one issue (or project) run in order.
+  bool should_process_event(const ocean::WebhookEvent& event) override {
+    return kind_.handles(webhook_event(event.payload()));
+  }
+  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override {
+    return {std::string(kind_.name)};
+  }
+  bool validate_payload(const rapidjson::Value& payload) override {
+    return id(payload).has_value();
+  }
   std::string group_key(const ocean::WebhookEvent& event) override {
-    const auto& payload = event.payload();
-    std::string name = webhook_event(payload);
-    std::optional<std::string> key;
-    if (issue_events().count(name)) key = get_string(payload, {"issue", "key"});
-    if (project_events().count(name)) key = get_string(payload, {"project", "key"});
-    return plausible_key(key) ? *key : std::string();
+    auto key = id(event.payload());
+    return key ? std::string(kind_.name) + "#" + *key : std::string();
+  }
+  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
+                                             const ocean::ResourceConfig& resource) override {
+    count_event("jira_events_handled");
+    ocean::WebhookEventRawResults out;
+    if (kind_.deletes(webhook_event(payload)))
+      on_delete(payload, out);
+    else
+      on_update(payload, *id(payload), resource, out);
+    return out;
   }
 
  protected:
-  Api api() const { return Api(event().integration()); }
-
-  // Shared by both kinds: deletions use the payload's object; everything else is fetched, and a
-  // 404 turns into a deletion of the payload's object.
-  ocean::WebhookEventRawResults sync(const rapidjson::Value& object, bool deleted,
-                                     const std::string& path) {
-    ocean::WebhookEventRawResults out;
-    if (deleted) {
-      out.add_deleted(object);
-      return out;
-    }
-    if (cancelled()) throw std::runtime_error("cancelled before calling Jira");
-    auto fresh = api().fetch(path);
-    if (fresh.gone)
-      out.add_deleted(object);
-    else
-      out.add_updated_text(std::move(fresh.text));
-    return out;
+  // The object's id in the payload, when it is well-formed.
+  virtual std::optional<std::string> id(const rapidjson::Value& payload) const = 0;
+  // Where the object with that id is read.
+  virtual std::string path(const std::string& id, const ocean::ResourceConfig& resource) const = 0;
+  // The payload's object, what a deletion reports.
+  virtual const rapidjson::Value& object(const rapidjson::Value& payload) const {
+    return payload[kind_.member.data()];
   }
+  // What is upserted of a fetched object: by default the answer as received.
+  virtual std::string passed_on(ocean_plugins::Fetched& fresh, const std::string& id) {
+    (void)id;
+    return std::move(fresh.text);
+  }
+
+  virtual void on_delete(const rapidjson::Value& payload, ocean::WebhookEventRawResults& out) {
+    out.add_deleted(object(payload));
+  }
+  virtual void on_update(const rapidjson::Value& payload, const std::string& id,
+                         const ocean::ResourceConfig& resource,
+                         ocean::WebhookEventRawResults& out) {
+    sync(object(payload), id, path(id, resource), out);
+  }
+
+  ocean_plugins::Fetched fetch(const std::string& path) {
+    if (cancelled()) throw std::runtime_error("cancelled before calling Jira");
+    return Api(event().integration()).fetch(path);
+  }
+  // Fetches object `id` at `path`: upserted, or, when Jira answers 404, `gone` is deleted.
+  void sync(const rapidjson::Value& gone, const std::string& id, const std::string& path,
+            ocean::WebhookEventRawResults& out) {
+    auto fresh = fetch(path);
+    if (fresh.gone)
+      out.add_deleted(gone);
+    else
+      out.add_updated_text(passed_on(fresh, id));
+  }
+
+ private:
+  const Kind& kind_;
 };
 
 class IssueProcessor : public JiraProcessor {
  public:
-  bool should_process_event(const ocean::WebhookEvent& event) override {
-    return issue_events().count(webhook_event(event.payload())) > 0;
-  }
-  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override {
-    return {"issue"};
-  }
-  bool validate_payload(const rapidjson::Value& payload) override {
+  IssueProcessor() : JiraProcessor(kIssue) {}
+
+ protected:
+  std::optional<std::string> id(const rapidjson::Value& payload) const override {
     return plausible_key(get_string(payload, {"issue", "key"}));
+  }
+  std::string path(const std::string& key, const ocean::ResourceConfig& resource) const override {
+    std::string options = fetch_options(resource);
+    return "/rest/api/3/issue/" + path_segment(key) +
+           (options.empty() ? "" : "?" + options.substr(1));
   }
   // The resource's selector scopes it as Ocean's does: with `jql`, the issue is searched for with
   // `(<jql>) AND key = <key>` and, when it no longer matches, deleted; `fields` and `expand` go
   // with the request either way.
-  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig& resource) override {
-    count_event("jira_events_handled");
-    std::string key = *get_string(payload, {"issue", "key"});
-    if (webhook_event(payload) == "jira:issue_deleted") return sync(payload["issue"], true, "");
-    const rapidjson::Value& config = resource.config();
-    std::string options;
-    for (const char* name : {"fields", "expand"})
-      if (auto value = get_string(config, {"selector", name}); value && !value->empty())
-        options += std::string("&") + name + "=" + path_segment(*value);
-    auto jql = get_string(config, {"selector", "jql"});
-    if (!jql || jql->empty())
-      return sync(payload["issue"], false,
-                  "/rest/api/3/issue/" + path_segment(key) +
-                      (options.empty() ? "" : "?" + options.substr(1)));
-    if (cancelled()) throw std::runtime_error("cancelled before calling Jira");
-    auto found = api().fetch(
-        "/rest/api/3/search/jql?jql=" + path_segment("(" + *jql + ") AND key = " + key) +
-        "&maxResults=1" + options);
-    ocean::WebhookEventRawResults out;
+  void on_update(const rapidjson::Value& payload, const std::string& key,
+                 const ocean::ResourceConfig& resource,
+                 ocean::WebhookEventRawResults& out) override {
+    auto jql = get_string(resource.config(), {"selector", "jql"});
+    if (!jql || jql->empty()) return sync(payload["issue"], key, path(key, resource), out);
+    auto found =
+        fetch("/rest/api/3/search/jql?jql=" + path_segment("(" + *jql + ") AND key = " + key) +
+              "&maxResults=1" + fetch_options(resource));
     const rapidjson::Value* issues = found.gone ? nullptr : find(found.object, {"issues"});
     if (issues && !issues->IsArray())
       throw std::runtime_error("Jira search answered without an issues list");
@@ -180,29 +266,129 @@ class IssueProcessor : public JiraProcessor {
       out.add_deleted(payload["issue"]);  // outside the resource's JQL: not in its catalog
     else
       out.add_updated((*issues)[0]);
-    return out;
+  }
+
+ private:
+  static std::string fetch_options(const ocean::ResourceConfig& resource) {
+    std::string options;
+    for (const char* name : {"fields", "expand"})
+      if (auto value = get_string(resource.config(), {"selector", name}); value && !value->empty())
+        options += std::string("&") + name + "=" + path_segment(*value);
+    return options;
   }
 };
 
+// Fetched with the selector's `expand`, by default `insight` (totalIssueCount, which the default
+// mapping shows), as Ocean's resync reads projects.
 class ProjectProcessor : public JiraProcessor {
  public:
-  bool should_process_event(const ocean::WebhookEvent& event) override {
-    return project_events().count(webhook_event(event.payload())) > 0;
-  }
-  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override {
-    return {"project"};
-  }
-  bool validate_payload(const rapidjson::Value& payload) override {
+  ProjectProcessor() : JiraProcessor(kProject) {}
+
+ protected:
+  std::optional<std::string> id(const rapidjson::Value& payload) const override {
     return plausible_key(get_string(payload, {"project", "key"}));
   }
-  // `expand=insight` brings totalIssueCount, which the default mapping shows.
-  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig&) override {
-    count_event("jira_events_handled");
-    std::string key = *get_string(payload, {"project", "key"});
-    std::string name = webhook_event(payload);
-    return sync(payload["project"], name == "project_deleted" || name == "project_soft_deleted",
-                "/rest/api/3/project/" + path_segment(key) + "?expand=insight");
+  std::string path(const std::string& key, const ocean::ResourceConfig& resource) const override {
+    const rapidjson::Value* set = find(resource.config(), {"selector", "expand"});
+    std::string expand = set && set->IsString() ? set->GetString() : "insight";
+    return "/rest/api/3/project/" + path_segment(key) +
+           (expand.empty() ? "" : "?expand=" + path_segment(expand));
+  }
+};
+
+class UserProcessor : public JiraProcessor {
+ public:
+  UserProcessor() : JiraProcessor(kUser) {}
+
+ protected:
+  std::optional<std::string> id(const rapidjson::Value& payload) const override {
+    return plausible_key(get_string(payload, {"user", "accountId"}));
+  }
+  std::string path(const std::string& account, const ocean::ResourceConfig&) const override {
+    return "/rest/api/3/user?accountId=" + path_segment(account);
+  }
+};
+
+// Jira's versions, Ocean's `release`. The version names only its project's id: the project is
+// read for its key, added as `__projectKey` (Ocean's name). A version merged into another is
+// deleted with a `mergedTo` naming the other, which is fetched and upserted.
+class ReleaseProcessor : public JiraProcessor {
+ public:
+  ReleaseProcessor() : JiraProcessor(kRelease) {}
+
+ protected:
+  std::optional<std::string> id(const rapidjson::Value& payload) const override {
+    return numeric_id(payload, {"version", "id"});
+  }
+  std::string path(const std::string& id, const ocean::ResourceConfig&) const override {
+    return version(id);
+  }
+  static std::string version(const std::string& id) { return "/rest/api/3/version/" + id; }
+  std::string passed_on(ocean_plugins::Fetched& fresh, const std::string&) override {
+    auto project = numeric_id(fresh.object, {"projectId"});
+    if (!project) return std::move(fresh.text);
+    auto owner = fetch("/rest/api/3/project/" + *project);
+    auto key = owner.gone ? std::nullopt : get_string(owner.object, {"key"});
+    if (!key) return std::move(fresh.text);  // a project we may not read: no relation
+    return with_member(fresh, "__projectKey",
+                       rapidjson::Value(key->c_str(), fresh.object.GetAllocator()));
+  }
+  void on_delete(const rapidjson::Value& payload, ocean::WebhookEventRawResults& out) override {
+    out.add_deleted(payload["version"]);
+    if (auto into = numeric_id(payload, {"mergedTo", "id"}))
+      sync(payload["mergedTo"], *into, version(*into), out);
+  }
+};
+
+// Boards (Jira Software's Agile API). Ocean adds the keys of the board's projects as
+// `__projectKeys`, from every page of /board/{id}/project.
+class BoardProcessor : public JiraProcessor {
+ public:
+  BoardProcessor() : JiraProcessor(kBoard) {}
+
+ protected:
+  // board_configuration_changed may carry the board's `configuration` (whose id is the board's)
+  // instead of the board.
+  std::optional<std::string> id(const rapidjson::Value& payload) const override {
+    auto board = numeric_id(payload, {"board", "id"});
+    return board ? board : numeric_id(payload, {"configuration", "id"});
+  }
+  const rapidjson::Value& object(const rapidjson::Value& payload) const override {
+    return numeric_id(payload, {"board", "id"}) ? payload["board"] : payload["configuration"];
+  }
+  std::string path(const std::string& id, const ocean::ResourceConfig&) const override {
+    return "/rest/agile/1.0/board/" + id;
+  }
+  std::string passed_on(ocean_plugins::Fetched& fresh, const std::string& id) override {
+    auto& a = fresh.object.GetAllocator();
+    rapidjson::Value keys(rapidjson::kArrayType);
+    const std::string projects = "/rest/agile/1.0/board/" + id + "/project?maxResults=50&startAt=";
+    for (unsigned start = 0, pages = 0; pages < 100; ++pages) {
+      auto page = fetch(projects + std::to_string(start));
+      const rapidjson::Value* values = page.gone ? nullptr : find(page.object, {"values"});
+      if (!values || !values->IsArray() || values->Empty()) break;
+      for (const auto& project : values->GetArray())
+        if (auto key = get_string(project, {"key"}))
+          keys.PushBack(rapidjson::Value(key->c_str(), a), a);
+      start += values->Size();
+      if (const auto* last = find(page.object, {"isLast"});
+          !last || !last->IsBool() || last->GetBool())
+        break;
+    }
+    return with_member(fresh, "__projectKeys", std::move(keys));
+  }
+};
+
+class SprintProcessor : public JiraProcessor {
+ public:
+  SprintProcessor() : JiraProcessor(kSprint) {}
+
+ protected:
+  std::optional<std::string> id(const rapidjson::Value& payload) const override {
+    return numeric_id(payload, {"sprint", "id"});
+  }
+  std::string path(const std::string& id, const ocean::ResourceConfig&) const override {
+    return "/rest/agile/1.0/sprint/" + id;
   }
 };
 
@@ -225,8 +411,7 @@ std::string webhook_body(const std::string& identifier, const std::string& url,
   d.AddMember("name", rapidjson::Value(name.c_str(), a), a);
   d.AddMember("url", rapidjson::Value(url.c_str(), a), a);
   rapidjson::Value events(rapidjson::kArrayType);
-  for (const auto* set : {&issue_events(), &project_events()})
-    for (const auto& e : *set) events.PushBack(rapidjson::Value(e.c_str(), a), a);
+  for (const auto& e : handled_events()) events.PushBack(rapidjson::Value(e.c_str(), a), a);
   d.AddMember("events", events, a);
   d.AddMember("excludeBody", false, a);
   if (secret) d.AddMember("secret", rapidjson::Value(secret->c_str(), a), a);
@@ -266,11 +451,8 @@ bool ensure_webhook(const ocean::InstanceInfo& info) {
     if (const auto* e = find(hook, {"events"}); e && e->IsArray())
       for (const auto& name : e->GetArray())
         if (name.IsString()) events.insert(name.GetString());
-    bool complete =
-        std::includes(events.begin(), events.end(), issue_events().begin(), issue_events().end()) &&
-        std::includes(events.begin(), events.end(), project_events().begin(),
-                      project_events().end());
-    if (complete) {
+    if (std::includes(events.begin(), events.end(), handled_events().begin(),
+                      handled_events().end())) {
       ocean::log_info("integration '" + id + "': Jira webhook for " + url + " is up to date");
       return true;
     }
@@ -298,6 +480,10 @@ bool ensure_webhook(const ocean::InstanceInfo& info) {
 OCEAN_PLUGIN("jira", "1.0.0") {
   plugin.add_processor<jira::IssueProcessor>("/webhook");
   plugin.add_processor<jira::ProjectProcessor>("/webhook");
+  plugin.add_processor<jira::UserProcessor>("/webhook");
+  plugin.add_processor<jira::ReleaseProcessor>("/webhook");
+  plugin.add_processor<jira::BoardProcessor>("/webhook");
+  plugin.add_processor<jira::SprintProcessor>("/webhook");
   plugin.on_start(&jira::ensure_webhook);
   // The config an integration may set; the aliases are Ocean's names for the same settings.
   plugin.config_key("api_url", "the Jira site, e.g. https://acme.atlassian.net",

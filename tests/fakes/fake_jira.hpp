@@ -1,12 +1,16 @@
 #pragma once
 
-// A fake Jira Cloud REST API on loopback. It answers GET /rest/api/3/issue/{key} and
-// /rest/api/3/project/{key} from objects it was given (normally the webhook payload's own issue or
-// project), keeps admin webhooks (/rest/webhooks/1.0/webhook: list, create, update) in memory, and
-// can be told to fail the way Jira fails: 404, 429 with Retry-After, 401, 500.
+// A fake Jira Cloud REST API on loopback. It answers GET /rest/api/3/issue/{key},
+// /rest/api/3/project/{key or id}, /rest/api/3/user?accountId=, /rest/api/3/version/{id},
+// /rest/agile/1.0/board/{id} (and its paged /project list) and /rest/agile/1.0/sprint/{id} from
+// objects it was given (normally the webhook payload's own object), keeps admin webhooks
+// (/rest/webhooks/1.0/webhook: list, create, update) in memory, and can be told to fail the way
+// Jira fails: 404, 429 with Retry-After, 401, 500.
 
+#include <algorithm>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,19 +31,54 @@ class FakeJira {
   std::string url() const { return server_.url(); }
   FakeServer& server() { return server_; }
 
-  // Serves the payload's issue (and its project) or its project at their REST paths.
+  // Serves the payload's objects (issue, project, user, version and mergedTo, board, sprint) at
+  // their REST paths.
   void serve_payload(const std::string& payload_json) {
     rapidjson::Document d;
     d.Parse(payload_json.c_str());
     if (!d.IsObject()) return;
-    if (d.HasMember("issue") && d["issue"].IsObject() && d["issue"].HasMember("key")) {
-      serve("/rest/api/3/issue/" + std::string(d["issue"]["key"].GetString()),
-            json_text(d["issue"]));
+    for (const char* member :
+         {"issue", "project", "user", "version", "mergedTo", "board", "sprint"})
+      if (d.HasMember(member) && d[member].IsObject()) serve_object(member, json_text(d[member]));
+  }
+  // Serves one object as Jira returns it, at the path its kind is read from: `kind` is the
+  // payload member naming it ("issue", "project", "user", "version", "board", "sprint"). A project
+  // is served by key and by id.
+  void serve_object(const std::string& kind, const std::string& json) {
+    rapidjson::Document d;
+    d.Parse(json.c_str());
+    if (!d.IsObject()) return;
+    auto text = [&](const char* name) -> std::string {
+      if (!d.HasMember(name)) return "";
+      if (d[name].IsString()) return d[name].GetString();
+      if (d[name].IsUint64()) return std::to_string(d[name].GetUint64());
+      return "";
+    };
+    auto at = [&](const std::string& prefix, const std::string& id) {
+      if (!id.empty()) serve(prefix + id, json);
+    };
+    if (kind == "issue") at("/rest/api/3/issue/", text("key"));
+    if (kind == "project") {
+      at("/rest/api/3/project/", text("key"));
+      at("/rest/api/3/project/", text("id"));
     }
-    if (d.HasMember("project") && d["project"].IsObject() && d["project"].HasMember("key")) {
-      serve("/rest/api/3/project/" + std::string(d["project"]["key"].GetString()),
-            json_text(d["project"]));
-    }
+    if (kind == "user") at("/rest/api/3/user?accountId=", text("accountId"));
+    if (kind == "version" || kind == "mergedTo") at("/rest/api/3/version/", text("id"));
+    if (kind == "board") at("/rest/agile/1.0/board/", text("id"));
+    if (kind == "sprint") at("/rest/agile/1.0/sprint/", text("id"));
+  }
+  // GET /rest/agile/1.0/board/{id}/project answers these projects, at most `page_size` a page
+  // whatever maxResults asks (Jira caps pages too).
+  void serve_board_projects(unsigned long board, std::vector<std::string> project_jsons,
+                            size_t page_size = 50) {
+    std::lock_guard lock(mutex_);
+    board_projects_[board] = std::move(project_jsons);
+    page_size_ = page_size;
+  }
+  // The object at `path` is gone: its GET answers 404.
+  void forget(const std::string& path) {
+    std::lock_guard lock(mutex_);
+    objects_.erase(path);
   }
   // A served issue that a search (`GET /rest/api/3/search/jql`, as Jira Cloud answers it) no
   // longer finds, as when it left the JQL's scope.
@@ -100,7 +139,9 @@ class FakeJira {
   size_t object_gets() const {
     size_t n = 0;
     for (const auto& r : server_.requests())
-      if (r.method == "GET" && r.path.rfind("/rest/api/3/", 0) == 0) ++n;
+      if (r.method == "GET" &&
+          (r.path.rfind("/rest/api/3/", 0) == 0 || r.path.rfind("/rest/agile/", 0) == 0))
+        ++n;
     return n;
   }
 
@@ -149,11 +190,35 @@ class FakeJira {
       }
     }
     if (r.path == "/rest/api/3/search/jql") return search(decoded(r.query_param("jql")));
-    auto it = objects_.find(r.path);
+    if (auto page = board_projects(r)) return *page;
+    // Users are read by query: GET /rest/api/3/user?accountId=...
+    std::string path = r.path;
+    if (path == "/rest/api/3/user") path += "?accountId=" + decoded(r.query_param("accountId"));
+    auto it = objects_.find(path);
     if (it == objects_.end()) return error(404, "Not found");
     auto found = FakeResponse::json(200, it->second);
     found.delay = delay_;
     return found;
+  }
+
+  std::optional<FakeResponse> board_projects(const FakeRequest& r) {
+    const std::string prefix = "/rest/agile/1.0/board/", suffix = "/project";
+    if (r.path.rfind(prefix, 0) != 0 || r.path.size() <= prefix.size() + suffix.size() ||
+        r.path.compare(r.path.size() - suffix.size(), suffix.size(), suffix) != 0)
+      return std::nullopt;
+    auto it = board_projects_.find(std::stoul(r.path.substr(prefix.size())));
+    if (it == board_projects_.end()) return error(404, "Board does not exist");
+    size_t start = r.query_param("startAt").empty() ? 0 : std::stoul(r.query_param("startAt"));
+    size_t wanted =
+        r.query_param("maxResults").empty() ? 50 : std::stoul(r.query_param("maxResults"));
+    size_t end = std::min(it->second.size(), start + std::min(wanted, page_size_));
+    std::string values;
+    for (size_t i = start; i < end; ++i) values += (i > start ? "," : "") + it->second[i];
+    return FakeResponse::json(200, R"({"maxResults": )" + std::to_string(page_size_) +
+                                       R"(, "startAt": )" + std::to_string(start) +
+                                       R"(, "isLast": )" +
+                                       (end >= it->second.size() ? "true" : "false") +
+                                       R"(, "values": [)" + values + "]}");
   }
 
   // Understands the one form the plugin sends: `(<scope>) AND key = <KEY>`.
@@ -207,6 +272,8 @@ class FakeJira {
   std::mutex mutex_;
   std::map<std::string, std::string> objects_;
   std::set<std::string> excluded_;
+  std::map<unsigned long, std::vector<std::string>> board_projects_;
+  size_t page_size_ = 50;
   std::vector<Webhook> webhooks_;
   long next_id_ = 1;
   Failure failure_ = Failure::none;
