@@ -114,7 +114,9 @@ class Api {
                                                 {"User-Agent", std::string(kUserAgent)}};
     if (!auth_.empty()) headers.push_back({"Authorization", auth_});
     if (!body.empty()) headers.push_back({"Content-Type", "application/json"});
-    return ocean::http::request(method, base_ + path, headers, body);
+    // Jira Cloud counts calls per site (and user): one budget for every worker of the site.
+    return ocean::http::request(method, base_ + path, headers, body,
+                                ocean::http::Options{{}, "site:" + base_});
   }
 
   ocean_plugins::Fetched fetch(const std::string& path) const {

@@ -14,6 +14,7 @@
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
 
+#include "client/rate_budget.hpp"
 #include "client/http_client.hpp"
 
 using namespace oceand;
@@ -345,4 +346,50 @@ TEST_CASE("http client: statuses past Poco's list are read as sent; HTTP/1.0 clo
   CHECK(server.connections() == 1);
   CHECK(get(server.url()).status == 200);  // on a new connection: the HTTP/1.0 answer closed it
   CHECK(server.connections() == 2);
+}
+
+TEST_CASE("rate budgets: resets as GitHub and Jira send them; calls past the budget are held") {
+  using Clock = RateBudgets::Clock;
+  CHECK(RateBudgets::parse_reset("1700000000") == Clock::from_time_t(1700000000));
+  CHECK(RateBudgets::parse_reset("2023-11-14T22:13:20Z") == Clock::from_time_t(1700000000));
+  CHECK(RateBudgets::parse_reset("2023-11-14T22:13Z") == Clock::from_time_t(1699999980));
+  CHECK(RateBudgets::parse_reset("2023-11-14T22:13:20.500Z") == Clock::from_time_t(1700000000));
+  for (const char* bad : {"", "soon", "2023-13-14T22:13:20Z", "2023-11-14 22:13:20", "-5"})
+    CHECK_FALSE(RateBudgets::parse_reset(bad).has_value());
+
+  RateBudgets budgets(std::chrono::milliseconds(0));
+  auto answer = [](const std::string& remaining, long long reset_in) {
+    HttpResult r;
+    r.status = 200;
+    r.headers = {{"x-ratelimit-remaining", remaining},
+                 {"x-ratelimit-reset", std::to_string(std::time(nullptr) + reset_in)}};
+    return r;
+  };
+  auto probe = budgets.admit("k");
+  CHECK(probe.sent);
+  CHECK(probe.probe);
+  budgets.settle("k", probe, answer("2", 60));
+  CHECK(budgets.remaining("k") == 2);
+  auto a = budgets.admit("k"), b = budgets.admit("k"), c = budgets.admit("k");
+  CHECK(a.sent);
+  CHECK(b.sent);
+  CHECK_FALSE(c.sent);  // the window's two calls are reserved
+  CHECK(c.wait_seconds >= 59);
+  budgets.settle("k", a, answer("1", 60));
+  CHECK(budgets.remaining("k") == 0);  // b is still in flight
+  // A secondary limit holds every call for its Retry-After.
+  HttpResult limited;
+  limited.status = 429;
+  limited.headers = {{"retry-after", "30"}};
+  auto d = budgets.admit("other");
+  budgets.settle("other", d, limited);
+  auto e = budgets.admit("other");
+  CHECK_FALSE(e.sent);
+  CHECK(e.wait_seconds >= 29);
+  // An API that announces nothing is not tracked: calls pass.
+  HttpResult plain;
+  plain.status = 200;
+  auto f = budgets.admit("plain");
+  budgets.settle("plain", f, plain);
+  for (int i = 0; i < 5; ++i) CHECK(budgets.admit("plain").sent);
 }
