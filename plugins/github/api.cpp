@@ -95,11 +95,6 @@ std::string app_jwt(const std::string& app_id, const std::string& private_key) {
   return input + "." + base64url(signature);
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // GitHub's "2016-07-11T22:14:10Z".
 std::optional<std::time_t> parse_time(const std::string& s) {
   std::tm tm{};
@@ -163,6 +158,11 @@ const std::vector<std::string>& webhook_events() {
   return events;
 }
 
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 bool organization_only_event(std::string_view event) {
   return event == "organization" || event == "team" || event == "membership" || event == "member";
 }
@@ -198,7 +198,7 @@ std::vector<Installation> Credentials::installations() const {
   std::lock_guard lock(state.mutex);
   auto now = std::chrono::steady_clock::now();
   if (state.have_list && now - state.listed < kInstallationsFresh) return state.installations;
-  Api app(*this, base_, as_app());
+  Api app(base_, as_app());
   rapidjson::Document list = app.list("/app/installations");
   std::vector<Installation> found;
   for (const auto& item : list.GetArray()) {
@@ -236,7 +236,7 @@ Grant Credentials::for_owner(std::string_view owner) const {
   std::time_t now = std::time(nullptr);
   auto it = state.tokens.find(id);
   if (it == state.tokens.end() || it->second.second - now < kRefreshBefore) {
-    Api app(*this, base_, as_app());
+    Api app(base_, as_app());
     std::string path = "/app/installations/" + std::to_string(id) + "/access_tokens";
     auto r = app.call("POST", path);
     if (r.status == 0 || r.status == 429 || r.status >= 500)
@@ -259,8 +259,7 @@ Api::Api(std::string_view integration, std::string owner) : base_(base_of(integr
   grant_ = Credentials(integration, base_).for_owner(owner);
 }
 
-Api::Api(const Credentials&, std::string base, Grant grant)
-    : base_(std::move(base)), grant_(std::move(grant)) {}
+Api::Api(std::string base, Grant grant) : base_(std::move(base)), grant_(std::move(grant)) {}
 
 ocean::http::Response Api::call(std::string_view method, const std::string& path,
                                 std::string_view body) const {

@@ -17,6 +17,7 @@ inline constexpr std::string_view kUserAgent = "oceand-github-plugin/1.1";
 // list). A repository hook (a personal account's) cannot carry the organization-level ones.
 const std::vector<std::string>& webhook_events();
 bool organization_only_event(std::string_view event);
+std::string lower(std::string s);
 
 // Who a call is made as: `Authorization` and the rate-limit budget it spends.
 struct Grant {
@@ -60,7 +61,8 @@ class Credentials {
 class Api {
  public:
   explicit Api(std::string_view integration, std::string owner = {});
-  Api(const Credentials& credentials, std::string base, Grant grant);
+  // As `grant`, against `base` (hook registration and the App's own calls).
+  Api(std::string base, Grant grant);
 
   const std::string& base() const { return base_; }
   bool has_credentials() const { return !grant_.authorization.empty(); }

@@ -30,11 +30,6 @@ std::string action_of(const rapidjson::Value& payload) {
   return get_string(payload, {"action"}).value_or("");
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 namespace {
 
 // The object an event is about within its repository or organization: its kind and the payload

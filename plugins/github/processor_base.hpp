@@ -31,7 +31,6 @@ std::string group_key_of(const ocean::WebhookEvent& event);
 std::optional<std::set<std::string>> selector_strings(const ocean::ResourceConfig& resource,
                                                       const char* name);
 bool selector_flag(const ocean::ResourceConfig& resource, const char* name, bool fallback);
-std::string lower(std::string s);
 
 class GithubProcessor : public ocean::WebhookProcessor {
  public:

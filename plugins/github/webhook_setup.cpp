@@ -172,14 +172,14 @@ std::optional<std::vector<Target>> targets(const std::string& id, const Credenti
         out.push_back({"/orgs/" + path_segment(installation.account) + "/hooks", true, grant});
         continue;
       }
-      Api as_installation(credentials, base, grant);
+      Api as_installation(base, grant);
       add_repository_hooks(out, as_installation.list("/installation/repositories", "repositories"),
                            grant);
     }
     return out;
   }
   Grant grant = credentials.for_owner("");
-  Api api(credentials, base, grant);
+  Api api(base, grant);
   for (const auto& org : orgs) {
     // A personal account has no organization hook: its own repositories get one each.
     auto account = api.call("GET", "/users/" + path_segment(org));
@@ -236,7 +236,7 @@ bool ensure_webhook(const ocean::InstanceInfo& info) {
   if (!where) return false;
   bool ok = true;
   for (const auto& target : *where) {
-    Api api(credentials, base, target.grant);
+    Api api(base, target.grant);
     ok = ensure_hook(id, api, target.path, url, secret, target.organization ? all : repository,
                      skip) &&
          ok;
