@@ -152,6 +152,15 @@ PortAppConfig parse_port_app_config(const std::string& text, const std::string& 
   flag("deleteDependentEntities", config.delete_dependent_entities);
   flag("createMissingRelatedEntities", config.create_missing_related_entities);
 
+  auto settings = [&] {
+    rapidjson::Document top(rapidjson::kObjectType);
+    for (const auto& m : doc->GetObject())
+      if (std::string_view(m.name.GetString()) != "resources")
+        top.AddMember(rapidjson::Value(m.name, top.GetAllocator()),
+                      rapidjson::Value(m.value, top.GetAllocator()), top.GetAllocator());
+    return std::make_shared<const std::string>(json_text(top));
+  }();
+
   auto resources = doc->FindMember("resources");
   if (resources == doc->MemberEnd() || resources->value.IsNull()) {
     config.document = doc;
@@ -171,6 +180,7 @@ PortAppConfig parse_port_app_config(const std::string& text, const std::string& 
     r.kind = kind->value.GetString();
     r.index = index;
     r.config_json = json_text(item);
+    r.app_config_json = settings;
     // By content, so a reload that leaves a resource unchanged keeps every worker's compiled
     // programs (compiling them is the costly part of mapping).
     uint64_t hash = 1469598103934665603ull;  // FNV-1a

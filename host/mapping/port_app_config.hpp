@@ -15,6 +15,9 @@ struct ResourceMapping {
   unsigned index = 0;
   std::string config_json;  // the whole block as JSON text, handed to processors
   uint64_t uid = 0;         // hash of config_json: keys the pool of compiled programs
+  // The file's top-level settings but `resources` (shared by every block), as JSON text: what
+  // Ocean's processors read as `event.port_app_config` (GitHub's `repositoryType`).
+  std::shared_ptr<const std::string> app_config_json;
 };
 
 // Ocean's port-app-config.yaml as users write it.

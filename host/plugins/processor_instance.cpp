@@ -169,6 +169,9 @@ HandleResult ProcessorInstance::handle(const CallSite& site, const HookEvent& ho
   resource.kind = to_ocean(mapping.kind);
   resource.config_json = to_ocean(mapping.config_json);
   resource.index = mapping.index;
+  static const std::string no_settings = "{}";
+  resource.app_config_json =
+      to_ocean(mapping.app_config_json ? *mapping.app_config_json : no_settings);
   HookScope scope(*ref_, site, event, "handle_event");
   ocean_results results;
   ocean_status status = OCEAN_STATUS_FAILED;

@@ -119,9 +119,10 @@ class TagProcessor : public GithubProcessor {
     return has_repo_and(payload, nullptr, nullptr) && ref && !ref->empty();
   }
   ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig&) override {
+                                             const ocean::ResourceConfig& resource) override {
     count_handled("tag");
     Repo repo = *repo_of(payload);
+    if (!in_scope(payload, resource, repo)) return {};
     std::string tag = *get_string(payload, {"ref"});
     if (is("delete")) return deleted(named(tag), repo);
     stop_if_cancelled();
@@ -170,6 +171,7 @@ class BranchProcessor : public GithubProcessor {
                names && !names->empty() && !names->count(branch)) {
       return {};
     }
+    if (!in_scope(payload, resource, repo)) return {};
     if (is("delete") || (is("push") && flag(payload, "deleted")))
       return deleted(named(branch), repo);
     stop_if_cancelled();
@@ -209,8 +211,9 @@ class WorkflowProcessor : public GithubProcessor {
     return has_repo_and(payload, nullptr, nullptr);
   }
   ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig&) override {
+                                             const ocean::ResourceConfig& resource) override {
     Repo repo = *repo_of(payload);
+    if (!in_scope(payload, resource, repo)) return {};
     stop_if_cancelled();
     Api github = api(repo);
     ocean::WebhookEventRawResults out;
@@ -264,6 +267,7 @@ class FileProcessor : public GithubProcessor {
   ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
                                              const ocean::ResourceConfig& resource) override {
     Repo repo = *repo_of(payload);
+    if (!visibility_kept(payload, resource)) return {};  // (Ocean: no repoSearch for files)
     std::string branch = *pushed_branch(payload);
     std::vector<const rapidjson::Value*> patterns = patterns_for(payload, resource, repo, branch);
     if (patterns.empty()) return {};
@@ -301,11 +305,12 @@ class FileProcessor : public GithubProcessor {
           if (c != '\n' && c != '\r') compact.push_back(c);
         text = ocean::base64_decode(compact).value_or("");
       }
-      rapidjson::Document parsed;
       bool skip = find(*pattern, {"skipParsing"}) && (*pattern)["skipParsing"].IsBool() &&
                   (*pattern)["skipParsing"].GetBool();
-      if (!skip && ocean::parse_json(parsed, text))
-        item.AddMember("content", rapidjson::Value(parsed, a), a);
+      std::optional<rapidjson::Document> parsed;
+      if (!skip) parsed = parse_file_content(file.path, text);
+      if (parsed)
+        item.AddMember("content", rapidjson::Value(*parsed, a), a);
       else
         item.AddMember(
             "content",
@@ -360,6 +365,103 @@ class FileProcessor : public GithubProcessor {
   }
 };
 
+// Ocean's `folder` kind: on a push to a branch that `selector.folders[].repos` names (a repo
+// without `branch` takes every branch), the folders of the pushed branch's tree matching the
+// entry's `path` glob that contain a file the push added or modified, as
+// `{folder: <tree entry>, __repository: <the repository>, __organization, __branch}`. Never
+// deleted: like Ocean, a push only ever updates folders.
+class FolderProcessor : public GithubProcessor {
+ public:
+  bool should_process_event(const ocean::WebhookEvent& event) override {
+    return is("push") && pushed_branch(event.payload()).has_value();
+  }
+  std::vector<std::string> get_matching_kinds(const ocean::WebhookEvent&) override {
+    return {"folder"};
+  }
+  bool validate_payload(const rapidjson::Value& payload) override {
+    return has_repo_and(payload, nullptr, nullptr) && get_string(payload, {"before"}) &&
+           get_string(payload, {"after"});
+  }
+  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
+                                             const ocean::ResourceConfig& resource) override {
+    Repo repo = *repo_of(payload);
+    std::string branch = *pushed_branch(payload);
+    std::vector<std::string> patterns = patterns_for(resource, repo, branch);
+    if (patterns.empty()) return {};
+    stop_if_cancelled();
+    Api github = api(repo);
+    std::vector<std::string> changed;
+    for (auto& file : changed_files(payload, github, repo))
+      if (!file.removed) changed.push_back(std::move(file.path));
+    if (changed.empty()) return {};
+    auto repository = github.fetch(repo.path());
+    if (repository.gone) return {};
+    ocean::WebhookEventRawResults out;
+    std::set<std::string> done;
+    std::optional<rapidjson::Document> trees[2];  // [recursive]: each asked for at most once
+    for (const auto& pattern : patterns) {
+      bool recursive = !(pattern.empty() || pattern == "*") &&
+                       pattern.find_first_of("*/") != std::string::npos;
+      if (!trees[recursive]) trees[recursive] = tree(github, repo, branch, recursive);
+      for (const auto& entry : trees[recursive]->GetArray()) {
+        auto path = get_string(entry, {"path"});
+        if (get_string(entry, {"type"}) != std::optional<std::string>("tree") || !path ||
+            done.count(*path))
+          continue;
+        if (!(pattern.empty() || pattern == "*") && !glob_match(pattern, *path)) continue;
+        bool touched = false;
+        for (const auto& file : changed)
+          touched |= file == *path || file.rfind(*path + "/", 0) == 0;
+        if (!touched) continue;
+        done.insert(*path);
+        count_handled("folder");
+        rapidjson::Document item(rapidjson::kObjectType);
+        auto& a = item.GetAllocator();
+        item.AddMember("folder", rapidjson::Value(entry, a), a);
+        item.AddMember("__repository", rapidjson::Value(repository.object, a), a);
+        item.AddMember("__organization", rapidjson::Value(repo.owner.c_str(), a), a);
+        item.AddMember("__branch", rapidjson::Value(branch.c_str(), a), a);
+        out.add_updated(item);
+      }
+    }
+    return out;
+  }
+
+ private:
+  // The `path` of each `folders` entry naming this repository (and branch).
+  static std::vector<std::string> patterns_for(const ocean::ResourceConfig& resource,
+                                               const Repo& repo, const std::string& branch) {
+    std::vector<std::string> out;
+    const rapidjson::Value* folders = find(resource.config(), {"selector", "folders"});
+    if (!folders || !folders->IsArray()) return out;
+    for (const auto& f : folders->GetArray()) {
+      if (auto org = get_string(f, {"organization"}); org && lower(*org) != lower(repo.owner))
+        continue;
+      const rapidjson::Value* repos = find(f, {"repos"});
+      if (!repos || !repos->IsArray()) continue;
+      for (const auto& r : repos->GetArray()) {
+        auto want = get_string(r, {"branch"});
+        if (get_string(r, {"name"}) == repo.name && (!want || want->empty() || *want == branch)) {
+          out.push_back(get_string(f, {"path"}).value_or("*"));
+          break;
+        }
+      }
+    }
+    return out;
+  }
+  // The branch's tree entries; an empty repository (409) or a branch gone since (404): none.
+  static rapidjson::Document tree(const Api& github, const Repo& repo, const std::string& branch,
+                                  bool recursive) {
+    auto fresh = github.fetch(repo.path() + "/git/trees/" + ocean::path_segment(branch) +
+                                  (recursive ? "?recursive=true" : ""),
+                              {404, 409});
+    rapidjson::Document entries(rapidjson::kArrayType);
+    const rapidjson::Value* list = fresh.gone ? nullptr : find(fresh.object, {"tree"});
+    if (list && list->IsArray()) entries.CopyFrom(*list, entries.GetAllocator());
+    return entries;
+  }
+};
+
 }  // namespace
 
 void add_code_kinds(ocean::PluginBuilder& plugin) {
@@ -367,6 +469,7 @@ void add_code_kinds(ocean::PluginBuilder& plugin) {
   plugin.add_processor<BranchProcessor>("/webhook");
   plugin.add_processor<WorkflowProcessor>("/webhook");
   plugin.add_processor<FileProcessor>("/webhook");
+  plugin.add_processor<FolderProcessor>("/webhook");
 }
 
 }  // namespace github

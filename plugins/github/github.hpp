@@ -66,6 +66,9 @@ class Api {
 
   const std::string& base() const { return base_; }
   bool has_credentials() const { return !grant_.authorization.empty(); }
+  // The same credentials against GitHub's search API, which counts them in a budget of its own
+  // (30 calls a minute, beside the core API's 5,000 an hour).
+  Api for_search() const { return Api(base_, Grant{grant_.authorization, "search/" + grant_.budget}); }
 
   // `path` is relative to the API's base, or an absolute URL (a Link header's next page).
   ocean::http::Response call(std::string_view method, const std::string& path,
@@ -96,5 +99,10 @@ std::string next_link(const ocean::http::Response& r);
 bool ensure_webhook(const ocean::InstanceInfo& info);
 
 void warn_if_no_secret(std::string_view integration);
+
+// A GitOps file's content as Ocean parses it: JSON for `.json`, YAML for `.yaml` / `.yml`; nullopt
+// for other files and for what does not parse (the content stays text).
+std::optional<rapidjson::Document> parse_file_content(std::string_view path,
+                                                      const std::string& text);
 
 }  // namespace github

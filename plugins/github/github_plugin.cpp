@@ -167,6 +167,38 @@ ocean::WebhookEventRawResults GithubProcessor::refreshed(const Repo& repo, const
   return updated(fresh, repo);
 }
 
+bool GithubProcessor::visibility_kept(const rapidjson::Value& payload,
+                                      const ocean::ResourceConfig& resource) {
+  auto wanted = get_string(resource.app_config(), {"repositoryType"});
+  if (!wanted || *wanted == "all") return true;
+  // Events about no repository (an organization's team or member) are not filtered.
+  if (!find(payload, {"repository"})) return true;
+  return get_string(payload, {"repository", "visibility"}) == wanted;
+}
+
+bool GithubProcessor::found_by_search(const rapidjson::Value& payload,
+                                      const ocean::ResourceConfig& resource,
+                                      const Repo& repo) const {
+  const rapidjson::Value* query = find(resource.config(), {"selector", "repoSearch", "query"});
+  if (!find(resource.config(), {"selector", "repoSearch"})) return true;
+  std::string q = "org:" + repo.owner + " " +
+                  (query && query->IsString() ? std::string(query->GetString()) + " " : "") +
+                  repo.name + " in:name";
+  auto id = get_id(payload, {"repository", "id"});
+  stop_if_cancelled();
+  // Matching by name narrows the search to a page or two; the id makes the match exact.
+  rapidjson::Document found = api(repo).for_search().list(
+      "/search/repositories?q=" + ocean::path_segment(q), "items", 10);
+  for (const auto& item : found.GetArray()) {
+    if (id ? get_id(item, {"id"}) == id
+           : lower(get_string(item, {"full_name"}).value_or("")) == lower(repo.full_name))
+      return true;
+  }
+  ocean::log_info("repository '" + repo.full_name +
+                  "' is not among the results of its resource's repoSearch query: event ignored");
+  return false;
+}
+
 void GithubProcessor::count_handled(std::string_view kind) const {
   count_event("github_events_handled");
   std::string name = "github_handled_" + std::string(kind);

@@ -137,7 +137,8 @@ class CollaboratorProcessor : public GithubProcessor {
   ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
                                              const ocean::ResourceConfig& resource) override {
     ocean::WebhookEventRawResults out;
-    if (get_string(resource.config(), {"selector", "affiliation"}).value_or("all") != "all")
+    if (get_string(resource.config(), {"selector", "affiliation"}).value_or("all") != "all" ||
+        !visibility_kept(payload, resource))
       return out;
     count_handled("collaborator");
     std::string owner = *owner_of(payload);

@@ -61,6 +61,21 @@ class GithubProcessor : public ocean::WebhookProcessor {
                                           const rapidjson::Value& gone_object,
                                           std::initializer_list<int> gone = {404, 410}) const;
 
+  // Ocean's repository scope. `repositoryType` (top level of the port-app-config: `all`, the
+  // default, or a visibility — `public`, `private`, `internal`) against the payload's
+  // `repository.visibility`.
+  static bool visibility_kept(const rapidjson::Value& payload,
+                              const ocean::ResourceConfig& resource);
+  // `selector.repoSearch.query`: the repository is among GitHub's search results for
+  // `org:<owner> <query> <name> in:name` (Ocean's targeted search). True without the selector.
+  bool found_by_search(const rapidjson::Value& payload, const ocean::ResourceConfig& resource,
+                       const Repo& repo) const;
+  // Both: an event outside the scope changes nothing in the catalog.
+  bool in_scope(const rapidjson::Value& payload, const ocean::ResourceConfig& resource,
+                const Repo& repo) const {
+    return visibility_kept(payload, resource) && found_by_search(payload, resource, repo);
+  }
+
   void count_handled(std::string_view kind) const;
   void stop_if_cancelled() const {
     if (cancelled()) throw std::runtime_error("cancelled before calling GitHub");

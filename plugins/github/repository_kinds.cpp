@@ -30,8 +30,11 @@ class RepositoryProcessor : public GithubProcessor {
     count_handled("repository");
     Repo repo = *repo_of(payload);
     const rapidjson::Value& object = payload["repository"];
+    if (!found_by_search(payload, resource, repo)) return {};
     std::string action = action_of(payload);
     if (is("repository") && (action == "deleted" || action == "archived")) return removed(object);
+    // A repository made private (or public) under `repositoryType` leaves the catalog.
+    if (!visibility_kept(payload, resource)) return removed(object);
     stop_if_cancelled();
     Api github = api(repo);
     auto fresh = github.fetch(repo.path());
@@ -117,6 +120,7 @@ class PullRequestProcessor : public GithubProcessor {
                                              const ocean::ResourceConfig& resource) override {
     count_handled("pull_request");
     Repo repo = *repo_of(payload);
+    if (!in_scope(payload, resource, repo)) return {};
     const rapidjson::Value& pr = payload["pull_request"];
     auto number = *get_id(payload, {"pull_request", "number"});
     auto states = kept_states(resource);
@@ -146,6 +150,7 @@ class IssueProcessor : public GithubProcessor {
                                              const ocean::ResourceConfig& resource) override {
     count_handled("issue");
     Repo repo = *repo_of(payload);
+    if (!in_scope(payload, resource, repo)) return {};
     const rapidjson::Value& issue = payload["issue"];
     if (!has_labels(issue, resource)) return {};
     auto number = *get_id(payload, {"issue", "number"});
@@ -202,7 +207,7 @@ class ByIdProcessor : public GithubProcessor {
     count_handled(kind_);
     Repo repo = *repo_of(payload);
     const rapidjson::Value& object = payload[member_];
-    if (!wanted(payload, resource)) return {};
+    if (!wanted(payload, resource) || !in_scope(payload, resource, repo)) return {};
     if ((delete_action_ && action_of(payload) == delete_action_) || !kept(payload, resource))
       return deleted(object, repo);
     return refreshed(repo, path(payload), object);
@@ -314,9 +319,10 @@ class EnvironmentProcessor : public GithubProcessor {
     return has_repo_and(payload, nullptr, nullptr) && name && !name->empty();
   }
   ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig&) override {
+                                             const ocean::ResourceConfig& resource) override {
     count_handled("environment");
     Repo repo = *repo_of(payload);
+    if (!in_scope(payload, resource, repo)) return {};
     std::string name = *get_string(payload, {"deployment", "environment"});
     rapidjson::Document gone(rapidjson::kObjectType);
     gone.AddMember("name", rapidjson::Value(name.c_str(), gone.GetAllocator()),

@@ -55,6 +55,18 @@ class FakeGithub {
     add("release", "id", "/releases/");
     add("workflow_run", "id", "/actions/runs/");
   }
+  // A repository GET /search/repositories can find: `q` is read as GitHub does for the qualifiers
+  // `org:`, `user:`, `topic:`, `is:public|private|internal` and words `in:name` (a name
+  // containing each, case-insensitively); the answer is GitHub's {total_count, items}.
+  void add_searchable(const std::string& repository_json) {
+    std::lock_guard lock(mutex_);
+    searchable_.push_back(repository_json);
+  }
+  // The `q` of each search so far, decoded.
+  std::vector<std::string> searches() {
+    std::lock_guard lock(mutex_);
+    return searches_;
+  }
   void serve(const std::string& path, const std::string& json) {
     std::lock_guard lock(mutex_);
     serve_locked(path, json);
@@ -292,6 +304,10 @@ class FakeGithub {
       return message(401, "Bad credentials");
     if (r.path.size() > 6 && r.path.rfind("/hooks") != std::string::npos) return hook_call(r);
     if (r.method != "GET") return message(404, "Not Found");
+    if (r.path == "/search/repositories") {
+      searches_.push_back(decoded(r.query_param("q")));
+      return search(searches_.back());
+    }
     if (failure_ != Failure::none && failures_left_ != 0) {
       if (failures_left_ > 0) --failures_left_;
       switch (failure_) {
@@ -360,6 +376,72 @@ class FakeGithub {
     return message(404, "Not Found");
   }
 
+  static std::string decoded(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '+') {
+        out.push_back(' ');
+      } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+                 std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+        out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+        i += 2;
+      } else {
+        out.push_back(s[i]);
+      }
+    }
+    return out;
+  }
+
+  FakeResponse search(const std::string& q) {
+    auto lower = [](std::string s) {
+      for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return s;
+    };
+    std::vector<std::string> terms;
+    for (size_t at = 0; at < q.size();) {
+      size_t end = q.find(' ', at);
+      if (end == std::string::npos) end = q.size();
+      if (end > at) terms.push_back(q.substr(at, end - at));
+      at = end + 1;
+    }
+    std::string items;
+    int count = 0;
+    for (const auto& text : searchable_) {
+      rapidjson::Document repo;
+      repo.Parse(text.c_str());
+      auto field = [&](const char* a, const char* b = nullptr) -> std::string {
+        const rapidjson::Value* v = repo.HasMember(a) ? &repo[a] : nullptr;
+        if (v && b) v = v->IsObject() && v->HasMember(b) ? &(*v)[b] : nullptr;
+        return v && v->IsString() ? lower(v->GetString()) : "";
+      };
+      bool match = true;
+      for (const auto& raw : terms) {
+        std::string t = lower(raw);
+        if (t == "in:name") continue;
+        auto colon = t.find(':');
+        std::string key = colon == std::string::npos ? "" : t.substr(0, colon);
+        std::string value = colon == std::string::npos ? t : t.substr(colon + 1);
+        if (key == "org" || key == "user") {
+          match &= field("owner", "login") == value;
+        } else if (key == "is") {
+          match &= field("visibility") == value;
+        } else if (key == "topic") {
+          bool has = false;
+          if (repo.HasMember("topics") && repo["topics"].IsArray())
+            for (const auto& topic : repo["topics"].GetArray())
+              has |= topic.IsString() && lower(topic.GetString()) == value;
+          match &= has;
+        } else {
+          match &= field("name").find(value) != std::string::npos;
+        }
+      }
+      if (!match) continue;
+      items += (count++ ? "," : "") + text;
+    }
+    return FakeResponse::json(200, R"({"total_count":)" + std::to_string(count) +
+                                       R"(,"incomplete_results":false,"items":[)" + items + "]}");
+  }
+
   static void apply(Hook& h, const rapidjson::Value& body) {
     if (body.HasMember("active") && body["active"].IsBool()) h.active = body["active"].GetBool();
     if (body.HasMember("events") && body["events"].IsArray()) {
@@ -379,6 +461,7 @@ class FakeGithub {
 
   std::mutex mutex_;
   std::map<std::string, std::string> objects_;
+  std::vector<std::string> searchable_, searches_;
   std::map<std::string, std::vector<Hook>> hooks_;
   long next_hook_id_ = 1;
   Failure failure_ = Failure::none;

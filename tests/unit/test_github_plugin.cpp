@@ -996,3 +996,241 @@ TEST_CASE("github on_start: existing hooks are read page by page; skip_webhook_p
   CHECK(github.server().count("PATCH", "/orgs/octo-org/hooks/5") == 1);
   CHECK(hook_events(github.hooks("/orgs/octo-org/hooks")[4]).size() == kHookEvents.size());
 }
+
+// ---- Ocean's repository scope, folders and YAML files (issue 19)
+
+namespace {
+
+std::string repository_json(const std::string& name, const std::string& visibility,
+                            const std::string& topics) {
+  return R"({"id": )" + std::to_string(std::hash<std::string>{}(name) % 1000000 + 1) +
+         R"(, "name": ")" + name + R"(", "full_name": "Codertocat/)" + name +
+         R"(", "default_branch": "main", "visibility": ")" + visibility +
+         R"(", "private": )" + (visibility == "private" ? "true" : "false") +
+         R"(, "topics": [)" + topics + R"(], "owner": {"login": "Codertocat"}})";
+}
+
+std::string pull_request_event(const std::string& repository, int number) {
+  return R"({"action": "opened", "number": )" + std::to_string(number) +
+         R"(, "pull_request": {"id": )" + std::to_string(number) + R"(, "number": )" +
+         std::to_string(number) + R"(, "state": "open", "title": "t"}, "repository": )" +
+         repository + R"(, "organization": {"login": "Codertocat"}})";
+}
+
+}  // namespace
+
+TEST_CASE("github: repositoryType and repoSearch scope events as Ocean's selectors do") {
+  TempDir dir;
+  write_file(dir.path() / "scoped.yaml", R"(repositoryType: public
+resources:
+  - kind: repository
+    selector: {query: "true"}
+    port:
+      entity:
+        mappings: {identifier: .name, blueprint: '"githubRepository"',
+                   properties: {visibility: .visibility}}
+  - kind: pull-request
+    selector: {query: "true", states: [open], repoSearch: {query: "topic:platform"}}
+    port:
+      entity:
+        mappings: {identifier: '.__repository + "-" + (.number | tostring)',
+                   blueprint: '"githubPullRequest"'}
+)");
+  Options o;
+  o.mapping = (dir.path() / "scoped.yaml").string();
+  Rig rig(o);
+  FakeGithub& api = rig.api;
+  const std::string platform = repository_json("platform-api", "public", R"("platform")");
+  const std::string other = repository_json("platform-docs", "public", R"("docs")");
+  const std::string secret = repository_json("platform-vault", "private", R"("platform")");
+  for (const auto& repo : {platform, other, secret}) api.add_searchable(repo);
+  api.serve("/repos/Codertocat/platform-api", platform);
+  api.serve("/repos/Codertocat/platform-api/pulls/7",
+            R"({"id": 7, "number": 7, "state": "open", "title": "t"})");
+  api.serve("/repos/Codertocat/platform-docs/pulls/8",
+            R"({"id": 8, "number": 8, "state": "open", "title": "t"})");
+
+  {
+    INFO("a public repository is kept; made private, it leaves the catalog without a fetch");
+    rig.deliver("repository", R"({"action": "edited", "repository": )" + platform + "}");
+    Step step = rig.take();
+    check_entities(step.entities, {upsert("githubRepository", "platform-api",
+                                          {{"properties.visibility", R"("public")"}})});
+    rig.deliver("repository", R"({"action": "privatized", "repository": )" +
+                                  repository_json("platform-api", "private", "") + "}");
+    step = rig.take();
+    CHECK(step.api_calls.empty());
+    check_entities(step.entities, {removal("githubRepository", "platform-api")});
+  }
+
+  {
+    INFO("repoSearch: a repository the query finds is handled, after one targeted search");
+    rig.deliver("pull_request", pull_request_event(platform, 7));
+    Step step = rig.take();
+    REQUIRE(step.api_calls.size() == 2);
+    CHECK(step.api_calls[0].path == "/search/repositories");
+    CHECK(api.searches().back() == "org:Codertocat topic:platform platform-api in:name");
+    CHECK(step.api_calls[1].path == "/repos/Codertocat/platform-api/pulls/7");
+    check_entities(step.entities, {upsert("githubPullRequest", "platform-api-7")});
+  }
+
+  {
+    INFO("repoSearch: a repository the query does not find changes nothing (its name matches)");
+    rig.deliver("pull_request", pull_request_event(other, 8));
+    Step step = rig.take();
+    REQUIRE(step.api_calls.size() == 1);
+    CHECK(step.api_calls[0].path == "/search/repositories");
+    CHECK(step.entities.upserts.empty());
+    CHECK(step.entities.deletions.empty());
+  }
+
+  {
+    INFO("repositoryType: a private repository's events are not even searched for");
+    rig.deliver("pull_request", pull_request_event(secret, 9));
+    Step step = rig.take();
+    CHECK(step.api_calls.empty());
+    CHECK(step.entities.upserts.empty());
+    CHECK(step.entities.deletions.empty());
+  }
+  CHECK(rig.outcome("ok") == rig.finished());
+}
+
+TEST_CASE("github: folder: a push updates the selected folders it touched, as Ocean's") {
+  TempDir dir;
+  write_file(dir.path() / "folders.yaml", R"(resources:
+  - kind: folder
+    selector:
+      query: "true"
+      folders:
+        - path: "services/*"
+          repos: [{name: Hello-World, branch: main}]
+        - path: "*"
+          organization: someone-else
+          repos: [{name: Hello-World}]
+    port:
+      entity:
+        mappings:
+          identifier: '.__repository.name + "/" + .folder.path'
+          blueprint: '"githubFolder"'
+          properties: {branch: .__branch, organization: .__organization,
+                       repositoryUrl: .__repository.html_url, sha: .folder.sha}
+)");
+  Options o;
+  o.mapping = (dir.path() / "folders.yaml").string();
+  Rig rig(o);
+  FakeGithub& api = rig.api;
+  api.serve(kRepoPath, kRepo);
+  api.serve(kRepoPath + "/git/trees/main", R"({"sha": "t1", "truncated": false, "tree": [
+      {"path": "services", "type": "tree", "sha": "s0"},
+      {"path": "services/api", "type": "tree", "sha": "s1"},
+      {"path": "services/api/main.go", "type": "blob", "sha": "b1"},
+      {"path": "services/web", "type": "tree", "sha": "s2"},
+      {"path": "services/.hidden", "type": "tree", "sha": "s3"},
+      {"path": "services/.hidden/x.txt", "type": "blob", "sha": "b3"},
+      {"path": "docs", "type": "tree", "sha": "s4"}]})");
+
+  rig.deliver("push", event(R"("ref": "refs/heads/main", "before": "aa", "after": "bb",
+      "commits": [{"id": "bb", "added": ["services/.hidden/x.txt"],
+                   "modified": ["services/api/main.go", "docs/readme.md"],
+                   "removed": ["services/web/old.txt"]}])"));
+  Step step = rig.take();
+  bool recursive = false;
+  for (const auto& call : step.api_calls)
+    if (call.path == kRepoPath + "/git/trees/main") recursive = call.query_param("recursive") == "true";
+  CHECK(recursive);
+  // services/web only lost a file, docs is not selected, services itself does not match the glob.
+  std::vector<ExpectedEntity> want = {
+      upsert("githubFolder", "Hello-World/services/api",
+             {{"properties.branch", R"("main")"},
+              {"properties.organization", R"("Codertocat")"},
+              {"properties.repositoryUrl", R"("https://github.com/Codertocat/Hello-World")"},
+              {"properties.sha", R"("s1")"}}),
+      upsert("githubFolder", "Hello-World/services/.hidden", {{"properties.sha", R"("s3")"}})};
+  check_entities(step.entities, want);
+  CHECK(step.entities.deletions.empty());
+
+  INFO("a push to a branch no entry names asks GitHub nothing for folders");
+  rig.deliver("push", event(R"("ref": "refs/heads/dev", "before": "aa", "after": "cc",
+      "commits": [{"id": "cc", "added": [], "modified": ["services/api/main.go"], "removed": []}])"));
+  step = rig.take();
+  CHECK(step.api_calls.empty());
+  CHECK(step.entities.upserts.empty());
+  CHECK(rig.outcome("ok") == rig.finished());
+}
+
+TEST_CASE("github: file contents parsed as Ocean's: JSON and YAML by extension, else text") {
+  TempDir dir;
+  write_file(dir.path() / "files.yaml", R"(resources:
+  - kind: file
+    selector:
+      query: "true"
+      files: [{path: "deploy/*"}]
+    port:
+      entity:
+        mappings: {identifier: .path, blueprint: '"githubFile"', properties: {content: .content}}
+)");
+  Options o;
+  o.mapping = (dir.path() / "files.yaml").string();
+  Rig rig(o);
+  FakeGithub& api = rig.api;
+  auto serve_file = [&](const std::string& path, const std::string& text) {
+    api.serve(kRepoPath + "/contents/" + path,
+              R"({"type": "file", "path": ")" + path + R"(", "content": ")" +
+                  ocean::base64_encode(text) + R"("})");
+  };
+  serve_file("deploy/app.yaml", R"(name: svc
+replicas: 3
+ratio: 0.5
+hex: 0x1F
+enabled: yes
+on: true
+nothing: ~
+empty:
+quoted: "42"
+tags: [a, "1", 2.5e1]
+when: 2024-01-02
+nested: {a: &anchor {b: [1, null]}, c: *anchor}
+)");
+  serve_file("deploy/app.json", R"({"name": "svc", "replicas": 3})");
+  serve_file("deploy/notes.txt", R"({"looks": "like json"})");
+  serve_file("deploy/two.yml", "a: 1\n---\nb: 2\n");
+  serve_file("deploy/broken.yaml", "a: [1, 2\n");
+  // Nine levels of nine aliases: 9^9 values from a few hundred bytes.
+  std::string laughs = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 10; ++i) {
+    std::string prev = "*l" + std::to_string(i - 1);
+    laughs += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [" + prev;
+    for (int k = 0; k < 8; ++k) laughs += ", " + prev;
+    laughs += "]\n";
+  }
+  serve_file("deploy/laughs.yaml", laughs);
+
+  rig.deliver("push", event(R"("ref": "refs/heads/main", "before": "aa", "after": "bb",
+      "commits": [{"id": "bb", "modified": ["deploy/app.yaml", "deploy/app.json",
+      "deploy/notes.txt", "deploy/two.yml", "deploy/broken.yaml", "deploy/laughs.yaml"]}])"));
+  Step step = rig.take();
+  check_entities(
+      step.entities,
+      {upsert("githubFile", "deploy/app.yaml",
+              {{"properties.content",
+                R"({"name":"svc","replicas":3,"ratio":0.5,"hex":31,"enabled":"yes","on":true,"nothing":null,"empty":null,)"
+                R"("quoted":"42","tags":["a","1",25.0],"when":"2024-01-02",)"
+                R"("nested":{"a":{"b":[1,null]},"c":{"b":[1,null]}}})"}}),
+       upsert("githubFile", "deploy/app.json",
+              {{"properties.content", R"({"name":"svc","replicas":3})"}}),
+       upsert("githubFile", "deploy/notes.txt",
+              {{"properties.content", R"("{\"looks\": \"like json\"}")"}}),
+       upsert("githubFile", "deploy/two.yml", {{"properties.content", R"("a: 1\n---\nb: 2\n")"}}),
+       upsert("githubFile", "deploy/broken.yaml", {{"properties.content", R"("a: [1, 2\n")"}}),
+       upsert("githubFile", "deploy/laughs.yaml", {})});
+  for (const auto& u : step.entities.upserts)
+    if (u.identifier == "deploy/laughs.yaml") {
+      // Left as text: the conversion stopped instead of expanding 387 million values.
+      rapidjson::Document d;
+      d.Parse(u.json.c_str());
+      const rapidjson::Value* content = at_path(d, "properties.content");
+      REQUIRE(content != nullptr);
+      CHECK(content->IsString());
+    }
+  CHECK(rig.outcome("ok") == rig.finished());
+}

@@ -119,6 +119,10 @@ typedef struct ocean_resource {
   ocean_str kind;        /* e.g. "pull-request" */
   ocean_str config_json; /* the whole resource block (kind, selector, port, ...) as JSON text */
   uint32_t index;        /* position in resources[] */
+  /* ---- since 1.1 ---- */
+  /* The port-app-config's top-level settings, everything but `resources`, as one JSON object
+   * (Ocean's `event.port_app_config`: GitHub's `repositoryType`, say). "{}" when it has none. */
+  ocean_str app_config_json;
 } ocean_resource;
 
 /* Retry policy of a processor. The host waits before the n-th retry (n = 1, 2, ...)

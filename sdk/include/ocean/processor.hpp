@@ -105,11 +105,25 @@ class ResourceConfig {
     }
     return config_;
   }
+  // The port-app-config's top-level settings (everything but `resources`; Ocean's
+  // `event.port_app_config`), e.g. `{"repositoryType": "private"}`. Empty from a 1.0 host.
+  const rapidjson::Document& app_config() const {
+    if (!app_parsed_) {
+      constexpr size_t needed = offsetof(ocean_resource, app_config_json) + sizeof(ocean_str);
+      if (raw_->struct_size < needed ||
+          !parse_json(app_config_, detail::view(raw_->app_config_json)) || !app_config_.IsObject())
+        app_config_.SetObject();
+      app_parsed_ = true;
+    }
+    return app_config_;
+  }
 
  private:
   const ocean_resource* raw_;
   mutable rapidjson::Document config_;
   mutable bool parsed_ = false;
+  mutable rapidjson::Document app_config_;
+  mutable bool app_parsed_ = false;
 };
 
 // What handle_event returns (Ocean's WebhookEventRawResults): raw objects to upsert and to delete.

@@ -160,6 +160,9 @@ class FakeHost {
   void set_config(const std::string& integration, const std::string& key, std::string value) {
     config_[integration][key] = std::move(value);
   }
+  // The port-app-config's top-level settings every run() hands over (ResourceConfig::app_config),
+  // as a JSON object: `{"repositoryType": "private"}`. Default "{}".
+  void set_app_config(std::string json) { app_config_ = std::move(json); }
   // The answer to `method url` (url exactly as the plugin sends it, query included). Several for
   // one request are given in turn, the last one repeating.
   void answer(const std::string& method, const std::string& url, Answer a) {
@@ -236,6 +239,7 @@ class FakeHost {
     resource.struct_size = sizeof resource;
     resource.kind = view(kind);
     resource.config_json = view(resource_json);
+    resource.app_config_json = view(app_config_);
     Results results;
     http_retryable_ = false;
     out.handled = true;
@@ -526,6 +530,7 @@ class FakeHost {
   std::string refusal_;
   mutable std::mutex mutex_;
   std::map<std::string, std::map<std::string, std::string>> config_;
+  std::string app_config_ = "{}";
   std::map<std::string, std::vector<Answer>> answers_;
   Answer fallback_{0, "", {}, "no scripted answer"};
   std::vector<Request> requests_;
