@@ -400,8 +400,8 @@ class FolderProcessor : public GithubProcessor {
     std::set<std::string> done;
     std::optional<rapidjson::Document> trees[2];  // [recursive]: each asked for at most once
     for (const auto& pattern : patterns) {
-      bool recursive = !(pattern.empty() || pattern == "*") &&
-                       pattern.find_first_of("*/") != std::string::npos;
+      bool recursive =
+          !(pattern.empty() || pattern == "*") && pattern.find_first_of("*/") != std::string::npos;
       if (!trees[recursive]) trees[recursive] = tree(github, repo, branch, recursive);
       for (const auto& entry : trees[recursive]->GetArray()) {
         auto path = get_string(entry, {"path"});

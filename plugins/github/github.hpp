@@ -68,7 +68,9 @@ class Api {
   bool has_credentials() const { return !grant_.authorization.empty(); }
   // The same credentials against GitHub's search API, which counts them in a budget of its own
   // (30 calls a minute, beside the core API's 5,000 an hour).
-  Api for_search() const { return Api(base_, Grant{grant_.authorization, "search/" + grant_.budget}); }
+  Api for_search() const {
+    return Api(base_, Grant{grant_.authorization, "search/" + grant_.budget});
+  }
 
   // `path` is relative to the API's base, or an absolute URL (a Link header's next page).
   ocean::http::Response call(std::string_view method, const std::string& path,

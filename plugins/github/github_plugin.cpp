@@ -187,8 +187,8 @@ bool GithubProcessor::found_by_search(const rapidjson::Value& payload,
   auto id = get_id(payload, {"repository", "id"});
   stop_if_cancelled();
   // Matching by name narrows the search to a page or two; the id makes the match exact.
-  rapidjson::Document found = api(repo).for_search().list(
-      "/search/repositories?q=" + ocean::path_segment(q), "items", 10);
+  rapidjson::Document found =
+      api(repo).for_search().list("/search/repositories?q=" + ocean::path_segment(q), "items", 10);
   for (const auto& item : found.GetArray()) {
     if (id ? get_id(item, {"id"}) == id
            : lower(get_string(item, {"full_name"}).value_or("")) == lower(repo.full_name))

@@ -381,7 +381,8 @@ class FakeGithub {
     for (size_t i = 0; i < s.size(); ++i) {
       if (s[i] == '+') {
         out.push_back(' ');
-      } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+      } else if (s[i] == '%' && i + 2 < s.size() &&
+                 std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
                  std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
         out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
         i += 2;

@@ -82,9 +82,11 @@ class Rig {
 
   // As GitHub sends it: the event name, a delivery id and X-Hub-Signature-256.
   HttpResult send_github(const std::string& file, Signature signature) {
-    std::string body = corpus("github", file);
+    return post_github(file.substr(0, file.find("__")), corpus("github", file), signature);
+  }
+  HttpResult post_github(const std::string& event, const std::string& body, Signature signature) {
     HeaderList headers = {{"Content-Type", "application/json"},
-                          {"X-GitHub-Event", file.substr(0, file.find("__"))},
+                          {"X-GitHub-Event", event},
                           {"X-GitHub-Delivery", next_delivery()}};
     if (signature != Signature::none)
       headers.emplace_back(
@@ -95,7 +97,9 @@ class Rig {
   }
   // As Jira sends it with a secret set: X-Hub-Signature over the body.
   HttpResult send_jira(const std::string& file, Signature signature) {
-    std::string body = corpus("jira", file);
+    return post_jira(corpus("jira", file), signature);
+  }
+  HttpResult post_jira(const std::string& body, Signature signature) {
     HeaderList headers = {{"Content-Type", "application/json"},
                           {"X-Atlassian-Webhook-Identifier", next_delivery()}};
     if (signature != Signature::none)
@@ -119,6 +123,14 @@ class Rig {
   void deliver(const std::string& integration, const std::string& file, Signature signature) {
     double before = finished();
     REQUIRE(send(integration, file, signature).status == 200);
+    REQUIRE_MESSAGE(wait_until([&] { return finished() >= before + 1; }), log());
+  }
+  // A signed delivery of `body` (GitHub's when `github_event` is set, else Jira's), waited for.
+  void deliver_body(const std::string& github_event, const std::string& body) {
+    double before = finished();
+    HttpResult r = github_event.empty() ? post_jira(body, Signature::right)
+                                        : post_github(github_event, body, Signature::right);
+    REQUIRE(r.status == 200);
     REQUIRE_MESSAGE(wait_until([&] { return finished() >= before + 1; }), log());
   }
   double outcome(const std::string& integration, const std::string& outcome) {
@@ -296,4 +308,158 @@ TEST_CASE("e2e: corpus payloads through a real oceand into its local store, read
     CHECK(entity(removal.blueprint, removal.identifier).status == 404);
   }
   CHECK(entity("githubRepository", "Hello-World").status == 200);
+}
+
+namespace {
+
+const char* kHelloWorld =
+    R"({"id": 186853002, "name": "Hello-World", "full_name": "Codertocat/Hello-World",
+        "default_branch": "main", "visibility": "public", "owner": {"login": "Codertocat"},
+        "html_url": "https://github.com/Codertocat/Hello-World"})";
+
+// A GitHub delivery about Hello-World with these members beside the repository.
+std::string github_event(const std::string& members) {
+  return "{" + members + R"(, "repository": )" + kHelloWorld +
+         R"(, "organization": {"login": "Codertocat"}, "sender": {"login": "Codertocat"}})";
+}
+
+}  // namespace
+
+// Issue 19: one event per kind the corpora lack, through the real process with the shipped
+// mappings, into the fake Port — upserts, then the deletions the kinds have.
+TEST_CASE("e2e: every GitHub and Jira kind beyond the corpora, through a real oceand into Port") {
+  FakeGithub github;
+  FakeJira jira;
+  FakePort port;
+  Rig rig(github, jira,
+          "applier: port, base_url: \"" + port.url() + "\", client_id: id, client_secret: secret");
+  const std::string repo = "/repos/Codertocat/Hello-World";
+  github.serve(repo, kHelloWorld);
+  github.serve(repo + "/git/refs/tags/v1.0",
+               R"({"ref": "refs/tags/v1.0", "object": {"sha": "aa11"}})");
+  github.serve(repo + "/branches/feature-x", R"({"name": "feature-x", "commit": {"sha": "bb22"}})");
+  github.serve(
+      repo + "/actions/workflows/ci.yml",
+      R"({"id": 161335, "name": "CI", "path": ".github/workflows/ci.yml", "state": "active"})");
+  github.serve(repo + "/branches/main", R"({"name": "main", "commit": {"sha": "cc33"}})");
+  github.serve(repo + "/deployments/42", R"({"id": 42, "environment": "production",
+      "task": "deploy", "ref": "main", "sha": "cc33", "creator": {"login": "octocat"}})");
+  github.serve(repo + "/environments/production", R"({"id": 7, "name": "production"})");
+  github.serve(repo + "/deployments/42/statuses/9", R"({"id": 9, "state": "success"})");
+  github.serve(repo + "/dependabot/alerts/3", R"({"number": 3, "state": "open",
+      "security_advisory": {"severity": "high"}, "dependency": {"package": {"name": "lodash"}}})");
+  github.serve(repo + "/code-scanning/alerts/4", R"({"number": 4, "state": "open",
+      "rule": {"severity": "error"}, "tool": {"name": "CodeQL"}})");
+  github.serve(repo + "/secret-scanning/alerts/5",
+               R"({"number": 5, "state": "open", "secret_type": "github_token"})");
+  github.serve("/orgs/Codertocat/teams/justice-league",
+               R"({"id": 1, "slug": "justice-league", "name": "Justice League"})");
+  github.serve("/orgs/Codertocat/teams/justice-league/members", R"([{"login": "octocat"}])");
+  github.serve("/users/octocat", R"({"login": "octocat", "name": "The Octocat"})");
+  github.serve(
+      repo + "/collaborators/octocat/permission",
+      R"({"role_name": "write", "user": {"login": "octocat", "id": 1, "role_name": "write"}})");
+
+  struct Send {
+    std::string github_event;  // "" for Jira
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> upserted;  // blueprint, identifier
+  };
+  const std::string team =
+      R"("team": {"id": 1, "slug": "justice-league", "name": "Justice League"})";
+  const std::string membership =
+      R"("membership": {"state": "active", "user": {"login": "octocat", "id": 1}})";
+  const std::string project = R"({"self": "https://acme.atlassian.net/rest/api/3/project/10042",
+      "id": "10042", "key": "PAY", "name": "Payments"})";
+  std::vector<Send> sends = {
+      {"create",
+       github_event(R"("ref": "v1.0", "ref_type": "tag")"),
+       {{"githubTag", "Hello-World-v1.0"}}},
+      {"create",
+       github_event(R"("ref": "feature-x", "ref_type": "branch")"),
+       {{"githubBranch", "Hello-World-feature-x"}}},
+      {"push",
+       github_event(R"("ref": "refs/heads/main", "before": "cc32", "after": "cc33",
+          "commits": [{"id": "cc33", "modified": [".github/workflows/ci.yml"]}])"),
+       {{"githubWorkflow", "Hello-World-ci.yml"}, {"githubBranch", "Hello-World-main"}}},
+      {"deployment",
+       github_event(R"("action": "created", "deployment": {"id": 42,
+          "environment": "production", "task": "deploy"})"),
+       {{"githubDeployment", "Hello-World-42"}, {"githubEnvironment", "Hello-World-production"}}},
+      {"deployment_status",
+       github_event(R"("action": "created", "deployment_status": {"id": 9},
+          "deployment": {"id": 42, "environment": "production"})"),
+       {{"githubDeploymentStatus", "Hello-World-42-9"}}},
+      {"dependabot_alert",
+       github_event(R"("action": "created", "alert": {"number": 3})"),
+       {{"githubDependabotAlert", "Hello-World-3"}}},
+      {"code_scanning_alert",
+       github_event(R"("action": "created", "alert": {"number": 4})"),
+       {{"githubCodeScanningAlert", "Hello-World-4"}}},
+      {"secret_scanning_alert",
+       github_event(R"("action": "created", "alert": {"number": 5})"),
+       {{"githubSecretScanningAlert", "Hello-World-5"}}},
+      {"team", github_event(R"("action": "created", )" + team), {{"githubTeam", "justice-league"}}},
+      {"organization",
+       github_event(R"("action": "member_added", )" + membership),
+       {{"githubUser", "octocat"}}},
+      {"member",
+       github_event(R"("action": "added", "member": {"login": "octocat", "id": 1})"),
+       {{"githubCollaborator", "Hello-World-octocat"}}},
+      {"",
+       R"({"webhookEvent": "project_created", "project": )" + project + "}",
+       {{"jiraProject", "PAY"}}},
+      {"",
+       R"({"webhookEvent": "user_created", "user": {"accountId": "5b10ac8d82e05b22cc7d4ef5",
+          "displayName": "Sam Dev", "active": true}})",
+       {{"jiraUser", "5b10ac8d82e05b22cc7d4ef5"}}},
+      {"",
+       R"({"webhookEvent": "jira:version_created", "version": {"id": "10310",
+          "name": "2.4.0", "projectId": 10042, "released": false}})",
+       {{"jiraRelease", "10310"}}},
+      {"",
+       R"({"webhookEvent": "sprint_started", "sprint": {"id": 37, "name": "Sprint 37",
+          "state": "active", "originBoardId": 84}})",
+       {{"jiraSprint", "37"}}},
+  };
+  for (const auto& s : sends) {
+    CAPTURE(s.body.substr(0, 120));
+    if (s.github_event.empty()) jira.serve_payload(s.body);
+    rig.deliver_body(s.github_event, s.body);
+    for (const auto& [blueprint, identifier] : s.upserted) {
+      CAPTURE(identifier);
+      CHECK(port.entity(blueprint, identifier).has_value());
+    }
+  }
+
+  // Deletions, without a fetch: tag and branch deleted, alert fixed, team deleted, member removed.
+  std::vector<Send> removals = {
+      {"delete",
+       github_event(R"("ref": "v1.0", "ref_type": "tag")"),
+       {{"githubTag", "Hello-World-v1.0"}}},
+      {"delete",
+       github_event(R"("ref": "feature-x", "ref_type": "branch")"),
+       {{"githubBranch", "Hello-World-feature-x"}}},
+      {"dependabot_alert",
+       github_event(R"("action": "fixed", "alert": {"number": 3})"),
+       {{"githubDependabotAlert", "Hello-World-3"}}},
+      {"team", github_event(R"("action": "deleted", )" + team), {{"githubTeam", "justice-league"}}},
+      {"organization",
+       github_event(R"("action": "member_removed", )" + membership),
+       {{"githubUser", "octocat"}}},
+      {"",
+       R"({"webhookEvent": "project_deleted", "project": )" + project + "}",
+       {{"jiraProject", "PAY"}}},
+  };
+  for (const auto& s : removals) {
+    CAPTURE(s.body.substr(0, 120));
+    rig.deliver_body(s.github_event, s.body);
+    for (const auto& [blueprint, identifier] : s.upserted) {
+      CAPTURE(identifier);
+      CHECK_FALSE(port.entity(blueprint, identifier).has_value());
+      CHECK(delete_requested(port, blueprint, identifier));
+    }
+  }
+  CHECK(rig.outcome("github", "ok") == 16);
+  CHECK(rig.outcome("jira", "ok") == 5);
 }

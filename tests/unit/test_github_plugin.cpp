@@ -1005,9 +1005,9 @@ std::string repository_json(const std::string& name, const std::string& visibili
                             const std::string& topics) {
   return R"({"id": )" + std::to_string(std::hash<std::string>{}(name) % 1000000 + 1) +
          R"(, "name": ")" + name + R"(", "full_name": "Codertocat/)" + name +
-         R"(", "default_branch": "main", "visibility": ")" + visibility +
-         R"(", "private": )" + (visibility == "private" ? "true" : "false") +
-         R"(, "topics": [)" + topics + R"(], "owner": {"login": "Codertocat"}})";
+         R"(", "default_branch": "main", "visibility": ")" + visibility + R"(", "private": )" +
+         (visibility == "private" ? "true" : "false") + R"(, "topics": [)" + topics +
+         R"(], "owner": {"login": "Codertocat"}})";
 }
 
 std::string pull_request_event(const std::string& repository, int number) {
@@ -1136,7 +1136,8 @@ TEST_CASE("github: folder: a push updates the selected folders it touched, as Oc
   Step step = rig.take();
   bool recursive = false;
   for (const auto& call : step.api_calls)
-    if (call.path == kRepoPath + "/git/trees/main") recursive = call.query_param("recursive") == "true";
+    if (call.path == kRepoPath + "/git/trees/main")
+      recursive = call.query_param("recursive") == "true";
   CHECK(recursive);
   // services/web only lost a file, docs is not selected, services itself does not match the glob.
   std::vector<ExpectedEntity> want = {
@@ -1174,9 +1175,9 @@ TEST_CASE("github: file contents parsed as Ocean's: JSON and YAML by extension, 
   Rig rig(o);
   FakeGithub& api = rig.api;
   auto serve_file = [&](const std::string& path, const std::string& text) {
-    api.serve(kRepoPath + "/contents/" + path,
-              R"({"type": "file", "path": ")" + path + R"(", "content": ")" +
-                  ocean::base64_encode(text) + R"("})");
+    api.serve(kRepoPath + "/contents/" + path, R"({"type": "file", "path": ")" + path +
+                                                   R"(", "content": ")" +
+                                                   ocean::base64_encode(text) + R"("})");
   };
   serve_file("deploy/app.yaml", R"(name: svc
 replicas: 3
@@ -1211,11 +1212,12 @@ nested: {a: &anchor {b: [1, null]}, c: *anchor}
   Step step = rig.take();
   check_entities(
       step.entities,
-      {upsert("githubFile", "deploy/app.yaml",
-              {{"properties.content",
-                R"({"name":"svc","replicas":3,"ratio":0.5,"hex":31,"enabled":"yes","on":true,"nothing":null,"empty":null,)"
-                R"("quoted":"42","tags":["a","1",25.0],"when":"2024-01-02",)"
-                R"("nested":{"a":{"b":[1,null]},"c":{"b":[1,null]}}})"}}),
+      {upsert(
+           "githubFile", "deploy/app.yaml",
+           {{"properties.content",
+             R"({"name":"svc","replicas":3,"ratio":0.5,"hex":31,"enabled":"yes","on":true,"nothing":null,"empty":null,)"
+             R"("quoted":"42","tags":["a","1",25.0],"when":"2024-01-02",)"
+             R"("nested":{"a":{"b":[1,null]},"c":{"b":[1,null]}}})"}}),
        upsert("githubFile", "deploy/app.json",
               {{"properties.content", R"({"name":"svc","replicas":3})"}}),
        upsert("githubFile", "deploy/notes.txt",
