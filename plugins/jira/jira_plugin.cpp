@@ -92,13 +92,22 @@ std::optional<std::string> numeric_id(const rapidjson::Value& payload,
   return id ? std::optional(std::to_string(*id)) : std::nullopt;
 }
 
+// Config `api_version`: "3", Jira Cloud's REST API (the default), or "2", Jira Data Center and
+// Server's, whose paths differ in the version, in the issue search (`/search`, not
+// `/search/jql`) and in users (read by `key`, not `accountId`).
+bool data_center(std::string_view integration) {
+  return config_value(integration, "api_version") == std::optional<std::string>("2");
+}
+
 // Jira's REST API at config `api_url`, with basic auth from config `email` and `api_token`, or an
-// OAuth 2.0 access token (`access_token`, sent as Bearer).
+// OAuth 2.0 access token (`access_token`, sent as Bearer; a Data Center personal access token
+// too). Paths are written as Jira Cloud's; with `api_version: 2` they are sent as Data Center's.
 class Api {
  public:
   explicit Api(std::string_view integration)
       : base_(ocean_plugins::without_trailing_slash(
-            config_value(integration, "api_url").value_or(""))) {
+            config_value(integration, "api_url").value_or(""))),
+        data_center_(data_center(integration)) {
     auto email = config_value(integration, "email");
     auto token = config_value(integration, "api_token");
     if (email && token) auth_ = "Basic " + ocean::base64_encode(*email + ":" + *token);
@@ -115,7 +124,7 @@ class Api {
     if (!auth_.empty()) headers.push_back({"Authorization", auth_});
     if (!body.empty()) headers.push_back({"Content-Type", "application/json"});
     // Jira Cloud counts calls per site (and user): one budget for every worker of the site.
-    return ocean::http::request(method, base_ + path, headers, body,
+    return ocean::http::request(method, base_ + sent_path(path), headers, body,
                                 ocean::http::Options{{}, "site:" + base_});
   }
 
@@ -130,8 +139,16 @@ class Api {
   }
 
  private:
+  std::string sent_path(const std::string& path) const {
+    const std::string cloud = "/rest/api/3/", search = "/rest/api/3/search/jql?";
+    if (!data_center_ || path.rfind(cloud, 0) != 0) return path;
+    if (path.rfind(search, 0) == 0) return "/rest/api/2/search?" + path.substr(search.size());
+    return "/rest/api/2/" + path.substr(cloud.size());
+  }
+
   std::string base_;
   std::string auth_;
+  bool data_center_ = false;
 };
 
 void warn_if_no_secret(std::string_view integration) {
@@ -303,10 +320,14 @@ class UserProcessor : public JiraProcessor {
   UserProcessor() : JiraProcessor(kUser) {}
 
  protected:
+  // Jira Cloud names users by accountId; Data Center by `key` (its payloads have no accountId).
   std::optional<std::string> id(const rapidjson::Value& payload) const override {
+    if (data_center(event().integration()))
+      return plausible_key(get_string(payload, {"user", "key"}));
     return plausible_key(get_string(payload, {"user", "accountId"}));
   }
   std::string path(const std::string& account, const ocean::ResourceConfig&) const override {
+    if (data_center(event().integration())) return "/rest/api/3/user?key=" + path_segment(account);
     return "/rest/api/3/user?accountId=" + path_segment(account);
   }
 };
@@ -497,10 +518,15 @@ OCEAN_PLUGIN("jira", "1.0.0") {
   plugin.config_key("access_token",
                     "an OAuth 2.0 access token, sent as Bearer instead of email and api_token",
                     {.secret = true});
+  plugin.config_key("api_version",
+                    "3: Jira Cloud's REST API (default); 2: Jira Data Center or Server's");
   ocean_plugins::declare_webhook_secret(plugin);
   plugin.validate_config([](std::string_view integration) -> std::string {
     if (auto problem = ocean_plugins::url_problem(integration, "api_url"); !problem.empty())
       return problem;
+    if (auto version = jira::config_value(integration, "api_version");
+        version && *version != "2" && *version != "3")
+      return "api_version is '" + *version + "': 3 (Jira Cloud) or 2 (Data Center, Server)";
     // Half a credential reads Jira anonymously, which fails on every private project.
     if (jira::config_value(integration, "email").has_value() !=
         jira::config_value(integration, "api_token").has_value())

@@ -62,7 +62,10 @@ class FakeJira {
       at("/rest/api/3/project/", text("key"));
       at("/rest/api/3/project/", text("id"));
     }
-    if (kind == "user") at("/rest/api/3/user?accountId=", text("accountId"));
+    if (kind == "user") {
+      at("/rest/api/3/user?accountId=", text("accountId"));
+      at("/rest/api/3/user?key=", text("key"));  // Data Center's users
+    }
     if (kind == "version" || kind == "mergedTo") at("/rest/api/3/version/", text("id"));
     if (kind == "board") at("/rest/agile/1.0/board/", text("id"));
     if (kind == "sprint") at("/rest/agile/1.0/sprint/", text("id"));
@@ -102,6 +105,12 @@ class FakeJira {
   void serve(const std::string& path, const std::string& json) {
     std::lock_guard lock(mutex_);
     objects_[path] = json;
+  }
+  // Answers as Jira Data Center does: REST v2 paths (`/rest/api/2/...`, `/search`, users by
+  // `key`); Cloud's v3 paths are 404. Objects are still served with the v3 paths above.
+  void speak_data_center() {
+    std::lock_guard lock(mutex_);
+    data_center_ = true;
   }
 
   // The next `times` object GETs (all with -1) fail with `failure`; 429s ask for
@@ -189,11 +198,24 @@ class FakeJira {
           break;
       }
     }
-    if (r.path == "/rest/api/3/search/jql") return search(decoded(r.query_param("jql")));
+    std::string path = r.path;
+    if (data_center_) {
+      const std::string v2 = "/rest/api/2/";
+      if (path.rfind("/rest/api/3/", 0) == 0) return error(404, "Not found");
+      if (path == "/rest/api/2/search") return search(decoded(r.query_param("jql")));
+      if (path == "/rest/api/2/user")
+        return object("/rest/api/3/user?key=" + decoded(r.query_param("key")));
+      if (path.rfind(v2, 0) == 0) path = "/rest/api/3/" + path.substr(v2.size());
+    } else if (r.path == "/rest/api/3/search/jql") {
+      return search(decoded(r.query_param("jql")));
+    }
     if (auto page = board_projects(r)) return *page;
     // Users are read by query: GET /rest/api/3/user?accountId=...
-    std::string path = r.path;
     if (path == "/rest/api/3/user") path += "?accountId=" + decoded(r.query_param("accountId"));
+    return object(path);
+  }
+
+  FakeResponse object(const std::string& path) {
     auto it = objects_.find(path);
     if (it == objects_.end()) return error(404, "Not found");
     auto found = FakeResponse::json(200, it->second);
@@ -202,6 +224,7 @@ class FakeJira {
   }
 
   std::optional<FakeResponse> board_projects(const FakeRequest& r) {
+    if (data_center_ && r.path.rfind("/rest/api/", 0) == 0) return std::nullopt;
     const std::string prefix = "/rest/agile/1.0/board/", suffix = "/project";
     if (r.path.rfind(prefix, 0) != 0 || r.path.size() <= prefix.size() + suffix.size() ||
         r.path.compare(r.path.size() - suffix.size(), suffix.size(), suffix) != 0)
@@ -270,6 +293,7 @@ class FakeJira {
   }
 
   std::mutex mutex_;
+  bool data_center_ = false;
   std::map<std::string, std::string> objects_;
   std::set<std::string> excluded_;
   std::map<unsigned long, std::vector<std::string>> board_projects_;

@@ -13,6 +13,7 @@
 
 #include "fakes/fake_jira.hpp"
 #include "ocean/sdk.hpp"
+#include "ocean/testing.hpp"
 #include "queue/dead_letters.hpp"
 #include "support/expected_entities.hpp"
 #include "support/test_host.hpp"
@@ -45,6 +46,7 @@ struct Options {
   std::string extra_yaml = "base_url: \"\"\n";
   std::string mapping = kMapping;
   std::string access_token;  // set: OAuth 2.0 instead of email and api_token
+  std::string extra_config;  // appended inside `config: {...}`, e.g. ", api_version: \"2\""
 };
 
 struct Rig {
@@ -66,7 +68,7 @@ struct Rig {
                  (o.access_token.empty()
                       ? "email: \"" + o.email + "\", api_token: \"" + o.api_token + "\""
                       : "access_token: \"" + o.access_token + "\"") +
-                 "}\n") {
+                 o.extra_config + "}\n") {
     REQUIRE(host.host().plugins().wait_for_starts(std::chrono::seconds(5)));
   }
 
@@ -915,4 +917,65 @@ TEST_CASE(
   }
   CHECK(kinds == std::set<std::string>{"board", "issue", "project", "release", "sprint", "user"});
   CHECK(used.size() == position.size());  // and nothing the mapping does not write
+}
+
+TEST_CASE(
+    "jira Data Center (api_version: 2): REST v2 paths, /search for the JQL scope, users by key") {
+  TempDir dir;
+  write_file(dir.path() / "dc.yaml", R"(resources:
+  - kind: issue
+    selector: {query: "true", jql: "project = PAY"}
+    port:
+      entity:
+        mappings: {identifier: .key, blueprint: '"jiraIssue"', title: .fields.summary}
+  - kind: user
+    selector: {query: "true"}
+    port:
+      entity:
+        mappings: {identifier: .key, blueprint: '"jiraUser"', title: .displayName}
+)");
+  Options o;
+  o.mapping = (dir.path() / "dc.yaml").string();
+  o.access_token = "dc-personal-access-token";
+  o.extra_config = ", api_version: \"2\"";
+  Rig rig(o);
+  rig.api.speak_data_center();
+  rig.api.require_authorization("Bearer dc-personal-access-token");
+  const std::string issue =
+      R"({"id": "10001", "key": "PAY-1", "fields": {"summary": "Card declined"}})";
+  rig.api.serve_object("issue", issue);
+  rig.api.serve_object("user",
+                       R"({"key": "JIRAUSER10100", "name": "sam", "displayName": "Sam Dev"})");
+
+  rig.deliver(R"({"webhookEvent": "jira:issue_updated", "issue": )" + issue + "}");
+  Step step = rig.take();
+  REQUIRE(step.api_calls.size() == 1);
+  CHECK(step.api_calls[0].path == "/rest/api/2/search");
+  CHECK(FakeJira::decoded(step.api_calls[0].query_param("jql")) ==
+        "(project = PAY) AND key = PAY-1");
+  check_entities(step.entities, {upsert("jiraIssue", "PAY-1", {{"title", R"("Card declined")"}})});
+
+  rig.api.exclude_from_search("PAY-1");
+  rig.deliver(R"({"webhookEvent": "jira:issue_updated", "issue": )" + issue + "}");
+  check_entities(rig.take().entities, {removal("jiraIssue", "PAY-1")});
+
+  // Data Center's user events carry `key` and `name`, no accountId.
+  rig.deliver(R"({"webhookEvent": "user_updated", "user": {"key": "JIRAUSER10100",
+      "name": "sam", "displayName": "Sam"}})");
+  step = rig.take();
+  REQUIRE(step.api_calls.size() == 1);
+  CHECK(step.api_calls[0].path == "/rest/api/2/user");
+  CHECK(step.api_calls[0].query_param("key") == "JIRAUSER10100");
+  check_entities(step.entities, {upsert("jiraUser", "JIRAUSER10100", {{"title", R"("Sam Dev")"}})});
+  CHECK(rig.outcome("ok") == 3);
+}
+
+TEST_CASE("jira config: api_version is 3 or 2") {
+  ocean::testing::FakeHost host;
+  host.load_library(plugin_file("jira").string());
+  host.set_config("j", "api_url", "https://jira.example.com");
+  host.set_config("j", "api_version", "4");
+  CHECK(host.validate_config("j").find("api_version is '4'") != std::string::npos);
+  host.set_config("j", "api_version", "2");
+  CHECK(host.validate_config("j").empty());
 }
