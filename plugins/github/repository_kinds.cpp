@@ -33,8 +33,10 @@ class RepositoryProcessor : public GithubProcessor {
     if (!found_by_search(payload, resource, repo)) return {};
     std::string action = action_of(payload);
     if (is("repository") && (action == "deleted" || action == "archived")) return removed(object);
-    // A repository made private (or public) under `repositoryType` leaves the catalog.
-    if (!visibility_kept(payload, resource)) return removed(object);
+    // A repository made private (or public) under `repositoryType` leaves the catalog; a payload
+    // that does not say its visibility changes nothing (Ocean refuses it).
+    if (!visibility_kept(payload, resource))
+      return get_string(object, {"visibility"}) ? removed(object) : ocean::WebhookEventRawResults{};
     stop_if_cancelled();
     Api github = api(repo);
     auto fresh = github.fetch(repo.path());

@@ -1179,7 +1179,8 @@ TEST_CASE("github: file contents parsed as Ocean's: JSON and YAML by extension, 
                                                    R"(", "content": ")" +
                                                    ocean::base64_encode(text) + R"("})");
   };
-  serve_file("deploy/app.yaml", R"(name: svc
+  serve_file("deploy/app.yaml", R"(replicas: 2
+name: svc
 replicas: 3
 ratio: 0.5
 hex: 0x1F
@@ -1205,10 +1206,15 @@ nested: {a: &anchor {b: [1, null]}, c: *anchor}
     laughs += "]\n";
   }
   serve_file("deploy/laughs.yaml", laughs);
+  // An alias inside its own anchor, a map as a key, and what makes yaml-cpp's LoadAll loop forever.
+  serve_file("deploy/self.yaml", "a: &a [1, *a]\n");
+  serve_file("deploy/mapkey.yaml", "{a: 1}: x\n");
+  serve_file("deploy/comma.yaml", ", x]\n");
 
   rig.deliver("push", event(R"("ref": "refs/heads/main", "before": "aa", "after": "bb",
       "commits": [{"id": "bb", "modified": ["deploy/app.yaml", "deploy/app.json",
-      "deploy/notes.txt", "deploy/two.yml", "deploy/broken.yaml", "deploy/laughs.yaml"]}])"));
+      "deploy/notes.txt", "deploy/two.yml", "deploy/broken.yaml", "deploy/laughs.yaml",
+      "deploy/self.yaml", "deploy/mapkey.yaml", "deploy/comma.yaml"]}])"));
   Step step = rig.take();
   check_entities(
       step.entities,
@@ -1224,7 +1230,10 @@ nested: {a: &anchor {b: [1, null]}, c: *anchor}
               {{"properties.content", R"("{\"looks\": \"like json\"}")"}}),
        upsert("githubFile", "deploy/two.yml", {{"properties.content", R"("a: 1\n---\nb: 2\n")"}}),
        upsert("githubFile", "deploy/broken.yaml", {{"properties.content", R"("a: [1, 2\n")"}}),
-       upsert("githubFile", "deploy/laughs.yaml", {})});
+       upsert("githubFile", "deploy/laughs.yaml", {}),
+       upsert("githubFile", "deploy/self.yaml", {{"properties.content", R"("a: &a [1, *a]\n")"}}),
+       upsert("githubFile", "deploy/mapkey.yaml", {{"properties.content", R"("{a: 1}: x\n")"}}),
+       upsert("githubFile", "deploy/comma.yaml", {{"properties.content", R"(", x]\n")"}})});
   for (const auto& u : step.entities.upserts)
     if (u.identifier == "deploy/laughs.yaml") {
       // Left as text: the conversion stopped instead of expanding 387 million values.
