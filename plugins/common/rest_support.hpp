@@ -66,11 +66,12 @@ struct Fetched {
   std::string text;  // the answer's body, which `object` was parsed from
 };
 
-// Copies `value` into a fresh document, adding string members (Ocean's `__repository` style
-// enrichment) so the mapping can reach context the API object lacks.
-inline rapidjson::Document enriched(
-    const rapidjson::Value& value,
-    std::initializer_list<std::pair<const char*, std::string>> extra = {}) {
+// String members added to an object (Ocean's `__repository` style enrichment), so the mapping can
+// reach context the API object lacks.
+using Members = std::vector<std::pair<const char*, std::string>>;
+
+// Copies `value` into a fresh document with the `extra` members.
+inline rapidjson::Document enriched(const rapidjson::Value& value, const Members& extra = {}) {
   rapidjson::Document doc;
   doc.CopyFrom(value, doc.GetAllocator());
   if (!doc.IsObject()) return doc;
@@ -86,8 +87,7 @@ inline rapidjson::Document enriched(
 // before the closing brace, where enriched() appends them, so the mapping sees the same object
 // without a copy and a serialisation of the whole document. Empty when the object already has
 // one of the members (enriched() replaces it; the text would then hold it twice).
-inline std::optional<std::string> enriched_text(
-    const Fetched& fetched, std::initializer_list<std::pair<const char*, std::string>> extra) {
+inline std::optional<std::string> enriched_text(const Fetched& fetched, const Members& extra) {
   if (!fetched.object.IsObject()) return std::nullopt;
   for (const auto& [name, text] : extra)
     if (fetched.object.HasMember(name)) return std::nullopt;

@@ -135,36 +135,45 @@ bool GithubProcessor::has_repo_and(const rapidjson::Value& payload, const char* 
   return !member || get_id(payload, {member, id_field}).has_value();
 }
 
-rapidjson::Document GithubProcessor::enrich(const rapidjson::Value& object, const Repo& repo) {
-  return ocean_plugins::enriched(object,
-                                 {{"__repository", repo.name}, {"__organization", repo.owner}});
+namespace {
+ocean_plugins::Members with_repository(const Repo& repo, const ocean_plugins::Members& extra) {
+  ocean_plugins::Members all = {{"__repository", repo.name}, {"__organization", repo.owner}};
+  all.insert(all.end(), extra.begin(), extra.end());
+  return all;
+}
+}  // namespace
+
+rapidjson::Document GithubProcessor::enrich(const rapidjson::Value& object, const Repo& repo,
+                                            const ocean_plugins::Members& extra) {
+  return ocean_plugins::enriched(object, with_repository(repo, extra));
 }
 
 ocean::WebhookEventRawResults GithubProcessor::deleted(const rapidjson::Value& object,
-                                                       const Repo& repo) {
+                                                       const Repo& repo,
+                                                       const ocean_plugins::Members& extra) {
   ocean::WebhookEventRawResults out;
-  out.add_deleted(enrich(object, repo));
+  out.add_deleted(enrich(object, repo, extra));
   return out;
 }
 
 ocean::WebhookEventRawResults GithubProcessor::updated(const ocean_plugins::Fetched& fresh,
-                                                       const Repo& repo) {
+                                                       const Repo& repo,
+                                                       const ocean_plugins::Members& extra) {
   ocean::WebhookEventRawResults out;
-  if (auto text = ocean_plugins::enriched_text(
-          fresh, {{"__repository", repo.name}, {"__organization", repo.owner}}))
+  if (auto text = ocean_plugins::enriched_text(fresh, with_repository(repo, extra)))
     out.add_updated_text(std::move(*text));
   else
-    out.add_updated(enrich(fresh.object, repo));
+    out.add_updated(enrich(fresh.object, repo, extra));
   return out;
 }
 
-ocean::WebhookEventRawResults GithubProcessor::refreshed(const Repo& repo, const std::string& path,
-                                                         const rapidjson::Value& gone_object,
-                                                         std::initializer_list<int> gone) const {
+ocean::WebhookEventRawResults GithubProcessor::refreshed(
+    const Repo& repo, const std::string& path, const rapidjson::Value& gone_object,
+    std::initializer_list<int> gone, const ocean_plugins::Members& extra) const {
   stop_if_cancelled();
   auto fresh = api(repo).fetch(repo.path() + path, gone);
-  if (fresh.gone) return deleted(gone_object, repo);
-  return updated(fresh, repo);
+  if (fresh.gone) return deleted(gone_object, repo, extra);
+  return updated(fresh, repo, extra);
 }
 
 bool GithubProcessor::visibility_kept(const rapidjson::Value& payload,

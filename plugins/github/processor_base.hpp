@@ -50,16 +50,21 @@ class GithubProcessor : public ocean::WebhookProcessor {
   Api api(const Repo& repo) const { return api(repo.owner); }
 
   // Ocean's enrichment: mappings reach the repository name as `.__repository` and its owner as
-  // `.__organization`.
-  static rapidjson::Document enrich(const rapidjson::Value& object, const Repo& repo);
-  static ocean::WebhookEventRawResults deleted(const rapidjson::Value& object, const Repo& repo);
+  // `.__organization`, plus a kind's own `extra` members (a deployment status's
+  // `__deployment_id`).
+  static rapidjson::Document enrich(const rapidjson::Value& object, const Repo& repo,
+                                    const ocean_plugins::Members& extra = {});
+  static ocean::WebhookEventRawResults deleted(const rapidjson::Value& object, const Repo& repo,
+                                               const ocean_plugins::Members& extra = {});
   // A fetched object goes on as the text GitHub sent, enriched in place.
   static ocean::WebhookEventRawResults updated(const ocean_plugins::Fetched& fresh,
-                                               const Repo& repo);
+                                               const Repo& repo,
+                                               const ocean_plugins::Members& extra = {});
   // Fetches `path` of the repository: the fresh object enriched, or `gone_object` deleted.
   ocean::WebhookEventRawResults refreshed(const Repo& repo, const std::string& path,
                                           const rapidjson::Value& gone_object,
-                                          std::initializer_list<int> gone = {404, 410}) const;
+                                          std::initializer_list<int> gone = {404, 410},
+                                          const ocean_plugins::Members& extra = {}) const;
 
   // Ocean's repository scope. `repositoryType` (top level of the port-app-config: `all`, the
   // default, or a visibility — `public`, `private`, `internal`) against the payload's

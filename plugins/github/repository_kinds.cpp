@@ -211,11 +211,13 @@ class ByIdProcessor : public GithubProcessor {
     const rapidjson::Value& object = payload[member_];
     if (!wanted(payload, resource) || !in_scope(payload, resource, repo)) return {};
     if ((delete_action_ && action_of(payload) == delete_action_) || !kept(payload, resource))
-      return deleted(object, repo);
-    return refreshed(repo, path(payload), object);
+      return deleted(object, repo, extra(payload));
+    return refreshed(repo, path(payload), object, {404, 410}, extra(payload));
   }
 
  protected:
+  // Members a kind adds beside `__repository` and `__organization`.
+  virtual ocean_plugins::Members extra(const rapidjson::Value&) const { return {}; }
   virtual std::string path(const rapidjson::Value& payload) const {
     return collection_ + std::to_string(*get_id(payload, {member_, id_}));
   }
@@ -286,20 +288,11 @@ class DeploymentStatusProcessor : public ByIdProcessor {
   bool validate_payload(const rapidjson::Value& payload) override {
     return ByIdProcessor::validate_payload(payload) && get_id(payload, {"deployment", "id"});
   }
-  ocean::WebhookEventRawResults handle_event(const rapidjson::Value& payload,
-                                             const ocean::ResourceConfig& resource) override {
-    auto out = ByIdProcessor::handle_event(payload, resource);
-    std::string id = std::to_string(*get_id(payload, {"deployment", "id"}));
-    for (auto* list : {&out.updated_raw_results, &out.deleted_raw_results})
-      for (auto& text : *list) {
-        rapidjson::Document d;
-        if (!ocean::parse_json(d, text) || !d.IsObject()) continue;
-        text = ocean::to_json(ocean_plugins::enriched(d, {{"__deployment_id", id}}));
-      }
-    return out;
-  }
 
  protected:
+  ocean_plugins::Members extra(const rapidjson::Value& payload) const override {
+    return {{"__deployment_id", std::to_string(*get_id(payload, {"deployment", "id"}))}};
+  }
   std::string path(const rapidjson::Value& payload) const override {
     return "/deployments/" + std::to_string(*get_id(payload, {"deployment", "id"})) + "/statuses/" +
            std::to_string(*get_id(payload, {"deployment_status", "id"}));
