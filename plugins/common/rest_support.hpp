@@ -66,6 +66,31 @@ struct Fetched {
   std::string text;  // the answer's body, which `object` was parsed from
 };
 
+// A copy of `value` that owns every string. rapidjson's own copies (CopyFrom, the copying
+// constructor) keep pointing at strings they take for constant, which is what an answer parsed in
+// place holds (Fetched::object): such a copy dies with the Fetched it came from.
+inline rapidjson::Value deep_copy(const rapidjson::Value& value,
+                                  rapidjson::Document::AllocatorType& a) {
+  switch (value.GetType()) {
+    case rapidjson::kStringType:
+      return rapidjson::Value(value.GetString(), value.GetStringLength(), a);
+    case rapidjson::kArrayType: {
+      rapidjson::Value out(rapidjson::kArrayType);
+      out.Reserve(value.Size(), a);
+      for (const auto& item : value.GetArray()) out.PushBack(deep_copy(item, a), a);
+      return out;
+    }
+    case rapidjson::kObjectType: {
+      rapidjson::Value out(rapidjson::kObjectType);
+      for (const auto& m : value.GetObject())
+        out.AddMember(deep_copy(m.name, a), deep_copy(m.value, a), a);
+      return out;
+    }
+    default:
+      return rapidjson::Value(value, a);  // null, booleans, numbers: no strings
+  }
+}
+
 // String members added to an object (Ocean's `__repository` style enrichment), so the mapping can
 // reach context the API object lacks.
 using Members = std::vector<std::pair<const char*, std::string>>;
@@ -73,7 +98,7 @@ using Members = std::vector<std::pair<const char*, std::string>>;
 // Copies `value` into a fresh document with the `extra` members.
 inline rapidjson::Document enriched(const rapidjson::Value& value, const Members& extra = {}) {
   rapidjson::Document doc;
-  doc.CopyFrom(value, doc.GetAllocator());
+  static_cast<rapidjson::Value&>(doc) = deep_copy(value, doc.GetAllocator());
   if (!doc.IsObject()) return doc;
   auto& a = doc.GetAllocator();
   for (const auto& [name, text] : extra) {

@@ -132,7 +132,7 @@ class TagProcessor : public GithubProcessor {
     auto& a = d.GetAllocator();
     rapidjson::Value commit(rapidjson::kObjectType);
     if (const rapidjson::Value* object = find(fresh.object, {"object"}))
-      commit.CopyFrom(*object, a);
+      commit = ocean_plugins::deep_copy(*object, a);
     d.RemoveMember("name");
     d.RemoveMember("commit");
     d.AddMember("name", rapidjson::Value(tag.c_str(), a), a);
@@ -187,7 +187,8 @@ class BranchProcessor : public GithubProcessor {
       // No protection, or no right to read it: an empty object, as Ocean gives.
       auto protection = github.fetch(path + "/protection", {403, 404});
       rapidjson::Value rules(rapidjson::kObjectType);
-      if (!protection.gone) rules.CopyFrom(protection.object, a);
+      // A deep copy: the answer's strings live in its own buffer, gone with `protection`.
+      if (!protection.gone) rules = ocean_plugins::deep_copy(protection.object, a);
       d.RemoveMember("__protection_rules");
       d.AddMember("__protection_rules", rules, a);
     }
@@ -457,7 +458,10 @@ class FolderProcessor : public GithubProcessor {
                               {404, 409});
     rapidjson::Document entries(rapidjson::kArrayType);
     const rapidjson::Value* list = fresh.gone ? nullptr : find(fresh.object, {"tree"});
-    if (list && list->IsArray()) entries.CopyFrom(*list, entries.GetAllocator());
+    // A deep copy: the answer's strings live in `fresh`'s buffer, gone when this returns.
+    if (list && list->IsArray())
+      static_cast<rapidjson::Value&>(entries) =
+          ocean_plugins::deep_copy(*list, entries.GetAllocator());
     return entries;
   }
 };

@@ -48,7 +48,8 @@ class RepositoryProcessor : public GithubProcessor {
       return out;
     }
     rapidjson::Document doc;
-    doc.CopyFrom(fresh.object, doc.GetAllocator());
+    static_cast<rapidjson::Value&>(doc) =
+        ocean_plugins::deep_copy(fresh.object, doc.GetAllocator());
     auto& a = doc.GetAllocator();
     for (const auto& [member, path] : relations) {
       rapidjson::Document list = github.list(repo.path() + path);

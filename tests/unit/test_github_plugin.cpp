@@ -1245,3 +1245,38 @@ nested: {a: &anchor {b: [1, null]}, c: *anchor}
     }
   CHECK(rig.outcome("ok") == rig.finished());
 }
+
+TEST_CASE("github: branch protectionRules add the protection, {} when there is none") {
+  TempDir dir;
+  write_file(dir.path() / "branches.yaml", R"(resources:
+  - kind: branch
+    selector: {query: "true", protectionRules: true}
+    port:
+      entity:
+        mappings:
+          identifier: '.__repository + "-" + .name'
+          blueprint: '"githubBranch"'
+          properties: {rules: .__protection_rules, isDefault: .__is_default_branch}
+)");
+  Options o;
+  o.mapping = (dir.path() / "branches.yaml").string();
+  Rig rig(o);
+  FakeGithub& api = rig.api;
+  api.serve(kRepoPath + "/branches/main", R"({"name": "main", "protected": true})");
+  api.serve(kRepoPath + "/branches/main/protection",
+            R"({"required_status_checks": {"strict": true, "contexts": ["ci/build"]},
+                "enforce_admins": {"enabled": true}})");
+  api.serve(kRepoPath + "/branches/feature-x", R"({"name": "feature-x", "protected": false})");
+  rig.deliver("create", event(R"("ref": "main", "ref_type": "branch")"));
+  rig.deliver("create", event(R"("ref": "feature-x", "ref_type": "branch")"));
+  Step step = rig.take();
+  check_entities(step.entities,
+                 {upsert("githubBranch", "Hello-World-main",
+                         {{"properties.rules",
+                           R"({"required_status_checks": {"strict": true, "contexts": ["ci/build"]},
+                    "enforce_admins": {"enabled": true}})"},
+                          {"properties.isDefault", "true"}}),
+                  upsert("githubBranch", "Hello-World-feature-x",
+                         {{"properties.rules", "{}"}, {"properties.isDefault", "false"}})});
+  CHECK(rig.outcome("ok") == rig.finished());
+}
