@@ -21,6 +21,11 @@ std::optional<long long> digits(const std::string& value, size_t max_len = 18) {
 // budget's other callers forever.
 constexpr auto kProbeWaitLimit = std::chrono::seconds(60);
 
+// A window is taken to open a second after the reset the API announces: resets are whole seconds,
+// and a clock a little ahead of the API's (or an API counting with a coarser clock) would
+// otherwise spend the next window's calls in the one that is still closed.
+constexpr auto kResetMargin = std::chrono::seconds(1);
+
 }  // namespace
 
 std::optional<RateBudgets::Clock::time_point> RateBudgets::parse_reset(const std::string& value) {
@@ -63,7 +68,7 @@ RateBudgets::Admission RateBudgets::admit(const std::string& key) {
     if (b.blocked_until > now) {
       until = b.blocked_until;
     } else {
-      if (b.state == State::tracked && now >= b.reset) b.state = State::unknown;
+      if (b.state == State::tracked && now >= b.reset + kResetMargin) b.state = State::unknown;
       if (b.state == State::untracked) break;
       if (b.state == State::unknown) {
         if (!b.probing || now >= probe_deadline) {
@@ -78,7 +83,7 @@ RateBudgets::Admission RateBudgets::admit(const std::string& key) {
         --b.remaining;
         break;
       }
-      until = b.reset;
+      until = b.reset + kResetMargin;
     }
     if (until - now > max_block_) {
       auto seconds = std::chrono::duration<double>(until - now).count();
