@@ -665,11 +665,14 @@ namespace {
 std::vector<std::pair<std::string, int>> thread_priorities(pid_t pid) {
   std::vector<std::pair<std::string, int>> out;
   for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-    std::string name = read_file(task.path() / "comm");
-    while (!name.empty() && name.back() == '\n') name.pop_back();
+    // Name and nice from one read of `stat`: read apart, a worker starting between the two reads
+    // showed its creator's name ("oceand") with its own lowered priority.
     std::string stat = read_file(task.path() / "stat");
+    size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    std::string name = stat.substr(open + 1, close - open - 1);
     // After "(comm) ": fields 3..; nice is field 19.
-    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::istringstream rest(stat.substr(close + 2));
     std::string field;
     for (int i = 3; i <= 19; ++i) rest >> field;
     out.emplace_back(name, std::stoi(field));
