@@ -5,6 +5,9 @@
 // object from the REST API (webhook payloads can be stale or reordered) and reports deletions with
 // the payload's own object, enriched like Ocean's with `__repository` and `__organization`.
 #include <array>
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
 
 #include "processor_base.hpp"
 
@@ -185,6 +188,43 @@ bool GithubProcessor::visibility_kept(const rapidjson::Value& payload,
   return get_string(payload, {"repository", "visibility"}) == wanted;
 }
 
+namespace {
+
+// What repoSearch queries answered, for a minute: GitHub allows 30 searches a minute, and a busy
+// repository's events would otherwise each wait for one. A `repository` event (topics or
+// visibility edited) always searches again and refreshes the answer.
+class SearchAnswers {
+ public:
+  static SearchAnswers& instance() {
+    static SearchAnswers answers;
+    return answers;
+  }
+  std::optional<bool> get(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto it = answers_.find(key);
+    if (it == answers_.end() || it->second.second <= Clock::now()) return std::nullopt;
+    return it->second.first;
+  }
+  void put(const std::string& key, bool found) {
+    std::lock_guard lock(mutex_);
+    const auto now = Clock::now();
+    if (answers_.size() >= kMaxAnswers) {
+      std::erase_if(answers_, [&](const auto& a) { return a.second.second <= now; });
+      if (answers_.size() >= kMaxAnswers) answers_.clear();
+    }
+    answers_[key] = {found, now + kLifetime};
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static constexpr size_t kMaxAnswers = 10000;
+  static constexpr auto kLifetime = std::chrono::seconds(60);
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::pair<bool, Clock::time_point>> answers_;
+};
+
+}  // namespace
+
 bool GithubProcessor::found_by_search(const rapidjson::Value& payload,
                                       const ocean::ResourceConfig& resource,
                                       const Repo& repo) const {
@@ -194,18 +234,26 @@ bool GithubProcessor::found_by_search(const rapidjson::Value& payload,
                   (query && query->IsString() ? std::string(query->GetString()) + " " : "") +
                   repo.name + " in:name";
   auto id = get_id(payload, {"repository", "id"});
-  stop_if_cancelled();
-  // Matching by name narrows the search to a page or two; the id makes the match exact.
-  rapidjson::Document found =
-      api(repo).for_search().list("/search/repositories?q=" + ocean::path_segment(q), "items", 10);
-  for (const auto& item : found.GetArray()) {
-    if (id ? get_id(item, {"id"}) == id
-           : lower(get_string(item, {"full_name"}).value_or("")) == lower(repo.full_name))
-      return true;
+  const std::string key = std::string(event().integration()) + '\n' + q + '\n' +
+                          (id ? std::to_string(*id) : lower(repo.full_name));
+  auto& answers = SearchAnswers::instance();
+  std::optional<bool> known = is("repository") ? std::nullopt : answers.get(key);
+  if (!known) {
+    stop_if_cancelled();
+    // Matching by name narrows the search to a page or two; the id makes the match exact.
+    rapidjson::Document found = api(repo).for_search().list(
+        "/search/repositories?q=" + ocean::path_segment(q), "items", 10);
+    known = false;
+    for (const auto& item : found.GetArray())
+      if (id ? get_id(item, {"id"}) == id
+             : lower(get_string(item, {"full_name"}).value_or("")) == lower(repo.full_name))
+        known = true;
+    answers.put(key, *known);
   }
-  ocean::log_info("repository '" + repo.full_name +
-                  "' is not among the results of its resource's repoSearch query: event ignored");
-  return false;
+  if (!*known)
+    ocean::log_info("repository '" + repo.full_name +
+                    "' is not among the results of its resource's repoSearch query: event ignored");
+  return *known;
 }
 
 void GithubProcessor::count_handled(std::string_view kind) const {

@@ -1072,6 +1072,13 @@ resources:
     CHECK(api.searches().back() == "org:Codertocat topic:platform platform-api in:name");
     CHECK(step.api_calls[1].path == "/repos/Codertocat/platform-api/pulls/7");
     check_entities(step.entities, {upsert("githubPullRequest", "platform-api-7")});
+    // The answer is kept a minute (GitHub allows 30 searches a minute): the next event of the
+    // repository only fetches.
+    rig.deliver("pull_request", pull_request_event(platform, 7));
+    step = rig.take();
+    REQUIRE(step.api_calls.size() == 1);
+    CHECK(step.api_calls[0].path == "/repos/Codertocat/platform-api/pulls/7");
+    CHECK(api.searches().size() == 1);
   }
 
   {
