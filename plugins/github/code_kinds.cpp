@@ -296,7 +296,7 @@ class FileProcessor : public GithubProcessor {
         continue;
       }
       stop_if_cancelled();
-      auto fresh = github.fetch(repo.path() + "/contents/" + path_of(file.path) +
+      auto fresh = github.fetch(repo.path() + "/contents/" + contents_path(file.path) +
                                 "?ref=" + ocean::path_segment(branch));
       if (fresh.gone) continue;  // removed again since the push: its own push deletes it
       std::string text;
@@ -323,18 +323,6 @@ class FileProcessor : public GithubProcessor {
   }
 
  private:
-  // Each path segment encoded, the slashes kept.
-  static std::string path_of(const std::string& path) {
-    std::string out;
-    size_t at = 0;
-    while (true) {
-      size_t slash = path.find('/', at);
-      out += ocean::path_segment(path.substr(at, slash - at));
-      if (slash == std::string::npos) return out;
-      out += '/';
-      at = slash + 1;
-    }
-  }
   // The `files` entries that apply to a push to `branch` of `repo`.
   static std::vector<const rapidjson::Value*> patterns_for(const rapidjson::Value& payload,
                                                            const ocean::ResourceConfig& resource,
@@ -387,8 +375,11 @@ class FolderProcessor : public GithubProcessor {
                                              const ocean::ResourceConfig& resource) override {
     Repo repo = *repo_of(payload);
     std::string branch = *pushed_branch(payload);
-    std::vector<std::string> patterns = patterns_for(resource, repo, branch);
+    std::vector<Entry> patterns = patterns_for(resource, repo, branch);
     if (patterns.empty()) return {};
+    const rapidjson::Value* selector = find(resource.config(), {"selector"});
+    const std::vector<std::string> global =
+        selector ? string_list(*selector, "includedFiles") : std::vector<std::string>{};
     stop_if_cancelled();
     Api github = api(repo);
     std::vector<std::string> changed;
@@ -400,7 +391,7 @@ class FolderProcessor : public GithubProcessor {
     ocean::WebhookEventRawResults out;
     std::set<std::string> done;
     std::optional<rapidjson::Document> trees[2];  // [recursive]: each asked for at most once
-    for (const auto& pattern : patterns) {
+    for (const auto& [pattern, unused] : patterns) {
       bool recursive =
           !(pattern.empty() || pattern == "*") && pattern.find_first_of("*/") != std::string::npos;
       if (!trees[recursive]) trees[recursive] = tree(github, repo, branch, recursive);
@@ -422,6 +413,15 @@ class FolderProcessor : public GithubProcessor {
         item.AddMember("__repository", rapidjson::Value(repository.object, a), a);
         item.AddMember("__organization", rapidjson::Value(repo.owner.c_str(), a), a);
         item.AddMember("__branch", rapidjson::Value(branch.c_str(), a), a);
+        // Ocean's `includedFiles`: the selector's own on the item, read from the repository's
+        // root; each matching entry's under `folder`, read from inside the folder.
+        add_included_files(item, a, global, "", github, repo, branch);
+        std::vector<std::string> inside;
+        for (const auto& [other, files] : patterns)
+          if (other.empty() || other == "*" || glob_match(other, *path))
+            for (const auto& f : files)
+              if (std::find(inside.begin(), inside.end(), f) == inside.end()) inside.push_back(f);
+        add_included_files(item["folder"], a, inside, *path, github, repo, branch);
         out.add_updated(item);
       }
     }
@@ -429,10 +429,14 @@ class FolderProcessor : public GithubProcessor {
   }
 
  private:
-  // The `path` of each `folders` entry naming this repository (and branch).
-  static std::vector<std::string> patterns_for(const ocean::ResourceConfig& resource,
-                                               const Repo& repo, const std::string& branch) {
-    std::vector<std::string> out;
+  struct Entry {
+    std::string path;                   // the glob
+    std::vector<std::string> included;  // its includedFiles
+  };
+  // The `path` (and `includedFiles`) of each `folders` entry naming this repository (and branch).
+  static std::vector<Entry> patterns_for(const ocean::ResourceConfig& resource, const Repo& repo,
+                                         const std::string& branch) {
+    std::vector<Entry> out;
     const rapidjson::Value* folders = find(resource.config(), {"selector", "folders"});
     if (!folders || !folders->IsArray()) return out;
     for (const auto& f : folders->GetArray()) {
@@ -443,7 +447,7 @@ class FolderProcessor : public GithubProcessor {
       for (const auto& r : repos->GetArray()) {
         auto want = get_string(r, {"branch"});
         if (get_string(r, {"name"}) == repo.name && (!want || want->empty() || *want == branch)) {
-          out.push_back(get_string(f, {"path"}).value_or("*"));
+          out.push_back({get_string(f, {"path"}).value_or("*"), string_list(f, "includedFiles")});
           break;
         }
       }

@@ -4,6 +4,7 @@
 // One processor per kind, as in Ocean, all on the route /webhook. Every processor re-fetches the
 // object from the REST API (webhook payloads can be stale or reordered) and reports deletions with
 // the payload's own object, enriched like Ocean's with `__repository` and `__organization`.
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <mutex>
@@ -186,6 +187,67 @@ bool GithubProcessor::visibility_kept(const rapidjson::Value& payload,
   // Events about no repository (an organization's team or member) are not filtered.
   if (!find(payload, {"repository"})) return true;
   return get_string(payload, {"repository", "visibility"}) == wanted;
+}
+
+std::string contents_path(const std::string& path) {
+  std::string out;
+  size_t at = 0;
+  while (true) {
+    size_t slash = path.find('/', at);
+    out += ocean::path_segment(path.substr(at, slash - at));
+    if (slash == std::string::npos) return out;
+    out += '/';
+    at = slash + 1;
+  }
+}
+
+std::vector<std::string> string_list(const rapidjson::Value& config, const char* name) {
+  std::vector<std::string> out;
+  const rapidjson::Value* list = find(config, {name});
+  if (!list || !list->IsArray()) return out;
+  for (const auto& item : list->GetArray())
+    if (item.IsString() && item.GetStringLength() > 0 &&
+        std::find(out.begin(), out.end(), item.GetString()) == out.end())
+      out.emplace_back(item.GetString());
+  return out;
+}
+
+void add_included_files(rapidjson::Value& target, rapidjson::Document::AllocatorType& a,
+                        const std::vector<std::string>& requested, const std::string& base,
+                        const Api& github, const Repo& repo, const std::string& ref) {
+  if (requested.empty() || !target.IsObject()) return;
+  auto trimmed = [](std::string s) {
+    while (!s.empty() && s.front() == '/') s.erase(0, 1);
+    while (!s.empty() && s.back() == '/') s.pop_back();
+    return s;
+  };
+  std::string folder = trimmed(base);
+  if (folder == ".") folder.clear();
+  rapidjson::Value files(rapidjson::kObjectType);
+  if (auto it = target.FindMember("__includedFiles");
+      it != target.MemberEnd() && it->value.IsObject())
+    files = ocean_plugins::deep_copy(it->value, a);
+  for (const auto& want : requested) {
+    std::string path = trimmed(want);
+    if (!folder.empty() && path.rfind(folder + "/", 0) != 0) path = folder + "/" + path;
+    rapidjson::Value content;  // null unless the file is read
+    auto fresh = github.fetch(
+        repo.path() + "/contents/" + contents_path(path) + "?ref=" + ocean::path_segment(ref),
+        {404});
+    auto text = fresh.gone ? std::nullopt : get_string(fresh.object, {"content"});
+    if (text && get_string(fresh.object, {"encoding"}) == std::optional<std::string>("base64")) {
+      std::string compact;
+      for (char c : *text)
+        if (c != '\n' && c != '\r') compact.push_back(c);
+      if (auto decoded = ocean::base64_decode(compact))
+        content.SetString(decoded->c_str(), static_cast<rapidjson::SizeType>(decoded->size()), a);
+    }
+    rapidjson::Value name(want.c_str(), a);
+    files.RemoveMember(name);
+    files.AddMember(name, content, a);
+  }
+  target.RemoveMember("__includedFiles");
+  target.AddMember("__includedFiles", files, a);
 }
 
 namespace {

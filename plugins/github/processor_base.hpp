@@ -27,6 +27,18 @@ std::string action_of(const rapidjson::Value& payload);
 // Events about one object run in order ("owner/repo#pull-request#42"); see the .cpp.
 std::string group_key_of(const ocean::WebhookEvent& event);
 
+// A repository file's path for the contents API: each segment encoded, the slashes kept.
+std::string contents_path(const std::string& path);
+
+// Ocean's `includedFiles`: each requested path (relative to `base`, a folder, unless it already
+// starts with it) read from `ref` and added to `target` as `__includedFiles: {<requested>: <text>}`
+// — null for a file that is missing, a directory or too large for the contents API.
+void add_included_files(rapidjson::Value& target, rapidjson::Document::AllocatorType& a,
+                        const std::vector<std::string>& requested, const std::string& base,
+                        const Api& github, const Repo& repo, const std::string& ref);
+// The strings of a list in `config` at `name` (`includedFiles: [README.md]`), in order, once each.
+std::vector<std::string> string_list(const rapidjson::Value& config, const char* name);
+
 // The strings of a selector list (`states: [open]`), or nullopt when the selector lacks it.
 std::optional<std::set<std::string>> selector_strings(const ocean::ResourceConfig& resource,
                                                       const char* name);

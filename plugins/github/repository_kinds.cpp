@@ -43,7 +43,9 @@ class RepositoryProcessor : public GithubProcessor {
     if (fresh.gone) return removed(object);
     ocean::WebhookEventRawResults out;
     auto relations = relations_of(resource);
-    if (relations.empty()) {
+    const rapidjson::Value* selector = find(resource.config(), {"selector"});
+    auto included = selector ? string_list(*selector, "includedFiles") : std::vector<std::string>{};
+    if (relations.empty() && included.empty()) {
       out.add_updated_text(std::move(fresh.text));
       return out;
     }
@@ -56,6 +58,9 @@ class RepositoryProcessor : public GithubProcessor {
       doc.RemoveMember(member.c_str());
       doc.AddMember(rapidjson::Value(member.c_str(), a), rapidjson::Value(list, a), a);
     }
+    // Ocean's `includedFiles`, read from the default branch.
+    if (auto branch = get_string(doc, {"default_branch"}))
+      add_included_files(doc, a, included, "", github, repo, *branch);
     out.add_updated(doc);
     return out;
   }

@@ -1287,3 +1287,69 @@ TEST_CASE("github: branch protectionRules add the protection, {} when there is n
                          {{"properties.rules", "{}"}, {"properties.isDefault", "false"}})});
   CHECK(rig.outcome("ok") == rig.finished());
 }
+
+TEST_CASE("github: includedFiles attach files to repositories and folders, as Ocean's") {
+  TempDir dir;
+  write_file(dir.path() / "included.yaml", R"(resources:
+  - kind: repository
+    selector: {query: "true", includedFiles: [README.md, docs/missing.md]}
+    port:
+      entity:
+        mappings: {identifier: .name, blueprint: '"githubRepository"',
+                   properties: {readme: '.__includedFiles["README.md"]',
+                                missing: '.__includedFiles["docs/missing.md"]'}}
+  - kind: folder
+    selector:
+      query: "true"
+      includedFiles: [CODEOWNERS]
+      folders:
+        - path: "services/*"
+          repos: [{name: Hello-World, branch: main}]
+          includedFiles: [README.md, /services/api/owners.txt]
+    port:
+      entity:
+        mappings:
+          identifier: '.folder.path'
+          blueprint: '"githubFolder"'
+          properties: {owners: '.__includedFiles.CODEOWNERS',
+                       readme: '.folder.__includedFiles["README.md"]',
+                       file: '.folder.__includedFiles["/services/api/owners.txt"]'}
+)");
+  Options o;
+  o.mapping = (dir.path() / "included.yaml").string();
+  Rig rig(o);
+  FakeGithub& api = rig.api;
+  auto serve_file = [&](const std::string& path, const std::string& text) {
+    api.serve(kRepoPath + "/contents/" + path,
+              R"({"type": "file", "encoding": "base64", "path": ")" + path + R"(", "content": ")" +
+                  ocean::base64_encode(text) + R"("})");
+  };
+  api.serve(kRepoPath, kRepo);
+  serve_file("README.md", "# Hello World\n");
+  serve_file("CODEOWNERS", "* @octocat\n");
+  serve_file("services/api/README.md", "# API\n");
+  serve_file("services/api/owners.txt", "platform-team\n");
+  api.serve(kRepoPath + "/git/trees/main", R"({"tree": [
+      {"path": "services", "type": "tree"}, {"path": "services/api", "type": "tree"},
+      {"path": "services/api/main.go", "type": "blob"}]})");
+
+  rig.deliver("repository", R"({"action": "edited", "repository": )" + std::string(kRepo) + "}");
+  Step step = rig.take();
+  for (const auto& call : step.api_calls)
+    if (call.path.find("/contents/") != std::string::npos) CHECK(call.query_param("ref") == "main");
+  check_entities(
+      step.entities,
+      {upsert("githubRepository", "Hello-World",
+              {{"properties.readme", R"("# Hello World\n")"}, {"properties.missing", "null"}})});
+
+  rig.deliver("push", event(R"("ref": "refs/heads/main", "before": "aa", "after": "bb",
+      "commits": [{"id": "bb", "modified": ["services/api/main.go"]}])"));
+  step = rig.take();
+  check_entities(step.entities, {upsert("githubFolder", "services/api",
+                                        {{"properties.owners", R"("* @octocat\n")"},
+                                         {"properties.readme", R"("# API\n")"},
+                                         {"properties.file", R"("platform-team\n")"}}),
+                                 // (every push refreshes its repository too)
+                                 upsert("githubRepository", "Hello-World")});
+  CHECK(rig.outcome("ok") == rig.finished());
+}
