@@ -45,7 +45,9 @@ class RepositoryProcessor : public GithubProcessor {
     auto relations = relations_of(resource);
     const rapidjson::Value* selector = find(resource.config(), {"selector"});
     auto included = selector ? string_list(*selector, "includedFiles") : std::vector<std::string>{};
-    if (relations.empty() && included.empty()) {
+    const bool sbom = wants(resource, "sbom"), pages = wants(resource, "pages"),
+               properties = wants(resource, "customProperties");
+    if (relations.empty() && included.empty() && !sbom && !pages && !properties) {
       out.add_updated_text(std::move(fresh.text));
       return out;
     }
@@ -61,11 +63,57 @@ class RepositoryProcessor : public GithubProcessor {
     // Ocean's `includedFiles`, read from the default branch.
     if (auto branch = get_string(doc, {"default_branch"}))
       add_included_files(doc, a, included, "", github, repo, *branch);
+    // Ocean's other relations: `__sbom` (the SPDX document), `__pages`, and `custom_properties`
+    // as {name: value} when GitHub's answer lacks them; `{}` where the repository has none.
+    auto put = [&](const char* member, rapidjson::Value value) {
+      doc.RemoveMember(member);
+      doc.AddMember(rapidjson::StringRef(member), value, a);
+    };
+    if (sbom) {
+      auto answer = github.fetch(repo.path() + "/dependency-graph/sbom", {404});
+      const rapidjson::Value* spdx = answer.gone ? nullptr : find(answer.object, {"sbom"});
+      put("__sbom", spdx && spdx->IsObject() ? ocean_plugins::deep_copy(*spdx, a)
+                                             : rapidjson::Value(rapidjson::kObjectType));
+    }
+    if (pages) {
+      auto answer = github.fetch(repo.path() + "/pages", {404});
+      put("__pages", !answer.gone && answer.object.IsObject()
+                         ? ocean_plugins::deep_copy(answer.object, a)
+                         : rapidjson::Value(rapidjson::kObjectType));
+    }
+    if (properties && !doc.HasMember("custom_properties")) {
+      // A list, which fetch() (objects only) refuses; a 404 (a personal account's repository)
+      // means none.
+      const std::string path = repo.path() + "/properties/values";
+      auto answer = github.call("GET", path);
+      if (!answer.ok() && answer.status != 404)
+        ocean_plugins::interpret(std::move(answer), "GitHub GET " + path, {},
+                                 &Api::rate_limit_wait);
+      rapidjson::Document list;
+      rapidjson::Value values(rapidjson::kObjectType);
+      if (answer.ok() && ocean::parse_json(list, answer.body) && list.IsArray())
+        for (const auto& p : list.GetArray()) {
+          auto name = get_string(p, {"property_name"});
+          const rapidjson::Value* value = find(p, {"value"});
+          if (!name || !value) continue;
+          rapidjson::Value key(name->c_str(), a);
+          values.RemoveMember(key);
+          values.AddMember(key, ocean_plugins::deep_copy(*value, a), a);
+        }
+      put("custom_properties", std::move(values));
+    }
     out.add_updated(doc);
     return out;
   }
 
  private:
+  // `includedRelations.<name>: true`, or `<name>` in Ocean's older `include` list (sbom).
+  static bool wants(const ocean::ResourceConfig& resource, const char* name) {
+    const rapidjson::Value* flag = find(resource.config(), {"selector", "includedRelations", name});
+    if (flag && flag->IsBool()) return flag->GetBool();
+    auto include = selector_strings(resource, "include");
+    return include && include->count(name);
+  }
   static ocean::WebhookEventRawResults removed(const rapidjson::Value& repository) {
     ocean::WebhookEventRawResults out;
     out.add_deleted(repository);

@@ -1288,16 +1288,21 @@ TEST_CASE("github: branch protectionRules add the protection, {} when there is n
   CHECK(rig.outcome("ok") == rig.finished());
 }
 
-TEST_CASE("github: includedFiles attach files to repositories and folders, as Ocean's") {
+TEST_CASE("github: includedFiles and relations (sbom, pages, customProperties), as Ocean's") {
   TempDir dir;
   write_file(dir.path() / "included.yaml", R"(resources:
   - kind: repository
-    selector: {query: "true", includedFiles: [README.md, docs/missing.md]}
+    selector:
+      query: "true"
+      includedFiles: [README.md, docs/missing.md]
+      includedRelations: {sbom: true, pages: true, customProperties: true}
     port:
       entity:
         mappings: {identifier: .name, blueprint: '"githubRepository"',
                    properties: {readme: '.__includedFiles["README.md"]',
-                                missing: '.__includedFiles["docs/missing.md"]'}}
+                                missing: '.__includedFiles["docs/missing.md"]',
+                                spdx: .__sbom.spdxVersion, pages: .__pages,
+                                tier: .custom_properties.tier}}
   - kind: folder
     selector:
       query: "true"
@@ -1329,6 +1334,12 @@ TEST_CASE("github: includedFiles attach files to repositories and folders, as Oc
   serve_file("CODEOWNERS", "* @octocat\n");
   serve_file("services/api/README.md", "# API\n");
   serve_file("services/api/owners.txt", "platform-team\n");
+  api.serve(kRepoPath + "/dependency-graph/sbom",
+            R"({"sbom": {"spdxVersion": "SPDX-2.3", "packages": []}})");
+  api.serve(
+      kRepoPath + "/properties/values",
+      R"([{"property_name": "tier", "value": "gold"}, {"property_name": "x", "value": null}])");
+  // No /pages: GitHub answers 404 for a repository without Pages.
   api.serve(kRepoPath + "/git/trees/main", R"({"tree": [
       {"path": "services", "type": "tree"}, {"path": "services/api", "type": "tree"},
       {"path": "services/api/main.go", "type": "blob"}]})");
@@ -1337,10 +1348,14 @@ TEST_CASE("github: includedFiles attach files to repositories and folders, as Oc
   Step step = rig.take();
   for (const auto& call : step.api_calls)
     if (call.path.find("/contents/") != std::string::npos) CHECK(call.query_param("ref") == "main");
-  check_entities(
-      step.entities,
-      {upsert("githubRepository", "Hello-World",
-              {{"properties.readme", R"("# Hello World\n")"}, {"properties.missing", "null"}})});
+  check_entities(step.entities, {
+                                    upsert("githubRepository", "Hello-World",
+                                           {{"properties.readme", R"("# Hello World\n")"},
+                                            {"properties.missing", "null"},
+                                            {"properties.spdx", R"("SPDX-2.3")"},
+                                            {"properties.pages", "{}"},
+                                            {"properties.tier", R"("gold")"}}),
+                                });
 
   rig.deliver("push", event(R"("ref": "refs/heads/main", "before": "aa", "after": "bb",
       "commits": [{"id": "bb", "modified": ["services/api/main.go"]}])"));
