@@ -299,13 +299,7 @@ class FileProcessor : public GithubProcessor {
       auto fresh = github.fetch(repo.path() + "/contents/" + contents_path(file.path) +
                                 "?ref=" + ocean::path_segment(branch));
       if (fresh.gone) continue;  // removed again since the push: its own push deletes it
-      std::string text;
-      if (auto encoded = get_string(fresh.object, {"content"})) {
-        std::string compact;
-        for (char c : *encoded)
-          if (c != '\n' && c != '\r') compact.push_back(c);
-        text = ocean::base64_decode(compact).value_or("");
-      }
+      std::string text = decoded_content(fresh.object).value_or("");
       bool skip = find(*pattern, {"skipParsing"}) && (*pattern)["skipParsing"].IsBool() &&
                   (*pattern)["skipParsing"].GetBool();
       std::optional<rapidjson::Document> parsed;
@@ -377,9 +371,7 @@ class FolderProcessor : public GithubProcessor {
     std::string branch = *pushed_branch(payload);
     std::vector<Entry> patterns = patterns_for(resource, repo, branch);
     if (patterns.empty()) return {};
-    const rapidjson::Value* selector = find(resource.config(), {"selector"});
-    const std::vector<std::string> global =
-        selector ? string_list(*selector, "includedFiles") : std::vector<std::string>{};
+    const std::vector<std::string> global = selector_list(resource, "includedFiles");
     stop_if_cancelled();
     Api github = api(repo);
     std::vector<std::string> changed;
@@ -391,16 +383,17 @@ class FolderProcessor : public GithubProcessor {
     ocean::WebhookEventRawResults out;
     std::set<std::string> done;
     std::optional<rapidjson::Document> trees[2];  // [recursive]: each asked for at most once
+    IncludedFileCache read;
     for (const auto& [pattern, unused] : patterns) {
-      bool recursive =
-          !(pattern.empty() || pattern == "*") && pattern.find_first_of("*/") != std::string::npos;
+      // Only a top-level glob ("", "*", or a name without `/` or `*`) needs no recursive tree.
+      bool recursive = !every_folder(pattern) && pattern.find_first_of("*/") != std::string::npos;
       if (!trees[recursive]) trees[recursive] = tree(github, repo, branch, recursive);
       for (const auto& entry : trees[recursive]->GetArray()) {
         auto path = get_string(entry, {"path"});
         if (get_string(entry, {"type"}) != std::optional<std::string>("tree") || !path ||
             done.count(*path))
           continue;
-        if (!(pattern.empty() || pattern == "*") && !glob_match(pattern, *path)) continue;
+        if (!selects(pattern, *path)) continue;
         bool touched = false;
         for (const auto& file : changed)
           touched |= file == *path || file.rfind(*path + "/", 0) == 0;
@@ -415,13 +408,13 @@ class FolderProcessor : public GithubProcessor {
         item.AddMember("__branch", rapidjson::Value(branch.c_str(), a), a);
         // Ocean's `includedFiles`: the selector's own on the item, read from the repository's
         // root; each matching entry's under `folder`, read from inside the folder.
-        add_included_files(item, a, global, "", github, repo, branch);
+        add_included_files(item, a, global, "", github, repo, branch, read);
         std::vector<std::string> inside;
         for (const auto& [other, files] : patterns)
-          if (other.empty() || other == "*" || glob_match(other, *path))
+          if (selects(other, *path))
             for (const auto& f : files)
               if (std::find(inside.begin(), inside.end(), f) == inside.end()) inside.push_back(f);
-        add_included_files(item["folder"], a, inside, *path, github, repo, branch);
+        add_included_files(item["folder"], a, inside, *path, github, repo, branch, read);
         out.add_updated(item);
       }
     }
@@ -433,6 +426,11 @@ class FolderProcessor : public GithubProcessor {
     std::string path;                   // the glob
     std::vector<std::string> included;  // its includedFiles
   };
+  // Ocean reads "" and "*" as every top-level folder, any other path as a glob.
+  static bool every_folder(const std::string& pattern) { return pattern.empty() || pattern == "*"; }
+  static bool selects(const std::string& pattern, const std::string& path) {
+    return every_folder(pattern) || glob_match(pattern, path);
+  }
   // The `path` (and `includedFiles`) of each `folders` entry naming this repository (and branch).
   static std::vector<Entry> patterns_for(const ocean::ResourceConfig& resource, const Repo& repo,
                                          const std::string& branch) {

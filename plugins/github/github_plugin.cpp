@@ -201,6 +201,20 @@ std::string contents_path(const std::string& path) {
   }
 }
 
+std::optional<std::string> decoded_content(const rapidjson::Value& answer) {
+  auto encoded = get_string(answer, {"content"});
+  if (!encoded) return std::nullopt;
+  std::string compact;
+  for (char c : *encoded)
+    if (c != '\n' && c != '\r') compact.push_back(c);
+  return ocean::base64_decode(compact);
+}
+
+std::vector<std::string> selector_list(const ocean::ResourceConfig& resource, const char* name) {
+  const rapidjson::Value* selector = find(resource.config(), {"selector"});
+  return selector ? string_list(*selector, name) : std::vector<std::string>{};
+}
+
 std::vector<std::string> string_list(const rapidjson::Value& config, const char* name) {
   std::vector<std::string> out;
   const rapidjson::Value* list = find(config, {name});
@@ -214,7 +228,8 @@ std::vector<std::string> string_list(const rapidjson::Value& config, const char*
 
 void add_included_files(rapidjson::Value& target, rapidjson::Document::AllocatorType& a,
                         const std::vector<std::string>& requested, const std::string& base,
-                        const Api& github, const Repo& repo, const std::string& ref) {
+                        const Api& github, const Repo& repo, const std::string& ref,
+                        IncludedFileCache& read) {
   if (requested.empty() || !target.IsObject()) return;
   auto trimmed = [](std::string s) {
     while (!s.empty() && s.front() == '/') s.erase(0, 1);
@@ -230,18 +245,21 @@ void add_included_files(rapidjson::Value& target, rapidjson::Document::Allocator
   for (const auto& want : requested) {
     std::string path = trimmed(want);
     if (!folder.empty() && path.rfind(folder + "/", 0) != 0) path = folder + "/" + path;
-    rapidjson::Value content;  // null unless the file is read
-    auto fresh = github.fetch(
-        repo.path() + "/contents/" + contents_path(path) + "?ref=" + ocean::path_segment(ref),
-        {404});
-    auto text = fresh.gone ? std::nullopt : get_string(fresh.object, {"content"});
-    if (text && get_string(fresh.object, {"encoding"}) == std::optional<std::string>("base64")) {
-      std::string compact;
-      for (char c : *text)
-        if (c != '\n' && c != '\r') compact.push_back(c);
-      if (auto decoded = ocean::base64_decode(compact))
-        content.SetString(decoded->c_str(), static_cast<rapidjson::SizeType>(decoded->size()), a);
+    auto known = read.find(path);
+    if (known == read.end()) {
+      auto fresh = github.fetch(
+          repo.path() + "/contents/" + contents_path(path) + "?ref=" + ocean::path_segment(ref),
+          {404});
+      std::optional<std::string> text;
+      if (!fresh.gone &&
+          get_string(fresh.object, {"encoding"}) == std::optional<std::string>("base64"))
+        text = decoded_content(fresh.object);
+      known = read.emplace(path, std::move(text)).first;
     }
+    rapidjson::Value content;  // null unless the file was read
+    if (known->second)
+      content.SetString(known->second->c_str(),
+                        static_cast<rapidjson::SizeType>(known->second->size()), a);
     rapidjson::Value name(want.c_str(), a);
     files.RemoveMember(name);
     files.AddMember(name, content, a);

@@ -2,6 +2,7 @@
 // owner an event is about, Ocean's enrichment, and selector reading.
 #pragma once
 
+#include <map>
 #include <set>
 
 #include "github.hpp"
@@ -29,15 +30,23 @@ std::string group_key_of(const ocean::WebhookEvent& event);
 
 // A repository file's path for the contents API: each segment encoded, the slashes kept.
 std::string contents_path(const std::string& path);
+// The text of a contents API answer's `content` (base64, wrapped in lines), or nullopt when it
+// has none or it does not decode.
+std::optional<std::string> decoded_content(const rapidjson::Value& answer);
 
 // Ocean's `includedFiles`: each requested path (relative to `base`, a folder, unless it already
 // starts with it) read from `ref` and added to `target` as `__includedFiles: {<requested>: <text>}`
-// — null for a file that is missing, a directory or too large for the contents API.
+// — null for a file that is missing, a directory or too large for the contents API. `read`
+// keeps what one event read, so a file asked for by several of its items is read once.
+using IncludedFileCache = std::map<std::string, std::optional<std::string>>;
 void add_included_files(rapidjson::Value& target, rapidjson::Document::AllocatorType& a,
                         const std::vector<std::string>& requested, const std::string& base,
-                        const Api& github, const Repo& repo, const std::string& ref);
+                        const Api& github, const Repo& repo, const std::string& ref,
+                        IncludedFileCache& read);
 // The strings of a list in `config` at `name` (`includedFiles: [README.md]`), in order, once each.
 std::vector<std::string> string_list(const rapidjson::Value& config, const char* name);
+// The same for the resource's selector (`selector.includedFiles`).
+std::vector<std::string> selector_list(const ocean::ResourceConfig& resource, const char* name);
 
 // The strings of a selector list (`states: [open]`), or nullopt when the selector lacks it.
 std::optional<std::set<std::string>> selector_strings(const ocean::ResourceConfig& resource,

@@ -43,8 +43,7 @@ class RepositoryProcessor : public GithubProcessor {
     if (fresh.gone) return removed(object);
     ocean::WebhookEventRawResults out;
     auto relations = relations_of(resource);
-    const rapidjson::Value* selector = find(resource.config(), {"selector"});
-    auto included = selector ? string_list(*selector, "includedFiles") : std::vector<std::string>{};
+    auto included = selector_list(resource, "includedFiles");
     const bool sbom = wants(resource, "sbom"), pages = wants(resource, "pages"),
                properties = wants(resource, "customProperties");
     if (relations.empty() && included.empty() && !sbom && !pages && !properties) {
@@ -61,8 +60,10 @@ class RepositoryProcessor : public GithubProcessor {
       doc.AddMember(rapidjson::Value(member.c_str(), a), rapidjson::Value(list, a), a);
     }
     // Ocean's `includedFiles`, read from the default branch.
-    if (auto branch = get_string(doc, {"default_branch"}))
-      add_included_files(doc, a, included, "", github, repo, *branch);
+    if (auto branch = get_string(doc, {"default_branch"})) {
+      IncludedFileCache read;
+      add_included_files(doc, a, included, "", github, repo, *branch, read);
+    }
     // Ocean's other relations: `__sbom` (the SPDX document), `__pages`, and `custom_properties`
     // as {name: value} when GitHub's answer lacks them; `{}` where the repository has none.
     auto put = [&](const char* member, rapidjson::Value value) {

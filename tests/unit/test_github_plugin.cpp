@@ -1342,7 +1342,8 @@ TEST_CASE("github: includedFiles and relations (sbom, pages, customProperties), 
   // No /pages: GitHub answers 404 for a repository without Pages.
   api.serve(kRepoPath + "/git/trees/main", R"({"tree": [
       {"path": "services", "type": "tree"}, {"path": "services/api", "type": "tree"},
-      {"path": "services/api/main.go", "type": "blob"}]})");
+      {"path": "services/api/main.go", "type": "blob"}, {"path": "services/web", "type": "tree"},
+      {"path": "services/web/app.js", "type": "blob"}]})");
 
   rig.deliver("repository", R"({"action": "edited", "repository": )" + std::string(kRepo) + "}");
   Step step = rig.take();
@@ -1358,13 +1359,22 @@ TEST_CASE("github: includedFiles and relations (sbom, pages, customProperties), 
                                 });
 
   rig.deliver("push", event(R"("ref": "refs/heads/main", "before": "aa", "after": "bb",
-      "commits": [{"id": "bb", "modified": ["services/api/main.go"]}])"));
+      "commits": [{"id": "bb", "modified": ["services/api/main.go", "services/web/app.js"]}])"));
   step = rig.take();
   check_entities(step.entities, {upsert("githubFolder", "services/api",
                                         {{"properties.owners", R"("* @octocat\n")"},
                                          {"properties.readme", R"("# API\n")"},
                                          {"properties.file", R"("platform-team\n")"}}),
+                                 upsert("githubFolder", "services/web",
+                                        {{"properties.owners", R"("* @octocat\n")"},
+                                         {"properties.readme", "null"},
+                                         {"properties.file", "null"}}),
                                  // (every push refreshes its repository too)
                                  upsert("githubRepository", "Hello-World")});
+  // Both folders carry CODEOWNERS: one event reads it once.
+  size_t codeowners = 0;
+  for (const auto& call : step.api_calls)
+    codeowners += call.path == kRepoPath + "/contents/CODEOWNERS";
+  CHECK(codeowners == 1);
   CHECK(rig.outcome("ok") == rig.finished());
 }
