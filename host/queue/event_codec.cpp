@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <memory>
 
 #include "queue/sqlite_db.hpp"
 
@@ -63,13 +64,32 @@ HeaderPairs decode_headers(std::string_view bytes) {
 std::string compress_bytes(std::string_view bytes) {
   if (bytes.size() > kMaxStoredSize) throw StoreError("body too large to store");
   const int bound = LZ4_compressBound(static_cast<int>(bytes.size()));
-  std::string out;
-  put_u32(out, static_cast<uint32_t>(bytes.size()));
-  out.resize(4 + static_cast<size_t>(bound));
+  // LZ4 writes into a per-thread scratch block, and the result is copied out at its exact size:
+  // sizing the result for LZ4's worst case would zero-fill (and fault in) a body's size of fresh
+  // memory per event and keep that capacity while the event waits. Blocks beyond kKeptScratch
+  // are not kept between calls.
+  constexpr size_t kKeptScratch = 1u << 20;
+  thread_local std::unique_ptr<char[]> kept;
+  thread_local size_t kept_size = 0;
+  std::unique_ptr<char[]> once;
+  char* scratch = nullptr;
+  if (static_cast<size_t>(bound) <= kKeptScratch) {
+    if (kept_size < static_cast<size_t>(bound)) {
+      kept = std::make_unique_for_overwrite<char[]>(kKeptScratch);
+      kept_size = kKeptScratch;
+    }
+    scratch = kept.get();
+  } else {
+    once = std::make_unique_for_overwrite<char[]>(static_cast<size_t>(bound));
+    scratch = once.get();
+  }
   const int written =
-      LZ4_compress_default(bytes.data(), out.data() + 4, static_cast<int>(bytes.size()), bound);
+      LZ4_compress_default(bytes.data(), scratch, static_cast<int>(bytes.size()), bound);
   if (written <= 0 && !bytes.empty()) throw StoreError("LZ4 could not compress a body");
-  out.resize(4 + static_cast<size_t>(written));
+  std::string out;
+  out.reserve(4 + static_cast<size_t>(written));
+  put_u32(out, static_cast<uint32_t>(bytes.size()));
+  out.append(scratch, static_cast<size_t>(written));
   return out;
 }
 

@@ -1,6 +1,27 @@
 #include "queue/memory_queue.hpp"
 
+#include "queue/event_codec.hpp"
+
 namespace oceand {
+
+namespace {
+
+// Below this, LZ4's frame costs more than it saves.
+constexpr size_t kMinCompressible = 512;
+
+// In place: body and payload become LZ4 blocks. False (and the event untouched) when that would
+// not make the event smaller.
+bool compress_event(Event& event) {
+  if (event.body.size() + event.payload.size() < kMinCompressible) return false;
+  std::string body = compress_bytes(event.body);
+  std::string payload = event.payload.empty() ? std::string() : compress_bytes(event.payload);
+  if (body.size() + payload.size() >= event.body.size() + event.payload.size()) return false;
+  event.body = std::move(body);
+  event.payload = std::move(payload);
+  return true;
+}
+
+}  // namespace
 
 MemoryQueue::MemoryQueue(size_t max_pending, double dedupe_window_seconds)
     : max_pending_(max_pending), dedupe_window_(dedupe_window_seconds) {}
@@ -25,13 +46,35 @@ const MemoryQueue::Claim* MemoryQueue::claimed(const std::string& key,
 PushResult MemoryQueue::push(const EventPtr& event) {
   auto now = std::chrono::steady_clock::now();
   std::string key = delivery_key(*event);
+  size_t bytes = event->memory_bytes();
+  bool compress = false;
   {
     std::lock_guard lock(mutex_);
     if (!open_) return PushResult::closed;
     if (!key.empty() && claimed(key, now)) return PushResult::duplicate;
     if (depth_ >= max_pending_) return PushResult::full;
+    compress = plain_waiting_ >= kPlainEvents || plain_waiting_bytes_ + bytes > kPlainBytes;
+  }
+  // Outside the lock, so pushers compress in parallel and pop never waits for them. The event is
+  // not in the queue yet: nothing else reads it meanwhile.
+  if (compress) {
+    compress = compress_event(*event);
+    if (compress) bytes = event->memory_bytes();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    // Checked again: the queue may have filled or closed while this pusher compressed.
+    if (!open_) return PushResult::closed;
+    if (depth_ >= max_pending_) return PushResult::full;
     event->id = next_id_++;
-    waiting_.push_back(event);
+    waiting_.push_back(Waiting{event, bytes, compress});
+    waiting_bytes_ += bytes;
+    if (compress) {
+      ++compressed_waiting_;
+    } else {
+      ++plain_waiting_;
+      plain_waiting_bytes_ += bytes;
+    }
     ++depth_;
   }
   ready_.notify_one();
@@ -53,9 +96,30 @@ EventPtr MemoryQueue::pop(std::chrono::milliseconds wait) {
   std::unique_lock lock(mutex_);
   if (!ready_.wait_for(lock, wait, [&] { return !waiting_.empty() || !open_; })) return nullptr;
   if (waiting_.empty()) return nullptr;
-  EventPtr e = std::move(waiting_.front());
+  Waiting w = std::move(waiting_.front());
   waiting_.pop_front();
-  return e;
+  waiting_bytes_ -= w.bytes;
+  if (w.compressed) {
+    --compressed_waiting_;
+  } else {
+    --plain_waiting_;
+    plain_waiting_bytes_ -= w.bytes;
+  }
+  lock.unlock();
+  // Only this thread holds the event now. The blocks were written by this process from memory
+  // nothing else writes, so they decode (a failure would be a bug, and throws).
+  if (w.compressed) decompress_bodies(w.event->body, w.event->payload, BodyCodec::kLz4);
+  return std::move(w.event);
+}
+
+size_t MemoryQueue::waiting_bytes() const {
+  std::lock_guard lock(mutex_);
+  return waiting_bytes_;
+}
+
+size_t MemoryQueue::waiting_compressed() const {
+  std::lock_guard lock(mutex_);
+  return compressed_waiting_;
 }
 
 void MemoryQueue::complete(uint64_t) {

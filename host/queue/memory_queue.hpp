@@ -11,6 +11,12 @@
 namespace oceand {
 
 // Ocean's behaviour: events live in memory only and are lost when the process ends.
+//
+// A backlog is kept compact: the first kPlainEvents waiting events (at most kPlainBytes) wait as
+// received, later ones with body and payload LZ4-compressed by the pushing thread and restored by
+// pop. While processing keeps up nothing is compressed; when ingest outruns it, a growing backlog
+// costs ≈ a sixth of the memory for JSON webhooks — and fresh memory is what an I/O loop pays most
+// for (docs/benchmarks.md, "ingest while processing").
 class MemoryQueue final : public EventQueue {
  public:
   MemoryQueue(size_t max_pending, double dedupe_window_seconds);
@@ -25,7 +31,18 @@ class MemoryQueue final : public EventQueue {
   bool is_open() const override;
   std::string backend() const override { return "memory"; }
 
+  static constexpr size_t kPlainEvents = 256;
+  static constexpr size_t kPlainBytes = 8u << 20;
+  // Bytes the waiting events hold (compressed ones as compressed), and how many are compressed.
+  size_t waiting_bytes() const;
+  size_t waiting_compressed() const;
+
  private:
+  struct Waiting {
+    EventPtr event;
+    size_t bytes = 0;
+    bool compressed = false;
+  };
   struct Claim {
     std::chrono::steady_clock::time_point at;
     uint64_t event_id;
@@ -38,7 +55,11 @@ class MemoryQueue final : public EventQueue {
   const std::chrono::duration<double> dedupe_window_;
   mutable std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<EventPtr> waiting_;
+  std::deque<Waiting> waiting_;
+  size_t plain_waiting_ = 0;        // events in waiting_ kept as received
+  size_t plain_waiting_bytes_ = 0;  // and their bytes
+  size_t waiting_bytes_ = 0;
+  size_t compressed_waiting_ = 0;
   size_t depth_ = 0;
   uint64_t next_id_ = 1;
   bool open_ = true;

@@ -252,6 +252,54 @@ TEST_CASE("memory queue: a delivery id counts once an event claims it") {
   CHECK(q.claim_delivery(*other));
 }
 
+TEST_CASE("memory queue: a backlog beyond 256 events waits compressed and comes back intact") {
+  MemoryQueue q(100000, 3600);
+  // The pull request of the corpus: what a backlog of webhooks is made of.
+  const std::string pr =
+      read_file(fs::path(OCEAN_CORPORA_DIR) / "github" / "pull_request__opened.payload.json");
+  const int n = 1000;
+  std::vector<std::string> sent;
+  for (int i = 0; i < n; ++i) {
+    sent.push_back(R"({"id":)" + std::to_string(i) + "," + pr.substr(1));
+    auto e = make_event(sent.back(), "d-" + std::to_string(i));
+    if (i % 100 == 7) e->payload = sent.back();  // a form delivery: both fields compressed
+    REQUIRE(q.push(e) == PushResult::accepted);
+  }
+  // The first 256 wait as received; the other 744 compressed, at well under a quarter of the size.
+  CHECK(q.waiting_compressed() == n - MemoryQueue::kPlainEvents);
+  const size_t plain_bytes = MemoryQueue::kPlainEvents * (pr.size() + 300);
+  CHECK(q.waiting_bytes() - plain_bytes < (n - MemoryQueue::kPlainEvents) * pr.size() / 4);
+  // A tiny body is never compressed, even deep in a backlog.
+  REQUIRE(q.push(make_event("{}")) == PushResult::accepted);
+  CHECK(q.waiting_compressed() == n - MemoryQueue::kPlainEvents);
+  for (int i = 0; i < n; ++i) {
+    auto e = q.pop(1s);
+    REQUIRE(e);
+    CHECK(e->body == sent[i]);
+    CHECK(e->payload == (i % 100 == 7 ? sent[i] : std::string()));
+    CHECK(e->delivery_id == "d-" + std::to_string(i));
+    q.complete(e->id);
+  }
+  auto tiny = q.pop(1s);
+  REQUIRE(tiny);
+  CHECK(tiny->body == "{}");
+  CHECK(q.waiting_bytes() == 0);
+  CHECK(q.waiting_compressed() == 0);
+  // Drained, new events wait as received again.
+  REQUIRE(q.push(make_event(sent[0])) == PushResult::accepted);
+  CHECK(q.waiting_compressed() == 0);
+  CHECK(q.pop(1s)->body == sent[0]);
+}
+
+TEST_CASE("memory queue: the window is 8 MiB of bodies as well as 256 events") {
+  MemoryQueue q(1000, 3600);
+  // 1 MiB bodies (with their headers): seven fit in 8 MiB, the rest wait compressed.
+  std::string big = "{\"x\":\"" + std::string(1u << 20, 'a') + "\"}";
+  for (int i = 0; i < 10; ++i) REQUIRE(q.push(make_event(big)) == PushResult::accepted);
+  CHECK(q.waiting_compressed() == 3);
+  for (int i = 0; i < 10; ++i) CHECK(q.pop(1s)->body == big);
+}
+
 TEST_CASE("sqlite queue: full at max_pending until an event completes; closed refuses pushes") {
   TempDir dir;
   auto o = options_for(dir.path());
