@@ -17,6 +17,7 @@
 
 #include "core/busy_marks.hpp"
 #include "core/clock.hpp"
+#include "core/cpu_gate.hpp"
 #include "core/log.hpp"
 #include "http/admin_access.hpp"
 #include "http/http_server.hpp"
@@ -320,6 +321,9 @@ void Host::start() {
   EventEngine::Settings settings;
   settings.workers = config_->event_workers_count;
   settings.nice = config_->event_workers_nice;
+  settings.on_cpu = config_->event_workers_on_cpu > 0
+                        ? static_cast<size_t>(config_->event_workers_on_cpu)
+                        : CpuGate::usable_cpus();
   settings.max_event_processing_seconds = config_->max_event_processing_seconds;
   settings.crash_limit = static_cast<unsigned>(config_->plugins_crash_limit);
   // Read from the generation serving now, so a reload can change an integration's limit.

@@ -18,6 +18,7 @@
 #include <Poco/URI.h>
 
 #include "client/client_connection.hpp"
+#include "core/cpu_gate.hpp"
 #include "core/text.hpp"
 
 namespace oceand {
@@ -188,6 +189,8 @@ std::string HttpResult::header(const std::string& lower_name) const {
 HttpResult HttpClient::request(const std::string& method, const std::string& url,
                                const HeaderList& headers, const std::string& body,
                                std::chrono::milliseconds timeout) {
+  // A worker waiting for a third party's answer computes nothing: its CPU slot goes to another.
+  CpuGate::OutsideWait outside;
   HttpResult result;
   Poco::URI uri;
   try {

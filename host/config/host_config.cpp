@@ -388,6 +388,7 @@ std::vector<std::string> start_only_changes(const HostConfig& before, const Host
         before.server.request_timeout_seconds == after.server.request_timeout_seconds);
   check("event_workers_count", before.event_workers_count == after.event_workers_count);
   check("event_workers_nice", before.event_workers_nice == after.event_workers_nice);
+  check("event_workers_on_cpu", before.event_workers_on_cpu == after.event_workers_on_cpu);
   check("max_event_processing_seconds",
         before.max_event_processing_seconds == after.max_event_processing_seconds);
   check("max_wait_seconds_before_shutdown",
@@ -473,11 +474,25 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   }
 
   check_known(root, "",
-              {"server", "base_url", "event_workers_count", "event_workers_nice",
-               "max_event_processing_seconds", "max_wait_seconds_before_shutdown",
-               "on_start_timeout_seconds", "plugins", "queue", "port", "admin", "integrations",
-               "log_level", "log_format", "mapping", "upsert_entities_batch_max_length",
-               "upsert_entities_batch_max_size_in_bytes", "delete_entities_max_batch_size",
+              {"server",
+               "base_url",
+               "event_workers_count",
+               "event_workers_nice",
+               "event_workers_on_cpu",
+               "max_event_processing_seconds",
+               "max_wait_seconds_before_shutdown",
+               "on_start_timeout_seconds",
+               "plugins",
+               "queue",
+               "port",
+               "admin",
+               "integrations",
+               "log_level",
+               "log_format",
+               "mapping",
+               "upsert_entities_batch_max_length",
+               "upsert_entities_batch_max_size_in_bytes",
+               "delete_entities_max_batch_size",
                "allow_environment_variables_jq_access"},
               problems);
   check_known(root["mapping"], "mapping", {"max_eval_seconds", "max_eval_memory_mb"}, problems);
@@ -519,6 +534,7 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read(nullptr, "base_url", config.base_url);
   r.read(nullptr, "event_workers_count", config.event_workers_count);
   r.read(nullptr, "event_workers_nice", config.event_workers_nice);
+  r.read(nullptr, "event_workers_on_cpu", config.event_workers_on_cpu);
   r.read(nullptr, "max_event_processing_seconds", config.max_event_processing_seconds);
   r.read(nullptr, "max_wait_seconds_before_shutdown", config.max_wait_seconds_before_shutdown);
   r.read(nullptr, "on_start_timeout_seconds", config.on_start_timeout_seconds);
@@ -582,6 +598,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
     fail("event_workers_count: must be 1..4096");
   if (config.event_workers_nice < 0 || config.event_workers_nice > 19)
     fail("event_workers_nice: must be 0..19 (0: the same priority as ingress)");
+  if (config.event_workers_on_cpu < 0 || config.event_workers_on_cpu > 4096)
+    fail("event_workers_on_cpu: must be 0..4096 (0: one per CPU oceand may run on)");
   if (!(config.max_event_processing_seconds > 0)) fail("max_event_processing_seconds: must be > 0");
   if (config.max_wait_seconds_before_shutdown < 0)
     fail("max_wait_seconds_before_shutdown: must be >= 0");

@@ -70,6 +70,9 @@ struct HostConfig {
   std::string base_url = "http://localhost:8000";
   int event_workers_nice = 10;   // workers' CPU priority below ingress (0..19; 0: the same)
   int event_workers_count = 32;  // docs/benchmarks.md: slow third-party APIs are the usual limit
+  // Workers computing at once; those waiting for a third party do not count. 0: one per CPU
+  // oceand may run on.
+  int event_workers_on_cpu = 0;
   double max_event_processing_seconds = 90;
   double max_wait_seconds_before_shutdown = 5;
   double on_start_timeout_seconds = 30;

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "config/host_config.hpp"
+#include "core/cpu_gate.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 
@@ -167,6 +168,8 @@ bool api_config_get(ocean_host* host, ocean_str integration, ocean_str key, ocea
 HttpResult budgeted_request(ocean_host& host, const std::string& budget, const std::string& method,
                             const std::string& url, const HeaderList& headers,
                             const std::string& body, std::chrono::milliseconds timeout) {
+  // Waiting for the third party's window is waiting outside: the worker's CPU slot goes to another.
+  CpuGate::OutsideWait outside;
   RateBudgets& budgets = host.services->rate_budgets();
   const std::string key = host.plugin_name + '\n' + budget;
   RateBudgets::Admission admission = budgets.admit(key);

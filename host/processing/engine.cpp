@@ -19,6 +19,11 @@ namespace oceand {
 
 namespace {
 
+// How long one job may hold a CPU slot before it stops counting against event_workers_on_cpu
+// (CpuGate): far longer than a webhook's processing takes on a busy machine, short enough that a
+// plugin blocking on its own delays the others only that once.
+constexpr std::chrono::milliseconds kCpuGateLease{1000};
+
 constexpr const char* kOwnershipUnknown =
     "the shared queue cannot confirm that this instance still owns the event";
 
@@ -40,6 +45,7 @@ EventEngine::EventEngine(Settings settings, EventQueue& queue, DeadLetterStore& 
       metrics_(metrics),
       watchdog_(std::chrono::duration<double>(settings_.abandon_grace_seconds)) {
   if (settings_.max_concurrency) scheduler_.set_concurrency_limit(settings_.max_concurrency);
+  if (settings_.on_cpu > 0) cpu_gate_ = std::make_shared<CpuGate>(settings_.on_cpu, kCpuGateLease);
   watchdog_.set_abandon_handler([this](const JobPtr& job, size_t task, std::thread::id worker) {
     on_abandoned(job, task, worker);
   });
@@ -52,19 +58,21 @@ EventEngine::~EventEngine() {
 // A worker thread; `first` runs before it takes jobs (the rest of an abandoned worker's job).
 void EventEngine::spawn_worker(std::function<void()> first) {
   auto ended = std::make_shared<std::atomic<bool>>(false);
+  auto seat = cpu_gate_ ? std::make_shared<CpuGate::Seat>(cpu_gate_) : nullptr;
   std::lock_guard lock(workers_mutex_);
-  workers_.push_back(Worker{std::thread([this, ended, first = std::move(first)] {
+  workers_.push_back(Worker{std::thread([this, ended, seat, first = std::move(first)] {
                               name_this_thread("worker");
                               lower_this_thread_priority(settings_.nice);
+                              CpuGate::bind_this_thread(seat);
                               if (first) first();
-                              worker_loop();
+                              worker_loop(seat.get());
                               {
                                 std::lock_guard done(workers_mutex_);
                                 ended->store(true);
                               }
                               workers_cv_.notify_all();
                             }),
-                            ended});
+                            ended, seat});
 }
 
 // The watchdog gave up on a handle_event that ignored cancel. The stuck thread is detached (it ends
@@ -86,6 +94,8 @@ void EventEngine::on_abandoned(const JobPtr& job, size_t task, std::thread::id w
     std::lock_guard lock(workers_mutex_);
     for (auto it = workers_.begin(); it != workers_.end(); ++it) {
       if (it->thread.get_id() != worker) continue;
+      // Its slot goes to the others now: the stuck call may never return.
+      if (it->seat) it->seat->forfeit();
       it->thread.detach();
       workers_.erase(it);
       break;
@@ -362,19 +372,31 @@ std::string EventEngine::own_group(const EventJob& job) {
   return "\x01" + std::to_string(job.event->id);  // no key: its own group
 }
 
-void EventEngine::worker_loop() {
+void EventEngine::worker_loop(CpuGate::Seat* seat) {
   while (true) {
     if (has_retired_.load(std::memory_order_relaxed)) release_retired();
+    // A worker takes a job only inside the gate, and stays inside while jobs keep coming: handing
+    // the slot to another worker after every job would wake one per job, and woken threads get
+    // the CPU ahead of their priority.
+    if (seat) seat->take();
     JobPtr job = scheduler_.next(std::chrono::milliseconds(200));
     if (!job) {
+      if (seat) seat->give_back();
       release_retired();
       if (!taking_) return;
       continue;
     }
+    if (seat) seat->renew();
     Step step = run(job);
-    if (step == Step::abandoned) return;  // another worker carries the job on; this one ends
+    if (step == Step::abandoned) {  // another worker carries the job on; this one ends
+      if (seat) seat->give_back();
+      return;
+    }
     after_run(job, step);
     scheduler_.release(job->event->integration);
+    // A job that outlived its lease lost the slot: the worker queues again. And a worker back
+    // from a third party's answer with its job half done goes before new jobs.
+    if (seat && (!seat->holds_slot() || seat->others_returning())) seat->give_back();
   }
 }
 

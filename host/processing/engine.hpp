@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/cpu_gate.hpp"
 #include "core/recent_failures.hpp"
 #include "processing/event_job.hpp"
 #include "processing/group_scheduler.hpp"
@@ -34,6 +35,9 @@ class EventEngine {
     // How much lower the workers' CPU priority is than the rest of the host (event_workers_nice):
     // on a saturated machine, accepting webhooks comes first and processing catches up after.
     int nice = 0;
+    // How many workers may compute at once (event_workers_on_cpu); a worker waiting for a third
+    // party's answer does not count. 0: no limit.
+    size_t on_cpu = 0;
     double max_event_processing_seconds = 90;
     unsigned crash_limit = 2;  // plugins.crash_limit
     // How long a handler may ignore cancel past its deadline before its worker is abandoned.
@@ -75,7 +79,7 @@ class EventEngine {
   JobPtr admitted(EventPtr event);
   void hold(JobPtr job);
   [[nodiscard]] bool quarantined(const EventPtr& event);
-  void worker_loop();
+  void worker_loop(CpuGate::Seat* seat);
   std::string admit(EventJob& job);
   static std::string own_group(const EventJob& job);
   Step run(const JobPtr& job);
@@ -149,7 +153,9 @@ class EventEngine {
   struct Worker {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> ended;
+    std::shared_ptr<CpuGate::Seat> seat;  // null without a gate
   };
+  std::shared_ptr<CpuGate> cpu_gate_;  // null: settings_.on_cpu is 0
   std::mutex workers_mutex_;
   std::condition_variable workers_cv_;
   std::vector<Worker> workers_;

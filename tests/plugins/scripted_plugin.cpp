@@ -1,6 +1,6 @@
 // A test plugin whose behaviour the test chooses per event, through the payload:
 //   {"id": 1, "mode": "ok" | "retry" | "fail" | "throw" | "hang" | "reject_auth" | "invalid" |
-//   "none" | "wait_latch" | "auth_throws" | "peek" | "record",
+//   "none" | "wait_latch" | "auth_throws" | "peek" | "record" | "spin",
 //    "succeed_on": 3, "kinds": ["thing"], "both": true, "key": "group-a", "delay_ms": 5}
 // It counts every hook call through the host's metrics so tests can see what ran.
 #include <ocean/sdk.hpp>
@@ -14,6 +14,8 @@ namespace {
 // Set by SecondProcessor on an event with "release": true; a "wait_latch" event waits for it (up to
 // 10 s), so a test can tell whether the two ran side by side or one after the other.
 std::atomic<bool> g_latch{false};
+// "spin" events inside handle_event right now: one that finds another there counts an overlap.
+std::atomic<int> g_spinning{0};
 
 std::string str(const rapidjson::Value& payload, const char* key, const char* fallback) {
   auto it = payload.FindMember(key);
@@ -102,6 +104,15 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
       if (answer.status != 200)
         throw ocean::RetryableError("recorder answered " + std::to_string(answer.status) + " " +
                                     answer.error);
+    }
+    if (mode == "spin") {
+      // Computes for "spin_ms" without calling the host, as a CPU-bound plugin does.
+      if (g_spinning.fetch_add(1) > 0) ocean::metric_add("spin_overlap");
+      auto until =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(num(payload, "spin_ms", 20));
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      g_spinning.fetch_sub(1);
     }
     if (mode == "hang") {
       auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
