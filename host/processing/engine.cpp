@@ -375,16 +375,24 @@ std::string EventEngine::own_group(const EventJob& job) {
 void EventEngine::worker_loop(CpuGate::Seat* seat) {
   while (true) {
     if (has_retired_.load(std::memory_order_relaxed)) release_retired();
-    // A worker takes a job only inside the gate, and stays inside while jobs keep coming: handing
-    // the slot to another worker after every job would wake one per job, and woken threads get
-    // the CPU ahead of their priority.
-    if (seat) seat->take();
-    JobPtr job = scheduler_.next(std::chrono::milliseconds(200));
+    JobPtr job;
+    if (seat) {
+      // The slot first, then a job that is there now: a worker waiting for a slot holds no job
+      // (nor its group), and one that keeps its slot from job to job wakes nobody — handing the
+      // slot over after every job would wake a thread per job, and a woken thread gets the CPU
+      // ahead of its priority.
+      seat->take();
+      job = scheduler_.next(std::chrono::milliseconds(0));
+      if (!job) seat->give_back();  // idle: no slot while waiting for work
+    }
     if (!job) {
-      if (seat) seat->give_back();
-      release_retired();
-      if (!taking_) return;
-      continue;
+      job = scheduler_.next(std::chrono::milliseconds(200));
+      if (!job) {
+        release_retired();
+        if (!taking_) return;
+        continue;
+      }
+      if (seat) seat->take();  // work came to an idle worker
     }
     if (seat) seat->renew();
     Step step = run(job);
