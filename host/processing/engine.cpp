@@ -22,7 +22,7 @@ namespace {
 // How long one job may hold a CPU slot before it stops counting against event_workers_on_cpu
 // (CpuGate): far longer than a webhook's processing takes on a busy machine, short enough that a
 // plugin blocking on its own delays the others only that once.
-constexpr std::chrono::milliseconds kCpuGateLease{1000};
+constexpr std::chrono::milliseconds kCpuGateLease{250};
 
 constexpr const char* kOwnershipUnknown =
     "the shared queue cannot confirm that this instance still owns the event";

@@ -203,6 +203,23 @@ TEST_CASE("processing: event_workers_on_cpu bounds the workers computing, not th
   }
 }
 
+TEST_CASE("processing: a handler that blocks on its own holds its CPU turn only for its lease") {
+  // One turn, taken by an event whose handler spins until cancelled (never calling the host); its
+  // deadline is far away. The events after it still run: the turn's lease (250 ms) ran out.
+  TestHost t({"scripted"},
+             "event_workers_count: 8\nevent_workers_on_cpu: 1\nmax_event_processing_seconds: 60\n");
+  REQUIRE(t.post("/integration/scripted/webhook", R"({"id": 100, "mode": "hang"})").status == 200);
+  REQUIRE(wait_until([&] { return t.plugin_counter("handle_event") >= 1; }));
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(
+        t.post("/integration/scripted/webhook", R"({"id": )" + std::to_string(i) + "}").status ==
+        200);
+  REQUIRE(wait_until([&] { return t.processed("scripted", "ok") >= 4; }));
+  // ... while the blocked one is still at it.
+  CHECK(t.plugin_counter("saw_cancel") == 0);
+  CHECK(t.plugin_counter("never_cancelled") == 0);
+}
+
 TEST_CASE("config: event_workers_on_cpu is 0 (one per CPU) or a count, and needs a restart") {
   CHECK(load_host_config(std::nullopt, {}).event_workers_on_cpu == 0);
   CHECK(load_host_config(std::nullopt, {"OCEAN__EVENT_WORKERS_ON_CPU=3"}).event_workers_on_cpu ==
