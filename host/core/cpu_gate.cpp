@@ -60,9 +60,9 @@ void CpuGate::Seat::renew() {
   if (holds_slot_) since_ = Clock::now();
 }
 
-void CpuGate::Seat::give_back() {
+bool CpuGate::Seat::give_back() {
   std::lock_guard lock(gate_.mutex_);
-  gate_.release(*this);
+  return gate_.release(*this);
 }
 
 void CpuGate::Seat::forfeit() {
@@ -86,13 +86,14 @@ bool CpuGate::Seat::others_returning() const {
   return gate_.returning_waiting_ > 0;
 }
 
-void CpuGate::release(Seat& seat) {
-  if (!seat.inside_) return;
+bool CpuGate::release(Seat& seat) {
+  if (!seat.inside_) return false;
   seat.inside_ = false;
-  if (!seat.holds_slot_) return;
+  if (!seat.holds_slot_) return true;
   seat.holds_slot_ = false;
   holders_.erase(std::find(holders_.begin(), holders_.end(), &seat));
   wake_next();
+  return true;
 }
 
 void CpuGate::wake_next() {
@@ -138,9 +139,7 @@ void CpuGate::bind_this_thread(std::shared_ptr<Seat> seat) {
 
 CpuGate::OutsideWait::OutsideWait() {
   Seat* seat = this_thread_seat.get();
-  if (!seat || !seat->inside()) return;
-  seat->give_back();
-  seat_ = seat;
+  if (seat && seat->give_back()) seat_ = seat;
 }
 
 CpuGate::OutsideWait::~OutsideWait() {

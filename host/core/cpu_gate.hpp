@@ -42,8 +42,8 @@ class CpuGate {
     void take(bool returning = false);
     // A new piece of work begins: the lease starts over.
     void renew();
-    // Out of the gate; the slot, if still held, goes to the next thread.
-    void give_back();
+    // Out of the gate; the slot, if still held, goes to the next thread. False: it was not inside.
+    bool give_back();
     // give_back for good: take and give_back do nothing from now on.
     void forfeit();
     bool inside() const;
@@ -92,7 +92,7 @@ class CpuGate {
   size_t leases_expired() const;
 
  private:
-  void release(Seat& seat);  // with mutex_ held
+  bool release(Seat& seat);  // with mutex_ held; false: the seat was not inside
   void wake_next();          // with mutex_ held
 
   const size_t slots_;

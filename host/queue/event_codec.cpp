@@ -70,14 +70,10 @@ std::string compress_bytes(std::string_view bytes) {
   // are not kept between calls.
   constexpr size_t kKeptScratch = 1u << 20;
   thread_local std::unique_ptr<char[]> kept;
-  thread_local size_t kept_size = 0;
   std::unique_ptr<char[]> once;
   char* scratch = nullptr;
   if (static_cast<size_t>(bound) <= kKeptScratch) {
-    if (kept_size < static_cast<size_t>(bound)) {
-      kept = std::make_unique_for_overwrite<char[]>(kKeptScratch);
-      kept_size = kKeptScratch;
-    }
+    if (!kept) kept = std::make_unique_for_overwrite<char[]>(kKeptScratch);
     scratch = kept.get();
   } else {
     once = std::make_unique_for_overwrite<char[]>(static_cast<size_t>(bound));

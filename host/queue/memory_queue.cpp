@@ -69,9 +69,7 @@ PushResult MemoryQueue::push(const EventPtr& event) {
     event->id = next_id_++;
     waiting_.push_back(Waiting{event, bytes, compress});
     waiting_bytes_ += bytes;
-    if (compress) {
-      ++compressed_waiting_;
-    } else {
+    if (!compress) {
       ++plain_waiting_;
       plain_waiting_bytes_ += bytes;
     }
@@ -99,9 +97,7 @@ EventPtr MemoryQueue::pop(std::chrono::milliseconds wait) {
   Waiting w = std::move(waiting_.front());
   waiting_.pop_front();
   waiting_bytes_ -= w.bytes;
-  if (w.compressed) {
-    --compressed_waiting_;
-  } else {
+  if (!w.compressed) {
     --plain_waiting_;
     plain_waiting_bytes_ -= w.bytes;
   }
@@ -119,7 +115,7 @@ size_t MemoryQueue::waiting_bytes() const {
 
 size_t MemoryQueue::waiting_compressed() const {
   std::lock_guard lock(mutex_);
-  return compressed_waiting_;
+  return waiting_.size() - plain_waiting_;
 }
 
 void MemoryQueue::complete(uint64_t) {

@@ -59,7 +59,6 @@ class MemoryQueue final : public EventQueue {
   size_t plain_waiting_ = 0;        // events in waiting_ kept as received
   size_t plain_waiting_bytes_ = 0;  // and their bytes
   size_t waiting_bytes_ = 0;
-  size_t compressed_waiting_ = 0;
   size_t depth_ = 0;
   uint64_t next_id_ = 1;
   bool open_ = true;
