@@ -383,7 +383,11 @@ void EventEngine::worker_loop(CpuGate::Seat* seat) {
       // ahead of its priority.
       seat->take();
       job = scheduler_.next(std::chrono::milliseconds(0));
-      if (!job) seat->give_back();  // idle: no slot while waiting for work
+      if (!job) {
+        seat->give_back();  // idle: no slot while waiting for work
+        // next() may have taken a wake_idle meant for an idle worker: do what it asks.
+        release_retired();
+      }
     }
     if (!job) {
       job = scheduler_.next(std::chrono::milliseconds(200));
