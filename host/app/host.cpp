@@ -321,6 +321,7 @@ void Host::start() {
   EventEngine::Settings settings;
   settings.workers = config_->event_workers_count;
   settings.nice = config_->event_workers_nice;
+  settings.idle = config_->event_workers_policy == "idle";
   settings.on_cpu = config_->event_workers_on_cpu > 0
                         ? static_cast<size_t>(config_->event_workers_on_cpu)
                         : CpuGate::usable_cpus();

@@ -388,6 +388,7 @@ std::vector<std::string> start_only_changes(const HostConfig& before, const Host
         before.server.request_timeout_seconds == after.server.request_timeout_seconds);
   check("event_workers_count", before.event_workers_count == after.event_workers_count);
   check("event_workers_nice", before.event_workers_nice == after.event_workers_nice);
+  check("event_workers_policy", before.event_workers_policy == after.event_workers_policy);
   check("event_workers_on_cpu", before.event_workers_on_cpu == after.event_workers_on_cpu);
   check("max_event_processing_seconds",
         before.max_event_processing_seconds == after.max_event_processing_seconds);
@@ -478,6 +479,7 @@ HostConfig load_host_config(const std::optional<std::string>& path,
                "base_url",
                "event_workers_count",
                "event_workers_nice",
+               "event_workers_policy",
                "event_workers_on_cpu",
                "max_event_processing_seconds",
                "max_wait_seconds_before_shutdown",
@@ -534,6 +536,7 @@ HostConfig load_host_config(const std::optional<std::string>& path,
   r.read(nullptr, "base_url", config.base_url);
   r.read(nullptr, "event_workers_count", config.event_workers_count);
   r.read(nullptr, "event_workers_nice", config.event_workers_nice);
+  r.read(nullptr, "event_workers_policy", config.event_workers_policy);
   r.read(nullptr, "event_workers_on_cpu", config.event_workers_on_cpu);
   r.read(nullptr, "max_event_processing_seconds", config.max_event_processing_seconds);
   r.read(nullptr, "max_wait_seconds_before_shutdown", config.max_wait_seconds_before_shutdown);
@@ -598,6 +601,8 @@ HostConfig load_host_config(const std::optional<std::string>& path,
     fail("event_workers_count: must be 1..4096");
   if (config.event_workers_nice < 0 || config.event_workers_nice > 19)
     fail("event_workers_nice: must be 0..19 (0: the same priority as ingress)");
+  if (config.event_workers_policy != "idle" && config.event_workers_policy != "normal")
+    fail("event_workers_policy: '" + config.event_workers_policy + "' is not one of idle, normal");
   if (config.event_workers_on_cpu < 0 || config.event_workers_on_cpu > 4096)
     fail("event_workers_on_cpu: must be 0..4096 (0: one per CPU oceand may run on)");
   if (!(config.max_event_processing_seconds > 0)) fail("max_event_processing_seconds: must be > 0");

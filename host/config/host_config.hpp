@@ -68,7 +68,10 @@ struct PortConfig {
 struct HostConfig {
   ServerConfig server;
   std::string base_url = "http://localhost:8000";
-  int event_workers_nice = 10;   // workers' CPU priority below ingress (0..19; 0: the same)
+  int event_workers_nice = 10;  // workers' CPU priority below ingress (0..19; 0: the same)
+  // "idle": the workers run under SCHED_IDLE, so ingress takes the CPU from them the moment it
+  // wants it; "normal": SCHED_OTHER at event_workers_nice.
+  std::string event_workers_policy = "idle";
   int event_workers_count = 32;  // docs/benchmarks.md: slow third-party APIs are the usual limit
   // Workers computing at once; those waiting for a third party do not count. 0: one per CPU
   // oceand may run on.

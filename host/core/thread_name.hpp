@@ -1,6 +1,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -16,6 +17,14 @@ inline void name_this_thread(const char* name) {
 // back needs privileges, lowering never does; 0 leaves it as it is.
 inline void lower_this_thread_priority(int nice) {
   if (nice > 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
+}
+
+// Puts the calling thread under SCHED_IDLE: it runs only when no thread of the normal policy wants
+// its CPU, and one that wakes takes the CPU from it at once. Needs no privilege (leaving it does);
+// false when refused (a seccomp filter, say), the error in errno.
+inline bool idle_this_thread() {
+  sched_param param{};
+  return ::sched_setscheduler(0, SCHED_IDLE, &param) == 0;  // 0: the calling thread
 }
 
 }  // namespace oceand

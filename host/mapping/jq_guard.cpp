@@ -1,6 +1,8 @@
 #include "mapping/jq_guard.hpp"
 
 #include <malloc.h>
+#include <pthread.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,8 +25,6 @@ namespace oceand {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 std::atomic<double> g_max_seconds{2};
 std::atomic<size_t> g_max_bytes{512u << 20};
 std::atomic<size_t> g_allocations{0};
@@ -34,20 +34,27 @@ std::atomic<size_t> g_allocations{0};
 // watchdog, or the thread itself past its memory) calls jq_halt and then stores halted.
 enum Phase : uint64_t { kIdle = 0, kRunning = 1, kHalting = 2, kHalted = 3 };
 
+// The bound is on the CPU time the evaluation used, not on wall time: workers yield the CPU to
+// ingress (event_workers_policy), and an evaluation waiting for its turn is not a runaway one.
+int64_t cpu_ns(clockid_t clock) {
+  timespec ts{};
+  if (::clock_gettime(clock, &ts) != 0) return -1;
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 struct Slot {
+  Slot() {
+    if (::pthread_getcpuclockid(::pthread_self(), &clock) != 0) clock = CLOCK_MONOTONIC;
+  }
+  clockid_t clock;  // the owning thread's CPU-time clock, readable from the watchdog
   std::atomic<uint64_t> word{0};
   std::atomic<jq_state*> jq{nullptr};
-  std::atomic<int64_t> started_ns{0};
-  std::atomic<int> stop{0};  // JqStop of the current evaluation
+  std::atomic<int64_t> started_ns{0};  // on `clock`
+  std::atomic<int> stop{0};            // JqStop of the current evaluation
   // Bytes the current evaluation holds through jv_mem_* (alloc minus free, usable sizes); only
   // touched by the owning thread.
   long long held = 0;
 };
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
 
 // Moves `slot` from running (generation `word`) to halted, halting its jq; false when the
 // evaluation ended (or was halted) first.
@@ -85,12 +92,12 @@ class Registry {
       // A tick of a tenth of the limit (at most 100 ms): the bound holds to within 10 %.
       auto tick = std::chrono::duration<double>(std::min(0.1, limit / 10));
       cv_.wait_for(lock, tick);
-      const int64_t now = now_ns();
       const auto limit_ns = static_cast<int64_t>(limit * 1e9);
       for (Slot* slot : slots_) {
         uint64_t word = slot->word.load();
         if ((word & 3) != kRunning) continue;
-        if (now - slot->started_ns.load() < limit_ns) continue;
+        const int64_t now = cpu_ns(slot->clock);
+        if (now < 0 || now - slot->started_ns.load() < limit_ns) continue;
         // The generation in `word` makes sure this is still the evaluation that started then.
         halt(*slot, word, JqStop::time);
       }
@@ -137,7 +144,7 @@ JqEvaluation::JqEvaluation(jq_state* jq) {
   slot.jq.store(jq);
   slot.stop.store(0);
   slot.held = 0;
-  slot.started_ns.store(now_ns());
+  slot.started_ns.store(cpu_ns(slot.clock));
   const uint64_t generation = (slot.word.load() & ~uint64_t{3}) + 4;
   slot.word.store(generation | kRunning);
   t_evaluating = true;

@@ -1,6 +1,9 @@
 #include "processing/engine.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 #include <unordered_set>
 
@@ -62,7 +65,7 @@ void EventEngine::spawn_worker(std::function<void()> first) {
   std::lock_guard lock(workers_mutex_);
   workers_.push_back(Worker{std::thread([this, ended, seat, first = std::move(first)] {
                               name_this_thread("worker");
-                              lower_this_thread_priority(settings_.nice);
+                              lower_priority();
                               CpuGate::bind_this_thread(seat);
                               if (first) first();
                               worker_loop(seat.get());
@@ -114,12 +117,22 @@ void EventEngine::on_abandoned(const JobPtr& job, size_t task, std::thread::id w
   });
 }
 
+void EventEngine::lower_priority() {
+  lower_this_thread_priority(settings_.nice);
+  if (!settings_.idle || idle_this_thread()) return;
+  static std::atomic<bool> told{false};
+  if (!told.exchange(true)) {
+    OCEAND_LOG_WARN("engine") << "event_workers_policy idle: SCHED_IDLE refused ("
+                              << std::strerror(errno) << "); workers run at event_workers_nice";
+  }
+}
+
 void EventEngine::start() {
   running_ = true;
   taking_ = true;
   dispatcher_ = std::thread([this] {
     name_this_thread("dispatcher");
-    lower_this_thread_priority(settings_.nice);
+    lower_priority();
     dispatch_loop();
   });
   for (int i = 0; i < settings_.workers; ++i) spawn_worker();

@@ -35,6 +35,10 @@ class EventEngine {
     // How much lower the workers' CPU priority is than the rest of the host (event_workers_nice):
     // on a saturated machine, accepting webhooks comes first and processing catches up after.
     int nice = 0;
+    // event_workers_policy "idle": the workers (and the dispatcher) run under SCHED_IDLE, which a
+    // waking ingress thread preempts at once; a nice level alone lets a worker finish its slice
+    // first, and a webhook's path wakes several threads in turn.
+    bool idle = false;
     // How many workers may compute at once (event_workers_on_cpu); a worker waiting for a third
     // party's answer does not count. 0: no limit.
     size_t on_cpu = 0;
@@ -72,6 +76,8 @@ class EventEngine {
   enum class Step { finished, waiting, applying, abandoned };
 
   void dispatch_loop();
+  // The calling worker or dispatcher: event_workers_nice and event_workers_policy.
+  void lower_priority();
   void release_held();
   void admit_claimed();
   size_t unfinished_here() const;

@@ -231,3 +231,17 @@ TEST_CASE("config: event_workers_on_cpu is 0 (one per CPU) or a count, and needs
   auto changes = start_only_changes(before, after);
   CHECK(std::find(changes.begin(), changes.end(), "event_workers_on_cpu") != changes.end());
 }
+
+TEST_CASE("config: event_workers_policy is idle or normal, and needs a restart") {
+  CHECK(load_host_config(std::nullopt, {}).event_workers_policy == "idle");
+  CHECK(
+      load_host_config(std::nullopt, {"OCEAN__EVENT_WORKERS_POLICY=normal"}).event_workers_policy ==
+      "normal");
+  CHECK_THROWS_WITH_AS(
+      load_host_config(std::nullopt, {"OCEAN__EVENT_WORKERS_POLICY=batch"}),
+      doctest::Contains("event_workers_policy: 'batch' is not one of idle, normal"), ConfigError);
+  HostConfig before, after;
+  after.event_workers_policy = "normal";
+  auto changes = start_only_changes(before, after);
+  CHECK(std::find(changes.begin(), changes.end(), "event_workers_policy") != changes.end());
+}

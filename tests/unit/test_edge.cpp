@@ -2,6 +2,7 @@
 // /integration/... and what it must not be able to do.
 #include <doctest/doctest.h>
 
+#include <sched.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -661,9 +662,15 @@ TEST_CASE("edge: server.idle_timeout_seconds and server.request_timeout_seconds 
 
 namespace {
 
-// Each thread's name and nice value, from /proc/<pid>/task.
-std::vector<std::pair<std::string, int>> thread_priorities(pid_t pid) {
-  std::vector<std::pair<std::string, int>> out;
+struct ThreadPriority {
+  std::string name;
+  int nice;
+  int policy;  // SCHED_OTHER 0, SCHED_IDLE 5
+};
+
+// Each thread's name, nice value and scheduling policy, from /proc/<pid>/task.
+std::vector<ThreadPriority> thread_priorities(pid_t pid) {
+  std::vector<ThreadPriority> out;
   for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
     // Name and nice from one read of `stat`: read apart, a worker starting between the two reads
     // showed its creator's name ("oceand") with its own lowered priority.
@@ -671,44 +678,59 @@ std::vector<std::pair<std::string, int>> thread_priorities(pid_t pid) {
     size_t open = stat.find('('), close = stat.rfind(')');
     if (open == std::string::npos || close == std::string::npos || close < open) continue;
     std::string name = stat.substr(open + 1, close - open - 1);
-    // After "(comm) ": fields 3..; nice is field 19.
+    // After "(comm) ": fields 3..; nice is field 19, policy field 41.
     std::istringstream rest(stat.substr(close + 2));
-    std::string field;
-    for (int i = 3; i <= 19; ++i) rest >> field;
-    out.emplace_back(name, std::stoi(field));
+    std::string field, nice;
+    for (int i = 3; i <= 41; ++i) {
+      rest >> field;
+      if (i == 19) nice = field;
+    }
+    out.push_back({name, std::stoi(nice), std::stoi(field)});
   }
   return out;
 }
 
 }  // namespace
 
-TEST_CASE("edge: ingress outranks processing: workers run at event_workers_nice") {
-  for (const char* nice : {"", "0", "15"}) {
-    CAPTURE(nice);
+TEST_CASE(
+    "edge: ingress outranks processing: workers run at event_workers_nice and "
+    "event_workers_policy") {
+  struct Case {
+    const char* nice;
+    const char* policy;
+  };
+  for (Case c : {Case{"", ""}, Case{"0", ""}, Case{"15", "normal"}, Case{"", "idle"}}) {
+    CAPTURE(c.nice);
+    CAPTURE(c.policy);
     TempDir dir;
     const fs::path& d = dir.path();
     example_config(d);
     std::vector<std::string> env;
-    if (*nice) env.push_back(std::string("OCEAN__EVENT_WORKERS_NICE=") + nice);
+    if (*c.nice) env.push_back(std::string("OCEAN__EVENT_WORKERS_NICE=") + c.nice);
+    if (*c.policy) env.push_back(std::string("OCEAN__EVENT_WORKERS_POLICY=") + c.policy);
     ServingOceand o(d / "oceand.yaml", d / "oceand.log", env);
-    const int expected = *nice ? std::stoi(nice) : 10;  // the default
+    const int nice = *c.nice ? std::stoi(c.nice) : 10;  // the default
+    const int policy =
+        std::string(c.policy) == "normal" ? SCHED_OTHER : SCHED_IDLE;  // default idle
     // A worker names itself a moment before it lowers its priority: wait for every one to have.
     auto workers_lowered = [&] {
       int workers = 0;
-      for (const auto& [name, value] : thread_priorities(o.process().pid())) {
-        if (name != "worker" && name != "dispatcher") continue;
-        if (value != expected) return false;
+      for (const auto& t : thread_priorities(o.process().pid())) {
+        if (t.name != "worker" && t.name != "dispatcher") continue;
+        if (t.nice != nice || t.policy != policy) return false;
         ++workers;
       }
       return workers > 1;
     };
     CHECK(wait_until(workers_lowered));
     int loops = 0;
-    for (const auto& [name, value] : thread_priorities(o.process().pid())) {
-      CAPTURE(name);
-      if (name == "http-io" || name == "admin-http-io" || name == "oceand") {
-        ++loops;
-        CHECK(value == 0);
+    for (const auto& t : thread_priorities(o.process().pid())) {
+      CAPTURE(t.name);
+      if (t.name == "http-io" || t.name == "admin-http-io" || t.name == "oceand" ||
+          t.name == "committer") {
+        if (t.name != "committer") ++loops;
+        CHECK(t.nice == 0);
+        CHECK(t.policy == SCHED_OTHER);
       }
     }
     CHECK(loops >= 2);

@@ -1,6 +1,11 @@
 // Ocean's mapping semantics with libjq, over the real corpus payloads.
 #include <doctest/doctest.h>
 
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <thread>
 
@@ -12,6 +17,7 @@
 
 #include "config/host_config.hpp"
 #include "core/json_text.hpp"
+#include "core/thread_name.hpp"
 #include "mapping/entity_mapper.hpp"
 #include "mapping/jq_guard.hpp"
 #include "mapping/jq_program.hpp"
@@ -350,6 +356,60 @@ TEST_CASE(
         R"({"identifier":"8","blueprint":"thing","properties":{"n":100000},"relations":{}})");
   CHECK(jq_allocations_seen() > 0);  // libjq's allocations went through oceand's allocator
   set_jq_limits(saved);
+}
+
+TEST_CASE("mappings are bounded by CPU time: an evaluation waiting for its CPU is not stopped") {
+  // Workers yield the CPU to ingress (event_workers_policy idle): an evaluation that waits its
+  // turn must not count as a runaway. Here it runs at nice 19 on one CPU beside a thread that
+  // spins at nice 0, so it gets about 1/70 of that CPU: ≈ 20 ms of work takes a second or more of
+  // wall time, far past the 0.3 s bound, and still has to complete.
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  REQUIRE(sched_getaffinity(0, sizeof(allowed), &allowed) == 0);
+  int cpu = 0;
+  while (!CPU_ISSET(cpu, &allowed)) ++cpu;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+
+  JqLimits saved = jq_limits();
+  set_jq_limits(JqLimits{0.3, 256u << 20});
+  auto config = parse_port_app_config(R"(resources:
+  - kind: thing
+    port:
+      entity:
+        mappings:
+          identifier: ".id | tostring"
+          blueprint: '"thing"'
+          properties:
+            n: "[range(20000)] | map(. * 2) | length"
+)",
+                                      "test");
+  std::atomic<bool> done{false};
+  std::thread spinner([&] {
+    pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+    while (!done.load()) {
+    }
+  });
+  std::string mapped;
+  double wall_seconds = 0;
+  std::thread evaluating([&] {
+    pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+    lower_this_thread_priority(19);
+    auto started = std::chrono::steady_clock::now();
+    auto out = EntityMapper::map(config.resources[0], RawResults{{R"({"id": 9})"}, {}});
+    wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (out.upserts.size() == 1) mapped = out.upserts[0].json;
+  });
+  evaluating.join();
+  done = true;
+  spinner.join();
+  set_jq_limits(saved);
+  CAPTURE(wall_seconds);
+  CHECK(wall_seconds > 0.3);  // the wait really was longer than the bound
+  CHECK(mapped ==
+        R"({"identifier":"9","blueprint":"thing","properties":{"n":20000},"relations":{}})");
 }
 
 TEST_CASE("mappings are checked as Ocean's models check them, every problem named at once") {
