@@ -49,8 +49,12 @@ struct Slot {
   clockid_t clock;  // the owning thread's CPU-time clock, readable from the watchdog
   std::atomic<uint64_t> word{0};
   std::atomic<jq_state*> jq{nullptr};
-  std::atomic<int64_t> started_ns{0};  // on `clock`
-  std::atomic<int> stop{0};            // JqStop of the current evaluation
+  // The watchdog's own: the evaluation it last saw running, and the thread's CPU time then. Taken
+  // when the watchdog first sees an evaluation rather than by the evaluation itself, which would
+  // cost every evaluation a system call; what ran before that (at most one tick) is not counted.
+  uint64_t seen_generation = 0;
+  int64_t seen_cpu_ns = 0;
+  std::atomic<int> stop{0};  // JqStop of the current evaluation
   // Bytes the current evaluation holds through jv_mem_* (alloc minus free, usable sizes); only
   // touched by the owning thread.
   long long held = 0;
@@ -79,8 +83,14 @@ class Registry {
     auto* slot = new Slot();  // one per thread that ever evaluates; kept for the process
     std::lock_guard lock(mutex_);
     slots_.push_back(slot);
-    if (!thread_.joinable()) thread_ = std::thread([this] { watch(); });
+    start_locked();
     return slot;
+  }
+  // A thread inherits its creator's scheduling: started from the thread that sets the limits (at
+  // start), not from the first evaluating one, a worker that yields the CPU (SCHED_IDLE).
+  void start() {
+    std::lock_guard lock(mutex_);
+    start_locked();
   }
 
  private:
@@ -97,11 +107,22 @@ class Registry {
         uint64_t word = slot->word.load();
         if ((word & 3) != kRunning) continue;
         const int64_t now = cpu_ns(slot->clock);
-        if (now < 0 || now - slot->started_ns.load() < limit_ns) continue;
+        if (now < 0) continue;
+        const uint64_t generation = word & ~uint64_t{3};
+        if (slot->seen_generation != generation) {
+          slot->seen_generation = generation;
+          slot->seen_cpu_ns = now;
+          continue;
+        }
+        if (now - slot->seen_cpu_ns < limit_ns) continue;
         // The generation in `word` makes sure this is still the evaluation that started then.
         halt(*slot, word, JqStop::time);
       }
     }
+  }
+
+  void start_locked() {
+    if (!thread_.joinable()) thread_ = std::thread([this] { watch(); });
   }
 
   std::mutex mutex_;
@@ -133,6 +154,7 @@ void account(long long delta) {
 void set_jq_limits(const JqLimits& limits) {
   g_max_seconds.store(limits.max_seconds);
   g_max_bytes.store(limits.max_bytes);
+  Registry::get().start();
 }
 
 JqLimits jq_limits() {
@@ -144,7 +166,6 @@ JqEvaluation::JqEvaluation(jq_state* jq) {
   slot.jq.store(jq);
   slot.stop.store(0);
   slot.held = 0;
-  slot.started_ns.store(cpu_ns(slot.clock));
   const uint64_t generation = (slot.word.load() & ~uint64_t{3}) + 4;
   slot.word.store(generation | kRunning);
   t_evaluating = true;
