@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "core/clock.hpp"
+#include "core/cpu_wait.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/thread_name.hpp"
@@ -34,6 +35,22 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(SteadyTime t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// On the worker running `job`: what it waited for a CPU since the job's mark moves the job's
+// deadline, within its allowance. Workers yield the CPU to ingress (event_workers_policy), and
+// waiting for a turn is not taking too long, so max_event_processing_seconds counts the rest.
+void count_out_cpu_wait(EventJob& job) {
+  const int64_t now = my_cpu_wait_ns();
+  if (job.cpu_wait_mark >= 0 && now > job.cpu_wait_mark) {
+    const auto waited =
+        std::min<Clock::duration>(std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::nanoseconds(now - job.cpu_wait_mark)),
+                                  job.cpu_wait_allowance);
+    job.deadline += waited;
+    job.cpu_wait_allowance -= waited;
+  }
+  job.cpu_wait_mark = now;
 }
 
 }  // namespace
@@ -112,6 +129,7 @@ void EventEngine::on_abandoned(const JobPtr& job, size_t task, std::thread::id w
                   ? "cancelled by shutdown; the handler did not return"
                   : "timed out after " + std::to_string(settings_.max_event_processing_seconds) +
                         " s; the handler ignored cancel and was abandoned");
+    job->cpu_wait_mark = my_cpu_wait_ns();  // this worker's, from here on
     after_run(job, run_from(job, task + 1));
     scheduler_.release(job->event->integration);
   });
@@ -433,6 +451,7 @@ EventEngine::Step EventEngine::run(const JobPtr& job_ptr) {
   } catch (const std::exception& e) {
     return host_error(job_ptr, e);
   }
+  job_ptr->cpu_wait_mark = my_cpu_wait_ns();  // this worker's, from here on
   return run_from(job_ptr, 0);
 }
 
@@ -468,6 +487,7 @@ void EventEngine::route(EventJob& job) {
   job.deadline =
       job.started + std::chrono::duration_cast<Clock::duration>(
                         std::chrono::duration<double>(settings_.max_event_processing_seconds));
+  job.cpu_wait_allowance = job.deadline - job.started;
   if (!job.route || !job.integration) return;  // finish() dead-letters it: nothing serves it now
   const CallSite site = job.call_site();
   for (size_t index = 0; index < job.processors.size(); ++index) {
@@ -657,6 +677,7 @@ bool EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   ProcessorRun& run = job.processors[task.processor];
   if (!pass_gate(job, task)) return true;
 
+  count_out_cpu_wait(job);
   if (Clock::now() >= job.deadline || job.timed_out) {
     fail_task(job, task, job.shutting_down ? TaskReason::shutdown : TaskReason::timed_out,
               job.shutting_down ? "cancelled by shutdown before the attempt"
@@ -668,11 +689,13 @@ bool EventEngine::run_task(const JobPtr& job_ptr, size_t index) {
   const CallSite site = job.call_site();
   HookEvent e = job.hook_event(task.attempts);
   auto call = std::make_shared<WatchedCall>();
-  uint64_t token = watchdog_.begin(job_ptr, run, index, call);
+  uint64_t token =
+      watchdog_.begin(job_ptr, run, index, call, job.cpu_wait_mark, job.cpu_wait_allowance);
   HandleResult handled = run.instance.handle(site, e, *task.resource);
   // Abandoned meanwhile: the job, and the engine itself, may be gone or run by another worker.
   if (!call->finish()) return false;
   watchdog_.end(token);
+  count_out_cpu_wait(job);  // the watchdog judged the call the same way
 
   settle_handled(job_ptr, index, e, std::move(handled));
   return true;

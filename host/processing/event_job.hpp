@@ -68,6 +68,13 @@ struct EventJob {
   enum class Delivery { unclaimed, claimed, duplicate } delivery = Delivery::unclaimed;
   SteadyTime started{};
   SteadyTime deadline{};
+  // The running worker's wait for a CPU (my_cpu_wait_ns) when it last moved `deadline` by it; -1:
+  // unknown. Only that worker touches it; a worker taking the job over marks anew.
+  int64_t cpu_wait_mark = -1;
+  // How much further that wait may still move `deadline`: max_event_processing_seconds once more,
+  // so a handler that spins forever on a crowded CPU is still cancelled, at twice the bound at
+  // most.
+  SteadyTime::duration cpu_wait_allowance{};
   std::atomic<bool> timed_out{false};
   std::atomic<bool> shutting_down{false};  // the timeout was shutdown's cancel, not the deadline
   // Completions still to come from the sink, plus one while a worker runs the job: whoever brings

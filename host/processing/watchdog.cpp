@@ -1,7 +1,11 @@
 #include "processing/watchdog.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <vector>
 
+#include "core/cpu_wait.hpp"
 #include "core/log.hpp"
 #include "core/thread_name.hpp"
 
@@ -28,13 +32,15 @@ Watchdog::~Watchdog() {
 }
 
 uint64_t Watchdog::begin(const JobPtr& job, ProcessorRun& run, size_t task,
-                         const WatchedCallPtr& call) {
+                         const WatchedCallPtr& call, int64_t cpu_wait_ns,
+                         SteadyTime::duration allowance) {
   uint64_t token;
   {
     std::lock_guard lock(mutex_);
     token = next_token_++;
-    running_[token] =
-        Running{job, &run.instance, task, std::this_thread::get_id(), call, job->deadline};
+    running_[token] = Running{job,          &run.instance, task,      std::this_thread::get_id(),
+                              ::gettid(),   cpu_wait_ns,   allowance, call,
+                              job->deadline};
     // The watchdog sleeps until the earliest deadline it knows; a later one needs no wake-up (every
     // call would otherwise switch to this thread and back).
     if (job->deadline >= sleeping_until_) return token;
@@ -46,6 +52,21 @@ uint64_t Watchdog::begin(const JobPtr& job, ProcessorRun& run, size_t task,
 void Watchdog::end(uint64_t token) {
   std::lock_guard lock(mutex_);  // cancel runs under this lock, so it has returned once we hold it
   running_.erase(token);
+}
+
+bool Watchdog::postpone(Running& r, SteadyTime& at, SteadyTime now) {
+  if (r.cpu_wait_ns < 0) return false;
+  const int64_t waited = cpu_wait_ns(r.tid);
+  if (waited <= r.cpu_wait_ns) return false;
+  const auto extra =
+      std::min<SteadyTime::duration>(std::chrono::duration_cast<SteadyTime::duration>(
+                                         std::chrono::nanoseconds(waited - r.cpu_wait_ns)),
+                                     r.allowance);
+  if (at + extra <= now) return false;
+  at += extra;
+  r.allowance -= extra;
+  r.cpu_wait_ns = waited;
+  return true;
 }
 
 void Watchdog::fire(Running& r, SteadyTime now) {
@@ -107,12 +128,12 @@ void Watchdog::run() {
     SteadyTime next = SteadyTime::max();
     std::vector<uint64_t> given_up;
     for (auto& [token, r] : running_) {
-      if (!r.fired && r.deadline <= now) {
+      if (!r.fired && r.deadline <= now && !postpone(r, r.deadline, now)) {
         OCEAND_LOG_WARN("engine") << "event " << r.job->event->id
                                   << " passed max_event_processing_seconds: cancelling";
         fire(r, now);
       }
-      if (r.fired && r.abandon_at <= now) {
+      if (r.fired && r.abandon_at <= now && !postpone(r, r.abandon_at, now)) {
         if (abandon(r)) given_up.push_back(token);
         continue;
       }

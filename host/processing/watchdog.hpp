@@ -45,8 +45,11 @@ class Watchdog {
   ~Watchdog();
 
   void set_abandon_handler(AbandonHandler handler) { abandon_handler_ = std::move(handler); }
-  // Registers a running call; returns a token for end().
-  uint64_t begin(const JobPtr& job, ProcessorRun& run, size_t task, const WatchedCallPtr& call);
+  // Registers a call about to run on the calling thread, which has waited `cpu_wait_ns` for a CPU
+  // so far (my_cpu_wait_ns(); -1: unknown); further waiting moves the call's deadline by at most
+  // `allowance` in all. Returns a token for end().
+  uint64_t begin(const JobPtr& job, ProcessorRun& run, size_t task, const WatchedCallPtr& call,
+                 int64_t cpu_wait_ns, SteadyTime::duration allowance);
   // The call returned (and was not abandoned). Waits for a cancel in progress on it, so the
   // instance can be destroyed after.
   void end(uint64_t token);
@@ -64,12 +67,18 @@ class Watchdog {
     ProcessorInstance* instance;
     size_t task;
     std::thread::id worker;
+    pid_t tid;
+    int64_t cpu_wait_ns;  // the worker's wait for a CPU, as of the last look (-1: unknown)
+    SteadyTime::duration allowance;  // how much further that wait may move the deadlines
     WatchedCallPtr call;
     SteadyTime deadline;
     bool fired = false;
     SteadyTime abandon_at = SteadyTime::max();
   };
   void run();
+  // True when the worker waited for a CPU since the last look long enough to move `at` (its
+  // deadline, or the end of its grace) past `now`: that wait does not count.
+  static bool postpone(Running& r, SteadyTime& at, SteadyTime now);
   void fire(Running& r, SteadyTime now);
   bool abandon(Running& r);
 

@@ -1,9 +1,11 @@
 // A test plugin whose behaviour the test chooses per event, through the payload:
 //   {"id": 1, "mode": "ok" | "retry" | "fail" | "throw" | "hang" | "reject_auth" | "invalid" |
-//   "none" | "wait_latch" | "auth_throws" | "peek" | "record" | "spin",
+//   "none" | "wait_latch" | "auth_throws" | "peek" | "record" | "spin" | "burn",
 //    "succeed_on": 3, "kinds": ["thing"], "both": true, "key": "group-a", "delay_ms": 5}
 // It counts every hook call through the host's metrics so tests can see what ran.
 #include <ocean/sdk.hpp>
+
+#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -113,6 +115,22 @@ class ScriptedProcessor : public ocean::WebhookProcessor {
       while (std::chrono::steady_clock::now() < until) {
       }
       g_spinning.fetch_sub(1);
+    }
+    if (mode == "burn") {
+      // Uses "cpu_ms" of CPU time (however long that takes to get), unless cancelled first.
+      auto cpu_ms = [] {
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+      };
+      const double until = cpu_ms() + num(payload, "cpu_ms", 5);
+      while (cpu_ms() < until) {
+        if (cancelled()) {
+          ocean::metric_add("burn_cancelled");
+          return {};
+        }
+      }
+      ocean::metric_add("burn_done");
     }
     if (mode == "hang") {
       auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);

@@ -2,6 +2,9 @@
 // for a third party are not.
 #include <doctest/doctest.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -10,6 +13,7 @@
 #include <vector>
 
 #include "core/cpu_gate.hpp"
+#include "core/cpu_wait.hpp"
 #include "fakes/fake_server.hpp"
 #include "support/test_host.hpp"
 
@@ -244,4 +248,47 @@ TEST_CASE("config: event_workers_policy is idle or normal, and needs a restart")
   after.event_workers_policy = "normal";
   auto changes = start_only_changes(before, after);
   CHECK(std::find(changes.begin(), changes.end(), "event_workers_policy") != changes.end());
+}
+
+TEST_CASE("processing: a worker's wait for a CPU does not count against its event's deadline") {
+  // Workers yield the CPU to ingress (SCHED_IDLE). Here the host's threads share one CPU with a
+  // thread that spins at the normal policy for 1.5 s, so a handler that needs 20 ms of CPU gets
+  // well under half of them meanwhile (a SCHED_IDLE thread gets ≈ 3/1027 of a busy CPU) and
+  // finishes only once the spinner stops; its event's deadline (1 s) must not cut it off: waiting
+  // for the CPU is not taking too long (up to the bound once more).
+  REQUIRE(my_cpu_wait_ns() >= 0);  // the kernel keeps the figure (schedstat)
+  cpu_set_t saved;
+  REQUIRE(sched_getaffinity(0, sizeof(saved), &saved) == 0);
+  int cpu = 0;
+  while (!CPU_ISSET(cpu, &saved)) ++cpu;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  // Threads inherit the affinity of the thread that starts them: the host's, and the spinner.
+  REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0);
+  std::atomic<bool> done{false};
+  std::thread spinner;
+  double took = 0;
+  {
+    TestHost t({"scripted"}, "max_event_processing_seconds: 1\n");
+    auto started = std::chrono::steady_clock::now();
+    spinner = std::thread([&] {
+      while (!done.load() && std::chrono::steady_clock::now() - started < 1500ms) {
+      }
+    });
+    REQUIRE(t.post("/integration/scripted/webhook", R"({"id": 1, "mode": "burn", "cpu_ms": 20})")
+                .status == 200);
+    CHECK(wait_until([&] { return t.plugin_counter("burn_done") + t.plugin_counter("cancel") > 0; },
+                     60s));
+    took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    done = true;
+    spinner.join();
+    CHECK(t.wait_processed(1));
+    CAPTURE(took);
+    CHECK(took > 1.0);                          // the handler really was held past the deadline...
+    CHECK(t.plugin_counter("burn_done") == 1);  // ...and finished its work
+    CHECK(t.plugin_counter("cancel") == 0);
+    CHECK(t.processed("scripted", "ok") == 1);
+  }
+  pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
 }
