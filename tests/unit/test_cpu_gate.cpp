@@ -15,6 +15,7 @@
 #include "core/cpu_gate.hpp"
 #include "core/cpu_wait.hpp"
 #include "fakes/fake_server.hpp"
+#include "support/one_cpu.hpp"
 #include "support/test_host.hpp"
 
 using namespace oceand;
@@ -258,12 +259,8 @@ TEST_CASE("processing: a worker's wait for a CPU does not count against its even
   // for the CPU is not taking too long (up to the bound once more).
   REQUIRE(my_cpu_wait_ns() >= 0);  // the kernel keeps the figure (schedstat)
   cpu_set_t saved;
-  REQUIRE(sched_getaffinity(0, sizeof(saved), &saved) == 0);
-  int cpu = 0;
-  while (!CPU_ISSET(cpu, &saved)) ++cpu;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
+  REQUIRE(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) == 0);
+  const cpu_set_t one = first_allowed_cpu();
   // Threads inherit the affinity of the thread that starts them: the host's, and the spinner.
   REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0);
   std::atomic<bool> done{false};

@@ -23,6 +23,7 @@
 #include "mapping/jq_program.hpp"
 #include "mapping/ocean_filter.hpp"
 #include "ocean/sdk.hpp"
+#include "support/one_cpu.hpp"
 #include "support/test_host.hpp"
 
 using namespace oceand;
@@ -363,14 +364,7 @@ TEST_CASE("mappings are bounded by CPU time: an evaluation waiting for its CPU i
   // turn must not count as a runaway. Here it runs at nice 19 on one CPU beside a thread that
   // spins at nice 0, so it gets about 1/70 of that CPU: ≈ 20 ms of work takes a second or more of
   // wall time, far past the 0.3 s bound, and still has to complete.
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  REQUIRE(sched_getaffinity(0, sizeof(allowed), &allowed) == 0);
-  int cpu = 0;
-  while (!CPU_ISSET(cpu, &allowed)) ++cpu;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
+  const cpu_set_t one = first_allowed_cpu();
 
   JqLimits saved = jq_limits();
   set_jq_limits(JqLimits{0.3, 256u << 20});
