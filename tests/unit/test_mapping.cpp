@@ -30,6 +30,21 @@ using namespace oceand;
 using namespace oceand::test;
 
 namespace {
+// One "thing" resource keyed by `.id | tostring`, with these properties (YAML lines, each
+// "name: expression" indented by 12 spaces).
+PortAppConfig thing_mapping(const std::string& properties) {
+  return parse_port_app_config(R"(resources:
+  - kind: thing
+    port:
+      entity:
+        mappings:
+          identifier: ".id | tostring"
+          blueprint: '"thing"'
+          properties:
+)" + properties,
+                               "test");
+}
+
 // libjq 1.6 leaks one object key when an error is raised while it iterates an object (`[.a[].b.c]`
 // on {"a": {"y": {"b": 2}}}; reproduced with jq alone). A test that makes jq meet that case on
 // purpose leaves its allocations out of the leak check while this is alive.
@@ -189,19 +204,10 @@ TEST_CASE("one expression that does not compile yields null; the others still ma
   // The broken expression keeps the resource's combined jq program from compiling, so the jq
   // expressions run one by one; error(null) makes the combined program's answer short instead.
   for (const char* broken : {".a |||", "error(null)"}) {
-    auto config = parse_port_app_config(std::string(R"(resources:
-  - kind: thing
-    port:
-      entity:
-        mappings:
-          identifier: ".id | tostring"
-          blueprint: '"thing"'
-          properties:
-            broken: ')") + broken + R"('
+    auto config = thing_mapping(std::string("            broken: '") + broken + R"('
             upper: ".name | ascii_upcase"
             plain: ".name"
-)",
-                                        "test");
+)");
     auto out =
         EntityMapper::map(config.resources[0], RawResults{{R"({"id": 7, "name": "ab"})"}, {}});
     REQUIRE(out.upserts.size() == 1);
@@ -315,19 +321,10 @@ TEST_CASE(
                            "def f: [f]; f", "halt",          "input",       "debug | empty"};
   for (const char* expression : runaway) {
     CAPTURE(expression);
-    auto config = parse_port_app_config(std::string(R"Y(resources:
-  - kind: thing
-    port:
-      entity:
-        mappings:
-          identifier: ".id | tostring"
-          blueprint: '"thing"'
-          properties:
-            runaway: ')Y") + expression + R"Y('
+    auto config = thing_mapping(std::string("            runaway: '") + expression + R"Y('
             plain: ".name"
             first: "first(repeat(.name))"
-)Y",
-                                        "test");
+)Y");
     auto started = std::chrono::steady_clock::now();
     auto out = EntityMapper::map(config.resources[0],
                                  RawResults{{R"({"id": 7, "name": "ab"})"}, {}}, "bounded");
@@ -340,17 +337,7 @@ TEST_CASE(
     CHECK(took < std::chrono::seconds(10));
   }
   // The evaluator is still good for ordinary work afterwards, on this thread and others.
-  auto config = parse_port_app_config(R"(resources:
-  - kind: thing
-    port:
-      entity:
-        mappings:
-          identifier: ".id | tostring"
-          blueprint: '"thing"'
-          properties:
-            n: "[range(100000)] | length"
-)",
-                                      "test");
+  auto config = thing_mapping("            n: \"[range(100000)] | length\"\n");
   auto out = EntityMapper::map(config.resources[0], RawResults{{R"({"id": 8})"}, {}});
   REQUIRE(out.upserts.size() == 1);
   CHECK(out.upserts[0].json ==
@@ -368,17 +355,7 @@ TEST_CASE("mappings are bounded by CPU time: an evaluation waiting for its CPU i
 
   JqLimits saved = jq_limits();
   set_jq_limits(JqLimits{0.3, 256u << 20});
-  auto config = parse_port_app_config(R"(resources:
-  - kind: thing
-    port:
-      entity:
-        mappings:
-          identifier: ".id | tostring"
-          blueprint: '"thing"'
-          properties:
-            n: "[range(20000)] | map(. * 2) | length"
-)",
-                                      "test");
+  auto config = thing_mapping("            n: \"[range(20000)] | map(. * 2) | length\"\n");
   std::atomic<bool> done{false};
   std::thread spinner([&] {
     pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
