@@ -61,7 +61,7 @@ HeaderPairs decode_headers(std::string_view bytes) {
   return headers;
 }
 
-std::string compress_bytes(std::string_view bytes) {
+std::string compress_bytes(std::string_view bytes, LZ4_stream_t* dictionary) {
   if (bytes.size() > kMaxStoredSize) throw StoreError("body too large to store");
   const int bound = LZ4_compressBound(static_cast<int>(bytes.size()));
   // LZ4 writes into a per-thread scratch block, and the result is copied out at its exact size:
@@ -79,8 +79,10 @@ std::string compress_bytes(std::string_view bytes) {
     once = std::make_unique_for_overwrite<char[]>(static_cast<size_t>(bound));
     scratch = once.get();
   }
+  const int size = static_cast<int>(bytes.size());
   const int written =
-      LZ4_compress_default(bytes.data(), scratch, static_cast<int>(bytes.size()), bound);
+      dictionary ? LZ4_compress_fast_continue(dictionary, bytes.data(), scratch, size, bound, 1)
+                 : LZ4_compress_default(bytes.data(), scratch, size, bound);
   if (written <= 0 && !bytes.empty()) throw StoreError("LZ4 could not compress a body");
   std::string out;
   out.reserve(4 + static_cast<size_t>(written));
@@ -89,23 +91,31 @@ std::string compress_bytes(std::string_view bytes) {
   return out;
 }
 
+std::string decompress_lz4(std::string_view bytes, std::string_view dictionary) {
+  uint32_t size = 0;
+  if (!get_u32(bytes, size) || size > kMaxStoredSize)
+    throw StoreError("a stored body is damaged (bad size)");
+  std::string out(size, '\0');
+  // The safe decoder never reads or writes outside the two buffers and the dictionary, whatever
+  // the bytes.
+  const int got = LZ4_decompress_safe_usingDict(
+      bytes.data(), out.data(), static_cast<int>(bytes.size()), static_cast<int>(size),
+      dictionary.data(), static_cast<int>(dictionary.size()));
+  if (got < 0 || static_cast<uint32_t>(got) != size)
+    throw StoreError("a stored body is damaged (LZ4)");
+  return out;
+}
+
 std::string decompress_bytes(std::string_view bytes, BodyCodec codec) {
   if (codec == BodyCodec::kPlain) return std::string(bytes);
-  if (codec != BodyCodec::kLz4 && codec != BodyCodec::kZlib)
+  if (codec == BodyCodec::kLz4) return decompress_lz4(bytes, {});
+  if (codec != BodyCodec::kZlib)
     throw StoreError("a stored body has an unknown encoding " +
                      std::to_string(static_cast<int64_t>(codec)));
   uint32_t size = 0;
   if (!get_u32(bytes, size) || size > kMaxStoredSize)
     throw StoreError("a stored body is damaged (bad size)");
   std::string out(size, '\0');
-  if (codec == BodyCodec::kLz4) {
-    // The safe decoder never reads or writes outside the two buffers, whatever the bytes.
-    const int got = LZ4_decompress_safe(bytes.data(), out.data(), static_cast<int>(bytes.size()),
-                                        static_cast<int>(size));
-    if (got < 0 || static_cast<uint32_t>(got) != size)
-      throw StoreError("a stored body is damaged (LZ4)");
-    return out;
-  }
   uLongf got = size;
   if (uncompress(reinterpret_cast<Bytef*>(out.data()), &got,
                  reinterpret_cast<const Bytef*>(bytes.data()),

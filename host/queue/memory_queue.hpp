@@ -2,10 +2,12 @@
 
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
+#include "queue/compression_dictionary.hpp"
 #include "queue/event_queue.hpp"
 
 namespace oceand {
@@ -15,8 +17,10 @@ namespace oceand {
 // A backlog is kept compact: the first kPlainEvents waiting events (at most kPlainBytes) wait as
 // received, later ones with body and payload LZ4-compressed by the pushing thread and restored by
 // pop. While processing keeps up nothing is compressed; when ingest outruns it, a growing backlog
-// costs ≈ a sixth of the memory for JSON webhooks — and fresh memory is what an I/O loop pays most
-// for (docs/benchmarks.md, "ingest while processing").
+// costs a few percent of its bodies' size — and fresh memory is what an I/O loop pays most for
+// (docs/benchmarks.md, "ingest while processing"). Each integration's bodies are compressed
+// against earlier ones of its own (CompressionDictionary): the first the backlog compressed,
+// joined by later ones unlike it; a backlog that drained forgets them.
 class MemoryQueue final : public EventQueue {
  public:
   MemoryQueue(size_t max_pending, double dedupe_window_seconds);
@@ -36,12 +40,22 @@ class MemoryQueue final : public EventQueue {
   // Bytes the waiting events hold (compressed ones as compressed), and how many are compressed.
   size_t waiting_bytes() const;
   size_t waiting_compressed() const;
+  // An event compressed to more than kPoorEighths eighths of its size did not resemble the
+  // dictionary; after kPoorBeforeRenewal such events, the next one joins the dictionary.
+  static constexpr size_t kPoorEighths = 1;
+  static constexpr size_t kPoorBeforeRenewal = 64;
 
  private:
   struct Waiting {
     EventPtr event;
     size_t bytes = 0;
     bool compressed = false;
+    std::shared_ptr<const CompressionDictionary> dictionary;  // what a compressed event needs
+  };
+  struct Dictionaries {
+    std::shared_ptr<const CompressionDictionary> current;
+    size_t poor = 0;        // events that did not resemble it
+    bool renewing = false;  // a pusher may renew it
   };
   struct Claim {
     std::chrono::steady_clock::time_point at;
@@ -62,6 +76,7 @@ class MemoryQueue final : public EventQueue {
   size_t depth_ = 0;
   uint64_t next_id_ = 1;
   bool open_ = true;
+  std::unordered_map<std::string, Dictionaries> dictionaries_;  // by integration
   std::unordered_map<std::string, Claim> delivered_;
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> delivered_order_;
 };
