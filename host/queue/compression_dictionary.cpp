@@ -6,8 +6,9 @@
 
 namespace oceand {
 
-CompressionDictionary::CompressionDictionary(std::string_view earlier, std::string_view sample)
-    : loaded_(std::make_unique<LZ4_stream_t>()) {
+CompressionDictionary::CompressionDictionary(uint64_t id, std::string_view earlier,
+                                             std::string_view sample)
+    : id_(id), loaded_(std::make_unique<LZ4_stream_t>()) {
   if (sample.size() > kMaxBytes) sample = sample.substr(sample.size() - kMaxBytes);
   const size_t room = kMaxBytes - sample.size();
   if (earlier.size() > room) earlier = earlier.substr(earlier.size() - room);

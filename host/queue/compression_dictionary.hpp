@@ -2,6 +2,7 @@
 
 #include <lz4.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,7 +22,8 @@ class CompressionDictionary {
   // LZ4 sees at most the last 64 KiB of a dictionary.
   static constexpr size_t kMaxBytes = 64u << 10;
   // `sample` last (the part LZ4 reaches best), after as much of the end of `earlier` as fits.
-  CompressionDictionary(std::string_view earlier, std::string_view sample);
+  // `id` names it where blocks are stored apart from it (the durable queue's dictionaries table).
+  CompressionDictionary(uint64_t id, std::string_view earlier, std::string_view sample);
   CompressionDictionary(const CompressionDictionary&) = delete;
   CompressionDictionary& operator=(const CompressionDictionary&) = delete;
 
@@ -30,8 +32,10 @@ class CompressionDictionary {
   // Throws StoreError when `bytes` is not what compress() wrote with this dictionary.
   std::string decompress(std::string_view bytes) const;
   std::string_view bytes() const { return bytes_; }
+  uint64_t id() const { return id_; }
 
  private:
+  uint64_t id_;
   std::string bytes_;
   // The LZ4 stream state with bytes_ loaded: hashing a dictionary costs as much as compressing
   // a body, copying the loaded state a sixteenth of that.

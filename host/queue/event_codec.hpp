@@ -24,6 +24,9 @@ enum class BodyCodec : int64_t {
   kPlain = 0,
   kZlib = 1,  // written by oceand before LZ4; read only
   kLz4 = 2,
+  // LZ4 against a dictionary of the durable queue's dictionaries table: the dictionary's id (8
+  // bytes, little-endian) in front of what kLz4 holds. oceand before it cannot read such rows.
+  kLz4Dictionary = 3,
 };
 
 // LZ4 (one block) with the original size in front: ≈ 15 µs for a 28 KB pull-request payload,

@@ -6,30 +6,6 @@
 
 namespace oceand {
 
-namespace {
-
-// Below this, LZ4's frame costs more than it saves.
-constexpr size_t kMinCompressible = 512;
-
-// In place: body and payload become LZ4 blocks, against `dictionary` when there is one, and the
-// bytes as received move to `received_body` and `received_payload`. False (and the event
-// untouched) when that would not make the event smaller.
-bool compress_event(Event& event, const CompressionDictionary* dictionary,
-                    std::string& received_body, std::string& received_payload) {
-  if (event.body.size() + event.payload.size() < kMinCompressible) return false;
-  auto compress = [&](const std::string& bytes) {
-    return dictionary ? dictionary->compress(bytes) : compress_bytes(bytes);
-  };
-  std::string body = compress(event.body);
-  std::string payload = event.payload.empty() ? std::string() : compress(event.payload);
-  if (body.size() + payload.size() >= event.body.size() + event.payload.size()) return false;
-  received_body = std::exchange(event.body, std::move(body));
-  received_payload = std::exchange(event.payload, std::move(payload));
-  return true;
-}
-
-}  // namespace
-
 MemoryQueue::MemoryQueue(size_t max_pending, double dedupe_window_seconds)
     : max_pending_(max_pending), dedupe_window_(dedupe_window_seconds) {}
 
@@ -55,56 +31,28 @@ PushResult MemoryQueue::push(const EventPtr& event) {
   std::string key = delivery_key(*event);
   size_t bytes = event->memory_bytes();
   bool compress = false;
-  bool may_renew = false;
-  std::shared_ptr<const CompressionDictionary> dictionary;
   {
     std::lock_guard lock(mutex_);
     if (!open_) return PushResult::closed;
     if (!key.empty() && claimed(key, now)) return PushResult::duplicate;
     if (depth_ >= max_pending_) return PushResult::full;
     compress = plain_waiting_ >= kPlainEvents || plain_waiting_bytes_ + bytes > kPlainBytes;
-    if (compress) {
-      Dictionaries& d = dictionaries_[event->integration];
-      dictionary = d.current;
-      // One pusher at a time may renew it; the others go on with the current one (or none).
-      may_renew = !d.renewing && (!d.current || d.poor >= kPoorBeforeRenewal);
-      if (may_renew) d.renewing = true;
-    }
   }
   // Outside the lock, so pushers compress in parallel and pop never waits for them. The event is
   // not in the queue yet: nothing else reads it meanwhile.
-  const bool compressing = compress;
-  bool poor = false;
-  std::shared_ptr<const CompressionDictionary> renewed;
-  if (compressing) {
-    const size_t raw = event->body.size() + event->payload.size();
-    std::string received_body, received_payload;
-    compress = compress_event(*event, dictionary.get(), received_body, received_payload);
-    const size_t stored = compress ? event->body.size() + event->payload.size() : raw;
-    poor = raw >= kMinCompressible && stored * 8 > raw * kPoorEighths;
-    if (compress) bytes = event->memory_bytes();
-    // The body that did not resemble the dictionary joins it (as the newest part).
-    if (may_renew && poor) {
-      std::string_view sample = !compress                  ? event->payload_json()
-                                : received_payload.empty() ? std::string_view(received_body)
-                                                           : std::string_view(received_payload);
-      renewed = std::make_shared<const CompressionDictionary>(
-          dictionary ? dictionary->bytes() : std::string_view(), sample);
+  std::shared_ptr<const CompressionDictionary> dictionary;
+  if (compress) {
+    auto compressed = dictionaries_.compress(*event);
+    compress = compressed.has_value();
+    if (compress) {
+      event->body = std::move(compressed->body);
+      event->payload = std::move(compressed->payload);
+      dictionary = std::move(compressed->dictionary);
+      bytes = event->memory_bytes();
     }
   }
   {
     std::lock_guard lock(mutex_);
-    if (compressing) {
-      Dictionaries& d = dictionaries_[event->integration];
-      if (renewed) {
-        d.current = std::move(renewed);
-        d.poor = 0;
-      } else if (poor && dictionary && d.current == dictionary) {
-        ++d.poor;
-      }
-      if (may_renew) d.renewing = false;
-    }
-    if (!compress) dictionary.reset();
     // Checked again: the queue may have filled or closed while this pusher compressed.
     if (!open_) return PushResult::closed;
     if (depth_ >= max_pending_) return PushResult::full;
@@ -145,8 +93,9 @@ EventPtr MemoryQueue::pop(std::chrono::milliseconds wait) {
   }
   // A drained backlog forgets its dictionaries (events still compressed hold theirs): the next
   // one starts from bodies of its own time.
-  if (waiting_.size() == plain_waiting_ && !dictionaries_.empty()) dictionaries_.clear();
+  const bool drained = w.compressed && waiting_.size() == plain_waiting_;
   lock.unlock();
+  if (drained) dictionaries_.clear();
   // Only this thread holds the event now. The blocks were written by this process from memory
   // nothing else writes, so they decode (a failure would be a bug, and throws).
   if (w.compressed) {

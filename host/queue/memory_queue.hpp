@@ -7,7 +7,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "queue/compression_dictionary.hpp"
+#include "queue/body_dictionaries.hpp"
 #include "queue/event_queue.hpp"
 
 namespace oceand {
@@ -40,10 +40,6 @@ class MemoryQueue final : public EventQueue {
   // Bytes the waiting events hold (compressed ones as compressed), and how many are compressed.
   size_t waiting_bytes() const;
   size_t waiting_compressed() const;
-  // An event compressed to more than kPoorEighths eighths of its size did not resemble the
-  // dictionary; after kPoorBeforeRenewal such events, the next one joins the dictionary.
-  static constexpr size_t kPoorEighths = 1;
-  static constexpr size_t kPoorBeforeRenewal = 64;
 
  private:
   struct Waiting {
@@ -51,11 +47,6 @@ class MemoryQueue final : public EventQueue {
     size_t bytes = 0;
     bool compressed = false;
     std::shared_ptr<const CompressionDictionary> dictionary;  // what a compressed event needs
-  };
-  struct Dictionaries {
-    std::shared_ptr<const CompressionDictionary> current;
-    size_t poor = 0;        // events that did not resemble it
-    bool renewing = false;  // a pusher may renew it
   };
   struct Claim {
     std::chrono::steady_clock::time_point at;
@@ -76,7 +67,7 @@ class MemoryQueue final : public EventQueue {
   size_t depth_ = 0;
   uint64_t next_id_ = 1;
   bool open_ = true;
-  std::unordered_map<std::string, Dictionaries> dictionaries_;  // by integration
+  BodyDictionaries dictionaries_;
   std::unordered_map<std::string, Claim> delivered_;
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> delivered_order_;
 };

@@ -9,8 +9,9 @@ namespace oceand {
 
 namespace {
 
-// Bumped when a table changes shape; a file of another version is refused, not misread.
-constexpr int64_t kSchemaVersion = 1;
+// Bumped when what the file holds changes; a file of an older version is upgraded (each version
+// only adds to the one before), one of a newer version is refused, not misread.
+constexpr int64_t kSchemaVersion = 2;
 
 }  // namespace
 
@@ -59,9 +60,14 @@ SqliteDb::SqliteDb(const std::string& path, std::string_view synchronous) : path
       if (tables.int64(0) != 0)
         throw StoreError(path_ + " is a database oceand did not create (no schema version)");
       exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+    } else if (found < kSchemaVersion) {
+      // Each version only adds to the one before (version 2: bodies stored against dictionaries,
+      // the dictionaries table): what the file holds stays readable, and an older oceand, which
+      // could not read what is added, refuses the file from now on instead of dropping rows.
+      exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
     } else if (found != kSchemaVersion) {
       throw StoreError(path_ + " has schema version " + std::to_string(found) + ", this oceand " +
-                       "reads version " + std::to_string(kSchemaVersion));
+                       "reads version " + std::to_string(kSchemaVersion) + " and older");
     }
   } catch (...) {
     sqlite3_close_v2(db_);

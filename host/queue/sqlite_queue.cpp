@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <stdexcept>
+#include <unordered_set>
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -46,7 +48,16 @@ CREATE TABLE IF NOT EXISTS deliveries(key TEXT PRIMARY KEY, seen_at_ms INTEGER N
   event_id INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(seen_at_ms);
 CREATE TABLE IF NOT EXISTS space_probe(b BLOB);
+CREATE TABLE IF NOT EXISTS dictionaries(id INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
 )";
+// Dictionaries the page-in keeps at hand; past this many it starts over.
+constexpr size_t kReadDictionaries = 64;
+
+// Reading a dictionary failed (not: it is missing). Unlike a damaged row, which is dropped, this
+// ends the page-in like any failed read, to be tried again.
+struct DictionaryReadFailed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 // How often an idle committer checks that queue.path is still its file, and, with the disk full,
 // whether space is back.
@@ -90,6 +101,7 @@ class SqliteQueue::Writer {
                              .c_str()),
         insert_delivery(
             db, "INSERT OR REPLACE INTO deliveries(key, seen_at_ms, event_id) VALUES (?, ?, ?)"),
+        insert_dictionary(db, "INSERT OR IGNORE INTO dictionaries(id, bytes) VALUES (?, ?)"),
         delete_event(db, "DELETE FROM events WHERE id = ?"),
         prune_deliveries(db, "DELETE FROM deliveries WHERE seen_at_ms < ?") {}
 
@@ -97,9 +109,14 @@ class SqliteQueue::Writer {
   bool schema_ready;
   Statement insert_event;
   Statement insert_delivery;
+  Statement insert_dictionary;
   Statement delete_event;
   Statement prune_deliveries;
   int64_t last_prune_ms = 0;
+  // Dictionaries this process committed to the file and has not deleted; the file may also hold
+  // some from an earlier process.
+  std::unordered_set<uint64_t> stored_dictionaries;
+  bool unknown_dictionaries_in_file = false;
 };
 
 SqliteQueue::SqliteQueue(SqliteQueueOptions options)
@@ -158,6 +175,13 @@ void SqliteQueue::open_store() {
                  " coalesce((SELECT max(id) FROM events), 0)), (SELECT count(*) FROM events)");
   last.step();
   committed_through_ = static_cast<uint64_t>(last.int64(0));
+  {
+    Statement dictionaries(db, "SELECT coalesce(max(id), 0), count(*) FROM dictionaries");
+    dictionaries.step();
+    dictionaries_ =
+        std::make_unique<BodyDictionaries>(static_cast<uint64_t>(dictionaries.int64(0)) + 1);
+    writer_->unknown_dictionaries_in_file = dictionaries.int64(1) > 0;
+  }
   next_id_ = committed_through_ + 1;
   depth_ = waiting_ = static_cast<size_t>(last.int64(1));
   // Nothing is in the window yet: with a backlog the first pop pages in from the oldest row.
@@ -171,6 +195,8 @@ void SqliteQueue::open_store() {
       std::make_unique<Statement>(*page_db_, (std::string("SELECT id, ") + StoredEvent::kColumns +
                                               " FROM events WHERE id > ? ORDER BY id LIMIT ?")
                                                  .c_str());
+  dictionary_select_ =
+      std::make_unique<Statement>(*page_db_, "SELECT bytes FROM dictionaries WHERE id = ?");
   if (waiting_ > 0) {
     OCEAND_LOG_INFO("queue") << options_.path << ": " << waiting_
                              << " unfinished event(s) resume in arrival order";
@@ -282,7 +308,7 @@ PushResult SqliteQueue::push(const EventPtr& event) {
     if (claimant(key)) return PushResult::duplicate;
   }
   // Encoding and compressing happen here, on the pushing thread, in parallel with other pushers.
-  PendingPush pending{StoredEvent(event, options_.compress_bodies)};
+  PendingPush pending{StoredEvent(event, options_.compress_bodies, dictionaries_.get())};
 
   std::unique_lock lock(mutex_);
   PushResult refused = !open_                           ? PushResult::closed
@@ -304,7 +330,8 @@ void SqliteQueue::push_async(const EventPtr& event, PushDone done) {
     std::lock_guard lock(dedupe_mutex_);
     if (claimant(key)) return done(PushResult::duplicate);
   }
-  auto pending = std::make_unique<PendingPush>(StoredEvent(event, options_.compress_bodies));
+  auto pending = std::make_unique<PendingPush>(
+      StoredEvent(event, options_.compress_bodies, dictionaries_.get()));
   pending->on_done = std::move(done);
   std::unique_lock lock(mutex_);
   PushResult refused = !open_                           ? PushResult::closed
@@ -390,6 +417,7 @@ void SqliteQueue::commit_loop() {
       if (stopping_) return;
       if (depth_ == 0 && !disk_full_ && !write_failing_) {
         lock.unlock();
+        forget_dictionaries();
         give_space_back();
         lock.lock();
       }
@@ -452,10 +480,17 @@ void SqliteQueue::commit_loop() {
 bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint64_t>& completed,
                         const std::vector<ClaimedDelivery>& claimed, bool& disk_full) {
   Writer& w = *writer_;
+  std::vector<uint64_t> new_dictionaries;
   try {
     int64_t now = unix_ms();
     Transaction tx(w.db);
     for (PendingPush* p : batch) {
+      // A row's dictionary is in the file before the row, in the same transaction.
+      if (const auto& d = p->stored.dictionary(); d && !w.stored_dictionaries.count(d->id())) {
+        w.insert_dictionary.bind(1, static_cast<int64_t>(d->id())).bind_blob(2, d->bytes()).run();
+        w.stored_dictionaries.insert(d->id());
+        new_dictionaries.push_back(d->id());
+      }
       w.insert_event.bind(1, static_cast<int64_t>(p->stored.event()->id));
       p->stored.bind(w.insert_event, 2);
       w.insert_event.run();
@@ -470,6 +505,8 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
     tx.commit();
     return true;
   } catch (const StoreError& e) {
+    // Rolled back: the next row that refers to them stores them again.
+    for (uint64_t id : new_dictionaries) w.stored_dictionaries.erase(id);
     disk_full = e.disk_full();
     OCEAND_LOG_ERROR_LIMITED("queue", "commit failed")
         << "group commit of " << batch.size() << " event(s) and " << completed.size()
@@ -573,7 +610,9 @@ bool SqliteQueue::page_in() {
     while (page_select_->step()) {
       auto id = static_cast<uint64_t>(page_select_->int64(0));
       try {
-        EventPtr event = StoredEvent::read(*page_select_, 1, id);
+        EventPtr event = StoredEvent::read(*page_select_, 1, id, [this](uint64_t dictionary) {
+          return stored_dictionary(dictionary);
+        });
         size_t bytes = event->memory_bytes();
         // Always at least one event, so one event larger than the window still moves.
         if (!read.empty() && read_bytes + bytes > room_bytes) break;
@@ -589,6 +628,10 @@ bool SqliteQueue::page_in() {
     }
     page_select_->reset();
   } catch (const StoreError& e) {
+    page_select_->reset();
+    OCEAND_LOG_ERROR("queue") << "reading queued events failed: " << e.what();
+    ok = false;
+  } catch (const DictionaryReadFailed& e) {
     page_select_->reset();
     OCEAND_LOG_ERROR("queue") << "reading queued events failed: " << e.what();
     ok = false;
@@ -641,6 +684,52 @@ bool SqliteQueue::same_file() const {
   if (::stat(options_.path.c_str(), &st) != 0) return false;
   return static_cast<uint64_t>(st.st_dev) == file_device_ &&
          static_cast<uint64_t>(st.st_ino) == file_inode_;
+}
+
+void SqliteQueue::forget_dictionaries() {
+  Writer& w = *writer_;
+  // The current ones stay: the next events refer to them (a trickle of events would otherwise
+  // store a dictionary again with each).
+  const std::vector<uint64_t> current = dictionaries_->current_ids();
+  std::unordered_set<uint64_t> keep(current.begin(), current.end());
+  const bool stale = std::any_of(w.stored_dictionaries.begin(), w.stored_dictionaries.end(),
+                                 [&](uint64_t id) { return !keep.count(id); });
+  if (!w.unknown_dictionaries_in_file && !stale) return;
+  std::string sql = "DELETE FROM dictionaries WHERE id NOT IN (";
+  for (size_t i = 0; i < current.size(); ++i) sql += (i ? "," : "") + std::to_string(current[i]);
+  sql += ")";
+  try {
+    w.db.exec(sql.c_str());
+  } catch (const StoreError& e) {
+    OCEAND_LOG_WARN_LIMITED("queue", "dictionaries")
+        << options_.path
+        << ": deleting unused dictionaries failed (tried again later): " << e.what();
+    return;
+  }
+  // A row committed from now on that refers to one of those stores it again.
+  std::erase_if(w.stored_dictionaries, [&](uint64_t id) { return !keep.count(id); });
+  w.unknown_dictionaries_in_file = false;
+}
+
+std::shared_ptr<const CompressionDictionary> SqliteQueue::stored_dictionary(uint64_t id) {
+  if (auto it = read_dictionaries_.find(id); it != read_dictionaries_.end()) return it->second;
+  bool found = false;
+  std::string bytes;
+  try {
+    dictionary_select_->bind(1, static_cast<int64_t>(id));
+    found = dictionary_select_->step();
+    if (found) bytes = dictionary_select_->text(0);
+    dictionary_select_->reset();
+  } catch (const StoreError& e) {
+    dictionary_select_->reset();
+    throw DictionaryReadFailed(std::string("reading dictionary ") + std::to_string(id) +
+                               " failed: " + e.what());
+  }
+  if (!found) throw StoreError("its dictionary " + std::to_string(id) + " is not in the file");
+  if (read_dictionaries_.size() >= kReadDictionaries) read_dictionaries_.clear();
+  auto dictionary = std::make_shared<const CompressionDictionary>(id, std::string_view(), bytes);
+  read_dictionaries_.emplace(id, dictionary);
+  return dictionary;
 }
 
 void SqliteQueue::give_space_back() {

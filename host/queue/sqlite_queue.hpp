@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "queue/body_dictionaries.hpp"
 #include "queue/event_queue.hpp"
 
 struct sqlite3;
@@ -89,6 +90,10 @@ class SqliteQueue final : public EventQueue {
   bool space_is_back();
   // With the queue empty: free pages above a small reserve go back to the filesystem.
   void give_space_back();
+  // With the queue empty: no row refers to a stored dictionary any more; they are deleted.
+  void forget_dictionaries();
+  // A stored dictionary by id, for page_in (under page_mutex_).
+  std::shared_ptr<const CompressionDictionary> stored_dictionary(uint64_t id);
   struct ClaimedDelivery {
     std::string key;
     uint64_t event_id;
@@ -115,6 +120,9 @@ class SqliteQueue final : public EventQueue {
   const int64_t dedupe_window_ms_;
   std::unique_ptr<ExclusiveFileLock> lock_;
   std::unique_ptr<Writer> writer_;  // committer thread only
+  // What pushers compress bodies against; each dictionary is stored with the first commit of a
+  // row that refers to it.
+  std::unique_ptr<BodyDictionaries> dictionaries_;
 
   // Dedupe lookups from pushing and claiming threads: claims still being committed, then the
   // deliveries table.
@@ -127,6 +135,8 @@ class SqliteQueue final : public EventQueue {
   std::mutex page_mutex_;
   std::unique_ptr<SqliteDb> page_db_;
   std::unique_ptr<Statement> page_select_;
+  std::unique_ptr<Statement> dictionary_select_;
+  std::unordered_map<uint64_t, std::shared_ptr<const CompressionDictionary>> read_dictionaries_;
 
   mutable std::mutex mutex_;
   std::condition_variable commit_cv_;     // committer: work arrived

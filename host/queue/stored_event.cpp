@@ -8,17 +8,54 @@ namespace oceand {
 namespace {
 
 // Below this, the size prefix and LZ4's literal runs eat most of what compression saves.
-constexpr size_t kCompressFrom = 512;
+constexpr size_t kCompressFrom = BodyDictionaries::kMinCompressible;
+
+std::string with_id(uint64_t id, const std::string& block) {
+  std::string out;
+  out.reserve(8 + block.size());
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((id >> (8 * i)) & 0xff));
+  return out += block;
+}
+
+uint64_t take_id(std::string_view& bytes) {
+  if (bytes.size() < 8) throw StoreError("a stored body is damaged (no dictionary id)");
+  uint64_t id = 0;
+  for (int i = 0; i < 8; ++i)
+    id |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  bytes.remove_prefix(8);
+  return id;
+}
+
+std::string against_dictionary(std::string_view bytes,
+                               const StoredEvent::DictionaryLookup& dictionaries) {
+  const uint64_t id = take_id(bytes);
+  if (!dictionaries) throw StoreError("a stored body needs a dictionary, and none is at hand");
+  return dictionaries(id)->decompress(bytes);
+}
 
 }  // namespace
 
-StoredEvent::StoredEvent(EventPtr event, bool compress)
+StoredEvent::StoredEvent(EventPtr event, bool compress, BodyDictionaries* dictionaries)
     : event_(std::move(event)), headers_(encode_headers(event_->headers)) {
-  if (compress && event_->body.size() + event_->payload.size() >= kCompressFrom) {
-    compressed_ = true;
+  if (!compress || event_->body.size() + event_->payload.size() < kCompressFrom) return;
+  compressed_ = true;
+  if (!dictionaries) {
     body_ = compress_bytes(event_->body);
     payload_ = event_->payload.empty() ? std::string() : compress_bytes(event_->payload);
+    return;
   }
+  auto compressed = dictionaries->compress(*event_);
+  compressed_ = compressed.has_value();
+  if (!compressed_) return;
+  dictionary_ = std::move(compressed->dictionary);
+  if (!dictionary_) {
+    body_ = std::move(compressed->body);
+    payload_ = std::move(compressed->payload);
+    return;
+  }
+  body_ = with_id(dictionary_->id(), compressed->body);
+  payload_ =
+      event_->payload.empty() ? std::string() : with_id(dictionary_->id(), compressed->payload);
 }
 
 void StoredEvent::bind(Statement& s, int first) const {
@@ -30,10 +67,14 @@ void StoredEvent::bind(Statement& s, int first) const {
   s.bind_blob(first + 4, headers_);
   s.bind_blob(first + 5, compressed_ ? std::string_view(body_) : std::string_view(e.body));
   s.bind_blob(first + 6, compressed_ ? std::string_view(payload_) : std::string_view(e.payload));
-  s.bind(first + 7, static_cast<int64_t>(compressed_ ? BodyCodec::kLz4 : BodyCodec::kPlain));
+  const BodyCodec codec = !compressed_  ? BodyCodec::kPlain
+                          : dictionary_ ? BodyCodec::kLz4Dictionary
+                                        : BodyCodec::kLz4;
+  s.bind(first + 7, static_cast<int64_t>(codec));
 }
 
-EventPtr StoredEvent::read(const Statement& s, int first, uint64_t id) {
+EventPtr StoredEvent::read(const Statement& s, int first, uint64_t id,
+                           const DictionaryLookup& dictionaries) {
   auto e = std::make_shared<Event>();
   e->id = id;
   e->integration = s.text(first);
@@ -44,7 +85,12 @@ EventPtr StoredEvent::read(const Statement& s, int first, uint64_t id) {
   auto codec = static_cast<BodyCodec>(s.int64(first + 7));
   e->body = s.text(first + 5);
   e->payload = s.text(first + 6);
-  decompress_bodies(e->body, e->payload, codec);
+  if (codec == BodyCodec::kLz4Dictionary) {
+    e->body = against_dictionary(e->body, dictionaries);
+    if (!e->payload.empty()) e->payload = against_dictionary(e->payload, dictionaries);
+  } else {
+    decompress_bodies(e->body, e->payload, codec);
+  }
   e->accepted = std::chrono::steady_clock::now();
   return e;
 }

@@ -211,16 +211,18 @@ TEST_CASE("sqlite queue: deliveries recorded by an earlier oceand still count af
 TEST_CASE("sqlite queue: the file gives space back once a backlog drains") {
   TempDir dir;
   SqliteQueue q(options_for(dir.path()));
-  // Bodies that do not compress, so the backlog really takes space: 600 x 32 KB.
-  std::string noise;
+  // Bodies that do not compress, alone or against each other, so the backlog really takes space:
+  // 600 x 32 KB.
   uint64_t x = 88172645463325252ull;
-  for (int i = 0; i < 32 * 1024; ++i) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    noise.push_back("0123456789abcdef"[x & 15]);
-  }
-  for (int i = 0; i < 600; ++i)
+  for (int i = 0; i < 600; ++i) {
+    std::string noise;
+    for (int j = 0; j < 32 * 1024; ++j) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      noise.push_back("0123456789abcdef"[x & 15]);
+    }
     REQUIRE(q.push(make_event(R"({"n": )" + std::to_string(i) + R"(, "noise": ")" + noise +
-                              std::to_string(i) + "\"}")) == PushResult::accepted);
+                              "\"}")) == PushResult::accepted);
+  }
   const fs::path db = dir.path() / "queue.db";
   for (int i = 0; i < 600; ++i) {
     auto e = q.pop(1s);
@@ -316,7 +318,7 @@ std::vector<std::string> corpus_bodies(int n) {
 TEST_CASE("compression dictionary: bodies like it shrink far more than alone, and come back") {
   const fs::path github = fs::path(OCEAN_CORPORA_DIR) / "github";
   const std::string opened = read_file(github / "pull_request__opened.payload.json");
-  const CompressionDictionary dictionary({}, opened);
+  const CompressionDictionary dictionary(1, {}, opened);
   for (const char* name :
        {"pull_request__closed.payload.json", "issues__opened.payload.json", "push__payload.json"}) {
     CAPTURE(name);
@@ -342,10 +344,10 @@ TEST_CASE("compression dictionary: bodies like it shrink far more than alone, an
   CHECK_THROWS_AS(dictionary.decompress("\x01"), StoreError);
   // At most 64 KiB: the sample last, then as much of the end of the earlier bytes as fits.
   const std::string big(100000, 'x');
-  const CompressionDictionary joined(big, opened);
+  const CompressionDictionary joined(2, big, opened);
   REQUIRE(joined.bytes().size() == CompressionDictionary::kMaxBytes);
   CHECK(joined.bytes().substr(joined.bytes().size() - opened.size()) == opened);
-  CHECK(CompressionDictionary(opened, big).bytes() == big.substr(big.size() - (64u << 10)));
+  CHECK(CompressionDictionary(3, opened, big).bytes() == big.substr(big.size() - (64u << 10)));
 }
 
 TEST_CASE("memory queue: a mixed backlog is compressed against its own bodies, half of LZ4 alone") {
@@ -610,19 +612,137 @@ TEST_CASE("sqlite queue: compressed bodies round-trip") {
   CHECK(small->body == "{}");
 }
 
+TEST_CASE(
+    "sqlite queue: bodies are stored against dictionaries of their own kind, read back "
+    "after a restart, and the dictionaries go once the queue is empty") {
+  TempDir dir;
+  auto o = options_for(dir.path());
+  const int n = 1000;
+  const auto bodies = corpus_bodies(n);
+  size_t alone = 0;
+  for (const auto& b : bodies) alone += compress_bytes(b).size();
+  {
+    SqliteQueue q(o);
+    for (int i = 0; i < n; ++i) {
+      auto e = make_event(bodies[i]);
+      if (i % 100 == 7) e->payload = bodies[i];  // a form delivery: both fields against one
+      REQUIRE(q.push(e) == PushResult::accepted);
+    }
+  }
+  {
+    SqliteDb db(o.path, "FULL");
+    Statement stored(db,
+                     "SELECT sum(length(body)), sum(deflated = 3), (SELECT count(*) FROM "
+                     "dictionaries) FROM events WHERE length(payload) = 0");
+    REQUIRE(stored.step());
+    MESSAGE(n << " corpus webhooks stored in " << stored.int64(0) << " bytes of bodies (LZ4 alone: "
+              << alone << "), " << stored.int64(2) << " dictionaries");
+    CHECK(static_cast<size_t>(stored.int64(0)) * 2 < alone);
+    CHECK(stored.int64(1) >= n - 20);  // all but the first (and the form deliveries)
+    CHECK(stored.int64(2) >= 1);
+  }
+  SqliteQueue q(o);  // a new process: the dictionaries come from the file
+  for (int i = 0; i < n; ++i) {
+    auto e = q.pop(1s);
+    REQUIRE(e);
+    REQUIRE(e->body == bodies[i]);
+    CHECK(e->payload == (i % 100 == 7 ? bodies[i] : std::string()));
+    q.complete(e->id);
+  }
+  // Drained: nothing refers to the earlier process's dictionaries, and the idle committer deletes
+  // them.
+  SqliteDb db(o.path, "FULL");
+  auto dictionaries = [&] {
+    Statement count(db, "SELECT count(*) FROM dictionaries");
+    count.step();
+    return count.int64(0);
+  };
+  REQUIRE(wait_until([&] { return dictionaries() == 0; }, 20s));
+  // Rows of this process store theirs; once drained, only the one in use stays (so that a trickle
+  // of events does not store it again with each).
+  for (int i = 0; i < n; ++i) REQUIRE(q.push(make_event(bodies[i])) == PushResult::accepted);
+  CHECK(dictionaries() >= 2);
+  for (int i = 0; i < n; ++i) {
+    auto e = q.pop(1s);
+    REQUIRE(e);
+    CHECK(e->body == bodies[i]);
+    q.complete(e->id);
+  }
+  REQUIRE(wait_until([&] { return dictionaries() == 1; }, 20s));
+}
+
+TEST_CASE("sqlite queue: a row whose dictionary is missing is logged and dropped, the rest flows") {
+  TempDir dir;
+  auto o = options_for(dir.path());
+  const auto bodies = corpus_bodies(20);
+  {
+    SqliteQueue q(o);
+    for (const auto& b : bodies) REQUIRE(q.push(make_event(b)) == PushResult::accepted);
+  }
+  int64_t against = 0;
+  {
+    SqliteDb db(o.path, "FULL");
+    Statement count(db, "SELECT count(*) FROM events WHERE deflated = 3");
+    count.step();
+    against = count.int64(0);
+    REQUIRE(against > 0);
+    db.exec("DELETE FROM dictionaries");
+  }
+  SqliteQueue q(o);
+  CHECK(q.depth() == bodies.size());
+  // Only the rows that need no dictionary come back, in order; the others are counted done.
+  int got = 0;
+  while (auto e = q.pop(200ms)) {
+    CHECK(std::find(bodies.begin(), bodies.end(), e->body) != bodies.end());
+    q.complete(e->id);
+    ++got;
+  }
+  CHECK(got == static_cast<int>(bodies.size()) - against);
+  CHECK(q.depth() == 0);
+}
+
+TEST_CASE("sqlite queue: a file of schema version 1 is upgraded; a newer one is refused") {
+  TempDir dir;
+  auto o = options_for(dir.path());
+  {
+    SqliteQueue q(o);
+    REQUIRE(q.push(make_event(numbered(1))) == PushResult::accepted);
+  }
+  { SqliteDb(o.path, "FULL").exec("PRAGMA user_version=1"); }
+  {
+    SqliteQueue q(o);
+    CHECK(q.pop(1s)->body == numbered(1));
+  }
+  {
+    SqliteDb db(o.path, "FULL");
+    Statement version(db, "PRAGMA user_version");
+    version.step();
+    CHECK(version.int64(0) == 2);
+    db.exec("PRAGMA user_version=3");
+  }
+  CHECK_THROWS_WITH_AS(SqliteQueue(options_for(dir.path())),
+                       doctest::Contains("has schema version 3, this oceand reads version 2"),
+                       StoreError);
+}
+
 TEST_CASE("sqlite queue: the WAL is copied back beside the committer and starts over") {
   TempDir dir;
   auto o = options_for(dir.path());
   o.synchronous = "NORMAL";  // the WAL's growth is what is tested, not the fsync
-  // ~3 KB that LZ4 cannot shrink much: 12,000 of them write ~36 MB, about 2.2 times the
-  // kWalLimitFrames pages (16,000 x 4 KiB) past which commits checkpoint inline.
+  // ~3 KB that LZ4 cannot shrink much, alone or against each other: 12,000 of them write ~36 MB,
+  // about 2.2 times the kWalLimitFrames pages (16,000 x 4 KiB) past which commits checkpoint
+  // inline.
   constexpr int kThreads = 4, kEach = 3000;
-  std::string noise;
+  std::vector<std::string> bodies;
   uint32_t x = 12345;
-  for (int i = 0; i < 3000; ++i) {
-    x = x * 1103515245 + 12345;
-    noise.push_back(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(x >> 16) % 62]);
+  for (int n = 0; n < kThreads * kEach; ++n) {
+    std::string noise;
+    for (int i = 0; i < 3000; ++i) {
+      x = x * 1103515245 + 12345;
+      noise.push_back(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(x >> 16) % 62]);
+    }
+    bodies.push_back(noise + std::to_string(n));
   }
   SqliteQueue q(o);
   std::vector<std::thread> pushers;
@@ -630,7 +750,7 @@ TEST_CASE("sqlite queue: the WAL is copied back beside the committer and starts 
   for (int t = 0; t < kThreads; ++t)
     pushers.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i)
-        if (q.push(make_event(noise + std::to_string(t * kEach + i))) == PushResult::accepted)
+        if (q.push(make_event(bodies[static_cast<size_t>(t * kEach + i)])) == PushResult::accepted)
           ++accepted;
     });
   for (auto& p : pushers) p.join();
