@@ -19,8 +19,9 @@ CompressionDictionary::CompressionDictionary(uint64_t id, std::string_view earli
 }
 
 std::string CompressionDictionary::compress(std::string_view bytes) const {
-  // Each call compresses from its own copy of the loaded state: LZ4 writes to the state as it
-  // goes, and the copy refers to bytes_, which outlives it.
+  // Each call compresses from a fresh copy of the loaded state: LZ4 writes to the state as it
+  // goes. The copy refers to bytes_ only during the call (between calls it is stale, and
+  // overwritten before any use).
   thread_local LZ4_stream_t state;
   std::memcpy(&state, loaded_.get(), sizeof state);
   return compress_bytes(bytes, &state);

@@ -51,9 +51,13 @@ SqliteDb::SqliteDb(const std::string& path, std::string_view synchronous) : path
     for (const char* suffix : {"", "-wal", "-shm"})
       ::chmod((path_ + suffix).c_str(), S_IRUSR | S_IWUSR);
     exec(("PRAGMA synchronous=" + std::string(synchronous)).c_str());
-    Statement version(*this, "PRAGMA user_version");
-    version.step();
-    int64_t found = version.int64(0);
+    int64_t found = 0;
+    {
+      // Done with before anything is written: a statement still running holds a read snapshot.
+      Statement version(*this, "PRAGMA user_version");
+      version.step();
+      found = version.int64(0);
+    }
     if (found == 0) {
       Statement tables(*this, "SELECT count(*) FROM sqlite_master WHERE type='table'");
       tables.step();

@@ -50,6 +50,8 @@ CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(seen_at_ms);
 CREATE TABLE IF NOT EXISTS space_probe(b BLOB);
 CREATE TABLE IF NOT EXISTS dictionaries(id INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
 )";
+// How often the committer looks for dictionaries no row needs any more.
+constexpr auto kDictionarySweepEvery = std::chrono::seconds(1);
 // Dictionaries the page-in keeps at hand; past this many it starts over.
 constexpr size_t kReadDictionaries = 64;
 
@@ -102,6 +104,8 @@ class SqliteQueue::Writer {
         insert_delivery(
             db, "INSERT OR REPLACE INTO deliveries(key, seen_at_ms, event_id) VALUES (?, ?, ?)"),
         insert_dictionary(db, "INSERT OR IGNORE INTO dictionaries(id, bytes) VALUES (?, ?)"),
+        delete_dictionary(db, "DELETE FROM dictionaries WHERE id = ?"),
+        delete_earlier_dictionaries(db, "DELETE FROM dictionaries WHERE id < ?"),
         delete_event(db, "DELETE FROM events WHERE id = ?"),
         prune_deliveries(db, "DELETE FROM deliveries WHERE seen_at_ms < ?") {}
 
@@ -110,13 +114,18 @@ class SqliteQueue::Writer {
   Statement insert_event;
   Statement insert_delivery;
   Statement insert_dictionary;
+  Statement delete_dictionary;
+  Statement delete_earlier_dictionaries;
   Statement delete_event;
   Statement prune_deliveries;
   int64_t last_prune_ms = 0;
-  // Dictionaries this process committed to the file and has not deleted; the file may also hold
-  // some from an earlier process.
-  std::unordered_set<uint64_t> stored_dictionaries;
-  bool unknown_dictionaries_in_file = false;
+  // Dictionaries this process committed to the file and has not deleted, each with the id of the
+  // last row committed against it. Those of an earlier process have ids below
+  // first_dictionary_id, and rows up to earlier_rows_through at most.
+  std::unordered_map<uint64_t, uint64_t> stored_dictionaries;
+  uint64_t first_dictionary_id = 1;
+  std::optional<uint64_t> earlier_rows_through;  // set while the file holds such dictionaries
+  std::chrono::steady_clock::time_point last_dictionary_sweep{};
 };
 
 SqliteQueue::SqliteQueue(SqliteQueueOptions options)
@@ -178,9 +187,10 @@ void SqliteQueue::open_store() {
   {
     Statement dictionaries(db, "SELECT coalesce(max(id), 0), count(*) FROM dictionaries");
     dictionaries.step();
-    dictionaries_ =
-        std::make_unique<BodyDictionaries>(static_cast<uint64_t>(dictionaries.int64(0)) + 1);
-    writer_->unknown_dictionaries_in_file = dictionaries.int64(1) > 0;
+    const auto first_id = static_cast<uint64_t>(dictionaries.int64(0)) + 1;
+    dictionaries_ = std::make_unique<BodyDictionaries>(first_id);
+    writer_->first_dictionary_id = first_id;
+    if (dictionaries.int64(1) > 0) writer_->earlier_rows_through = committed_through_;
   }
   next_id_ = committed_through_ + 1;
   depth_ = waiting_ = static_cast<size_t>(last.int64(1));
@@ -415,10 +425,11 @@ void SqliteQueue::commit_loop() {
     }
     if (pending_.empty() && completed_.empty() && claimed_.empty()) {
       if (stopping_) return;
-      if (depth_ == 0 && !disk_full_ && !write_failing_) {
+      if (!disk_full_ && !write_failing_) {
+        const bool empty = depth_ == 0;
         lock.unlock();
         forget_dictionaries();
-        give_space_back();
+        if (empty) give_space_back();
         lock.lock();
       }
       if (disk_full_ || write_failing_) {
@@ -441,6 +452,7 @@ void SqliteQueue::commit_loop() {
 
     bool disk_full = false;
     bool committed = write(batch, completed, claimed, disk_full);
+    if (committed) forget_dictionaries();
 
     if (committed && !claimed.empty()) {
       std::lock_guard dedupe(dedupe_mutex_);
@@ -486,10 +498,13 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
     Transaction tx(w.db);
     for (PendingPush* p : batch) {
       // A row's dictionary is in the file before the row, in the same transaction.
-      if (const auto& d = p->stored.dictionary(); d && !w.stored_dictionaries.count(d->id())) {
-        w.insert_dictionary.bind(1, static_cast<int64_t>(d->id())).bind_blob(2, d->bytes()).run();
-        w.stored_dictionaries.insert(d->id());
-        new_dictionaries.push_back(d->id());
+      if (const auto& d = p->stored.dictionary()) {
+        auto [it, added] = w.stored_dictionaries.try_emplace(d->id(), 0);
+        if (added) {
+          new_dictionaries.push_back(d->id());
+          w.insert_dictionary.bind(1, static_cast<int64_t>(d->id())).bind_blob(2, d->bytes()).run();
+        }
+        it->second = p->stored.event()->id;
       }
       w.insert_event.bind(1, static_cast<int64_t>(p->stored.event()->id));
       p->stored.bind(w.insert_event, 2);
@@ -506,6 +521,7 @@ bool SqliteQueue::write(std::vector<PendingPush*>& batch, const std::vector<uint
     return true;
   } catch (const StoreError& e) {
     // Rolled back: the next row that refers to them stores them again.
+    // (The last rows of the others stay as they were: a later id only delays their deletion.)
     for (uint64_t id : new_dictionaries) w.stored_dictionaries.erase(id);
     disk_full = e.disk_full();
     OCEAND_LOG_ERROR_LIMITED("queue", "commit failed")
@@ -688,27 +704,42 @@ bool SqliteQueue::same_file() const {
 
 void SqliteQueue::forget_dictionaries() {
   Writer& w = *writer_;
-  // The current ones stay: the next events refer to them (a trickle of events would otherwise
-  // store a dictionary again with each).
+  auto now = std::chrono::steady_clock::now();
+  if (now - w.last_dictionary_sweep < kDictionarySweepEvery) return;
+  w.last_dictionary_sweep = now;
+  // The current ones stay whatever their rows: the next events refer to them (a trickle of events
+  // would otherwise store a dictionary again with each).
   const std::vector<uint64_t> current = dictionaries_->current_ids();
   std::unordered_set<uint64_t> keep(current.begin(), current.end());
-  const bool stale = std::any_of(w.stored_dictionaries.begin(), w.stored_dictionaries.end(),
-                                 [&](uint64_t id) { return !keep.count(id); });
-  if (!w.unknown_dictionaries_in_file && !stale) return;
-  std::string sql = "DELETE FROM dictionaries WHERE id NOT IN (";
-  for (size_t i = 0; i < current.size(); ++i) sql += (i ? "," : "") + std::to_string(current[i]);
-  sql += ")";
+  const bool candidates = w.earlier_rows_through ||
+                          std::any_of(w.stored_dictionaries.begin(), w.stored_dictionaries.end(),
+                                      [&](const auto& entry) { return !keep.count(entry.first); });
+  if (!candidates) return;
   try {
-    w.db.exec(sql.c_str());
+    // A dictionary may go once every row up to the last one against it is gone: what the file
+    // holds decides, not a count kept beside it.
+    Statement oldest(w.db, "SELECT coalesce(min(id), 9223372036854775807) FROM events");
+    oldest.step();
+    const auto first_waiting = static_cast<uint64_t>(oldest.int64(0));
+    oldest.reset();
+    std::vector<uint64_t> gone;
+    for (const auto& [id, last_row] : w.stored_dictionaries)
+      if (!keep.count(id) && last_row < first_waiting) gone.push_back(id);
+    const bool earlier_gone = w.earlier_rows_through && *w.earlier_rows_through < first_waiting;
+    if (gone.empty() && !earlier_gone) return;
+    Transaction tx(w.db);
+    for (uint64_t id : gone) w.delete_dictionary.bind(1, static_cast<int64_t>(id)).run();
+    if (earlier_gone)
+      w.delete_earlier_dictionaries.bind(1, static_cast<int64_t>(w.first_dictionary_id)).run();
+    tx.commit();
+    // A row committed from now on that refers to one of these stores it again.
+    for (uint64_t id : gone) w.stored_dictionaries.erase(id);
+    if (earlier_gone) w.earlier_rows_through.reset();
   } catch (const StoreError& e) {
     OCEAND_LOG_WARN_LIMITED("queue", "dictionaries")
         << options_.path
         << ": deleting unused dictionaries failed (tried again later): " << e.what();
-    return;
   }
-  // A row committed from now on that refers to one of those stores it again.
-  std::erase_if(w.stored_dictionaries, [&](uint64_t id) { return !keep.count(id); });
-  w.unknown_dictionaries_in_file = false;
 }
 
 std::shared_ptr<const CompressionDictionary> SqliteQueue::stored_dictionary(uint64_t id) {

@@ -90,7 +90,8 @@ class SqliteQueue final : public EventQueue {
   bool space_is_back();
   // With the queue empty: free pages above a small reserve go back to the filesystem.
   void give_space_back();
-  // With the queue empty: no row refers to a stored dictionary any more; they are deleted.
+  // Committer, at most once a second: deletes the stored dictionaries no row refers to any more
+  // (all rows up to the last one against it are gone) and no pusher compresses against now.
   void forget_dictionaries();
   // A stored dictionary by id, for page_in (under page_mutex_).
   std::shared_ptr<const CompressionDictionary> stored_dictionary(uint64_t id);

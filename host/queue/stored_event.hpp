@@ -34,7 +34,8 @@ class StoredEvent {
   using DictionaryLookup = std::function<std::shared_ptr<const CompressionDictionary>(uint64_t)>;
   // Reads the columns from result columns first .. ; `id` becomes the event's id. The steady
   // `accepted` time cannot outlive the process that took the event: it is set to now. Throws
-  // StoreError for a damaged row, and for one that needs a dictionary `dictionaries` lacks.
+  // StoreError for a damaged row, and for one that needs a dictionary `dictionaries` lacks
+  // (whatever else `dictionaries` throws goes through).
   static EventPtr read(const Statement& statement, int first, uint64_t id,
                        const DictionaryLookup& dictionaries = {});
 

@@ -671,6 +671,36 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return dictionaries() == 1; }, 20s));
 }
 
+TEST_CASE(
+    "sqlite queue: a dictionary goes once its rows are done, though the queue never empties") {
+  TempDir dir;
+  auto o = options_for(dir.path());
+  const int n = 1000;
+  const auto bodies = corpus_bodies(n);
+  SqliteQueue q(o);
+  for (int i = 0; i < n; ++i) REQUIRE(q.push(make_event(bodies[i])) == PushResult::accepted);
+  // One more, against the dictionary in use, that stays waiting throughout.
+  REQUIRE(q.push(make_event(bodies[0])) == PushResult::accepted);
+  SqliteDb db(o.path, "FULL");
+  auto dictionaries = [&] {
+    Statement count(db, "SELECT count(*) FROM dictionaries");
+    count.step();
+    return count.int64(0);
+  };
+  REQUIRE(dictionaries() >= 2);
+  for (int i = 0; i < n; ++i) {
+    auto e = q.pop(1s);
+    REQUIRE(e);
+    q.complete(e->id);
+  }
+  CHECK(q.depth() == 1);
+  // The earlier dictionaries' rows are all done; the one in use stays.
+  REQUIRE(wait_until([&] { return dictionaries() == 1; }, 20s));
+  auto last = q.pop(1s);
+  REQUIRE(last);
+  CHECK(last->body == bodies[0]);
+}
+
 TEST_CASE("sqlite queue: a row whose dictionary is missing is logged and dropped, the rest flows") {
   TempDir dir;
   auto o = options_for(dir.path());
