@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -47,6 +48,15 @@ int64_t cpu_wait_ns(pid_t tid) {
 int64_t my_cpu_wait_ns() {
   thread_local OwnFile own;
   return own.fd < 0 ? -1 : read_wait(own.fd);
+}
+
+std::chrono::steady_clock::duration cpu_wait_between(
+    int64_t from, int64_t to, std::chrono::steady_clock::duration allowance) {
+  if (from < 0 || to <= from) return {};
+  return std::min<std::chrono::steady_clock::duration>(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::nanoseconds(to - from)),
+      allowance);
 }
 
 }  // namespace oceand

@@ -42,14 +42,9 @@ double seconds_since(SteadyTime t) {
 // waiting for a turn is not taking too long, so max_event_processing_seconds counts the rest.
 void count_out_cpu_wait(EventJob& job) {
   const int64_t now = my_cpu_wait_ns();
-  if (job.cpu_wait_mark >= 0 && now > job.cpu_wait_mark) {
-    const auto waited =
-        std::min<Clock::duration>(std::chrono::duration_cast<Clock::duration>(
-                                      std::chrono::nanoseconds(now - job.cpu_wait_mark)),
-                                  job.cpu_wait_allowance);
-    job.deadline += waited;
-    job.cpu_wait_allowance -= waited;
-  }
+  const auto waited = cpu_wait_between(job.cpu_wait_mark, now, job.cpu_wait_allowance);
+  job.deadline += waited;
+  job.cpu_wait_allowance -= waited;
   job.cpu_wait_mark = now;
 }
 

@@ -57,12 +57,8 @@ void Watchdog::end(uint64_t token) {
 bool Watchdog::postpone(Running& r, SteadyTime& at, SteadyTime now) {
   if (r.cpu_wait_ns < 0) return false;
   const int64_t waited = cpu_wait_ns(r.tid);
-  if (waited <= r.cpu_wait_ns) return false;
-  const auto extra =
-      std::min<SteadyTime::duration>(std::chrono::duration_cast<SteadyTime::duration>(
-                                         std::chrono::nanoseconds(waited - r.cpu_wait_ns)),
-                                     r.allowance);
-  if (at + extra <= now) return false;
+  const auto extra = cpu_wait_between(r.cpu_wait_ns, waited, r.allowance);
+  if (extra == SteadyTime::duration::zero() || at + extra <= now) return false;
   at += extra;
   r.allowance -= extra;
   r.cpu_wait_ns = waited;

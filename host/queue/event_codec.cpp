@@ -16,17 +16,28 @@ namespace {
 // prefix means a damaged row, not a real event.
 constexpr uint32_t kMaxStoredSize = 1u << 30;
 
+// Little-endian, sizeof(T) bytes.
+template <typename T>
+void put_le(std::string& out, T v) {
+  for (size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+template <typename T>
+bool get_le(std::string_view& in, T& v) {
+  if (in.size() < sizeof(T)) return false;
+  v = 0;
+  for (size_t i = 0; i < sizeof(T); ++i)
+    v |= static_cast<T>(static_cast<unsigned char>(in[i])) << (8 * i);
+  in.remove_prefix(sizeof(T));
+  return true;
+}
+
 void put_u32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  put_le(out, v);
 }
 
 bool get_u32(std::string_view& in, uint32_t& v) {
-  if (in.size() < 4) return false;
-  v = 0;
-  for (int i = 0; i < 4; ++i)
-    v |= static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-  in.remove_prefix(4);
-  return true;
+  return get_le(in, v);
 }
 
 bool get_string(std::string_view& in, std::string& out) {
@@ -104,6 +115,19 @@ std::string decompress_lz4(std::string_view bytes, std::string_view dictionary) 
   if (got < 0 || static_cast<uint32_t>(got) != size)
     throw StoreError("a stored body is damaged (LZ4)");
   return out;
+}
+
+std::string with_dictionary_id(uint64_t id, std::string_view block) {
+  std::string out;
+  out.reserve(sizeof id + block.size());
+  put_le(out, id);
+  return out.append(block);
+}
+
+uint64_t take_dictionary_id(std::string_view& bytes) {
+  uint64_t id = 0;
+  if (!get_le(bytes, id)) throw StoreError("a stored body is damaged (no dictionary id)");
+  return id;
 }
 
 std::string decompress_bytes(std::string_view bytes, BodyCodec codec) {

@@ -37,6 +37,10 @@ std::string compress_bytes(std::string_view bytes, union LZ4_stream_u* dictionar
 // One block compress_bytes wrote, with the dictionary it was written with (empty for none).
 // Throws StoreError when `bytes` is not such a block.
 std::string decompress_lz4(std::string_view bytes, std::string_view dictionary);
+// kLz4Dictionary's framing: the dictionary's id in front of a block. take_dictionary_id removes it
+// from `bytes`, and throws StoreError when there is none.
+std::string with_dictionary_id(uint64_t id, std::string_view block);
+uint64_t take_dictionary_id(std::string_view& bytes);
 // Throws StoreError when `bytes` is not what `codec` wrote (damaged, or an unknown codec).
 std::string decompress_bytes(std::string_view bytes, BodyCodec codec);
 // A stored event's body and payload, decoded in place (an empty payload stays empty whatever the

@@ -10,25 +10,9 @@ namespace {
 // Below this, the size prefix and LZ4's literal runs eat most of what compression saves.
 constexpr size_t kCompressFrom = BodyDictionaries::kMinCompressible;
 
-std::string with_id(uint64_t id, const std::string& block) {
-  std::string out;
-  out.reserve(8 + block.size());
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((id >> (8 * i)) & 0xff));
-  return out += block;
-}
-
-uint64_t take_id(std::string_view& bytes) {
-  if (bytes.size() < 8) throw StoreError("a stored body is damaged (no dictionary id)");
-  uint64_t id = 0;
-  for (int i = 0; i < 8; ++i)
-    id |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
-  bytes.remove_prefix(8);
-  return id;
-}
-
 std::string against_dictionary(std::string_view bytes,
                                const StoredEvent::DictionaryLookup& dictionaries) {
-  const uint64_t id = take_id(bytes);
+  const uint64_t id = take_dictionary_id(bytes);
   if (!dictionaries) throw StoreError("a stored body needs a dictionary, and none is at hand");
   return dictionaries(id)->decompress(bytes);
 }
@@ -53,9 +37,9 @@ StoredEvent::StoredEvent(EventPtr event, bool compress, BodyDictionaries* dictio
     payload_ = std::move(compressed->payload);
     return;
   }
-  body_ = with_id(dictionary_->id(), compressed->body);
-  payload_ =
-      event_->payload.empty() ? std::string() : with_id(dictionary_->id(), compressed->payload);
+  body_ = with_dictionary_id(dictionary_->id(), compressed->body);
+  payload_ = event_->payload.empty() ? std::string()
+                                     : with_dictionary_id(dictionary_->id(), compressed->payload);
 }
 
 void StoredEvent::bind(Statement& s, int first) const {
